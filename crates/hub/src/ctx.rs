@@ -1,0 +1,80 @@
+use std::collections::HashMap;
+
+use crate::format::Format;
+
+/// Per-request state shared by the request, response and stream translators of one request.
+///
+/// Request translation may rename things the provider cannot accept (tool names, for one);
+/// the response side must undo exactly that, so the map travels with the request.
+#[derive(Debug, Clone)]
+pub struct TranslateCtx {
+    pub client: Format,
+    pub provider: Format,
+    /// The model name sent upstream.
+    pub model: String,
+    pub stream: bool,
+    /// Whether the client asked for a usage chunk at the end of an OpenAI stream.
+    pub client_wants_usage: bool,
+    pub tool_names: ToolNameMap,
+}
+
+impl TranslateCtx {
+    pub fn new(client: Format, provider: Format, model: impl Into<String>, stream: bool) -> Self {
+        Self {
+            client,
+            provider,
+            model: model.into(),
+            stream,
+            client_wants_usage: false,
+            tool_names: ToolNameMap::default(),
+        }
+    }
+}
+
+/// A reversible map between the tool names a client uses and the names a provider accepts.
+#[derive(Debug, Clone, Default)]
+pub struct ToolNameMap {
+    to_provider: HashMap<String, String>,
+    to_client: HashMap<String, String>,
+}
+
+impl ToolNameMap {
+    /// Records that `client` is sent upstream as `provider`.
+    pub fn insert(&mut self, client: &str, provider: &str) {
+        self.to_provider
+            .insert(client.to_owned(), provider.to_owned());
+        self.to_client
+            .insert(provider.to_owned(), client.to_owned());
+    }
+
+    pub fn provider_name<'a>(&'a self, client: &'a str) -> &'a str {
+        self.to_provider.get(client).map_or(client, String::as_str)
+    }
+
+    pub fn client_name<'a>(&'a self, provider: &'a str) -> &'a str {
+        self.to_client
+            .get(provider)
+            .map_or(provider, String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.to_provider.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_map_both_ways_and_default_to_identity() {
+        let mut m = ToolNameMap::default();
+        m.insert("mcp__srv__Read File", "mcp__srv__Read_File");
+        assert_eq!(
+            m.provider_name("mcp__srv__Read File"),
+            "mcp__srv__Read_File"
+        );
+        assert_eq!(m.client_name("mcp__srv__Read_File"), "mcp__srv__Read File");
+        assert_eq!(m.client_name("Bash"), "Bash");
+    }
+}

@@ -1,0 +1,215 @@
+use serde_json::{Value, json};
+
+use crate::format::Format;
+
+/// What went wrong, in terms every client format has a word for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    PermissionDenied,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    /// The upstream failed (5xx, connection failure, broken stream).
+    Upstream,
+    Timeout,
+    Overloaded,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The short class recorded in the usage table.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::PermissionDenied => "permission",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The kind an upstream HTTP status most likely means.
+    pub fn from_status(status: u16) -> ErrorKind {
+        match status {
+            400 | 422 => ErrorKind::InvalidRequest,
+            401 => ErrorKind::Authentication,
+            402 | 403 => ErrorKind::PermissionDenied,
+            404 => ErrorKind::NotFound,
+            408 | 504 => ErrorKind::Timeout,
+            413 => ErrorKind::PayloadTooLarge,
+            429 => ErrorKind::RateLimited,
+            529 => ErrorKind::Overloaded,
+            _ => ErrorKind::Upstream,
+        }
+    }
+
+    fn openai_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::Timeout => "timeout_error",
+            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::Upstream | ErrorKind::Internal => "api_error",
+        }
+    }
+
+    fn claude_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::PayloadTooLarge => "request_too_large",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::Timeout => "timeout_error",
+            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::Upstream | ErrorKind::Internal => "api_error",
+        }
+    }
+
+    fn gemini_status(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "INVALID_ARGUMENT",
+            ErrorKind::Authentication => "UNAUTHENTICATED",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
+            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+            ErrorKind::Overloaded => "UNAVAILABLE",
+            ErrorKind::Upstream | ErrorKind::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// An error on its way to a client: status, kind and a message that is safe to show.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{status} {}: {message}", kind.as_str())]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: ErrorKind,
+    pub message: String,
+    /// A machine-readable code, e.g. `model_not_found`.
+    pub code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorKind::InvalidRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, ErrorKind::NotFound, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, ErrorKind::Internal, message)
+    }
+
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(502, ErrorKind::Upstream, message)
+    }
+
+    /// The error body in `format`'s own shape.
+    pub fn body(&self, format: Format) -> Value {
+        match format {
+            Format::Claude => json!({
+                "type": "error",
+                "error": { "type": self.kind.claude_type(), "message": self.message },
+            }),
+            Format::Gemini | Format::GeminiCli | Format::Antigravity => json!({
+                "error": {
+                    "code": self.status,
+                    "message": self.message,
+                    "status": self.kind.gemini_status(),
+                },
+            }),
+            _ => json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.kind.openai_type(),
+                    "param": Value::Null,
+                    "code": self.code,
+                },
+            }),
+        }
+    }
+}
+
+/// A translation failure. Request-side failures are the client's; response-side ones the
+/// provider's.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("no {kind} translator from {from} to {to}")]
+    Missing {
+        kind: &'static str,
+        from: Format,
+        to: Format,
+    },
+    #[error("upstream sent a malformed response: {0}")]
+    BadUpstream(String),
+}
+
+impl From<TranslateError> for ApiError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::InvalidRequest(m) => ApiError::invalid_request(m),
+            TranslateError::Missing { .. } => {
+                ApiError::new(501, ErrorKind::InvalidRequest, e.to_string())
+                    .with_code("unsupported_format_pair")
+            }
+            TranslateError::BadUpstream(_) => ApiError::bad_gateway(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_follow_each_format() {
+        let e = ApiError::not_found("model `x` not found").with_code("model_not_found");
+        let o = e.body(Format::OpenAi);
+        assert_eq!(o["error"]["type"], "not_found_error");
+        assert_eq!(o["error"]["code"], "model_not_found");
+        let c = e.body(Format::Claude);
+        assert_eq!(c["type"], "error");
+        assert_eq!(c["error"]["type"], "not_found_error");
+        let g = e.body(Format::Gemini);
+        assert_eq!(g["error"]["status"], "NOT_FOUND");
+        assert_eq!(g["error"]["code"], 404);
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        assert_eq!(ErrorKind::from_status(429), ErrorKind::RateLimited);
+        assert_eq!(ErrorKind::from_status(503), ErrorKind::Upstream);
+        assert_eq!(ErrorKind::from_status(401), ErrorKind::Authentication);
+    }
+}

@@ -1,0 +1,1 @@
+//! Translators between the hub and the `responses` format.

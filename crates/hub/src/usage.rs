@@ -1,0 +1,138 @@
+//! Token usage as the hub reports it, and estimates for when a provider reports none.
+
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// True when the numbers are our estimate rather than the provider's count.
+    pub estimated: bool,
+}
+
+impl Usage {
+    /// Reads an OpenAI chat `usage` object.
+    pub fn from_openai(usage: &Value) -> Option<Usage> {
+        let obj = usage.as_object()?;
+        let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        Some(Usage {
+            prompt_tokens: n(obj.get("prompt_tokens")),
+            completion_tokens: n(obj.get("completion_tokens")),
+            cached_tokens: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
+            reasoning_tokens: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
+            estimated: false,
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// A rough token count for text: about four bytes per token for English and code.
+pub fn estimate_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4)
+}
+
+/// Estimates the prompt tokens of a request body by the size of every string in it.
+pub fn estimate_prompt_tokens(body: &Value) -> u64 {
+    fn text_bytes(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => a.iter().map(text_bytes).sum(),
+            Value::Object(o) => o.values().map(text_bytes).sum(),
+            _ => 0,
+        }
+    }
+    estimate_tokens(text_bytes(body))
+}
+
+/// Whether an OpenAI stream chunk's raw JSON carries a non-null usage object. Checked on raw
+/// bytes so passthrough streams need not parse chunks that carry none.
+pub fn chunk_has_usage(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"\"usage\":{").is_some()
+        || memchr::memmem::find(data, b"\"usage\": {").is_some()
+}
+
+/// Bytes of generated text in an OpenAI stream chunk's raw JSON (`content` and
+/// `reasoning_content` strings and tool-call `arguments`), for estimating completion tokens.
+pub fn chunk_text_bytes(data: &[u8]) -> usize {
+    const KEYS: [&[u8]; 3] = [
+        b"\"content\":\"",
+        b"\"reasoning_content\":\"",
+        b"\"arguments\":\"",
+    ];
+    let mut total = 0;
+    for key in KEYS {
+        let mut rest = data;
+        while let Some(at) = memchr::memmem::find(rest, key) {
+            rest = rest.get(at + key.len()..).unwrap_or_default();
+            let len = json_string_len(rest);
+            total += len;
+            rest = rest.get(len..).unwrap_or_default();
+        }
+    }
+    total
+}
+
+/// Length of a JSON string body up to (not including) its closing unescaped quote.
+fn json_string_len(s: &[u8]) -> usize {
+    let mut escaped = false;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return i,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_openai_usage_with_details() {
+        let u = Usage::from_openai(&json!({
+            "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 2}
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens,
+                u.reasoning_tokens
+            ),
+            (10, 5, 4, 2)
+        );
+        assert!(!u.estimated);
+        assert_eq!(Usage::from_openai(&Value::Null), None);
+    }
+
+    #[test]
+    fn sniffs_usage_and_text_in_raw_chunks() {
+        assert!(chunk_has_usage(
+            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(!chunk_has_usage(
+            br#"{"choices":[{"delta":{}}],"usage":null}"#
+        ));
+        let chunk = br#"{"choices":[{"delta":{"content":"he said \"hi\""}}]}"#;
+        assert_eq!(chunk_text_bytes(chunk), r#"he said \"hi\""#.len());
+    }
+
+    #[test]
+    fn estimates_from_every_string() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "abcdefgh"}]});
+        // "m" + "user" + "abcdefgh" = 13 bytes
+        assert_eq!(estimate_prompt_tokens(&body), 4);
+    }
+}
