@@ -1,1 +1,10 @@
+//! Test infrastructure for Switchyard: fake providers written from the providers' public wire
+//! formats (raw JSON, never the hub's types), a harness that runs the real binary, and a
+//! small HTTP client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod fake_openai;
+pub mod harness;
+pub mod http_client;
+pub mod server;

@@ -159,6 +159,26 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error as a stream event in `format`, for a stream that breaks after it began.
+    pub fn stream_event(&self, format: Format) -> crate::stream::StreamEvent {
+        use crate::stream::StreamEvent;
+        match format {
+            Format::Claude => StreamEvent::named("error", self.body(format)),
+            Format::Responses => StreamEvent::named(
+                "error",
+                json!({
+                    "type": "error",
+                    "code": self.code.unwrap_or(self.kind.openai_type()),
+                    "message": self.message,
+                    "param": Value::Null,
+                }),
+            ),
+            _ => StreamEvent::hub(self.body(format)),
+        }
+    }
+}
+
 /// A translation failure. Request-side failures are the client's; response-side ones the
 /// provider's.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -1,1 +1,10 @@
+//! What every provider executor shares: the executor contract and registry, the upstream
+//! HTTP client, and the classification of upstream failures.
 
+pub mod client;
+pub mod executor;
+pub mod failure;
+
+pub use client::{ClientOptions, UpstreamClient};
+pub use executor::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
+pub use failure::Failure;

@@ -1,1 +1,142 @@
-fn main() {}
+//! `switchyard`: an LLM API proxy. `serve` runs it; `usage` summarises what it recorded.
+
+mod app;
+mod call;
+mod client_auth;
+mod config;
+mod debug_log;
+mod models;
+mod proxy;
+mod respond;
+mod routes;
+mod serve;
+mod stream_body;
+mod usage_store;
+
+// Executor crates register themselves; naming them keeps the linker from dropping them.
+use switchyard_openai as _;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "An LLM API proxy: one endpoint, every client format, many accounts"
+)]
+struct Cli {
+    /// Config file; created with commented defaults when absent.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_CONFIG",
+        default_value = "data/config.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:4100 (port 0 picks a free one).
+        #[arg(long, env = "SWITCHYARD_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Summarise recorded usage by day, provider, model and client key.
+    Usage {
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { listen } => serve(&cli.config, listen),
+        Command::Usage { days } => usage(&cli.config, days),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), String> {
+    let overrides = config::Overrides { listen };
+    let config = config::load(config_path, &overrides).map_err(|e| e.to_string())?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let conn = usage_store::open(&config.database)
+            .map_err(|e| format!("cannot open the usage database {}: {e}", config.database.display()))?;
+        let (usage, usage_writer) = usage_store::start(conn).map_err(|e| format!("cannot start the usage writer: {e}"))?;
+        let (debug, debug_writer) = if config.debug_logs {
+            let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
+                .map_err(|e| format!("cannot start debug logs in {}: {e}", config.logs_dir.display()))?;
+            (Some(logger), Some(writer))
+        } else {
+            (None, None)
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let app = Arc::new(app::build(config, usage, debug).map_err(|e| e.to_string())?);
+
+        if app.config.client_keys.is_empty() {
+            tracing::warn!("no client keys configured: only loopback clients are served");
+        }
+        let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
+        tracing::info!(providers = app.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
+        // The one line tests and scripts read to learn the port.
+        println!("switchyard listening on http://{addr}");
+
+        serve::run(app.clone(), listener).await;
+        drop(app);
+        // Every request has ended; the writers drain their queues and stop.
+        tokio::task::spawn_blocking(move || {
+            usage_writer.close();
+            if let Some(w) = debug_writer {
+                w.close();
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+    })
+}
+
+fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {
+    let config =
+        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
+    let conn = usage_store::open(&config.database).map_err(|e| {
+        format!(
+            "cannot open the usage database {}: {e}",
+            config.database.display()
+        )
+    })?;
+    let text = usage_store::summary(&conn, days).map_err(|e| e.to_string())?;
+    print!("{text}");
+    Ok(())
+}

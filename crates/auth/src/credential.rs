@@ -1,0 +1,34 @@
+use std::time::SystemTime;
+
+use crate::secret::Secret;
+
+/// What an account presents to its provider.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    ApiKey(Secret),
+    OAuth {
+        access: Secret,
+        refresh: Option<Secret>,
+        expires_at: Option<SystemTime>,
+    },
+}
+
+impl Credential {
+    /// The token that goes on the wire (as a bearer token or an API-key header).
+    pub fn token(&self) -> &Secret {
+        match self {
+            Credential::ApiKey(k) => k,
+            Credential::OAuth { access, .. } => access,
+        }
+    }
+
+    /// Whether the credential expires within `lead` and should be refreshed first.
+    pub fn expires_within(&self, lead: std::time::Duration) -> bool {
+        match self {
+            Credential::ApiKey(_) => false,
+            Credential::OAuth { expires_at, .. } => {
+                expires_at.is_some_and(|at| at <= SystemTime::now() + lead)
+            }
+        }
+    }
+}

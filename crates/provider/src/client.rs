@@ -1,0 +1,88 @@
+//! The one outbound HTTP client: pooled, HTTP/2 where the upstream offers it (ALPN),
+//! TCP_NODELAY, rustls with the ring provider.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    /// Extra CA certificates (PEM) to trust besides the built-in roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            pool_idle_timeout: Duration::from_secs(90),
+            extra_ca_pem: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("extra CA certificate is not valid PEM: {0}")]
+    Pem(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl UpstreamClient {
+    pub fn new(opts: &ClientOptions) -> Result<Self, ClientBuildError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &opts.extra_ca_pem {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| ClientBuildError::Pem(e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientBuildError::Pem(e.to_string()))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(
+            rustls::crypto::ring::default_provider().into(),
+        )
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(opts.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        Ok(Self { inner })
+    }
+
+    pub async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        self.inner.request(req).await
+    }
+}

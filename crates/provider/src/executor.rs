@@ -1,0 +1,89 @@
+//! The executor contract: how a request in a provider's format becomes an HTTP request to
+//! that provider. Executors register with `inventory::submit!` under a kind name that the
+//! config's `kind` key selects.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::Value;
+use switchyard_auth::Credential;
+use switchyard_hub::{ApiError, Format};
+
+/// A provider as configured, before any account is chosen.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    pub name: String,
+    pub base_url: String,
+    pub user_agent: Option<String>,
+    /// Extra headers sent with every request (non-secret; e.g. OpenRouter's `HTTP-Referer`).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// An HTTP request ready to send upstream.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    /// The wire format this provider speaks.
+    fn format(&self) -> Format;
+
+    /// Shapes a body already in the provider's format (model, provider-specific rules) and
+    /// builds the request for `model` with `credential`.
+    fn build(
+        &self,
+        body: Value,
+        model: &str,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError>;
+}
+
+/// A kind of executor, found by name at start-up.
+pub struct ExecutorKind {
+    pub name: &'static str,
+    pub create: fn(ProviderSettings) -> Arc<dyn Executor>,
+}
+
+inventory::collect!(ExecutorKind);
+
+#[derive(Debug, thiserror::Error)]
+#[error("two executors are registered under the kind `{0}`")]
+pub struct DuplicateKind(pub &'static str);
+
+/// Every executor kind linked into this binary, by name.
+pub fn kinds() -> Result<HashMap<&'static str, &'static ExecutorKind>, DuplicateKind> {
+    let mut map = HashMap::new();
+    for kind in inventory::iter::<ExecutorKind> {
+        if map.insert(kind.name, kind).is_some() {
+            return Err(DuplicateKind(kind.name));
+        }
+    }
+    Ok(map)
+}
+
+/// Joins a base URL and a path with exactly one slash between them.
+pub fn join_url(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_with_one_slash() {
+        assert_eq!(join_url("http://x/v1/", "/chat"), "http://x/v1/chat");
+        assert_eq!(join_url("http://x/v1", "chat"), "http://x/v1/chat");
+    }
+}

@@ -1,0 +1,134 @@
+//! The shared, immutable state every request reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use switchyard_auth::{Credential, Secret};
+use switchyard_hub::Registry;
+use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
+
+use crate::config::Config;
+use crate::debug_log::DebugLogger;
+use crate::usage_store::UsageSink;
+
+pub struct App {
+    pub config: Config,
+    pub registry: Registry,
+    pub providers: Vec<Provider>,
+    pub client: UpstreamClient,
+    pub usage: UsageSink,
+    pub debug: Option<DebugLogger>,
+}
+
+pub struct Provider {
+    pub name: String,
+    pub models: Vec<String>,
+    pub executor: Arc<dyn Executor>,
+    pub accounts: Vec<Account>,
+    /// Where the next request starts in `accounts`, so load spreads across them.
+    next: AtomicUsize,
+}
+
+pub struct Account {
+    pub name: String,
+    pub credential: Credential,
+}
+
+impl Provider {
+    /// Accounts in the order this request should try them.
+    pub fn rotation(&self) -> impl Iterator<Item = &Account> {
+        let n = self.accounts.len().max(1);
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        self.accounts
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(self.accounts.len())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Registry(#[from] switchyard_hub::registry::RegistryError),
+    #[error("{0}")]
+    Executors(#[from] switchyard_provider::executor::DuplicateKind),
+    #[error("provider `{provider}`: unknown kind `{kind}` (known: {known})")]
+    UnknownKind {
+        provider: String,
+        kind: String,
+        known: String,
+    },
+    #[error("{0}")]
+    Client(#[from] switchyard_provider::client::ClientBuildError),
+}
+
+pub fn build(
+    config: Config,
+    usage: UsageSink,
+    debug: Option<DebugLogger>,
+) -> Result<App, StartError> {
+    let registry = Registry::load()?;
+    let kinds = switchyard_provider::executor::kinds()?;
+    let mut providers = Vec::new();
+    for p in &config.providers {
+        let Some(kind) = kinds.get(p.kind.as_str()) else {
+            let mut known: Vec<_> = kinds.keys().copied().collect();
+            known.sort();
+            return Err(StartError::UnknownKind {
+                provider: p.name.clone(),
+                kind: p.kind.clone(),
+                known: known.join(", "),
+            });
+        };
+        let executor = (kind.create)(ProviderSettings {
+            name: p.name.clone(),
+            base_url: p.base_url.clone(),
+            user_agent: Some(p.user_agent.clone()),
+            headers: p.headers.clone(),
+        });
+        providers.push(Provider {
+            name: p.name.clone(),
+            models: p.models.clone(),
+            executor,
+            accounts: p
+                .accounts
+                .iter()
+                .map(|a| Account {
+                    name: a.name.clone(),
+                    credential: Credential::ApiKey(a.key.clone()),
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+        });
+    }
+    let client = UpstreamClient::new(&ClientOptions {
+        connect_timeout: config.timeouts.connect,
+        ..ClientOptions::default()
+    })?;
+    Ok(App {
+        config,
+        registry,
+        providers,
+        client,
+        usage,
+        debug,
+    })
+}
+
+impl App {
+    /// Every configured secret, for scrubbing debug logs.
+    pub fn secrets(config: &Config) -> Vec<String> {
+        let accounts = config
+            .providers
+            .iter()
+            .flat_map(|p| &p.accounts)
+            .map(|a| &a.key);
+        let clients = config.client_keys.iter().map(|k| &k.key);
+        accounts
+            .chain(clients)
+            .map(Secret::expose)
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -1,0 +1,97 @@
+//! One request's record: the usage row it will write and its debug trace. Whatever way the
+//! request ends, including the client going away, exactly one row is written.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchyard_hub::{ApiError, Format, Usage};
+
+use crate::app::App;
+use crate::debug_log::DebugTrace;
+use crate::usage_store::UsageRow;
+
+/// The status recorded for a request whose client disconnected first (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
+
+pub struct Call {
+    pub app: Arc<App>,
+    pub id: String,
+    pub client: Format,
+    pub started: Instant,
+    pub row: UsageRow,
+    /// Present when debug logs are on.
+    pub trace: Option<DebugTrace>,
+    recorded: bool,
+}
+
+impl Call {
+    pub fn new(app: Arc<App>, client: Format) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let trace = app.debug.as_ref().map(|_| DebugTrace::default());
+        let row = UsageRow {
+            ts_ms: chrono::Utc::now().timestamp_millis(),
+            request_id: id.clone(),
+            client_format: client.as_str(),
+            ..UsageRow::default()
+        };
+        Call {
+            app,
+            id,
+            client,
+            started: Instant::now(),
+            row,
+            trace,
+            recorded: false,
+        }
+    }
+
+    pub fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Records a success.
+    pub fn succeed(mut self, status: u16, usage: Usage, ttfb_ms: Option<f64>) {
+        self.row.status = status;
+        self.row.usage = usage;
+        self.row.ttfb_ms = ttfb_ms;
+        self.record();
+    }
+
+    /// Records a failure; the error is also kept in the debug trace.
+    pub fn fail(mut self, err: &ApiError, usage: Usage, ttfb_ms: Option<f64>) {
+        self.row.status = err.status;
+        self.row.error_class = Some(err.kind.as_str());
+        self.row.usage = usage;
+        self.row.ttfb_ms = ttfb_ms;
+        if let Some(t) = &mut self.trace {
+            t.json("error.json", &err.body(self.client));
+        }
+        self.record();
+    }
+
+    fn record(&mut self) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        self.row.latency_ms = self.elapsed_ms();
+        self.app.usage.record(std::mem::take(&mut self.row));
+        if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
+            if trace.folder.is_empty() {
+                trace.folder =
+                    crate::debug_log::folder_name(self.client.as_str(), "none", "none", &self.id);
+            }
+            logger.submit(trace);
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.row.status = CLIENT_CLOSED;
+            self.row.error_class = Some("cancelled");
+            self.record();
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Configuration in two stages: a strict file format (unknown keys are errors that name the
+//! key and line), then one validation into the immutable runtime [`Config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchyard_auth::Secret;
+
+/// The file written on first start: every key, commented, at its default.
+pub const DEFAULT_FILE: &str = include_str!("../../../data/config.example.toml");
+
+pub const ENV_PREFIX: &str = "SWITCHYARD_";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: ServerFile,
+    #[serde(default)]
+    client_keys: Vec<ClientKeyFile>,
+    #[serde(default)]
+    storage: StorageFile,
+    #[serde(default)]
+    debug_logs: DebugLogsFile,
+    #[serde(default)]
+    timeouts: TimeoutsFile,
+    #[serde(default)]
+    providers: Vec<ProviderFile>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerFile {
+    listen: String,
+    body_limit: usize,
+    user_agent: String,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4100".into(),
+            body_limit: 10 * 1024 * 1024,
+            user_agent: concat!("switchyard/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientKeyFile {
+    id: String,
+    key: Option<String>,
+    key_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StorageFile {
+    database: PathBuf,
+}
+
+impl Default for StorageFile {
+    fn default() -> Self {
+        Self {
+            database: "data/switchyard.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DebugLogsFile {
+    enabled: bool,
+    dir: PathBuf,
+}
+
+impl Default for DebugLogsFile {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            dir: "logs".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TimeoutsFile {
+    connect_ms: u64,
+    first_byte_ms: u64,
+    idle_ms: u64,
+    total_ms: u64,
+}
+
+impl Default for TimeoutsFile {
+    fn default() -> Self {
+        Self {
+            connect_ms: 10_000,
+            first_byte_ms: 120_000,
+            idle_ms: 120_000,
+            total_ms: 1_800_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderFile {
+    name: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    base_url: String,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    accounts: Vec<AccountFile>,
+    user_agent: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+fn default_kind() -> String {
+    "openai".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountFile {
+    name: String,
+    api_key_env: Option<String>,
+    api_key: Option<String>,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub body_limit: usize,
+    pub client_keys: Vec<ClientKey>,
+    pub database: PathBuf,
+    pub debug_logs: bool,
+    pub logs_dir: PathBuf,
+    pub timeouts: Timeouts,
+    pub providers: Vec<ProviderConfig>,
+    /// Alias name -> `provider/model`.
+    pub aliases: BTreeMap<String, String>,
+    /// Problems that do not stop start-up (an account whose key variable is unset).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub id: String,
+    pub key: Secret,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: String,
+    pub base_url: String,
+    pub models: Vec<String>,
+    pub accounts: Vec<AccountConfig>,
+    pub user_agent: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub name: String,
+    pub key: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the default config to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Values from the command line and environment that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+}
+
+/// Loads `path`, writing the commented default file there first if it does not exist.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write {
+                path: path.into(),
+                source,
+            })?;
+        }
+        std::fs::write(path, DEFAULT_FILE).map_err(|source| ConfigError::Write {
+            path: path.into(),
+            source,
+        })?;
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    parse(&text, path, overrides, &|name| std::env::var(name).ok())
+}
+
+/// Parses and validates config text; `env` looks up environment variables.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut file: File = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.into(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.into(),
+        message,
+    };
+    apply_env(&mut file, env).map_err(invalid)?;
+    if let Some(listen) = &overrides.listen {
+        file.server.listen = listen.clone();
+    }
+    validate(file, env).map_err(invalid)
+}
+
+/// `SWITCHYARD_*` variables override single file values.
+fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    let var = |name: &str| env(&format!("{ENV_PREFIX}{name}"));
+    fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{ENV_PREFIX}{name}={v:?} is not a valid number"))
+    }
+    if let Some(v) = var("LISTEN") {
+        file.server.listen = v;
+    }
+    if let Some(v) = var("BODY_LIMIT") {
+        file.server.body_limit = num("BODY_LIMIT", v)?;
+    }
+    if let Some(v) = var("DATABASE") {
+        file.storage.database = v.into();
+    }
+    if let Some(v) = var("DEBUG_LOGS") {
+        file.debug_logs.enabled = match v.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" | "" => false,
+            _ => {
+                return Err(format!(
+                    "{ENV_PREFIX}DEBUG_LOGS={v:?} is not a boolean (use 1 or 0)"
+                ));
+            }
+        };
+    }
+    if let Some(v) = var("LOGS_DIR") {
+        file.debug_logs.dir = v.into();
+    }
+    let t = &mut file.timeouts;
+    for (name, slot) in [
+        ("CONNECT_TIMEOUT_MS", &mut t.connect_ms),
+        ("FIRST_BYTE_TIMEOUT_MS", &mut t.first_byte_ms),
+        ("IDLE_TIMEOUT_MS", &mut t.idle_ms),
+        ("TOTAL_TIMEOUT_MS", &mut t.total_ms),
+    ] {
+        if let Some(v) = var(name) {
+            *slot = num(name, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+    let mut warnings = Vec::new();
+    let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
+        format!(
+            "server.listen = {:?} is not an address like 127.0.0.1:4100",
+            file.server.listen
+        )
+    })?;
+    if file.server.body_limit == 0 {
+        return Err("server.body_limit must be greater than 0".into());
+    }
+
+    let mut client_keys = Vec::new();
+    for k in file.client_keys {
+        let key = match (k.key, k.key_env) {
+            (Some(key), None) => key,
+            (None, Some(var)) => env(&var).ok_or_else(|| {
+                format!(
+                    "client key `{}`: environment variable {var} is not set",
+                    k.id
+                )
+            })?,
+            _ => {
+                return Err(format!(
+                    "client key `{}`: set exactly one of `key` or `key_env`",
+                    k.id
+                ));
+            }
+        };
+        if key.is_empty() {
+            return Err(format!("client key `{}` is empty", k.id));
+        }
+        client_keys.push(ClientKey {
+            id: k.id,
+            key: Secret::new(key),
+        });
+    }
+
+    let mut providers: Vec<ProviderConfig> = Vec::new();
+    for p in file.providers {
+        check_name("provider", &p.name)?;
+        if providers.iter().any(|q| q.name == p.name) {
+            return Err(format!("provider `{}` is declared twice", p.name));
+        }
+        if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+            return Err(format!(
+                "provider `{}`: base_url {:?} must start with http:// or https://",
+                p.name, p.base_url
+            ));
+        }
+        for m in &p.models {
+            check_model(m).map_err(|e| format!("provider `{}`: {e}", p.name))?;
+        }
+        let mut accounts = Vec::new();
+        for a in p.accounts {
+            let key = match (a.api_key, a.api_key_env) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "provider `{}` account `{}`: set only one of `api_key` or `api_key_env`",
+                        p.name, a.name
+                    ));
+                }
+                (Some(key), None) => key,
+                (None, Some(var)) => match env(&var) {
+                    Some(key) if !key.is_empty() => key,
+                    _ => {
+                        warnings.push(format!(
+                            "provider `{}` account `{}`: environment variable {var} is not set; the account is skipped",
+                            p.name, a.name
+                        ));
+                        continue;
+                    }
+                },
+                // A local server that wants no key.
+                (None, None) => String::new(),
+            };
+            accounts.push(AccountConfig {
+                name: a.name,
+                key: Secret::new(key),
+            });
+        }
+        if accounts.is_empty() {
+            warnings.push(format!("provider `{}` has no usable account", p.name));
+        }
+        providers.push(ProviderConfig {
+            name: p.name,
+            kind: p.kind,
+            base_url: p.base_url,
+            models: p.models,
+            accounts,
+            user_agent: p
+                .user_agent
+                .unwrap_or_else(|| file.server.user_agent.clone()),
+            headers: p.headers,
+        });
+    }
+
+    for (alias, target) in &file.aliases {
+        check_model(alias).map_err(|e| format!("alias: {e}"))?;
+        let Some((provider, model)) = target.split_once('/') else {
+            return Err(format!(
+                "alias `{alias}` = {target:?} must be `provider/model`"
+            ));
+        };
+        check_model(model).map_err(|e| format!("alias `{alias}`: {e}"))?;
+        if !providers.iter().any(|p| p.name == provider) {
+            return Err(format!(
+                "alias `{alias}` points to unknown provider `{provider}`"
+            ));
+        }
+    }
+
+    let t = file.timeouts;
+    for (name, v) in [
+        ("connect_ms", t.connect_ms),
+        ("first_byte_ms", t.first_byte_ms),
+        ("idle_ms", t.idle_ms),
+        ("total_ms", t.total_ms),
+    ] {
+        if v == 0 {
+            return Err(format!("timeouts.{name} must be greater than 0"));
+        }
+    }
+
+    Ok(Config {
+        listen,
+        body_limit: file.server.body_limit,
+        client_keys,
+        database: file.storage.database,
+        debug_logs: file.debug_logs.enabled,
+        logs_dir: file.debug_logs.dir,
+        timeouts: Timeouts {
+            connect: Duration::from_millis(t.connect_ms),
+            first_byte: Duration::from_millis(t.first_byte_ms),
+            idle: Duration::from_millis(t.idle_ms),
+            total: Duration::from_millis(t.total_ms),
+        },
+        providers,
+        aliases: file.aliases,
+        warnings,
+    })
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// A model string: printable, no path tricks, bounded.
+pub fn check_model(model: &str) -> Result<(), String> {
+    if model.is_empty() || model.len() > 256 {
+        return Err(format!("model name {model:?} must be 1-256 characters"));
+    }
+    if model
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        || model.split('/').any(|seg| seg == ".." || seg == ".")
+    {
+        return Err(format!(
+            "model name {model:?} contains characters that are not allowed"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(
+            text,
+            Path::new("config.toml"),
+            &Overrides::default(),
+            &move |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+        )
+    }
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let c = parse_with(DEFAULT_FILE, &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:4100");
+        assert!(!c.debug_logs);
+        assert!(c.client_keys.is_empty());
+        assert_eq!(c.database, PathBuf::from("data/switchyard.db"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err =
+            parse_with("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n", &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("listen_port"), "{msg}");
+    }
+
+    #[test]
+    fn mistyped_value_names_line() {
+        let err = parse_with("[server]\nbody_limit = \"big\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_and_account_keys_from_env() {
+        let text = r#"
+[[providers]]
+name = "groq"
+base_url = "https://api.groq.com/openai/v1"
+models = ["llama"]
+[[providers.accounts]]
+name = "a"
+api_key_env = "GROQ_KEY"
+[[providers.accounts]]
+name = "b"
+api_key_env = "MISSING"
+[aliases]
+fast = "groq/llama"
+"#;
+        let c = parse_with(
+            text,
+            &[
+                ("GROQ_KEY", "gsk-1"),
+                ("SWITCHYARD_LISTEN", "0.0.0.0:9"),
+                ("SWITCHYARD_DEBUG_LOGS", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9");
+        assert!(c.debug_logs);
+        assert_eq!(c.providers[0].accounts.len(), 1);
+        assert_eq!(c.providers[0].accounts[0].key.expose(), "gsk-1");
+        assert!(c.warnings.iter().any(|w| w.contains("MISSING")));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(parse_with("[aliases]\nx = \"nope/m\"\n", &[]).is_err());
+        assert!(
+            parse_with(
+                "[[providers]]\nname = \"a/b\"\nbase_url = \"http://x\"\n",
+                &[]
+            )
+            .is_err()
+        );
+        assert!(parse_with("[[providers]]\nname = \"a\"\nbase_url = \"ftp://x\"\n", &[]).is_err());
+        assert!(parse_with("[server]\nlisten = \"nowhere\"\n", &[]).is_err());
+        assert!(parse_with("", &[("SWITCHYARD_BODY_LIMIT", "lots")]).is_err());
+    }
+
+    #[test]
+    fn model_names_are_checked() {
+        assert!(check_model("openai/gpt-4.1").is_ok());
+        assert!(check_model("../etc/passwd").is_err());
+        assert!(check_model("a\nb").is_err());
+        assert!(check_model("").is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! Building responses: JSON bodies, SSE bodies, and errors in the client's own format.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use switchyard_hub::{ApiError, Format};
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut res = Response::new(full(body));
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+pub fn json(status: u16, value: &Value) -> Response<Body> {
+    bytes(status, "application/json", value.to_string())
+}
+
+pub fn error(err: &ApiError, format: Format) -> Response<Body> {
+    json(err.status, &err.body(format))
+}
+
+pub fn sse(body: Body) -> Response<Body> {
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+pub fn with_request_id(mut res: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}

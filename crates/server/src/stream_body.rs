@@ -1,0 +1,348 @@
+//! The body of a streamed answer. It pulls the upstream body frame by frame, so each event
+//! reaches the client as soon as it arrives; dropping it (the client went away) drops the
+//! upstream body, which cancels the upstream request.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+use switchyard_hub::sse::{SseEvent, SseParser};
+use switchyard_hub::usage::{chunk_has_usage, chunk_text_bytes, estimate_tokens};
+use switchyard_hub::{
+    ApiError, ErrorKind, Format, Pipeline, StreamEvent, StreamStage, TranslateCtx, Usage,
+};
+use tokio::time::Sleep;
+
+use crate::call::Call;
+use crate::config::Timeouts;
+
+/// Everything the proxy path hands over once the upstream has answered 200.
+pub struct StreamSetup {
+    pub upstream: Incoming,
+    pub pipeline: Pipeline,
+    pub ctx: TranslateCtx,
+    pub prompt_estimate: u64,
+    pub timeouts: Timeouts,
+    pub deadline: Instant,
+}
+
+enum Mode {
+    /// Same format both sides: forward each event's bytes as they came.
+    Passthrough,
+    Translate {
+        to_hub: Option<Box<dyn StreamStage>>,
+        to_client: Option<Box<dyn StreamStage>>,
+    },
+}
+
+pub struct StreamBody {
+    upstream: Incoming,
+    parser: SseParser,
+    mode: Mode,
+    ctx: TranslateCtx,
+    client: Format,
+    out: VecDeque<Bytes>,
+    idle: Pin<Box<Sleep>>,
+    total: Pin<Box<Sleep>>,
+    idle_after: std::time::Duration,
+    usage: Option<Usage>,
+    text_bytes: usize,
+    prompt_estimate: u64,
+    ttfb_ms: Option<f64>,
+    /// The request's record; taken when the stream ends.
+    call: Option<Call>,
+    /// Set once the stream has ended (normally or not): no more upstream polling.
+    ended: bool,
+    debug: Option<DebugStreams>,
+}
+
+#[derive(Default)]
+struct DebugStreams {
+    provider: Vec<u8>,
+    hub: Vec<u8>,
+    client: Vec<u8>,
+}
+
+impl StreamBody {
+    pub fn new(setup: StreamSetup, call: Call) -> Self {
+        let mode = if setup.pipeline.is_passthrough() {
+            Mode::Passthrough
+        } else {
+            Mode::Translate {
+                to_hub: setup.pipeline.stream_to_hub(&setup.ctx),
+                to_client: setup.pipeline.stream_to_client(&setup.ctx),
+            }
+        };
+        let debug = call.trace.as_ref().map(|_| DebugStreams::default());
+        StreamBody {
+            upstream: setup.upstream,
+            parser: SseParser::new(),
+            mode,
+            client: setup.pipeline.client,
+            ctx: setup.ctx,
+            out: VecDeque::new(),
+            idle: Box::pin(tokio::time::sleep(setup.timeouts.idle)),
+            total: Box::pin(tokio::time::sleep_until(setup.deadline.into())),
+            idle_after: setup.timeouts.idle,
+            usage: None,
+            text_bytes: 0,
+            prompt_estimate: setup.prompt_estimate,
+            ttfb_ms: None,
+            call: Some(call),
+            ended: false,
+            debug,
+        }
+    }
+
+    /// Handles one upstream data frame: every complete event in it becomes output.
+    fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
+        if let Some(d) = &mut self.debug {
+            d.provider.extend_from_slice(bytes);
+        }
+        self.parser.push(bytes);
+        let mut buf = Vec::new();
+        let mut result = Ok(());
+        while let Some(ev) = self.parser.next_event() {
+            let ev =
+                ev.map_err(|e| ApiError::bad_gateway(format!("upstream stream is malformed: {e}")));
+            if let Err(e) = ev.and_then(|ev| self.on_event(ev, &mut buf)) {
+                result = Err(e);
+                break;
+            }
+        }
+        // Events before a bad one still reach the client, ahead of the error event.
+        self.emit(buf);
+        result
+    }
+
+    fn on_event(&mut self, ev: SseEvent, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+        match &mut self.mode {
+            Mode::Passthrough => {
+                let data = ev.data.as_bytes();
+                self.text_bytes += chunk_text_bytes(data);
+                if self.client == Format::OpenAi && chunk_has_usage(data) {
+                    let chunk: serde_json::Value =
+                        serde_json::from_str(&ev.data).unwrap_or_default();
+                    if let Some(u) = chunk.get("usage").and_then(Usage::from_openai) {
+                        self.usage = Some(u);
+                    }
+                    // We asked for the usage chunk on the client's behalf; it did not.
+                    let usage_only = chunk
+                        .get("choices")
+                        .and_then(|c| c.as_array())
+                        .is_some_and(Vec::is_empty);
+                    if usage_only && !self.ctx.client_wants_usage {
+                        return Ok(());
+                    }
+                }
+                buf.extend_from_slice(&ev.raw);
+                Ok(())
+            }
+            Mode::Translate { .. } => {
+                let Some(event) = StreamEvent::from_sse(&ev)? else {
+                    return Ok(());
+                };
+                self.translate(Some(event), buf)
+            }
+        }
+    }
+
+    /// Runs one provider event (or, with `None`, the end of the stream) through the stages.
+    fn translate(&mut self, event: Option<StreamEvent>, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+        let Mode::Translate { to_hub, to_client } = &mut self.mode else {
+            return Ok(());
+        };
+        let end = event.is_none();
+        let mut hub = Vec::new();
+        match (to_hub.as_mut(), event) {
+            (Some(stage), Some(ev)) => stage.push(ev, &mut hub)?,
+            (Some(stage), None) => stage.finish(&mut hub)?,
+            (None, Some(ev)) => hub.push(ev),
+            (None, None) => {}
+        }
+        let mut client = Vec::new();
+        for chunk in hub {
+            if let Some(u) = chunk.data.get("usage").and_then(Usage::from_openai) {
+                self.usage = Some(u);
+            }
+            if let Some(d) = &mut self.debug {
+                chunk.encode(&mut d.hub);
+            }
+            match to_client.as_mut() {
+                Some(stage) => stage.push(chunk, &mut client)?,
+                None => {
+                    let usage_only = chunk
+                        .data
+                        .get("choices")
+                        .and_then(|c| c.as_array())
+                        .is_some_and(Vec::is_empty)
+                        && chunk.data.get("usage").is_some_and(|u| !u.is_null());
+                    if !usage_only || self.ctx.client_wants_usage {
+                        client.push(chunk);
+                    }
+                }
+            }
+        }
+        if end && let Some(stage) = to_client.as_mut() {
+            stage.finish(&mut client)?;
+        }
+        for ev in &client {
+            let data = ev.data.to_string();
+            self.text_bytes += chunk_text_bytes(data.as_bytes());
+            switchyard_hub::sse::encode(ev.event.as_deref(), &data, buf);
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, buf: Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        if self.ttfb_ms.is_none() {
+            self.ttfb_ms = self.call.as_ref().map(Call::elapsed_ms);
+        }
+        if let Some(d) = &mut self.debug {
+            d.client.extend_from_slice(&buf);
+        }
+        self.out.push_back(Bytes::from(buf));
+    }
+}
+
+impl StreamBody {
+    /// The upstream ended normally: flush what is left, close the client's stream, record.
+    fn finish(&mut self) {
+        let mut buf = Vec::new();
+        let rest = match self.parser.finish() {
+            Some(Ok(ev)) => self.on_event(ev, &mut buf),
+            Some(Err(e)) => Err(ApiError::bad_gateway(format!(
+                "upstream stream is malformed: {e}"
+            ))),
+            None => Ok(()),
+        };
+        if let Err(e) = rest.and_then(|()| self.translate(None, &mut buf)) {
+            self.emit(buf);
+            return self.fail(e);
+        }
+        if matches!(self.mode, Mode::Translate { .. }) && self.client == Format::OpenAi {
+            buf.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        self.emit(buf);
+        self.ended = true;
+        let usage = self.usage_or_estimate();
+        self.write_debug();
+        if let Some(call) = self.call.take() {
+            call.succeed(200, usage, self.ttfb_ms);
+        }
+    }
+
+    /// The stream broke: end the client's stream with an error event in its format, record.
+    fn fail(&mut self, err: ApiError) {
+        self.ended = true;
+        let mut events = Vec::new();
+        match &mut self.mode {
+            Mode::Translate {
+                to_client: Some(stage),
+                ..
+            } => stage.fail(&err, &mut events),
+            _ => events.push(err.stream_event(self.client)),
+        }
+        let mut buf = Vec::new();
+        for ev in &events {
+            ev.encode(&mut buf);
+        }
+        self.emit(buf);
+        let usage = self.usage_or_estimate();
+        self.write_debug();
+        if let Some(call) = self.call.take() {
+            call.fail(&err, usage, self.ttfb_ms);
+        }
+    }
+
+    fn usage_or_estimate(&self) -> Usage {
+        self.usage.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: estimate_tokens(self.text_bytes),
+            estimated: true,
+            ..Usage::default()
+        })
+    }
+
+    fn write_debug(&mut self) {
+        if let (Some(d), Some(call)) = (self.debug.take(), self.call.as_mut())
+            && let Some(trace) = &mut call.trace
+        {
+            trace.raw("4_res_provider.sse", d.provider);
+            trace.raw(
+                "5_res_hub.sse",
+                if matches!(self.mode, Mode::Passthrough) {
+                    d.client.clone()
+                } else {
+                    d.hub
+                },
+            );
+            trace.raw("6_res_client.sse", d.client);
+        }
+    }
+}
+
+impl Body for StreamBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(bytes) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            if this.total.as_mut().poll(cx).is_ready() {
+                this.fail(ApiError::new(
+                    504,
+                    ErrorKind::Timeout,
+                    "the stream exceeded the total time limit",
+                ));
+                continue;
+            }
+            match Pin::new(&mut this.upstream).poll_frame(cx) {
+                Poll::Pending => {
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        this.fail(ApiError::new(
+                            504,
+                            ErrorKind::Timeout,
+                            "upstream went quiet mid-stream",
+                        ));
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let deadline = tokio::time::Instant::now() + this.idle_after;
+                    this.idle.as_mut().reset(deadline);
+                    if let Ok(data) = frame.into_data()
+                        && let Err(e) = this.on_bytes(&data)
+                    {
+                        this.fail(e);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.fail(ApiError::bad_gateway(format!(
+                        "upstream stream broke off: {e}"
+                    )));
+                }
+                Poll::Ready(None) => this.finish(),
+            }
+        }
+    }
+}

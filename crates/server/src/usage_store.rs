@@ -1,0 +1,270 @@
+//! The usage table: one row per request, written by a background thread in batches so the
+//! request path never waits on disk.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use switchyard_hub::Usage;
+use tokio::sync::mpsc;
+
+/// Rows waiting beyond this many make `record` hand the row to a task that waits for room,
+/// rather than blocking the request or dropping the row.
+const QUEUE: usize = 8192;
+/// Rows written per transaction at most.
+const BATCH: usize = 512;
+
+#[derive(Debug, Clone, Default)]
+pub struct UsageRow {
+    pub ts_ms: i64,
+    pub request_id: String,
+    pub client_key: Option<String>,
+    pub client_format: &'static str,
+    pub provider: Option<String>,
+    pub account: Option<String>,
+    pub requested_model: String,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    pub status: u16,
+    pub error_class: Option<&'static str>,
+    pub usage: Usage,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS usage (
+    id                INTEGER PRIMARY KEY,
+    ts_ms             INTEGER NOT NULL,
+    request_id        TEXT NOT NULL,
+    client_key        TEXT,
+    client_format     TEXT NOT NULL,
+    provider          TEXT,
+    account           TEXT,
+    requested_model   TEXT NOT NULL,
+    upstream_model    TEXT,
+    stream            INTEGER NOT NULL,
+    status            INTEGER NOT NULL,
+    error_class       TEXT,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens     INTEGER NOT NULL,
+    reasoning_tokens  INTEGER NOT NULL,
+    tokens_estimated  INTEGER NOT NULL,
+    latency_ms        REAL NOT NULL,
+    ttfb_ms           REAL
+);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
+";
+
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // A missing directory surfaces as SQLite's own "unable to open" error below.
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// The sending side, cheap to clone into every request.
+#[derive(Clone, Debug)]
+pub struct UsageSink {
+    tx: mpsc::Sender<UsageRow>,
+}
+
+impl UsageSink {
+    pub fn record(&self, row: UsageRow) {
+        match self.tx.try_send(row) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(row)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(row).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(row)) => {
+                tracing::error!(request_id = %row.request_id, "usage writer has stopped; row lost");
+            }
+        }
+    }
+}
+
+/// The writer thread; [`UsageWriter::close`] waits for every queued row to be written.
+pub struct UsageWriter {
+    handle: JoinHandle<()>,
+}
+
+pub fn start(conn: Connection) -> std::io::Result<(UsageSink, UsageWriter)> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let handle = std::thread::Builder::new()
+        .name("usage-writer".into())
+        .spawn(move || write_loop(conn, rx))?;
+    Ok((UsageSink { tx }, UsageWriter { handle }))
+}
+
+impl UsageWriter {
+    /// Blocks until every sink is dropped and the queue is written.
+    pub fn close(self) {
+        let _ = self.handle.join();
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<UsageRow>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(row) => batch.push(row),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = insert(&mut conn, &batch) {
+            tracing::error!(rows = batch.len(), "cannot write usage rows: {e}");
+        }
+        batch.clear();
+    }
+}
+
+fn insert(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
+                requested_model, upstream_model, stream, status, error_class, prompt_tokens,
+                completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?;
+        for r in rows {
+            stmt.execute(params![
+                r.ts_ms,
+                r.request_id,
+                r.client_key,
+                r.client_format,
+                r.provider,
+                r.account,
+                r.requested_model,
+                r.upstream_model,
+                r.stream,
+                r.status,
+                r.error_class,
+                r.usage.prompt_tokens as i64,
+                r.usage.completion_tokens as i64,
+                r.usage.cached_tokens as i64,
+                r.usage.reasoning_tokens as i64,
+                r.usage.estimated,
+                r.latency_ms,
+                r.ttfb_ms,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// `switchyard usage`: requests and tokens by day, provider, model and client key.
+pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
+    let since_ms = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
+    let mut stmt = conn.prepare(
+        "SELECT date(ts_ms / 1000, 'unixepoch') AS day,
+                coalesce(provider, '-'), requested_model, coalesce(client_key, '-'),
+                count(*), sum(status >= 400), sum(prompt_tokens), sum(completion_tokens),
+                sum(cached_tokens), sum(tokens_estimated), avg(latency_ms)
+         FROM usage WHERE ts_ms >= ?1
+         GROUP BY day, 2, 3, 4 ORDER BY day DESC, 5 DESC",
+    )?;
+    let mut out = format!(
+        "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9}\n",
+        "day",
+        "provider",
+        "model",
+        "key",
+        "reqs",
+        "errors",
+        "prompt",
+        "completion",
+        "cached",
+        "avg ms"
+    );
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok(format!(
+            "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9.1}{}\n",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, f64>(10)?,
+            if r.get::<_, i64>(9)? > 0 {
+                "  (some estimated)"
+            } else {
+                ""
+            },
+        ))
+    })?;
+    let mut any = false;
+    for row in rows {
+        out.push_str(&row?);
+        any = true;
+    }
+    if !any {
+        out.push_str(&format!("(no requests in the last {days} days)\n"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_written_and_summarised() {
+        let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("u.db");
+        let conn = open(&path).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (sink, writer) = start(conn).unwrap();
+        rt.block_on(async {
+            for i in 0..3 {
+                sink.record(UsageRow {
+                    ts_ms: chrono::Utc::now().timestamp_millis(),
+                    request_id: format!("r{i}"),
+                    client_format: "openai",
+                    provider: Some("groq".into()),
+                    requested_model: "groq/llama".into(),
+                    status: if i == 2 { 429 } else { 200 },
+                    usage: Usage {
+                        prompt_tokens: 10,
+                        completion_tokens: 2,
+                        ..Usage::default()
+                    },
+                    ..UsageRow::default()
+                });
+            }
+        });
+        drop(sink);
+        writer.close();
+        let conn = open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let text = summary(&conn, 7).unwrap();
+        assert!(text.contains("groq/llama"), "{text}");
+        assert!(text.contains("     3       1"), "{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

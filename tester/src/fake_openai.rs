@@ -1,0 +1,313 @@
+//! A fake OpenAI-compatible chat completions provider, written from OpenAI's public wire
+//! format with raw JSON. It is strict where the real API is strict, and scriptable from the
+//! last user message:
+//!
+//! - `#chunks=N` stream N content chunks (default 3); `#delay=MS` between chunks
+//! - `#hold` stream one chunk, then wait for [`FakeOpenAi::release`]
+//! - `#status=CODE` fail with that status (`#retry-after=S` adds the header)
+//! - `#reset` stream two chunks, then break the connection
+//! - `#nousage` never send usage, even when asked
+//!
+//! An account key that starts with `sk-revoked` is refused with 401.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, channel::Channel};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::server::{FakeBody, full, serve};
+
+pub const PROMPT_TOKENS: u64 = 11;
+pub const COMPLETION_TOKENS: u64 = 7;
+pub const REPLY: &str = "Hello from the fake";
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub requests: Mutex<Vec<Recorded>>,
+    release: Notify,
+    /// Streams whose reader went away before the fake finished writing.
+    pub cancelled: AtomicUsize,
+    pub completed_streams: AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct FakeOpenAi {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+}
+
+impl FakeOpenAi {
+    pub async fn start() -> FakeOpenAi {
+        let state = Arc::new(State::default());
+        let s = state.clone();
+        let addr = serve(move |req| handle(s.clone(), req)).await;
+        FakeOpenAi { addr, state }
+    }
+
+    /// The base URL to configure, ending in `/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn release(&self) {
+        self.state.release.notify_one();
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response<FakeBody> {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    full(status, "application/json", body.to_string())
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if path != "/v1/chat/completions" {
+        return error(
+            404,
+            &format!("Unknown request URL: {} {path}", parts.method),
+            "invalid_request_error",
+            Some("unknown_url"),
+        );
+    }
+    if parts.method != http::Method::POST {
+        return error(405, "Method not allowed", "invalid_request_error", None);
+    }
+    let key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+    if let Ok(v) = &parsed {
+        state.requests.lock().unwrap().push(Recorded {
+            path: path.clone(),
+            headers: parts.headers.clone(),
+            body: v.clone(),
+        });
+    }
+    if key.is_empty() {
+        return error(
+            401,
+            "You didn't provide an API key.",
+            "invalid_request_error",
+            None,
+        );
+    }
+    if key.starts_with("sk-revoked") {
+        return error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
+    if !parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        return error(
+            400,
+            "Invalid content type; expected application/json",
+            "invalid_request_error",
+            None,
+        );
+    }
+    let Ok(body) = parsed else {
+        return error(
+            400,
+            "We could not parse the JSON body of your request.",
+            "invalid_request_error",
+            None,
+        );
+    };
+    if let Err(msg) = validate(&body) {
+        return error(400, &msg, "invalid_request_error", None);
+    }
+
+    let script = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    let directive = |name: &str| -> Option<String> {
+        script.split_whitespace().find_map(|w| {
+            let w = w.strip_prefix('#')?;
+            match w.split_once('=') {
+                Some((k, v)) if k == name => Some(v.to_owned()),
+                None if w == name => Some(String::new()),
+                _ => None,
+            }
+        })
+    };
+    if let Some(code) = directive("status").and_then(|c| c.parse::<u16>().ok()) {
+        let mut res = error(
+            code,
+            &format!("scripted failure {code}"),
+            if code == 429 {
+                "rate_limit_exceeded"
+            } else {
+                "server_error"
+            },
+            None,
+        );
+        if let Some(after) = directive("retry-after") {
+            res.headers_mut()
+                .insert("retry-after", after.parse().unwrap());
+        }
+        return res;
+    }
+
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let usage = json!({
+        "prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 0}
+    });
+    let no_usage = directive("nousage").is_some();
+    if !stream {
+        let mut reply = json!({
+            "id": "chatcmpl-fake1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+            "usage": usage, "system_fingerprint": "fp_fake"
+        });
+        if no_usage {
+            reply.as_object_mut().unwrap().remove("usage");
+        }
+        return full(200, "application/json", reply.to_string());
+    }
+
+    let include_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        && !no_usage;
+    let chunks: usize = directive("chunks")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let delay = Duration::from_millis(directive("delay").and_then(|n| n.parse().ok()).unwrap_or(0));
+    let hold = directive("hold").is_some();
+    let reset = directive("reset").is_some();
+
+    let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    tokio::spawn(async move {
+        let chunk = |delta: Value, finish: Value| {
+            let mut c = json!({"id": "chatcmpl-fake1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                "system_fingerprint": "fp_fake", "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+            // With include_usage, every chunk carries `"usage": null` until the last.
+            if include_usage {
+                c["usage"] = Value::Null;
+            }
+            Bytes::from(format!("data: {c}\n\n"))
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        for i in 0..chunks {
+            events.push(chunk(json!({"content": format!("tok{i} ")}), Value::Null));
+        }
+        events.push(chunk(json!({}), json!("stop")));
+        if include_usage {
+            let u = json!({"id": "chatcmpl-fake1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                "choices": [], "usage": usage});
+            events.push(Bytes::from(format!("data: {u}\n\n")));
+        }
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+
+        for (i, ev) in events.into_iter().enumerate() {
+            if reset && i == 3 {
+                tx.abort(std::io::Error::other("scripted reset"));
+                return;
+            }
+            if tx.send_data(ev).await.is_err() {
+                state.cancelled.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            if hold && i == 1 {
+                state.release.notified().await;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        state.completed_streams.fetch_add(1, Ordering::SeqCst);
+        // Keep the sender until the reader has taken everything, to notice a reader that
+        // goes away early.
+        drop(tx);
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .body(body.boxed_unsync())
+        .unwrap()
+}
+
+/// The checks OpenAI's API makes before it answers.
+fn validate(body: &Value) -> Result<(), String> {
+    let obj = body
+        .as_object()
+        .ok_or("The request body must be a JSON object.")?;
+    match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => {}
+        _ => return Err("you must provide a model parameter".into()),
+    }
+    let messages = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("Missing required parameter: 'messages'.")?;
+    if messages.is_empty() {
+        return Err(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.".into(),
+        );
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        if !matches!(role, "system" | "developer" | "user" | "assistant" | "tool") {
+            return Err(format!(
+                "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'. (messages[{i}].role)"
+            ));
+        }
+        if role == "tool" && !m.get("tool_call_id").is_some_and(Value::is_string) {
+            return Err(format!(
+                "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'. (messages[{i}])"
+            ));
+        }
+    }
+    let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if obj.contains_key("stream_options") && !stream {
+        return Err(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.".into(),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Runs the real `switchyard` binary for end-to-end tests: a fresh directory, a config, an
+//! OS-chosen port read from the binary's own start-up line, readiness polled (never slept).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The binary under test: `$SWITCHYARD_BIN`, else `switchyard` beside the test's own target dir.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SWITCHYARD_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test> -> target/debug/switchyard
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("switchyard");
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build --workspace` first (cargo xtask ci does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh directory under the system temp dir.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("switchyard-{label}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Proxy {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Proxy {
+    /// Starts the binary in a fresh directory with `config` as its config file.
+    pub fn start(config: &str, env: &[(&str, &str)]) -> Proxy {
+        let dir = scratch_dir("e2e");
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.current_dir(&dir)
+            .args([
+                "--config",
+                "config.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("SWITCHYARD_LISTEN")
+            .env_remove("SWITCHYARD_DEBUG_LOGS")
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("switchyard listening on http://") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("switchyard did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        let proxy = Proxy {
+            child,
+            addr,
+            dir,
+            stderr: log,
+        };
+        proxy.wait_healthy();
+        proxy
+    }
+
+    fn wait_healthy(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(mut s) = std::net::TcpStream::connect(self.addr) {
+                use std::io::{Read, Write};
+                let _ =
+                    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                if buf.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::yield_now();
+        }
+        panic!(
+            "switchyard never became healthy:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("data/switchyard.db")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Stops the server the way an operator would (SIGTERM) and waits, so every queued
+    /// usage row and debug file is on disk.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("switchyard did not stop on SIGTERM:\n{}", self.stderr());
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion with `args` in `dir`; returns (success, stdout, stderr).
+pub fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
