@@ -1,36 +1,56 @@
-//! The executor for any OpenAI-compatible chat completions endpoint (OpenAI, OpenRouter,
-//! Groq, Cerebras, a local server...).
+//! The executor for any OpenAI-compatible endpoint (OpenAI, OpenRouter, Groq, Cerebras, a
+//! local server...), speaking chat completions or the Responses API.
 
 use std::sync::Arc;
 
-use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::header::AUTHORIZATION;
 use serde_json::{Value, json};
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format};
 use switchyard_provider::executor::join_url;
+use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
 
+/// Chat completions (`openai` kind) or the Responses API (`openai-responses` kind): the same
+/// authentication and body rules, a different path and wire format.
 #[derive(Debug)]
 pub struct OpenAiExecutor {
     settings: ProviderSettings,
+    format: Format,
     url: String,
 }
 
 impl OpenAiExecutor {
-    pub fn new(settings: ProviderSettings) -> Self {
+    pub fn chat(settings: ProviderSettings) -> Self {
         let url = join_url(&settings.base_url, "chat/completions");
-        Self { settings, url }
+        Self {
+            settings,
+            format: Format::OpenAi,
+            url,
+        }
+    }
+
+    pub fn responses(settings: ProviderSettings) -> Self {
+        let url = join_url(&settings.base_url, "responses");
+        Self {
+            settings,
+            format: Format::Responses,
+            url,
+        }
     }
 }
 
 inventory::submit! {
-    ExecutorKind { name: "openai", create: |s| Arc::new(OpenAiExecutor::new(s)) }
+    ExecutorKind { name: "openai", create: |s| Arc::new(OpenAiExecutor::chat(s)) }
+}
+
+inventory::submit! {
+    ExecutorKind { name: "openai-responses", create: |s| Arc::new(OpenAiExecutor::responses(s)) }
 }
 
 impl Executor for OpenAiExecutor {
     fn format(&self) -> Format {
-        Format::OpenAi
+        self.format
     }
 
     fn build(
@@ -40,12 +60,10 @@ impl Executor for OpenAiExecutor {
         stream: bool,
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError> {
-        let obj = body
-            .as_object_mut()
-            .ok_or_else(|| ApiError::invalid_request("request body must be a JSON object"))?;
+        let obj = object_mut(&mut body)?;
         obj.insert("model".into(), Value::String(model.to_owned()));
-        if stream {
-            obj.insert("stream".into(), Value::Bool(true));
+        obj.insert("stream".into(), Value::Bool(stream));
+        if stream && self.format == Format::OpenAi {
             // Usage arrives only when asked for; the server hides the extra chunk from
             // clients that did not ask.
             let opts = obj.entry("stream_options").or_insert_with(|| json!({}));
@@ -53,46 +71,12 @@ impl Executor for OpenAiExecutor {
                 opts.insert("include_usage".into(), Value::Bool(true));
             }
         }
-
-        let mut headers = HeaderMap::new();
-        let bearer = format!("Bearer {}", credential.token().expose());
-        let mut auth = HeaderValue::from_str(&bearer).map_err(|_| {
-            ApiError::internal("account key contains characters not allowed in a header")
-        })?;
-        auth.set_sensitive(true);
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        );
-        // Compressed SSE would have to be buffered to be decoded; plain bytes stream as they come.
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        if let Some(ua) = &self.settings.user_agent
-            && let Ok(v) = HeaderValue::from_str(ua)
-        {
-            headers.insert(USER_AGENT, v);
+        let mut headers = base_headers(&self.settings, stream);
+        // A local server may want no key at all.
+        if !credential.token().is_empty() {
+            headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
         }
-        for (name, value) in &self.settings.headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(n, v);
-            }
-        }
-        let body = serde_json::to_vec(&body)
-            .map_err(|e| ApiError::internal(format!("could not encode request: {e}")))?;
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            url: self.url.clone(),
-            headers,
-            body: body.into(),
-        })
+        post_json(self.url.clone(), headers, &body)
     }
 }
 
@@ -102,7 +86,7 @@ mod tests {
     use switchyard_auth::Secret;
 
     fn exec() -> OpenAiExecutor {
-        OpenAiExecutor::new(ProviderSettings {
+        OpenAiExecutor::chat(ProviderSettings {
             name: "groq".into(),
             base_url: "http://127.0.0.1:9/openai/v1/".into(),
             user_agent: Some("switchyard/0.1".into()),
@@ -124,7 +108,7 @@ mod tests {
         assert_eq!(req.url, "http://127.0.0.1:9/openai/v1/chat/completions");
         assert_eq!(req.headers[AUTHORIZATION], "Bearer gsk-secret-value-123");
         assert!(req.headers[AUTHORIZATION].is_sensitive());
-        assert_eq!(req.headers[ACCEPT_ENCODING], "identity");
+        assert_eq!(req.headers["accept-encoding"], "identity");
         assert_eq!(req.headers["x-title"], "switchyard");
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["model"], "llama-3.3-70b");
@@ -139,6 +123,25 @@ mod tests {
             .unwrap();
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["model"], "m2");
+        assert!(body.get("stream_options").is_none());
+        assert_eq!(body["stream"], false);
+    }
+
+    #[test]
+    fn responses_kind_posts_to_responses_without_stream_options() {
+        let cred = Credential::ApiKey(Secret::new("sk-abc-123456789"));
+        let settings = ProviderSettings {
+            name: "oa".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            user_agent: None,
+            headers: Default::default(),
+        };
+        let req = OpenAiExecutor::responses(settings)
+            .build(json!({"input": "hi"}), "gpt-5", true, &cred)
+            .unwrap();
+        assert_eq!(req.url, "https://api.openai.com/v1/responses");
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(body["model"], "gpt-5");
         assert!(body.get("stream_options").is_none());
     }
 }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod executor;
 pub mod failure;
+pub mod request;
 
 pub use client::{ClientOptions, UpstreamClient};
 pub use executor::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};

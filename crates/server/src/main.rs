@@ -14,6 +14,8 @@ mod stream_body;
 mod usage_store;
 
 // Executor crates register themselves; naming them keeps the linker from dropping them.
+use switchyard_claude as _;
+use switchyard_gemini as _;
 use switchyard_openai as _;
 
 use std::path::PathBuf;

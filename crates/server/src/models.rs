@@ -1,7 +1,7 @@
 //! Model strings: `provider/model`, aliases, and bare names a provider lists.
 
 use serde_json::{Value, json};
-use switchyard_hub::ApiError;
+use switchyard_hub::{ApiError, Format};
 
 use crate::app::App;
 use crate::config::check_model;
@@ -44,16 +44,42 @@ pub fn resolve(app: &App, requested: &str) -> Result<Target, ApiError> {
     .with_code("model_not_found"))
 }
 
-/// `GET /v1/models`: every configured `provider/model` and alias.
-pub fn list(app: &App) -> Value {
-    let mut data = Vec::new();
+/// The model list (`GET /v1/models`, `GET /v1beta/models`) in `format`'s shape: every
+/// configured `provider/model` and alias.
+pub fn list(app: &App, format: Format) -> Value {
+    let mut ids: Vec<(String, &str)> = Vec::new();
     for p in &app.providers {
         for m in &p.models {
-            data.push(json!({"id": format!("{}/{m}", p.name), "object": "model", "created": 0, "owned_by": p.name}));
+            ids.push((format!("{}/{m}", p.name), p.name.as_str()));
         }
     }
     for alias in app.config.aliases.keys() {
-        data.push(json!({"id": alias, "object": "model", "created": 0, "owned_by": "switchyard"}));
+        ids.push((alias.clone(), "switchyard"));
     }
-    json!({"object": "list", "data": data})
+    match format {
+        Format::Claude => {
+            let data: Vec<Value> = ids
+                .iter()
+                .map(|(id, _)| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+                .collect();
+            json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
+        }
+        Format::Gemini => {
+            let models: Vec<Value> = ids
+                .iter()
+                .map(|(id, _)| json!({
+                    "name": format!("models/{id}"), "displayName": id,
+                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+                }))
+                .collect();
+            json!({"models": models})
+        }
+        _ => {
+            let data: Vec<Value> = ids
+                .iter()
+                .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+                .collect();
+            json!({"object": "list", "data": data})
+        }
+    }
 }

@@ -28,10 +28,19 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 /// What the route knows before the body is read.
 pub struct Route {
     pub client: Format,
+    pub kind: RouteKind,
     /// The model named in the path (Gemini routes), which the body does not carry.
     pub path_model: Option<String>,
     /// Streaming decided by the path (Gemini's `:streamGenerateContent`).
     pub path_stream: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Generate an answer upstream.
+    Generate,
+    /// Count a request's tokens, answered here.
+    CountTokens,
 }
 
 /// How the request ends, decided by [`run`]; [`handle`] turns it into a response and a row.
@@ -89,7 +98,7 @@ async fn run(
     call.row.client_key = client_auth::authenticate(&app.config.client_keys, &parts.headers, peer)?;
 
     let raw = read_body(body, &parts.headers, app.config.body_limit).await?;
-    let body: Value = serde_json::from_slice(&raw)
+    let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
     if let Some(t) = &mut call.trace {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -97,11 +106,39 @@ async fn run(
         t.json("1_req_client.json", &req);
     }
 
+    if route.client == Format::OpenAi && is_responses_body(&body) {
+        // Cursor sends Responses-style `input[]` to the chat completions endpoint and reads
+        // the answer as chat completions: only the request needs translating.
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut ctx = TranslateCtx::new(Format::Responses, Format::OpenAi, model, false);
+        body = app.registry.request(Format::Responses, Format::OpenAi)?(body, &mut ctx)?;
+    }
     let (requested, stream) = check_body(&body, &route)?;
     call.row.requested_model = requested.clone();
     call.row.stream = stream;
 
     let target = models::resolve(app, &requested)?;
+    if route.kind == RouteKind::CountTokens {
+        let tokens = estimate_prompt_tokens(&body);
+        let usage = Usage {
+            prompt_tokens: tokens,
+            estimated: true,
+            ..Usage::default()
+        };
+        let answer = match route.client {
+            Format::Gemini => serde_json::json!({"totalTokens": tokens}),
+            _ => serde_json::json!({"input_tokens": tokens}),
+        };
+        return Ok(Outcome::Json {
+            status: 200,
+            body: Bytes::from(answer.to_string()),
+            usage,
+        });
+    }
     let provider = app
         .providers
         .get(target.provider)
@@ -256,30 +293,55 @@ fn check_body(body: &Value, route: &Route) -> Result<(String, bool), ApiError> {
         (None, Some(Value::Bool(b))) => *b,
         (None, Some(_)) => return Err(ApiError::invalid_request("`stream` must be a boolean")),
     };
-    if route.client == Format::OpenAi {
-        match obj.get("messages") {
-            Some(Value::Array(m)) if !m.is_empty() => {}
-            Some(Value::Array(_)) => {
-                return Err(ApiError::invalid_request("`messages` must not be empty"));
-            }
-            Some(_) => return Err(ApiError::invalid_request("`messages` must be an array")),
-            None => {
-                return Err(ApiError::invalid_request(
-                    "missing required field `messages`",
-                ));
-            }
+    // The field that tells each format's bodies apart; a body for another route fails here.
+    let required: &[&str] = match (route.client, route.kind) {
+        (Format::OpenAi, _) => &["messages"],
+        (Format::Claude, RouteKind::Generate) => &["messages", "max_tokens"],
+        (Format::Claude, RouteKind::CountTokens) => &["messages"],
+        (Format::Responses, _) => &["input"],
+        (Format::Gemini, _) => &["contents"],
+        _ => &[],
+    };
+    for field in required {
+        let Some(v) = obj.get(*field) else {
+            return Err(ApiError::invalid_request(format!(
+                "missing required field `{field}` for a {} request",
+                route.client
+            )));
+        };
+        let ok = match *field {
+            "max_tokens" => v.as_u64().is_some_and(|n| n > 0),
+            "input" => v.is_string() || v.as_array().is_some_and(|a| !a.is_empty()),
+            _ => v.as_array().is_some_and(|a| !a.is_empty()),
+        };
+        if !ok {
+            let want = match *field {
+                "max_tokens" => "a positive integer",
+                "input" => "a string or a non-empty array",
+                _ => "a non-empty array",
+            };
+            return Err(ApiError::invalid_request(format!(
+                "`{field}` must be {want}"
+            )));
         }
-        if let Some(m) = obj.get("messages").and_then(Value::as_array) {
-            for (i, msg) in m.iter().enumerate() {
-                if !msg.get("role").is_some_and(Value::is_string) {
-                    return Err(ApiError::invalid_request(format!(
-                        "messages[{i}].role must be a string"
-                    )));
-                }
+    }
+    if route.client == Format::OpenAi
+        && let Some(m) = obj.get("messages").and_then(Value::as_array)
+    {
+        for (i, msg) in m.iter().enumerate() {
+            if !msg.get("role").is_some_and(Value::is_string) {
+                return Err(ApiError::invalid_request(format!(
+                    "messages[{i}].role must be a string"
+                )));
             }
         }
     }
     Ok((model, stream))
+}
+
+/// A Responses-API body (`input`, no `messages`).
+fn is_responses_body(body: &Value) -> bool {
+    body.get("input").is_some() && body.get("messages").is_none()
 }
 
 /// Tries the provider's accounts in turn until one answers with success, or every one has

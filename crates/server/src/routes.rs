@@ -11,36 +11,108 @@ use switchyard_hub::{ApiError, ErrorKind, Format};
 use crate::app::App;
 use crate::client_auth;
 use crate::models;
-use crate::proxy::{self, Route};
+use crate::proxy::{self, Route, RouteKind};
 use crate::respond::{self, Body};
 
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let path = req.uri().path();
-    let method = req.method();
-    match (path, method) {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let route = |client, kind| Route {
+        client,
+        kind,
+        path_model: None,
+        path_stream: None,
+    };
+    match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
+        // Claude Code pre-connects with `HEAD /` and ignores the answer.
+        ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
         ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
-            let route = Route {
-                client: Format::OpenAi,
-                path_model: None,
-                path_stream: None,
-            };
-            proxy::handle(app, req, peer, route).await
+            proxy::handle(app, req, peer, route(Format::OpenAi, RouteKind::Generate)).await
+        }
+        ("/v1/responses" | "/responses", &Method::POST) => {
+            proxy::handle(
+                app,
+                req,
+                peer,
+                route(Format::Responses, RouteKind::Generate),
+            )
+            .await
+        }
+        ("/v1/messages", &Method::POST) => {
+            proxy::handle(app, req, peer, route(Format::Claude, RouteKind::Generate)).await
+        }
+        ("/v1/messages/count_tokens", &Method::POST) => {
+            proxy::handle(
+                app,
+                req,
+                peer,
+                route(Format::Claude, RouteKind::CountTokens),
+            )
+            .await
         }
         ("/v1/models" | "/models", &Method::GET) => {
+            // The Anthropic SDKs list models at the same path, in their own shape.
+            let claude = req.headers().contains_key("anthropic-version");
+            let format = if claude {
+                Format::Claude
+            } else {
+                Format::OpenAi
+            };
             match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &models::list(&app)),
-                Err(e) => respond::error(&e, Format::OpenAi),
+                Ok(_) => respond::json(200, &models::list(&app, format)),
+                Err(e) => respond::error(&e, format),
             }
         }
-        ("/health" | "/v1/models" | "/models", _) => not_allowed("GET"),
-        ("/v1/chat/completions" | "/chat/completions", _) => not_allowed("POST"),
+        ("/v1beta/models", &Method::GET) => {
+            match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
+                Ok(_) => respond::json(200, &models::list(&app, Format::Gemini)),
+                Err(e) => respond::error(&e, Format::Gemini),
+            }
+        }
+        (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
+            match gemini_route(p.trim_start_matches("/v1beta/models/")) {
+                Some(route) => proxy::handle(app, req, peer, route).await,
+                None => respond::error(
+                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent or :countTokens"))
+                        .with_code("unknown_route"),
+                    Format::Gemini,
+                ),
+            }
+        }
+        ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
+        (
+            "/v1/chat/completions"
+            | "/chat/completions"
+            | "/v1/responses"
+            | "/responses"
+            | "/v1/messages"
+            | "/v1/messages/count_tokens",
+            _,
+        ) => not_allowed("POST"),
         _ => respond::error(
             &ApiError::not_found(format!("no route for {method} {path}"))
                 .with_code("unknown_route"),
             Format::OpenAi,
         ),
     }
+}
+
+/// `{model}:{method}` of a Gemini path.
+fn gemini_route(rest: &str) -> Option<Route> {
+    let (model, method) = rest.rsplit_once(':')?;
+    let (kind, stream) = match method {
+        "generateContent" => (RouteKind::Generate, false),
+        "streamGenerateContent" => (RouteKind::Generate, true),
+        "countTokens" => (RouteKind::CountTokens, false),
+        _ => return None,
+    };
+    Some(Route {
+        client: Format::Gemini,
+        kind,
+        path_model: Some(model.to_owned()),
+        path_stream: Some(stream),
+    })
 }
 
 fn not_allowed(allow: &'static str) -> Response<Body> {
@@ -54,4 +126,22 @@ fn not_allowed(allow: &'static str) -> Response<Body> {
     res.headers_mut()
         .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_paths_name_model_and_method() {
+        let r = gemini_route("gemini-2.5-flash:streamGenerateContent").unwrap();
+        assert_eq!(r.path_model.as_deref(), Some("gemini-2.5-flash"));
+        assert_eq!(r.path_stream, Some(true));
+        assert!(matches!(
+            gemini_route("m:countTokens").unwrap().kind,
+            RouteKind::CountTokens
+        ));
+        assert!(gemini_route("m:embed").is_none());
+        assert!(gemini_route("no-method").is_none());
+    }
 }
