@@ -1,0 +1,697 @@
+//! Streams: Anthropic Messages SSE events <-> hub `chat.completion.chunk`s.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::{
+    ClaudeUsage, bad_upstream, claude_message_id, finish_to_stop_reason, now_secs,
+    stop_reason_to_finish, str_of, u64_of,
+};
+use crate::ctx::{ToolNameMap, TranslateCtx};
+use crate::error::{ApiError, TranslateError};
+use crate::format::Format;
+use crate::stream::{StreamEvent, StreamStage};
+use crate::usage::estimate_tokens;
+
+// ------------------------------------------------------------------------------------------
+// Claude -> hub
+// ------------------------------------------------------------------------------------------
+
+pub(super) fn claude_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+    Box::new(ClaudeToHub {
+        id: String::new(),
+        model: ctx.model.clone(),
+        created: now_secs(),
+        tool_names: ctx.tool_names.clone(),
+        started: false,
+        blocks: HashMap::new(),
+        next_tool: 0,
+        usage: ClaudeUsage::default(),
+        usage_seen: false,
+        stop_reason: None,
+        finish_sent: false,
+        usage_sent: false,
+        saw_tool: false,
+    })
+}
+
+/// What a Claude content block (by its stream index) turned into on the hub side.
+enum Block {
+    Text,
+    Thinking,
+    Tool {
+        hub_index: u64,
+        args_sent: bool,
+        /// `input` from `content_block_start`, sent whole if no `input_json_delta` follows.
+        initial_input: Value,
+    },
+    /// Redacted thinking (sent whole at start), server tools and newer block types.
+    Other,
+}
+
+struct ClaudeToHub {
+    id: String,
+    model: String,
+    created: u64,
+    tool_names: ToolNameMap,
+    started: bool,
+    blocks: HashMap<u64, Block>,
+    next_tool: u64,
+    usage: ClaudeUsage,
+    usage_seen: bool,
+    stop_reason: Option<String>,
+    finish_sent: bool,
+    usage_sent: bool,
+    saw_tool: bool,
+}
+
+impl ClaudeToHub {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> StreamEvent {
+        StreamEvent::hub(json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }))
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+        }
+    }
+
+    fn emit(&mut self, delta: Value, out: &mut Vec<StreamEvent>) {
+        self.ensure_started(out);
+        out.push(self.chunk(delta, None));
+    }
+
+    fn emit_finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.finish_sent {
+            return;
+        }
+        self.ensure_started(out);
+        self.finish_sent = true;
+        let finish = match self.stop_reason.as_deref() {
+            Some(r) => stop_reason_to_finish(r),
+            None if self.saw_tool => "tool_calls",
+            None => "stop",
+        };
+        out.push(self.chunk(json!({}), Some(finish)));
+    }
+
+    fn emit_usage(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.usage_sent || !self.usage_seen {
+            return;
+        }
+        self.usage_sent = true;
+        out.push(StreamEvent::hub(json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": self.usage.to_hub(),
+        })));
+    }
+
+    fn block_start(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        let index = u64_of(data, "index").unwrap_or(self.blocks.len() as u64);
+        let cb = data.get("content_block").unwrap_or(&Value::Null);
+        let block = match str_of(cb, "type") {
+            Some("text") => {
+                if let Some(t) = str_of(cb, "text").filter(|t| !t.is_empty()) {
+                    self.emit(json!({"content": t}), out);
+                }
+                Block::Text
+            }
+            Some("thinking") => {
+                if let Some(t) = str_of(cb, "thinking").filter(|t| !t.is_empty()) {
+                    self.emit(json!({"reasoning_content": t}), out);
+                }
+                if let Some(s) = str_of(cb, "signature").filter(|s| !s.is_empty()) {
+                    self.emit(json!({"reasoning_signature": s}), out);
+                }
+                Block::Thinking
+            }
+            Some("redacted_thinking") => {
+                if let Some(d) = str_of(cb, "data") {
+                    self.emit(json!({"redacted_reasoning": d}), out);
+                }
+                Block::Other
+            }
+            Some("tool_use") => {
+                let hub_index = self.next_tool;
+                self.next_tool += 1;
+                self.saw_tool = true;
+                let name = self
+                    .tool_names
+                    .client_name(str_of(cb, "name").unwrap_or(""))
+                    .to_owned();
+                let call = json!({
+                    "index": hub_index,
+                    "id": str_of(cb, "id").unwrap_or(""),
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                });
+                self.emit(json!({"tool_calls": [call]}), out);
+                Block::Tool {
+                    hub_index,
+                    args_sent: false,
+                    initial_input: cb.get("input").cloned().unwrap_or_else(|| json!({})),
+                }
+            }
+            _ => Block::Other,
+        };
+        self.blocks.insert(index, block);
+    }
+
+    fn block_delta(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        let index = u64_of(data, "index");
+        let delta = data.get("delta").unwrap_or(&Value::Null);
+        match str_of(delta, "type") {
+            Some("text_delta") => {
+                if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
+                    self.emit(json!({"content": t}), out);
+                }
+            }
+            Some("thinking_delta") => {
+                if let Some(t) = str_of(delta, "thinking").filter(|t| !t.is_empty()) {
+                    self.emit(json!({"reasoning_content": t}), out);
+                }
+            }
+            Some("signature_delta") => {
+                if let Some(s) = str_of(delta, "signature").filter(|s| !s.is_empty()) {
+                    self.emit(json!({"reasoning_signature": s}), out);
+                }
+            }
+            Some("input_json_delta") => {
+                let Some(fragment) = str_of(delta, "partial_json").filter(|f| !f.is_empty()) else {
+                    return;
+                };
+                let Some(Block::Tool {
+                    hub_index,
+                    args_sent,
+                    ..
+                }) = index.and_then(|i| self.blocks.get_mut(&i))
+                else {
+                    return;
+                };
+                *args_sent = true;
+                let call = json!({"index": *hub_index, "function": {"arguments": fragment}});
+                self.emit(json!({"tool_calls": [call]}), out);
+            }
+            // citations_delta and anything newer.
+            _ => {}
+        }
+    }
+
+    fn block_stop(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        let Some(index) = u64_of(data, "index") else {
+            return;
+        };
+        let Some(Block::Tool {
+            hub_index,
+            args_sent: false,
+            initial_input,
+        }) = self.blocks.get(&index)
+        else {
+            return;
+        };
+        // A tool with no input deltas still needs arguments a client can parse.
+        let args = match initial_input {
+            Value::Object(_) => initial_input.to_string(),
+            _ => "{}".to_owned(),
+        };
+        let call = json!({"index": *hub_index, "function": {"arguments": args}});
+        if let Some(Block::Tool { args_sent, .. }) = self.blocks.get_mut(&index) {
+            *args_sent = true;
+        }
+        self.emit(json!({"tool_calls": [call]}), out);
+    }
+}
+
+impl StreamStage for ClaudeToHub {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
+        let data = &event.data;
+        let kind = str_of(data, "type").or(event.event.as_deref());
+        match kind {
+            Some("message_start") => {
+                let msg = data.get("message").unwrap_or(&Value::Null);
+                if let Some(id) = str_of(msg, "id") {
+                    id.clone_into(&mut self.id);
+                }
+                if let Some(model) = str_of(msg, "model") {
+                    model.clone_into(&mut self.model);
+                }
+                if let Some(u) = msg.get("usage").filter(|u| u.is_object()) {
+                    self.usage.merge_claude(u);
+                    self.usage_seen = true;
+                }
+                self.ensure_started(out);
+            }
+            Some("content_block_start") => self.block_start(data, out),
+            Some("content_block_delta") => self.block_delta(data, out),
+            Some("content_block_stop") => self.block_stop(data, out),
+            Some("message_delta") => {
+                if let Some(r) = data.get("delta").and_then(|d| str_of(d, "stop_reason")) {
+                    self.stop_reason = Some(r.to_owned());
+                }
+                if let Some(u) = data.get("usage").filter(|u| u.is_object()) {
+                    self.usage.merge_claude(u);
+                    self.usage_seen = true;
+                }
+                self.emit_finish(out);
+            }
+            Some("message_stop") => {
+                self.emit_finish(out);
+                self.emit_usage(out);
+            }
+            Some("error") => {
+                let err = data.get("error").unwrap_or(&Value::Null);
+                let kind = str_of(err, "type").unwrap_or("error");
+                let msg = str_of(err, "message").unwrap_or("");
+                return Err(bad_upstream(format!("{kind}: {msg}")));
+            }
+            // ping and anything newer.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+        if self.started {
+            self.emit_finish(out);
+        }
+        self.emit_usage(out);
+        Ok(())
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
+        self.finish_sent = true;
+        self.usage_sent = true;
+        out.push(StreamEvent::hub(error.body(Format::OpenAi)));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// hub -> Claude
+// ------------------------------------------------------------------------------------------
+
+pub(super) fn hub_stream_to_claude(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+    Box::new(HubToClaude {
+        model: ctx.model.clone(),
+        id: None,
+        started: false,
+        done: false,
+        next_index: 0,
+        open: None,
+        tools: HashMap::new(),
+        open_tools: Vec::new(),
+        finish: None,
+        usage: None,
+        saw_tool: false,
+        output_bytes: 0,
+    })
+}
+
+/// The open text or thinking block, by its Claude index.
+#[derive(Clone, Copy)]
+enum Open {
+    Text(u64),
+    Thinking { index: u64, signed: bool },
+}
+
+struct ToolBlock {
+    index: u64,
+    id: String,
+}
+
+struct HubToClaude {
+    model: String,
+    id: Option<String>,
+    started: bool,
+    done: bool,
+    next_index: u64,
+    open: Option<Open>,
+    /// Hub tool-call index -> its `tool_use` block.
+    tools: HashMap<u64, ToolBlock>,
+    /// Claude indices of tool blocks still open. Tool blocks stay open until other content or the
+    /// end, so argument fragments of parallel calls that arrive interleaved still land.
+    open_tools: Vec<u64>,
+    finish: Option<String>,
+    usage: Option<ClaudeUsage>,
+    saw_tool: bool,
+    /// Generated bytes, for an output estimate when the provider reports no usage.
+    output_bytes: usize,
+}
+
+impl HubToClaude {
+    fn message_id(&self) -> String {
+        self.id.clone().unwrap_or_default()
+    }
+
+    fn start(&mut self, chunk: &Value, out: &mut Vec<StreamEvent>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let id = claude_message_id(str_of(chunk, "id"));
+        if let Some(model) = str_of(chunk, "model").filter(|m| !m.is_empty()) {
+            model.clone_into(&mut self.model);
+        }
+        out.push(StreamEvent::named(
+            "message_start",
+            json!({
+                "type": "message_start",
+                "message": {
+                    "id": id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self.model,
+                    "content": [],
+                    "stop_reason": Value::Null,
+                    "stop_sequence": Value::Null,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                },
+            }),
+        ));
+        self.id = Some(id);
+    }
+
+    fn new_index(&mut self) -> u64 {
+        let i = self.next_index;
+        self.next_index += 1;
+        i
+    }
+
+    fn stop_block(index: u64, out: &mut Vec<StreamEvent>) {
+        out.push(StreamEvent::named(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+
+    fn close_open(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some(open) = self.open.take() {
+            let index = match open {
+                Open::Text(i) | Open::Thinking { index: i, .. } => i,
+            };
+            // Claude clients expect every thinking block to end with a signature_delta;
+            // reasoning from a provider without signatures gets an empty one, which the
+            // request side drops again instead of replaying a signature Anthropic would refuse.
+            if let Open::Thinking { signed: false, .. } = open {
+                Self::delta(
+                    index,
+                    json!({"type": "signature_delta", "signature": ""}),
+                    out,
+                );
+            }
+            Self::stop_block(index, out);
+        }
+    }
+
+    fn close_tools(&mut self, out: &mut Vec<StreamEvent>) {
+        for index in std::mem::take(&mut self.open_tools) {
+            Self::stop_block(index, out);
+        }
+    }
+
+    fn close_all(&mut self, out: &mut Vec<StreamEvent>) {
+        self.close_open(out);
+        self.close_tools(out);
+    }
+
+    fn delta(index: u64, delta: Value, out: &mut Vec<StreamEvent>) {
+        out.push(StreamEvent::named(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        ));
+    }
+
+    fn open_thinking(&mut self, out: &mut Vec<StreamEvent>) -> u64 {
+        self.close_all(out);
+        let index = self.new_index();
+        out.push(StreamEvent::named(
+            "content_block_start",
+            json!({
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            }),
+        ));
+        self.open = Some(Open::Thinking {
+            index,
+            signed: false,
+        });
+        index
+    }
+
+    fn thinking(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        let index = match self.open {
+            Some(Open::Thinking {
+                index,
+                signed: false,
+            }) => index,
+            _ => self.open_thinking(out),
+        };
+        self.output_bytes += text.len();
+        Self::delta(
+            index,
+            json!({"type": "thinking_delta", "thinking": text}),
+            out,
+        );
+    }
+
+    fn signature(&mut self, sig: &str, out: &mut Vec<StreamEvent>) {
+        let index = match self.open {
+            Some(Open::Thinking {
+                index,
+                signed: false,
+            }) => index,
+            _ => self.open_thinking(out),
+        };
+        Self::delta(
+            index,
+            json!({"type": "signature_delta", "signature": sig}),
+            out,
+        );
+        self.open = Some(Open::Thinking {
+            index,
+            signed: true,
+        });
+    }
+
+    fn redacted(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        self.close_all(out);
+        let index = self.new_index();
+        out.push(StreamEvent::named(
+            "content_block_start",
+            json!({
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "redacted_thinking", "data": data},
+            }),
+        ));
+        Self::stop_block(index, out);
+    }
+
+    fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        let index = if let Some(Open::Text(i)) = self.open {
+            i
+        } else {
+            self.close_all(out);
+            let index = self.new_index();
+            out.push(StreamEvent::named(
+                "content_block_start",
+                json!({
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                }),
+            ));
+            self.open = Some(Open::Text(index));
+            index
+        };
+        self.output_bytes += text.len();
+        Self::delta(index, json!({"type": "text_delta", "text": text}), out);
+    }
+
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<StreamEvent>) {
+        let id = str_of(call, "id").filter(|s| !s.is_empty());
+        let hub_index = u64_of(call, "index").unwrap_or_else(|| {
+            // No index: a new id is a new call, otherwise it continues the latest one.
+            let latest = self.tools.keys().max().copied();
+            match (id, latest) {
+                (Some(id), Some(l)) if self.tools.get(&l).is_some_and(|t| t.id == id) => l,
+                (Some(_), Some(l)) => l + 1,
+                (None, Some(l)) => l,
+                (_, None) => 0,
+            }
+        });
+        let f = call.get("function").unwrap_or(&Value::Null);
+        // Some providers reuse index 0 for every call; a different id means a new call.
+        let is_new = match self.tools.get(&hub_index) {
+            None => true,
+            Some(t) => id.is_some_and(|id| id != t.id),
+        };
+        if is_new {
+            self.close_open(out);
+            self.saw_tool = true;
+            let index = self.new_index();
+            let tool_id = id.map_or_else(
+                || {
+                    format!(
+                        "toolu_{}_{index}",
+                        self.message_id().trim_start_matches("msg_")
+                    )
+                },
+                str::to_owned,
+            );
+            out.push(StreamEvent::named(
+                "content_block_start",
+                json!({
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": tool_id,
+                        "name": str_of(f, "name").unwrap_or(""),
+                        "input": {},
+                    },
+                }),
+            ));
+            self.open_tools.push(index);
+            self.tools
+                .insert(hub_index, ToolBlock { index, id: tool_id });
+        }
+        let Some(args) = str_of(f, "arguments").filter(|a| !a.is_empty()) else {
+            return;
+        };
+        let Some(block) = self.tools.get(&hub_index) else {
+            return;
+        };
+        // A block already closed (other content came in between) cannot take more input.
+        if !self.open_tools.contains(&block.index) {
+            return;
+        }
+        self.output_bytes += args.len();
+        Self::delta(
+            block.index,
+            json!({"type": "input_json_delta", "partial_json": args}),
+            out,
+        );
+    }
+
+    /// Closes every block and ends the message, exactly once.
+    fn close_message(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.close_all(out);
+        let stop_reason = match self.finish.as_deref() {
+            Some("stop") | None if self.saw_tool => "tool_use",
+            Some(f) => finish_to_stop_reason(f),
+            None => "end_turn",
+        };
+        let usage = self.usage.unwrap_or(ClaudeUsage {
+            output: estimate_tokens(self.output_bytes),
+            ..ClaudeUsage::default()
+        });
+        out.push(StreamEvent::named(
+            "message_delta",
+            json!({
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": Value::Null},
+                "usage": usage.to_claude(),
+            }),
+        ));
+        out.push(StreamEvent::named(
+            "message_stop",
+            json!({"type": "message_stop"}),
+        ));
+    }
+}
+
+impl StreamStage for HubToClaude {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
+        if self.done {
+            return Ok(());
+        }
+        let chunk = &event.data;
+        if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
+            // An error carried inside the stream: end with an Anthropic error event.
+            let message = str_of(err, "message").unwrap_or("upstream error");
+            let api = ApiError::bad_gateway(message.to_owned());
+            self.fail(&api, out);
+            return Ok(());
+        }
+        self.start(chunk, out);
+        if let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) {
+            let delta = choice.get("delta").unwrap_or(&Value::Null);
+            if let Some(r) = str_of(delta, "reasoning_content")
+                .or_else(|| str_of(delta, "reasoning"))
+                .filter(|r| !r.is_empty())
+            {
+                self.thinking(r, out);
+            }
+            if let Some(s) = str_of(delta, "reasoning_signature").filter(|s| !s.is_empty()) {
+                self.signature(s, out);
+            }
+            if let Some(d) = str_of(delta, "redacted_reasoning").filter(|d| !d.is_empty()) {
+                self.redacted(d, out);
+            }
+            if let Some(t) = str_of(delta, "content").filter(|t| !t.is_empty()) {
+                self.text(t, out);
+            }
+            if let Some(t) = str_of(delta, "refusal").filter(|t| !t.is_empty()) {
+                self.text(t, out);
+            }
+            if let Some(Value::Array(calls)) = delta.get("tool_calls") {
+                for call in calls {
+                    self.tool_call(call, out);
+                }
+            }
+            if let Some(f) = str_of(choice, "finish_reason") {
+                self.finish = Some(f.to_owned());
+            }
+        }
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(ClaudeUsage::from_hub(u));
+            // Usage is the last thing a hub stream sends after its finish_reason.
+            if self.finish.is_some() {
+                self.close_message(out);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+        if self.done {
+            return Ok(());
+        }
+        self.start(&Value::Null, out);
+        self.close_message(out);
+        Ok(())
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        out.push(StreamEvent::named("error", error.body(Format::Claude)));
+    }
+}
