@@ -1,0 +1,434 @@
+//! Whole (non-streaming) responses: Responses -> hub (a provider) and hub -> Responses (a
+//! client).
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    Ids, REDACTED_PREFIX, custom_args, custom_input, finish_of, flat_name, is_custom, namespace_of,
+    non_empty_str, now_secs, provider_signature, status_of, usage_from_hub, usage_to_hub,
+};
+use crate::ctx::{ToolNameMap, TranslateCtx};
+use crate::error::TranslateError;
+
+fn bad(message: impl Into<String>) -> TranslateError {
+    TranslateError::BadUpstream(message.into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses -> hub
+// ---------------------------------------------------------------------------------------------
+
+pub(super) fn responses_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("a Responses body must be a JSON object"))?;
+    let status = obj
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("completed");
+    if let Some(err) = obj.get("error").filter(|e| e.is_object()) {
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("the response failed");
+        let code = err.get("code").and_then(Value::as_str).unwrap_or("error");
+        return Err(bad(format!("{code}: {message}")));
+    }
+    if status == "failed" || status == "cancelled" {
+        return Err(bad(format!("the response ended with status `{status}`")));
+    }
+    let output = obj
+        .get("output")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("a Responses body needs an `output` array"))?;
+
+    let mut text = String::new();
+    let mut refusal = String::new();
+    let mut reasoning: Vec<String> = Vec::new();
+    let mut signatures: Vec<String> = Vec::new();
+    let mut tool_calls: Vec<Value> = Vec::new();
+    for item in output {
+        match item.get("type").and_then(Value::as_str) {
+            Some("message") => {
+                for part in item
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("output_text") => text
+                            .push_str(part.get("text").and_then(Value::as_str).unwrap_or_default()),
+                        Some("refusal") => refusal.push_str(
+                            part.get("refusal")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default(),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            Some("reasoning") => {
+                let t = reasoning_text(item);
+                if !t.is_empty() {
+                    reasoning.push(t);
+                }
+                if let Some(enc) = non_empty_str(item, "encrypted_content") {
+                    let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+                    signatures.push(provider_signature(id, enc));
+                }
+            }
+            Some("function_call") => {
+                let arguments = match item.get("arguments") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => "{}".to_owned(),
+                    Some(other) => other.to_string(),
+                };
+                tool_calls.push(hub_tool_call(item, &ctx.tool_names, arguments));
+            }
+            Some("custom_tool_call") => {
+                let input = item
+                    .get("input")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                tool_calls.push(hub_tool_call(item, &ctx.tool_names, custom_args(input)));
+            }
+            // Hosted tool calls (web search, ...) ran on the provider; nothing to hand on.
+            _ => {}
+        }
+    }
+
+    let mut message = Map::new();
+    message.insert("role".into(), "assistant".into());
+    message.insert(
+        "content".into(),
+        if text.is_empty() && (!tool_calls.is_empty() || !refusal.is_empty()) {
+            Value::Null
+        } else {
+            Value::String(text)
+        },
+    );
+    if !refusal.is_empty() {
+        message.insert("refusal".into(), refusal.into());
+    }
+    if !reasoning.is_empty() {
+        message.insert("reasoning_content".into(), reasoning.join("\n\n").into());
+    }
+    if !signatures.is_empty() {
+        message.insert("reasoning_signature".into(), signatures.join(" ").into());
+    }
+    let finish = finish_of(
+        status,
+        obj.get("incomplete_details"),
+        !tool_calls.is_empty(),
+    );
+    if !tool_calls.is_empty() {
+        message.insert("tool_calls".into(), Value::Array(tool_calls));
+    }
+
+    let mut hub = Map::new();
+    hub.insert(
+        "id".into(),
+        obj.get("id").cloned().unwrap_or_else(|| json!("resp")),
+    );
+    hub.insert("object".into(), "chat.completion".into());
+    hub.insert(
+        "created".into(),
+        obj.get("created_at")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(now_secs)
+            .into(),
+    );
+    hub.insert(
+        "model".into(),
+        obj.get("model")
+            .filter(|m| m.is_string())
+            .cloned()
+            .unwrap_or_else(|| ctx.model.clone().into()),
+    );
+    hub.insert(
+        "choices".into(),
+        json!([{ "index": 0, "message": message, "finish_reason": finish }]),
+    );
+    if let Some(usage) = obj.get("usage").and_then(usage_to_hub) {
+        hub.insert("usage".into(), usage);
+    }
+    Ok(Value::Object(hub))
+}
+
+/// Summary texts of a reasoning item (its raw `content` text when it has no summary).
+pub(super) fn reasoning_text(item: &Value) -> String {
+    let texts = |key: &str| -> String {
+        item.get(key)
+            .and_then(Value::as_array)
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            })
+            .unwrap_or_default()
+    };
+    let summary = texts("summary");
+    if summary.is_empty() {
+        texts("content")
+    } else {
+        summary
+    }
+}
+
+/// The hub name of a call item's tool: a namespaced call is flattened like its tool was.
+pub(super) fn item_tool_name(item: &Value) -> String {
+    let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+    match non_empty_str(item, "namespace") {
+        Some(ns) => flat_name(ns, name),
+        None => name.to_owned(),
+    }
+}
+
+fn hub_tool_call(item: &Value, names: &ToolNameMap, arguments: String) -> Value {
+    let id = non_empty_str(item, "call_id")
+        .or_else(|| non_empty_str(item, "id"))
+        .unwrap_or_default();
+    let name = item_tool_name(item);
+    json!({
+        "id": id,
+        "type": "function",
+        "function": { "name": names.client_name(&name), "arguments": arguments },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// hub -> Responses
+// ---------------------------------------------------------------------------------------------
+
+pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
+    let obj = hub
+        .as_object()
+        .ok_or_else(|| bad("a hub response must be a JSON object"))?;
+    let ids = Ids::new(obj.get("id").and_then(Value::as_str));
+    let choice = obj
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first());
+    let message = choice.and_then(|c| c.get("message"));
+    let finish = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
+
+    let mut output: Vec<Value> = Vec::new();
+    if let Some(m) = message {
+        let reasoning = m
+            .get("reasoning_content")
+            .or_else(|| m.get("reasoning"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let signature = non_empty_str(m, "reasoning_signature");
+        if !reasoning.is_empty() || signature.is_some() {
+            output.push(reasoning_item(
+                ids.item("rs", output.len()),
+                reasoning,
+                signature.map(str::to_owned),
+            ));
+        }
+        if let Some(data) = non_empty_str(m, "redacted_reasoning") {
+            output.push(reasoning_item(
+                ids.item("rs", output.len()),
+                "",
+                Some(format!("{REDACTED_PREFIX}{data}")),
+            ));
+        }
+        let text = match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+            _ => String::new(),
+        };
+        let refusal = non_empty_str(m, "refusal");
+        if !text.is_empty() || refusal.is_some() {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(output_text(&text));
+            }
+            if let Some(r) = refusal {
+                content.push(json!({ "type": "refusal", "refusal": r }));
+            }
+            output.push(json!({
+                "id": ids.item("msg", output.len()),
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": content,
+            }));
+        }
+        for (k, call) in m
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let f = call.get("function");
+            let name = f
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let args = match f.and_then(|f| f.get("arguments")) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            let call_id = non_empty_str(call, "id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| ids.call(k));
+            output.push(call_item(
+                &ctx.tool_names,
+                ids.item(
+                    if is_custom(&ctx.tool_names, name) {
+                        "ctc"
+                    } else {
+                        "fc"
+                    },
+                    output.len(),
+                ),
+                &call_id,
+                name,
+                &args,
+                "completed",
+            ));
+        }
+    }
+
+    let (status, incomplete) = status_of(finish);
+    let usage = obj
+        .get("usage")
+        .and_then(usage_from_hub)
+        .unwrap_or(Value::Null);
+    let created = obj
+        .get("created")
+        .and_then(Value::as_u64)
+        .unwrap_or_else(now_secs);
+    let model = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(&ctx.model);
+    Ok(response_object(ResponseParts {
+        id: &ids.response(),
+        created,
+        model,
+        status,
+        incomplete,
+        error: Value::Null,
+        output,
+        usage,
+    }))
+}
+
+pub(super) struct ResponseParts<'a> {
+    pub id: &'a str,
+    pub created: u64,
+    pub model: &'a str,
+    pub status: &'a str,
+    pub incomplete: Value,
+    pub error: Value,
+    pub output: Vec<Value>,
+    pub usage: Value,
+}
+
+/// A `response` object with the fields clients (and the SDKs' typed models) expect.
+pub(super) fn response_object(p: ResponseParts<'_>) -> Value {
+    json!({
+        "id": p.id,
+        "object": "response",
+        "created_at": p.created,
+        "status": p.status,
+        "background": false,
+        "error": p.error,
+        "incomplete_details": p.incomplete,
+        "instructions": null,
+        "max_output_tokens": null,
+        "model": p.model,
+        "output": p.output,
+        "parallel_tool_calls": true,
+        "previous_response_id": null,
+        "reasoning": { "effort": null, "summary": null },
+        "store": false,
+        "temperature": null,
+        "text": { "format": { "type": "text" } },
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": null,
+        "truncation": "disabled",
+        "usage": p.usage,
+        "metadata": {},
+    })
+}
+
+pub(super) fn output_text(text: &str) -> Value {
+    json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] })
+}
+
+pub(super) fn reasoning_item(id: String, text: &str, encrypted: Option<String>) -> Value {
+    let summary = if text.is_empty() {
+        json!([])
+    } else {
+        json!([{ "type": "summary_text", "text": text }])
+    };
+    let mut item = Map::new();
+    item.insert("id".into(), id.into());
+    item.insert("type".into(), "reasoning".into());
+    item.insert("summary".into(), summary);
+    if let Some(enc) = encrypted {
+        item.insert("encrypted_content".into(), enc.into());
+    }
+    Value::Object(item)
+}
+
+/// A `function_call` item, or a `custom_tool_call` item for a custom tool (its input taken
+/// back out of the `{"input": ...}` wrapper), or a namespaced `function_call`.
+pub(super) fn call_item(
+    names: &ToolNameMap,
+    id: String,
+    call_id: &str,
+    name: &str,
+    args: &str,
+    status: &str,
+) -> Value {
+    if is_custom(names, name) {
+        return json!({
+            "id": id,
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "name": name,
+            "input": custom_input(args),
+        });
+    }
+    // A finished call with no arguments at all still needs valid JSON.
+    let arguments = if args.trim().is_empty() && status != "in_progress" {
+        "{}"
+    } else {
+        args
+    };
+    let mut item = Map::new();
+    item.insert("id".into(), id.into());
+    item.insert("type".into(), "function_call".into());
+    item.insert("status".into(), status.into());
+    item.insert("call_id".into(), call_id.into());
+    match namespace_of(names, name) {
+        Some((ns, short)) => {
+            item.insert("namespace".into(), ns.into());
+            item.insert("name".into(), short.into());
+        }
+        None => {
+            item.insert("name".into(), name.into());
+        }
+    }
+    item.insert("arguments".into(), arguments.into());
+    Value::Object(item)
+}
