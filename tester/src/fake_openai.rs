@@ -7,6 +7,14 @@
 //! - `#status=CODE` fail with that status (`#retry-after=S` adds the header)
 //! - `#reset` stream two chunks, then break the connection
 //! - `#nousage` never send usage, even when asked
+//! - `#tool=NAME` call the first declared tool named exactly NAME (streamed as `tool_calls`
+//!   deltas with the arguments in fragments, `finish_reason: "tool_calls"`); the arguments
+//!   fill the tool's required properties, a `command`/`cmd` string with [`TOOL_COMMAND`]
+//! - `#think` send reasoning first, as `reasoning_content` (the field DeepSeek, vLLM and
+//!   other OpenAI-compatible servers use), see [`REASONING`]
+//!
+//! When the last message is a `tool` result, the answer is `after tool: <its content>`.
+//! Directives are read from the last user message, text parts included.
 //!
 //! An account key that starts with `sk-revoked` is refused with 401.
 
@@ -27,6 +35,12 @@ use crate::server::{FakeBody, full, serve};
 pub const PROMPT_TOKENS: u64 = 11;
 pub const COMPLETION_TOKENS: u64 = 7;
 pub const REPLY: &str = "Hello from the fake";
+/// The reasoning text `#think` sends.
+pub const REASONING: &str = "Thinking it over in the fake";
+/// What a `#tool` call asks a shell-like tool to run.
+pub const TOOL_COMMAND: &str = "echo switchyard-tool-ok";
+/// The id of every tool call the fake makes.
+pub const TOOL_CALL_ID: &str = "call_fake_tool_1";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -152,12 +166,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         return error(400, &msg, "invalid_request_error", None);
     }
 
-    let script = body["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or("")
-        .to_owned();
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let script = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
     let directive = |name: &str| -> Option<String> {
         script.split_whitespace().find_map(|w| {
             let w = w.strip_prefix('#')?;
@@ -194,10 +209,36 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 0}
     });
     let no_usage = directive("nousage").is_some();
+    let reasoning = directive("think").map(|_| REASONING.to_owned());
+    let after_tool = messages
+        .last()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| format!("after tool: {}", text_of(&m["content"]).trim()));
+    let tool_call = match (&after_tool, directive("tool")) {
+        (None, Some(name)) => match tool_call_for(&body, &name) {
+            Ok(call) => Some(call),
+            Err(msg) => return error(400, &msg, "invalid_request_error", None),
+        },
+        _ => None,
+    };
     if !stream {
+        let mut message = json!({"role": "assistant", "content": REPLY, "refusal": null});
+        let mut finish = "stop";
+        if let Some(text) = &after_tool {
+            message["content"] = json!(text);
+        }
+        if let Some((name, args)) = &tool_call {
+            message["content"] = Value::Null;
+            message["tool_calls"] = json!([{"id": TOOL_CALL_ID, "type": "function",
+                "function": {"name": name, "arguments": args}}]);
+            finish = "tool_calls";
+        }
+        if let Some(r) = &reasoning {
+            message["reasoning_content"] = json!(r);
+        }
         let mut reply = json!({
             "id": "chatcmpl-fake1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
             "usage": usage, "system_fingerprint": "fp_fake"
         });
         if no_usage {
@@ -233,10 +274,37 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             json!({"role": "assistant", "content": ""}),
             Value::Null,
         )];
-        for i in 0..chunks {
-            events.push(chunk(json!({"content": format!("tok{i} ")}), Value::Null));
+        if let Some(r) = &reasoning {
+            let (a, b) = r.split_at(r.len() / 2);
+            for piece in [a, b] {
+                events.push(chunk(json!({"reasoning_content": piece}), Value::Null));
+            }
         }
-        events.push(chunk(json!({}), json!("stop")));
+        let finish = if let Some((name, args)) = &tool_call {
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "id": TOOL_CALL_ID, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            ));
+            for piece in fragments(args, 3) {
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                    Value::Null,
+                ));
+            }
+            "tool_calls"
+        } else if let Some(text) = &after_tool {
+            for piece in fragments(text, 2) {
+                events.push(chunk(json!({"content": piece}), Value::Null));
+            }
+            "stop"
+        } else {
+            for i in 0..chunks {
+                events.push(chunk(json!({"content": format!("tok{i} ")}), Value::Null));
+            }
+            "stop"
+        };
+        events.push(chunk(json!({}), json!(finish)));
         if include_usage {
             let u = json!({"id": "chatcmpl-fake1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
                 "choices": [], "usage": usage});
@@ -272,6 +340,57 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .unwrap()
 }
 
+/// The text of a message's `content`: a string, or the text of its parts.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// `s` cut into `n` pieces on character boundaries (fewer when it is short).
+fn fragments(s: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let size = chars.len().div_ceil(n).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The name and JSON arguments of a call to the first declared tool named exactly `name`.
+fn tool_call_for(body: &Value, name: &str) -> Result<(String, String), String> {
+    let tools = body["tools"].as_array().cloned().unwrap_or_default();
+    let Some(tool) = tools.iter().find(|t| t["function"]["name"] == name) else {
+        let declared: Vec<&str> = tools
+            .iter()
+            .filter_map(|t| t["function"]["name"].as_str())
+            .collect();
+        return Err(format!(
+            "#tool={name}: no tool of that name was declared (declared: {declared:?})"
+        ));
+    };
+    let schema = &tool["function"]["parameters"];
+    let mut args = serde_json::Map::new();
+    for key in schema["required"].as_array().into_iter().flatten() {
+        let Some(key) = key.as_str() else { continue };
+        let prop = &schema["properties"][key];
+        let value = match prop["type"].as_str().unwrap_or("string") {
+            "string" if matches!(key, "command" | "cmd") => json!(TOOL_COMMAND),
+            "string" => json!(prop["enum"][0].as_str().unwrap_or("x")),
+            "integer" | "number" => json!(1),
+            "boolean" => json!(false),
+            "array" => json!([]),
+            "object" => json!({}),
+            _ => Value::Null,
+        };
+        args.insert(key.to_owned(), value);
+    }
+    Ok((name.to_owned(), Value::Object(args).to_string()))
+}
+
 /// The checks OpenAI's API makes before it answers.
 fn validate(body: &Value) -> Result<(), String> {
     let obj = body
@@ -303,11 +422,70 @@ fn validate(body: &Value) -> Result<(), String> {
             ));
         }
     }
+    validate_tool_turns(messages)?;
+    for (i, tool) in obj
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if tool["type"] != "function" {
+            return Err(format!(
+                "Invalid value: {}. Supported values are: 'function' and 'custom'. (tools[{i}].type)",
+                tool["type"]
+            ));
+        }
+        let name = tool["function"]["name"].as_str().unwrap_or("");
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(format!(
+                "Invalid 'tools[{i}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+            ));
+        }
+    }
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if obj.contains_key("stream_options") && !stream {
         return Err(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.".into(),
         );
+    }
+    Ok(())
+}
+
+/// OpenAI refuses a conversation whose tool calls and tool results do not pair up.
+fn validate_tool_turns(messages: &[Value]) -> Result<(), String> {
+    let mut open: Vec<String> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or("");
+        if role == "tool" {
+            let id = m["tool_call_id"].as_str().unwrap_or("");
+            let Some(pos) = open.iter().position(|o| o == id) else {
+                return Err(format!(
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'. (messages[{i}])"
+                ));
+            };
+            open.remove(pos);
+            continue;
+        }
+        if !open.is_empty() {
+            return Err(format!(
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+                open.join(", ")
+            ));
+        }
+        if role == "assistant" {
+            open = m["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect();
+        }
     }
     Ok(())
 }

@@ -182,3 +182,51 @@ pub fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `cmd` to completion, or kills it and whatever it started once `limit` has passed;
+/// returns (exited with success, stdout, stderr). Stdin is closed.
+pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so a timeout also ends the tools it runs.
+    let mut child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_reader.join().unwrap();
+    let mut stderr = err_reader.join().unwrap();
+    if status.is_none() {
+        stderr.push_str(&format!("\nkilled after {limit:?}"));
+    }
+    (status.is_some_and(|s| s.success()), stdout, stderr)
+}

@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake_anthropic;
+pub mod fake_gemini;
 pub mod fake_openai;
+pub mod fake_responses;
 pub mod harness;
 pub mod http_client;
 pub mod server;

@@ -6,5 +6,11 @@
 async fn main() {
     let openai = switchyard_tester::fake_openai::FakeOpenAi::start().await;
     println!("fake openai: {}", openai.base_url());
+    let anthropic = switchyard_tester::fake_anthropic::FakeAnthropic::start().await;
+    println!("fake anthropic: {}", anthropic.base_url());
+    let responses = switchyard_tester::fake_responses::FakeResponses::start().await;
+    println!("fake responses: {}", responses.base_url());
+    let gemini = switchyard_tester::fake_gemini::FakeGemini::start().await;
+    println!("fake gemini: {}", gemini.base_url());
     let _ = tokio::signal::ctrl_c().await;
 }

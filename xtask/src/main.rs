@@ -1,16 +1,26 @@
 //! `cargo xtask <task>`: project chores in Rust, so they run the same everywhere.
 //!
-//! - `ci`: format check, clippy with warnings denied, build, every test.
+//! - `ci`: format check, clippy with warnings denied, build, the conformance clients, every
+//!   test (with the clients, so the conformance and real-client tests run).
+//! - `clients`: install (or find in the cache) the real clients and print where they are.
 
+mod clients;
+
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let result = match task.as_deref() {
         Some("ci") => ci(),
+        Some("clients") => clients::ensure().map(|c| {
+            for (name, path) in c.env() {
+                println!("{name}={}", path.display());
+            }
+        }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt check, clippy -D warnings, build, all tests"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths"
             );
             return ExitCode::from(2);
         }
@@ -25,9 +35,14 @@ fn main() -> ExitCode {
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_with_env(args, &[])
+}
+
+fn cargo_with_env(args: &[&str], env: &[(&str, &Path)]) -> Result<(), String> {
     eprintln!("\n==> cargo {}", args.join(" "));
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() {
@@ -49,5 +64,7 @@ fn ci() -> Result<(), String> {
     ])?;
     // End-to-end tests run the real `switchyard` binary, so it must be built first.
     cargo(&["build", "--workspace", "--all-targets"])?;
-    cargo(&["test", "--workspace"])
+    // The conformance and real-client tests skip themselves without these variables.
+    let clients = clients::ensure()?;
+    cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())
 }

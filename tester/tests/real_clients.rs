@@ -1,0 +1,236 @@
+//! The real coding clients, unmodified, through the real binary: Claude Code (Anthropic
+//! Messages) in front of an OpenAI chat completions provider, and Codex (Responses API) in
+//! front of an Anthropic provider, each running a tool and reporting its output. Needs
+//! `$SWITCHYARD_CLAUDE` / `$SWITCHYARD_CODEX`; `cargo xtask ci` installs both and sets them.
+//! The offline switches come from shared/CLIENTS.md: without them the clients call their
+//! vendors' hosts at start-up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use switchyard_tester::fake_anthropic::FakeAnthropic;
+use switchyard_tester::fake_openai::{FakeOpenAi, TOOL_COMMAND};
+use switchyard_tester::harness::{Proxy, run_with_timeout, scratch_dir};
+
+const CLIENT_KEY: &str = "sk-client-real-clients-0001";
+/// A cold start of either client, two model turns and a tool run; generous for a loaded CI.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn config(provider: &str, kind: &str, base_url: &str, model: &str, alias: &str) -> String {
+    format!(
+        r#"
+[[client_keys]]
+id = "real-clients"
+key = "{CLIENT_KEY}"
+
+[[providers]]
+name = "{provider}"
+kind = "{kind}"
+base_url = "{base_url}"
+models = ["{model}"]
+[[providers.accounts]]
+name = "main"
+api_key = "sk-upstream-{provider}-0001"
+
+[aliases]
+"{alias}" = "{provider}/{model}"
+"#
+    )
+}
+
+/// A command with only the environment the client needs: none of the caller's client
+/// settings (API keys, base URLs, models) leak in.
+fn clean_command(program: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("LANG", "C.UTF-8")
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .current_dir(home);
+    cmd
+}
+
+fn report(what: &str, ok: bool, stdout: &str, stderr: &str, proxy: &Proxy) -> String {
+    format!(
+        "{what}: exit ok = {ok}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}\n--- proxy log:\n{}",
+        proxy.stderr()
+    )
+}
+
+fn db_statuses(proxy: &Proxy) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT client_format, status FROM usage ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_runs_a_tool_through_an_openai_provider() {
+    let Some(claude) = std::env::var_os("SWITCHYARD_CLAUDE") else {
+        println!("skipped: set SWITCHYARD_CLAUDE (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeOpenAi::start().await;
+    // Claude Code asks for Anthropic model names; the alias sends this one to the fake.
+    let model = "claude-opus-4-8";
+    let mut proxy = Proxy::start(
+        &config("p_openai", "openai", &fake.base_url(), "gpt-test", model),
+        &[],
+    );
+    let home = scratch_dir("claude-home");
+    let mut cmd = clean_command(Path::new(&claude), &home);
+    cmd.args([
+        "-p",
+        "#tool=Bash run the scripted command",
+        "--allowedTools",
+        "Bash",
+        "--model",
+        model,
+    ])
+    .env("ANTHROPIC_BASE_URL", format!("http://{}", proxy.addr))
+    .env("ANTHROPIC_API_KEY", CLIENT_KEY)
+    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    .env("DISABLE_AUTOUPDATER", "1")
+    .env("DISABLE_TELEMETRY", "1")
+    .env("DISABLE_ERROR_REPORTING", "1")
+    .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+    .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report("claude -p", ok, &stdout, &stderr, &proxy);
+    println!("claude -p printed: {stdout}");
+    assert!(ok, "{why}");
+
+    // The tool really ran: its output came back to the provider as a tool result.
+    let output = TOOL_COMMAND.trim_start_matches("echo ");
+    let requests = fake.requests();
+    let tool_results: Vec<&Value> = requests
+        .iter()
+        .flat_map(|r| r.body["messages"].as_array().into_iter().flatten())
+        .filter(|m| m["role"] == "tool")
+        .collect();
+    assert!(
+        tool_results
+            .iter()
+            .any(|m| m["content"].to_string().contains(output)),
+        "no tool result with {output:?} reached the provider: {tool_results:?}\n{why}"
+    );
+    let first = &requests[0].body;
+    assert_eq!(first["model"], "gpt-test", "{why}");
+    assert!(
+        first["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "Bash")),
+        "{why}"
+    );
+    assert!(
+        stdout.contains(&format!("after tool: {output}")),
+        "the final answer is not in the output\n{why}"
+    );
+
+    proxy.stop();
+    let rows = db_statuses(&proxy);
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|(f, s)| f == "claude" && *s == 200),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_runs_a_tool_through_an_anthropic_provider() {
+    let Some(codex) = std::env::var_os("SWITCHYARD_CODEX") else {
+        println!("skipped: set SWITCHYARD_CODEX (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeAnthropic::start().await;
+    // A model from Codex's own catalog, so it sends its usual request.
+    let model = "gpt-5.5";
+    let mut proxy = Proxy::start(
+        &config("p_claude", "claude", &fake.base_url(), "claude-test", model),
+        &[],
+    );
+    let home = scratch_dir("codex-home");
+    let codex_home = home.join("codex_home");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            r#"model = "{model}"
+model_provider = "switchyard"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+unbounded_connection_retries = false
+
+[model_providers.switchyard]
+name = "switchyard"
+base_url = "http://{addr}/v1"
+env_key = "PROXY_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"#,
+            addr = proxy.addr
+        ),
+    )
+    .unwrap();
+    let mut cmd = clean_command(Path::new(&codex), &home);
+    cmd.args([
+        "exec",
+        "--skip-git-repo-check",
+        "#tool=exec_command run the scripted command",
+    ])
+    .env("CODEX_HOME", &codex_home)
+    .env("PROXY_API_KEY", CLIENT_KEY);
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report("codex exec", ok, &stdout, &stderr, &proxy);
+    println!("codex exec printed: {stdout}");
+    assert!(ok, "{why}");
+    assert!(
+        stdout.contains("after tool:"),
+        "the final answer is not in the output\n{why}"
+    );
+
+    // The tool really ran: the fake's `echo hi` came back as a tool result with Codex's
+    // exit-status report.
+    let requests = fake.requests();
+    let tool_results: Vec<String> = requests
+        .iter()
+        .flat_map(|r| r.body["messages"].as_array().into_iter().flatten())
+        .flat_map(|m| m["content"].as_array().into_iter().flatten())
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| b["content"].to_string())
+        .collect();
+    assert!(
+        tool_results
+            .iter()
+            .any(|c| c.contains("exited with code 0") && c.contains("hi")),
+        "no tool result reached the provider: {tool_results:?}\n{why}"
+    );
+    assert!(
+        requests.iter().all(|r| r.body["model"] == "claude-test"),
+        "{why}"
+    );
+
+    proxy.stop();
+    let rows = db_statuses(&proxy);
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|(f, s)| f == "responses" && *s == 200),
+        "{rows:?}"
+    );
+}
