@@ -38,14 +38,20 @@ fn answers(chunks: usize, delay: Duration, latency: Duration) -> Answers {
     let openai_full = json!({"id": "chatcmpl-b", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}});
-    let mut openai_stream = vec![sse(None, &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}))];
+    let mut openai_stream = vec![sse(
+        None,
+        &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+    )];
     for i in 0..chunks {
         openai_stream.push(sse(None, &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
             "choices": [{"index": 0, "delta": {"content": format!("tok{i} ")}, "finish_reason": null}]})));
     }
-    openai_stream.push(sse(None, &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})));
+    openai_stream.push(sse(
+        None,
+        &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+    ));
     openai_stream.push(sse(None, &json!({"id": "chatcmpl-b", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": chunks, "total_tokens": 10 + chunks}})));
     openai_stream.push(Bytes::from_static(b"data: [DONE]\n\n"));
@@ -54,15 +60,27 @@ fn answers(chunks: usize, delay: Duration, latency: Duration) -> Answers {
         "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
         "usage": {"input_tokens": 10, "output_tokens": 7}});
     let mut claude_stream = vec![
-        sse(Some("message_start"), &json!({"type": "message_start", "message": {"id": "msg_b", "type": "message", "role": "assistant",
-            "model": "m", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 1}}})),
-        sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+        sse(
+            Some("message_start"),
+            &json!({"type": "message_start", "message": {"id": "msg_b", "type": "message", "role": "assistant",
+            "model": "m", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        ),
+        sse(
+            Some("content_block_start"),
+            &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
     ];
     for i in 0..chunks {
-        claude_stream.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": format!("tok{i} ")}})));
+        claude_stream.push(sse(
+            Some("content_block_delta"),
+            &json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": format!("tok{i} ")}}),
+        ));
     }
-    claude_stream.push(sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})));
+    claude_stream.push(sse(
+        Some("content_block_stop"),
+        &json!({"type": "content_block_stop", "index": 0}),
+    ));
     claude_stream.push(sse(Some("message_delta"), &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
         "usage": {"output_tokens": chunks}})));
     claude_stream.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
@@ -84,16 +102,31 @@ fn answers(chunks: usize, delay: Duration, latency: Duration) -> Answers {
     let mut responses_stream = vec![
         ev("response.created", json!({"response": pending})),
         ev("response.in_progress", json!({"response": pending})),
-        ev("response.output_item.added", json!({"output_index": 0, "item": {"id": "msg_b", "type": "message", "status": "in_progress", "role": "assistant", "content": []}})),
-        ev("response.content_part.added", json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}})),
+        ev(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"id": "msg_b", "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+        ),
+        ev(
+            "response.content_part.added",
+            json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        ),
     ];
     for i in 0..chunks {
         responses_stream.push(ev("response.output_text.delta", json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "delta": format!("tok{i} ")})));
     }
-    responses_stream.push(ev("response.output_text.done", json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "text": text})));
+    responses_stream.push(ev(
+        "response.output_text.done",
+        json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "text": text}),
+    ));
     responses_stream.push(ev("response.content_part.done", json!({"item_id": "msg_b", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}})));
-    responses_stream.push(ev("response.output_item.done", json!({"output_index": 0, "item": msg})));
-    responses_stream.push(ev("response.completed", json!({"response": responses_full})));
+    responses_stream.push(ev(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": msg}),
+    ));
+    responses_stream.push(ev(
+        "response.completed",
+        json!({"response": responses_full}),
+    ));
 
     let gemini_full = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
         "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 7, "totalTokenCount": 17}, "modelVersion": "m"});
@@ -118,7 +151,12 @@ fn answers(chunks: usize, delay: Duration, latency: Duration) -> Answers {
 
 async fn answer(a: Arc<Answers>, req: http::Request<hyper::body::Incoming>) -> Response<FakeBody> {
     let path = req.uri().path().to_owned();
-    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let (whole, events) = if path.ends_with("/chat/completions") {
         &a.openai
     } else if path.ends_with("/messages") {
@@ -128,13 +166,16 @@ async fn answer(a: Arc<Answers>, req: http::Request<hyper::body::Incoming>) -> R
     } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
         &a.gemini
     } else {
-        return full(404, "application/json", "{\"error\":{\"message\":\"unknown path\"}}");
+        return full(
+            404,
+            "application/json",
+            "{\"error\":{\"message\":\"unknown path\"}}",
+        );
     };
     if !a.latency.is_zero() {
         tokio::time::sleep(a.latency).await;
     }
-    let stream = path.contains(":streamGenerateContent")
-        || memchr_stream(&body);
+    let stream = path.contains(":streamGenerateContent") || memchr_stream(&body);
     if !stream {
         return full(200, "application/json", whole.clone());
     }
@@ -160,7 +201,8 @@ async fn answer(a: Arc<Answers>, req: http::Request<hyper::body::Incoming>) -> R
 
 /// Whether the raw body asks for a stream, without parsing it.
 fn memchr_stream(body: &[u8]) -> bool {
-    body.windows(13).any(|w| w == b"\"stream\":true") || body.windows(14).any(|w| w == b"\"stream\": true")
+    body.windows(13).any(|w| w == b"\"stream\":true")
+        || body.windows(14).any(|w| w == b"\"stream\": true")
 }
 
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
@@ -179,7 +221,11 @@ fn main() {
         Duration::from_micros(flag(&args, "--latency-us", 0)),
     ));
     let workers = flag(&args, "--threads", 1) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let addr = serve(move |req| answer(a.clone(), req)).await;
         println!("bench-upstream listening on http://{addr}");

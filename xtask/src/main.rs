@@ -3,10 +3,13 @@
 //! - `ci`: format check, clippy with warnings denied, build, the conformance clients, every
 //!   test (with the clients, so the conformance and real-client tests run).
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
+//! - `bench [--quick]`: overhead, throughput and memory, straight to a fake upstream and
+//!   through Switchyard.
 
+mod bench;
 mod clients;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -18,9 +21,10 @@ fn main() -> ExitCode {
                 println!("{name}={}", path.display());
             }
         }),
+        Some("bench") => bench::run(&root(), std::env::args().any(|a| a == "--quick")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run)"
             );
             return ExitCode::from(2);
         }
@@ -32,6 +36,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {

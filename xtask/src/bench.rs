@@ -1,0 +1,464 @@
+//! `cargo xtask bench`: what Switchyard adds, measured against the same fake upstream.
+//!
+//! Each scenario is measured straight to `bench-upstream` and through `switchyard` in the
+//! same run, interleaved in rounds so drift affects both alike. Overhead = through − direct.
+//! Latency runs at concurrency 1 (closed loop); throughput at concurrency 64 for a fixed
+//! time. Memory is read from /proc. Results print as a table and go to
+//! `target/bench/results.json`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+const CHUNKS: usize = 20;
+
+struct Scenario {
+    name: &'static str,
+    direct: Target,
+    through: Target,
+    stream: bool,
+}
+
+#[derive(Clone)]
+struct Target {
+    url: String,
+    body: Bytes,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command, marker: &str) -> Result<(Proc, Duration), String> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(a) = line.strip_prefix(marker) {
+                    break a.trim().parse::<SocketAddr>().map_err(|e| e.to_string())?;
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                return Err(format!("process exited before printing {marker:?}"));
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    Ok((Proc { child, addr }, elapsed))
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One request; returns (time to first body byte, total time).
+async fn once(client: &HttpClient, t: &Target) -> Result<(Duration, Duration), String> {
+    let start = Instant::now();
+    let mut req = http::Request::post(&t.url).header("content-type", "application/json");
+    for (k, v) in &t.headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(t.body.clone()))
+        .map_err(|e| e.to_string())?;
+    let res = client.request(req).await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+    }
+    let mut body = res.into_body();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|e| e.to_string())?;
+        first.get_or_insert_with(|| start.elapsed());
+    }
+    let total = start.elapsed();
+    Ok((first.unwrap_or(total), total))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0.0)
+}
+
+#[derive(Default)]
+struct Samples {
+    total: Vec<f64>,
+    ttfb: Vec<f64>,
+}
+
+impl Samples {
+    fn sort(&mut self) {
+        self.total.sort_by(f64::total_cmp);
+        self.ttfb.sort_by(f64::total_cmp);
+    }
+}
+
+/// Closed-loop requests at concurrency `c` for `dur`; returns requests per second.
+async fn throughput(client: &HttpClient, t: &Target, c: usize, dur: Duration) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let (client, t, stop, done) = (client.clone(), t.clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if once(&client, &t).await.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    for t in tasks {
+        let _ = t.await;
+    }
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+pub fn run(root: &Path, quick: bool) -> Result<(), String> {
+    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("release");
+    let dir = target.join("bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+
+    let (upstream, _) = spawn(
+        Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
+        "bench-upstream listening on http://",
+    )?;
+    let up = upstream.addr;
+    let config = format!(
+        r#"[[providers]]
+name = "up"
+kind = "openai"
+base_url = "http://{up}/v1"
+[[providers.accounts]]
+name = "bench"
+api_key = "sk-bench-upstream-key"
+
+[[providers]]
+name = "upc"
+kind = "claude"
+base_url = "http://{up}/v1"
+[[providers.accounts]]
+name = "bench"
+api_key = "sk-bench-upstream-key"
+"#
+    );
+    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+    let (proxy, startup) = spawn(
+        Command::new(bin.join("switchyard"))
+            .current_dir(&dir)
+            .args([
+                "--config",
+                "config.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("SWITCHYARD_LOG", "warn"),
+        "switchyard listening on http://",
+    )?;
+    let px = proxy.addr;
+    let pid = proxy.child.id();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_rss = rss_kb(pid, "VmRSS:");
+
+    let chat = |model: &str, stream: bool| {
+        let mut messages: Vec<Value> = vec![json!({"role": "system", "content": "You are terse."})];
+        messages.push(json!({"role": "user", "content": "Say hello."}));
+        Bytes::from(json!({"model": model, "messages": messages, "stream": stream}).to_string())
+    };
+    let claude = |model: &str, stream: bool| {
+        Bytes::from(
+            json!({"model": model, "max_tokens": 256, "stream": stream, "system": "You are terse.",
+                "messages": [{"role": "user", "content": "Say hello."}]})
+            .to_string(),
+        )
+    };
+    let big_context = |model: &str| {
+        let mut messages =
+            vec![json!({"role": "system", "content": "You are a coding agent. ".repeat(40)})];
+        for i in 0..49 {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            messages.push(json!({"role": role, "content": format!("message {i}: ").repeat(20)}));
+        }
+        let tools: Vec<Value> = (0..10)
+            .map(|i| json!({"type": "function", "function": {"name": format!("tool_{i}"), "description": "does a thing",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "n": {"type": "integer"}}, "required": ["path"]}}}))
+            .collect();
+        Bytes::from(json!({"model": model, "messages": messages, "tools": tools}).to_string())
+    };
+    let direct = |path: &str, body: Bytes| Target {
+        url: format!("http://{up}{path}"),
+        body,
+        headers: vec![],
+    };
+    let through = |path: &str, body: Bytes| Target {
+        url: format!("http://{px}{path}"),
+        body,
+        headers: vec![],
+    };
+    let scenarios = vec![
+        Scenario {
+            name: "openai->openai",
+            direct: direct("/v1/chat/completions", chat("m", false)),
+            through: through("/v1/chat/completions", chat("up/m", false)),
+            stream: false,
+        },
+        Scenario {
+            name: "openai->openai stream",
+            direct: direct("/v1/chat/completions", chat("m", true)),
+            through: through("/v1/chat/completions", chat("up/m", true)),
+            stream: true,
+        },
+        Scenario {
+            name: "claude->openai",
+            direct: direct("/v1/chat/completions", chat("m", false)),
+            through: through("/v1/messages", claude("up/m", false)),
+            stream: false,
+        },
+        Scenario {
+            name: "claude->openai stream",
+            direct: direct("/v1/chat/completions", chat("m", true)),
+            through: through("/v1/messages", claude("up/m", true)),
+            stream: true,
+        },
+        Scenario {
+            name: "claude->claude stream",
+            direct: direct("/v1/messages", claude("m", true)),
+            through: through("/v1/messages", claude("upc/m", true)),
+            stream: true,
+        },
+        Scenario {
+            name: "50 msgs + 10 tools",
+            direct: direct("/v1/chat/completions", big_context("m")),
+            through: through("/v1/chat/completions", big_context("up/m")),
+            stream: false,
+        },
+    ];
+
+    let rounds = if quick { 2 } else { 5 };
+    let per_round = if quick { 100 } else { 400 };
+    let tp_time = Duration::from_secs(if quick { 1 } else { 3 });
+    let mut report = Vec::new();
+    println!(
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6}",
+        "scenario",
+        "direct50",
+        "thru50",
+        "ovh p50",
+        "ovh p99",
+        "ttfb ovh",
+        "rps dir",
+        "rps thru",
+        "ratio"
+    );
+    rt.block_on(async {
+        let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(128).build_http();
+        for s in &scenarios {
+            // Warm up pools and caches on both paths; a failure here means a broken setup.
+            for t in [&s.direct, &s.through] {
+                for _ in 0..50 {
+                    once(&client, t).await.map_err(|e| format!("{}: {e}", s.name))?;
+                }
+            }
+            let (mut d, mut t) = (Samples::default(), Samples::default());
+            for _ in 0..rounds {
+                for (target, samples) in [(&s.direct, &mut d), (&s.through, &mut t)] {
+                    for _ in 0..per_round {
+                        let (ttfb, total) = once(&client, target).await?;
+                        samples.ttfb.push(us(ttfb));
+                        samples.total.push(us(total));
+                    }
+                }
+            }
+            d.sort();
+            t.sort();
+            let rps_direct = throughput(&client, &s.direct, 64, tp_time).await;
+            let rps_through = throughput(&client, &s.through, 64, tp_time).await;
+            let row = json!({
+                "scenario": s.name,
+                "stream": s.stream,
+                "direct_p50_us": percentile(&d.total, 0.5),
+                "through_p50_us": percentile(&t.total, 0.5),
+                "overhead_p50_us": percentile(&t.total, 0.5) - percentile(&d.total, 0.5),
+                "overhead_p99_us": percentile(&t.total, 0.99) - percentile(&d.total, 0.99),
+                "ttfb_overhead_p50_us": percentile(&t.ttfb, 0.5) - percentile(&d.ttfb, 0.5),
+                "per_chunk_overhead_us": if s.stream { (percentile(&t.total, 0.5) - percentile(&d.total, 0.5)) / CHUNKS as f64 } else { 0.0 },
+                "rps_direct_c64": rps_direct,
+                "rps_through_c64": rps_through,
+                "throughput_ratio": rps_through / rps_direct.max(1.0),
+            });
+            println!(
+                "{:<24} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>6.2}",
+                s.name,
+                row["direct_p50_us"].as_f64().unwrap_or(0.0),
+                row["through_p50_us"].as_f64().unwrap_or(0.0),
+                row["overhead_p50_us"].as_f64().unwrap_or(0.0),
+                row["overhead_p99_us"].as_f64().unwrap_or(0.0),
+                row["ttfb_overhead_p50_us"].as_f64().unwrap_or(0.0),
+                rps_direct,
+                rps_through,
+                row["throughput_ratio"].as_f64().unwrap_or(0.0),
+            );
+            report.push(row);
+        }
+        Ok::<(), String>(())
+    })?;
+    let peak_rss = rss_kb(pid, "VmHWM:");
+
+    // 1,000 concurrent open streams: the upstream trickles its chunks so all are open at once.
+    drop(upstream);
+    let (slow, _) = spawn(
+        Command::new(bin.join("bench-upstream")).args([
+            "--chunks",
+            "20",
+            "--chunk-delay-us",
+            "100000",
+        ]),
+        "bench-upstream listening on http://",
+    )?;
+    let config = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("config.toml"),
+        config.replace(&up.to_string(), &slow.addr.to_string()),
+    )
+    .map_err(|e| e.to_string())?;
+    drop(proxy);
+    let (proxy, _) = spawn(
+        Command::new(bin.join("switchyard"))
+            .current_dir(&dir)
+            .args([
+                "--config",
+                "config.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("SWITCHYARD_LOG", "warn"),
+        "switchyard listening on http://",
+    )?;
+    let px = proxy.addr;
+    let pid = proxy.child.id();
+    let streams = if quick { 200 } else { 1000 };
+    let open_rss = rt.block_on(async {
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
+        let t = Target {
+            url: format!("http://{px}/v1/chat/completions"),
+            body: chat("up/m", true),
+            headers: vec![],
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..streams {
+            let (client, t) = (client.clone(), t.clone());
+            tasks.push(tokio::spawn(async move { once(&client, &t).await }));
+        }
+        let mut peak = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            peak = peak.max(rss_kb(pid, "VmRSS:"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if matches!(t.await, Ok(Ok(_))) {
+                ok += 1;
+            }
+        }
+        (peak, ok)
+    });
+
+    let summary = json!({
+        "startup_ms": startup.as_secs_f64() * 1000.0,
+        "idle_rss_mb": idle_rss as f64 / 1024.0,
+        "peak_rss_mb_during_load": peak_rss as f64 / 1024.0,
+        "open_streams": streams,
+        "open_streams_completed": open_rss.1,
+        "rss_mb_with_open_streams": open_rss.0 as f64 / 1024.0,
+        "scenarios": report,
+    });
+    println!(
+        "\nstart-up {:.1} ms · idle RSS {:.1} MB · peak RSS under load {:.1} MB · {} open streams: {:.1} MB ({} completed)",
+        summary["startup_ms"].as_f64().unwrap_or(0.0),
+        summary["idle_rss_mb"].as_f64().unwrap_or(0.0),
+        summary["peak_rss_mb_during_load"].as_f64().unwrap_or(0.0),
+        streams,
+        summary["rss_mb_with_open_streams"].as_f64().unwrap_or(0.0),
+        open_rss.1,
+    );
+    let out: PathBuf = dir.join("results.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("results: {}", out.display());
+    Ok(())
+}
