@@ -174,7 +174,8 @@ fn us(d: Duration) -> f64 {
 
 pub fn run(root: &Path, quick: bool) -> Result<(), String> {
     crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let bin = target.join("release");
     let dir = target.join("bench");
     let _ = std::fs::remove_dir_all(&dir);

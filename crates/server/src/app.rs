@@ -132,3 +132,25 @@ impl App {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use switchyard_hub::Format;
+
+    // Registration happens at link time; this proves the binary links every piece.
+    #[test]
+    fn every_translator_and_executor_is_linked() {
+        let registry = switchyard_hub::Registry::load().unwrap();
+        for f in [Format::Claude, Format::Responses, Format::Gemini] {
+            for (from, to) in [(f, Format::OpenAi), (Format::OpenAi, f)] {
+                assert!(registry.request(from, to).is_ok(), "{from}->{to} request");
+                assert!(registry.response(from, to).is_ok(), "{from}->{to} response");
+                assert!(registry.stream(from, to).is_ok(), "{from}->{to} stream");
+            }
+        }
+        let kinds = switchyard_provider::executor::kinds().unwrap();
+        for k in ["openai", "openai-responses", "claude", "gemini"] {
+            assert!(kinds.contains_key(k), "executor kind {k}");
+        }
+    }
+}
