@@ -1,6 +1,6 @@
 //! Translators between the hub and each client-facing format. Each module registers its
 //! pairs with `inventory::submit!`.
 
-mod claude;
-mod gemini;
-mod responses;
+pub(crate) mod claude;
+pub(crate) mod gemini;
+pub(crate) mod responses;

@@ -2,6 +2,9 @@
 
 use serde_json::Value;
 
+use crate::format::Format;
+use crate::translators::{claude, gemini, responses};
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub prompt_tokens: u64,
@@ -28,6 +31,68 @@ impl Usage {
 
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// The usage a whole response body in `format` reports.
+pub fn from_response(format: Format, body: &Value) -> Option<Usage> {
+    match format {
+        Format::Claude => body.get("usage").map(claude::usage_to_hub),
+        Format::Responses => body.get("usage").and_then(responses::usage_to_hub),
+        Format::Gemini => body.get("usageMetadata").and_then(gemini::usage_to_hub),
+        _ => body.get("usage").cloned(),
+    }
+    .and_then(|hub| Usage::from_openai(&hub))
+}
+
+/// Whether a raw stream event in `format` may carry usage, judged without parsing it, so
+/// passthrough streams parse only the few events that do.
+pub fn event_may_carry_usage(format: Format, event: Option<&str>, data: &[u8]) -> bool {
+    match format {
+        Format::Claude => matches!(event, Some("message_start" | "message_delta")),
+        Format::Responses => matches!(
+            event,
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        ),
+        Format::Gemini => memchr::memmem::find(data, b"\"usageMetadata\"").is_some(),
+        _ => chunk_has_usage(data),
+    }
+}
+
+/// Folds the usage a stream event in `format` reports into `acc`. Anthropic reports input
+/// tokens in `message_start` and output tokens in `message_delta`; the others report all at
+/// once, the last report winning.
+pub fn merge_stream_event(format: Format, data: &Value, acc: &mut Option<Usage>) {
+    let found = match format {
+        Format::Claude => {
+            let usage = data.pointer("/message/usage").or_else(|| data.get("usage"));
+            usage
+                .and_then(|u| Usage::from_openai(&claude::usage_to_hub(u)))
+                .map(|u| {
+                    match acc {
+                        // A `message_delta` repeats only what changed; keep the input side.
+                        Some(prev) if data.get("usage").is_some() && u.prompt_tokens == 0 => {
+                            Usage {
+                                completion_tokens: u.completion_tokens,
+                                ..*prev
+                            }
+                        }
+                        _ => u,
+                    }
+                })
+        }
+        Format::Responses => data
+            .pointer("/response/usage")
+            .and_then(responses::usage_to_hub)
+            .and_then(|h| Usage::from_openai(&h)),
+        Format::Gemini => data
+            .get("usageMetadata")
+            .and_then(gemini::usage_to_hub)
+            .and_then(|h| Usage::from_openai(&h)),
+        _ => data.get("usage").and_then(Usage::from_openai),
+    };
+    if found.is_some() {
+        *acc = found;
     }
 }
 
@@ -127,6 +192,57 @@ mod tests {
         ));
         let chunk = br#"{"choices":[{"delta":{"content":"he said \"hi\""}}]}"#;
         assert_eq!(chunk_text_bytes(chunk), r#"he said \"hi\""#.len());
+    }
+
+    #[test]
+    fn reads_usage_in_every_format() {
+        let claude =
+            json!({"usage": {"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 4}});
+        let u = from_response(Format::Claude, &claude).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (9, 2, 4)
+        );
+        let gemini = json!({"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 4, "thoughtsTokenCount": 1}});
+        let u = from_response(Format::Gemini, &gemini).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens),
+            (3, 5, 1)
+        );
+        let responses = json!({"usage": {"input_tokens": 8, "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 2}}});
+        let u = from_response(Format::Responses, &responses).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens),
+            (8, 3, 2)
+        );
+        assert!(from_response(Format::Claude, &json!({})).is_none());
+    }
+
+    #[test]
+    fn claude_stream_usage_is_assembled_from_start_and_delta() {
+        let mut acc = None;
+        merge_stream_event(
+            Format::Claude,
+            &json!({"type": "message_start", "message": {"usage": {"input_tokens": 12, "output_tokens": 1}}}),
+            &mut acc,
+        );
+        merge_stream_event(
+            Format::Claude,
+            &json!({"type": "message_delta", "usage": {"output_tokens": 30}}),
+            &mut acc,
+        );
+        let u = acc.unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (12, 30));
+        assert!(event_may_carry_usage(
+            Format::Claude,
+            Some("message_delta"),
+            b"{}"
+        ));
+        assert!(!event_may_carry_usage(
+            Format::Claude,
+            Some("content_block_delta"),
+            b"{}"
+        ));
     }
 
     #[test]

@@ -71,12 +71,27 @@ impl Executor for OpenAiExecutor {
                 opts.insert("include_usage".into(), Value::Bool(true));
             }
         }
+        if self.format == Format::OpenAi {
+            strip_hub_extensions(obj);
+        }
         let mut headers = base_headers(&self.settings, stream);
         // A local server may want no key at all.
         if !credential.token().is_empty() {
             headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
         }
         post_json(self.url.clone(), headers, &body)
+    }
+}
+
+/// Removes the hub's own message fields (thinking signatures carried between other formats),
+/// which no OpenAI-compatible server knows and strict ones reject.
+fn strip_hub_extensions(body: &mut serde_json::Map<String, Value>) {
+    let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for m in messages.iter_mut().filter_map(Value::as_object_mut) {
+        m.remove("reasoning_signature");
+        m.remove("redacted_reasoning");
     }
 }
 
@@ -113,6 +128,19 @@ mod tests {
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["model"], "llama-3.3-70b");
         assert_eq!(body["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn hub_only_fields_do_not_reach_the_upstream() {
+        let cred = Credential::ApiKey(Secret::new("k"));
+        let body = json!({"messages": [{"role": "assistant", "content": "x", "reasoning_content": "r",
+            "reasoning_signature": "sig", "redacted_reasoning": "opaque"}]});
+        let req = exec().build(body, "m", false, &cred).unwrap();
+        let sent: Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(
+            sent["messages"][0],
+            json!({"role": "assistant", "content": "x", "reasoning_content": "r"})
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
-use switchyard_hub::usage::{estimate_prompt_tokens, estimate_tokens};
+use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
 use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::Failure;
 use switchyard_provider::failure::retry_after;
@@ -214,16 +214,14 @@ async fn run(
     let provider_json: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_gateway(format!("upstream sent a body that is not JSON: {e}"))
     })?;
+    let reported = usage::from_response(pipeline.provider, &provider_json);
     let hub = pipeline.response_to_hub(provider_json, &ctx)?;
-    let usage = hub
-        .get("usage")
-        .and_then(Usage::from_openai)
-        .unwrap_or_else(|| Usage {
-            prompt_tokens: prompt_estimate,
-            completion_tokens: estimate_tokens(bytes.len()),
-            estimated: true,
-            ..Usage::default()
-        });
+    let usage = reported.unwrap_or_else(|| Usage {
+        prompt_tokens: prompt_estimate,
+        completion_tokens: estimate_tokens(bytes.len()),
+        estimated: true,
+        ..Usage::default()
+    });
     if let Some(t) = &mut call.trace {
         t.json("5_res_hub.json", &hub);
     }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
 use switchyard_hub::sse::{SseEvent, SseParser};
-use switchyard_hub::usage::{chunk_has_usage, chunk_text_bytes, estimate_tokens};
+use switchyard_hub::usage::{
+    chunk_text_bytes, estimate_tokens, event_may_carry_usage, merge_stream_event,
+};
 use switchyard_hub::{
     ApiError, ErrorKind, Format, Pipeline, StreamEvent, StreamStage, TranslateCtx, Usage,
 };
@@ -126,18 +128,17 @@ impl StreamBody {
             Mode::Passthrough => {
                 let data = ev.data.as_bytes();
                 self.text_bytes += chunk_text_bytes(data);
-                if self.client == Format::OpenAi && chunk_has_usage(data) {
-                    let chunk: serde_json::Value =
+                let format = self.client;
+                if event_may_carry_usage(format, ev.event.as_deref(), data) {
+                    let parsed: serde_json::Value =
                         serde_json::from_str(&ev.data).unwrap_or_default();
-                    if let Some(u) = chunk.get("usage").and_then(Usage::from_openai) {
-                        self.usage = Some(u);
-                    }
-                    // We asked for the usage chunk on the client's behalf; it did not.
-                    let usage_only = chunk
+                    merge_stream_event(format, &parsed, &mut self.usage);
+                    // We asked for OpenAI's usage chunk on the client's behalf; it did not.
+                    let usage_only = parsed
                         .get("choices")
                         .and_then(|c| c.as_array())
                         .is_some_and(Vec::is_empty);
-                    if usage_only && !self.ctx.client_wants_usage {
+                    if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
                         return Ok(());
                     }
                 }

@@ -85,6 +85,11 @@ fn finish_to_stop_reason(finish: &str) -> &'static str {
     }
 }
 
+/// An Anthropic `usage` object in hub terms.
+pub(crate) fn usage_to_hub(usage: &Value) -> Value {
+    ClaudeUsage::from_claude(usage).to_hub()
+}
+
 /// Token counts in Anthropic's terms.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct ClaudeUsage {

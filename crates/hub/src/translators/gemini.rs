@@ -228,7 +228,7 @@ fn count(v: &Value, key: &str) -> u64 {
 }
 
 /// Gemini `usageMetadata` -> hub `usage`.
-fn usage_to_hub(meta: &Value) -> Option<Value> {
+pub(crate) fn usage_to_hub(meta: &Value) -> Option<Value> {
     meta.as_object()?;
     let prompt = count(meta, "promptTokenCount") + count(meta, "toolUsePromptTokenCount");
     let thoughts = count(meta, "thoughtsTokenCount");

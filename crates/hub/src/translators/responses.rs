@@ -177,7 +177,7 @@ fn parse_provider_signature(sig: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// Responses `usage` -> hub `usage`.
-fn usage_to_hub(u: &Value) -> Option<Value> {
+pub(crate) fn usage_to_hub(u: &Value) -> Option<Value> {
     u.as_object()?;
     let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     let input = n("/input_tokens");
