@@ -45,6 +45,9 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 use serde_json::{Map, Value, json};
 
 use crate::format::Format;
@@ -62,6 +65,41 @@ inventory::submit! {
         .request(request::hub_request_to_gemini)
         .response(response::hub_response_to_gemini)
         .stream(stream::hub_stream_to_gemini)
+}
+
+/// Marks a signature from another provider carried through Gemini's `thoughtSignature`.
+const FOREIGN_SIGNATURE: &[u8] = b"switchyard-sig:";
+
+/// A hub reasoning signature as Gemini's `thoughtSignature`, which must be base64 bytes:
+/// Gemini's own signatures already are; another provider's (Anthropic's, a Responses
+/// `id|encrypted` pair) is wrapped so that it survives and can be unwrapped on replay.
+fn signature_to_gemini(sig: &str) -> String {
+    if sig == SKIP_SIGNATURE || is_base64(sig) {
+        return sig.to_owned();
+    }
+    let mut raw = FOREIGN_SIGNATURE.to_vec();
+    raw.extend_from_slice(sig.as_bytes());
+    BASE64.encode(raw)
+}
+
+/// The inverse of [`signature_to_gemini`].
+fn signature_from_gemini(sig: &str) -> String {
+    BASE64
+        .decode(sig)
+        .ok()
+        .and_then(|raw| raw.strip_prefix(FOREIGN_SIGNATURE).map(<[u8]>::to_vec))
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .unwrap_or_else(|| sig.to_owned())
+}
+
+/// Standard alphabet with padding, as Gemini's signatures come; trailing bits are not
+/// judged, as Google's own decoder does not judge them.
+fn is_base64(s: &str) -> bool {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    !s.is_empty() && s.len() % 4 == 0 && LENIENT.decode(s).is_ok()
 }
 
 /// Google's documented placeholder for a function call whose real signature is unknown.
@@ -388,7 +426,7 @@ fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
         let mut part = Map::new();
         part.insert("functionCall".into(), Value::Object(fc));
         if let Some(sig) = tool_call_signature(call) {
-            part.insert("thoughtSignature".into(), sig.into());
+            part.insert("thoughtSignature".into(), signature_to_gemini(sig).into());
             call_sigs.push(sig.to_owned());
         }
         parts.push(Value::Object(part));
@@ -414,9 +452,11 @@ fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
             .and_then(Value::as_object_mut)
         {
             Some(part) => {
-                part.insert("thoughtSignature".into(), sig.into());
+                part.insert("thoughtSignature".into(), signature_to_gemini(sig).into());
             }
-            None => parts.push(json!({"text": "", "thought": true, "thoughtSignature": sig})),
+            None => parts.push(
+                json!({"text": "", "thought": true, "thoughtSignature": signature_to_gemini(sig)}),
+            ),
         }
     }
     if opts.sentinel && has_calls {
@@ -457,7 +497,7 @@ fn read_model_parts(
     for part in parts {
         let sig = field_str(part, "thoughtSignature")
             .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+            .map(signature_from_gemini);
         if let Some(fc) = field(part, "functionCall") {
             let name = fc.get("name").and_then(Value::as_str).unwrap_or("");
             let id = match fc.get("id").and_then(Value::as_str) {

@@ -914,7 +914,7 @@ mod tests {
             json!([
                 {"text": "thinking", "thought": true},
                 {"text": "ok"},
-                {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "SIG"}
+                {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6U0lH"}
             ])
         );
         assert_eq!(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::response::{candidate, upstream_error_message};
 use super::{
     call_id, field, field_str, finish_to_gemini, finish_to_hub, id_seed, now_secs, signature_extra,
-    tool_call_signature, usage_to_gemini, usage_to_hub,
+    signature_from_gemini, signature_to_gemini, tool_call_signature, usage_to_gemini, usage_to_hub,
 };
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
@@ -52,6 +52,9 @@ pub(super) fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
 #[derive(Default)]
 struct HubChoice {
     role_sent: bool,
+    /// A message carries one reasoning signature; clients join repeated string deltas, so
+    /// a second copy would corrupt it.
+    signature_sent: bool,
     tool_calls: usize,
     /// Gemini's `finishReason`, mapped once the calls are all known.
     finish: Option<String>,
@@ -121,7 +124,10 @@ impl GeminiToHub {
             .map(Vec::as_slice)
             .unwrap_or_default();
         for part in parts {
-            let sig = field_str(part, "thoughtSignature").filter(|s| !s.is_empty());
+            let sig = field_str(part, "thoughtSignature")
+                .filter(|s| !s.is_empty())
+                .map(signature_from_gemini);
+            let sig = sig.as_deref();
             if let Some(fc) = field(part, "functionCall") {
                 self.function_call(index, fc, sig, out);
                 continue;
@@ -136,7 +142,9 @@ impl GeminiToHub {
                 };
                 delta.insert(key.into(), text.into());
             }
-            if let Some(sig) = sig {
+            if let Some(sig) = sig
+                && self.claim_signature(index)
+            {
                 delta.insert("reasoning_signature".into(), sig.into());
             }
             if !delta.is_empty() {
@@ -148,6 +156,12 @@ impl GeminiToHub {
         {
             choice.finish = Some(reason.to_owned());
         }
+    }
+
+    /// Whether this choice's reasoning signature is still unsent (and from now on, sent).
+    fn claim_signature(&mut self, index: u64) -> bool {
+        let choice = self.choices.entry(index).or_default();
+        !std::mem::replace(&mut choice.signature_sent, true)
     }
 
     fn function_call(
@@ -168,9 +182,10 @@ impl GeminiToHub {
             Some(a @ Value::Object(_)) => a.to_string(),
             _ => "{}".to_owned(),
         };
-        let first_call = self.choices.get(&index).is_none_or(|c| c.tool_calls == 0);
-        if let (Some(sig), true) = (sig, first_call) {
-            // The first call's signature is the message's reasoning signature too.
+        if let Some(sig) = sig
+            && self.claim_signature(index)
+        {
+            // The first signature seen is the message's reasoning signature.
             let mut delta = Map::new();
             delta.insert("reasoning_signature".into(), sig.into());
             self.delta(index, delta, out);
@@ -343,7 +358,7 @@ impl HubToGemini {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
             {
-                parts.push(json!({"text": "", "thought": true, "thoughtSignature": sig}));
+                parts.push(json!({"text": "", "thought": true, "thoughtSignature": signature_to_gemini(sig)}));
                 state.signature = Some(sig.to_owned());
             }
             if let Some(text) = delta
@@ -421,7 +436,7 @@ impl HubToGemini {
                 let mut part = Map::new();
                 part.insert("functionCall".into(), Value::Object(fc));
                 if let Some(sig) = call.signature.as_deref().or_else(|| spare.take()) {
-                    part.insert("thoughtSignature".into(), sig.into());
+                    part.insert("thoughtSignature".into(), signature_to_gemini(sig).into());
                 }
                 parts.push(Value::Object(part));
             }

@@ -305,7 +305,7 @@ fn hub_thinking_stream_to_gemini() {
         vec![
             &json!({"text": "The user wants ", "thought": true}),
             &json!({"text": "a haiku.", "thought": true}),
-            &json!({"text": "", "thought": true, "thoughtSignature": "ErUBCkYIBxgCKkB-claude-sig"}),
+            &json!({"text": "", "thought": true, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6RXJVQkNrWUlCeGdDS2tCLWNsYXVkZS1zaWc="}),
             &json!({"text": "Autumn wind"}),
             &json!({"text": ""}),
         ]
@@ -546,7 +546,7 @@ fn hub_stream_signature_lands_on_the_first_function_call() {
     assert_eq!(
         last["candidates"][0]["content"]["parts"],
         json!([{"functionCall": {"name": "Bash", "args": {"command": "ls"}, "id": "toolu_1"},
-                "thoughtSignature": "SIG-A"}])
+                "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6U0lHLUE="}])
     );
     assert_eq!(
         last["usageMetadata"],
@@ -783,4 +783,39 @@ proptest! {
         let originals: std::collections::HashSet<_> = seen.iter().map(|(_, o)| o).collect();
         prop_assert_eq!(sent_names.len(), originals.len());
     }
+}
+
+#[test]
+fn foreign_signatures_become_base64_and_come_back_unchanged() {
+    use super::{signature_from_gemini, signature_to_gemini};
+    for foreign in ["sig-fake-1", "rs_fake_58|enc-fake-1"] {
+        let wire = signature_to_gemini(foreign);
+        assert!(super::is_base64(&wire), "{wire}");
+        assert_eq!(signature_from_gemini(&wire), foreign);
+    }
+    // Gemini's own signatures pass untouched both ways.
+    assert_eq!(signature_to_gemini("c2lnLWZha2U="), "c2lnLWZha2U=");
+    assert_eq!(signature_from_gemini("c2lnLWZha2U="), "c2lnLWZha2U=");
+}
+
+#[test]
+fn a_streamed_message_carries_its_signature_once() {
+    let ctx = provider_ctx("gemini-2.5-flash", true);
+    let mut stage = stream::gemini_stream_to_hub(&ctx);
+    let chunk = serde_json::json!({"candidates": [{"index": 0, "content": {"role": "model", "parts": [
+        {"text": "hmm", "thought": true, "thoughtSignature": "c2lnLWZha2U="},
+        {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2lnLWZha2U="}
+    ]}, "finishReason": "STOP"}]});
+    let out =
+        crate::stream::run_stage(stage.as_mut(), vec![crate::stream::StreamEvent::hub(chunk)])
+            .unwrap();
+    let sigs: Vec<&str> = out
+        .iter()
+        .filter_map(|e| {
+            e.data
+                .pointer("/choices/0/delta/reasoning_signature")
+                .and_then(serde_json::Value::as_str)
+        })
+        .collect();
+    assert_eq!(sigs, ["c2lnLWZha2U="]);
 }
