@@ -99,7 +99,7 @@ fn is_base64(s: &str) -> bool {
         &alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
     );
-    !s.is_empty() && s.len() % 4 == 0 && LENIENT.decode(s).is_ok()
+    !s.is_empty() && s.len().is_multiple_of(4) && LENIENT.decode(s).is_ok()
 }
 
 /// Google's documented placeholder for a function call whose real signature is unknown.
