@@ -4,9 +4,11 @@
 //! the SSE codec, usage extraction and error bodies in each client's own shape. It knows
 //! nothing about HTTP, providers or accounts.
 
+pub mod collect;
 pub mod ctx;
 pub mod error;
 pub mod format;
+pub mod framing;
 pub mod pipeline;
 pub mod registry;
 pub mod sse;
@@ -17,6 +19,7 @@ pub mod usage;
 pub use ctx::{ToolNameMap, TranslateCtx};
 pub use error::{ApiError, ErrorKind, TranslateError};
 pub use format::Format;
+pub use framing::Decoder;
 pub use pipeline::Pipeline;
 pub use registry::{Registry, Translator};
 pub use stream::{StreamEvent, StreamStage};

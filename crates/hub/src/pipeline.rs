@@ -14,6 +14,7 @@ use crate::stream::StreamStage;
 pub struct Pipeline {
     pub client: Format,
     pub provider: Format,
+    passthrough: bool,
     request_to_hub: Option<RequestFn>,
     request_to_provider: Option<RequestFn>,
     response_to_hub: Option<ResponseFn>,
@@ -23,15 +24,19 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// `stream` is whether the client streams; `upstream_stream` whether the provider will
+    /// (a provider that only streams answers a non-streaming client through a collector).
     pub fn new(
         registry: &Registry,
         client: Format,
         provider: Format,
         stream: bool,
+        upstream_stream: bool,
     ) -> Result<Pipeline, TranslateError> {
         let mut p = Pipeline {
             client,
             provider,
+            passthrough: client == provider && stream == upstream_stream,
             request_to_hub: None,
             request_to_provider: None,
             response_to_hub: None,
@@ -39,7 +44,7 @@ impl Pipeline {
             stream_to_hub: None,
             stream_to_client: None,
         };
-        if client == provider {
+        if p.passthrough {
             return Ok(p);
         }
         if client != Format::HUB {
@@ -52,7 +57,7 @@ impl Pipeline {
         }
         if provider != Format::HUB {
             p.request_to_provider = Some(registry.request(Format::HUB, provider)?);
-            if stream {
+            if upstream_stream {
                 p.stream_to_hub = Some(registry.stream(provider, Format::HUB)?);
             } else {
                 p.response_to_hub = Some(registry.response(provider, Format::HUB)?);
@@ -61,9 +66,10 @@ impl Pipeline {
         Ok(p)
     }
 
-    /// Same format on both sides: bodies and stream events pass through untouched.
+    /// Same format and the same shape (stream or not) on both sides: bodies and stream
+    /// events pass through untouched.
     pub fn is_passthrough(&self) -> bool {
-        self.client == self.provider
+        self.passthrough
     }
 
     pub fn request_to_hub(

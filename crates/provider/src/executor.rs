@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 use switchyard_auth::Credential;
-use switchyard_hub::{ApiError, Format};
+use switchyard_hub::framing::SseDecoder;
+use switchyard_hub::{ApiError, Decoder, Format};
 
 /// A provider as configured, before any account is chosen.
 #[derive(Clone, Debug)]
@@ -43,6 +44,17 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         stream: bool,
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError>;
+
+    /// How this provider's stream body splits into events (SSE unless it says otherwise).
+    fn decoder(&self) -> Box<dyn Decoder> {
+        Box::new(SseDecoder::default())
+    }
+
+    /// Whether this provider answers only as a stream, so a client's non-streaming request
+    /// is sent as a stream and the answer collected here.
+    fn always_streams(&self) -> bool {
+        false
+    }
 }
 
 /// A kind of executor, found by name at start-up.

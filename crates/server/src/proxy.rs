@@ -10,8 +10,9 @@ use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
+use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
-use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
+use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::Failure;
 use switchyard_provider::failure::retry_after;
 
@@ -146,17 +147,19 @@ async fn run(
     call.row.provider = Some(provider.name.clone());
     call.row.upstream_model = Some(target.model.clone());
 
+    let upstream_stream = stream || provider.executor.always_streams();
     let pipeline = Pipeline::new(
         &app.registry,
         route.client,
         provider.executor.format(),
         stream,
+        upstream_stream,
     )?;
     let mut ctx = TranslateCtx::new(
         route.client,
         pipeline.provider,
         target.model.clone(),
-        stream,
+        upstream_stream,
     );
     ctx.client_wants_usage = body
         .pointer("/stream_options/include_usage")
@@ -185,7 +188,7 @@ async fn run(
         provider,
         &target.model,
         provider_body,
-        stream,
+        upstream_stream,
         deadline,
     )
     .await
@@ -198,6 +201,7 @@ async fn run(
     if stream {
         return Ok(Outcome::Stream(StreamSetup {
             upstream: res.into_body(),
+            decoder: provider.executor.decoder(),
             pipeline,
             ctx,
             prompt_estimate,
@@ -208,6 +212,34 @@ async fn run(
 
     let status = res.status().as_u16();
     let bytes = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
+    if upstream_stream {
+        // The provider only streams; the client asked for one answer.
+        if let Some(t) = &mut call.trace {
+            t.raw("4_res_provider.sse", bytes.to_vec());
+        }
+        let hub = collect_stream(&pipeline, &ctx, provider.executor.decoder(), &bytes)?;
+        let usage = hub
+            .get("usage")
+            .and_then(Usage::from_openai)
+            .unwrap_or_else(|| Usage {
+                prompt_tokens: prompt_estimate,
+                completion_tokens: estimate_tokens(hub.to_string().len()),
+                estimated: true,
+                ..Usage::default()
+            });
+        if let Some(t) = &mut call.trace {
+            t.json("5_res_hub.json", &hub);
+        }
+        let body = Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string());
+        if let Some(t) = &mut call.trace {
+            t.raw("6_res_client.json", body.to_vec());
+        }
+        return Ok(Outcome::Json {
+            status,
+            body,
+            usage,
+        });
+    }
     if let Some(t) = &mut call.trace {
         t.raw("4_res_provider.json", bytes.to_vec());
     }
@@ -239,6 +271,37 @@ async fn run(
         body,
         usage,
     })
+}
+
+/// Decodes a whole provider stream into hub chunks and collects them into one hub answer.
+fn collect_stream(
+    pipeline: &Pipeline,
+    ctx: &TranslateCtx,
+    mut decoder: Box<dyn Decoder>,
+    bytes: &[u8],
+) -> Result<Value, ApiError> {
+    let mut to_hub = pipeline.stream_to_hub(ctx);
+    let mut events = Vec::new();
+    decoder.push(bytes);
+    while let Some(ev) = decoder.next_event() {
+        events.push(ev?);
+    }
+    events.extend(decoder.finish()?);
+    let mut hub = Vec::new();
+    match to_hub.as_mut() {
+        Some(stage) => {
+            for ev in events {
+                stage.push(ev, &mut hub)?;
+            }
+            stage.finish(&mut hub)?;
+        }
+        None => hub = events,
+    }
+    let mut collector = Collector::default();
+    for chunk in &hub {
+        collector.push(&chunk.data);
+    }
+    Ok(collector.finish())
 }
 
 /// Reads the client's body, refusing more than `limit` bytes before reading them if the

@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
+use switchyard_hub::Decoder;
 use switchyard_hub::sse::{SseEvent, SseParser};
 use switchyard_hub::usage::{
     chunk_text_bytes, estimate_tokens, event_may_carry_usage, merge_stream_event,
@@ -27,6 +28,8 @@ use crate::config::Timeouts;
 /// Everything the proxy path hands over once the upstream has answered 200.
 pub struct StreamSetup {
     pub upstream: Incoming,
+    /// Splits the provider's body into events when translating (passthrough is always SSE).
+    pub decoder: Box<dyn Decoder>,
     pub pipeline: Pipeline,
     pub ctx: TranslateCtx,
     pub prompt_estimate: u64,
@@ -36,8 +39,9 @@ pub struct StreamSetup {
 
 enum Mode {
     /// Same format both sides: forward each event's bytes as they came.
-    Passthrough,
+    Passthrough(SseParser),
     Translate {
+        decoder: Box<dyn Decoder>,
         to_hub: Option<Box<dyn StreamStage>>,
         to_client: Option<Box<dyn StreamStage>>,
     },
@@ -45,7 +49,6 @@ enum Mode {
 
 pub struct StreamBody {
     upstream: Incoming,
-    parser: SseParser,
     mode: Mode,
     ctx: TranslateCtx,
     client: Format,
@@ -74,9 +77,10 @@ struct DebugStreams {
 impl StreamBody {
     pub fn new(setup: StreamSetup, call: Call) -> Self {
         let mode = if setup.pipeline.is_passthrough() {
-            Mode::Passthrough
+            Mode::Passthrough(SseParser::new())
         } else {
             Mode::Translate {
+                decoder: setup.decoder,
                 to_hub: setup.pipeline.stream_to_hub(&setup.ctx),
                 to_client: setup.pipeline.stream_to_client(&setup.ctx),
             }
@@ -84,7 +88,6 @@ impl StreamBody {
         let debug = call.trace.as_ref().map(|_| DebugStreams::default());
         StreamBody {
             upstream: setup.upstream,
-            parser: SseParser::new(),
             mode,
             client: setup.pipeline.client,
             ctx: setup.ctx,
@@ -107,56 +110,66 @@ impl StreamBody {
         if let Some(d) = &mut self.debug {
             d.provider.extend_from_slice(bytes);
         }
-        self.parser.push(bytes);
-        let mut buf = Vec::new();
-        let mut result = Ok(());
-        while let Some(ev) = self.parser.next_event() {
-            let ev =
-                ev.map_err(|e| ApiError::bad_gateway(format!("upstream stream is malformed: {e}")));
-            if let Err(e) = ev.and_then(|ev| self.on_event(ev, &mut buf)) {
-                result = Err(e);
-                break;
-            }
+        match &mut self.mode {
+            Mode::Passthrough(parser) => parser.push(bytes),
+            Mode::Translate { decoder, .. } => decoder.push(bytes),
         }
+        let mut buf = Vec::new();
+        let result = self.drain(&mut buf);
         // Events before a bad one still reach the client, ahead of the error event.
         self.emit(buf);
         result
     }
 
-    fn on_event(&mut self, ev: SseEvent, buf: &mut Vec<u8>) -> Result<(), ApiError> {
-        match &mut self.mode {
-            Mode::Passthrough => {
-                let data = ev.data.as_bytes();
-                self.text_bytes += chunk_text_bytes(data);
-                let format = self.client;
-                if event_may_carry_usage(format, ev.event.as_deref(), data) {
-                    let parsed: serde_json::Value =
-                        serde_json::from_str(&ev.data).unwrap_or_default();
-                    merge_stream_event(format, &parsed, &mut self.usage);
-                    // We asked for OpenAI's usage chunk on the client's behalf; it did not.
-                    let usage_only = parsed
-                        .get("choices")
-                        .and_then(|c| c.as_array())
-                        .is_some_and(Vec::is_empty);
-                    if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
+    /// Handles every complete event buffered so far.
+    fn drain(&mut self, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+        loop {
+            match &mut self.mode {
+                Mode::Passthrough(parser) => {
+                    let Some(ev) = parser.next_event() else {
                         return Ok(());
-                    }
+                    };
+                    let ev = ev.map_err(|e| {
+                        ApiError::bad_gateway(format!("upstream stream is malformed: {e}"))
+                    })?;
+                    self.pass(ev, buf);
                 }
-                buf.extend_from_slice(&ev.raw);
-                Ok(())
-            }
-            Mode::Translate { .. } => {
-                let Some(event) = StreamEvent::from_sse(&ev)? else {
-                    return Ok(());
-                };
-                self.translate(Some(event), buf)
+                Mode::Translate { decoder, .. } => {
+                    let Some(ev) = decoder.next_event() else {
+                        return Ok(());
+                    };
+                    self.translate(Some(ev?), buf)?;
+                }
             }
         }
     }
 
+    /// Forwards one event's bytes as they came, reading usage on the way.
+    fn pass(&mut self, ev: SseEvent, buf: &mut Vec<u8>) {
+        let data = ev.data.as_bytes();
+        self.text_bytes += chunk_text_bytes(data);
+        let format = self.client;
+        if event_may_carry_usage(format, ev.event.as_deref(), data) {
+            let parsed: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
+            merge_stream_event(format, &parsed, &mut self.usage);
+            // We asked for OpenAI's usage chunk on the client's behalf; it did not.
+            let usage_only = parsed
+                .get("choices")
+                .and_then(|c| c.as_array())
+                .is_some_and(Vec::is_empty);
+            if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
+                return;
+            }
+        }
+        buf.extend_from_slice(&ev.raw);
+    }
+
     /// Runs one provider event (or, with `None`, the end of the stream) through the stages.
     fn translate(&mut self, event: Option<StreamEvent>, buf: &mut Vec<u8>) -> Result<(), ApiError> {
-        let Mode::Translate { to_hub, to_client } = &mut self.mode else {
+        let Mode::Translate {
+            to_hub, to_client, ..
+        } = &mut self.mode
+        else {
             return Ok(());
         };
         let end = event.is_none();
@@ -219,12 +232,22 @@ impl StreamBody {
     /// The upstream ended normally: flush what is left, close the client's stream, record.
     fn finish(&mut self) {
         let mut buf = Vec::new();
-        let rest = match self.parser.finish() {
-            Some(Ok(ev)) => self.on_event(ev, &mut buf),
-            Some(Err(e)) => Err(ApiError::bad_gateway(format!(
-                "upstream stream is malformed: {e}"
-            ))),
-            None => Ok(()),
+        let rest = match &mut self.mode {
+            Mode::Passthrough(parser) => match parser.finish() {
+                Some(Ok(ev)) => {
+                    self.pass(ev, &mut buf);
+                    Ok(())
+                }
+                Some(Err(e)) => Err(ApiError::bad_gateway(format!(
+                    "upstream stream is malformed: {e}"
+                ))),
+                None => Ok(()),
+            },
+            Mode::Translate { decoder, .. } => match decoder.finish() {
+                Ok(Some(ev)) => self.translate(Some(ev), &mut buf),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
         };
         if let Err(e) = rest.and_then(|()| self.translate(None, &mut buf)) {
             self.emit(buf);
@@ -281,7 +304,7 @@ impl StreamBody {
             trace.raw("4_res_provider.sse", d.provider);
             trace.raw(
                 "5_res_hub.sse",
-                if matches!(self.mode, Mode::Passthrough) {
+                if matches!(self.mode, Mode::Passthrough(_)) {
                     d.client.clone()
                 } else {
                     d.hub
