@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::secret::Secret;
@@ -10,6 +11,9 @@ pub enum Credential {
         access: Secret,
         refresh: Option<Secret>,
         expires_at: Option<SystemTime>,
+        /// Provider-specific values that travel with the token: account id, project id,
+        /// profile ARN, region, an SSO client's id and secret...
+        extra: BTreeMap<String, String>,
     },
 }
 

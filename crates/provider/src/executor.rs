@@ -3,7 +3,10 @@
 //! config's `kind` key selects.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -11,6 +14,8 @@ use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::{ApiError, Decoder, Format};
+
+use crate::client::UpstreamClient;
 
 /// A provider as configured, before any account is chosen.
 #[derive(Clone, Debug)]
@@ -50,11 +55,44 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         Box::new(SseDecoder::default())
     }
 
+    /// Renews an OAuth credential. The server calls it through a de-duplicating gate, before
+    /// expiry (see [`Executor::refresh_lead`]) and once after a 401; executors whose accounts
+    /// use plain API keys keep the default.
+    fn refresh<'a>(
+        &'a self,
+        credential: &'a Credential,
+        client: &'a UpstreamClient,
+    ) -> RefreshFuture<'a> {
+        let _ = (credential, client);
+        Box::pin(async { Err(RefreshError::NotSupported) })
+    }
+
+    /// How long before expiry a credential is renewed.
+    fn refresh_lead(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+
     /// Whether this provider answers only as a stream, so a client's non-streaming request
     /// is sent as a stream and the answer collected here.
     fn always_streams(&self) -> bool {
         false
     }
+}
+
+pub type RefreshFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Credential, RefreshError>> + Send + 'a>>;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    #[error("this provider's credentials are not refreshed")]
+    NotSupported,
+    /// The grant is gone (`invalid_grant`, `refresh_token_reused`...): the account needs a
+    /// new login and is never retried in a loop.
+    #[error("login needed: {0}")]
+    Terminal(String),
+    /// Worth trying again later (network, 5xx).
+    #[error("refresh failed: {0}")]
+    Transient(String),
 }
 
 /// A kind of executor, found by name at start-up.
