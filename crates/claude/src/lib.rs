@@ -82,6 +82,7 @@ mod tests {
             base_url: "https://api.anthropic.com/v1".into(),
             user_agent: None,
             headers: Default::default(),
+            options: Default::default(),
         });
         let cred = Credential::ApiKey(Secret::new("sk-ant-api03-secret"));
         let req = exec

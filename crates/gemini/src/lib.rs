@@ -84,6 +84,7 @@ mod tests {
                 base_url: "https://generativelanguage.googleapis.com/v1beta".into(),
                 user_agent: None,
                 headers: Default::default(),
+                options: Default::default(),
             },
         }
     }

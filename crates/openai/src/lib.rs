@@ -106,6 +106,7 @@ mod tests {
             base_url: "http://127.0.0.1:9/openai/v1/".into(),
             user_agent: Some("switchyard/0.1".into()),
             headers: [("x-title".to_owned(), "switchyard".to_owned())].into(),
+            options: Default::default(),
         })
     }
 
@@ -163,6 +164,7 @@ mod tests {
             base_url: "https://api.openai.com/v1".into(),
             user_agent: None,
             headers: Default::default(),
+            options: Default::default(),
         };
         let req = OpenAiExecutor::responses(settings)
             .build(json!({"input": "hi"}), "gpt-5", true, &cred)

@@ -25,6 +25,8 @@ pub struct ProviderSettings {
     pub user_agent: Option<String>,
     /// Extra headers sent with every request (non-secret; e.g. OpenRouter's `HTTP-Referer`).
     pub headers: BTreeMap<String, String>,
+    /// Settings only this kind of provider reads (auth endpoints, region, versions...).
+    pub options: BTreeMap<String, String>,
 }
 
 /// An HTTP request ready to send upstream.

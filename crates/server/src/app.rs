@@ -86,6 +86,7 @@ pub fn build(
             base_url: p.base_url.clone(),
             user_agent: Some(p.user_agent.clone()),
             headers: p.headers.clone(),
+            options: p.options.clone(),
         });
         providers.push(Provider {
             name: p.name.clone(),

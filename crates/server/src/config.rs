@@ -123,6 +123,9 @@ struct ProviderFile {
     user_agent: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Settings only one kind of provider reads (an auth endpoint, a region, a version...).
+    #[serde(default)]
+    options: BTreeMap<String, String>,
 }
 
 fn default_kind() -> String {
@@ -177,6 +180,7 @@ pub struct ProviderConfig {
     pub accounts: Vec<AccountConfig>,
     pub user_agent: String,
     pub headers: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -391,6 +395,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
                 .user_agent
                 .unwrap_or_else(|| file.server.user_agent.clone()),
             headers: p.headers,
+            options: p.options,
         });
     }
 
