@@ -100,6 +100,8 @@ pub struct ApiError {
     pub message: String,
     /// A machine-readable code, e.g. `model_not_found`.
     pub code: Option<&'static str>,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -109,11 +111,17 @@ impl ApiError {
             kind,
             message: message.into(),
             code: None,
+            retry_after: None,
         }
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 

@@ -1,15 +1,21 @@
 //! The shared, immutable state every request reads.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
 
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
-use crate::config::Config;
+use crate::config::{Config, Strategy};
 use crate::debug_log::DebugLogger;
-use crate::usage_store::UsageSink;
+use crate::routing::day_number;
+use crate::routing::health::{Health, Unavailable};
+use crate::routing::limits::ClientLimits;
+use crate::routing::{epoch_ms, from_epoch_ms};
+use crate::usage_store::{AccountStateRow, UsageSink};
 
 pub struct App {
     pub config: Config,
@@ -18,32 +24,115 @@ pub struct App {
     pub client: UpstreamClient,
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
+    pub limits: ClientLimits,
+    /// Session id -> (provider, account, last use), so a conversation stays on one account.
+    sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
 }
 
 pub struct Provider {
+    pub index: usize,
     pub name: String,
     pub models: Vec<String>,
     pub executor: Arc<dyn Executor>,
-    pub accounts: Vec<Account>,
-    /// Where the next request starts in `accounts`, so load spreads across them.
-    next: AtomicUsize,
+    pub accounts: Vec<Arc<Account>>,
+    pub strategy: Strategy,
+    pub per_model_limits: bool,
+    rotation: Mutex<Rotation>,
+}
+
+/// Round-robin position: the account in use and how many requests it has had in a row.
+#[derive(Default)]
+pub struct Rotation {
+    pub current: usize,
+    pub uses: u32,
 }
 
 pub struct Account {
+    /// Position within its provider.
+    pub index: usize,
+    pub provider: String,
     pub name: String,
     pub credential: Credential,
+    pub priority: u32,
+    pub weight: u32,
+    pub max_concurrency: Option<u32>,
+    pub daily_requests: Option<u64>,
+    pub daily_tokens: Option<u64>,
+    health: Mutex<Health>,
+    pub in_flight: AtomicU32,
 }
 
 impl Provider {
-    /// Accounts in the order this request should try them.
-    pub fn rotation(&self) -> impl Iterator<Item = &Account> {
-        let n = self.accounts.len().max(1);
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        self.accounts
+    pub fn lock_rotation(&self) -> MutexGuard<'_, Rotation> {
+        self.rotation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Account {
+    pub fn lock_health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one of the account's concurrency slots, if it has one free.
+    pub fn acquire(self: &Arc<Self>) -> Option<InFlight> {
+        let max = self.max_concurrency.unwrap_or(u32::MAX);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(self.clone()))
+    }
+
+    /// The row that keeps this account's state across restarts.
+    pub fn state_row(&self) -> AccountStateRow {
+        let h = self.lock_health();
+        AccountStateRow {
+            provider: self.provider.clone(),
+            account: self.name.clone(),
+            cooldown_until_ms: h.cooldown_until.map(epoch_ms),
+            model_cooldowns: h
+                .model_cooldowns
+                .iter()
+                .map(|(m, t)| (m.clone(), epoch_ms(*t)))
+                .collect(),
+            backoff_level: h.backoff_level,
+            consecutive_failures: h.consecutive_failures,
+            disabled_until_ms: h.disabled_until.map(epoch_ms),
+            last_error: h
+                .last_error
+                .as_ref()
+                .map(|(t, m)| (epoch_ms(*t), m.clone())),
+            day: h.day,
+            day_requests: h.day_requests,
+            day_tokens: h.day_tokens,
+        }
+    }
+
+    fn restore(&self, row: &AccountStateRow) {
+        let mut h = self.lock_health();
+        h.cooldown_until = row.cooldown_until_ms.map(from_epoch_ms);
+        h.model_cooldowns = row
+            .model_cooldowns
             .iter()
-            .cycle()
-            .skip(start)
-            .take(self.accounts.len())
+            .map(|(m, t)| (m.clone(), from_epoch_ms(*t)))
+            .collect();
+        h.backoff_level = row.backoff_level;
+        h.consecutive_failures = row.consecutive_failures;
+        h.disabled_until = row.disabled_until_ms.map(from_epoch_ms);
+        h.last_error = row.last_error.clone().map(|(t, m)| (from_epoch_ms(t), m));
+        h.day = row.day;
+        h.day_requests = row.day_requests;
+        h.day_tokens = row.day_tokens;
+    }
+}
+
+/// One request in flight on an account; dropping it frees the slot.
+pub struct InFlight(Arc<Account>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -67,11 +156,12 @@ pub fn build(
     config: Config,
     usage: UsageSink,
     debug: Option<DebugLogger>,
+    saved: &[AccountStateRow],
 ) -> Result<App, StartError> {
     let registry = Registry::load()?;
     let kinds = switchyard_provider::executor::kinds()?;
     let mut providers = Vec::new();
-    for p in &config.providers {
+    for (index, p) in config.providers.iter().enumerate() {
         let Some(kind) = kinds.get(p.kind.as_str()) else {
             let mut known: Vec<_> = kinds.keys().copied().collect();
             known.sort();
@@ -88,20 +178,46 @@ pub fn build(
             headers: p.headers.clone(),
             options: p.options.clone(),
         });
+        let accounts = p
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Arc::new(Account {
+                    index: i,
+                    provider: p.name.clone(),
+                    name: a.name.clone(),
+                    credential: Credential::ApiKey(a.key.clone()),
+                    priority: a.priority,
+                    weight: a.weight,
+                    max_concurrency: a.max_concurrency,
+                    daily_requests: a.daily_requests,
+                    daily_tokens: a.daily_tokens,
+                    health: Mutex::new(Health::default()),
+                    in_flight: AtomicU32::new(0),
+                })
+            })
+            .collect();
         providers.push(Provider {
+            index,
             name: p.name.clone(),
             models: p.models.clone(),
             executor,
-            accounts: p
-                .accounts
-                .iter()
-                .map(|a| Account {
-                    name: a.name.clone(),
-                    credential: Credential::ApiKey(a.key.clone()),
-                })
-                .collect(),
-            next: AtomicUsize::new(0),
+            accounts,
+            strategy: p.strategy,
+            per_model_limits: p.per_model_limits,
+            rotation: Mutex::new(Rotation::default()),
         });
+    }
+    for row in saved {
+        if let Some(a) = providers
+            .iter()
+            .filter(|p| p.name == row.provider)
+            .flat_map(|p| &p.accounts)
+            .find(|a| a.name == row.account)
+        {
+            a.restore(row);
+        }
     }
     let client = UpstreamClient::new(&ClientOptions {
         connect_timeout: config.timeouts.connect,
@@ -114,10 +230,75 @@ pub fn build(
         client,
         usage,
         debug,
+        limits: ClientLimits::default(),
+        sessions: Mutex::new(HashMap::new()),
     })
 }
 
 impl App {
+    /// Every account's state for `GET /api/accounts`.
+    pub fn accounts_report(&self) -> serde_json::Value {
+        let now = SystemTime::now();
+        let today = day_number(now, self.config.routing.day_offset_secs);
+        let rows: Vec<serde_json::Value> = self
+            .providers
+            .iter()
+            .flat_map(|p| &p.accounts)
+            .map(|a| {
+                let mut h = a.lock_health();
+                h.roll_day(today);
+                let status = match h.check("", now) {
+                    Ok(()) => "ok",
+                    Err(Unavailable::Disabled(_)) => "disabled",
+                    Err(_) => "cooling",
+                };
+                let iso = |t: SystemTime| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339();
+                let active = |t: &SystemTime| *t > now;
+                serde_json::json!({
+                    "provider": a.provider,
+                    "account": a.name,
+                    "status": status,
+                    "health": h.score(now),
+                    "cooldown_until": h.cooldown_until.filter(active).map(iso),
+                    "model_cooldowns": h.model_cooldowns.iter().filter(|(_, t)| active(t))
+                        .map(|(m, t)| (m.clone(), serde_json::Value::String(iso(*t)))).collect::<serde_json::Map<_, _>>(),
+                    "disabled_until": h.disabled_until.filter(active).map(iso),
+                    "backoff_level": h.backoff_level,
+                    "consecutive_failures": h.consecutive_failures,
+                    "last_error": h.last_error.as_ref().map(|(t, m)| serde_json::json!({"at": iso(*t), "message": m})),
+                    "requests_today": h.day_requests,
+                    "tokens_today": h.day_tokens,
+                    "daily_requests_limit": a.daily_requests,
+                    "daily_tokens_limit": a.daily_tokens,
+                    "in_flight": a.in_flight.load(Ordering::Relaxed),
+                })
+            })
+            .collect();
+        serde_json::json!({ "accounts": rows })
+    }
+
+    /// The account a session last used with `provider`, while the session is fresh.
+    pub fn session_account(&self, session: &str, provider: usize) -> Option<usize> {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let (account, at) = sessions.get(&(session.to_owned(), provider))?;
+        (at.elapsed() < self.config.routing.session_ttl).then_some(*account)
+    }
+
+    pub fn remember_session(&self, session: &str, provider: usize, account: usize) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: drop stale sessions when the map grows.
+        if sessions.len() >= 10_000 {
+            let ttl = self.config.routing.session_ttl;
+            sessions.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        sessions.insert((session.to_owned(), provider), (account, Instant::now()));
+    }
+
+    /// Saves an account's state off the request path.
+    pub fn save_account(&self, account: &Account) {
+        self.usage.record_state(account.state_row());
+    }
+
     /// Every configured secret, for scrubbing debug logs.
     pub fn secrets(config: &Config) -> Vec<String> {
         let accounts = config

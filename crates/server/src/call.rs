@@ -2,12 +2,13 @@
 //! request ends, including the client going away, exactly one row is written.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use switchyard_hub::{ApiError, Format, Usage};
 
-use crate::app::App;
+use crate::app::{Account, App};
 use crate::debug_log::DebugTrace;
+use crate::routing::day_number;
 use crate::usage_store::UsageRow;
 
 /// The status recorded for a request whose client disconnected first (nginx's convention).
@@ -21,6 +22,8 @@ pub struct Call {
     pub row: UsageRow,
     /// Present when debug logs are on.
     pub trace: Option<DebugTrace>,
+    /// The account that answered, whose daily token count the usage adds to.
+    pub account: Option<Arc<Account>>,
     recorded: bool,
 }
 
@@ -41,6 +44,7 @@ impl Call {
             started: Instant::now(),
             row,
             trace,
+            account: None,
             recorded: false,
         }
     }
@@ -75,6 +79,20 @@ impl Call {
         }
         self.recorded = true;
         self.row.latency_ms = self.elapsed_ms();
+        let tokens = self.row.usage.total();
+        if tokens > 0 {
+            let today = day_number(SystemTime::now(), self.app.config.routing.day_offset_secs);
+            if let Some(a) = &self.account {
+                let mut h = a.lock_health();
+                h.roll_day(today);
+                h.day_tokens += tokens;
+                drop(h);
+                self.app.save_account(a);
+            }
+            if let Some(key) = &self.row.client_key {
+                self.app.limits.add_tokens(key, tokens, today);
+            }
+        }
         self.app.usage.record(std::mem::take(&mut self.row));
         if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
             if trace.folder.is_empty() {

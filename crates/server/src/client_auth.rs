@@ -64,6 +64,8 @@ mod tests {
         vec![ClientKey {
             id: "me".into(),
             key: Secret::new("sk-sw-1"),
+            requests_per_minute: None,
+            tokens_per_day: None,
         }]
     }
 

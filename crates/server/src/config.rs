@@ -31,6 +31,65 @@ struct File {
     providers: Vec<ProviderFile>,
     #[serde(default)]
     aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    combos: Vec<ComboFile>,
+    #[serde(default)]
+    routing: RoutingFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComboFile {
+    name: String,
+    /// `provider/model`, or `provider/model@account` to pin an account.
+    targets: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RoutingFile {
+    strategy: Strategy,
+    sticky_limit: u32,
+    backoff_base_ms: u64,
+    backoff_max_ms: u64,
+    disable_after: u32,
+    probe_after_ms: u64,
+    session_header: String,
+    session_ttl_secs: u64,
+    /// Daily counters reset at midnight in this UTC offset, e.g. "+02:00".
+    daily_reset_offset: String,
+}
+
+impl Default for RoutingFile {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Priority,
+            sticky_limit: 3,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            disable_after: 3,
+            probe_after_ms: 60_000,
+            session_header: "x-session-id".into(),
+            session_ttl_secs: 3_600,
+            daily_reset_offset: "+00:00".into(),
+        }
+    }
+}
+
+/// How a provider orders its accounts for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Lowest `priority` first (fill-first).
+    Priority,
+    /// Rotate, staying on one account for `sticky_limit` requests.
+    RoundRobin,
+    /// Fewest recent failures first.
+    LeastErrors,
+    /// Random, in proportion to `weight`.
+    Weighted,
+    /// Highest health score first.
+    Health,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +98,8 @@ struct ServerFile {
     listen: String,
     body_limit: usize,
     user_agent: String,
+    admin_key: Option<String>,
+    admin_key_env: Option<String>,
 }
 
 impl Default for ServerFile {
@@ -47,6 +108,8 @@ impl Default for ServerFile {
             listen: "127.0.0.1:4100".into(),
             body_limit: 10 * 1024 * 1024,
             user_agent: concat!("switchyard/", env!("CARGO_PKG_VERSION")).into(),
+            admin_key: None,
+            admin_key_env: None,
         }
     }
 }
@@ -57,6 +120,8 @@ struct ClientKeyFile {
     id: String,
     key: Option<String>,
     key_env: Option<String>,
+    requests_per_minute: Option<u32>,
+    tokens_per_day: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +191,11 @@ struct ProviderFile {
     /// Settings only one kind of provider reads (an auth endpoint, a region, a version...).
     #[serde(default)]
     options: BTreeMap<String, String>,
+    /// Overrides `routing.strategy` for this provider.
+    strategy: Option<Strategy>,
+    /// The provider limits each model separately, so a 429 cools only that model.
+    #[serde(default)]
+    per_model_limits: bool,
 }
 
 fn default_kind() -> String {
@@ -138,6 +208,17 @@ struct AccountFile {
     name: String,
     api_key_env: Option<String>,
     api_key: Option<String>,
+    #[serde(default)]
+    priority: u32,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    max_concurrency: Option<u32>,
+    daily_requests: Option<u64>,
+    daily_tokens: Option<u64>,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 /// The validated runtime configuration.
@@ -153,6 +234,9 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// Alias name -> `provider/model`.
     pub aliases: BTreeMap<String, String>,
+    pub combos: BTreeMap<String, Vec<ComboTarget>>,
+    pub routing: Routing,
+    pub admin_key: Option<Secret>,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -161,6 +245,29 @@ pub struct Config {
 pub struct ClientKey {
     pub id: String,
     pub key: Secret,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_day: Option<u64>,
+}
+
+/// One step of a combo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComboTarget {
+    pub provider: String,
+    pub model: String,
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub sticky_limit: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub disable_after: u32,
+    pub probe_after: Duration,
+    pub session_header: String,
+    pub session_ttl: Duration,
+    /// Seconds east of UTC where the day for daily limits begins.
+    pub day_offset_secs: i32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,12 +288,19 @@ pub struct ProviderConfig {
     pub user_agent: String,
     pub headers: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    pub strategy: Strategy,
+    pub per_model_limits: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
     pub name: String,
     pub key: Secret,
+    pub priority: u32,
+    pub weight: u32,
+    pub max_concurrency: Option<u32>,
+    pub daily_requests: Option<u64>,
+    pub daily_tokens: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,9 +447,14 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         if key.is_empty() {
             return Err(format!("client key `{}` is empty", k.id));
         }
+        if client_keys.iter().any(|c: &ClientKey| c.id == k.id) {
+            return Err(format!("client key id `{}` is used twice", k.id));
+        }
         client_keys.push(ClientKey {
             id: k.id,
             key: Secret::new(key),
+            requests_per_minute: k.requests_per_minute,
+            tokens_per_day: k.tokens_per_day,
         });
     }
 
@@ -377,9 +496,26 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
                 // A local server that wants no key.
                 (None, None) => String::new(),
             };
+            if a.weight == 0 {
+                return Err(format!(
+                    "provider `{}` account `{}`: weight must be at least 1",
+                    p.name, a.name
+                ));
+            }
+            if accounts.iter().any(|b: &AccountConfig| b.name == a.name) {
+                return Err(format!(
+                    "provider `{}` declares account `{}` twice",
+                    p.name, a.name
+                ));
+            }
             accounts.push(AccountConfig {
                 name: a.name,
                 key: Secret::new(key),
+                priority: a.priority,
+                weight: a.weight,
+                max_concurrency: a.max_concurrency,
+                daily_requests: a.daily_requests,
+                daily_tokens: a.daily_tokens,
             });
         }
         if accounts.is_empty() {
@@ -396,6 +532,8 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
                 .unwrap_or_else(|| file.server.user_agent.clone()),
             headers: p.headers,
             options: p.options,
+            strategy: p.strategy.unwrap_or(file.routing.strategy),
+            per_model_limits: p.per_model_limits,
         });
     }
 
@@ -413,6 +551,89 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             ));
         }
     }
+
+    let mut combos = BTreeMap::new();
+    for c in file.combos {
+        if c.name.contains('/') {
+            return Err(format!("combo name {:?} must not contain '/'", c.name));
+        }
+        check_model(&c.name).map_err(|e| format!("combo: {e}"))?;
+        if file.aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
+            return Err(format!(
+                "combo `{}` is declared twice or clashes with an alias",
+                c.name
+            ));
+        }
+        if c.targets.is_empty() {
+            return Err(format!("combo `{}` has no targets", c.name));
+        }
+        let mut targets = Vec::new();
+        for t in &c.targets {
+            let (spec, account) = match t.rsplit_once('@') {
+                Some((spec, account)) => (spec, Some(account.to_owned())),
+                None => (t.as_str(), None),
+            };
+            let Some((provider, model)) = spec.split_once('/') else {
+                return Err(format!(
+                    "combo `{}` target {t:?} must be `provider/model`",
+                    c.name
+                ));
+            };
+            check_model(model).map_err(|e| format!("combo `{}`: {e}", c.name))?;
+            let Some(p) = providers.iter().find(|p| p.name == provider) else {
+                return Err(format!(
+                    "combo `{}` target {t:?} names unknown provider `{provider}`",
+                    c.name
+                ));
+            };
+            if let Some(a) = &account
+                && !p.accounts.iter().any(|x| &x.name == a)
+            {
+                return Err(format!(
+                    "combo `{}` target {t:?} pins unknown account `{a}`",
+                    c.name
+                ));
+            }
+            targets.push(ComboTarget {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                account,
+            });
+        }
+        combos.insert(c.name, targets);
+    }
+
+    let r = file.routing;
+    if r.backoff_base_ms == 0 || r.backoff_max_ms < r.backoff_base_ms {
+        return Err(
+            "routing.backoff_base_ms must be > 0 and at most routing.backoff_max_ms".into(),
+        );
+    }
+    let routing = Routing {
+        sticky_limit: r.sticky_limit.max(1),
+        backoff_base: Duration::from_millis(r.backoff_base_ms),
+        backoff_max: Duration::from_millis(r.backoff_max_ms),
+        disable_after: r.disable_after,
+        probe_after: Duration::from_millis(r.probe_after_ms),
+        session_header: r.session_header.to_ascii_lowercase(),
+        session_ttl: Duration::from_secs(r.session_ttl_secs),
+        day_offset_secs: parse_offset(&r.daily_reset_offset).ok_or_else(|| {
+            format!(
+                "routing.daily_reset_offset {:?} must look like +02:00 or -05:30",
+                r.daily_reset_offset
+            )
+        })?,
+    };
+    let admin_key = match (file.server.admin_key, file.server.admin_key_env) {
+        (Some(k), None) => Some(Secret::new(k)),
+        (None, Some(var)) => Some(Secret::new(env(&var).ok_or_else(|| {
+            format!("server.admin_key_env: environment variable {var} is not set")
+        })?)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err("set only one of server.admin_key or server.admin_key_env".into());
+        }
+    };
 
     let t = file.timeouts;
     for (name, v) in [
@@ -441,8 +662,23 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         },
         providers,
         aliases: file.aliases,
+        combos,
+        routing,
+        admin_key,
         warnings,
     })
+}
+
+/// "+02:00" -> 7200.
+fn parse_offset(s: &str) -> Option<i32> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, s.get(1..)?),
+        b'-' => (-1, s.get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), String> {
@@ -563,6 +799,43 @@ fast = "groq/llama"
         assert!(parse_with("[[providers]]\nname = \"a\"\nbase_url = \"ftp://x\"\n", &[]).is_err());
         assert!(parse_with("[server]\nlisten = \"nowhere\"\n", &[]).is_err());
         assert!(parse_with("", &[("SWITCHYARD_BODY_LIMIT", "lots")]).is_err());
+    }
+
+    #[test]
+    fn combos_routing_and_limits_parse_and_are_checked() {
+        let base = r#"
+[routing]
+strategy = "round-robin"
+daily_reset_offset = "+02:00"
+[[providers]]
+name = "a"
+base_url = "http://x"
+[[providers.accounts]]
+name = "one"
+api_key = "k"
+priority = 2
+daily_requests = 10
+[[combos]]
+name = "coding"
+targets = ["a/m1", "a/m2@one"]
+"#;
+        let c = parse_with(base, &[]).unwrap();
+        assert_eq!(c.routing.day_offset_secs, 7200);
+        assert_eq!(c.providers[0].strategy, Strategy::RoundRobin);
+        assert_eq!(
+            c.combos["coding"][1],
+            ComboTarget {
+                provider: "a".into(),
+                model: "m2".into(),
+                account: Some("one".into())
+            }
+        );
+        assert_eq!(c.providers[0].accounts[0].daily_requests, Some(10));
+        assert!(parse_with(&base.replace("coding", "cod/ing"), &[]).is_err());
+        assert!(parse_with(&base.replace("a/m2@one", "a/m2@two"), &[]).is_err());
+        assert!(parse_with(&base.replace("a/m1", "b/m1"), &[]).is_err());
+        assert!(parse_with(&base.replace("\"+02:00\"", "\"2h\""), &[]).is_err());
+        assert!(parse_with(&base.replace("round-robin", "random"), &[]).is_err());
     }
 
     #[test]

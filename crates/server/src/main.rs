@@ -9,6 +9,7 @@ mod models;
 mod proxy;
 mod respond;
 mod routes;
+mod routing;
 mod serve;
 mod stream_body;
 mod usage_store;
@@ -56,6 +57,8 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Show each account's health: cooldowns, failures and today's counters.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { listen } => serve(&cli.config, listen),
         Command::Usage { days } => usage(&cli.config, days),
+        Command::Status => status(&cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,6 +97,12 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
     runtime.block_on(async move {
         let conn = usage_store::open(&config.database)
             .map_err(|e| format!("cannot open the usage database {}: {e}", config.database.display()))?;
+        let saved = usage_store::load_account_states(&conn).map_err(|e| format!("cannot read account state: {e}"))?;
+        let now = std::time::SystemTime::now();
+        let offset = config.routing.day_offset_secs;
+        let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
+        let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
+            .map_err(|e| format!("cannot read today's usage: {e}"))?;
         let (usage, usage_writer) = usage_store::start(conn).map_err(|e| format!("cannot start the usage writer: {e}"))?;
         let (debug, debug_writer) = if config.debug_logs {
             let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
@@ -105,7 +115,8 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = Arc::new(app::build(config, usage, debug).map_err(|e| e.to_string())?);
+        let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
+        app.limits.seed(routing::day_number(now, offset), used_today);
 
         if app.config.client_keys.is_empty() {
             tracing::warn!("no client keys configured: only loopback clients are served");
@@ -140,5 +151,64 @@ fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {
     })?;
     let text = usage_store::summary(&conn, days).map_err(|e| e.to_string())?;
     print!("{text}");
+    Ok(())
+}
+
+fn status(config_path: &std::path::Path) -> Result<(), String> {
+    let config =
+        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
+    let conn = usage_store::open(&config.database).map_err(|e| {
+        format!(
+            "cannot open the usage database {}: {e}",
+            config.database.display()
+        )
+    })?;
+    let saved = usage_store::load_account_states(&conn).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now();
+    let today = routing::day_number(now, config.routing.day_offset_secs);
+    let when = |ms: Option<i64>| {
+        ms.map(routing::from_epoch_ms)
+            .filter(|t| *t > now)
+            .map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .format("%H:%M:%SZ")
+                    .to_string()
+            })
+    };
+    println!(
+        "{:<12}  {:<12}  {:<9}  {:<10}  {:>7}  {:>8}  {:>9}  {:>10}  last error",
+        "provider", "account", "status", "until", "backoff", "failures", "req today", "tok today"
+    );
+    for p in &config.providers {
+        for a in &p.accounts {
+            let row = saved
+                .iter()
+                .find(|r| r.provider == p.name && r.account == a.name);
+            let default = usage_store::AccountStateRow::default();
+            let r = row.unwrap_or(&default);
+            let (status, until) = match (when(r.disabled_until_ms), when(r.cooldown_until_ms)) {
+                (Some(t), _) => ("disabled", t),
+                (None, Some(t)) => ("cooling", t),
+                (None, None) => ("ok", "-".to_owned()),
+            };
+            let (req, tok) = if r.day == today {
+                (r.day_requests, r.day_tokens)
+            } else {
+                (0, 0)
+            };
+            println!(
+                "{:<12}  {:<12}  {:<9}  {:<10}  {:>7}  {:>8}  {:>9}  {:>10}  {}",
+                p.name,
+                a.name,
+                status,
+                until,
+                r.backoff_level,
+                r.consecutive_failures,
+                req,
+                tok,
+                r.last_error.as_ref().map_or("-", |e| e.1.as_str()),
+            );
+        }
+    }
     Ok(())
 }

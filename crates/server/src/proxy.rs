@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
@@ -14,12 +14,15 @@ use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
 use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::Failure;
-use switchyard_provider::failure::retry_after;
+use switchyard_provider::failure::FailureClass;
 
-use crate::app::{Account, App, Provider};
+use crate::app::{Account, App, InFlight, Provider};
 use crate::call::Call;
 use crate::debug_log::{folder_name, headers_json, request_json};
+use crate::models::Target;
 use crate::respond::{self, Body};
+use crate::routing::day_number;
+use crate::routing::select::{self, Want};
 use crate::stream_body::{StreamBody, StreamSetup};
 use crate::{client_auth, models};
 
@@ -97,6 +100,15 @@ async fn run(
 ) -> Result<Outcome, ApiError> {
     let (parts, body) = req.into_parts();
     call.row.client_key = client_auth::authenticate(&app.config.client_keys, &parts.headers, peer)?;
+    if let Some(key) = call
+        .row
+        .client_key
+        .as_ref()
+        .and_then(|id| app.config.client_keys.iter().find(|k| &k.id == id))
+    {
+        app.limits
+            .admit(key, SystemTime::now(), app.config.routing.day_offset_secs)?;
+    }
 
     let raw = read_body(body, &parts.headers, app.config.body_limit).await?;
     let mut body: Value = serde_json::from_slice(&raw)
@@ -122,7 +134,8 @@ async fn run(
     call.row.requested_model = requested.clone();
     call.row.stream = stream;
 
-    let target = models::resolve(app, &requested)?;
+    let resolved = models::resolve(app, &requested)?;
+    call.row.combo = resolved.combo.clone();
     if route.kind == RouteKind::CountTokens {
         let tokens = estimate_prompt_tokens(&body);
         let usage = Usage {
@@ -140,78 +153,64 @@ async fn run(
             usage,
         });
     }
-    let provider = app
-        .providers
-        .get(target.provider)
-        .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
-    call.row.provider = Some(provider.name.clone());
-    call.row.upstream_model = Some(target.model.clone());
-
-    let upstream_stream = stream || provider.executor.always_streams();
-    let pipeline = Pipeline::new(
-        &app.registry,
-        route.client,
-        provider.executor.format(),
-        stream,
-        upstream_stream,
-    )?;
-    let mut ctx = TranslateCtx::new(
-        route.client,
-        pipeline.provider,
-        target.model.clone(),
-        upstream_stream,
-    );
-    ctx.client_wants_usage = body
+    let client_wants_usage = body
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if let Some(t) = &mut call.trace {
-        t.folder = folder_name(
-            route.client.as_str(),
-            pipeline.provider.as_str(),
-            &target.model,
-            &call.id,
-        );
-    }
     let prompt_estimate = estimate_prompt_tokens(&body);
-
-    let hub = pipeline.request_to_hub(body, &mut ctx)?;
-    if let Some(t) = &mut call.trace {
-        t.json("2_req_hub.json", &hub);
-    }
-    let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
-
+    let session = session_id(&parts.headers, &app.config.routing.session_header);
     let deadline = Instant::now() + app.config.timeouts.total;
-    let (account, res) = match attempt(
+
+    let delivered = match deliver(
         app,
         call,
-        provider,
-        &target.model,
-        provider_body,
-        upstream_stream,
+        &route,
+        &resolved.targets,
+        &body,
+        stream,
+        session.as_deref(),
         deadline,
     )
     .await
     {
-        Ok(ok) => ok,
-        Err(failure) => return Ok(failed(call, &pipeline, failure)),
+        Ok(d) => d,
+        Err(Undelivered::Request(e)) => return Err(e),
+        Err(Undelivered::Failed(failure, pipeline)) => {
+            return Ok(failed(call, &pipeline, *failure));
+        }
     };
-    call.row.account = Some(account.name.clone());
+    let Delivered {
+        pipeline,
+        mut ctx,
+        provider,
+        slot,
+        res,
+        first,
+    } = delivered;
+    ctx.client_wants_usage = client_wants_usage;
+    let upstream_stream = ctx.stream;
 
     if stream {
         return Ok(Outcome::Stream(StreamSetup {
             upstream: res.into_body(),
+            first,
             decoder: provider.executor.decoder(),
             pipeline,
             ctx,
             prompt_estimate,
             timeouts: app.config.timeouts,
             deadline,
+            slot,
         }));
     }
 
     let status = res.status().as_u16();
-    let bytes = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
+    let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
+    let bytes = match first {
+        Some(first) => [first, rest].concat().into(),
+        None => rest,
+    };
+    drop(slot);
     if upstream_stream {
         // The provider only streams; the client asked for one answer.
         if let Some(t) = &mut call.trace {
@@ -271,6 +270,246 @@ async fn run(
         body,
         usage,
     })
+}
+
+/// The client's conversation id, from the configured header or the ones clients send on
+/// their own (Claude Code, Codex).
+fn session_id(headers: &HeaderMap, configured: &str) -> Option<String> {
+    [
+        configured,
+        "x-claude-code-session-id",
+        "session-id",
+        "session_id",
+    ]
+    .iter()
+    .find_map(|h| headers.get(*h))
+    .and_then(|v| v.to_str().ok())
+    .filter(|v| !v.is_empty() && v.len() <= 200)
+    .map(str::to_owned)
+}
+
+/// An upstream that answered with success, and what is needed to read its answer.
+struct Delivered<'a> {
+    pipeline: Pipeline,
+    ctx: TranslateCtx,
+    provider: &'a Provider,
+    slot: InFlight,
+    res: Response<Incoming>,
+    /// For streams: the first bytes, read before committing to this upstream so a stream
+    /// that breaks before its first byte can still fail over.
+    first: Option<Bytes>,
+}
+
+enum Undelivered {
+    /// The request itself is wrong (bad translation input, say): nothing was tried.
+    Request(ApiError),
+    /// Every target and account failed; the first meaningful failure.
+    Failed(Box<Failure>, Pipeline),
+}
+
+impl From<ApiError> for Undelivered {
+    fn from(e: ApiError) -> Self {
+        Undelivered::Request(e)
+    }
+}
+
+impl From<switchyard_hub::TranslateError> for Undelivered {
+    fn from(e: switchyard_hub::TranslateError) -> Self {
+        Undelivered::Request(e.into())
+    }
+}
+
+/// Tries each target in order and, within it, each account the strategy offers, until one
+/// answers with success. What each failure costs its account is recorded on the way.
+#[allow(clippy::too_many_arguments)]
+async fn deliver<'a>(
+    app: &'a App,
+    call: &mut Call,
+    route: &Route,
+    targets: &[Target],
+    body: &Value,
+    stream: bool,
+    session: Option<&str>,
+    deadline: Instant,
+) -> Result<Delivered<'a>, Undelivered> {
+    let mut first_failure: Option<(Failure, Pipeline)> = None;
+    for (index, target) in targets.iter().enumerate() {
+        let provider = app
+            .providers
+            .get(target.provider)
+            .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
+        call.row.target_index = index as u32;
+        call.row.provider = Some(provider.name.clone());
+        call.row.upstream_model = Some(target.model.clone());
+        let upstream_stream = stream || provider.executor.always_streams();
+        let pipeline = Pipeline::new(
+            &app.registry,
+            route.client,
+            provider.executor.format(),
+            stream,
+            upstream_stream,
+        )?;
+        let mut ctx = TranslateCtx::new(
+            route.client,
+            pipeline.provider,
+            target.model.clone(),
+            upstream_stream,
+        );
+        let hub = pipeline.request_to_hub(body.clone(), &mut ctx)?;
+        if let Some(t) = &mut call.trace {
+            t.folder = folder_name(
+                route.client.as_str(),
+                pipeline.provider.as_str(),
+                &target.model,
+                &call.id,
+            );
+            t.json("2_req_hub.json", &hub);
+        }
+        let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
+
+        let now = SystemTime::now();
+        let routing = &app.config.routing;
+        let order = select::order(
+            provider,
+            &Want {
+                model: &target.model,
+                pin: target.account.as_deref(),
+                preferred: session.and_then(|s| app.session_account(s, provider.index)),
+                now,
+                today: day_number(now, routing.day_offset_secs),
+                day_offset_secs: routing.day_offset_secs,
+                sticky_limit: routing.sticky_limit,
+            },
+        );
+        for account in order.accounts {
+            let Some(slot) = account.acquire() else {
+                continue;
+            };
+            call.row.attempts += 1;
+            call.row.account = Some(account.name.clone());
+            account.lock_health().day_requests += 1;
+            let result = attempt(
+                app,
+                call,
+                provider,
+                &account,
+                &target.model,
+                provider_body.clone(),
+                upstream_stream,
+                deadline,
+            )
+            .await;
+            match result {
+                Ok((res, first)) => {
+                    account.lock_health().on_success(&target.model);
+                    app.save_account(&account);
+                    if let Some(s) = session {
+                        app.remember_session(s, provider.index, account.index);
+                    }
+                    call.account = Some(account.clone());
+                    return Ok(Delivered {
+                        pipeline,
+                        ctx,
+                        provider,
+                        slot,
+                        res,
+                        first,
+                    });
+                }
+                Err(failure) => {
+                    let penalty = account.lock_health().on_failure(
+                        failure.class,
+                        &target.model,
+                        failure.retry_after,
+                        &failure.error.message,
+                        provider.per_model_limits,
+                        routing,
+                        SystemTime::now(),
+                    );
+                    app.save_account(&account);
+                    tracing::warn!(
+                        request_id = %call.id, provider = %provider.name, account = %account.name,
+                        model = %target.model, status = failure.error.status, class = failure.class.as_str(),
+                        cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
+                        "upstream attempt failed: {}", failure.error.message
+                    );
+                    match failure.class {
+                        // The request is the problem: another account would say the same.
+                        FailureClass::Request => {
+                            return Err(Undelivered::Failed(Box::new(failure), pipeline));
+                        }
+                        // Another model (the next target) may take a longer prompt.
+                        FailureClass::ContextOverflow => {
+                            first_failure.get_or_insert((failure, pipeline));
+                            break;
+                        }
+                        _ => {
+                            first_failure.get_or_insert((failure, pipeline));
+                        }
+                    }
+                }
+            }
+        }
+        if first_failure.is_none() {
+            // Nothing tried yet because every account is unavailable: remember why.
+            first_failure = Some((
+                unavailable(provider, &target.model, order.earliest_free),
+                pipeline,
+            ));
+        }
+    }
+    let (mut failure, pipeline) =
+        first_failure.ok_or_else(|| ApiError::internal("no target to try"))?;
+    // When every account on every target is cooling down, say when the first one is back.
+    if let Some(until) = earliest_free(app, targets) {
+        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+        failure.retry_after = Some(wait.max(Duration::from_secs(1)));
+    }
+    Err(Undelivered::Failed(Box::new(failure), pipeline))
+}
+
+/// The failure for a target none of whose accounts could take the request.
+fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -> Failure {
+    let (status, kind, what) = if provider.accounts.is_empty() {
+        (503, ErrorKind::Upstream, "has no usable account")
+    } else if earliest.is_some() {
+        (
+            429,
+            ErrorKind::RateLimited,
+            "has every account cooling down or at its limit",
+        )
+    } else {
+        (503, ErrorKind::Overloaded, "has every account busy")
+    };
+    let message = format!("provider `{}` {what} for `{model}`", provider.name);
+    Failure {
+        error: ApiError::new(status, kind, message).with_code("no_account_available"),
+        upstream_body: None,
+        class: FailureClass::RateLimit,
+        retry_after: earliest.and_then(|t| t.duration_since(SystemTime::now()).ok()),
+    }
+}
+
+/// When the first account of any target frees up, if none can take a request now.
+fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
+    let now = SystemTime::now();
+    let mut earliest: Option<SystemTime> = None;
+    for t in targets {
+        let provider = app.providers.get(t.provider)?;
+        for a in &provider.accounts {
+            if t.account.as_deref().is_some_and(|p| p != a.name) {
+                continue;
+            }
+            match a.lock_health().check(&t.model, now) {
+                Ok(()) => return None,
+                Err(why) => {
+                    let until = why.until()?;
+                    earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                }
+            }
+        }
+    }
+    earliest
 }
 
 /// Decodes a whole provider stream into hub chunks and collects them into one hub answer.
@@ -405,73 +644,79 @@ fn is_responses_body(body: &Value) -> bool {
     body.get("input").is_some() && body.get("messages").is_none()
 }
 
-/// Tries the provider's accounts in turn until one answers with success, or every one has
-/// failed in a way another account could not fix.
-async fn attempt<'a>(
+/// One try on one account: the request built with its credential, sent, and judged.
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
     app: &App,
     call: &mut Call,
-    provider: &'a Provider,
+    provider: &Provider,
+    account: &Account,
     model: &str,
     body: Value,
     stream: bool,
     deadline: Instant,
-) -> Result<(&'a Account, Response<Incoming>), Failure> {
-    let mut first: Option<Failure> = None;
-    for account in provider.rotation() {
-        let req = provider
-            .executor
-            .build(body.clone(), model, stream, &account.credential)
-            .map_err(|e| Failure {
-                error: e,
-                upstream_body: None,
-                fallback: false,
-                retry_after: None,
-            })?;
-        if let Some(t) = &mut call.trace {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            t.json(
-                "3_req_provider.json",
-                &request_json(req.method.as_str(), &req.url, &req.headers, body),
-            );
-        }
-        let failure = match send(app, req, deadline).await {
-            Ok(res) if res.status().is_success() => return Ok((account, res)),
-            Ok(res) => {
-                let status = res.status().as_u16();
-                let hint = retry_after(res.headers());
-                if let Some(t) = &mut call.trace {
-                    t.json("4_res_provider_headers.json", &headers_json(res.headers()));
-                }
-                let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
-                    .await
-                    .unwrap_or_default();
-                Failure::from_status(status, body, hint)
-            }
-            Err(f) => f,
-        };
-        tracing::warn!(
-            request_id = %call.id, provider = %provider.name, account = %account.name,
-            status = failure.error.status, "upstream attempt failed: {}", failure.error.message
+) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
+    let req = provider
+        .executor
+        .build(body, model, stream, &account.credential)
+        .map_err(Failure::request)?;
+    if let Some(t) = &mut call.trace {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        t.json(
+            "3_req_provider.json",
+            &request_json(req.method.as_str(), &req.url, &req.headers, body),
         );
-        // A request-scoped error (a malformed request, say) is the answer: another account
-        // would say the same. Of account-scoped ones, the first is worth showing, not
-        // merely the last.
-        if !failure.fallback {
-            return Err(failure);
-        }
-        first.get_or_insert(failure);
     }
-    Err(first.unwrap_or_else(|| Failure {
-        error: ApiError::new(
-            503,
-            ErrorKind::Upstream,
-            format!("provider `{}` has no usable account", provider.name),
-        )
-        .with_code("no_account"),
-        upstream_body: None,
-        fallback: false,
-        retry_after: None,
-    }))
+    let mut res = send(app, req, deadline).await?;
+    if !res.status().is_success() {
+        let status = res.status().as_u16();
+        if let Some(t) = &mut call.trace {
+            t.json("4_res_provider_headers.json", &headers_json(res.headers()));
+        }
+        let headers = res.headers().clone();
+        let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
+            .await
+            .unwrap_or_default();
+        return Err(Failure::from_response(status, &headers, body));
+    }
+    if !stream {
+        return Ok((res, None));
+    }
+    // Nothing has reached the client yet, so a stream that breaks before its first byte
+    // can still fail over to another account.
+    let wait = app
+        .config
+        .timeouts
+        .first_byte
+        .min(deadline.saturating_duration_since(Instant::now()));
+    let first = tokio::time::timeout(wait, async {
+        loop {
+            match res.body_mut().frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Ok(data),
+                    _ => continue,
+                },
+                Some(Err(e)) => {
+                    return Err(Failure::connection(format!(
+                        "upstream stream broke before its first byte: {e}"
+                    )));
+                }
+                None => {
+                    return Err(Failure::connection(
+                        "upstream stream ended before its first byte",
+                    ));
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|_| {
+        Failure::timeout(format!(
+            "upstream sent no stream data within {} ms",
+            wait.as_millis()
+        ))
+    })??;
+    Ok((res, Some(first)))
 }
 
 async fn send(
@@ -543,20 +788,23 @@ fn failed(call: &mut Call, pipeline: &Pipeline, failure: Failure) -> Outcome {
     if let (Some(t), Some(body)) = (&mut call.trace, &failure.upstream_body) {
         t.raw("4_res_provider.json", body.to_vec());
     }
-    let mut res = match &failure.upstream_body {
+    let mut error = failure.error;
+    if let Some(after) = failure.retry_after {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        error.retry_after = Some(secs.max(1));
+    }
+    let res = match &failure.upstream_body {
         Some(body)
             if pipeline.is_passthrough() && serde_json::from_slice::<Value>(body).is_ok() =>
         {
-            respond::bytes(failure.error.status, "application/json", body.clone())
+            respond::with_retry_after(
+                respond::bytes(error.status, "application/json", body.clone()),
+                error.retry_after,
+            )
         }
-        _ => respond::error(&failure.error, pipeline.client),
+        _ => respond::error(&error, pipeline.client),
     };
-    if let Some(after) = failure.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string())
-    {
-        res.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
-    Outcome::Failed(failure.error, res)
+    Outcome::Failed(error, res)
 }
 
 /// An error and its causes on one line: hyper's top-level errors say little on their own.

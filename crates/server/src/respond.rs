@@ -31,7 +31,14 @@ pub fn json(status: u16, value: &Value) -> Response<Body> {
 }
 
 pub fn error(err: &ApiError, format: Format) -> Response<Body> {
-    json(err.status, &err.body(format))
+    with_retry_after(json(err.status, &err.body(format)), err.retry_after)
+}
+
+pub fn with_retry_after(mut res: Response<Body>, secs: Option<u64>) -> Response<Body> {
+    if let Some(v) = secs.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        res.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 pub fn sse(body: Body) -> Response<Body> {

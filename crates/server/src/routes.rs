@@ -80,7 +80,13 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 ),
             }
         }
-        ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
+        ("/api/accounts", &Method::GET) => match admin(&app, req.headers()) {
+            Ok(()) => respond::json(200, &app.accounts_report()),
+            Err(e) => respond::error(&e, Format::OpenAi),
+        },
+        ("/health" | "/v1/models" | "/models" | "/v1beta/models" | "/api/accounts", _) => {
+            not_allowed("GET")
+        }
         (
             "/v1/chat/completions"
             | "/chat/completions"
@@ -95,6 +101,29 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 .with_code("unknown_route"),
             Format::OpenAi,
         ),
+    }
+}
+
+/// Admin routes take only the admin key, and only when one is configured.
+fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &app.config.admin_key else {
+        return Err(ApiError::new(
+            403,
+            ErrorKind::PermissionDenied,
+            "the admin API is off: set server.admin_key_env",
+        ));
+    };
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes()));
+    match presented {
+        Some(p) if key.matches(p.trim_ascii()) => Ok(()),
+        _ => Err(ApiError::new(
+            401,
+            ErrorKind::Authentication,
+            "admin key required",
+        )),
     }
 }
 

@@ -22,6 +22,7 @@ use switchyard_hub::{
 };
 use tokio::time::Sleep;
 
+use crate::app::InFlight;
 use crate::call::Call;
 use crate::config::Timeouts;
 
@@ -35,6 +36,10 @@ pub struct StreamSetup {
     pub prompt_estimate: u64,
     pub timeouts: Timeouts,
     pub deadline: Instant,
+    /// Bytes already read from the upstream before committing to it.
+    pub first: Option<Bytes>,
+    /// The account's concurrency slot, held until the stream ends.
+    pub slot: InFlight,
 }
 
 enum Mode {
@@ -64,6 +69,7 @@ pub struct StreamBody {
     call: Option<Call>,
     /// Set once the stream has ended (normally or not): no more upstream polling.
     ended: bool,
+    _slot: InFlight,
     debug: Option<DebugStreams>,
 }
 
@@ -86,7 +92,7 @@ impl StreamBody {
             }
         };
         let debug = call.trace.as_ref().map(|_| DebugStreams::default());
-        StreamBody {
+        let mut body = StreamBody {
             upstream: setup.upstream,
             mode,
             client: setup.pipeline.client,
@@ -101,8 +107,15 @@ impl StreamBody {
             ttfb_ms: None,
             call: Some(call),
             ended: false,
+            _slot: setup.slot,
             debug,
+        };
+        if let Some(first) = setup.first
+            && let Err(e) = body.on_bytes(&first)
+        {
+            body.fail(e);
         }
+        body
     }
 
     /// Handles one upstream data frame: every complete event in it becomes output.

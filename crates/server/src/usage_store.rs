@@ -30,6 +30,35 @@ pub struct UsageRow {
     pub usage: Usage,
     pub latency_ms: f64,
     pub ttfb_ms: Option<f64>,
+    /// The combo the requested model named, if any.
+    pub combo: Option<String>,
+    /// Which target of the resolved list answered (or failed last).
+    pub target_index: u32,
+    /// Upstream attempts made, across accounts and targets.
+    pub attempts: u32,
+}
+
+/// An account's routing state, saved so cooldowns and counters survive a restart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountStateRow {
+    pub provider: String,
+    pub account: String,
+    pub cooldown_until_ms: Option<i64>,
+    pub model_cooldowns: Vec<(String, i64)>,
+    pub backoff_level: u32,
+    pub consecutive_failures: u32,
+    pub disabled_until_ms: Option<i64>,
+    pub last_error: Option<(i64, String)>,
+    pub day: i64,
+    pub day_requests: u64,
+    pub day_tokens: u64,
+}
+
+/// What the writer thread writes.
+#[derive(Debug)]
+enum Record {
+    Usage(Box<UsageRow>),
+    Account(Box<AccountStateRow>),
 }
 
 const SCHEMA: &str = "
@@ -55,7 +84,27 @@ CREATE TABLE IF NOT EXISTS usage (
     ttfb_ms           REAL
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
+CREATE TABLE IF NOT EXISTS account_state (
+    provider             TEXT NOT NULL,
+    account              TEXT NOT NULL,
+    cooldown_until_ms    INTEGER,
+    model_cooldowns      TEXT NOT NULL DEFAULT '[]',
+    backoff_level        INTEGER NOT NULL DEFAULT 0,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    disabled_until_ms    INTEGER,
+    last_error_ms        INTEGER,
+    last_error           TEXT,
+    day                  INTEGER NOT NULL DEFAULT 0,
+    day_requests         INTEGER NOT NULL DEFAULT 0,
+    day_tokens           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (provider, account)
+);
 ";
+
+/// Columns added after the first release, each applied once (tracked by `user_version`).
+const MIGRATIONS: [&str; 1] = ["ALTER TABLE usage ADD COLUMN combo TEXT;
+     ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"];
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -67,27 +116,42 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
     Ok(conn)
 }
 
 /// The sending side, cheap to clone into every request.
 #[derive(Clone, Debug)]
 pub struct UsageSink {
-    tx: mpsc::Sender<UsageRow>,
+    tx: mpsc::Sender<Record>,
 }
 
 impl UsageSink {
     pub fn record(&self, row: UsageRow) {
-        match self.tx.try_send(row) {
+        self.send(Record::Usage(Box::new(row)));
+    }
+
+    pub fn record_state(&self, row: AccountStateRow) {
+        self.send(Record::Account(Box::new(row)));
+    }
+
+    fn send(&self, record: Record) {
+        match self.tx.try_send(record) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(row)) => {
+            Err(mpsc::error::TrySendError::Full(record)) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(row).await;
+                    let _ = tx.send(record).await;
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(row)) => {
-                tracing::error!(request_id = %row.request_id, "usage writer has stopped; row lost");
+            Err(mpsc::error::TrySendError::Closed(record)) => {
+                tracing::error!(?record, "usage writer has stopped; record lost");
             }
         }
     }
@@ -99,7 +163,7 @@ pub struct UsageWriter {
 }
 
 pub fn start(conn: Connection) -> std::io::Result<(UsageSink, UsageWriter)> {
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel::<Record>(QUEUE);
     let handle = std::thread::Builder::new()
         .name("usage-writer".into())
         .spawn(move || write_loop(conn, rx))?;
@@ -113,7 +177,7 @@ impl UsageWriter {
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<UsageRow>) {
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -130,16 +194,45 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<UsageRow>) {
     }
 }
 
-fn insert(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()> {
+fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
-                completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
+                combo, target_index, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
-        for r in rows {
+        let mut state = tx.prepare_cached(
+            "INSERT OR REPLACE INTO account_state (provider, account, cooldown_until_ms, model_cooldowns,
+                backoff_level, consecutive_failures, disabled_until_ms, last_error_ms, last_error, day,
+                day_requests, day_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for record in records {
+            let r = match record {
+                Record::Usage(r) => r,
+                Record::Account(a) => {
+                    let cooldowns =
+                        serde_json::to_string(&a.model_cooldowns).unwrap_or_else(|_| "[]".into());
+                    state.execute(params![
+                        a.provider,
+                        a.account,
+                        a.cooldown_until_ms,
+                        cooldowns,
+                        a.backoff_level,
+                        a.consecutive_failures,
+                        a.disabled_until_ms,
+                        a.last_error.as_ref().map(|e| e.0),
+                        a.last_error.as_ref().map(|e| &e.1),
+                        a.day,
+                        a.day_requests as i64,
+                        a.day_tokens as i64,
+                    ])?;
+                    continue;
+                }
+            };
             stmt.execute(params![
                 r.ts_ms,
                 r.request_id,
@@ -159,10 +252,55 @@ fn insert(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()> {
                 r.usage.estimated,
                 r.latency_ms,
                 r.ttfb_ms,
+                r.combo,
+                r.target_index,
+                r.attempts,
             ])?;
         }
     }
     tx.commit()
+}
+
+/// Every saved account state.
+pub fn load_account_states(conn: &Connection) -> rusqlite::Result<Vec<AccountStateRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, account, cooldown_until_ms, model_cooldowns, backoff_level, consecutive_failures,
+                disabled_until_ms, last_error_ms, last_error, day, day_requests, day_tokens FROM account_state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let cooldowns: String = r.get(3)?;
+        let last_error = match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<String>>(8)?) {
+            (Some(t), Some(m)) => Some((t, m)),
+            _ => None,
+        };
+        Ok(AccountStateRow {
+            provider: r.get(0)?,
+            account: r.get(1)?,
+            cooldown_until_ms: r.get(2)?,
+            model_cooldowns: serde_json::from_str(&cooldowns).unwrap_or_default(),
+            backoff_level: r.get(4)?,
+            consecutive_failures: r.get(5)?,
+            disabled_until_ms: r.get(6)?,
+            last_error,
+            day: r.get(9)?,
+            day_requests: r.get::<_, i64>(10)? as u64,
+            day_tokens: r.get::<_, i64>(11)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Tokens each client key used since `since_ms`, to seed its daily limit after a restart.
+pub fn tokens_by_key_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT client_key, sum(prompt_tokens + completion_tokens) FROM usage
+         WHERE ts_ms >= ?1 AND client_key IS NOT NULL GROUP BY client_key",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    rows.collect()
 }
 
 /// `switchyard usage`: requests and tokens by day, provider, model and client key.
@@ -250,6 +388,16 @@ mod tests {
                     ..UsageRow::default()
                 });
             }
+            sink.record_state(AccountStateRow {
+                provider: "groq".into(),
+                account: "a".into(),
+                cooldown_until_ms: Some(5),
+                model_cooldowns: vec![("m".into(), 9)],
+                last_error: Some((3, "429".into())),
+                day: 7,
+                day_requests: 2,
+                ..AccountStateRow::default()
+            });
         });
         drop(sink);
         writer.close();
@@ -262,6 +410,14 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        let states = load_account_states(&conn).unwrap();
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].model_cooldowns, vec![("m".to_owned(), 9)]);
+        assert_eq!(states[0].last_error, Some((3, "429".to_owned())));
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
         let text = summary(&conn, 7).unwrap();
         assert!(text.contains("groq/llama"), "{text}");
         assert!(text.contains("     3       1"), "{text}");
