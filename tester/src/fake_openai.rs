@@ -49,9 +49,26 @@ pub struct Recorded {
     pub body: Value,
 }
 
+/// A failure scripted for one account key: each request with that key takes the next one;
+/// when none are left, the key is served normally.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status and an OpenAI error body, with extra headers.
+    Status(u16, Vec<(&'static str, String)>),
+    /// Answer with this status and exactly this body.
+    Body(u16, String),
+    /// Accept, then close the connection before any byte of the body.
+    ResetBeforeFirstByte,
+    /// Stream two events, then close the connection.
+    ResetAfterFirstByte,
+    /// Wait this long before answering at all.
+    Stall(Duration),
+}
+
 #[derive(Default)]
 pub struct State {
     pub requests: Mutex<Vec<Recorded>>,
+    faults: Mutex<std::collections::HashMap<String, std::collections::VecDeque<Fault>>>,
     release: Notify,
     /// Streams whose reader went away before the fake finished writing.
     pub cancelled: AtomicUsize,
@@ -83,6 +100,32 @@ impl FakeOpenAi {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Queues faults for requests made with account key `key`.
+    pub fn script(&self, key: &str, faults: impl IntoIterator<Item = Fault>) {
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_default()
+            .extend(faults);
+    }
+
+    /// The account key of every request received, in order.
+    pub fn keys_seen(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|r| {
+                r.headers
+                    .get("authorization")?
+                    .to_str()
+                    .ok()?
+                    .strip_prefix("Bearer ")
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 }
 
@@ -124,6 +167,42 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             headers: parts.headers.clone(),
             body: v.clone(),
         });
+    }
+    let fault = state
+        .faults
+        .lock()
+        .unwrap()
+        .get_mut(&key)
+        .and_then(|q| q.pop_front());
+    let mut reset_after_first = false;
+    match fault {
+        Some(Fault::Status(code, headers)) => {
+            let kind = if code == 429 {
+                "rate_limit_exceeded"
+            } else {
+                "server_error"
+            };
+            let mut res = error(code, &format!("scripted failure {code}"), kind, None);
+            for (k, v) in headers {
+                res.headers_mut().insert(k, v.parse().unwrap());
+            }
+            return res;
+        }
+        Some(Fault::Body(code, body)) => return full(code, "application/json", body),
+        Some(Fault::ResetBeforeFirstByte) => {
+            let (tx, body) = Channel::<Bytes, std::io::Error>::new(1);
+            tx.abort(std::io::Error::other(
+                "scripted reset before the first byte",
+            ));
+            return Response::builder()
+                .status(200)
+                .header("content-type", "text/event-stream")
+                .body(body.boxed_unsync())
+                .unwrap();
+        }
+        Some(Fault::ResetAfterFirstByte) => reset_after_first = true,
+        Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        None => {}
     }
     if key.is_empty() {
         return error(
@@ -257,7 +336,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .unwrap_or(3);
     let delay = Duration::from_millis(directive("delay").and_then(|n| n.parse().ok()).unwrap_or(0));
     let hold = directive("hold").is_some();
-    let reset = directive("reset").is_some();
+    let reset = directive("reset").is_some() || reset_after_first;
 
     let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
     tokio::spawn(async move {
@@ -314,6 +393,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
 
         for (i, ev) in events.into_iter().enumerate() {
             if reset && i == 3 {
+                // Let the events already sent reach the wire: an abort drops unflushed data,
+                // and the point is a stream that breaks after its first bytes.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 tx.abort(std::io::Error::other("scripted reset"));
                 return;
             }

@@ -418,10 +418,8 @@ async fn deliver<'a>(
                 }
                 Err(failure) => {
                     let penalty = account.lock_health().on_failure(
-                        failure.class,
+                        &failure,
                         &target.model,
-                        failure.retry_after,
-                        &failure.error.message,
                         provider.per_model_limits,
                         routing,
                         SystemTime::now(),

@@ -50,6 +50,9 @@ mod tests {
             UNIX_EPOCH + Duration::from_secs((utc as u64 + 1) * 86_400)
         );
         // At +01:00 it is 00:30 on the next day, which ends at 23:00Z.
-        assert_eq!(day_end(t, 3600), day_end(t, 0) + Duration::from_secs(23 * 3600));
+        assert_eq!(
+            day_end(t, 3600),
+            day_end(t, 0) + Duration::from_secs(23 * 3600)
+        );
     }
 }

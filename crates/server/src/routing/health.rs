@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use switchyard_provider::Failure;
 use switchyard_provider::failure::FailureClass;
 
 use crate::config::Routing;
@@ -112,14 +113,17 @@ impl Health {
     /// Records a failure and decides the account's penalty.
     pub fn on_failure(
         &mut self,
-        class: FailureClass,
+        failure: &Failure,
         model: &str,
-        hint: Option<Duration>,
-        message: &str,
         per_model: bool,
         routing: &Routing,
         now: SystemTime,
     ) -> Penalty {
+        let (class, hint, message) = (
+            failure.class,
+            failure.retry_after,
+            failure.error.message.as_str(),
+        );
         // A bad request says nothing about the account.
         if matches!(class, FailureClass::Request | FailureClass::ContextOverflow) {
             return Penalty {
@@ -162,6 +166,13 @@ impl Health {
 mod tests {
     use super::*;
 
+    fn failure(class: FailureClass, hint: Option<Duration>) -> Failure {
+        let mut f = Failure::connection("x");
+        f.class = class;
+        f.retry_after = hint;
+        f
+    }
+
     fn routing() -> Routing {
         Routing {
             sticky_limit: 3,
@@ -182,7 +193,7 @@ mod tests {
         let r = routing();
         let cooldowns: Vec<_> = (0..5)
             .map(|_| {
-                h.on_failure(FailureClass::RateLimit, "m", None, "429", false, &r, now)
+                h.on_failure(&failure(FailureClass::RateLimit, None), "m", false, &r, now)
                     .cooldown
                     .unwrap()
                     .as_secs()
@@ -199,15 +210,8 @@ mod tests {
     fn hints_win_over_backoff_and_can_be_per_model() {
         let now = SystemTime::now();
         let mut h = Health::default();
-        let p = h.on_failure(
-            FailureClass::RateLimit,
-            "m1",
-            Some(Duration::from_secs(90)),
-            "429",
-            true,
-            &routing(),
-            now,
-        );
+        let hinted = failure(FailureClass::RateLimit, Some(Duration::from_secs(90)));
+        let p = h.on_failure(&hinted, "m1", true, &routing(), now);
         assert_eq!(p.cooldown, Some(Duration::from_secs(90)));
         assert_eq!(
             h.check("m1", now),
@@ -222,12 +226,12 @@ mod tests {
         let mut h = Health::default();
         let r = routing();
         assert_eq!(
-            h.on_failure(FailureClass::Request, "m", None, "400", false, &r, now)
+            h.on_failure(&failure(FailureClass::Request, None), "m", false, &r, now)
                 .cooldown,
             None
         );
         assert_eq!(h.consecutive_failures, 0);
-        let p = h.on_failure(FailureClass::Transient, "m", None, "503", false, &r, now);
+        let p = h.on_failure(&failure(FailureClass::Transient, None), "m", false, &r, now);
         assert_eq!(
             p,
             Penalty {

@@ -91,7 +91,7 @@ pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
 }
 
 /// Stays on one account for `sticky` requests, then moves to the next available one.
-fn round_robin(provider: &Provider, ok: &mut Vec<(Arc<Account>, i64, u32)>, sticky: u32) {
+fn round_robin(provider: &Provider, ok: &mut [(Arc<Account>, i64, u32)], sticky: u32) {
     ok.sort_by_key(|(a, _, _)| a.index);
     let Some(n) = std::num::NonZeroUsize::new(ok.len()) else {
         return;
