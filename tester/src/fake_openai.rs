@@ -63,6 +63,8 @@ pub enum Fault {
     ResetAfterFirstByte,
     /// Wait this long before answering at all.
     Stall(Duration),
+    /// Serve this request normally (to interleave faults with successes).
+    Pass,
 }
 
 #[derive(Default)]
@@ -202,7 +204,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         }
         Some(Fault::ResetAfterFirstByte) => reset_after_first = true,
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
-        None => {}
+        Some(Fault::Pass) | None => {}
     }
     if key.is_empty() {
         return error(
