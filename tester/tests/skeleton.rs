@@ -350,7 +350,8 @@ async fn upstream_errors_pass_through_and_fallback_tries_the_next_account() {
             .contains("tool_call_id")
     );
     assert!(fake.requests().len() - before <= 2);
-    // A rate limit passes through with its status, body and Retry-After.
+    // A rate limit passes through with its status and body, and a Retry-After saying when
+    // the first account is back (the revoked one cools for 1 s, this one for its 7 s hint).
     let res = post_json(
         &url,
         CLIENT_KEY,
@@ -358,7 +359,8 @@ async fn upstream_errors_pass_through_and_fallback_tries_the_next_account() {
     )
     .await;
     assert_eq!(res.status, 429);
-    assert_eq!(res.headers["retry-after"], "7");
+    let after: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=7).contains(&after), "{after}");
     assert_eq!(res.json()["error"]["message"], "scripted failure 429");
     proxy.stop();
     let rows = rows(&proxy);
@@ -525,4 +527,45 @@ async fn usage_command_summarises_what_was_recorded() {
         out.contains("fake/gpt-test") && out.contains("tests"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_and_the_overhead_header_is_opt_in() {
+    let (_fake, proxy) = setup(&[]).await;
+    let url = proxy.url("/v1/chat/completions");
+    let res = post_json(&url, CLIENT_KEY, &chat("fake/gpt-test", "hi", false)).await;
+    assert!(res.headers.get("x-switchyard-overhead-us").is_none());
+    post_json(&url, CLIENT_KEY, &chat("fake/gpt-test", "hi", true)).await;
+    let metrics = request("GET", &proxy.url("/metrics"), &[], "").await.text();
+    assert!(metrics.contains(r#"switchyard_requests_total{provider="fake",model="gpt-test",client_format="openai",status="200"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains("switchyard_overhead_seconds_count 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("switchyard_active_streams 0"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"switchyard_tokens_total{provider="fake",model="gpt-test",kind="prompt"} 22"#
+        ),
+        "{metrics}"
+    );
+
+    let fake = FakeOpenAi::start().await;
+    let cfg = config(&fake.base_url(), &["FAKE_KEY"]).replace(
+        "[[client_keys]]",
+        "[server]\noverhead_header = true\n\n[[client_keys]]",
+    );
+    let proxy = Proxy::start(&cfg, &[("FAKE_KEY", UPSTREAM_KEY)]);
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT_KEY,
+        &chat("fake/gpt-test", "hi", false),
+    )
+    .await;
+    let us: u64 = res.headers["x-switchyard-overhead-us"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(us < 1_000_000, "{us}");
 }

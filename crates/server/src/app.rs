@@ -11,6 +11,7 @@ use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamCli
 
 use crate::config::{Config, Strategy};
 use crate::debug_log::DebugLogger;
+use crate::metrics::Metrics;
 use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
@@ -25,6 +26,7 @@ pub struct App {
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
     pub limits: ClientLimits,
+    pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
 }
@@ -231,6 +233,7 @@ pub fn build(
         usage,
         debug,
         limits: ClientLimits::default(),
+        metrics: Metrics::default(),
         sessions: Mutex::new(HashMap::new()),
     })
 }

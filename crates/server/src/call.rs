@@ -24,6 +24,9 @@ pub struct Call {
     pub trace: Option<DebugTrace>,
     /// The account that answered, whose daily token count the usage adds to.
     pub account: Option<Arc<Account>>,
+    /// When the upstream that answered was asked, and when its answer ended: the time
+    /// between is the upstream's, the rest is ours.
+    pub upstream_span: (Option<Instant>, Option<Instant>),
     recorded: bool,
 }
 
@@ -45,12 +48,25 @@ impl Call {
             row,
             trace,
             account: None,
+            upstream_span: (None, None),
             recorded: false,
         }
     }
 
     pub fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Time spent in the proxy: all of it but the answering upstream's span.
+    pub fn overhead(&self) -> Option<std::time::Duration> {
+        let (Some(start), Some(end)) = self.upstream_span else {
+            return None;
+        };
+        Some(
+            self.started
+                .elapsed()
+                .saturating_sub(end.saturating_duration_since(start)),
+        )
     }
 
     /// Records a success.
@@ -93,6 +109,8 @@ impl Call {
                 self.app.limits.add_tokens(key, tokens, today);
             }
         }
+        let overhead = self.overhead().map(|d| d.as_secs_f64());
+        self.app.metrics.record(&self.row, overhead);
         self.app.usage.record(std::mem::take(&mut self.row));
         if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
             if trace.folder.is_empty() {

@@ -100,6 +100,7 @@ struct ServerFile {
     user_agent: String,
     admin_key: Option<String>,
     admin_key_env: Option<String>,
+    overhead_header: bool,
 }
 
 impl Default for ServerFile {
@@ -110,6 +111,7 @@ impl Default for ServerFile {
             user_agent: concat!("switchyard/", env!("CARGO_PKG_VERSION")).into(),
             admin_key: None,
             admin_key_env: None,
+            overhead_header: false,
         }
     }
 }
@@ -237,6 +239,8 @@ pub struct Config {
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
     pub routing: Routing,
     pub admin_key: Option<Secret>,
+    /// Send `x-switchyard-overhead-us` on answers.
+    pub overhead_header: bool,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -665,6 +669,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         combos,
         routing,
         admin_key,
+        overhead_header: file.server.overhead_header,
         warnings,
     })
 }

@@ -5,6 +5,7 @@ mod call;
 mod client_auth;
 mod config;
 mod debug_log;
+mod metrics;
 mod models;
 mod proxy;
 mod respond;

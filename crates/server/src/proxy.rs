@@ -76,8 +76,17 @@ pub async fn handle(
             usage,
         }) => {
             let ttfb = call.elapsed_ms();
+            let overhead = call.overhead();
             call.succeed(status, usage, Some(ttfb));
-            respond::bytes(status, "application/json", body)
+            let res = respond::bytes(status, "application/json", body);
+            match overhead.filter(|_| app.config.overhead_header) {
+                Some(o) => respond::with_header(
+                    res,
+                    "x-switchyard-overhead-us",
+                    &o.as_micros().to_string(),
+                ),
+                None => res,
+            }
         }
         Ok(Outcome::Failed(err, res)) => {
             call.fail(&err, Usage::default(), None);
@@ -206,6 +215,7 @@ async fn run(
 
     let status = res.status().as_u16();
     let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
+    call.upstream_span.1 = Some(Instant::now());
     let bytes = match first {
         Some(first) => [first, rest].concat().into(),
         None => rest,
@@ -424,6 +434,9 @@ async fn deliver<'a>(
                         routing,
                         SystemTime::now(),
                     );
+                    if penalty.cooldown.is_some() {
+                        app.metrics.cooldown(&provider.name, &account.name);
+                    }
                     app.save_account(&account);
                     tracing::warn!(
                         request_id = %call.id, provider = %provider.name, account = %account.name,
@@ -665,6 +678,7 @@ async fn attempt(
             &request_json(req.method.as_str(), &req.url, &req.headers, body),
         );
     }
+    call.upstream_span = (Some(Instant::now()), None);
     let mut res = send(app, req, deadline).await?;
     if !res.status().is_success() {
         let status = res.status().as_u16();

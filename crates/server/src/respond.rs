@@ -49,9 +49,13 @@ pub fn sse(body: Body) -> Response<Body> {
     res
 }
 
-pub fn with_request_id(mut res: Response<Body>, id: &str) -> Response<Body> {
-    if let Ok(v) = HeaderValue::from_str(id) {
-        res.headers_mut().insert(REQUEST_ID, v);
+pub fn with_request_id(res: Response<Body>, id: &str) -> Response<Body> {
+    with_header(res, REQUEST_ID, id)
+}
+
+pub fn with_header(mut res: Response<Body>, name: &'static str, value: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
     }
     res
 }

@@ -25,6 +25,9 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     };
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
+        ("/metrics", &Method::GET) => {
+            respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render())
+        }
         // Claude Code pre-connects with `HEAD /` and ignores the answer.
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
         ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {

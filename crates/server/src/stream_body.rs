@@ -22,7 +22,9 @@ use switchyard_hub::{
 };
 use tokio::time::Sleep;
 
-use crate::app::InFlight;
+use std::sync::Arc;
+
+use crate::app::{App, InFlight};
 use crate::call::Call;
 use crate::config::Timeouts;
 
@@ -67,6 +69,8 @@ pub struct StreamBody {
     ttfb_ms: Option<f64>,
     /// The request's record; taken when the stream ends.
     call: Option<Call>,
+    /// For the open-streams gauge, which outlives the call's record.
+    app: Arc<App>,
     /// Set once the stream has ended (normally or not): no more upstream polling.
     ended: bool,
     _slot: InFlight,
@@ -92,7 +96,9 @@ impl StreamBody {
             }
         };
         let debug = call.trace.as_ref().map(|_| DebugStreams::default());
+        call.app.metrics.active_streams.inc();
         let mut body = StreamBody {
+            app: call.app.clone(),
             upstream: setup.upstream,
             mode,
             client: setup.pipeline.client,
@@ -244,6 +250,9 @@ impl StreamBody {
 impl StreamBody {
     /// The upstream ended normally: flush what is left, close the client's stream, record.
     fn finish(&mut self) {
+        if let Some(call) = &mut self.call {
+            call.upstream_span.1 = Some(Instant::now());
+        }
         let mut buf = Vec::new();
         let rest = match &mut self.mode {
             Mode::Passthrough(parser) => match parser.finish() {
@@ -381,5 +390,11 @@ impl Body for StreamBody {
                 Poll::Ready(None) => this.finish(),
             }
         }
+    }
+}
+
+impl Drop for StreamBody {
+    fn drop(&mut self) {
+        self.app.metrics.active_streams.dec();
     }
 }
