@@ -359,7 +359,11 @@ async fn upstream_errors_pass_through_and_fallback_tries_the_next_account() {
     )
     .await;
     assert_eq!(res.status, 429);
-    let after: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let after: u64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=7).contains(&after), "{after}");
     assert_eq!(res.json()["error"]["message"], "scripted failure 429");
     proxy.stop();
