@@ -23,6 +23,8 @@
 //! - `#throttle` send one content frame, then a `ThrottlingException` exception frame
 //! - `#reset` break the connection after the second content frame
 //! - `#nometrics` leave out `metricsEvent` (only `contextUsageEvent` reports usage)
+//! - `#think` start with `reasoningContentEvent`s: [`THINKING`] in two pieces, then its
+//!   [`SIGNATURE`]
 //!
 //! A current message carrying `toolResults` is answered `after tool: <first result text>`.
 //! A bearer token starting with `revoked` is refused with 403, as Kiro refuses a bad token.
@@ -53,6 +55,8 @@ pub const CONTEXT_PERCENT: f64 = 0.5;
 pub const TOOL_COMMAND: &str = "echo switchyard-tool-ok";
 pub const AFTER_TOOL: &str = "after tool: ";
 pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+pub const THINKING: &str = "Let me think about that.";
+pub const SIGNATURE: &str = "sig-kiro-fake-1";
 
 /// The model ids the fake serves, as Kiro lists them.
 pub const MODELS: [&str; 6] = [
@@ -289,6 +293,20 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
         .and_then(Value::as_str);
     let tool = script.get("tool");
     let mut output = String::new();
+    if script.has("think") {
+        for piece in split_text(THINKING, 2) {
+            push(
+                &mut frames,
+                event_frame("reasoningContentEvent", &json!({"text": piece})),
+                true,
+            );
+        }
+        push(
+            &mut frames,
+            event_frame("reasoningContentEvent", &json!({"signature": SIGNATURE})),
+            false,
+        );
+    }
     if let (Some(name), None) = (&tool, result) {
         let tools = current
             .pointer("/userInputMessageContext/tools")
