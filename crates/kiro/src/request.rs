@@ -359,13 +359,20 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
                     .ok_or_else(|| {
                         invalid(format!("{at}.tool_call_id must be a non-empty string"))
                     })?;
-                let text = read_content(m.get("content"), &at, None)?.join("\n");
+                // Kiro's tool results hold text; images a tool returned (a screenshot, say)
+                // travel with the user turn the results are part of.
+                let mut tool_images = Vec::new();
+                let text = read_content(m.get("content"), &at, Some(&mut tool_images))?.join("\n");
                 let text = if text.is_empty() {
                     "(no output)".to_owned()
                 } else {
                     text
                 };
-                if let Some(Turn::User { results, .. }) = turn_for(&mut turns, true) {
+                if let Some(Turn::User {
+                    results, images, ..
+                }) = turn_for(&mut turns, true)
+                {
+                    images.extend(tool_images);
                     results.push(json!({
                         "toolUseId": id,
                         "status": "success",
@@ -926,6 +933,28 @@ mod tests {
             out["inferenceConfig"],
             json!({"maxTokens": 100, "temperature": 0.5, "topP": 0.9})
         );
+    }
+
+    #[test]
+    fn images_from_tool_results_join_the_user_turn() {
+        let out = translate(
+            json!({"tools": [{"type": "function", "function": {"name": "Shot"}}],
+            "messages": [
+            {"role": "user", "content": "shoot"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "Shot", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": [
+                {"type": "text", "text": "done"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}]}]}),
+        )
+        .unwrap();
+        let cur = &out["conversationState"]["currentMessage"]["userInputMessage"];
+        assert_eq!(cur["images"][0]["format"], "png");
+        assert_eq!(
+            cur["userInputMessageContext"]["toolResults"][0]["content"][0]["text"],
+            "done"
+        );
+        assert_eq!(cur["content"], TOOL_RESULTS_ONLY);
     }
 
     #[test]
