@@ -6,6 +6,7 @@
 
 pub mod fake_anthropic;
 pub mod fake_gemini;
+pub mod fake_kiro;
 pub mod fake_openai;
 pub mod fake_responses;
 pub mod harness;

@@ -12,5 +12,13 @@ async fn main() {
     println!("fake responses: {}", responses.base_url());
     let gemini = switchyard_tester::fake_gemini::FakeGemini::start().await;
     println!("fake gemini: {}", gemini.base_url());
+    let kiro = switchyard_tester::fake_kiro::FakeKiro::start().await;
+    println!("fake kiro: {}", kiro.base_url());
+    let kiro_auth = switchyard_tester::fake_kiro::FakeKiroAuth::start().await;
+    println!(
+        "fake kiro auth: {} {}",
+        kiro_auth.social_url(),
+        kiro_auth.oidc_url()
+    );
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_tester::fake_anthropic::FakeAnthropic;
+use switchyard_tester::fake_kiro::FakeKiro;
 use switchyard_tester::fake_openai::{FakeOpenAi, TOOL_COMMAND};
 use switchyard_tester::harness::{Proxy, run_with_timeout, scratch_dir};
 
@@ -131,6 +132,91 @@ async fn claude_code_runs_a_tool_through_an_openai_provider() {
         first["tools"]
             .as_array()
             .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "Bash")),
+        "{why}"
+    );
+    assert!(
+        stdout.contains(&format!("after tool: {output}")),
+        "the final answer is not in the output\n{why}"
+    );
+
+    proxy.stop();
+    let rows = db_statuses(&proxy);
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|(f, s)| f == "claude" && *s == 200),
+        "{rows:?}"
+    );
+}
+
+/// Claude Code's run in front of a strict provider: its real system prompt, its dozens of
+/// tools with their real schemas, and a tool round trip, all through the Kiro translation
+/// to the fake Kiro, which refuses anything Kiro would call "Improperly formed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_runs_a_tool_through_a_kiro_provider() {
+    let Some(claude) = std::env::var_os("SWITCHYARD_CLAUDE") else {
+        println!("skipped: set SWITCHYARD_CLAUDE (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeKiro::start().await;
+    let model = "claude-opus-4-8";
+    let mut proxy = Proxy::start(
+        &config(
+            "p_kiro",
+            "kiro",
+            &fake.base_url(),
+            "claude-sonnet-4.5",
+            model,
+        ),
+        &[],
+    );
+    let home = scratch_dir("claude-kiro-home");
+    let mut cmd = clean_command(Path::new(&claude), &home);
+    cmd.args([
+        "-p",
+        "#tool=Bash run the scripted command",
+        "--allowedTools",
+        "Bash",
+        "--model",
+        model,
+    ])
+    .env("ANTHROPIC_BASE_URL", format!("http://{}", proxy.addr))
+    .env("ANTHROPIC_API_KEY", CLIENT_KEY)
+    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    .env("DISABLE_AUTOUPDATER", "1")
+    .env("DISABLE_TELEMETRY", "1")
+    .env("DISABLE_ERROR_REPORTING", "1")
+    .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+    .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report("claude -p (kiro)", ok, &stdout, &stderr, &proxy);
+    println!("claude -p printed: {stdout}");
+    assert!(ok, "{why}");
+
+    let output = switchyard_tester::fake_kiro::TOOL_COMMAND.trim_start_matches("echo ");
+    let requests = fake.requests();
+    let results: Vec<String> = requests
+        .iter()
+        .filter_map(|r| {
+            r.body.pointer(
+                "/conversationState/currentMessage/userInputMessage/userInputMessageContext/toolResults",
+            )
+        })
+        .map(Value::to_string)
+        .collect();
+    assert!(
+        results.iter().any(|r| r.contains(output)),
+        "no tool result with {output:?} reached Kiro: {results:?}\n{why}"
+    );
+    let tools = requests[0]
+        .body
+        .pointer("/conversationState/currentMessage/userInputMessage/userInputMessageContext/tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        tools
+            .iter()
+            .any(|t| t["toolSpecification"]["name"] == "Bash"),
         "{why}"
     );
     assert!(

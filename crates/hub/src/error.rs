@@ -201,6 +201,12 @@ pub enum TranslateError {
     },
     #[error("upstream sent a malformed response: {0}")]
     BadUpstream(String),
+    /// The upstream reported an error inside a stream it had begun with a success status
+    /// (an AWS event-stream exception frame, a Connect error frame): it keeps the status and
+    /// kind the upstream meant, so throttling stays a rate-limit error (429) and the account
+    /// can be cooled down, instead of becoming a generic 502.
+    #[error("{}", .0.message)]
+    Upstream(ApiError),
 }
 
 impl From<TranslateError> for ApiError {
@@ -212,6 +218,7 @@ impl From<TranslateError> for ApiError {
                     .with_code("unsupported_format_pair")
             }
             TranslateError::BadUpstream(_) => ApiError::bad_gateway(e.to_string()),
+            TranslateError::Upstream(err) => err,
         }
     }
 }
@@ -232,6 +239,14 @@ mod tests {
         let g = e.body(Format::Gemini);
         assert_eq!(g["error"]["status"], "NOT_FOUND");
         assert_eq!(g["error"]["code"], 404);
+    }
+
+    #[test]
+    fn upstream_errors_keep_their_status_and_kind() {
+        let e = TranslateError::Upstream(ApiError::new(429, ErrorKind::RateLimited, "throttled"));
+        assert_eq!(e.to_string(), "throttled");
+        let api = ApiError::from(e);
+        assert_eq!((api.status, api.kind), (429, ErrorKind::RateLimited));
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Reads an OpenAI chat `usage` object.
+    /// Reads an OpenAI chat `usage` object. A hub usage object may carry the hub extension
+    /// `"estimated": true` when the provider reported no counts and its stage estimated them
+    /// (Kiro without `metricsEvent`); the flag is kept so the usage row says so.
     pub fn from_openai(usage: &Value) -> Option<Usage> {
         let obj = usage.as_object()?;
         let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
@@ -25,7 +27,10 @@ impl Usage {
             completion_tokens: n(obj.get("completion_tokens")),
             cached_tokens: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
             reasoning_tokens: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
-            estimated: false,
+            estimated: obj
+                .get("estimated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -180,6 +185,8 @@ mod tests {
         );
         assert!(!u.estimated);
         assert_eq!(Usage::from_openai(&Value::Null), None);
+        let est = Usage::from_openai(&json!({"prompt_tokens": 3, "estimated": true})).unwrap();
+        assert!(est.estimated);
     }
 
     #[test]

@@ -333,8 +333,11 @@ mod tests {
                 assert!(registry.stream(from, to).is_ok(), "{from}->{to} stream");
             }
         }
+        // Provider-only formats: requests go out, answers come back as streams.
+        assert!(registry.request(Format::OpenAi, Format::Kiro).is_ok());
+        assert!(registry.stream(Format::Kiro, Format::OpenAi).is_ok());
         let kinds = switchyard_provider::executor::kinds().unwrap();
-        for k in ["openai", "openai-responses", "claude", "gemini"] {
+        for k in ["openai", "openai-responses", "claude", "gemini", "kiro"] {
             assert!(kinds.contains_key(k), "executor kind {k}");
         }
     }
