@@ -193,6 +193,11 @@ pub enum TranslateError {
     },
     #[error("upstream sent a malformed response: {0}")]
     BadUpstream(String),
+    /// The provider reported an error inside an answer it had begun with success (a Connect
+    /// end-of-stream error, an event-stream exception): carried with the status and kind it
+    /// means, so a quota becomes a 429 and a rejected login a 401, not a generic 502.
+    #[error("{}", .0.message)]
+    Upstream(ApiError),
 }
 
 impl From<TranslateError> for ApiError {
@@ -204,6 +209,7 @@ impl From<TranslateError> for ApiError {
                     .with_code("unsupported_format_pair")
             }
             TranslateError::BadUpstream(_) => ApiError::bad_gateway(e.to_string()),
+            TranslateError::Upstream(err) => err,
         }
     }
 }
@@ -224,6 +230,17 @@ mod tests {
         let g = e.body(Format::Gemini);
         assert_eq!(g["error"]["status"], "NOT_FOUND");
         assert_eq!(g["error"]["code"], 404);
+    }
+
+    #[test]
+    fn upstream_errors_keep_their_status() {
+        let e = TranslateError::Upstream(
+            ApiError::new(429, ErrorKind::RateLimited, "quota used up").with_code("resource_exhausted"),
+        );
+        assert_eq!(e.to_string(), "quota used up");
+        let api = ApiError::from(e);
+        assert_eq!(api.status, 429);
+        assert_eq!(api.code, Some("resource_exhausted"));
     }
 
     #[test]

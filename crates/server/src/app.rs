@@ -149,8 +149,12 @@ mod tests {
                 assert!(registry.stream(from, to).is_ok(), "{from}->{to} stream");
             }
         }
+        // Cursor is provider-only and only streams: a request translator out of the hub and
+        // a stream translator back.
+        assert!(registry.request(Format::OpenAi, Format::Cursor).is_ok());
+        assert!(registry.stream(Format::Cursor, Format::OpenAi).is_ok());
         let kinds = switchyard_provider::executor::kinds().unwrap();
-        for k in ["openai", "openai-responses", "claude", "gemini"] {
+        for k in ["openai", "openai-responses", "claude", "gemini", "cursor"] {
             assert!(kinds.contains_key(k), "executor kind {k}");
         }
     }
