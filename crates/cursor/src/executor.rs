@@ -175,6 +175,13 @@ impl CursorExecutor {
     }
 }
 
+/// Milliseconds since the Unix epoch, the clock the checksum is built from.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 inventory::submit! {
     ExecutorKind { name: "cursor", create: |s| Arc::new(CursorExecutor::new(s)) }
 }
@@ -237,9 +244,7 @@ impl Executor for CursorExecutor {
             ))
         })?;
         let now = chrono::Utc::now();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = now_ms();
         let payload = finish_request(msg, model, self.metadata(now), || {
             uuid::Uuid::new_v4().to_string()
         });

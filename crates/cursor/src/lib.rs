@@ -21,6 +21,9 @@ pub mod proto;
 pub mod request;
 pub mod stream;
 
+#[cfg(test)]
+mod tests;
+
 pub use executor::CursorExecutor;
 pub use import::{default_state_db, import};
 

@@ -66,11 +66,12 @@ fn invalid(msg: impl Into<String>) -> TranslateError {
     TranslateError::InvalidRequest(msg.into())
 }
 
-/// One assistant tool call waiting for its result.
+/// One assistant tool call and, once a tool message answered it, its output.
 struct PendingCall {
     hub_id: String,
     name: String,
     args: String,
+    output: Option<String>,
 }
 
 pub fn build(
@@ -138,6 +139,7 @@ pub fn build(
                         hub_id: hub_id.to_owned(),
                         name: name.to_owned(),
                         args: if args.trim().is_empty() { "{}".into() } else { args.to_owned() },
+                        output: None,
                     });
                 }
                 if !open_calls.is_empty() {
@@ -150,20 +152,19 @@ pub fn build(
                     .and_then(Value::as_str)
                     .ok_or_else(|| invalid(format!("messages[{i}].tool_call_id is missing")))?;
                 let output = text_of(m.get("content"), i)?;
-                let (Some(turn), Some(pos)) =
-                    (open_turn, open_calls.iter().position(|c| c.hub_id == id))
-                else {
+                let call = open_turn
+                    .and_then(|_| open_calls.iter_mut().find(|c| c.hub_id == id))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "messages[{i}]: tool result `{id}` does not answer a tool call of the assistant turn before it"
+                        ))
+                    })?;
+                if call.output.is_some() {
                     return Err(invalid(format!(
-                        "messages[{i}]: tool result `{id}` does not answer a tool call of the assistant turn before it"
+                        "messages[{i}]: tool call `{id}` is answered twice"
                     )));
-                };
-                let call = open_calls.remove(pos);
-                let index = conversation
-                    .get(turn)
-                    .map_or(0, |t| t.tool_results.len());
-                if let Some(t) = conversation.get_mut(turn) {
-                    t.tool_results.push(result_parts(&call, &output, index));
                 }
+                call.output = Some(output);
             }
             other => {
                 return Err(invalid(format!(
@@ -246,22 +247,21 @@ fn message(role: Role, text: String, agent: bool) -> ConversationMessage {
     }
 }
 
-/// Calls of the turn that no tool message answered still travel, with an empty result:
-/// dropping them would leave the model's own call out of its history.
+/// Puts an assistant turn's calls on it, in the order it made them, each with its output.
+/// Calls that no tool message answered still travel, with an empty result: dropping them
+/// would leave the model's own call out of its history.
 fn close_turn(
     conversation: &mut [ConversationMessage],
     turn: Option<usize>,
     open: &mut Vec<PendingCall>,
 ) {
-    let Some(turn) = turn else {
-        open.clear();
+    let calls = std::mem::take(open);
+    let Some(t) = turn.and_then(|turn| conversation.get_mut(turn)) else {
         return;
     };
-    for call in open.drain(..) {
-        if let Some(t) = conversation.get_mut(turn) {
-            let index = t.tool_results.len();
-            t.tool_results.push(result_parts(&call, "", index));
-        }
+    for (index, call) in calls.iter().enumerate() {
+        let output = call.output.as_deref().unwrap_or_default();
+        t.tool_results.push(result_parts(call, output, index));
     }
 }
 
