@@ -12,5 +12,7 @@ async fn main() {
     println!("fake responses: {}", responses.base_url());
     let gemini = switchyard_tester::fake_gemini::FakeGemini::start().await;
     println!("fake gemini: {}", gemini.base_url());
+    let cursor = switchyard_tester::fake_cursor::FakeCursor::start().await;
+    println!("fake cursor: {}", cursor.base_url());
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -428,7 +428,11 @@ async fn attempt<'a>(
                 retry_after: None,
             })?;
         if let Some(t) = &mut call.trace {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            // A binary body (Cursor's protobuf) is shown as the translated request it was
+            // encoded from, which says more than its bytes would.
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_else(|_| {
+                serde_json::json!({"binary_body_bytes": req.body.len(), "encoded_from": body.clone()})
+            });
             t.json(
                 "3_req_provider.json",
                 &request_json(req.method.as_str(), &req.url, &req.headers, body),
