@@ -335,7 +335,10 @@ fn check_headers(parts: &http::request::Parts) -> Result<(String, String, u64), 
     if h("content-type") != "application/connect+proto" {
         return Err((
             415,
-            format!("content-type must be application/connect+proto, not {:?}", h("content-type")),
+            format!(
+                "content-type must be application/connect+proto, not {:?}",
+                h("content-type")
+            ),
         ));
     }
     if h("connect-protocol-version") != "1" {
@@ -361,7 +364,10 @@ fn check_headers(parts: &http::request::Parts) -> Result<(String, String, u64), 
         .as_millis() as u64
         / 1_000_000;
     if t.abs_diff(now) > 1 {
-        return Err((403, format!("x-cursor-checksum time {t} is not now ({now})")));
+        return Err((
+            403,
+            format!("x-cursor-checksum time {t} is not now ({now})"),
+        ));
     }
     Ok((token.to_owned(), machine_id, t))
 }
@@ -378,7 +384,9 @@ fn validate_with(body: &[u8], issued: Option<Issued<'_>>) -> Result<Value, Strin
         return Err("the body is not a Connect frame".into());
     };
     if *flags != 0 {
-        return Err(format!("request frames must be uncompressed (flags {flags:#04x})"));
+        return Err(format!(
+            "request frames must be uncompressed (flags {flags:#04x})"
+        ));
     }
     if u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize != payload.len() {
         return Err("the body must be exactly one frame".into());
@@ -412,13 +420,21 @@ fn validate_with(body: &[u8], issued: Option<Issued<'_>>) -> Result<Value, Strin
     }
     let ts = meta.required_string(5, "timestamp")?;
     if !(ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes().get(10) == Some(&b'T')) {
-        return Err(format!("Metadata: timestamp {ts:?} is not ISO 8601 UTC with milliseconds"));
+        return Err(format!(
+            "Metadata: timestamp {ts:?} is not ISO 8601 UTC with milliseconds"
+        ));
     }
-    let mode = req.varint(46)?.ok_or("unified mode (field 46) is required")?;
+    let mode = req
+        .varint(46)?
+        .ok_or("unified mode (field 46) is required")?;
     let mode_name = req.required_string(54, "unified mode name")?;
     match (mode, mode_name.as_str()) {
         (1, "Ask") | (2, "Agent") => {}
-        _ => return Err(format!("unified mode {mode} does not match its name {mode_name:?}")),
+        _ => {
+            return Err(format!(
+                "unified mode {mode} does not match its name {mode_name:?}"
+            ));
+        }
     }
     let agentic = req.varint(27)?.unwrap_or(0);
     if agentic != u64::from(mode == 2) {
@@ -506,7 +522,12 @@ fn validate_with(body: &[u8], issued: Option<Issued<'_>>) -> Result<Value, Strin
         .collect::<Result<_, _>>()?;
     let expected: Vec<(String, u64)> = messages
         .iter()
-        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["role"].as_u64().unwrap()))
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                m["role"].as_u64().unwrap(),
+            )
+        })
         .collect();
     if listed != expected {
         return Err("message ids (field 30) must list every message's id and role in order".into());
@@ -528,7 +549,9 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
     let call_id = r.required_string(1, "tool call id")?;
     let name = r.required_string(2, "tool name")?;
     let Some(selected) = name.strip_prefix("mcp_custom_") else {
-        return Err(format!("ToolResult: tool name {name:?} is not an mcp_custom_ name"));
+        return Err(format!(
+            "ToolResult: tool name {name:?} is not an mcp_custom_ name"
+        ));
     };
     if r.varint(3)?.unwrap_or(0) < 1 {
         return Err("ToolResult: tool index (field 3) starts at 1".into());
@@ -574,7 +597,9 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
             ));
         }
         if issued_name != selected {
-            return Err(format!("tool call {call_id} was made to {issued_name}, not {selected}"));
+            return Err(format!(
+                "tool call {call_id} was made to {issued_name}, not {selected}"
+            ));
         }
     }
     Ok(json!({
@@ -680,9 +705,11 @@ async fn handle(
         Err((_, m)) => return stream_error(json!({"code": "permission_denied", "message": m})),
     };
     if token.starts_with("revoked") {
-        return stream_error(json!({"code": "unauthenticated", "message": "Not logged in",
+        return stream_error(
+            json!({"code": "unauthenticated", "message": "Not logged in",
             "details": [{"type": "aiserver.v1.ErrorDetails", "debug": {"error": "ERROR_NOT_LOGGED_IN",
-            "details": {"title": "Unauthorized request.", "detail": "Please sign in again."}}}]}));
+            "details": {"title": "Unauthorized request.", "detail": "Please sign in again."}}}]}),
+        );
     }
     let body = match decoded {
         Ok(b) => b,

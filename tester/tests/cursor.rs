@@ -76,7 +76,10 @@ async fn stream_reaches_the_client_while_cursor_holds_it_open() {
     let res = send(
         "POST",
         &proxy.url("/v1/chat/completions"),
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
         chat("#hold #chunks=3", true).to_string(),
     )
     .await;
@@ -102,13 +105,19 @@ async fn stream_reaches_the_client_while_cursor_holds_it_open() {
     let chunks = chunks(&seen);
     assert_eq!(content_of(&chunks), REPLY);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
 
     // What Cursor received, decoded by the fake's own hand-written parser.
     let seen = fake.requests();
     assert_eq!(seen.len(), 1);
     let r = &seen[0];
-    assert_eq!(r.path, "/aiserver.v1.ChatService/StreamUnifiedChatWithTools");
+    assert_eq!(
+        r.path,
+        "/aiserver.v1.ChatService/StreamUnifiedChatWithTools"
+    );
     assert_eq!(r.body["model"], MODEL);
     assert_eq!(r.body["machine_id"], MACHINE_ID);
     assert_eq!(r.body["token"], TOKEN);
@@ -176,7 +185,10 @@ async fn tool_call_round_trip_streaming_and_not() {
     assert_eq!(call["function"]["name"], "run_shell");
     assert_eq!(call["function"]["arguments"], TOOL_ARGS);
     let call_id = call["id"].as_str().unwrap().to_owned();
-    assert!(call_id.starts_with("call_fake_") && call_id.contains("__mc_model_"), "{call_id}");
+    assert!(
+        call_id.starts_with("call_fake_") && call_id.contains("__mc_model_"),
+        "{call_id}"
+    );
     let seen = &fake.requests()[0].body;
     assert_eq!(seen["mode_name"], "Agent");
     assert_eq!(seen["tools"][0]["name"], "run_shell");
@@ -188,7 +200,8 @@ async fn tool_call_round_trip_streaming_and_not() {
     let mut messages = body["messages"].as_array().unwrap().clone();
     messages.push(choice["message"].clone());
     messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "hi\n"}));
-    let follow_up = json!({"model": format!("cursor/{MODEL}"), "messages": messages, "tools": shell_tool()});
+    let follow_up =
+        json!({"model": format!("cursor/{MODEL}"), "messages": messages, "tools": shell_tool()});
     let res = post_json(&url, CLIENT_KEY, &follow_up).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(
@@ -200,7 +213,12 @@ async fn tool_call_round_trip_streaming_and_not() {
     assert_eq!(result["name"], "mcp_custom_run_shell");
     assert_eq!(result["raw_args"], TOOL_ARGS);
     assert_eq!(result["result"], "hi\n");
-    assert!(result["model_call_id"].as_str().unwrap().starts_with("model_"));
+    assert!(
+        result["model_call_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("model_")
+    );
 
     // Streaming: the call arrives as one tool call, name first, then its arguments.
     let mut body = chat("#tool=run_shell", true);
@@ -263,10 +281,17 @@ async fn anthropic_client_tool_round_trip_through_cursor() {
         .unwrap()
         .clone();
     assert_eq!(block["name"], "Bash");
-    assert_eq!(block["input"], serde_json::from_str::<Value>(TOOL_ARGS).unwrap());
+    assert_eq!(
+        block["input"],
+        serde_json::from_str::<Value>(TOOL_ARGS).unwrap()
+    );
     let id = block["id"].as_str().unwrap();
     // Anthropic ids allow only [A-Za-z0-9_-]: the model call id rides along inside that.
-    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{id}"
+    );
 
     let mut second = first.clone();
     second["stream"] = json!(true);
@@ -285,7 +310,10 @@ async fn anthropic_client_tool_round_trip_through_cursor() {
         .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(said, format!("{AFTER_TOOL}done"));
-    assert_eq!(fake.requests()[1].body["messages"][1]["tool_results"][0]["result"], "done");
+    assert_eq!(
+        fake.requests()[1].body["messages"][1]["tool_results"][0]["result"],
+        "done"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +370,13 @@ async fn a_rejected_login_is_an_authentication_error() {
     assert_eq!(res.status, 401, "{}", res.text());
     let err = res.json();
     assert_eq!(err["error"]["type"], "authentication_error");
-    assert!(err["error"]["message"].as_str().unwrap().contains("sign in"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,15 +408,28 @@ async fn debug_logs_show_the_request_and_hide_token_and_machine_id() {
         req["body"]["encoded_from"]["request"]["conversation"][0]["text"],
         "hi"
     );
-    assert!(!text.contains(TOKEN) && !text.contains(MACHINE_ID), "{text}");
-    assert!(std::fs::metadata(folder.join("4_res_provider.sse")).unwrap().len() > 0);
+    assert!(
+        !text.contains(TOKEN) && !text.contains(MACHINE_ID),
+        "{text}"
+    );
+    assert!(
+        std::fs::metadata(folder.join("4_res_provider.sse"))
+            .unwrap()
+            .len()
+            > 0
+    );
 }
 
 /// The fake is strict: a request the proxy sent, replayed with one thing wrong, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fake_refuses_what_cursor_refuses() {
     let (fake, proxy) = setup(TOKEN).await;
-    let res = post_json(&proxy.url("/v1/chat/completions"), CLIENT_KEY, &chat("hi", false)).await;
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT_KEY,
+        &chat("hi", false),
+    )
+    .await;
     assert_eq!(res.status, 200, "{}", res.text());
     let body = fake.raw_bodies()[0].clone();
     let sent = fake.requests()[0].headers.clone();
@@ -390,7 +437,10 @@ async fn the_fake_refuses_what_cursor_refuses() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
         .collect();
-    let url = format!("{}/aiserver.v1.ChatService/StreamUnifiedChatWithTools", fake.base_url());
+    let url = format!(
+        "{}/aiserver.v1.ChatService/StreamUnifiedChatWithTools",
+        fake.base_url()
+    );
     let replay = |change: &'static str, body: bytes::Bytes| {
         let mut headers = headers.clone();
         let url = url.clone();
@@ -417,7 +467,11 @@ async fn the_fake_refuses_what_cursor_refuses() {
     // Unchanged, the replay is answered.
     let ok = replay("none", body.clone()).await;
     assert_eq!(ok.status, 200);
-    assert!(ok.body.ends_with(b"\x02\x00\x00\x00\x02{}"), "{:?}", ok.body);
+    assert!(
+        ok.body.ends_with(b"\x02\x00\x00\x00\x02{}"),
+        "{:?}",
+        ok.body
+    );
 
     let error_of = |r: &switchyard_tester::http_client::Reply| -> Value {
         assert_eq!(r.status, 200);
@@ -436,7 +490,10 @@ async fn the_fake_refuses_what_cursor_refuses() {
     let mut compressed = body.to_vec();
     compressed[0] = 0x01;
     let e = error_of(&replay("none", compressed.into()).await);
-    assert!(e["message"].as_str().unwrap().contains("uncompressed"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("uncompressed"),
+        "{e}"
+    );
     let mut short = body.to_vec();
     short.push(0);
     let e = error_of(&replay("none", short.into()).await);

@@ -29,7 +29,7 @@ use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequ
 use crate::checksum::{bearer_token, checksum, client_key, session_id, sha256_hex};
 use crate::decoder::CursorDecoder;
 use crate::framing;
-use crate::proto::{Metadata, MessageId, ModelDetails, StreamUnifiedChatRequestWithTools};
+use crate::proto::{MessageId, Metadata, ModelDetails, StreamUnifiedChatRequestWithTools};
 
 pub const DEFAULT_BASE_URL: &str = "https://api2.cursor.sh";
 pub const CHAT_PATH: &str = "aiserver.v1.ChatService/StreamUnifiedChatWithTools";
@@ -59,11 +59,12 @@ impl CursorExecutor {
     }
 
     fn client_os(&self) -> &str {
-        self.option("client_os").unwrap_or(match std::env::consts::OS {
-            "macos" => "macos",
-            "windows" => "windows",
-            _ => "linux",
-        })
+        self.option("client_os")
+            .unwrap_or(match std::env::consts::OS {
+                "macos" => "macos",
+                "windows" => "windows",
+                _ => "linux",
+            })
     }
 
     fn client_arch(&self) -> &str {
@@ -108,14 +109,15 @@ impl CursorExecutor {
 
     fn headers(&self, token: &str, machine_id: &str, now_ms: u64) -> Result<HeaderMap, ApiError> {
         let mut h = HeaderMap::new();
-        let mut put = |name: &'static str, value: String, sensitive: bool| -> Result<(), ApiError> {
-            let mut v = HeaderValue::from_str(&value).map_err(|_| {
-                ApiError::internal(format!("the value of `{name}` is not a valid header value"))
-            })?;
-            v.set_sensitive(sensitive);
-            h.insert(HeaderName::from_static(name), v);
-            Ok(())
-        };
+        let mut put =
+            |name: &'static str, value: String, sensitive: bool| -> Result<(), ApiError> {
+                let mut v = HeaderValue::from_str(&value).map_err(|_| {
+                    ApiError::internal(format!("the value of `{name}` is not a valid header value"))
+                })?;
+                v.set_sensitive(sensitive);
+                h.insert(HeaderName::from_static(name), v);
+                Ok(())
+            };
         put("content-type", "application/connect+proto".into(), false)?;
         put("connect-protocol-version", "1".into(), false)?;
         // Messages may come gzipped (the decoder inflates them one by one); the HTTP body
@@ -160,7 +162,9 @@ impl CursorExecutor {
         )?;
         put(
             "user-agent",
-            self.option("user_agent").unwrap_or(DEFAULT_USER_AGENT).into(),
+            self.option("user_agent")
+                .unwrap_or(DEFAULT_USER_AGENT)
+                .into(),
             false,
         )?;
         for (name, value) in &self.settings.headers {
@@ -250,7 +254,11 @@ impl Executor for CursorExecutor {
         });
         let mut body = Vec::with_capacity(payload.len() + 5);
         framing::encode(0, &payload, &mut body).map_err(|e| {
-            ApiError::new(413, ErrorKind::PayloadTooLarge, format!("request too large for Cursor: {e}"))
+            ApiError::new(
+                413,
+                ErrorKind::PayloadTooLarge,
+                format!("request too large for Cursor: {e}"),
+            )
         })?;
         let machine_id = self.machine_id(credential, &token);
         Ok(UpstreamRequest {

@@ -219,20 +219,14 @@ pub(crate) mod tests {
                 assert!(matches!(e, FrameError::Truncated(_)), "{end}: {e}");
             }
         }
-        assert_eq!(
-            read_all(&bytes[..3], &[]),
-            Err(FrameError::Truncated(3))
-        );
+        assert_eq!(read_all(&bytes[..3], &[]), Err(FrameError::Truncated(3)));
     }
 
     #[test]
     fn oversized_lengths_fail_on_the_header() {
         let mut r = FrameReader::default();
         r.push(&[0, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(
-            r.next_frame(),
-            Some(Err(FrameError::TooLarge(0xffff_ffff)))
-        );
+        assert_eq!(r.next_frame(), Some(Err(FrameError::TooLarge(0xffff_ffff))));
         let mut out = Vec::new();
         assert!(encode(0, &vec![0; MAX_FRAME + 1], &mut out).is_err());
     }

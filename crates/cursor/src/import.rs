@@ -16,8 +16,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use switchyard_auth::{Credential, Secret};
 
-use crate::executor::MACHINE_ID;
 use crate::CursorError;
+use crate::executor::MACHINE_ID;
 
 /// The credential extra holding the account's e-mail, when Cursor cached it.
 pub const EMAIL: &str = "email";
@@ -33,7 +33,11 @@ const MACHINE_ID_KEYS: [&str; 3] = [
 
 /// Where Cursor keeps `state.vscdb` on this platform, if a home directory is known.
 pub fn default_state_db() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let global = |base: PathBuf| base.join("Cursor/User/globalStorage/state.vscdb");
     if cfg!(target_os = "windows") {
         env("APPDATA").map(global)
@@ -260,7 +264,10 @@ mod tests {
 
     #[test]
     fn errors_never_show_the_token() {
-        let path = temp_db("secret", &[("cursorAuth/accessToken", text("sekrit-token-value"))]);
+        let path = temp_db(
+            "secret",
+            &[("cursorAuth/accessToken", text("sekrit-token-value"))],
+        );
         let err = import(Some(&path)).unwrap_err();
         assert!(!err.to_string().contains("sekrit"));
         assert!(!format!("{err:?}").contains("sekrit"));

@@ -43,7 +43,9 @@ inventory::submit! {
 pub enum CursorError {
     #[error("no home directory is known, so Cursor's state.vscdb cannot be found; pass its path")]
     NoDefaultPath,
-    #[error("{0} does not exist; is Cursor installed and signed in? (pass the path to state.vscdb)")]
+    #[error(
+        "{0} does not exist; is Cursor installed and signed in? (pass the path to state.vscdb)"
+    )]
     NotFound(String),
     #[error("cannot read {path}: {source}")]
     Sqlite {

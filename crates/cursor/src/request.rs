@@ -23,9 +23,9 @@ use switchyard_hub::{TranslateCtx, TranslateError};
 
 use crate::proto::{
     ClientSideToolV2, ClientSideToolV2Call, ClientSideToolV2Result, ConversationMessage,
-    CursorSetting, CursorSettingUnknown6, Instruction, McpParams, McpResult, McpTool,
-    ModelDetails, Role, StreamUnifiedChatRequest, StreamUnifiedChatRequestWithTools,
-    ThinkingLevel, ToolResult, UnifiedMode,
+    CursorSetting, CursorSettingUnknown6, Instruction, McpParams, McpResult, McpTool, ModelDetails,
+    Role, StreamUnifiedChatRequest, StreamUnifiedChatRequestWithTools, ThinkingLevel, ToolResult,
+    UnifiedMode,
 };
 
 /// The MCP server every client tool is declared under.
@@ -128,17 +128,25 @@ pub fn build(
                     .enumerate()
                 {
                     let field = |k: &str| call.pointer(k).and_then(Value::as_str);
-                    let hub_id = field("/id")
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| invalid(format!("messages[{i}].tool_calls[{j}].id is missing")))?;
-                    let name = field("/function/name").filter(|s| !s.is_empty()).ok_or_else(|| {
-                        invalid(format!("messages[{i}].tool_calls[{j}].function.name is missing"))
+                    let hub_id = field("/id").filter(|s| !s.is_empty()).ok_or_else(|| {
+                        invalid(format!("messages[{i}].tool_calls[{j}].id is missing"))
                     })?;
+                    let name = field("/function/name")
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "messages[{i}].tool_calls[{j}].function.name is missing"
+                            ))
+                        })?;
                     let args = field("/function/arguments").unwrap_or("{}");
                     open_calls.push(PendingCall {
                         hub_id: hub_id.to_owned(),
                         name: name.to_owned(),
-                        args: if args.trim().is_empty() { "{}".into() } else { args.to_owned() },
+                        args: if args.trim().is_empty() {
+                            "{}".into()
+                        } else {
+                            args.to_owned()
+                        },
                         output: None,
                     });
                 }
@@ -187,7 +195,11 @@ pub fn build(
         Some("high" | "xhigh") => ThinkingLevel::High,
         _ => ThinkingLevel::Unspecified,
     };
-    let mode = if agent { UnifiedMode::Agent } else { UnifiedMode::Chat };
+    let mode = if agent {
+        UnifiedMode::Agent
+    } else {
+        UnifiedMode::Chat
+    };
 
     Ok(StreamUnifiedChatRequestWithTools {
         request: Some(StreamUnifiedChatRequest {
@@ -234,7 +246,11 @@ pub fn build(
 }
 
 fn message(role: Role, text: String, agent: bool) -> ConversationMessage {
-    let mode = if agent { UnifiedMode::Agent } else { UnifiedMode::Chat };
+    let mode = if agent {
+        UnifiedMode::Agent
+    } else {
+        UnifiedMode::Chat
+    };
     ConversationMessage {
         text: Some(text),
         role: role as i32,
@@ -364,7 +380,9 @@ fn text_of(content: Option<&Value>, i: usize) -> Result<String, TranslateError> 
                         )));
                     }
                     None => {
-                        return Err(invalid(format!("messages[{i}].content[{j}].type is missing")));
+                        return Err(invalid(format!(
+                            "messages[{i}].content[{j}].type is missing"
+                        )));
                     }
                 }
             }

@@ -96,7 +96,12 @@ impl CursorToHub {
         if !joined.is_empty() && serde_json::from_str::<Value>(joined).is_ok() {
             return joined.to_owned();
         }
-        if let Some(p) = call.mcp_args.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some(p) = call
+            .mcp_args
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             return p.to_owned();
         }
         if joined.is_empty() {
@@ -133,11 +138,18 @@ impl CursorToHub {
         }
     }
 
-    fn on_tool_call(&mut self, data: &Value, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        let s = |k: &str| data.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
-        let id = s("id").ok_or_else(|| {
-            TranslateError::BadUpstream("Cursor: a tool call has no id".into())
-        })?;
+    fn on_tool_call(
+        &mut self,
+        data: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
+        let s = |k: &str| {
+            data.get(k)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let id = s("id")
+            .ok_or_else(|| TranslateError::BadUpstream("Cursor: a tool call has no id".into()))?;
         let pos = match self.calls.iter().position(|c| c.id == id) {
             Some(p) => p,
             None => {
@@ -189,11 +201,21 @@ impl CursorToHub {
 }
 
 impl StreamStage for CursorToHub {
-    fn push(&mut self, event: StreamEvent, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
         if self.done {
             return Ok(());
         }
-        let text = || event.data.get("text").and_then(Value::as_str).unwrap_or_default();
+        let text = || {
+            event
+                .data
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
         match event.event.as_deref() {
             Some("text") if !text().is_empty() => {
                 self.start(out);
@@ -224,7 +246,11 @@ impl StreamStage for CursorToHub {
             }
         }
         self.start(out);
-        let finish = if self.next_index > 0 { "tool_calls" } else { "stop" };
+        let finish = if self.next_index > 0 {
+            "tool_calls"
+        } else {
+            "stop"
+        };
         out.push(self.chunk(json!({}), Some(finish)));
         Ok(())
     }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use serde_json::{Value, json};
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::stream::run_stage;
@@ -23,10 +23,10 @@ use crate::stream::cursor_stream_to_hub;
 
 const TEXT_AND_TOOLS: &[u8] = include_bytes!("../tests/fixtures/text_and_tools.bin");
 const EXHAUSTED: &[u8] = include_bytes!("../tests/fixtures/exhausted.bin");
-const TEXT_AND_TOOLS_EXPECTED: &str = include_str!("../tests/fixtures/text_and_tools.expected.json");
+const TEXT_AND_TOOLS_EXPECTED: &str =
+    include_str!("../tests/fixtures/text_and_tools.expected.json");
 const REQUEST_AGENT: &str = include_str!("../tests/fixtures/request_agent.json");
-const REQUEST_AGENT_EXPECTED: &str =
-    include_str!("../tests/fixtures/request_agent.expected.json");
+const REQUEST_AGENT_EXPECTED: &str = include_str!("../tests/fixtures/request_agent.expected.json");
 
 /// Every event of `bytes` fed in two pieces cut at `cut`, then the end of the body.
 fn decode(bytes: &[u8], cut: usize) -> Result<Vec<StreamEvent>, TranslateError> {
@@ -164,7 +164,10 @@ fn connect_error_codes_map_to_statuses() {
     assert_eq!((e.status, e.kind), (401, ErrorKind::Authentication));
     assert_eq!(e.message, "Cursor: Not logged in");
     let e = end_stream_error(json!({"code": "permission_denied"}));
-    assert_eq!((e.status, e.message.as_str()), (403, "Cursor: permission denied"));
+    assert_eq!(
+        (e.status, e.message.as_str()),
+        (403, "Cursor: permission denied")
+    );
     let e = end_stream_error(json!({"code": "invalid_argument", "message": "bad model"}));
     assert_eq!(e.status, 400);
     let e = end_stream_error(json!({"code": "unavailable"}));
@@ -206,7 +209,9 @@ fn broken_streams_are_errors() {
     // Not protobuf.
     let mut bytes = Vec::new();
     framing::encode(0, &[0xff, 0xff, 0xff], &mut bytes).unwrap();
-    assert!(matches!(decode(&bytes, 0), Err(TranslateError::BadUpstream(m)) if m.contains("protobuf")));
+    assert!(
+        matches!(decode(&bytes, 0), Err(TranslateError::BadUpstream(m)) if m.contains("protobuf"))
+    );
     // An end-of-stream message that is not JSON.
     let mut bytes = Vec::new();
     framing::encode(FLAG_END_STREAM, b"nope", &mut bytes).unwrap();
@@ -214,7 +219,10 @@ fn broken_streams_are_errors() {
     // An oversized length fails on the header alone.
     let mut d = CursorDecoder::default();
     d.push(&[0, 0x7f, 0xff, 0xff, 0xff]);
-    assert!(matches!(d.next_event(), Some(Err(TranslateError::BadUpstream(_)))));
+    assert!(matches!(
+        d.next_event(),
+        Some(Err(TranslateError::BadUpstream(_)))
+    ));
     assert!(d.next_event().is_none());
 }
 
@@ -227,12 +235,18 @@ fn tool_call_without_a_last_fragment_goes_out_at_the_end() {
             "tool_call",
             json!({"id": "c9", "name": "mcp_custom_Bash", "args": "{\"a\":", "last": false}),
         ),
-        StreamEvent::named("tool_call", json!({"id": "c9", "args": "1}", "last": false})),
+        StreamEvent::named(
+            "tool_call",
+            json!({"id": "c9", "args": "1}", "last": false}),
+        ),
     ];
     let chunks = run_stage(stage.as_mut(), events).unwrap();
     let d = deltas(&chunks);
     assert_eq!(d[1]["delta"]["tool_calls"][0]["function"]["name"], "Bash");
-    assert_eq!(d[2]["delta"]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
+    assert_eq!(
+        d[2]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":1}"
+    );
     assert_eq!(d.last().unwrap()["finish_reason"], "tool_calls");
 }
 
@@ -248,7 +262,10 @@ fn unknown_tool_names_lose_only_the_mcp_prefix() {
     let d = deltas(&chunks);
     assert_eq!(d[1]["delta"]["tool_calls"][0]["function"]["name"], "Other");
     // No fragments: the arguments from the MCP parameters.
-    assert_eq!(d[2]["delta"]["tool_calls"][0]["function"]["arguments"], "{\"x\":2}");
+    assert_eq!(
+        d[2]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"x\":2}"
+    );
 }
 
 #[test]
@@ -289,7 +306,10 @@ fn agent_request_matches_the_golden_file() {
     let mut ctx = TranslateCtx::new(Format::OpenAi, Format::Cursor, "claude-4-sonnet", true);
     let out = hub_to_cursor(hub, &mut ctx).unwrap();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/request_agent.expected.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/request_agent.expected.json"
+        );
         std::fs::write(path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
     }
     let expected: Value = serde_json::from_str(REQUEST_AGENT_EXPECTED).unwrap();
@@ -326,7 +346,14 @@ fn agent_request_semantics() {
     assert_eq!(results[1].tool_name, "mcp_custom_mcp__fs__read");
     assert_eq!(results[1].tool_index, 2);
     assert_eq!(
-        results[1].result.as_ref().unwrap().mcp_result.as_ref().unwrap().result,
+        results[1]
+            .result
+            .as_ref()
+            .unwrap()
+            .mcp_result
+            .as_ref()
+            .unwrap()
+            .result,
         "hello"
     );
     assert_eq!(results[0].tool_call_id, "call_1");
@@ -334,7 +361,14 @@ fn agent_request_semantics() {
     assert_eq!(results[0].raw_args, "{\"command\":\"ls\"}");
     assert_eq!(results[0].tool_index, 1);
     assert_eq!(
-        results[0].result.as_ref().unwrap().mcp_result.as_ref().unwrap().result,
+        results[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .mcp_result
+            .as_ref()
+            .unwrap()
+            .result,
         "a.txt\nb.txt"
     );
     // Only the last message says which tools are supported.
@@ -361,7 +395,10 @@ fn ask_mode_without_tools_or_with_tool_choice_none() {
         assert_eq!(req.is_agentic, Some(false));
         assert_eq!(req.should_disable_tools, Some(true));
         assert!(req.mcp_tools.is_empty() && req.supported_tools.is_empty());
-        assert_eq!(req.thinking_level, Some(proto::ThinkingLevel::Medium as i32));
+        assert_eq!(
+            req.thinking_level,
+            Some(proto::ThinkingLevel::Medium as i32)
+        );
         assert_eq!(req.instruction.unwrap().instruction, None);
     }
 }
@@ -414,10 +451,22 @@ fn unanswered_tool_calls_still_travel() {
         {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "Bash", "arguments": ""}}]},
         {"role": "user", "content": "never mind"}
     ]});
-    let req = build(&body, &mut ctx_with_tools(&[])).unwrap().request.unwrap();
+    let req = build(&body, &mut ctx_with_tools(&[]))
+        .unwrap()
+        .request
+        .unwrap();
     let r = &req.conversation[1].tool_results[0];
     assert_eq!(r.raw_args, "{}");
-    assert_eq!(r.result.as_ref().unwrap().mcp_result.as_ref().unwrap().result, "");
+    assert_eq!(
+        r.result
+            .as_ref()
+            .unwrap()
+            .mcp_result
+            .as_ref()
+            .unwrap()
+            .result,
+        ""
+    );
 }
 
 fn settings(options: &[(&str, &str)]) -> ProviderSettings {
@@ -451,7 +500,11 @@ fn finish_request_fills_ids_model_and_metadata() {
         .request
         .unwrap();
     assert_eq!(req.model.unwrap().model_name.as_deref(), Some("gpt-5"));
-    let ids: Vec<&str> = req.conversation.iter().map(|m| m.bubble_id.as_str()).collect();
+    let ids: Vec<&str> = req
+        .conversation
+        .iter()
+        .map(|m| m.bubble_id.as_str())
+        .collect();
     assert_eq!(
         ids,
         [
@@ -465,10 +518,7 @@ fn finish_request_fills_ids_model_and_metadata() {
         .iter()
         .map(|m| (m.message_id.as_str(), m.role))
         .collect();
-    assert_eq!(
-        listed,
-        [(ids[0], 1), (ids[1], 2), (ids[2], 1)]
-    );
+    assert_eq!(listed, [(ids[0], 1), (ids[1], 2), (ids[2], 1)]);
     assert_eq!(
         req.conversation_id.as_deref(),
         Some("00000000-0000-4000-8000-000000000004")
@@ -519,11 +569,18 @@ fn executor_builds_a_connect_request() {
     assert_eq!(len, body.len() - 5);
     let msg = StreamUnifiedChatRequestWithTools::decode(&body[5..]).unwrap();
     let r = msg.request.unwrap();
-    assert_eq!(r.model.unwrap().model_name.as_deref(), Some("claude-4-sonnet"));
+    assert_eq!(
+        r.model.unwrap().model_name.as_deref(),
+        Some("claude-4-sonnet")
+    );
     assert_eq!(r.message_ids.len(), 3);
     assert!(uuid::Uuid::parse_str(r.conversation_id.as_deref().unwrap()).is_ok());
     let meta = r.metadata.unwrap();
-    assert!(meta.timestamp.ends_with('Z') && meta.timestamp.len() == 24, "{}", meta.timestamp);
+    assert!(
+        meta.timestamp.ends_with('Z') && meta.timestamp.len() == 24,
+        "{}",
+        meta.timestamp
+    );
 }
 
 #[test]
@@ -541,11 +598,21 @@ fn machine_id_comes_from_the_credential_then_options_then_the_token() {
     };
     let exec = CursorExecutor::new(settings(&[("machine_id", "configured-id")]));
     let req = exec.build(body(), "m", true, &oauth).unwrap();
-    assert!(req.headers["x-cursor-checksum"].to_str().unwrap().ends_with("imported-id"));
+    assert!(
+        req.headers["x-cursor-checksum"]
+            .to_str()
+            .unwrap()
+            .ends_with("imported-id")
+    );
     let req = exec
         .build(body(), "m", true, &Credential::ApiKey(Secret::new("tok-1")))
         .unwrap();
-    assert!(req.headers["x-cursor-checksum"].to_str().unwrap().ends_with("configured-id"));
+    assert!(
+        req.headers["x-cursor-checksum"]
+            .to_str()
+            .unwrap()
+            .ends_with("configured-id")
+    );
     let exec = CursorExecutor::new(settings(&[]));
     let req = exec
         .build(body(), "m", true, &Credential::ApiKey(Secret::new("tok-1")))
@@ -566,7 +633,12 @@ fn executor_refuses_empty_tokens_and_untranslated_bodies() {
         .unwrap_err();
     assert_eq!(err.status, 401);
     let err = exec
-        .build(json!({"request": 5}), "m", true, &Credential::ApiKey(Secret::new("t")))
+        .build(
+            json!({"request": 5}),
+            "m",
+            true,
+            &Credential::ApiKey(Secret::new("t")),
+        )
         .unwrap_err();
     assert_eq!(err.status, 500);
 }
@@ -576,12 +648,14 @@ fn executor_refuses_empty_tokens_and_untranslated_bodies() {
 
 fn response_frame(rng: &[u8], text: &str, compress: bool) -> Vec<u8> {
     let msg = StreamUnifiedChatResponseWithTools {
-        tool_call: (rng.first().copied().unwrap_or(0) % 2 == 0).then(|| proto::ClientSideToolV2Call {
-            tool_call_id: format!("c{}", rng.get(1).copied().unwrap_or(0) % 3),
-            name: "mcp_custom_t".into(),
-            raw_args: text.to_owned(),
-            is_last: rng.get(2).copied().unwrap_or(0) % 2 == 0,
-            ..Default::default()
+        tool_call: (rng.first().copied().unwrap_or(0) % 2 == 0).then(|| {
+            proto::ClientSideToolV2Call {
+                tool_call_id: format!("c{}", rng.get(1).copied().unwrap_or(0) % 3),
+                name: "mcp_custom_t".into(),
+                raw_args: text.to_owned(),
+                is_last: rng.get(2).copied().unwrap_or(0) % 2 == 0,
+                ..Default::default()
+            }
         }),
         response: Some(proto::StreamUnifiedChatResponse {
             text: text.to_owned(),

@@ -235,7 +235,8 @@ mod tests {
     #[test]
     fn upstream_errors_keep_their_status() {
         let e = TranslateError::Upstream(
-            ApiError::new(429, ErrorKind::RateLimited, "quota used up").with_code("resource_exhausted"),
+            ApiError::new(429, ErrorKind::RateLimited, "quota used up")
+                .with_code("resource_exhausted"),
         );
         assert_eq!(e.to_string(), "quota used up");
         let api = ApiError::from(e);
