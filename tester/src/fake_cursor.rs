@@ -19,8 +19,10 @@
 //! - `#chunks=N` split the answer over N frames (default 3); `#delay=MS` between frames
 //! - `#hold` send up to the first answer frame, then wait for [`FakeCursor::release`]
 //! - `#reset` break the connection after two answer frames
-//! - `#tool=NAME` call the declared tool NAME (else the first declared) with
-//!   [`TOOL_ARGS`] in three fragments, the last carrying `is_last` and the MCP parameters
+//! - `#tool=NAME` call the declared tool NAME (else the first declared) with arguments
+//!   filling its schema's required properties ([`TOOL_COMMAND`] for `cmd`/`command`, so a
+//!   tool requiring only `cmd` gets [`TOOL_ARGS`]) in three fragments, the last carrying
+//!   `is_last` and the MCP parameters
 //! - `#think` (or a thinking level above 0) think first ([`THINKING`])
 //! - `#status=CODE` answer HTTP CODE with a Connect JSON error
 //! - `#exhausted` end the stream at once with a `resource_exhausted` error
@@ -47,16 +49,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::fake_anthropic::{
-    AFTER_TOOL, FakeState, Frame, Recorded, Script, TOOL_ARGS, header, reply_text, split_text,
-    stream_frames,
+    AFTER_TOOL, FakeState, Frame, Recorded, Script, header, reply_text, split_text, stream_frames,
 };
 use crate::server::{FakeBody, full, serve};
 
-pub use crate::fake_anthropic::{REPLY, THINKING};
+pub use crate::fake_anthropic::{REPLY, THINKING, TOOL_ARGS};
 
 pub const PATH: &str = "/aiserver.v1.ChatService/StreamUnifiedChatWithTools";
-/// [`TOOL_ARGS`] in the fragments the fake streams.
-pub const TOOL_ARGS_FRAGMENTS: [&str; 3] = ["{\"cm", "d\":\"ech", "o hi\"}"];
+/// The command a scripted call runs, under the tool's `cmd` or `command` argument.
+pub const TOOL_COMMAND: &str = "echo hi";
 
 #[derive(Clone)]
 pub struct FakeCursor {
@@ -650,14 +651,34 @@ fn thinking_frame(text: &str) -> Vec<u8> {
     ld(2, &ld(25, &ld(1, text.as_bytes())))
 }
 
-fn tool_frame(id: &str, name: &str, args: &str, last: bool) -> Vec<u8> {
+/// Arguments for a declared tool: its required properties filled in.
+fn tool_args(schema: &Value) -> String {
+    let mut args = serde_json::Map::new();
+    for key in schema["required"].as_array().into_iter().flatten() {
+        let Some(key) = key.as_str() else { continue };
+        let prop = &schema["properties"][key];
+        let value = match prop["type"].as_str().unwrap_or("string") {
+            "string" if matches!(key, "command" | "cmd") => json!(TOOL_COMMAND),
+            "string" => json!(prop["enum"][0].as_str().unwrap_or("x")),
+            "integer" | "number" => json!(1),
+            "boolean" => json!(false),
+            "array" => json!([]),
+            "object" => json!({}),
+            _ => Value::Null,
+        };
+        args.insert(key.to_owned(), value);
+    }
+    Value::Object(args).to_string()
+}
+
+fn tool_frame(id: &str, name: &str, fragment: &str, last: Option<&str>) -> Vec<u8> {
     let mut call = ld(3, id.as_bytes());
     call.extend(ld(9, format!("mcp_custom_{name}").as_bytes()));
-    call.extend(ld(10, args.as_bytes()));
-    if last {
+    call.extend(ld(10, fragment.as_bytes()));
+    if let Some(args) = last {
         call.extend(vi(11, 1));
         let mut tool = ld(1, name.as_bytes());
-        tool.extend(ld(3, TOOL_ARGS.as_bytes()));
+        tool.extend(ld(3, args.as_bytes()));
         tool.extend(ld(4, b"custom"));
         call.extend(ld(27, &ld(1, &tool)));
     }
@@ -744,11 +765,11 @@ async fn handle(
         && last["tool_results"]
             .as_array()
             .is_some_and(|r| !r.is_empty());
-    let tools: Vec<String> = body["tools"]
+    let tools: Vec<(String, Value)> = body["tools"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .filter_map(|t| Some((t["name"].as_str()?.to_owned(), t["parameters"].clone())))
         .collect();
 
     let mut payloads: Vec<(Vec<u8>, bool)> = Vec::new();
@@ -761,12 +782,12 @@ async fn handle(
         let output = last["tool_results"][0]["result"].as_str().unwrap_or("");
         payloads.push((text_frame(&format!("{AFTER_TOOL}{output}")), true));
     } else if let Some(wanted) = script.get("tool") {
-        let name = if wanted.is_empty() {
+        let tool = if wanted.is_empty() {
             tools.first().cloned()
         } else {
-            tools.iter().find(|t| **t == wanted).cloned()
+            tools.iter().find(|t| t.0 == wanted).cloned()
         };
-        let Some(name) = name else {
+        let Some((name, schema)) = tool else {
             return stream_error(json!({"code": "invalid_argument",
                 "message": format!("no declared tool named {wanted:?}")}));
         };
@@ -777,9 +798,11 @@ async fn handle(
             .unwrap()
             .insert(id.clone(), (model.clone(), name.clone()));
         let wire_id = format!("{id}\nmc_{model}");
-        for (i, frag) in TOOL_ARGS_FRAGMENTS.iter().enumerate() {
-            let last = i + 1 == TOOL_ARGS_FRAGMENTS.len();
-            payloads.push((tool_frame(&wire_id, &name, frag, last), true));
+        let args = tool_args(&schema);
+        let pieces = split_text(&args, 3);
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = (i + 1 == pieces.len()).then_some(args.as_str());
+            payloads.push((tool_frame(&wire_id, &name, piece, last), true));
         }
     } else {
         for piece in split_text(&reply_text(script.chunks()), script.chunks()) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;
+use switchyard_tester::fake_cursor::FakeCursor;
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_responses::FakeResponses;
@@ -21,7 +22,7 @@ const CLIENT_KEY: &str = "sk-client-conformance-0001";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The provider aliases the matrix runs against: `(alias, provider, kind, model)`.
-const PROVIDERS: [(&str, &str, &str, &str); 4] = [
+const PROVIDERS: [(&str, &str, &str, &str); 5] = [
     ("m_openai", "p_openai", "openai", "gpt-test"),
     ("m_claude", "p_claude", "claude", "claude-test"),
     (
@@ -31,13 +32,14 @@ const PROVIDERS: [(&str, &str, &str, &str); 4] = [
         "gpt-resp-test",
     ),
     ("m_gemini", "p_gemini", "gemini", "gemini-2.5-flash"),
+    ("m_cursor", "p_cursor", "cursor", "cursor-test"),
 ];
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/sdk_matrix.py")
 }
 
-fn config(base_urls: &[String; 4]) -> String {
+fn config(base_urls: &[String; 5]) -> String {
     let mut c = format!("[[client_keys]]\nid = \"conformance\"\nkey = \"{CLIENT_KEY}\"\n");
     for ((_, provider, kind, model), url) in PROVIDERS.iter().zip(base_urls) {
         c.push_str(&format!(
@@ -55,12 +57,15 @@ fn config(base_urls: &[String; 4]) -> String {
 /// What each fake says to a plain prompt: fake OpenAI streams `tok0 tok1 tok2 ` and answers
 /// [`switchyard_tester::fake_openai::REPLY`] otherwise; the others always say their REPLY.
 fn expectations() -> Value {
-    use switchyard_tester::{fake_anthropic, fake_gemini, fake_openai, fake_responses};
+    use switchyard_tester::{
+        fake_anthropic, fake_cursor, fake_gemini, fake_openai, fake_responses,
+    };
     json!({
         "m_openai": {"text": [fake_openai::REPLY, "tok0 tok1 tok2 "]},
         "m_claude": {"text": [fake_anthropic::REPLY]},
         "m_responses": {"text": [fake_responses::REPLY]},
         "m_gemini": {"text": [fake_gemini::REPLY]},
+        "m_cursor": {"text": [fake_cursor::REPLY]},
     })
 }
 
@@ -86,11 +91,13 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
     let claude = FakeAnthropic::start().await;
     let responses = FakeResponses::start().await;
     let gemini = FakeGemini::start().await;
+    let cursor = FakeCursor::start().await;
     let urls = [
         openai.base_url(),
         claude.base_url(),
         responses.base_url(),
         gemini.base_url(),
+        cursor.base_url(),
     ];
     // SWITCHYARD_CONFORMANCE_DEBUG=1 keeps the proxy's numbered debug logs, to see what a
     // failing case sent and got at each stage.

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
-use switchyard_tester::fake_anthropic::{AFTER_TOOL, TOOL_ARGS};
-use switchyard_tester::fake_cursor::{FakeCursor, REPLY, THINKING};
+use switchyard_tester::fake_anthropic::AFTER_TOOL;
+use switchyard_tester::fake_cursor::{FakeCursor, REPLY, THINKING, TOOL_ARGS};
 use switchyard_tester::harness::Proxy;
 use switchyard_tester::http_client::{next_data, post_json, request, send, sse_data};
 
@@ -250,7 +250,7 @@ async fn anthropic_client_tool_round_trip_through_cursor() {
     let (fake, _proxy) = setup(TOKEN).await;
     let proxy = _proxy;
     let tools = json!([{"name": "Bash", "description": "Run a command",
-        "input_schema": {"type": "object", "properties": {"cmd": {"type": "string"}}}}]);
+        "input_schema": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}]);
     let post = |body: Value| {
         let url = proxy.url("/v1/messages");
         async move {

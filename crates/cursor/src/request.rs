@@ -17,6 +17,8 @@
 //! - Not expressible in this request and dropped: sampling parameters, max tokens, stop
 //!   sequences, `response_format`, a forced `tool_choice`, earlier turns' reasoning.
 //!   Images and files are refused with a 400 rather than dropped unseen.
+//! - Cursor reports no token counts: the prompt's estimate goes in `ctx.prompt_estimate`
+//!   for the stream stage to report.
 
 use serde_json::Value;
 use switchyard_hub::{TranslateCtx, TranslateError};
@@ -58,6 +60,8 @@ pub fn join_call_id(id: &str, model_call_id: Option<&str>) -> String {
 
 pub fn hub_to_cursor(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     let msg = build(&body, ctx)?;
+    // Cursor reports no token counts; the stream stage reports this estimate, flagged.
+    ctx.prompt_estimate = switchyard_hub::usage::estimate_prompt_tokens(&body);
     serde_json::to_value(msg)
         .map_err(|e| TranslateError::InvalidRequest(format!("cannot encode the request: {e}")))
 }

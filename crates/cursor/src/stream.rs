@@ -1,13 +1,17 @@
 //! Cursor stream events (see [`crate::decoder`]) -> hub `chat.completion.chunk`s.
 //!
 //! Text and thinking go out as they arrive. A tool call's argument fragments are held by call
-//! id until its last fragment, then the call goes out whole (name chunk, then arguments), in
-//! first-seen order; calls the stream never finished go out at its end. Cursor reports no
-//! token usage, so no usage chunk is sent and the server estimates it.
+//! id until its last fragment, then the call goes out whole (a chunk with its id and name,
+//! then one with its arguments) under the next tool index, so calls whose fragments
+//! interleave still go out one at a time; calls the stream never finished go out at its end,
+//! in first-seen order. Cursor reports no token usage: the last chunk carries an estimate
+//! (the prompt's from the request translator, the answer's from the bytes streamed) marked
+//! `"estimated": true`, so clients that expect usage get it and the usage row is flagged.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use switchyard_hub::usage::estimate_tokens;
 use switchyard_hub::{
     ApiError, Format, StreamEvent, StreamStage, ToolNameMap, TranslateCtx, TranslateError,
 };
@@ -22,6 +26,8 @@ pub fn cursor_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
             .map_or(0, |d| d.as_secs()),
         model: ctx.model.clone(),
         tool_names: ctx.tool_names.clone(),
+        prompt_estimate: ctx.prompt_estimate,
+        answer_bytes: 0,
         started: false,
         calls: Vec::new(),
         next_index: 0,
@@ -46,6 +52,9 @@ struct CursorToHub {
     created: u64,
     model: String,
     tool_names: ToolNameMap,
+    prompt_estimate: u64,
+    /// Text, reasoning and tool-call bytes sent, for the completion estimate.
+    answer_bytes: usize,
     started: bool,
     calls: Vec<Call>,
     next_index: u64,
@@ -122,6 +131,7 @@ impl CursorToHub {
         let id = join_call_id(&call.id, call.model_call_id.as_deref());
         let name = self.client_name(call);
         let args = Self::arguments(call);
+        self.answer_bytes += name.len() + args.len();
         self.start(out);
         out.push(self.chunk(
             json!({"tool_calls": [{"index": index, "id": id, "type": "function",
@@ -218,10 +228,12 @@ impl StreamStage for CursorToHub {
         };
         match event.event.as_deref() {
             Some("text") if !text().is_empty() => {
+                self.answer_bytes += text().len();
                 self.start(out);
                 out.push(self.chunk(json!({"content": text()}), None));
             }
             Some("thinking") if !text().is_empty() => {
+                self.answer_bytes += text().len();
                 self.start(out);
                 out.push(self.chunk(json!({"reasoning_content": text()}), None));
             }
@@ -252,6 +264,20 @@ impl StreamStage for CursorToHub {
             "stop"
         };
         out.push(self.chunk(json!({}), Some(finish)));
+        let completion = estimate_tokens(self.answer_bytes);
+        out.push(StreamEvent::hub(json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": self.prompt_estimate,
+                "completion_tokens": completion,
+                "total_tokens": self.prompt_estimate + completion,
+                "estimated": true,
+            },
+        })));
         Ok(())
     }
 

@@ -55,6 +55,7 @@ fn ctx_with_tools(tools: &[&str]) -> TranslateCtx {
 fn deltas(chunks: &[StreamEvent]) -> Vec<Value> {
     chunks
         .iter()
+        .filter(|c| c.data.get("usage").is_none())
         .map(|c| {
             assert_eq!(c.data["object"], "chat.completion.chunk");
             assert_eq!(c.data["model"], "claude-4-sonnet");
@@ -86,11 +87,22 @@ fn recorded_stream_becomes_hub_chunks() {
     assert_eq!(events[4].data["last"], false);
     assert_eq!(events[5].data["mcp_name"], "read_file");
 
-    let ctx = ctx_with_tools(&["Bash", "read_file"]);
+    let mut ctx = ctx_with_tools(&["Bash", "read_file"]);
+    ctx.prompt_estimate = 40;
     let mut stage = cursor_stream_to_hub(&ctx);
     let chunks = run_stage(stage.as_mut(), events).unwrap();
     let expected: Value = serde_json::from_str(TEXT_AND_TOOLS_EXPECTED).unwrap();
     assert_eq!(Value::Array(deltas(&chunks)), expected);
+    // Then one usage chunk, estimated: "Let me look." + "Hello, world" + both calls' names
+    // and arguments = 12 + 12 + 25 + 20 bytes = 69 bytes -> 18 tokens.
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage.data["choices"], json!([]));
+    assert_eq!(
+        usage.data["usage"],
+        json!({"prompt_tokens": 40, "completion_tokens": 18, "total_tokens": 58, "estimated": true})
+    );
+    let u = switchyard_hub::Usage::from_openai(&usage.data["usage"]).unwrap();
+    assert!(u.estimated);
 }
 
 #[test]
@@ -304,7 +316,12 @@ fn fixed_ids() -> impl FnMut() -> String {
 fn agent_request_matches_the_golden_file() {
     let hub: Value = serde_json::from_str(REQUEST_AGENT).unwrap();
     let mut ctx = TranslateCtx::new(Format::OpenAi, Format::Cursor, "claude-4-sonnet", true);
-    let out = hub_to_cursor(hub, &mut ctx).unwrap();
+    let out = hub_to_cursor(hub.clone(), &mut ctx).unwrap();
+    assert_eq!(
+        ctx.prompt_estimate,
+        switchyard_hub::usage::estimate_prompt_tokens(&hub)
+    );
+    assert!(ctx.prompt_estimate > 0);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -709,7 +726,9 @@ proptest! {
         let ctx = ctx_with_tools(&["t"]);
         let mut stage = cursor_stream_to_hub(&ctx);
         let chunks = run_stage(stage.as_mut(), whole).unwrap();
-        prop_assert!(chunks.last().is_some_and(|c| !c.data["choices"][0]["finish_reason"].is_null()));
+        let finish = chunks.iter().filter(|c| !c.data["choices"][0]["finish_reason"].is_null()).count();
+        prop_assert_eq!(finish, 1);
+        prop_assert!(chunks.last().is_some_and(|c| c.data["usage"]["estimated"] == true));
     }
 
     #[test]

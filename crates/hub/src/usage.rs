@@ -16,7 +16,9 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Reads an OpenAI chat `usage` object.
+    /// Reads an OpenAI chat `usage` object. A hub usage object may carry
+    /// `"estimated": true` (hub extension) when a provider reported no counts and its
+    /// translator estimated them.
     pub fn from_openai(usage: &Value) -> Option<Usage> {
         let obj = usage.as_object()?;
         let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
@@ -25,7 +27,7 @@ impl Usage {
             completion_tokens: n(obj.get("completion_tokens")),
             cached_tokens: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
             reasoning_tokens: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
-            estimated: false,
+            estimated: obj.get("estimated").and_then(Value::as_bool) == Some(true),
         })
     }
 
@@ -160,6 +162,20 @@ fn json_string_len(s: &[u8]) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn estimated_usage_is_flagged() {
+        let u = Usage::from_openai(
+            &json!({"prompt_tokens": 3, "completion_tokens": 4, "estimated": true}),
+        )
+        .unwrap();
+        assert!(u.estimated);
+        assert!(
+            !Usage::from_openai(&json!({"prompt_tokens": 3}))
+                .unwrap()
+                .estimated
+        );
+    }
 
     #[test]
     fn reads_openai_usage_with_details() {
