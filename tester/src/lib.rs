@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_anthropic;
+pub mod fake_cursor;
 pub mod fake_gemini;
 pub mod fake_kiro;
 pub mod fake_openai;

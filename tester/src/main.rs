@@ -20,5 +20,7 @@ async fn main() {
         kiro_auth.social_url(),
         kiro_auth.oidc_url()
     );
+    let cursor = switchyard_tester::fake_cursor::FakeCursor::start().await;
+    println!("fake cursor: {}", cursor.base_url());
     let _ = tokio::signal::ctrl_c().await;
 }

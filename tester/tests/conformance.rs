@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;
+use switchyard_tester::fake_cursor::FakeCursor;
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_kiro::FakeKiro;
 use switchyard_tester::fake_openai::FakeOpenAi;
@@ -22,7 +23,7 @@ const CLIENT_KEY: &str = "sk-client-conformance-0001";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The provider aliases the matrix runs against: `(alias, provider, kind, model)`.
-const PROVIDERS: [(&str, &str, &str, &str); 5] = [
+const PROVIDERS: [(&str, &str, &str, &str); 6] = [
     ("m_openai", "p_openai", "openai", "gpt-test"),
     ("m_claude", "p_claude", "claude", "claude-test"),
     (
@@ -33,13 +34,14 @@ const PROVIDERS: [(&str, &str, &str, &str); 5] = [
     ),
     ("m_gemini", "p_gemini", "gemini", "gemini-2.5-flash"),
     ("m_kiro", "p_kiro", "kiro", "claude-sonnet-4.5"),
+    ("m_cursor", "p_cursor", "cursor", "cursor-test"),
 ];
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/sdk_matrix.py")
 }
 
-fn config(base_urls: &[String; 5]) -> String {
+fn config(base_urls: &[String; 6]) -> String {
     let mut c = format!("[[client_keys]]\nid = \"conformance\"\nkey = \"{CLIENT_KEY}\"\n");
     for ((_, provider, kind, model), url) in PROVIDERS.iter().zip(base_urls) {
         c.push_str(&format!(
@@ -57,7 +59,9 @@ fn config(base_urls: &[String; 5]) -> String {
 /// What each fake says to a plain prompt: fake OpenAI streams `tok0 tok1 tok2 ` and answers
 /// [`switchyard_tester::fake_openai::REPLY`] otherwise; the others always say their REPLY.
 fn expectations() -> Value {
-    use switchyard_tester::{fake_anthropic, fake_gemini, fake_openai, fake_responses};
+    use switchyard_tester::{
+        fake_anthropic, fake_cursor, fake_gemini, fake_openai, fake_responses,
+    };
     // The Kiro fake says the Anthropic fake's words.
     json!({
         "m_openai": {"text": [fake_openai::REPLY, "tok0 tok1 tok2 "]},
@@ -65,6 +69,7 @@ fn expectations() -> Value {
         "m_responses": {"text": [fake_responses::REPLY]},
         "m_gemini": {"text": [fake_gemini::REPLY]},
         "m_kiro": {"text": [fake_anthropic::REPLY]},
+        "m_cursor": {"text": [fake_cursor::REPLY]},
     })
 }
 
@@ -91,12 +96,14 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
     let responses = FakeResponses::start().await;
     let gemini = FakeGemini::start().await;
     let kiro = FakeKiro::start().await;
+    let cursor = FakeCursor::start().await;
     let urls = [
         openai.base_url(),
         claude.base_url(),
         responses.base_url(),
         gemini.base_url(),
         kiro.base_url(),
+        cursor.base_url(),
     ];
     // SWITCHYARD_CONFORMANCE_DEBUG=1 keeps the proxy's numbered debug logs, to see what a
     // failing case sent and got at each stage.

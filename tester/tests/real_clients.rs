@@ -1,6 +1,7 @@
 //! The real coding clients, unmodified, through the real binary: Claude Code (Anthropic
-//! Messages) in front of an OpenAI chat completions provider, and Codex (Responses API) in
-//! front of an Anthropic provider, each running a tool and reporting its output. Needs
+//! Messages) in front of an OpenAI chat completions provider and in front of Cursor, and
+//! Codex (Responses API) in front of an Anthropic provider, each running a tool and
+//! reporting its output. Needs
 //! `$SWITCHYARD_CLAUDE` / `$SWITCHYARD_CODEX`; `cargo xtask ci` installs both and sets them.
 //! The offline switches come from shared/CLIENTS.md: without them the clients call their
 //! vendors' hosts at start-up.
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_tester::fake_anthropic::FakeAnthropic;
+use switchyard_tester::fake_cursor::FakeCursor;
 use switchyard_tester::fake_kiro::FakeKiro;
 use switchyard_tester::fake_openai::{FakeOpenAi, TOOL_COMMAND};
 use switchyard_tester::harness::{Proxy, run_with_timeout, scratch_dir};
@@ -221,6 +223,76 @@ async fn claude_code_runs_a_tool_through_a_kiro_provider() {
     );
     assert!(
         stdout.contains(&format!("after tool: {output}")),
+        "the final answer is not in the output\n{why}"
+    );
+
+    proxy.stop();
+    let rows = db_statuses(&proxy);
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|(f, s)| f == "claude" && *s == 200),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_runs_a_tool_through_cursor() {
+    let Some(claude) = std::env::var_os("SWITCHYARD_CLAUDE") else {
+        println!("skipped: set SWITCHYARD_CLAUDE (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeCursor::start().await;
+    let model = "claude-opus-4-8";
+    let mut proxy = Proxy::start(
+        &config("p_cursor", "cursor", &fake.base_url(), "cursor-test", model),
+        &[],
+    );
+    let home = scratch_dir("claude-cursor-home");
+    let mut cmd = clean_command(Path::new(&claude), &home);
+    cmd.args([
+        "-p",
+        "#tool=Bash run the scripted command",
+        "--allowedTools",
+        "Bash",
+        "--model",
+        model,
+    ])
+    .env("ANTHROPIC_BASE_URL", format!("http://{}", proxy.addr))
+    .env("ANTHROPIC_API_KEY", CLIENT_KEY)
+    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    .env("DISABLE_AUTOUPDATER", "1")
+    .env("DISABLE_TELEMETRY", "1")
+    .env("DISABLE_ERROR_REPORTING", "1")
+    .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+    .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report("claude -p (cursor)", ok, &stdout, &stderr, &proxy);
+    println!("claude -p printed: {stdout}");
+    assert!(ok, "{why}");
+
+    // Bash ran the fake's `echo hi`, and its output went back to Cursor as a tool result on
+    // the assistant turn that made the call (decoded by the fake from protobuf).
+    let requests = fake.requests();
+    let results: Vec<&Value> = requests
+        .iter()
+        .flat_map(|r| r.body["messages"].as_array().into_iter().flatten())
+        .flat_map(|m| m["tool_results"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        results
+            .iter()
+            .any(|r| r["name"] == "mcp_custom_Bash" && r["result"].to_string().contains("hi")),
+        "no Bash result reached Cursor: {results:?}\n{why}"
+    );
+    assert!(
+        requests[0].body["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "Bash")),
+        "{why}"
+    );
+    assert_eq!(requests[0].body["model"], "cursor-test", "{why}");
+    assert!(
+        stdout.contains("after tool:"),
         "the final answer is not in the output\n{why}"
     );
 

@@ -16,6 +16,9 @@ pub struct TranslateCtx {
     /// Whether the client asked for a usage chunk at the end of an OpenAI stream.
     pub client_wants_usage: bool,
     pub tool_names: ToolNameMap,
+    /// The prompt's size in tokens, estimated by a request translator whose provider reports
+    /// no usage (Cursor), so its stream stage can report an estimate flagged as one.
+    pub prompt_estimate: u64,
 }
 
 impl TranslateCtx {
@@ -27,6 +30,7 @@ impl TranslateCtx {
             stream,
             client_wants_usage: false,
             tool_names: ToolNameMap::default(),
+            prompt_estimate: 0,
         }
     }
 }

@@ -167,6 +167,20 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn estimated_usage_is_flagged() {
+        let u = Usage::from_openai(
+            &json!({"prompt_tokens": 3, "completion_tokens": 4, "estimated": true}),
+        )
+        .unwrap();
+        assert!(u.estimated);
+        assert!(
+            !Usage::from_openai(&json!({"prompt_tokens": 3}))
+                .unwrap()
+                .estimated
+        );
+    }
+
+    #[test]
     fn reads_openai_usage_with_details() {
         let u = Usage::from_openai(&json!({
             "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,

@@ -334,10 +334,25 @@ mod tests {
             }
         }
         // Provider-only formats: requests go out, answers come back as streams.
-        assert!(registry.request(Format::OpenAi, Format::Kiro).is_ok());
-        assert!(registry.stream(Format::Kiro, Format::OpenAi).is_ok());
+        for f in [Format::Kiro, Format::Cursor] {
+            assert!(
+                registry.request(Format::OpenAi, f).is_ok(),
+                "openai->{f} request"
+            );
+            assert!(
+                registry.stream(f, Format::OpenAi).is_ok(),
+                "{f}->openai stream"
+            );
+        }
         let kinds = switchyard_provider::executor::kinds().unwrap();
-        for k in ["openai", "openai-responses", "claude", "gemini", "kiro"] {
+        for k in [
+            "openai",
+            "openai-responses",
+            "claude",
+            "gemini",
+            "kiro",
+            "cursor",
+        ] {
             assert!(kinds.contains_key(k), "executor kind {k}");
         }
     }

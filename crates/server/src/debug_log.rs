@@ -53,8 +53,12 @@ pub fn folder_name(client: &str, provider: &str, model: &str, request_id: &str) 
 pub fn headers_json(headers: &HeaderMap) -> Value {
     let mut map = Map::new();
     for (name, value) in headers {
+        let sensitive = value.is_sensitive();
         let value = value.to_str().unwrap_or("<binary>");
-        let shown = if is_secret_header(name.as_str())
+        // Executors flag the headers that carry credentials or identity (Cursor's checksum
+        // holds the machine id) as sensitive.
+        let shown = if sensitive
+            || is_secret_header(name.as_str())
             || value.len() > 20 && value.starts_with("Bearer ")
         {
             mask(value)
@@ -166,7 +170,11 @@ mod tests {
         );
         h.insert("x-api-key", "sk-very-secret-key-2".parse().unwrap());
         h.insert("content-type", "application/json".parse().unwrap());
+        let mut flagged: http::HeaderValue = "paaotEjtmachine-id-value".parse().unwrap();
+        flagged.set_sensitive(true);
+        h.insert("x-cursor-checksum", flagged);
         let j = headers_json(&h);
+        assert_eq!(j["x-cursor-checksum"], "paao***");
         assert_eq!(j["authorization"], "Bear***");
         assert_eq!(j["x-api-key"], "sk-v***");
         assert_eq!(j["content-type"], "application/json");

@@ -17,6 +17,7 @@ mod usage_store;
 
 // Executor crates register themselves; naming them keeps the linker from dropping them.
 use switchyard_claude as _;
+use switchyard_cursor as _;
 use switchyard_gemini as _;
 use switchyard_kiro as _;
 use switchyard_openai as _;

@@ -667,12 +667,17 @@ async fn attempt(
     stream: bool,
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
+    // Kept only for the debug trace: a binary body (Cursor's protobuf) is shown as the
+    // translated request it was encoded from, which says more than its bytes would.
+    let shown = call.trace.as_ref().map(|_| body.clone());
     let req = provider
         .executor
         .build(body, model, stream, &account.credential)
         .map_err(Failure::request)?;
     if let Some(t) = &mut call.trace {
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_else(
+            |_| serde_json::json!({"binary_body_bytes": req.body.len(), "encoded_from": shown}),
+        );
         t.json(
             "3_req_provider.json",
             &request_json(req.method.as_str(), &req.url, &req.headers, body),

@@ -1,0 +1,62 @@
+//! The Cursor provider: `StreamUnifiedChatWithTools` on `api2.cursor.sh`, spoken over the
+//! Connect protocol with protobuf messages.
+//!
+//! - [`request`]: hub request -> Cursor request (registered as the `openai -> cursor`
+//!   request translator)
+//! - [`executor`]: the `cursor` executor kind: headers (checksum, client key, session id),
+//!   Connect framing of the request
+//! - [`decoder`] + [`framing`]: the response body, frame by frame, into events
+//! - [`stream`]: those events into hub chunks (the `cursor -> openai` stream translator)
+//! - [`import`]: the token and machine id of an installed Cursor IDE
+//!
+//! Cursor only streams: a client that asked for one JSON answer is served by the server
+//! collecting the stream.
+
+pub mod checksum;
+pub mod decoder;
+pub mod executor;
+pub mod framing;
+pub mod import;
+pub mod proto;
+pub mod request;
+pub mod stream;
+
+#[cfg(test)]
+mod tests;
+
+pub use executor::CursorExecutor;
+pub use import::{default_state_db, import};
+
+use switchyard_hub::{Format, Translator};
+
+inventory::submit! {
+    Translator::new(Format::OpenAi, Format::Cursor).request(request::hub_to_cursor)
+}
+
+inventory::submit! {
+    Translator::new(Format::Cursor, Format::OpenAi).stream(stream::cursor_stream_to_hub)
+}
+
+/// What can go wrong reading a Cursor login. (Request and stream failures are the hub's
+/// `TranslateError` and `ApiError`.)
+#[derive(Debug, thiserror::Error)]
+pub enum CursorError {
+    #[error("no home directory is known, so Cursor's state.vscdb cannot be found; pass its path")]
+    NoDefaultPath,
+    #[error(
+        "{0} does not exist; is Cursor installed and signed in? (pass the path to state.vscdb)"
+    )]
+    NotFound(String),
+    #[error("cannot read {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{0} holds no Cursor login (no cursorAuth/accessToken): sign in to Cursor first")]
+    NoLogin(String),
+    #[error(
+        "{0} holds no machine id (storage.serviceMachineId, storage.machineId or telemetry.machineId)"
+    )]
+    NoMachineId(String),
+}
