@@ -35,4 +35,36 @@ impl Credential {
             }
         }
     }
+
+    /// A provider-specific value (`account_id`, `project_id`...), if this is an OAuth
+    /// credential that carries it.
+    pub fn extra(&self, key: &str) -> Option<&str> {
+        match self {
+            Credential::ApiKey(_) => None,
+            Credential::OAuth { extra, .. } => extra.get(key).map(String::as_str),
+        }
+    }
+
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        match self {
+            Credential::ApiKey(_) => None,
+            Credential::OAuth { refresh, .. } => refresh.as_ref(),
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        match self {
+            Credential::ApiKey(_) => None,
+            Credential::OAuth { expires_at, .. } => *expires_at,
+        }
+    }
+
+    pub fn is_oauth(&self) -> bool {
+        matches!(self, Credential::OAuth { .. })
+    }
+
+    /// Whether two credentials carry the same access token (a refresh changes it).
+    pub fn same_token(&self, other: &Credential) -> bool {
+        self.token().matches(other.token().expose().as_bytes())
+    }
 }
