@@ -73,6 +73,16 @@ impl TokenSet {
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_in.map(|d| SystemTime::now() + d)
     }
+
+    /// A value among the other fields by JSON pointer (`/account/email_address`).
+    pub fn pointer(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.trim_start_matches('/').split('/');
+        let mut v = self.fields.get(parts.next()?)?;
+        for p in parts {
+            v = v.get(p)?;
+        }
+        Some(v)
+    }
 }
 
 /// How a token endpoint wants its request bodies.
