@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use switchyard_auth::store::{AccountStatus, Store};
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
 use crate::config::Config;
+use crate::credentials::{Credentials, Live};
 use crate::debug_log::DebugLogger;
 use crate::usage_store::UsageSink;
 
@@ -18,6 +20,7 @@ pub struct App {
     pub client: UpstreamClient,
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
+    pub credentials: Credentials,
 }
 
 pub struct Provider {
@@ -31,7 +34,7 @@ pub struct Provider {
 
 pub struct Account {
     pub name: String,
-    pub credential: Credential,
+    pub credential: Live,
 }
 
 impl Provider {
@@ -61,6 +64,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Client(#[from] switchyard_provider::client::ClientBuildError),
+    #[error("cannot open the account store: {0}")]
+    Store(#[from] switchyard_auth::AuthError),
 }
 
 pub fn build(
@@ -70,6 +75,16 @@ pub fn build(
 ) -> Result<App, StartError> {
     let registry = Registry::load()?;
     let kinds = switchyard_provider::executor::kinds()?;
+    let store = Arc::new(Store::open(&config.database)?);
+    let stored = store.list(None)?;
+    for a in &stored {
+        if !config.providers.iter().any(|p| p.name == a.provider) {
+            tracing::warn!(
+                "account `{}` belongs to provider `{}`, which the config does not declare; it is not used",
+                a.name, a.provider
+            );
+        }
+    }
     let mut providers = Vec::new();
     for p in &config.providers {
         let Some(kind) = kinds.get(p.kind.as_str()) else {
@@ -97,8 +112,22 @@ pub fn build(
                 .iter()
                 .map(|a| Account {
                     name: a.name.clone(),
-                    credential: Credential::ApiKey(a.key.clone()),
+                    credential: Live::new(Credential::ApiKey(a.key.clone()), None, false),
                 })
+                .chain(
+                    stored
+                        .iter()
+                        .filter(|a| a.provider == p.name && a.status != AccountStatus::Disabled)
+                        .filter(|a| !p.accounts.iter().any(|c| c.name == a.name))
+                        .map(|a| Account {
+                            name: a.name.clone(),
+                            credential: Live::new(
+                                a.credential.clone(),
+                                Some(a.id),
+                                a.status == AccountStatus::NeedsLogin,
+                            ),
+                        }),
+                )
                 .collect(),
             next: AtomicUsize::new(0),
         });
@@ -114,6 +143,7 @@ pub fn build(
         client,
         usage,
         debug,
+        credentials: Credentials::new(Some(store)),
     })
 }
 
@@ -150,8 +180,29 @@ mod tests {
             }
         }
         let kinds = switchyard_provider::executor::kinds().unwrap();
-        for k in ["openai", "openai-responses", "claude", "gemini"] {
+        for (from, to) in [
+            (Format::GeminiCli, Format::OpenAi),
+            (Format::OpenAi, Format::GeminiCli),
+        ] {
+            assert!(registry.request(from, to).is_ok(), "{from}->{to} request");
+            assert!(registry.response(from, to).is_ok(), "{from}->{to} response");
+            assert!(registry.stream(from, to).is_ok(), "{from}->{to} stream");
+        }
+        for k in [
+            "openai",
+            "openai-responses",
+            "claude",
+            "gemini",
+            "gemini-cli",
+            "codex",
+            "copilot",
+        ] {
             assert!(kinds.contains_key(k), "executor kind {k}");
         }
+        let importers: Vec<_> = switchyard_auth::import::importers()
+            .iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(importers, ["claude", "codex", "gemini"]);
     }
 }

@@ -14,14 +14,13 @@ use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
 use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::Failure;
-use switchyard_provider::failure::retry_after;
 
 use crate::app::{Account, App, Provider};
 use crate::call::Call;
 use crate::debug_log::{folder_name, headers_json, request_json};
 use crate::respond::{self, Body};
 use crate::stream_body::{StreamBody, StreamSetup};
-use crate::{client_auth, models};
+use crate::{client_auth, credentials, models};
 
 /// Upper bound on a non-streaming upstream answer held in memory.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -148,10 +147,10 @@ async fn run(
     call.row.upstream_model = Some(target.model.clone());
 
     let upstream_stream = stream || provider.executor.always_streams();
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         &app.registry,
         route.client,
-        provider.executor.format(),
+        provider.executor.format_for(&target.model),
         stream,
         upstream_stream,
     )?;
@@ -179,6 +178,8 @@ async fn run(
     if let Some(t) = &mut call.trace {
         t.json("2_req_hub.json", &hub);
     }
+    // Kept only for providers that may ask for the request in another format.
+    let hub_again = provider.executor.learns_format().then(|| hub.clone());
     let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
 
     let deadline = Instant::now() + app.config.timeouts.total;
@@ -194,7 +195,34 @@ async fn run(
     .await
     {
         Ok(ok) => ok,
-        Err(failure) => return Ok(failed(call, &pipeline, failure)),
+        Err(failure) => {
+            let Some((again, body)) = credentials::retarget(
+                app,
+                provider,
+                &target.model,
+                &pipeline,
+                &mut ctx,
+                hub_again,
+                stream,
+                upstream_stream,
+            ) else {
+                return Ok(failed(call, &pipeline, failure));
+            };
+            pipeline = again;
+            let retried = attempt(
+                app,
+                call,
+                provider,
+                &target.model,
+                body,
+                upstream_stream,
+                deadline,
+            );
+            match retried.await {
+                Ok(ok) => ok,
+                Err(failure) => return Ok(failed(call, &pipeline, failure)),
+            }
+        }
     };
     call.row.account = Some(account.name.clone());
 
@@ -418,36 +446,56 @@ async fn attempt<'a>(
 ) -> Result<(&'a Account, Response<Incoming>), Failure> {
     let mut first: Option<Failure> = None;
     for account in provider.rotation() {
-        let req = provider
-            .executor
-            .build(body.clone(), model, stream, &account.credential)
-            .map_err(|e| Failure {
-                error: e,
-                upstream_body: None,
-                fallback: false,
-                retry_after: None,
-            })?;
-        if let Some(t) = &mut call.trace {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            t.json(
-                "3_req_provider.json",
-                &request_json(req.method.as_str(), &req.url, &req.headers, body),
-            );
-        }
-        let failure = match send(app, req, deadline).await {
-            Ok(res) if res.status().is_success() => return Ok((account, res)),
-            Ok(res) => {
-                let status = res.status().as_u16();
-                let hint = retry_after(res.headers());
-                if let Some(t) = &mut call.trace {
-                    t.json("4_res_provider_headers.json", &headers_json(res.headers()));
-                }
-                let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
-                    .await
-                    .unwrap_or_default();
-                Failure::from_status(status, body, hint)
+        let mut credential = match credentials::fresh(app, provider, account).await {
+            Ok(c) => c,
+            Err(failure) => {
+                first.get_or_insert(failure);
+                continue;
             }
-            Err(f) => f,
+        };
+        let mut reauthorized = false;
+        let failure = loop {
+            let req = provider
+                .executor
+                .build(body.clone(), model, stream, &credential)
+                .map_err(|e| Failure {
+                    error: e,
+                    upstream_body: None,
+                    fallback: false,
+                    retry_after: None,
+                })?;
+            if let Some(t) = &mut call.trace {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                t.json(
+                    "3_req_provider.json",
+                    &request_json(req.method.as_str(), &req.url, &req.headers, body),
+                );
+            }
+            break match send(app, req, deadline).await {
+                Ok(res) if res.status().is_success() => return Ok((account, res)),
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    // A refused token may only be stale: renew it once and try again.
+                    if status == 401
+                        && !reauthorized
+                        && let Some(c) =
+                            credentials::reauthorize(app, provider, account, &credential).await
+                    {
+                        credential = c;
+                        reauthorized = true;
+                        continue;
+                    }
+                    let headers = res.headers().clone();
+                    if let Some(t) = &mut call.trace {
+                        t.json("4_res_provider_headers.json", &headers_json(&headers));
+                    }
+                    let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
+                        .await
+                        .unwrap_or_default();
+                    provider.executor.classify(model, status, &headers, body)
+                }
+                Err(f) => f,
+            };
         };
         tracing::warn!(
             request_id = %call.id, provider = %provider.name, account = %account.name,
