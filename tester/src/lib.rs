@@ -6,8 +6,10 @@
 
 pub mod fake_anthropic;
 pub mod fake_gemini;
+pub mod fake_oauth;
 pub mod fake_openai;
 pub mod fake_responses;
+pub mod fake_subscriptions;
 pub mod harness;
 pub mod http_client;
 pub mod server;
