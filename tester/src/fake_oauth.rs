@@ -155,6 +155,38 @@ impl OAuthState {
         token
     }
 
+    /// Every token issued so far, for tests that look for leaked secrets.
+    pub fn issued(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.access.lock().unwrap().keys().cloned().collect();
+        all.extend(self.refresh.lock().unwrap().keys().cloned());
+        all.extend(self.devices.lock().unwrap().keys().cloned());
+        all
+    }
+
+    /// The newest access token issued.
+    pub fn last_access(&self) -> Option<String> {
+        let access = self.access.lock().unwrap();
+        access
+            .iter()
+            .max_by_key(|(t, _)| {
+                t.split('-')
+                    .nth(2)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .map(|(t, _)| t.clone())
+    }
+
+    /// The newest live refresh token.
+    pub fn last_refresh(&self) -> Option<String> {
+        let table = self.refresh.lock().unwrap();
+        table
+            .iter()
+            .filter(|(_, e)| !e.spent)
+            .max_by_key(|(t, _)| t.split('-').nth(2).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0))
+            .map(|(t, _)| t.clone())
+    }
+
     pub fn id_token(&self) -> String {
         jwt(&self.cfg().id_claims)
     }

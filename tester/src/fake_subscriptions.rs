@@ -331,6 +331,14 @@ async fn copilot(
 ) -> Response<FakeBody> {
     let (parts, bytes, body) = read(&log, req).await;
     let path = parts.uri.path().to_owned();
+    if path == "/user" {
+        let gh = header(&parts, "authorization").strip_prefix("token ").unwrap_or("");
+        return if state.github.valid(gh) {
+            full(200, "application/json", json!({"login": "octocat", "id": 1}).to_string())
+        } else {
+            full(401, "application/json", json!({"message": "Bad credentials"}).to_string())
+        };
+    }
     for h in ["editor-version", "editor-plugin-version"] {
         if header(&parts, h).is_empty() {
             return gh_error(400, &format!("missing {h} header"), None);

@@ -49,7 +49,11 @@ pub struct Proxy {
 impl Proxy {
     /// Starts the binary in a fresh directory with `config` as its config file.
     pub fn start(config: &str, env: &[(&str, &str)]) -> Proxy {
-        let dir = scratch_dir("e2e");
+        Proxy::start_in(scratch_dir("e2e"), config, env)
+    }
+
+    /// Starts the binary in `dir` (where earlier commands may have stored accounts).
+    pub fn start_in(dir: PathBuf, config: &str, env: &[(&str, &str)]) -> Proxy {
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let mut cmd = Command::new(binary());
         cmd.current_dir(&dir)
