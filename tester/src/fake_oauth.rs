@@ -142,16 +142,22 @@ impl OAuthState {
         } else {
             format!("at-{family}-{n}-fakeaccess")
         };
-        self.access.lock().unwrap().insert(token.clone(), (family, at));
+        self.access
+            .lock()
+            .unwrap()
+            .insert(token.clone(), (family, at));
         (token, at)
     }
 
     fn new_refresh(&self, family: u64) -> String {
         let token = format!("rt-{family}-{}-fakerefresh", self.n());
-        self.refresh
-            .lock()
-            .unwrap()
-            .insert(token.clone(), RefreshEntry { family, spent: false });
+        self.refresh.lock().unwrap().insert(
+            token.clone(),
+            RefreshEntry {
+                family,
+                spent: false,
+            },
+        );
         token
     }
 
@@ -183,7 +189,12 @@ impl OAuthState {
         table
             .iter()
             .filter(|(_, e)| !e.spent)
-            .max_by_key(|(t, _)| t.split('-').nth(2).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0))
+            .max_by_key(|(t, _)| {
+                t.split('-')
+                    .nth(2)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
             .map(|(t, _)| t.clone())
     }
 
@@ -281,8 +292,14 @@ fn error(state: &OAuthState, status: u16, code: &str, description: &str) -> Resp
             status,
             json!({"error": {"code": code, "message": description, "type": "invalid_request_error", "param": null}}),
         ),
-        Flavor::GitHub => (200, json!({"error": code, "error_description": description})),
-        Flavor::Rfc => (status, json!({"error": code, "error_description": description})),
+        Flavor::GitHub => (
+            200,
+            json!({"error": code, "error_description": description}),
+        ),
+        Flavor::Rfc => (
+            status,
+            json!({"error": code, "error_description": description}),
+        ),
     };
     full(status, "application/json", body.to_string())
 }
@@ -319,7 +336,11 @@ fn tokens(state: &OAuthState, access: &str, refresh: Option<&str>) -> Response<F
 
 async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, body) = req.into_parts();
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let ct = parts
         .headers
@@ -342,15 +363,28 @@ async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<Fake
                 .and_then(|v| v.strip_prefix("token "))
                 .unwrap_or("");
             if state.valid(token) {
-                full(200, "application/json", json!({"login": "octocat", "id": 1}).to_string())
+                full(
+                    200,
+                    "application/json",
+                    json!({"login": "octocat", "id": 1}).to_string(),
+                )
             } else {
-                full(401, "application/json", json!({"message": "Bad credentials"}).to_string())
+                full(
+                    401,
+                    "application/json",
+                    json!({"message": "Bad credentials"}).to_string(),
+                )
             }
         }
         ("POST", "/device/code" | "/login/device/code") => {
             let p = form(&bytes);
             if p.get("client_id") != Some(&state.cfg().client_id) {
-                return error(&state, 400, "incorrect_client_credentials", "unknown client_id");
+                return error(
+                    &state,
+                    400,
+                    "incorrect_client_credentials",
+                    "unknown client_id",
+                );
             }
             let n = state.n();
             let device_code = format!("dc-{n}-fakedevice");
@@ -372,7 +406,9 @@ async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<Fake
         }
         ("POST", "/token" | "/login/oauth/access_token") => {
             let params: HashMap<String, String> = match state.cfg().body {
-                BodyStyle::Form if ct.starts_with("application/x-www-form-urlencoded") => form(&bytes),
+                BodyStyle::Form if ct.starts_with("application/x-www-form-urlencoded") => {
+                    form(&bytes)
+                }
                 BodyStyle::Json if ct.starts_with("application/json") => {
                     match serde_json::from_slice::<Map<String, Value>>(&bytes) {
                         Ok(m) => m
@@ -382,7 +418,14 @@ async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<Fake
                         Err(_) => return error(&state, 400, "invalid_request", "body is not JSON"),
                     }
                 }
-                _ => return error(&state, 400, "invalid_request", &format!("unsupported content type {ct:?}")),
+                _ => {
+                    return error(
+                        &state,
+                        400,
+                        "invalid_request",
+                        &format!("unsupported content type {ct:?}"),
+                    );
+                }
             };
             state.requests.lock().unwrap().push((
                 path.clone(),
@@ -390,7 +433,11 @@ async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<Fake
             ));
             token(&state, &params).await
         }
-        _ => full(404, "application/json", json!({"error": "not_found"}).to_string()),
+        _ => full(
+            404,
+            "application/json",
+            json!({"error": "not_found"}).to_string(),
+        ),
     }
 }
 
@@ -426,7 +473,9 @@ fn decode(s: &str) -> Option<String> {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -477,7 +526,10 @@ async fn token(state: &OAuthState, p: &HashMap<String, String>) -> Response<Fake
     }
     match p.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let Some((challenge, redirect)) = p.get("code").and_then(|c| state.codes.lock().unwrap().remove(c)) else {
+            let Some((challenge, redirect)) = p
+                .get("code")
+                .and_then(|c| state.codes.lock().unwrap().remove(c))
+            else {
                 return error(state, 400, "invalid_grant", "unknown or used code");
             };
             if p.get("redirect_uri") != Some(&redirect) {
@@ -513,7 +565,11 @@ async fn token(state: &OAuthState, p: &HashMap<String, String>) -> Response<Fake
             if d.slow_down_once || early {
                 d.slow_down_once = false;
                 let body = json!({"error": "slow_down", "error_description": "too fast", "interval": d.interval});
-                let status = if cfg.flavor == Flavor::GitHub { 200 } else { 400 };
+                let status = if cfg.flavor == Flavor::GitHub {
+                    200
+                } else {
+                    400
+                };
                 return full(status, "application/json", body.to_string());
             }
             if !d.approved {
@@ -532,7 +588,11 @@ async fn token(state: &OAuthState, p: &HashMap<String, String>) -> Response<Fake
     }
 }
 
-fn refresh_grant(state: &OAuthState, cfg: &OAuthConfig, p: &HashMap<String, String>) -> Response<FakeBody> {
+fn refresh_grant(
+    state: &OAuthState,
+    cfg: &OAuthConfig,
+    p: &HashMap<String, String>,
+) -> Response<FakeBody> {
     let token = p.get("refresh_token").cloned().unwrap_or_default();
     let mut table = state.refresh.lock().unwrap();
     let Some(entry) = table.get_mut(&token) else {

@@ -52,13 +52,22 @@ impl Log {
     }
 
     pub fn count(&self, path: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| s.path == path).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .count()
     }
 }
 
 async fn read(log: &Log, req: Request<Incoming>) -> (http::request::Parts, Bytes, Value) {
     let (parts, body) = req.into_parts();
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     log.seen.lock().unwrap().push(Seen {
         path: parts.uri.path().to_owned(),
@@ -141,16 +150,29 @@ async fn claude_code(
         return claude_error(404, "not_found_error", "Not Found");
     }
     if parts.uri.query() != Some("beta=true") {
-        return claude_error(400, "invalid_request_error", "Claude Code requests use ?beta=true");
+        return claude_error(
+            400,
+            "invalid_request_error",
+            "Claude Code requests use ?beta=true",
+        );
     }
     let token = bearer(&parts);
-    if !header(&parts, "anthropic-beta").split(',').any(|b| b.trim() == "oauth-2025-04-20") {
-        return claude_error(401, "authentication_error", "OAuth authentication is currently not supported.");
+    if !header(&parts, "anthropic-beta")
+        .split(',')
+        .any(|b| b.trim() == "oauth-2025-04-20")
+    {
+        return claude_error(
+            401,
+            "authentication_error",
+            "OAuth authentication is currently not supported.",
+        );
     }
     if !oauth.valid(token) {
         return claude_error(401, "authentication_error", "Invalid bearer token");
     }
-    if header(&parts, "x-app").is_empty() || !header(&parts, "user-agent").starts_with("claude-cli/") {
+    if header(&parts, "x-app").is_empty()
+        || !header(&parts, "user-agent").starts_with("claude-cli/")
+    {
         return claude_error(
             400,
             "invalid_request_error",
@@ -159,7 +181,10 @@ async fn claude_code(
     }
     forward(
         format!("{inner}/v1/messages"),
-        &[("x-api-key", "sk-inner-key"), ("anthropic-version", header(&parts, "anthropic-version"))],
+        &[
+            ("x-api-key", "sk-inner-key"),
+            ("anthropic-version", header(&parts, "anthropic-version")),
+        ],
         bytes,
     )
     .await
@@ -180,7 +205,8 @@ impl FakeCodex {
         let inner = FakeResponses::start().await;
         let log = Arc::new(Log::default());
         let (l, url, acct) = (log.clone(), inner.base_url(), account_id.to_owned());
-        let addr = serve(move |req| codex(l.clone(), oauth.clone(), url.clone(), acct.clone(), req)).await;
+        let addr =
+            serve(move |req| codex(l.clone(), oauth.clone(), url.clone(), acct.clone(), req)).await;
         FakeCodex { addr, inner, log }
     }
 
@@ -204,7 +230,11 @@ const CODEX_REJECTED: &[&str] = &[
 ];
 
 fn detail(status: u16, text: &str) -> Response<FakeBody> {
-    full(status, "application/json", json!({"detail": text}).to_string())
+    full(
+        status,
+        "application/json",
+        json!({"detail": text}).to_string(),
+    )
 }
 
 async fn codex(
@@ -223,7 +253,10 @@ async fn codex(
         return full(401, "application/json", body.to_string());
     }
     if header(&parts, "chatgpt-account-id") != account {
-        return detail(403, "chatgpt-account-id is missing or does not match the token");
+        return detail(
+            403,
+            "chatgpt-account-id is missing or does not match the token",
+        );
     }
     if header(&parts, "originator").is_empty() {
         return detail(400, "originator header is required");
@@ -243,16 +276,28 @@ async fn codex(
     if let Some(k) = CODEX_REJECTED.iter().find(|k| obj.contains_key(**k)) {
         return detail(400, &format!("Unsupported parameter: {k}"));
     }
-    if !obj.get("input").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+    if obj
+        .get("input")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
         return detail(400, "Input must be a list");
     }
     if body.to_string().contains("#usage-limit") {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let e = json!({"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
             "plan_type": "plus", "resets_at": now + 600, "resets_in_seconds": 600}});
         return full(429, "application/json", e.to_string());
     }
-    forward(format!("{inner}/responses"), &[("authorization", "Bearer sk-inner-key")], bytes).await
+    forward(
+        format!("{inner}/responses"),
+        &[("authorization", "Bearer sk-inner-key")],
+        bytes,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -307,9 +352,20 @@ impl FakeCopilot {
             n: AtomicU64::new(0),
         });
         let log = Arc::new(Log::default());
-        let (s, l, c, r) = (state.clone(), log.clone(), chat.base_url(), responses.base_url());
+        let (s, l, c, r) = (
+            state.clone(),
+            log.clone(),
+            chat.base_url(),
+            responses.base_url(),
+        );
         let addr = serve(move |req| copilot(s.clone(), l.clone(), c.clone(), r.clone(), req)).await;
-        FakeCopilot { addr, chat, responses, state, log }
+        FakeCopilot {
+            addr,
+            chat,
+            responses,
+            state,
+            log,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -318,7 +374,8 @@ impl FakeCopilot {
 }
 
 fn gh_error(status: u16, message: &str, code: Option<&str>) -> Response<FakeBody> {
-    let body = json!({"error": {"message": message, "code": code, "type": "invalid_request_error"}});
+    let body =
+        json!({"error": {"message": message, "code": code, "type": "invalid_request_error"}});
     full(status, "application/json", body.to_string())
 }
 
@@ -332,11 +389,21 @@ async fn copilot(
     let (parts, bytes, body) = read(&log, req).await;
     let path = parts.uri.path().to_owned();
     if path == "/user" {
-        let gh = header(&parts, "authorization").strip_prefix("token ").unwrap_or("");
+        let gh = header(&parts, "authorization")
+            .strip_prefix("token ")
+            .unwrap_or("");
         return if state.github.valid(gh) {
-            full(200, "application/json", json!({"login": "octocat", "id": 1}).to_string())
+            full(
+                200,
+                "application/json",
+                json!({"login": "octocat", "id": 1}).to_string(),
+            )
         } else {
-            full(401, "application/json", json!({"message": "Bad credentials"}).to_string())
+            full(
+                401,
+                "application/json",
+                json!({"message": "Bad credentials"}).to_string(),
+            )
         };
     }
     for h in ["editor-version", "editor-plugin-version"] {
@@ -345,9 +412,15 @@ async fn copilot(
         }
     }
     if path == "/copilot_internal/v2/token" {
-        let gh = header(&parts, "authorization").strip_prefix("token ").unwrap_or("");
+        let gh = header(&parts, "authorization")
+            .strip_prefix("token ")
+            .unwrap_or("");
         if !state.github.valid(gh) {
-            return full(401, "application/json", json!({"message": "Bad credentials"}).to_string());
+            return full(
+                401,
+                "application/json",
+                json!({"message": "Bad credentials"}).to_string(),
+            );
         }
         state.exchanges.fetch_add(1, Ordering::SeqCst);
         let n = state.n.fetch_add(1, Ordering::SeqCst) + 1;
@@ -367,23 +440,43 @@ async fn copilot(
     if header(&parts, "copilot-integration-id").is_empty() {
         return gh_error(400, "missing copilot-integration-id", None);
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("").to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     match path.as_str() {
         "/chat/completions" => {
             if state.responses_only.lock().unwrap().contains(&model) {
                 return gh_error(
                     400,
-                    &format!("model \"{model}\" is not accessible via the /chat/completions endpoint"),
+                    &format!(
+                        "model \"{model}\" is not accessible via the /chat/completions endpoint"
+                    ),
                     Some("unsupported_api_for_model"),
                 );
             }
-            forward(format!("{chat}/chat/completions"), &[("authorization", "Bearer sk-inner-key")], bytes).await
+            forward(
+                format!("{chat}/chat/completions"),
+                &[("authorization", "Bearer sk-inner-key")],
+                bytes,
+            )
+            .await
         }
         "/responses" => {
             if state.chat_only.lock().unwrap().contains(&model) {
-                return gh_error(400, &format!("model {model} does not support Responses API."), None);
+                return gh_error(
+                    400,
+                    &format!("model {model} does not support Responses API."),
+                    None,
+                );
             }
-            forward(format!("{responses}/responses"), &[("authorization", "Bearer sk-inner-key")], bytes).await
+            forward(
+                format!("{responses}/responses"),
+                &[("authorization", "Bearer sk-inner-key")],
+                bytes,
+            )
+            .await
         }
         _ => gh_error(404, "Not Found", None),
     }
@@ -418,7 +511,12 @@ impl FakeCodeAssist {
         let log = Arc::new(Log::default());
         let (s, l, url) = (state.clone(), log.clone(), inner.base_url());
         let addr = serve(move |req| code_assist(s.clone(), l.clone(), url.clone(), req)).await;
-        FakeCodeAssist { addr, inner, state, log }
+        FakeCodeAssist {
+            addr,
+            inner,
+            state,
+            log,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -447,12 +545,19 @@ async fn code_assist(
     if !state.google.valid(bearer(&parts)) {
         return google_error(401, "Request had invalid authentication credentials.");
     }
-    let method = parts.uri.path().strip_prefix("/v1internal:").unwrap_or("").to_owned();
+    let method = parts
+        .uri
+        .path()
+        .strip_prefix("/v1internal:")
+        .unwrap_or("")
+        .to_owned();
     match method.as_str() {
         "loadCodeAssist" => {
             let project = state.project.lock().unwrap().clone();
             let body = match project {
-                Some(p) => json!({"currentTier": {"id": "standard-tier"}, "cloudaicompanionProject": p}),
+                Some(p) => {
+                    json!({"currentTier": {"id": "standard-tier"}, "cloudaicompanionProject": p})
+                }
                 None => json!({"allowedTiers": [{"id": "standard-tier", "isDefault": true}]}),
             };
             full(200, "application/json", body.to_string())
@@ -463,7 +568,11 @@ async fn code_assist(
             }
             // A long-running operation: not done on the first look.
             if state.onboard_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                return full(200, "application/json", json!({"name": "operations/onboard-1", "done": false}).to_string());
+                return full(
+                    200,
+                    "application/json",
+                    json!({"name": "operations/onboard-1", "done": false}).to_string(),
+                );
             }
             *state.project.lock().unwrap() = Some("proj-onboarded".into());
             let body = json!({"name": "operations/onboard-1", "done": true,
@@ -478,21 +587,34 @@ async fn code_assist(
             let Some(obj) = body.as_object() else {
                 return google_error(400, "body must be an object");
             };
-            if let Some(k) = obj.keys().find(|k| !["model", "project", "user_prompt_id", "request"].contains(&k.as_str())) {
-                return google_error(400, &format!("Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."));
+            if let Some(k) = obj
+                .keys()
+                .find(|k| !["model", "project", "user_prompt_id", "request"].contains(&k.as_str()))
+            {
+                return google_error(
+                    400,
+                    &format!(
+                        "Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."
+                    ),
+                );
             }
             let model = obj.get("model").and_then(Value::as_str).unwrap_or("");
             if model.is_empty() {
                 return google_error(400, "model is required");
             }
             let project = state.project.lock().unwrap().clone();
-            if project.is_none() || obj.get("project").and_then(Value::as_str) != project.as_deref() {
+            if project.is_none() || obj.get("project").and_then(Value::as_str) != project.as_deref()
+            {
                 return google_error(403, "The caller does not have permission (project)");
             }
             let Some(request) = obj.get("request").filter(|r| r.is_object()) else {
                 return google_error(400, "request is required");
             };
-            let method = if stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
+            let method = if stream {
+                "streamGenerateContent?alt=sse"
+            } else {
+                "generateContent"
+            };
             let res = forward(
                 format!("{gemini}/models/{model}:{method}"),
                 &[("x-goog-api-key", "sk-inner-key")],
@@ -500,7 +622,11 @@ async fn code_assist(
             )
             .await;
             let (parts, body) = res.into_parts();
-            let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             let wrapped = if !parts.status.is_success() {
                 text.into_owned()
@@ -512,7 +638,11 @@ async fn code_assist(
             } else {
                 json!({"response": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null), "traceId": "t1"}).to_string()
             };
-            let ct = if stream && parts.status.is_success() { "text/event-stream" } else { "application/json" };
+            let ct = if stream && parts.status.is_success() {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
             full(parts.status.as_u16(), ct, wrapped)
         }
         _ => google_error(404, "Method not found."),

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
-use switchyard_tester::fake_subscriptions::{FakeClaudeCode, FakeCodeAssist, FakeCodex, FakeCopilot};
+use switchyard_tester::fake_subscriptions::{
+    FakeClaudeCode, FakeCodeAssist, FakeCodex, FakeCopilot,
+};
 use switchyard_tester::harness::{Proxy, binary, run, scratch_dir};
 use switchyard_tester::http_client::{post_json, request, sse_data};
 
@@ -61,7 +63,13 @@ fn spawn(dir: &Path, args: &[&str]) -> Cli {
         }
     });
     let stdin = child.stdin.take();
-    Cli { child, stdin, lines, out, err }
+    Cli {
+        child,
+        stdin,
+        lines,
+        out,
+        err,
+    }
 }
 
 impl Cli {
@@ -75,7 +83,11 @@ impl Cli {
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
-        panic!("no such line; stdout:\n{}\nstderr:\n{}", self.out.lock().unwrap(), self.err.lock().unwrap());
+        panic!(
+            "no such line; stdout:\n{}\nstderr:\n{}",
+            self.out.lock().unwrap(),
+            self.err.lock().unwrap()
+        );
     }
 
     fn type_line(&mut self, text: &str) {
@@ -93,7 +105,11 @@ impl Cli {
             }
             if start.elapsed() > Duration::from_secs(60) {
                 let _ = self.child.kill();
-                panic!("CLI did not finish:\n{}\n{}", self.out.lock().unwrap(), self.err.lock().unwrap());
+                panic!(
+                    "CLI did not finish:\n{}\n{}",
+                    self.out.lock().unwrap(),
+                    self.err.lock().unwrap()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
@@ -115,7 +131,11 @@ fn cli(dir: &Path, args: &[&str]) -> String {
 
 fn assert_no_secrets(what: &str, text: &str, secrets: &[String]) {
     for s in secrets.iter().filter(|s| s.len() >= 8) {
-        assert!(!text.contains(s.as_str()), "{what} leaks a secret ({}...):\n{text}", &s[..6]);
+        assert!(
+            !text.contains(s.as_str()),
+            "{what} leaks a secret ({}...):\n{text}",
+            &s[..6]
+        );
     }
 }
 
@@ -156,7 +176,12 @@ fn ms(t: SystemTime) -> u128 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copilot_device_login_renews_its_token_and_learns_the_responses_endpoint() {
-    let github = FakeOAuth::start(OAuthConfig::new("Iv1.test-client", BodyStyle::Form, Flavor::GitHub)).await;
+    let github = FakeOAuth::start(OAuthConfig::new(
+        "Iv1.test-client",
+        BodyStyle::Form,
+        Flavor::GitHub,
+    ))
+    .await;
     let copilot = FakeCopilot::start(github.state.clone()).await;
     // The token the login gets expires within the refresh lead: the first request renews it.
     copilot.state.ttl.store(60, Ordering::SeqCst);
@@ -179,7 +204,10 @@ refresh_lead_secs = "300"
     let dir = scratch_dir("copilot");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
 
-    let login = spawn(&dir, &["--config", "config.toml", "login", "gh", "--no-browser"]);
+    let login = spawn(
+        &dir,
+        &["--config", "config.toml", "login", "gh", "--no-browser"],
+    );
     let line = login.line(|l| l.contains("enter the code")).await;
     let code = line.split_whitespace().last().unwrap().to_owned();
     // The first poll after this is told to slow down; the login must keep going.
@@ -191,31 +219,65 @@ refresh_lead_secs = "300"
     assert_eq!(copilot.state.exchanges.load(Ordering::SeqCst), 1);
 
     let listing = cli(&dir, &["accounts"]);
-    assert!(listing.contains("gh") && listing.contains("octocat") && listing.contains("oauth") && listing.contains("active"), "{listing}");
+    assert!(
+        listing.contains("gh")
+            && listing.contains("octocat")
+            && listing.contains("oauth")
+            && listing.contains("active"),
+        "{listing}"
+    );
 
     copilot.state.ttl.store(1800, Ordering::SeqCst);
     let mut proxy = Proxy::start_in(dir.clone(), &config, &[]);
     let url = proxy.url("/v1/chat/completions");
     let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-4.1", "hi")).await;
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(copilot.state.exchanges.load(Ordering::SeqCst), 2, "renewed before expiry");
-    let sent = copilot.log.all().into_iter().filter(|s| s.path == "/chat/completions").last().unwrap();
+    assert_eq!(
+        copilot.state.exchanges.load(Ordering::SeqCst),
+        2,
+        "renewed before expiry"
+    );
+    let sent = copilot
+        .log
+        .all()
+        .into_iter()
+        .filter(|s| s.path == "/chat/completions")
+        .last()
+        .unwrap();
     let latest = copilot.state.last_token().unwrap();
     assert_eq!(sent.headers["authorization"], format!("Bearer {latest}"));
-    for h in ["copilot-integration-id", "editor-version", "editor-plugin-version", "x-request-id", "x-initiator"] {
+    for h in [
+        "copilot-integration-id",
+        "editor-version",
+        "editor-plugin-version",
+        "x-request-id",
+        "x-initiator",
+    ] {
         assert!(sent.headers.contains_key(h), "{h}");
     }
     let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-4.1", "again")).await;
     assert_eq!(res.status, 200);
-    assert_eq!(copilot.state.exchanges.load(Ordering::SeqCst), 2, "a fresh token is reused");
+    assert_eq!(
+        copilot.state.exchanges.load(Ordering::SeqCst),
+        2,
+        "a fresh token is reused"
+    );
 
     // A model served only on /responses: the 400 is learned and the request goes there.
     let chat_calls = |model: &str| {
-        copilot.log.all().iter().filter(|s| s.path == "/chat/completions" && s.body["model"] == model).count()
+        copilot
+            .log
+            .all()
+            .iter()
+            .filter(|s| s.path == "/chat/completions" && s.body["model"] == model)
+            .count()
     };
     let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-5-codex", "hello")).await;
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json()["choices"][0]["message"]["content"], switchyard_tester::fake_responses::REPLY);
+    assert_eq!(
+        res.json()["choices"][0]["message"]["content"],
+        switchyard_tester::fake_responses::REPLY
+    );
     assert_eq!(chat_calls("gpt-5-codex"), 1);
     assert_eq!(copilot.log.count("/responses"), 1);
     // Remembered: the next ones go straight to /responses, streaming too.
@@ -228,7 +290,11 @@ refresh_lead_secs = "300"
     let text: String = sse_data(&res.text())
         .iter()
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, switchyard_tester::fake_responses::REPLY);
     assert_eq!(chat_calls("gpt-5-codex"), 1);
@@ -236,7 +302,19 @@ refresh_lead_secs = "300"
 
     proxy.stop();
     let mut secrets = github.state.issued();
-    secrets.extend(copilot.log.all().iter().filter_map(|s| s.headers.get("authorization")).filter_map(|v| v.to_str().ok()).map(|v| v.trim_start_matches("Bearer ").trim_start_matches("token ").to_owned()));
+    secrets.extend(
+        copilot
+            .log
+            .all()
+            .iter()
+            .filter_map(|s| s.headers.get("authorization"))
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| {
+                v.trim_start_matches("Bearer ")
+                    .trim_start_matches("token ")
+                    .to_owned()
+            }),
+    );
     assert_no_secrets("login output", &format!("{out}{err}"), &secrets);
     assert_no_secrets("accounts output", &cli(&dir, &["accounts"]), &secrets);
     assert_no_secrets("server log", &proxy.stderr(), &secrets);
@@ -244,7 +322,12 @@ refresh_lead_secs = "300"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_login_through_the_loopback_callback_then_requests_carry_the_login() {
-    let oauth = FakeOAuth::start(OAuthConfig::new("claude-test-client", BodyStyle::Json, Flavor::Rfc)).await;
+    let oauth = FakeOAuth::start(OAuthConfig::new(
+        "claude-test-client",
+        BodyStyle::Json,
+        Flavor::Rfc,
+    ))
+    .await;
     let claude = FakeClaudeCode::start(oauth.state.clone()).await;
     let config = header(&format!(
         r#"
@@ -269,13 +352,23 @@ redirect_uri = "http://localhost:0/callback"
     let dir = scratch_dir("claude-login");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
     let login = spawn(&dir, &["--config", "config.toml", "login", "cc"]);
-    let url = login.line(|l| l.contains("/authorize?")).await.trim().to_owned();
-    assert!(url.contains("code_challenge_method=S256") && url.contains("code=true"), "{url}");
+    let url = login
+        .line(|l| l.contains("/authorize?"))
+        .await
+        .trim()
+        .to_owned();
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("code=true"),
+        "{url}"
+    );
     // The browser: the authorization server redirects to the CLI's loopback listener.
     let res = request("GET", &url, &[], "").await;
     assert_eq!(res.status, 302, "{}", res.text());
     let back = res.headers["location"].to_str().unwrap().to_owned();
-    assert!(back.starts_with("http://localhost:") && back.contains("/callback?code="), "{back}");
+    assert!(
+        back.starts_with("http://localhost:") && back.contains("/callback?code="),
+        "{back}"
+    );
     let page = request("GET", &back, &[], "").await;
     assert_eq!(page.status, 200, "{}", page.text());
     let (ok, out, err) = login.finish().await;
@@ -296,7 +389,12 @@ redirect_uri = "http://localhost:0/callback"
     assert_eq!(res.status, 200, "{}", res.text());
     let seen = claude.log.all();
     assert_eq!(seen.len(), 1);
-    assert!(seen[0].headers["anthropic-beta"].to_str().unwrap().contains("oauth-2025-04-20"));
+    assert!(
+        seen[0].headers["anthropic-beta"]
+            .to_str()
+            .unwrap()
+            .contains("oauth-2025-04-20")
+    );
     proxy.stop();
     let secrets = oauth.state.issued();
     assert_no_secrets("login output", &format!("{out}{err}"), &secrets);
@@ -343,8 +441,15 @@ redirect_uri = "http://localhost:0/auth/callback"
     std::fs::write(dir.join("config.toml"), &config).unwrap();
 
     // A headless login: the browser's final address is pasted into the terminal.
-    let mut login = spawn(&dir, &["--config", "config.toml", "login", "cx", "--no-browser"]);
-    let url = login.line(|l| l.contains("/authorize?")).await.trim().to_owned();
+    let mut login = spawn(
+        &dir,
+        &["--config", "config.toml", "login", "cx", "--no-browser"],
+    );
+    let url = login
+        .line(|l| l.contains("/authorize?"))
+        .await
+        .trim()
+        .to_owned();
     assert!(url.contains("codex_cli_simplified_flow=true"), "{url}");
     let res = request("GET", &url, &[], "").await;
     let back = res.headers["location"].to_str().unwrap().to_owned();
@@ -357,7 +462,17 @@ redirect_uri = "http://localhost:0/auth/callback"
     for name in ["second", "third"] {
         let (access, refresh, id, _) = oauth.state.issue(-30);
         let file = codex_auth_json(&dir, &format!("{name}.json"), &access, &refresh, &id);
-        let out = cli(&dir, &["import", "codex", "--path", file.to_str().unwrap(), "--name", name]);
+        let out = cli(
+            &dir,
+            &[
+                "import",
+                "codex",
+                "--path",
+                file.to_str().unwrap(),
+                "--name",
+                name,
+            ],
+        );
         assert!(out.contains(&format!("account `{name}`")), "{out}");
     }
 
@@ -367,7 +482,12 @@ redirect_uri = "http://localhost:0/auth/callback"
     for i in 0..24 {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", &format!("hello {i}"))).await
+            post_json(
+                &url,
+                CLIENT_KEY,
+                &chat("cx/gpt-5-codex", &format!("hello {i}")),
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -378,12 +498,18 @@ redirect_uri = "http://localhost:0/auth/callback"
     assert_eq!(oauth.state.refresh_calls.load(Ordering::SeqCst), 2);
     assert_eq!(oauth.state.max_in_flight.load(Ordering::SeqCst), 1);
     let sent = codex.log.all();
-    assert!(sent.iter().all(|s| s.body["stream"] == true && s.body["store"] == false && s.body.get("temperature").is_none()));
+    assert!(sent.iter().all(|s| s.body["stream"] == true
+        && s.body["store"] == false
+        && s.body.get("temperature").is_none()));
 
     // The quota answer becomes a precise Retry-After.
     let res = post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", "#usage-limit")).await;
     assert_eq!(res.status, 429, "{}", res.text());
-    let wait: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((590..=600).contains(&wait), "{wait}");
 
     proxy.stop();
@@ -396,7 +522,13 @@ redirect_uri = "http://localhost:0/auth/callback"
     assert_no_secrets("error body", &res.text(), &secrets);
 }
 
-fn claude_credentials(dir: &Path, name: &str, access: &str, refresh: &str, expires: SystemTime) -> PathBuf {
+fn claude_credentials(
+    dir: &Path,
+    name: &str,
+    access: &str,
+    refresh: &str,
+    expires: SystemTime,
+) -> PathBuf {
     let path = dir.join(name);
     let body = json!({"claudeAiOauth": {"accessToken": access, "refreshToken": refresh, "expiresAt": ms(expires) as u64,
         "scopes": ["user:inference"], "subscriptionType": "max"}});
@@ -429,10 +561,30 @@ client_id = "claude-test-client"
     // Account `a` has expired; `b` is fresh.
     let (a_access, a_refresh, _, a_exp) = oauth.state.issue(-60);
     let file = claude_credentials(&dir, "a.json", &a_access, &a_refresh, a_exp);
-    cli(&dir, &["import", "claude", "--path", file.to_str().unwrap(), "--name", "a"]);
+    cli(
+        &dir,
+        &[
+            "import",
+            "claude",
+            "--path",
+            file.to_str().unwrap(),
+            "--name",
+            "a",
+        ],
+    );
     let (b_access, b_refresh, _, b_exp) = oauth.state.issue(3600);
     let file = claude_credentials(&dir, "b.json", &b_access, &b_refresh, b_exp);
-    cli(&dir, &["import", "claude", "--path", file.to_str().unwrap(), "--name", "b"]);
+    cli(
+        &dir,
+        &[
+            "import",
+            "claude",
+            "--path",
+            file.to_str().unwrap(),
+            "--name",
+            "b",
+        ],
+    );
 
     let mut proxy = Proxy::start_in(dir.clone(), &config, &[("SWITCHYARD_DEBUG_LOGS", "1")]);
     let url = proxy.url("/v1/chat/completions");
@@ -440,42 +592,82 @@ client_id = "claude-test-client"
     for i in 0..500 {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            post_json(&url, CLIENT_KEY, &chat("cc/claude-sonnet-4-5", &format!("n{i}"))).await
+            post_json(
+                &url,
+                CLIENT_KEY,
+                &chat("cc/claude-sonnet-4-5", &format!("n{i}")),
+            )
+            .await
         }));
     }
     for t in tasks {
         let res = t.await.unwrap();
         assert_eq!(res.status, 200, "{}", res.text());
     }
-    assert_eq!(oauth.state.refresh_calls.load(Ordering::SeqCst), 1, "one refresh for all");
+    assert_eq!(
+        oauth.state.refresh_calls.load(Ordering::SeqCst),
+        1,
+        "one refresh for all"
+    );
 
     // The upstream refuses `a`'s current token: one refresh, then the request succeeds.
-    let a_now = accounts_rows(&proxy.db_path()).into_iter().find(|r| r.1 == "a").unwrap().3;
+    let a_now = accounts_rows(&proxy.db_path())
+        .into_iter()
+        .find(|r| r.1 == "a")
+        .unwrap()
+        .3;
     assert_ne!(a_now, a_access, "the refreshed token was stored");
     oauth.state.revoke_access(&a_now);
     for i in 0..4 {
-        let res = post_json(&url, CLIENT_KEY, &chat("cc/claude-sonnet-4-5", &format!("r{i}"))).await;
+        let res = post_json(
+            &url,
+            CLIENT_KEY,
+            &chat("cc/claude-sonnet-4-5", &format!("r{i}")),
+        )
+        .await;
         assert_eq!(res.status, 200, "{}", res.text());
     }
-    assert_eq!(oauth.state.refresh_calls.load(Ordering::SeqCst), 2, "one refresh after the 401");
+    assert_eq!(
+        oauth.state.refresh_calls.load(Ordering::SeqCst),
+        2,
+        "one refresh after the 401"
+    );
 
     // `a`'s grant dies: the next refresh fails for good, `a` is marked, `b` answers.
     let a_rt = oauth.state.last_refresh().unwrap();
     oauth.state.revoke_refresh(&a_rt);
     for i in 0..6 {
-        let res = post_json(&url, CLIENT_KEY, &chat("cc/claude-sonnet-4-5", &format!("t{i}"))).await;
+        let res = post_json(
+            &url,
+            CLIENT_KEY,
+            &chat("cc/claude-sonnet-4-5", &format!("t{i}")),
+        )
+        .await;
         assert_eq!(res.status, 200, "{}", res.text());
     }
-    assert_eq!(oauth.state.refresh_calls.load(Ordering::SeqCst), 3, "the dead grant is tried once, not in a loop");
+    assert_eq!(
+        oauth.state.refresh_calls.load(Ordering::SeqCst),
+        3,
+        "the dead grant is tried once, not in a loop"
+    );
     let rows = accounts_rows(&proxy.db_path());
     let status: Vec<_> = rows.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
     assert_eq!(status, [("a", "needs_login"), ("b", "active")]);
     let listing = cli(&dir, &["accounts"]);
-    assert!(listing.lines().any(|l| l.contains(" a ") && l.contains("needs_login")), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(" a ") && l.contains("needs_login")),
+        "{listing}"
+    );
 
     // Disabled and removed accounts.
     cli(&dir, &["accounts", "disable", "cc/b"]);
-    assert!(cli(&dir, &["accounts"]).lines().any(|l| l.contains(" b ") && l.contains("disabled")));
+    assert!(
+        cli(&dir, &["accounts"])
+            .lines()
+            .any(|l| l.contains(" b ") && l.contains("disabled"))
+    );
     proxy.stop();
     cli(&dir, &["accounts", "remove", "a"]);
     assert_eq!(accounts_rows(&proxy.db_path()).len(), 1);
@@ -514,13 +706,26 @@ onboard_poll_ms = "10"
     let file = dir.join("oauth_creds.json");
     let creds = json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "scope": "x", "expiry_date": ms(exp) as u64});
     std::fs::write(&file, creds.to_string()).unwrap();
-    cli(&dir, &["import", "gemini", "--path", file.to_str().unwrap(), "--name", "me"]);
+    cli(
+        &dir,
+        &[
+            "import",
+            "gemini",
+            "--path",
+            file.to_str().unwrap(),
+            "--name",
+            "me",
+        ],
+    );
 
     let mut proxy = Proxy::start_in(dir.clone(), &config, &[]);
     let url = proxy.url("/v1/chat/completions");
     let res = post_json(&url, CLIENT_KEY, &chat("gc/gemini-2.5-pro", "hi")).await;
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json()["choices"][0]["message"]["content"], switchyard_tester::fake_anthropic::REPLY);
+    assert_eq!(
+        res.json()["choices"][0]["message"]["content"],
+        switchyard_tester::fake_anthropic::REPLY
+    );
     assert!(res.json()["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     let mut body = chat("gc/gemini-2.5-pro", "stream");
     body["stream"] = json!(true);
@@ -529,7 +734,12 @@ onboard_poll_ms = "10"
     assert!(res.text().contains("data: [DONE]"));
     assert_eq!(google.state.refresh_calls.load(Ordering::SeqCst), 1);
     assert_eq!(ca.state.onboard_calls.load(Ordering::SeqCst), 2);
-    let sent: Vec<_> = ca.log.all().into_iter().filter(|s| s.path.contains("GenerateContent") || s.path.contains("generateContent")).collect();
+    let sent: Vec<_> = ca
+        .log
+        .all()
+        .into_iter()
+        .filter(|s| s.path.contains("GenerateContent") || s.path.contains("generateContent"))
+        .collect();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].body["project"], "proj-onboarded");
     assert_eq!(sent[0].body["model"], "gemini-2.5-pro");

@@ -13,9 +13,9 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse,
-    TokenResponse, TokenUrl,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -40,14 +40,16 @@ pub struct TokenSet {
 impl TokenSet {
     /// Reads a token answer; `access_token` is the one required field.
     pub fn from_json(v: &Value) -> Result<TokenSet, AuthError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| AuthError::Transient("token endpoint answered with no JSON object".into()))?;
+        let obj = v.as_object().ok_or_else(|| {
+            AuthError::Transient("token endpoint answered with no JSON object".into())
+        })?;
         let access = obj
             .get("access_token")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| AuthError::Transient("token endpoint answered with no access_token".into()))?;
+            .ok_or_else(|| {
+                AuthError::Transient("token endpoint answered with no access_token".into())
+            })?;
         let secret = |k: &str| {
             obj.get(k)
                 .and_then(Value::as_str)
@@ -324,7 +326,10 @@ pub fn classify(status: u16, code: &str, description: &str) -> AuthError {
     } else {
         format!("{code}: {description}")
     };
-    let known_transient = matches!(code, "temporarily_unavailable" | "server_error" | "slow_down");
+    let known_transient = matches!(
+        code,
+        "temporarily_unavailable" | "server_error" | "slow_down"
+    );
     if TERMINAL.contains(&code) || (!known_transient && matches!(status, 400 | 401 | 403)) {
         AuthError::Terminal(text)
     } else {
@@ -333,10 +338,7 @@ pub fn classify(status: u16, code: &str, description: &str) -> AuthError {
 }
 
 fn from_crate(
-    res: Result<
-        OAuthTokenResponse,
-        RequestTokenError<std::io::Error, BasicErrorResponse>,
-    >,
+    res: Result<OAuthTokenResponse, RequestTokenError<std::io::Error, BasicErrorResponse>>,
 ) -> Result<TokenSet, AuthError> {
     match res {
         Ok(tok) => {
@@ -538,7 +540,12 @@ mod tests {
             body: BodyStyle::Form,
             refresh_scopes: false,
         };
-        let p = authorize(&app, "http://localhost:1455/cb", &[("code".into(), "true".into())]).unwrap();
+        let p = authorize(
+            &app,
+            "http://localhost:1455/cb",
+            &[("code".into(), "true".into())],
+        )
+        .unwrap();
         for want in [
             "client_id=cid",
             "code_challenge_method=S256",

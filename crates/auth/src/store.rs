@@ -152,7 +152,15 @@ impl Store {
         self.conn().execute(
             "UPDATE accounts SET kind = ?2, access_token = ?3, refresh_token = ?4,
                 expires_at_ms = ?5, extra = ?6, updated_ms = ?7 WHERE id = ?1",
-            params![id, kind, access, refresh, expires, extra, ms(SystemTime::now())],
+            params![
+                id,
+                kind,
+                access,
+                refresh,
+                expires,
+                extra,
+                ms(SystemTime::now())
+            ],
         )?;
         Ok(())
     }
@@ -203,13 +211,7 @@ impl Store {
     }
 }
 
-type Columns = (
-    &'static str,
-    String,
-    Option<String>,
-    Option<i64>,
-    String,
-);
+type Columns = (&'static str, String, Option<String>, Option<i64>, String);
 
 fn columns(c: &Credential) -> Columns {
     match c {
@@ -273,7 +275,8 @@ mod tests {
         let id = s.upsert("codex", "me@example.com", &oauth("at-1")).unwrap();
         let again = s.upsert("codex", "me@example.com", &oauth("at-2")).unwrap();
         assert_eq!(id, again);
-        s.upsert("claude", "key", &Credential::ApiKey(Secret::new("sk-1"))).unwrap();
+        s.upsert("claude", "key", &Credential::ApiKey(Secret::new("sk-1")))
+            .unwrap();
         let all = s.list(None).unwrap();
         assert_eq!(all.len(), 2);
         let a = &all[0];
@@ -282,12 +285,16 @@ mod tests {
         assert_eq!(a.credential.expires_at(), oauth("x").expires_at());
         assert!(!format!("{a:?}").contains("at-2"));
 
-        s.set_status(id, AccountStatus::NeedsLogin, Some("invalid_grant")).unwrap();
+        s.set_status(id, AccountStatus::NeedsLogin, Some("invalid_grant"))
+            .unwrap();
         let a = s.find("codex", "me@example.com").unwrap().unwrap();
         assert_eq!(a.status, AccountStatus::NeedsLogin);
         // A new login makes it active again.
         s.upsert("codex", "me@example.com", &oauth("at-3")).unwrap();
-        assert_eq!(s.list(Some("codex")).unwrap()[0].status, AccountStatus::Active);
+        assert_eq!(
+            s.list(Some("codex")).unwrap()[0].status,
+            AccountStatus::Active
+        );
         assert!(s.remove(id).unwrap());
         assert_eq!(s.list(Some("codex")).unwrap().len(), 0);
     }

@@ -160,8 +160,14 @@ mod tests {
         assert!(req.headers.get("x-api-key").is_none());
         let beta = req.headers["anthropic-beta"].to_str().unwrap();
         assert!(beta.split(',').any(|b| b == "oauth-2025-04-20"), "{beta}");
-        assert_eq!(req.headers["user-agent"], "claude-cli/9.9.9 (external, cli)");
+        assert_eq!(
+            req.headers["user-agent"],
+            "claude-cli/9.9.9 (external, cli)"
+        );
         assert_eq!(req.headers["x-app"], "cli");
-        assert_eq!(req.headers["anthropic-dangerous-direct-browser-access"], "true");
+        assert_eq!(
+            req.headers["anthropic-dangerous-direct-browser-access"],
+            "true"
+        );
     }
 }

@@ -68,7 +68,12 @@ impl OAuthSettings {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(',').map(|f| f.trim().to_owned()).collect())
             .unwrap_or_default();
-        for f in self.beta.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        for f in self
+            .beta
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
             if !flags.iter().any(|have| have == f) {
                 flags.push(f.to_owned());
             }
@@ -92,10 +97,7 @@ fn credential_from(tokens: TokenSet, previous_refresh: Option<&Secret>) -> Crede
     if let Some(uuid) = tokens.pointer("/account/uuid").and_then(Value::as_str) {
         extra.insert("account_uuid".to_owned(), uuid.to_owned());
     }
-    if let Some(uuid) = tokens
-        .pointer("/organization/uuid")
-        .and_then(Value::as_str)
-    {
+    if let Some(uuid) = tokens.pointer("/organization/uuid").and_then(Value::as_str) {
         extra.insert("organization_uuid".to_owned(), uuid.to_owned());
     }
     let expires_at = tokens.expires_at();
@@ -138,7 +140,8 @@ pub async fn login(
 ) -> Result<LoginOutcome, AuthError> {
     // `code=true` makes claude.ai show the code for pasting when the redirect cannot load.
     let extra = [("code".to_owned(), "true".to_owned())];
-    let tokens = flow::pkce_login(&settings.app, client, ui, &settings.redirect_uri, &extra).await?;
+    let tokens =
+        flow::pkce_login(&settings.app, client, ui, &settings.redirect_uri, &extra).await?;
     let label = tokens
         .pointer("/account/email_address")
         .and_then(Value::as_str)
@@ -159,8 +162,8 @@ fn default_path() -> Option<PathBuf> {
 /// Claude Code's `~/.claude/.credentials.json`:
 /// `{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt" (ms), ...}}`.
 fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
     let o = v
         .get("claudeAiOauth")
         .ok_or_else(|| AuthError::Invalid("no `claudeAiOauth` login in the file".into()))?;

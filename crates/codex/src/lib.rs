@@ -20,8 +20,8 @@ use switchyard_provider::executor::join_url;
 use switchyard_provider::failure::retry_after;
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{
-    Executor, ExecutorKind, Failure, LoginFuture, ProviderSettings, RefreshFuture,
-    UpstreamClient, UpstreamRequest,
+    Executor, ExecutorKind, Failure, LoginFuture, ProviderSettings, RefreshFuture, UpstreamClient,
+    UpstreamRequest,
 };
 
 pub const USER_AGENT: &str = "codex_cli_rs/0.146.0";
@@ -98,13 +98,20 @@ fn split_effort(model: &str) -> (&str, Option<&str>) {
 }
 
 /// Applies the backend's body rules to a Responses body.
-pub fn shape_body(body: &mut Map<String, Value>, model: &str, instructions: &str) -> Result<(), ApiError> {
+pub fn shape_body(
+    body: &mut Map<String, Value>,
+    model: &str,
+    instructions: &str,
+) -> Result<(), ApiError> {
     let (model, suffix_effort) = split_effort(model);
     body.insert("model".into(), Value::String(model.to_owned()));
     body.insert("stream".into(), Value::Bool(true));
     body.insert("store".into(), Value::Bool(false));
     if !body.get("instructions").is_some_and(Value::is_string) {
-        body.insert("instructions".into(), Value::String(instructions.to_owned()));
+        body.insert(
+            "instructions".into(),
+            Value::String(instructions.to_owned()),
+        );
     }
     match body.get_mut("input") {
         Some(Value::String(text)) => {
@@ -126,7 +133,11 @@ pub fn shape_body(body: &mut Map<String, Value>, model: &str, instructions: &str
     }
     let effort = body
         .pointer_mut_effort()
-        .or_else(|| body.get("reasoning_effort").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| {
+            body.get("reasoning_effort")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .or_else(|| suffix_effort.map(str::to_owned));
     body.remove("reasoning_effort");
     if let Some(effort) = effort {
@@ -285,7 +296,13 @@ mod tests {
         assert_eq!(b["store"], false);
         assert_eq!(b["instructions"], INSTRUCTIONS);
         assert_eq!(b["input"][0]["content"][0]["text"], "hi");
-        for k in ["temperature", "max_output_tokens", "metadata", "user", "reasoning_effort"] {
+        for k in [
+            "temperature",
+            "max_output_tokens",
+            "metadata",
+            "user",
+            "reasoning_effort",
+        ] {
             assert!(b.get(k).is_none(), "{k}");
         }
         assert_eq!(b["reasoning"]["effort"], "low");
@@ -299,25 +316,46 @@ mod tests {
     #[test]
     fn effort_suffix_moves_into_reasoning() {
         let req = exec()
-            .build(json!({"input": [{"role": "user", "content": "x"}], "instructions": "mine"}), "gpt-5-high", true, &cred())
+            .build(
+                json!({"input": [{"role": "user", "content": "x"}], "instructions": "mine"}),
+                "gpt-5-high",
+                true,
+                &cred(),
+            )
             .unwrap();
         let b: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(b["model"], "gpt-5");
         assert_eq!(b["reasoning"], json!({"effort": "high", "summary": "auto"}));
         assert_eq!(b["instructions"], "mine");
-        assert!(exec().build(json!({"input": []}), "gpt-5", true, &cred()).is_err());
+        assert!(
+            exec()
+                .build(json!({"input": []}), "gpt-5", true, &cred())
+                .is_err()
+        );
     }
 
     #[test]
     fn usage_limit_gives_a_precise_wait() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let body = format!(r#"{{"error":{{"type":"usage_limit_reached","message":"limit","resets_at":{}}}}}"#, now + 120);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let body = format!(
+            r#"{{"error":{{"type":"usage_limit_reached","message":"limit","resets_at":{}}}}}"#,
+            now + 120
+        );
         let f = exec().classify("m", 429, &HeaderMap::new(), Bytes::from(body));
         let wait = f.retry_after.unwrap().as_secs();
         assert!((118..=120).contains(&wait), "{wait}");
         assert!(f.fallback);
         let body = r#"{"error":{"type":"usage_limit_reached","resets_in_seconds":42}}"#;
-        assert_eq!(usage_limit_wait(body.as_bytes()), Some(Duration::from_secs(42)));
-        assert_eq!(usage_limit_wait(br#"{"error":{"type":"rate_limit"}}"#), None);
+        assert_eq!(
+            usage_limit_wait(body.as_bytes()),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
+            usage_limit_wait(br#"{"error":{"type":"rate_limit"}}"#),
+            None
+        );
     }
 }

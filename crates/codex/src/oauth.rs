@@ -140,7 +140,8 @@ pub async fn login(
     let credential = credential_from(t.access, t.refresh, t.expires_in, t.id_token.as_ref(), None);
     if credential.extra("account_id").is_none() {
         return Err(AuthError::Invalid(
-            "the login did not name a ChatGPT account (no chatgpt_account_id in the id token)".into(),
+            "the login did not name a ChatGPT account (no chatgpt_account_id in the id token)"
+                .into(),
         ));
     }
     Ok(LoginOutcome { credential, label })
@@ -153,11 +154,12 @@ fn default_path() -> Option<PathBuf> {
 /// Codex CLI's `auth.json`: `{"tokens": {"id_token", "access_token", "refresh_token",
 /// "account_id"}, ...}`.
 fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
     let Some(tokens) = v.get("tokens").filter(|t| t.is_object()) else {
         return Err(AuthError::Invalid(
-            "no ChatGPT login in the file (an API-key login belongs in an `openai` provider)".into(),
+            "no ChatGPT login in the file (an API-key login belongs in an `openai` provider)"
+                .into(),
         ));
     };
     let s = |k: &str| {
@@ -175,9 +177,17 @@ fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
         extra.insert("account_id".to_owned(), id.to_owned());
     }
     let label = id_token.as_ref().and_then(|i| identity(i.expose()).1);
-    let credential = credential_from(access, s("refresh_token"), None, id_token.as_ref(), Some(&extra));
+    let credential = credential_from(
+        access,
+        s("refresh_token"),
+        None,
+        id_token.as_ref(),
+        Some(&extra),
+    );
     if credential.extra("account_id").is_none() {
-        return Err(AuthError::Invalid("the login names no ChatGPT account id".into()));
+        return Err(AuthError::Invalid(
+            "the login names no ChatGPT account id".into(),
+        ));
     }
     Ok(Imported { credential, label })
 }
@@ -198,7 +208,9 @@ mod tests {
 
     #[test]
     fn imports_codex_auth_json() {
-        let id = jwt(r#"{"email":"me@example.com","https://api.openai.com/auth":{"chatgpt_account_id":"acct-9"}}"#);
+        let id = jwt(
+            r#"{"email":"me@example.com","https://api.openai.com/auth":{"chatgpt_account_id":"acct-9"}}"#,
+        );
         let access = jwt(r#"{"exp":1900000000}"#);
         let file = format!(
             r#"{{"OPENAI_API_KEY":null,"tokens":{{"id_token":"{id}","access_token":"{access}","refresh_token":"rt-1"}},"last_refresh":"2025-01-01T00:00:00Z"}}"#

@@ -17,8 +17,8 @@ use switchyard_provider::executor::join_url;
 use switchyard_provider::failure::retry_after;
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{
-    Executor, ExecutorKind, Failure, LoginFuture, LoginOutcome, ProviderSettings,
-    RefreshError, RefreshFuture, UpstreamClient, UpstreamRequest,
+    Executor, ExecutorKind, Failure, LoginFuture, LoginOutcome, ProviderSettings, RefreshError,
+    RefreshFuture, UpstreamClient, UpstreamRequest,
 };
 
 pub const GITHUB_URL: &str = "https://github.com";
@@ -96,7 +96,11 @@ impl CopilotExecutor {
             set.remove(model)
         };
         if changed {
-            let to = if responses { "/responses" } else { "/chat/completions" };
+            let to = if responses {
+                "/responses"
+            } else {
+                "/chat/completions"
+            };
             tracing::info!(provider = %self.settings.name, model, "model is served on {to}; remembered");
         }
     }
@@ -126,7 +130,10 @@ impl CopilotExecutor {
         self.editor_headers(&mut headers);
         let mut req = http::Request::get(&url)
             .header("accept", "application/json")
-            .header("authorization", secret_value("token ", github).map_err(|e| RefreshError::Transient(e.message))?);
+            .header(
+                "authorization",
+                secret_value("token ", github).map_err(|e| RefreshError::Transient(e.message))?,
+            );
         for (k, v) in &headers {
             req = req.header(k, v);
         }
@@ -149,7 +156,9 @@ impl CopilotExecutor {
                 401 | 403 | 404 => RefreshError::Terminal(format!(
                     "GitHub refused the Copilot token ({status}: {msg}); log in again or check the Copilot subscription"
                 )),
-                _ => RefreshError::Transient(format!("Copilot token exchange answered {status}: {msg}")),
+                _ => RefreshError::Transient(format!(
+                    "Copilot token exchange answered {status}: {msg}"
+                )),
             });
         }
         let token = v
@@ -177,7 +186,11 @@ impl CopilotExecutor {
         })
     }
 
-    async fn login_flow(&self, client: &UpstreamClient, ui: &LoginUi) -> Result<LoginOutcome, AuthError> {
+    async fn login_flow(
+        &self,
+        client: &UpstreamClient,
+        ui: &LoginUi,
+    ) -> Result<LoginOutcome, AuthError> {
         let app = DeviceApp {
             client_id: self.client_id.clone(),
             device_url: join_url(&self.github_url, "login/device/code"),
@@ -192,13 +205,13 @@ impl CopilotExecutor {
         ui.open(&code.verification_uri);
         ui.say("Waiting for GitHub to approve the login ...");
         let tokens = flow::device_poll(&app, client, &code).await?;
-        let credential = self
-            .exchange(&tokens.access, None, client)
-            .await
-            .map_err(|e| match e {
-                RefreshError::Terminal(m) => AuthError::Invalid(m),
-                other => AuthError::Transient(other.to_string()),
-            })?;
+        let credential =
+            self.exchange(&tokens.access, None, client)
+                .await
+                .map_err(|e| match e {
+                    RefreshError::Terminal(m) => AuthError::Invalid(m),
+                    other => AuthError::Transient(other.to_string()),
+                })?;
         let label = self.github_user(&tokens.access, client).await;
         Ok(LoginOutcome { credential, label })
     }
@@ -227,7 +240,11 @@ fn initiator(body: &Value) -> &'static str {
         .get("messages")
         .and_then(Value::as_array)
         .and_then(|m| m.last())
-        .or_else(|| body.get("input").and_then(Value::as_array).and_then(|i| i.last()));
+        .or_else(|| {
+            body.get("input")
+                .and_then(Value::as_array)
+                .and_then(|i| i.last())
+        });
     match last {
         Some(m) if m.get("role").and_then(Value::as_str) == Some("user") => "user",
         Some(_) => "agent",
@@ -237,7 +254,9 @@ fn initiator(body: &Value) -> &'static str {
 
 /// Models that take `max_completion_tokens` instead of `max_tokens`.
 fn wants_max_completion_tokens(model: &str) -> bool {
-    ["gpt-5", "o1", "o3", "o4"].iter().any(|p| model.starts_with(p))
+    ["gpt-5", "o1", "o3", "o4"]
+        .iter()
+        .any(|p| model.starts_with(p))
 }
 
 impl Executor for CopilotExecutor {
@@ -330,7 +349,8 @@ impl Executor for CopilotExecutor {
 
     fn needs_refresh(&self, credential: &Credential) -> bool {
         credential.is_oauth()
-            && (credential.token().is_empty() || credential.expires_at().is_none()
+            && (credential.token().is_empty()
+                || credential.expires_at().is_none()
                 || credential.expires_within(self.refresh_lead))
     }
 
@@ -375,7 +395,11 @@ mod tests {
             access: Secret::new("tid=copilot-secret"),
             refresh: Some(Secret::new("gho_github")),
             expires_at: None,
-            extra: [("api_base".to_owned(), "https://api.individual.githubcopilot.com".to_owned())].into(),
+            extra: [(
+                "api_base".to_owned(),
+                "https://api.individual.githubcopilot.com".to_owned(),
+            )]
+            .into(),
         }
     }
 
@@ -383,7 +407,10 @@ mod tests {
     fn chat_requests_carry_editor_headers() {
         let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 9});
         let req = exec().build(body, "gpt-5-mini", true, &cred()).unwrap();
-        assert_eq!(req.url, "https://api.individual.githubcopilot.com/chat/completions");
+        assert_eq!(
+            req.url,
+            "https://api.individual.githubcopilot.com/chat/completions"
+        );
         assert_eq!(req.headers["authorization"], "Bearer tid=copilot-secret");
         assert_eq!(req.headers["copilot-integration-id"], INTEGRATION_ID);
         assert_eq!(req.headers["editor-version"], EDITOR_VERSION);
@@ -398,17 +425,32 @@ mod tests {
         let e = exec();
         assert_eq!(e.format_for("gpt-5-codex"), Format::OpenAi);
         let body = br#"{"error":{"message":"model \"gpt-5-codex\" is not accessible via the /chat/completions endpoint","code":"unsupported_api_for_model"}}"#;
-        let f = e.classify("gpt-5-codex", 400, &HeaderMap::new(), Bytes::from_static(body));
+        let f = e.classify(
+            "gpt-5-codex",
+            400,
+            &HeaderMap::new(),
+            Bytes::from_static(body),
+        );
         assert!(!f.fallback);
         assert_eq!(e.format_for("gpt-5-codex"), Format::Responses);
         assert_eq!(e.format_for("gpt-4.1"), Format::OpenAi);
         let req = e
-            .build(json!({"input": [{"role": "user", "content": "x"}]}), "gpt-5-codex", true, &cred())
+            .build(
+                json!({"input": [{"role": "user", "content": "x"}]}),
+                "gpt-5-codex",
+                true,
+                &cred(),
+            )
             .unwrap();
         assert!(req.url.ends_with("/responses"), "{}", req.url);
         // And back, if the Responses endpoint refuses it.
         let body = br#"{"error":{"message":"model gpt-5-codex does not support Responses API"}}"#;
-        e.classify("gpt-5-codex", 400, &HeaderMap::new(), Bytes::from_static(body));
+        e.classify(
+            "gpt-5-codex",
+            400,
+            &HeaderMap::new(),
+            Bytes::from_static(body),
+        );
         assert_eq!(e.format_for("gpt-5-codex"), Format::OpenAi);
     }
 

@@ -30,7 +30,8 @@ pub const AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
 pub const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// Gemini CLI's installed-app OAuth client, published in its source. Per RFC 8252 an
 /// installed app's client secret is not confidential.
-pub const CLIENT_ID: &str = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
+pub const CLIENT_ID: &str =
+    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
 pub const CLIENT_SECRET: &str = "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";
 pub const SCOPES: &str = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile";
 /// Port 0: any free loopback port, as Google allows for installed apps.
@@ -72,7 +73,11 @@ impl CodeAssistExecutor {
             redirect_uri: settings.option("redirect_uri", REDIRECT_URI),
             user_agent: settings.option("cli_user_agent", USER_AGENT),
             api_client: settings.option("api_client", API_CLIENT),
-            project: settings.options.get("project").cloned().filter(|p| !p.is_empty()),
+            project: settings
+                .options
+                .get("project")
+                .cloned()
+                .filter(|p| !p.is_empty()),
             refresh_lead: settings.option_secs("refresh_lead_secs", Duration::from_secs(300)),
             onboard_poll: Duration::from_millis(
                 settings
@@ -102,7 +107,12 @@ impl CodeAssistExecutor {
     ) -> Result<String, AuthError> {
         let metadata = json!({"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"});
         let load = self
-            .call(http, access, "loadCodeAssist", &json!({"metadata": metadata}))
+            .call(
+                http,
+                access,
+                "loadCodeAssist",
+                &json!({"metadata": metadata}),
+            )
             .await?;
         if let Some(p) = project_id(load.get("cloudaicompanionProject")) {
             return Ok(p);
@@ -110,7 +120,10 @@ impl CodeAssistExecutor {
         let tier = load
             .get("allowedTiers")
             .and_then(Value::as_array)
-            .and_then(|t| t.iter().find(|t| t.get("isDefault") == Some(&Value::Bool(true))))
+            .and_then(|t| {
+                t.iter()
+                    .find(|t| t.get("isDefault") == Some(&Value::Bool(true)))
+            })
             .and_then(|t| t.get("id"))
             .and_then(Value::as_str)
             .unwrap_or("legacy-tier")
@@ -120,12 +133,18 @@ impl CodeAssistExecutor {
             let op = self.call(http, access, "onboardUser", &body).await?;
             if op.get("done") == Some(&Value::Bool(true)) {
                 return project_id(op.pointer("/response/cloudaicompanionProject")).ok_or_else(
-                    || AuthError::Terminal("Code Assist onboarding finished without a project".into()),
+                    || {
+                        AuthError::Terminal(
+                            "Code Assist onboarding finished without a project".into(),
+                        )
+                    },
                 );
             }
             tokio::time::sleep(self.onboard_poll).await;
         }
-        Err(AuthError::Transient("Code Assist onboarding did not finish".into()))
+        Err(AuthError::Transient(
+            "Code Assist onboarding did not finish".into(),
+        ))
     }
 
     async fn call(
@@ -180,9 +199,9 @@ impl CodeAssistExecutor {
             extra: extra.clone(),
         };
         if access.is_empty() || credential.expires_within(self.refresh_lead) {
-            let rt = refresh.as_ref().ok_or_else(|| {
-                RefreshError::Terminal("the login has no refresh token".into())
-            })?;
+            let rt = refresh
+                .as_ref()
+                .ok_or_else(|| RefreshError::Terminal("the login has no refresh token".into()))?;
             let t = flow::refresh(&self.app, client, rt).await?;
             fresh = Credential::OAuth {
                 expires_at: t.expires_at(),
@@ -200,7 +219,11 @@ impl CodeAssistExecutor {
         Ok(fresh)
     }
 
-    async fn login_impl(&self, client: &UpstreamClient, ui: &LoginUi) -> Result<LoginOutcome, AuthError> {
+    async fn login_impl(
+        &self,
+        client: &UpstreamClient,
+        ui: &LoginUi,
+    ) -> Result<LoginOutcome, AuthError> {
         // `offline` + `consent` make Google send a refresh token every time.
         let extra = [
             ("access_type".to_owned(), "offline".to_owned()),
@@ -215,7 +238,10 @@ impl CodeAssistExecutor {
         let mut extra = BTreeMap::new();
         if self.project.is_none() {
             ui.say("Looking up the Code Assist project ...");
-            extra.insert("project_id".to_owned(), self.discover_project(&t.access, client).await?);
+            extra.insert(
+                "project_id".to_owned(),
+                self.discover_project(&t.access, client).await?,
+            );
         }
         Ok(LoginOutcome {
             credential: Credential::OAuth {
@@ -259,9 +285,9 @@ impl Executor for CodeAssistExecutor {
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError> {
         check_model(model)?;
-        let project = self.project_of(credential).ok_or_else(|| {
-            ApiError::internal("this Code Assist account has no project yet")
-        })?;
+        let project = self
+            .project_of(credential)
+            .ok_or_else(|| ApiError::internal("this Code Assist account has no project yet"))?;
         let obj = object_mut(&mut body)?;
         obj.remove("model");
         obj.remove("stream");
@@ -329,8 +355,8 @@ fn default_path() -> Option<PathBuf> {
 /// Gemini CLI's `~/.gemini/oauth_creds.json`: `{"access_token", "refresh_token",
 /// "expiry_date" (ms), "id_token", ...}`. The project is found on first use.
 fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| AuthError::Invalid(format!("not JSON: {e}")))?;
     let s = |k: &str| {
         v.get(k)
             .and_then(Value::as_str)
@@ -391,7 +417,9 @@ mod tests {
     #[test]
     fn requests_are_enveloped_with_model_and_project() {
         let body = json!({"request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}});
-        let req = exec(&[]).build(body, "gemini-2.5-pro", true, &cred(Some("proj-1"))).unwrap();
+        let req = exec(&[])
+            .build(body, "gemini-2.5-pro", true, &cred(Some("proj-1")))
+            .unwrap();
         assert_eq!(
             req.url,
             "https://cloudcode-pa.googleapis.com/v1internal:streamGenerateContent?alt=sse"
@@ -412,7 +440,10 @@ mod tests {
         assert!(e.needs_refresh(&cred(None)));
         assert!(!e.needs_refresh(&cred(Some("p"))));
         assert!(!exec(&[("project", "cfg")]).needs_refresh(&cred(None)));
-        assert!(e.build(json!({"request": {}}), "m", false, &cred(None)).is_err());
+        assert!(
+            e.build(json!({"request": {}}), "m", false, &cred(None))
+                .is_err()
+        );
     }
 
     #[test]
@@ -423,7 +454,10 @@ mod tests {
         assert_eq!(c.refresh_token().unwrap().expose(), "1//r");
         assert!(c.expires_at().is_some());
         assert!(parse(br#"{"access_token":"x"}"#).is_err());
-        assert_eq!(project_id(Some(&json!({"id": "p-1"}))).as_deref(), Some("p-1"));
+        assert_eq!(
+            project_id(Some(&json!({"id": "p-1"}))).as_deref(),
+            Some("p-1")
+        );
         assert_eq!(project_id(Some(&json!("p-2"))).as_deref(), Some("p-2"));
     }
 }

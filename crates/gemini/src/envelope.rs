@@ -7,8 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use switchyard_hub::{
-    ApiError, Format, Registry, StreamEvent, StreamStage, TranslateCtx, TranslateError,
-    Translator,
+    ApiError, Format, Registry, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
 };
 
 inventory::submit! {
@@ -72,7 +71,11 @@ impl Enveloped {
 }
 
 impl StreamStage for Enveloped {
-    fn push(&mut self, event: StreamEvent, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
         if self.wrap {
             let mut mid = Vec::new();
             self.inner()?.push(event, &mut mid)?;
@@ -166,7 +169,11 @@ mod tests {
         stage.finish(&mut out).unwrap();
         let text: String = out
             .iter()
-            .filter_map(|e| e.data.pointer("/choices/0/delta/content").and_then(Value::as_str))
+            .filter_map(|e| {
+                e.data
+                    .pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+            })
             .collect();
         assert_eq!(text, "hello");
     }

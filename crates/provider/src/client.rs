@@ -89,7 +89,11 @@ impl UpstreamClient {
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
         let work = async {
-            let res = self.inner.request(req).await.map_err(std::io::Error::other)?;
+            let res = self
+                .inner
+                .request(req)
+                .await
+                .map_err(std::io::Error::other)?;
             let (parts, body) = res.into_parts();
             let body = Limited::new(body, 4 * 1024 * 1024)
                 .collect()
@@ -100,7 +104,9 @@ impl UpstreamClient {
         };
         tokio::time::timeout(Duration::from_secs(30), work)
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s"))?
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s")
+            })?
     }
 
     pub async fn send(

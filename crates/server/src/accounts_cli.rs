@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use switchyard_auth::Credential;
 use switchyard_auth::import;
 use switchyard_auth::oauth::LoginUi;
 use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
-use switchyard_auth::Credential;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
 use crate::config::{self, Config, ProviderConfig};
@@ -40,7 +40,10 @@ fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, St
         )),
         many => Err(format!(
             "several providers are of kind `{name}` ({}); name one",
-            many.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -60,7 +63,12 @@ fn executor(p: &ProviderConfig) -> Result<Arc<dyn Executor>, String> {
 }
 
 /// A name for a new account: the one asked for, the provider's label, or `<provider>-<n>`.
-fn account_name(store: &Store, provider: &str, asked: Option<String>, label: Option<String>) -> Result<String, String> {
+fn account_name(
+    store: &Store,
+    provider: &str,
+    asked: Option<String>,
+    label: Option<String>,
+) -> Result<String, String> {
     if let Some(n) = asked.or(label).filter(|n| !n.trim().is_empty()) {
         return Ok(n.trim().to_owned());
     }
@@ -208,9 +216,16 @@ fn find(store: &Store, spec: &str) -> Result<StoredAccount, String> {
         .filter(|a| format!("{}/{}", a.provider, a.name) == spec || a.name == spec)
         .collect();
     match matches.len() {
-        1 => matches.into_iter().next().ok_or_else(|| "no such account".to_owned()),
-        0 => Err(format!("no stored account `{spec}` (see `switchyard accounts`)")),
-        _ => Err(format!("`{spec}` names several accounts; use provider/name")),
+        1 => matches
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no such account".to_owned()),
+        0 => Err(format!(
+            "no stored account `{spec}` (see `switchyard accounts`)"
+        )),
+        _ => Err(format!(
+            "`{spec}` names several accounts; use provider/name"
+        )),
     }
 }
 
@@ -229,7 +244,11 @@ fn list(config: &Config, store: &Store) -> Result<String, String> {
         }
     }
     for a in &stored {
-        let auth = if a.credential.is_oauth() { "oauth" } else { "api key" };
+        let auth = if a.credential.is_oauth() {
+            "oauth"
+        } else {
+            "api key"
+        };
         let mut status = a.status.as_str().to_owned();
         if !config.providers.iter().any(|p| p.name == a.provider) {
             status.push_str(" (provider not configured)");
@@ -250,7 +269,9 @@ fn list(config: &Config, store: &Store) -> Result<String, String> {
         out.push('\n');
     }
     if config.providers.iter().all(|p| p.accounts.is_empty()) && stored.is_empty() {
-        out.push_str("(no accounts: add api keys to the config, or `switchyard login <provider>`)\n");
+        out.push_str(
+            "(no accounts: add api keys to the config, or `switchyard login <provider>`)\n",
+        );
     }
     Ok(out)
 }

@@ -81,7 +81,8 @@ pub fn build(
         if !config.providers.iter().any(|p| p.name == a.provider) {
             tracing::warn!(
                 "account `{}` belongs to provider `{}`, which the config does not declare; it is not used",
-                a.name, a.provider
+                a.name,
+                a.provider
             );
         }
     }

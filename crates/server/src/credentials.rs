@@ -81,7 +81,11 @@ enum Reason {
 /// The credential to use for this attempt, renewed first when it is due. An account that
 /// needs a new login, or whose renewal failed with no usable token left, is skipped with a
 /// failure that lets the next account try.
-pub async fn fresh(app: &App, provider: &Provider, account: &Account) -> Result<Credential, Failure> {
+pub async fn fresh(
+    app: &App,
+    provider: &Provider,
+    account: &Account,
+) -> Result<Credential, Failure> {
     let live = &account.credential;
     if live.needs_login() {
         return Err(needs_login(provider, account));
@@ -95,8 +99,8 @@ pub async fn fresh(app: &App, provider: &Provider, account: &Account) -> Result<
         Err(RefreshError::Terminal(_)) => Err(needs_login(provider, account)),
         Err(RefreshError::NotSupported) => Ok(current),
         Err(RefreshError::Transient(m)) => {
-            let still_valid = !current.token().is_empty()
-                && !current.expires_within(std::time::Duration::ZERO);
+            let still_valid =
+                !current.token().is_empty() && !current.expires_within(std::time::Duration::ZERO);
             if still_valid {
                 Ok(current)
             } else {
@@ -212,11 +216,11 @@ fn needs_login(provider: &Provider, account: &Account) -> Failure {
 }
 
 /// Re-translates a request for the format its provider now wants for `model` (Copilot
-/// learned from a 400 that the model lives on `/responses`). `None` when nothing changed.
+/// learned from a 400 that the model lives on `/responses`); the model is `ctx.model`.
+/// `None` when nothing changed.
 pub fn retarget(
     app: &App,
     provider: &Provider,
-    model: &str,
     pipeline: &switchyard_hub::Pipeline,
     ctx: &mut switchyard_hub::TranslateCtx,
     hub: Option<serde_json::Value>,
@@ -224,18 +228,24 @@ pub fn retarget(
     upstream_stream: bool,
 ) -> Option<(switchyard_hub::Pipeline, serde_json::Value)> {
     let hub = hub?;
-    let now = provider.executor.format_for(model);
+    let model = ctx.model.clone();
+    let now = provider.executor.format_for(&model);
     if now == pipeline.provider {
         return None;
     }
-    let pipeline = switchyard_hub::Pipeline::new(&app.registry, pipeline.client, now, stream, upstream_stream).ok()?;
+    let pipeline =
+        switchyard_hub::Pipeline::new(&app.registry, pipeline.client, now, stream, upstream_stream)
+            .ok()?;
     ctx.provider = now;
     // From the hub even when client and provider now match: the client's own body is gone.
     let body = if now == switchyard_hub::Format::HUB {
         hub
     } else {
-        app.registry.request(switchyard_hub::Format::HUB, now).ok()?(hub, ctx).ok()?
+        app.registry
+            .request(switchyard_hub::Format::HUB, now)
+            .ok()?(hub, ctx)
+        .ok()?
     };
-    tracing::info!(provider = %provider.name, model, format = %now, "sending the request again in the format the provider asked for");
+    tracing::info!(provider = %provider.name, model = %model, format = %now, "sending the request again in the format the provider asked for");
     Some((pipeline, body))
 }

@@ -199,7 +199,6 @@ async fn run(
             let Some((again, body)) = credentials::retarget(
                 app,
                 provider,
-                &target.model,
                 &pipeline,
                 &mut ctx,
                 hub_again,

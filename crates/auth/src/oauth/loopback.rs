@@ -270,7 +270,9 @@ async fn respond(sock: &mut tokio::net::TcpStream, status: &str, page: &str) {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -281,7 +283,11 @@ mod tests {
     fn pasted_forms_are_understood() {
         let st = "st-1";
         assert_eq!(
-            parse_pasted("http://localhost:1455/auth/callback?code=abc&state=st-1", st).unwrap(),
+            parse_pasted(
+                "http://localhost:1455/auth/callback?code=abc&state=st-1",
+                st
+            )
+            .unwrap(),
             "abc"
         );
         assert_eq!(parse_pasted("code=abc&state=st-1", st).unwrap(), "abc");
@@ -308,7 +314,9 @@ mod tests {
         let port = url.port().unwrap();
         let browser = tokio::spawn(async move {
             for target in ["/favicon.ico", "/callback?code=c-42&state=s1"] {
-                let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
                 s.write_all(format!("GET {target} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
                     .await
                     .unwrap();
