@@ -5,9 +5,12 @@
 //! single-use refresh tokens also renew one account at a time.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use http::Response;
+use hyper::body::Incoming;
 use switchyard_auth::store::{AccountStatus, Store};
 use switchyard_auth::{Credential, RefreshGate};
 use switchyard_hub::{ApiError, ErrorKind};
@@ -124,7 +127,7 @@ pub async fn fresh(
 
 /// After a 401 for `used`: renews the credential once (unless another request already has)
 /// and returns it for one more try on the same account.
-pub async fn reauthorize(
+async fn reauthorize(
     app: &App,
     provider: &Provider,
     account: &Account,
@@ -136,6 +139,32 @@ pub async fn reauthorize(
     refresh(app, provider, account, Reason::Rejected(used.clone()))
         .await
         .ok()
+}
+
+/// Sends the request once more with a renewed credential when the upstream answered `sent`
+/// with 401 and a renewal was possible; otherwise `sent` as it was.
+pub async fn again_after_401<F, Fut>(
+    app: &App,
+    provider: &Provider,
+    account: &Account,
+    used: &Credential,
+    sent: Result<Response<Incoming>, Failure>,
+    resend: F,
+) -> Result<Response<Incoming>, Failure>
+where
+    F: FnOnce(Credential) -> Fut,
+    Fut: Future<Output = Result<Response<Incoming>, Failure>>,
+{
+    if !matches!(&sent, Ok(res) if res.status() == http::StatusCode::UNAUTHORIZED) {
+        return sent;
+    }
+    match reauthorize(app, provider, account, used).await {
+        Some(renewed) => {
+            drop(sent);
+            resend(renewed).await
+        }
+        None => sent,
+    }
 }
 
 async fn refresh(

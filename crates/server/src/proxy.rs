@@ -445,56 +445,60 @@ async fn attempt<'a>(
 ) -> Result<(&'a Account, Response<Incoming>), Failure> {
     let mut first: Option<Failure> = None;
     for account in provider.rotation() {
-        let mut credential = match credentials::fresh(app, provider, account).await {
+        let credential = match credentials::fresh(app, provider, account).await {
             Ok(c) => c,
             Err(failure) => {
                 first.get_or_insert(failure);
                 continue;
             }
         };
-        let mut reauthorized = false;
-        let failure = loop {
-            let req = provider
-                .executor
-                .build(body.clone(), model, stream, &credential)
-                .map_err(|e| Failure {
-                    error: e,
-                    upstream_body: None,
-                    fallback: false,
-                    retry_after: None,
-                })?;
-            if let Some(t) = &mut call.trace {
-                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-                t.json(
-                    "3_req_provider.json",
-                    &request_json(req.method.as_str(), &req.url, &req.headers, body),
-                );
-            }
-            break match send(app, req, deadline).await {
-                Ok(res) if res.status().is_success() => return Ok((account, res)),
-                Ok(res) => {
-                    let status = res.status().as_u16();
-                    // A refused token may only be stale: renew it once and try again.
-                    if status == 401
-                        && !reauthorized
-                        && let Some(c) =
-                            credentials::reauthorize(app, provider, account, &credential).await
-                    {
-                        credential = c;
-                        reauthorized = true;
-                        continue;
-                    }
-                    let headers = res.headers().clone();
-                    if let Some(t) = &mut call.trace {
-                        t.json("4_res_provider_headers.json", &headers_json(&headers));
-                    }
-                    let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
-                        .await
-                        .unwrap_or_default();
-                    provider.executor.classify(model, status, &headers, body)
+        let req = provider
+            .executor
+            .build(body.clone(), model, stream, &credential)
+            .map_err(|e| Failure {
+                error: e,
+                upstream_body: None,
+                fallback: false,
+                retry_after: None,
+            })?;
+        if let Some(t) = &mut call.trace {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            t.json(
+                "3_req_provider.json",
+                &request_json(req.method.as_str(), &req.url, &req.headers, body),
+            );
+        }
+        let sent = send(app, req, deadline).await;
+        // A refused token may only be stale: renewed once, the request goes again.
+        let sent = credentials::again_after_401(app, provider, account, &credential, sent, |c| {
+            let req = provider.executor.build(body.clone(), model, stream, &c);
+            async move {
+                match req {
+                    Ok(req) => send(app, req, deadline).await,
+                    Err(e) => Err(Failure {
+                        error: e,
+                        upstream_body: None,
+                        fallback: false,
+                        retry_after: None,
+                    }),
                 }
-                Err(f) => f,
-            };
+            }
+        })
+        .await;
+        let failure = match sent {
+            Ok(res) if res.status().is_success() => return Ok((account, res)),
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let headers = res.headers().clone();
+                if let Some(t) = &mut call.trace {
+                    t.json("4_res_provider_headers.json", &headers_json(&headers));
+                }
+                let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
+                    .await
+                    .unwrap_or_default();
+                provider.executor.classify(model, status, &headers, body)
+            }
+            Err(f) => f,
         };
         tracing::warn!(
             request_id = %call.id, provider = %provider.name, account = %account.name,
