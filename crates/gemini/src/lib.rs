@@ -1,4 +1,8 @@
-//! The executor for the Gemini API (v1beta generateContent / streamGenerateContent).
+//! The executor for the Gemini API (v1beta generateContent / streamGenerateContent), and
+//! in [`code_assist`] the one for Gemini Code Assist (`gemini-cli` kind).
+
+pub mod code_assist;
+mod envelope;
 
 use std::sync::Arc;
 
@@ -19,7 +23,7 @@ inventory::submit! {
 }
 
 /// The model goes into the URL path, so it may hold only characters that need no escaping.
-fn check_model(model: &str) -> Result<(), ApiError> {
+pub(crate) fn check_model(model: &str) -> Result<(), ApiError> {
     let ok = !model.is_empty()
         && model
             .bytes()

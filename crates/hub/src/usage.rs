@@ -45,6 +45,9 @@ pub fn from_response(format: Format, body: &Value) -> Option<Usage> {
         Format::Claude => body.get("usage").map(claude::usage_to_hub),
         Format::Responses => body.get("usage").and_then(responses::usage_to_hub),
         Format::Gemini => body.get("usageMetadata").and_then(gemini::usage_to_hub),
+        Format::GeminiCli => body
+            .pointer("/response/usageMetadata")
+            .and_then(gemini::usage_to_hub),
         _ => body.get("usage").cloned(),
     }
     .and_then(|hub| Usage::from_openai(&hub))

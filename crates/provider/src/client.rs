@@ -79,10 +79,46 @@ impl UpstreamClient {
         Ok(Self { inner })
     }
 
+    /// Sends a small request and reads the whole answer (OAuth endpoints, token exchanges),
+    /// within 30 s and 4 MiB.
+    pub async fn fetch(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, std::io::Error> {
+        use http_body_util::{BodyExt, Limited};
+        let (parts, body) = req.into_parts();
+        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let work = async {
+            let res = self
+                .inner
+                .request(req)
+                .await
+                .map_err(std::io::Error::other)?;
+            let (parts, body) = res.into_parts();
+            let body = Limited::new(body, 4 * 1024 * 1024)
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            Ok(http::Response::from_parts(parts, body.to_vec()))
+        };
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s")
+            })?
+    }
+
     pub async fn send(
         &self,
         req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
         self.inner.request(req).await
+    }
+}
+
+impl switchyard_auth::http::HttpSend for UpstreamClient {
+    fn send(&self, request: http::Request<Vec<u8>>) -> switchyard_auth::http::HttpFuture<'_> {
+        Box::pin(self.fetch(request))
     }
 }

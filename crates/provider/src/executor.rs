@@ -11,11 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
-use switchyard_auth::Credential;
+use switchyard_auth::oauth::LoginUi;
+use switchyard_auth::{AuthError, Credential};
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::{ApiError, Decoder, Format};
 
 use crate::client::UpstreamClient;
+use crate::failure::Failure;
 
 /// A provider as configured, before any account is chosen.
 #[derive(Clone, Debug)]
@@ -27,6 +29,24 @@ pub struct ProviderSettings {
     pub headers: BTreeMap<String, String>,
     /// Settings only this kind of provider reads (auth endpoints, region, versions...).
     pub options: BTreeMap<String, String>,
+}
+
+impl ProviderSettings {
+    /// A kind-specific setting, or `default` when the config leaves it out.
+    pub fn option(&self, key: &str, default: &str) -> String {
+        self.options
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A setting in seconds (`refresh_lead_secs = "600"`), or `default`.
+    pub fn option_secs(&self, key: &str, default: Duration) -> Duration {
+        self.options
+            .get(key)
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(default, Duration::from_secs)
+    }
 }
 
 /// An HTTP request ready to send upstream.
@@ -79,7 +99,62 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     fn always_streams(&self) -> bool {
         false
     }
+
+    /// Whether `credential` must be renewed before it is used: by default an OAuth token
+    /// within [`Executor::refresh_lead`] of its expiry. Providers that derive more from the
+    /// grant (a Copilot token, a Code Assist project) also ask when that is missing.
+    fn needs_refresh(&self, credential: &Credential) -> bool {
+        credential.is_oauth() && credential.expires_within(self.refresh_lead())
+    }
+
+    /// Whether refreshes of this provider's accounts must run one at a time: rotating,
+    /// single-use refresh tokens of one client can revoke each other's family when renewed
+    /// at once (Codex).
+    fn refresh_serially(&self) -> bool {
+        false
+    }
+
+    /// The format a request for `model` is sent in. Most providers speak one; Copilot serves
+    /// some models only on its Responses endpoint.
+    fn format_for(&self, model: &str) -> Format {
+        let _ = model;
+        self.format()
+    }
+
+    /// Whether [`Executor::format_for`] can change after an upstream answer, so the server
+    /// keeps what it needs to translate a request once more.
+    fn learns_format(&self) -> bool {
+        false
+    }
+
+    /// Classifies an upstream error answer. Executors read their provider's own hints here
+    /// (a quota reset time, an endpoint to use instead for `model`).
+    fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
+        let _ = model;
+        Failure::from_response(status, headers, body)
+    }
+
+    /// Logs an account in interactively (`switchyard login`).
+    fn login<'a>(&'a self, client: &'a UpstreamClient, ui: &'a LoginUi) -> LoginFuture<'a> {
+        let _ = (client, ui);
+        Box::pin(async {
+            Err(AuthError::Invalid(
+                "this provider has no login; give its accounts an api_key in the config".into(),
+            ))
+        })
+    }
 }
+
+/// What a login produced: the credential, and a name for the account when the provider
+/// tells one (an e-mail address).
+#[derive(Clone, Debug)]
+pub struct LoginOutcome {
+    pub credential: Credential,
+    pub label: Option<String>,
+}
+
+pub type LoginFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<LoginOutcome, AuthError>> + Send + 'a>>;
 
 pub type RefreshFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Credential, RefreshError>> + Send + 'a>>;
@@ -95,6 +170,15 @@ pub enum RefreshError {
     /// Worth trying again later (network, 5xx).
     #[error("refresh failed: {0}")]
     Transient(String),
+}
+
+impl From<AuthError> for RefreshError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Terminal(m) => RefreshError::Terminal(m),
+            other => RefreshError::Transient(other.to_string()),
+        }
+    }
 }
 
 /// A kind of executor, found by name at start-up.

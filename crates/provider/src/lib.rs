@@ -7,5 +7,8 @@ pub mod failure;
 pub mod request;
 
 pub use client::{ClientOptions, UpstreamClient};
-pub use executor::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
+pub use executor::{
+    Executor, ExecutorKind, LoginFuture, LoginOutcome, ProviderSettings, RefreshError,
+    RefreshFuture, UpstreamRequest,
+};
 pub use failure::Failure;

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
+use switchyard_auth::store::{AccountStatus, Store};
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
 use crate::config::{Config, Strategy};
+use crate::credentials::{Credentials, Live};
 use crate::debug_log::DebugLogger;
 use crate::metrics::Metrics;
 use crate::routing::day_number;
@@ -29,6 +31,7 @@ pub struct App {
     pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
+    pub credentials: Credentials,
 }
 
 pub struct Provider {
@@ -54,7 +57,7 @@ pub struct Account {
     pub index: usize,
     pub provider: String,
     pub name: String,
-    pub credential: Credential,
+    pub credential: Live,
     pub priority: u32,
     pub weight: u32,
     pub max_concurrency: Option<u32>,
@@ -152,6 +155,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Client(#[from] switchyard_provider::client::ClientBuildError),
+    #[error("cannot open the account store: {0}")]
+    Store(#[from] switchyard_auth::AuthError),
 }
 
 pub fn build(
@@ -162,6 +167,17 @@ pub fn build(
 ) -> Result<App, StartError> {
     let registry = Registry::load()?;
     let kinds = switchyard_provider::executor::kinds()?;
+    let store = Arc::new(Store::open(&config.database)?);
+    let stored = store.list(None)?;
+    for a in &stored {
+        if !config.providers.iter().any(|p| p.name == a.provider) {
+            tracing::warn!(
+                "account `{}` belongs to provider `{}`, which the config does not declare; it is not used",
+                a.name,
+                a.provider
+            );
+        }
+    }
     let mut providers = Vec::new();
     for (index, p) in config.providers.iter().enumerate() {
         let Some(kind) = kinds.get(p.kind.as_str()) else {
@@ -180,25 +196,62 @@ pub fn build(
             headers: p.headers.clone(),
             options: p.options.clone(),
         });
-        let accounts = p
-            .accounts
+        // Configured accounts first, then logged-in ones the store holds for this provider.
+        let configured = p.accounts.iter().map(|a| {
+            let live = Live::new(Credential::ApiKey(a.key.clone()), None, false);
+            (
+                a.name.clone(),
+                live,
+                a.priority,
+                a.weight,
+                a.max_concurrency,
+                a.daily_requests,
+                a.daily_tokens,
+            )
+        });
+        let logged_in = stored
             .iter()
+            .filter(|a| a.provider == p.name && a.status != AccountStatus::Disabled)
+            .filter(|a| !p.accounts.iter().any(|c| c.name == a.name))
+            .map(|a| {
+                let live = Live::new(
+                    a.credential.clone(),
+                    Some(a.id),
+                    a.status == AccountStatus::NeedsLogin,
+                );
+                (a.name.clone(), live, 0, 1, None, None, None)
+            });
+        let accounts = configured
+            .chain(logged_in)
             .enumerate()
-            .map(|(i, a)| {
-                Arc::new(Account {
-                    index: i,
-                    provider: p.name.clone(),
-                    name: a.name.clone(),
-                    credential: Credential::ApiKey(a.key.clone()),
-                    priority: a.priority,
-                    weight: a.weight,
-                    max_concurrency: a.max_concurrency,
-                    daily_requests: a.daily_requests,
-                    daily_tokens: a.daily_tokens,
-                    health: Mutex::new(Health::default()),
-                    in_flight: AtomicU32::new(0),
-                })
-            })
+            .map(
+                |(
+                    i,
+                    (
+                        name,
+                        credential,
+                        priority,
+                        weight,
+                        max_concurrency,
+                        daily_requests,
+                        daily_tokens,
+                    ),
+                )| {
+                    Arc::new(Account {
+                        index: i,
+                        provider: p.name.clone(),
+                        name,
+                        credential,
+                        priority,
+                        weight,
+                        max_concurrency,
+                        daily_requests,
+                        daily_tokens,
+                        health: Mutex::new(Health::default()),
+                        in_flight: AtomicU32::new(0),
+                    })
+                },
+            )
             .collect();
         providers.push(Provider {
             index,
@@ -235,6 +288,7 @@ pub fn build(
         limits: ClientLimits::default(),
         metrics: Metrics::default(),
         sessions: Mutex::new(HashMap::new()),
+        credentials: Credentials::new(Some(store)),
     })
 }
 
@@ -345,6 +399,14 @@ mod tests {
             );
         }
         let kinds = switchyard_provider::executor::kinds().unwrap();
+        for (from, to) in [
+            (Format::GeminiCli, Format::OpenAi),
+            (Format::OpenAi, Format::GeminiCli),
+        ] {
+            assert!(registry.request(from, to).is_ok(), "{from}->{to} request");
+            assert!(registry.response(from, to).is_ok(), "{from}->{to} response");
+            assert!(registry.stream(from, to).is_ok(), "{from}->{to} stream");
+        }
         for k in [
             "openai",
             "openai-responses",
@@ -352,8 +414,16 @@ mod tests {
             "gemini",
             "kiro",
             "cursor",
+            "gemini-cli",
+            "codex",
+            "copilot",
         ] {
             assert!(kinds.contains_key(k), "executor kind {k}");
         }
+        let importers: Vec<_> = switchyard_auth::import::importers()
+            .iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(importers, ["claude", "codex", "gemini"]);
     }
 }

@@ -1,9 +1,11 @@
 //! `switchyard`: an LLM API proxy. `serve` runs it; `usage` summarises what it recorded.
 
+mod accounts_cli;
 mod app;
 mod call;
 mod client_auth;
 mod config;
+mod credentials;
 mod debug_log;
 mod metrics;
 mod models;
@@ -17,6 +19,8 @@ mod usage_store;
 
 // Executor crates register themselves; naming them keeps the linker from dropping them.
 use switchyard_claude as _;
+use switchyard_codex as _;
+use switchyard_copilot as _;
 use switchyard_cursor as _;
 use switchyard_gemini as _;
 use switchyard_kiro as _;
@@ -62,6 +66,47 @@ enum Command {
     },
     /// Show each account's health: cooldowns, failures and today's counters.
     Status,
+    /// Log an account in to a provider (Claude, Codex, Gemini Code Assist, Copilot) and
+    /// store it. PROVIDER is a configured provider's name, or a kind only one has.
+    Login {
+        provider: String,
+        /// The account's name (default: the e-mail or login the provider reports).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the URL instead of opening a browser (also SWITCHYARD_NO_BROWSER=1).
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// List accounts (configured and stored), or disable, enable or remove a stored one.
+    Accounts {
+        #[command(subcommand)]
+        action: Option<AccountsCommand>,
+    },
+    /// Import a login another tool holds: claude (Claude Code), codex (Codex CLI), gemini
+    /// (Gemini CLI).
+    Import {
+        source: String,
+        /// The tool's credentials file, if not at its default place.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The provider to store it under (default: the one provider of the right kind).
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Every account and its state (the default).
+    List,
+    /// Stop using a stored account (`provider/name` or `name`).
+    Disable { account: String },
+    /// Use a disabled account again.
+    Enable { account: String },
+    /// Delete a stored account and its tokens.
+    Remove { account: String },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +122,26 @@ fn main() -> ExitCode {
         Command::Serve { listen } => serve(&cli.config, listen),
         Command::Usage { days } => usage(&cli.config, days),
         Command::Status => status(&cli.config),
+        Command::Login {
+            provider,
+            name,
+            no_browser,
+        } => accounts_cli::login(&cli.config, &provider, name, no_browser),
+        Command::Accounts { action } => {
+            let action = match action.unwrap_or(AccountsCommand::List) {
+                AccountsCommand::List => accounts_cli::Action::List,
+                AccountsCommand::Disable { account } => accounts_cli::Action::Disable(account),
+                AccountsCommand::Enable { account } => accounts_cli::Action::Enable(account),
+                AccountsCommand::Remove { account } => accounts_cli::Action::Remove(account),
+            };
+            accounts_cli::accounts(&cli.config, action)
+        }
+        Command::Import {
+            source,
+            path,
+            provider,
+            name,
+        } => accounts_cli::import(&cli.config, &source, path, provider, name),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

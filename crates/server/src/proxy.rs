@@ -24,7 +24,7 @@ use crate::respond::{self, Body};
 use crate::routing::day_number;
 use crate::routing::select::{self, Want};
 use crate::stream_body::{StreamBody, StreamSetup};
-use crate::{client_auth, models};
+use crate::{client_auth, credentials, models};
 
 /// Upper bound on a non-streaming upstream answer held in memory.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -351,122 +351,31 @@ async fn deliver<'a>(
         call.row.target_index = index as u32;
         call.row.provider = Some(provider.name.clone());
         call.row.upstream_model = Some(target.model.clone());
-        let upstream_stream = stream || provider.executor.always_streams();
-        let pipeline = Pipeline::new(
-            &app.registry,
-            route.client,
-            provider.executor.format(),
-            stream,
-            upstream_stream,
-        )?;
-        let mut ctx = TranslateCtx::new(
-            route.client,
-            pipeline.provider,
-            target.model.clone(),
-            upstream_stream,
-        );
-        let hub = pipeline.request_to_hub(body.clone(), &mut ctx)?;
-        if let Some(t) = &mut call.trace {
-            t.folder = folder_name(
-                route.client.as_str(),
-                pipeline.provider.as_str(),
-                &target.model,
-                &call.id,
-            );
-            t.json("2_req_hub.json", &hub);
-        }
-        let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
-
-        let now = SystemTime::now();
-        let routing = &app.config.routing;
-        let order = select::order(
-            provider,
-            &Want {
-                model: &target.model,
-                pin: target.account.as_deref(),
-                preferred: session.and_then(|s| app.session_account(s, provider.index)),
-                now,
-                today: day_number(now, routing.day_offset_secs),
-                day_offset_secs: routing.day_offset_secs,
-                sticky_limit: routing.sticky_limit,
-            },
-        );
-        for account in order.accounts {
-            let Some(slot) = account.acquire() else {
-                continue;
-            };
-            call.row.attempts += 1;
-            call.row.account = Some(account.name.clone());
-            account.lock_health().day_requests += 1;
-            let result = attempt(
-                app,
-                call,
-                provider,
-                &account,
-                &target.model,
-                provider_body.clone(),
-                upstream_stream,
-                deadline,
+        // A provider may learn from an answer that this model lives on another endpoint
+        // (Copilot); the target is then tried once more in the new format.
+        let mut format = provider.executor.format_for(&target.model);
+        for _ in 0..2 {
+            let tried = try_target(
+                app, call, route, provider, target, format, body, stream, session, deadline,
             )
-            .await;
-            match result {
-                Ok((res, first)) => {
-                    account.lock_health().on_success(&target.model);
-                    app.save_account(&account);
-                    if let Some(s) = session {
-                        app.remember_session(s, provider.index, account.index);
-                    }
-                    call.account = Some(account.clone());
-                    return Ok(Delivered {
-                        pipeline,
-                        ctx,
-                        provider,
-                        slot,
-                        res,
-                        first,
-                    });
+            .await?;
+            match tried {
+                TargetTried::Delivered(d) => return Ok(*d),
+                TargetTried::Failed(failure, pipeline) => {
+                    first_failure.get_or_insert((*failure, pipeline));
                 }
-                Err(failure) => {
-                    let penalty = account.lock_health().on_failure(
-                        &failure,
-                        &target.model,
-                        provider.per_model_limits,
-                        routing,
-                        SystemTime::now(),
-                    );
-                    if penalty.cooldown.is_some() {
-                        app.metrics.cooldown(&provider.name, &account.name);
-                    }
-                    app.save_account(&account);
-                    tracing::warn!(
-                        request_id = %call.id, provider = %provider.name, account = %account.name,
-                        model = %target.model, status = failure.error.status, class = failure.class.as_str(),
-                        cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
-                        "upstream attempt failed: {}", failure.error.message
-                    );
-                    match failure.class {
-                        // The request is the problem: another account would say the same.
-                        FailureClass::Request => {
-                            return Err(Undelivered::Failed(Box::new(failure), pipeline));
-                        }
-                        // Another model (the next target) may take a longer prompt.
-                        FailureClass::ContextOverflow => {
-                            first_failure.get_or_insert((failure, pipeline));
-                            break;
-                        }
-                        _ => {
-                            first_failure.get_or_insert((failure, pipeline));
-                        }
-                    }
+                TargetTried::Unavailable(failure, pipeline) => {
+                    first_failure.get_or_insert((*failure, pipeline));
+                }
+                TargetTried::Stop(failure, pipeline) => {
+                    return Err(Undelivered::Failed(failure, pipeline));
                 }
             }
-        }
-        if first_failure.is_none() {
-            // Nothing tried yet because every account is unavailable: remember why.
-            first_failure = Some((
-                unavailable(provider, &target.model, order.earliest_free),
-                pipeline,
-            ));
+            let learned = provider.executor.format_for(&target.model);
+            if learned == format {
+                break;
+            }
+            format = learned;
         }
     }
     let (mut failure, pipeline) =
@@ -477,6 +386,151 @@ async fn deliver<'a>(
         failure.retry_after = Some(wait.max(Duration::from_secs(1)));
     }
     Err(Undelivered::Failed(Box::new(failure), pipeline))
+}
+
+/// How one target went.
+enum TargetTried<'a> {
+    Delivered(Box<Delivered<'a>>),
+    /// Every account failed (or the prompt is too long for this model): the first failure.
+    Failed(Box<Failure>, Pipeline),
+    /// No account could take the request at all.
+    Unavailable(Box<Failure>, Pipeline),
+    /// The request itself is wrong: no other target is tried.
+    Stop(Box<Failure>, Pipeline),
+}
+
+/// Translates the request for one target and tries its accounts in the strategy's order.
+#[allow(clippy::too_many_arguments)]
+async fn try_target<'a>(
+    app: &'a App,
+    call: &mut Call,
+    route: &Route,
+    provider: &'a Provider,
+    target: &Target,
+    format: Format,
+    body: &Value,
+    stream: bool,
+    session: Option<&str>,
+    deadline: Instant,
+) -> Result<TargetTried<'a>, Undelivered> {
+    let upstream_stream = stream || provider.executor.always_streams();
+    let pipeline = Pipeline::new(&app.registry, route.client, format, stream, upstream_stream)?;
+    let mut ctx = TranslateCtx::new(
+        route.client,
+        pipeline.provider,
+        target.model.clone(),
+        upstream_stream,
+    );
+    let hub = pipeline.request_to_hub(body.clone(), &mut ctx)?;
+    if let Some(t) = &mut call.trace {
+        t.folder = folder_name(
+            route.client.as_str(),
+            pipeline.provider.as_str(),
+            &target.model,
+            &call.id,
+        );
+        t.json("2_req_hub.json", &hub);
+    }
+    let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
+
+    let now = SystemTime::now();
+    let routing = &app.config.routing;
+    let order = select::order(
+        provider,
+        &Want {
+            model: &target.model,
+            pin: target.account.as_deref(),
+            preferred: session.and_then(|s| app.session_account(s, provider.index)),
+            now,
+            today: day_number(now, routing.day_offset_secs),
+            day_offset_secs: routing.day_offset_secs,
+            sticky_limit: routing.sticky_limit,
+        },
+    );
+    let mut first: Option<Failure> = None;
+    for account in order.accounts {
+        let Some(slot) = account.acquire() else {
+            continue;
+        };
+        call.row.attempts += 1;
+        call.row.account = Some(account.name.clone());
+        account.lock_health().day_requests += 1;
+        let result = attempt(
+            app,
+            call,
+            provider,
+            &account,
+            &target.model,
+            provider_body.clone(),
+            upstream_stream,
+            deadline,
+        )
+        .await;
+        let failure = match result {
+            Ok((res, first)) => {
+                account.lock_health().on_success(&target.model);
+                app.save_account(&account);
+                if let Some(s) = session {
+                    app.remember_session(s, provider.index, account.index);
+                }
+                call.account = Some(account.clone());
+                return Ok(TargetTried::Delivered(Box::new(Delivered {
+                    pipeline,
+                    ctx,
+                    provider,
+                    slot,
+                    res,
+                    first,
+                })));
+            }
+            Err(failure) => failure,
+        };
+        let penalty = account.lock_health().on_failure(
+            &failure,
+            &target.model,
+            provider.per_model_limits,
+            routing,
+            SystemTime::now(),
+        );
+        if penalty.cooldown.is_some() {
+            app.metrics.cooldown(&provider.name, &account.name);
+        }
+        app.save_account(&account);
+        tracing::warn!(
+            request_id = %call.id, provider = %provider.name, account = %account.name,
+            model = %target.model, status = failure.error.status, class = failure.class.as_str(),
+            cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
+            "upstream attempt failed: {}", failure.error.message
+        );
+        match failure.class {
+            // The provider now wants this model in another format: not the request's fault.
+            FailureClass::Request if provider.executor.format_for(&target.model) != format => {
+                return Ok(TargetTried::Failed(
+                    Box::new(first.unwrap_or(failure)),
+                    pipeline,
+                ));
+            }
+            // The request is the problem: another account would say the same.
+            FailureClass::Request => return Ok(TargetTried::Stop(Box::new(failure), pipeline)),
+            // Another model (the next target) may take a longer prompt.
+            FailureClass::ContextOverflow => {
+                return Ok(TargetTried::Failed(
+                    Box::new(first.unwrap_or(failure)),
+                    pipeline,
+                ));
+            }
+            _ => {
+                first.get_or_insert(failure);
+            }
+        }
+    }
+    Ok(match first {
+        Some(f) => TargetTried::Failed(Box::new(f), pipeline),
+        None => TargetTried::Unavailable(
+            Box::new(unavailable(provider, &target.model, order.earliest_free)),
+            pipeline,
+        ),
+    })
 }
 
 /// The failure for a target none of whose accounts could take the request.
@@ -667,12 +721,15 @@ async fn attempt(
     stream: bool,
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
+    let credential = credentials::fresh(app, provider, account).await?;
     // Kept only for the debug trace: a binary body (Cursor's protobuf) is shown as the
     // translated request it was encoded from, which says more than its bytes would.
     let shown = call.trace.as_ref().map(|_| body.clone());
+    // Kept only when a 401 may be answered by renewing the credential and sending again.
+    let again = credential.refresh_token().is_some().then(|| body.clone());
     let req = provider
         .executor
-        .build(body, model, stream, &account.credential)
+        .build(body, model, stream, &credential)
         .map_err(Failure::request)?;
     if let Some(t) = &mut call.trace {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or_else(
@@ -684,7 +741,22 @@ async fn attempt(
         );
     }
     call.upstream_span = (Some(Instant::now()), None);
-    let mut res = send(app, req, deadline).await?;
+    let sent = send(app, req, deadline).await;
+    // A refused token may only be stale: renewed once, the request goes again.
+    let sent = credentials::again_after_401(app, provider, account, &credential, sent, |renewed| {
+        let req = match again {
+            Some(body) => provider
+                .executor
+                .build(body, model, stream, &renewed)
+                .map_err(Failure::request),
+            None => Err(Failure::request(ApiError::internal(
+                "no request kept to send again",
+            ))),
+        };
+        async move { send(app, req?, deadline).await }
+    })
+    .await;
+    let mut res = sent?;
     if !res.status().is_success() {
         let status = res.status().as_u16();
         if let Some(t) = &mut call.trace {
@@ -694,7 +766,7 @@ async fn attempt(
         let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
             .await
             .unwrap_or_default();
-        return Err(Failure::from_response(status, &headers, body));
+        return Err(provider.executor.classify(model, status, &headers, body));
     }
     if !stream {
         return Ok((res, None));

@@ -1,0 +1,180 @@
+//! Translators between the hub and `gemini-cli`, the Cloud Code Assist envelope around a
+//! Gemini body: requests travel as `{"request": <gemini request>, ...}` and every answer (and
+//! every stream event) as `{"response": <gemini response>}`. The Gemini translators do the
+//! real work; these wrap and unwrap around them.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use switchyard_hub::{
+    ApiError, Format, Registry, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
+};
+
+inventory::submit! {
+    Translator::new(Format::OpenAi, Format::GeminiCli)
+        .request(hub_request_to_cli)
+        .response(hub_response_to_cli)
+        .stream(hub_stream_to_cli)
+}
+
+inventory::submit! {
+    Translator::new(Format::GeminiCli, Format::OpenAi)
+        .request(cli_request_to_hub)
+        .response(cli_response_to_hub)
+        .stream(cli_stream_to_hub)
+}
+
+fn registry() -> Result<&'static Registry, TranslateError> {
+    static REGISTRY: OnceLock<Result<Registry, String>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(|| Registry::load().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| TranslateError::InvalidRequest(format!("translator registry: {e}")))
+}
+
+fn unwrap(mut v: Value, key: &str) -> Value {
+    match v.get_mut(key) {
+        Some(inner) if inner.is_object() => inner.take(),
+        _ => v,
+    }
+}
+
+fn hub_request_to_cli(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
+    let gemini = registry()?.request(Format::OpenAi, Format::Gemini)?(body, ctx)?;
+    Ok(json!({ "request": gemini }))
+}
+
+fn cli_request_to_hub(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
+    registry()?.request(Format::Gemini, Format::OpenAi)?(unwrap(body, "request"), ctx)
+}
+
+fn hub_response_to_cli(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
+    let gemini = registry()?.response(Format::OpenAi, Format::Gemini)?(body, ctx)?;
+    Ok(json!({ "response": gemini }))
+}
+
+fn cli_response_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
+    registry()?.response(Format::Gemini, Format::OpenAi)?(unwrap(body, "response"), ctx)
+}
+
+/// Wraps or unwraps each event around an inner Gemini stage.
+struct Enveloped {
+    inner: Result<Box<dyn StreamStage>, TranslateError>,
+    /// Wrap the inner stage's output (hub -> cli) instead of unwrapping its input.
+    wrap: bool,
+}
+
+impl Enveloped {
+    fn inner(&mut self) -> Result<&mut Box<dyn StreamStage>, TranslateError> {
+        self.inner.as_mut().map_err(|e| e.clone())
+    }
+}
+
+impl StreamStage for Enveloped {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
+        if self.wrap {
+            let mut mid = Vec::new();
+            self.inner()?.push(event, &mut mid)?;
+            out.extend(mid.into_iter().map(wrap_event));
+            Ok(())
+        } else {
+            let event = StreamEvent {
+                event: event.event,
+                data: unwrap(event.data, "response"),
+            };
+            self.inner()?.push(event, out)
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+        let wrap = self.wrap;
+        let mut mid = Vec::new();
+        self.inner()?.finish(&mut mid)?;
+        if wrap {
+            out.extend(mid.into_iter().map(wrap_event));
+        } else {
+            out.extend(mid);
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
+        let wrap = self.wrap;
+        if let Ok(inner) = self.inner.as_mut() {
+            let mut mid = Vec::new();
+            inner.fail(error, &mut mid);
+            if wrap {
+                out.extend(mid.into_iter().map(wrap_event));
+            } else {
+                out.extend(mid);
+            }
+        }
+    }
+}
+
+fn wrap_event(ev: StreamEvent) -> StreamEvent {
+    StreamEvent {
+        event: ev.event,
+        data: json!({ "response": ev.data }),
+    }
+}
+
+fn hub_stream_to_cli(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+    let inner = registry()
+        .and_then(|r| r.stream(Format::OpenAi, Format::Gemini))
+        .map(|f| f(ctx));
+    Box::new(Enveloped { inner, wrap: true })
+}
+
+fn cli_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+    let inner = registry()
+        .and_then(|r| r.stream(Format::Gemini, Format::OpenAi))
+        .map(|f| f(ctx));
+    Box::new(Enveloped { inner, wrap: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> TranslateCtx {
+        TranslateCtx::new(Format::OpenAi, Format::GeminiCli, "gemini-2.5-pro", true)
+    }
+
+    #[test]
+    fn requests_are_wrapped_and_answers_unwrapped() {
+        let hub = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let cli = hub_request_to_cli(hub, &mut ctx()).unwrap();
+        assert_eq!(cli["request"]["contents"][0]["parts"][0]["text"], "hi");
+        let answer = json!({"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": "yo"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}}});
+        let hub = cli_response_to_hub(answer, &ctx()).unwrap();
+        assert_eq!(hub["choices"][0]["message"]["content"], "yo");
+        assert_eq!(hub["usage"]["prompt_tokens"], 3);
+    }
+
+    #[test]
+    fn stream_events_are_unwrapped() {
+        let mut stage = cli_stream_to_hub(&ctx());
+        let mut out = Vec::new();
+        let ev = json!({"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": "he"}]}}]}});
+        stage.push(StreamEvent::hub(ev), &mut out).unwrap();
+        let ev = json!({"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": "llo"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}}});
+        stage.push(StreamEvent::hub(ev), &mut out).unwrap();
+        stage.finish(&mut out).unwrap();
+        let text: String = out
+            .iter()
+            .filter_map(|e| {
+                e.data
+                    .pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+            })
+            .collect();
+        assert_eq!(text, "hello");
+    }
+}
