@@ -98,6 +98,29 @@ impl Failure {
         }
     }
 
+    /// An error the upstream reported inside a stream it began with success (a Kiro
+    /// exception frame, a Cursor end-of-stream error), classified by what it means.
+    pub fn from_error(error: ApiError) -> Self {
+        let class = match error.kind {
+            ErrorKind::RateLimited => FailureClass::RateLimit,
+            ErrorKind::Authentication | ErrorKind::PermissionDenied => FailureClass::Auth,
+            ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge | ErrorKind::NotFound => {
+                FailureClass::Request
+            }
+            ErrorKind::Upstream
+            | ErrorKind::Timeout
+            | ErrorKind::Overloaded
+            | ErrorKind::Internal => FailureClass::Transient,
+        };
+        let retry_after = error.retry_after.map(Duration::from_secs);
+        Failure {
+            error,
+            upstream_body: None,
+            class,
+            retry_after,
+        }
+    }
+
     /// A failure of ours or of the request before anything was sent.
     pub fn request(error: ApiError) -> Self {
         Failure {

@@ -12,7 +12,9 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
-use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
+use switchyard_hub::{
+    ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, TranslateError, Usage,
+};
 use switchyard_provider::Failure;
 use switchyard_provider::failure::FailureClass;
 
@@ -805,6 +807,13 @@ async fn attempt(
             wait.as_millis()
         ))
     })??;
+    // An error the provider puts in its first frame (Kiro's throttling exception, Cursor's
+    // exhausted quota) is as good as an error status: nothing has gone out, so fail over.
+    let mut probe = provider.executor.decoder();
+    probe.push(&first);
+    if let Some(Err(TranslateError::Upstream(error))) = probe.next_event() {
+        return Err(Failure::from_error(error));
+    }
     Ok((res, Some(first)))
 }
 
