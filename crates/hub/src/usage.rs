@@ -53,6 +53,30 @@ pub fn from_response(format: Format, body: &Value) -> Option<Usage> {
     .and_then(|hub| Usage::from_openai(&hub))
 }
 
+/// The usage a whole response body reports, read from its bytes without building the rest
+/// of the document (passthrough answers are forwarded as they came). The body must still be
+/// valid JSON.
+pub fn from_response_bytes(
+    format: Format,
+    bytes: &[u8],
+) -> Result<Option<Usage>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct UsageFields {
+        usage: Option<Value>,
+        #[serde(rename = "usageMetadata")]
+        usage_metadata: Option<Value>,
+    }
+    let fields: UsageFields = serde_json::from_slice(bytes)?;
+    let mut only = serde_json::Map::new();
+    if let Some(u) = fields.usage {
+        only.insert("usage".into(), u);
+    }
+    if let Some(u) = fields.usage_metadata {
+        only.insert("usageMetadata".into(), u);
+    }
+    Ok(from_response(format, &Value::Object(only)))
+}
+
 /// Whether a raw stream event in `format` may carry usage, judged without parsing it, so
 /// passthrough streams parse only the few events that do.
 pub fn event_may_carry_usage(format: Format, event: Option<&str>, data: &[u8]) -> bool {
@@ -240,6 +264,28 @@ mod tests {
             (8, 3, 2)
         );
         assert!(from_response(Format::Claude, &json!({})).is_none());
+    }
+
+    #[test]
+    fn usage_is_read_from_bytes_without_the_rest() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#;
+        let u = from_response_bytes(Format::OpenAi, body).unwrap().unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (4, 2));
+        let gemini =
+            br#"{"candidates":[],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1}}"#;
+        assert_eq!(
+            from_response_bytes(Format::Gemini, gemini)
+                .unwrap()
+                .unwrap()
+                .prompt_tokens,
+            3
+        );
+        assert!(
+            from_response_bytes(Format::OpenAi, b"{\"id\":1}")
+                .unwrap()
+                .is_none()
+        );
+        assert!(from_response_bytes(Format::OpenAi, b"{broken").is_err());
     }
 
     #[test]

@@ -177,7 +177,7 @@ async fn run(
         call,
         &route,
         &resolved.targets,
-        &body,
+        body,
         stream,
         session.as_deref(),
         deadline,
@@ -254,25 +254,37 @@ async fn run(
     if let Some(t) = &mut call.trace {
         t.raw("4_res_provider.json", bytes.to_vec());
     }
-    let provider_json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let not_json = |e: serde_json::Error| {
         ApiError::bad_gateway(format!("upstream sent a body that is not JSON: {e}"))
-    })?;
-    let reported = usage::from_response(pipeline.provider, &provider_json);
-    let hub = pipeline.response_to_hub(provider_json, &ctx)?;
-    let usage = reported.unwrap_or_else(|| Usage {
-        prompt_tokens: prompt_estimate,
-        completion_tokens: estimate_tokens(bytes.len()),
-        estimated: true,
-        ..Usage::default()
-    });
-    if let Some(t) = &mut call.trace {
-        t.json("5_res_hub.json", &hub);
-    }
-    // Same format on both sides: the upstream's bytes go out untouched.
-    let body = if pipeline.is_passthrough() {
-        bytes
+    };
+    let estimate = |reported: Option<Usage>| {
+        reported.unwrap_or_else(|| Usage {
+            prompt_tokens: prompt_estimate,
+            completion_tokens: estimate_tokens(bytes.len()),
+            estimated: true,
+            ..Usage::default()
+        })
+    };
+    let (body, usage) = if pipeline.is_passthrough() {
+        // Same format on both sides: the upstream's bytes go out untouched, and only the
+        // usage is read from them.
+        let usage =
+            estimate(usage::from_response_bytes(pipeline.provider, &bytes).map_err(not_json)?);
+        if let Some(t) = &mut call.trace {
+            t.raw("5_res_hub.json", bytes.to_vec());
+        }
+        (bytes, usage)
     } else {
-        Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string())
+        let provider_json: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
+        let usage = estimate(usage::from_response(pipeline.provider, &provider_json));
+        let hub = pipeline.response_to_hub(provider_json, &ctx)?;
+        if let Some(t) = &mut call.trace {
+            t.json("5_res_hub.json", &hub);
+        }
+        (
+            Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string()),
+            usage,
+        )
     };
     if let Some(t) = &mut call.trace {
         t.raw("6_res_client.json", body.to_vec());
@@ -339,7 +351,7 @@ async fn deliver<'a>(
     call: &mut Call,
     route: &Route,
     targets: &[Target],
-    body: &Value,
+    mut body: Value,
     stream: bool,
     session: Option<&str>,
     deadline: Instant,
@@ -357,8 +369,16 @@ async fn deliver<'a>(
         // (Copilot); the target is then tried once more in the new format.
         let mut format = provider.executor.format_for(&target.model);
         for _ in 0..2 {
+            // The client's body is translated anew for each target; only the last use of
+            // it may take it instead of a copy.
+            let last = index + 1 == targets.len() && !provider.executor.learns_format();
+            let this = if last {
+                std::mem::take(&mut body)
+            } else {
+                body.clone()
+            };
             let tried = try_target(
-                app, call, route, provider, target, format, body, stream, session, deadline,
+                app, call, route, provider, target, format, this, stream, session, deadline,
             )
             .await?;
             match tried {
@@ -410,7 +430,7 @@ async fn try_target<'a>(
     provider: &'a Provider,
     target: &Target,
     format: Format,
-    body: &Value,
+    body: Value,
     stream: bool,
     session: Option<&str>,
     deadline: Instant,
@@ -423,7 +443,7 @@ async fn try_target<'a>(
         target.model.clone(),
         upstream_stream,
     );
-    let hub = pipeline.request_to_hub(body.clone(), &mut ctx)?;
+    let hub = pipeline.request_to_hub(body, &mut ctx)?;
     if let Some(t) = &mut call.trace {
         t.folder = folder_name(
             route.client.as_str(),
@@ -450,10 +470,19 @@ async fn try_target<'a>(
         },
     );
     let mut first: Option<Failure> = None;
-    for account in order.accounts {
+    let mut provider_body = Some(provider_body);
+    let count = order.accounts.len();
+    for (i, account) in order.accounts.into_iter().enumerate() {
         let Some(slot) = account.acquire() else {
             continue;
         };
+        // Each attempt consumes a body; the last takes the original instead of a copy.
+        let this = if i + 1 == count {
+            provider_body.take()
+        } else {
+            provider_body.clone()
+        };
+        let Some(this) = this else { break };
         call.row.attempts += 1;
         call.row.account = Some(account.name.clone());
         account.lock_health().day_requests += 1;
@@ -463,7 +492,7 @@ async fn try_target<'a>(
             provider,
             &account,
             &target.model,
-            provider_body.clone(),
+            this,
             upstream_stream,
             deadline,
         )
