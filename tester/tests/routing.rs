@@ -494,3 +494,41 @@ async fn the_admin_api_needs_the_admin_key() {
     let res = send("GET", &proxy.url("/api/accounts"), &[], "").await;
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combos_and_aliases_kept_in_the_database_route_like_configured_ones() {
+    use switchyard_tester::harness::{run, scratch_dir};
+    let fake = FakeOpenAi::start().await;
+    let cfg = config(&fake, "", "");
+    let dir = scratch_dir("stored-routes");
+    std::fs::write(dir.join("config.toml"), &cfg).unwrap();
+    let args = |extra: &[&str]| {
+        let mut v = vec!["--config", "config.toml"];
+        v.extend_from_slice(extra);
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let call = |extra: &[&str]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run(&dir, &a)
+    };
+    assert!(call(&["combo", "set", "backup", "q/m2", "p/m1@a2"]).0);
+    assert!(call(&["alias", "set", "quick", "p/m1"]).0);
+    let (ok, _, err) = call(&["combo", "set", "bad", "nowhere/m"]);
+    assert!(!ok && err.contains("unknown provider"), "{err}");
+    let (ok, _, err) = call(&["combo", "set", "chain", "q/m2"]);
+    assert!(!ok && err.contains("config file"), "{err}");
+    let (_, out, _) = call(&["combo", "list"]);
+    assert!(
+        out.contains("backup -> q/m2, p/m1@a2  (database)")
+            && out.contains("chain -> p/m1, q/m2  (config)"),
+        "{out}"
+    );
+
+    let proxy = Proxy::start_in(dir.clone(), &cfg, &[]);
+    fake.script(Q1, [Fault::Status(503, vec![])]);
+    assert_eq!(ask(&proxy, "backup").await.status, 200);
+    assert_eq!(ask(&proxy, "quick").await.status, 200);
+    // q failed, then the pinned account a2 (not a1, first by priority) served; then quick -> a1.
+    assert_eq!(fake.keys_seen(), [Q1, K2, K1]);
+}

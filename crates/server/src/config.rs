@@ -542,68 +542,17 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
     }
 
     for (alias, target) in &file.aliases {
-        check_model(alias).map_err(|e| format!("alias: {e}"))?;
-        let Some((provider, model)) = target.split_once('/') else {
-            return Err(format!(
-                "alias `{alias}` = {target:?} must be `provider/model`"
-            ));
-        };
-        check_model(model).map_err(|e| format!("alias `{alias}`: {e}"))?;
-        if !providers.iter().any(|p| p.name == provider) {
-            return Err(format!(
-                "alias `{alias}` points to unknown provider `{provider}`"
-            ));
-        }
+        check_alias(alias, target, &providers)?;
     }
-
     let mut combos = BTreeMap::new();
     for c in file.combos {
-        if c.name.contains('/') {
-            return Err(format!("combo name {:?} must not contain '/'", c.name));
-        }
-        check_model(&c.name).map_err(|e| format!("combo: {e}"))?;
         if file.aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
             return Err(format!(
                 "combo `{}` is declared twice or clashes with an alias",
                 c.name
             ));
         }
-        if c.targets.is_empty() {
-            return Err(format!("combo `{}` has no targets", c.name));
-        }
-        let mut targets = Vec::new();
-        for t in &c.targets {
-            let (spec, account) = match t.rsplit_once('@') {
-                Some((spec, account)) => (spec, Some(account.to_owned())),
-                None => (t.as_str(), None),
-            };
-            let Some((provider, model)) = spec.split_once('/') else {
-                return Err(format!(
-                    "combo `{}` target {t:?} must be `provider/model`",
-                    c.name
-                ));
-            };
-            check_model(model).map_err(|e| format!("combo `{}`: {e}", c.name))?;
-            let Some(p) = providers.iter().find(|p| p.name == provider) else {
-                return Err(format!(
-                    "combo `{}` target {t:?} names unknown provider `{provider}`",
-                    c.name
-                ));
-            };
-            if let Some(a) = &account
-                && !p.accounts.iter().any(|x| &x.name == a)
-            {
-                return Err(format!(
-                    "combo `{}` target {t:?} pins unknown account `{a}`",
-                    c.name
-                ));
-            }
-            targets.push(ComboTarget {
-                provider: provider.to_owned(),
-                model: model.to_owned(),
-                account,
-            });
-        }
+        let targets = combo_targets(&c.name, &c.targets, &providers)?;
         combos.insert(c.name, targets);
     }
 
@@ -672,6 +621,121 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         overhead_header: file.server.overhead_header,
         warnings,
     })
+}
+
+fn check_alias(alias: &str, target: &str, providers: &[ProviderConfig]) -> Result<(), String> {
+    check_model(alias).map_err(|e| format!("alias: {e}"))?;
+    let Some((provider, model)) = target.split_once('/') else {
+        return Err(format!(
+            "alias `{alias}` = {target:?} must be `provider/model`"
+        ));
+    };
+    check_model(model).map_err(|e| format!("alias `{alias}`: {e}"))?;
+    if !providers.iter().any(|p| p.name == provider) {
+        return Err(format!(
+            "alias `{alias}` points to unknown provider `{provider}`"
+        ));
+    }
+    Ok(())
+}
+
+/// A combo's steps, `provider/model` or `provider/model@account`, checked against the
+/// providers.
+fn combo_targets(
+    name: &str,
+    steps: &[String],
+    providers: &[ProviderConfig],
+) -> Result<Vec<ComboTarget>, String> {
+    if name.contains('/') {
+        return Err(format!("combo name {name:?} must not contain '/'"));
+    }
+    check_model(name).map_err(|e| format!("combo: {e}"))?;
+    if steps.is_empty() {
+        return Err(format!("combo `{name}` has no targets"));
+    }
+    let mut targets = Vec::new();
+    for t in steps {
+        let (spec, account) = match t.rsplit_once('@') {
+            Some((spec, account)) => (spec, Some(account.to_owned())),
+            None => (t.as_str(), None),
+        };
+        let Some((provider, model)) = spec.split_once('/') else {
+            return Err(format!(
+                "combo `{name}` target {t:?} must be `provider/model`"
+            ));
+        };
+        check_model(model).map_err(|e| format!("combo `{name}`: {e}"))?;
+        let Some(p) = providers.iter().find(|p| p.name == provider) else {
+            return Err(format!(
+                "combo `{name}` target {t:?} names unknown provider `{provider}`"
+            ));
+        };
+        // Logged-in accounts live in the database, so only configured ones can be checked.
+        if let Some(a) = &account
+            && !p.accounts.is_empty()
+            && !p.accounts.iter().any(|x| &x.name == a)
+        {
+            return Err(format!(
+                "combo `{name}` target {t:?} pins unknown account `{a}`"
+            ));
+        }
+        targets.push(ComboTarget {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            account,
+        });
+    }
+    Ok(targets)
+}
+
+impl Config {
+    /// Adds the aliases and combos kept in the database (`switchyard alias`, `switchyard
+    /// combo`). The config file wins a name both define; an entry that no longer fits the
+    /// config (its provider is gone) is skipped with a warning.
+    pub fn add_stored(
+        &mut self,
+        aliases: Vec<(String, String)>,
+        combos: Vec<(String, Vec<String>)>,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (alias, target) in aliases {
+            if self.aliases.contains_key(&alias) || self.combos.contains_key(&alias) {
+                warnings.push(format!(
+                    "stored alias `{alias}` is shadowed by the config file"
+                ));
+                continue;
+            }
+            match check_alias(&alias, &target, &self.providers) {
+                Ok(()) => {
+                    self.aliases.insert(alias, target);
+                }
+                Err(e) => warnings.push(format!("stored {e}; skipped")),
+            }
+        }
+        for (name, steps) in combos {
+            if self.aliases.contains_key(&name) || self.combos.contains_key(&name) {
+                warnings.push(format!(
+                    "stored combo `{name}` is shadowed by the config file"
+                ));
+                continue;
+            }
+            match combo_targets(&name, &steps, &self.providers) {
+                Ok(targets) => {
+                    self.combos.insert(name, targets);
+                }
+                Err(e) => warnings.push(format!("stored {e}; skipped")),
+            }
+        }
+        warnings
+    }
+
+    /// Checks an alias or a combo before it is stored.
+    pub fn check_stored(&self, name: &str, steps: &[String]) -> Result<(), String> {
+        match steps {
+            [one] if !one.contains('@') => check_alias(name, one, &self.providers),
+            _ => combo_targets(name, steps, &self.providers).map(|_| ()),
+        }
+    }
 }
 
 /// "+02:00" -> 7200.

@@ -66,6 +66,16 @@ enum Command {
     },
     /// Show each account's health: cooldowns, failures and today's counters.
     Status,
+    /// Aliases kept in the database (beside those in the config file).
+    Alias {
+        #[command(subcommand)]
+        action: RouteAction,
+    },
+    /// Combos (ordered fallback chains) kept in the database.
+    Combo {
+        #[command(subcommand)]
+        action: RouteAction,
+    },
     /// Log an account in to a provider (Claude, Codex, Gemini Code Assist, Copilot) and
     /// store it. PROVIDER is a configured provider's name, or a kind only one has.
     Login {
@@ -98,6 +108,17 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum RouteAction {
+    /// Create or replace NAME: an alias takes one `provider/model`, a combo one or more
+    /// (`provider/model@account` pins an account).
+    Set { name: String, targets: Vec<String> },
+    /// Delete NAME.
+    Remove { name: String },
+    /// List them, from the config file and the database.
+    List,
+}
+
+#[derive(Subcommand)]
 enum AccountsCommand {
     /// Every account and its state (the default).
     List,
@@ -122,6 +143,8 @@ fn main() -> ExitCode {
         Command::Serve { listen } => serve(&cli.config, listen),
         Command::Usage { days } => usage(&cli.config, days),
         Command::Status => status(&cli.config),
+        Command::Alias { action } => routes(&cli.config, "alias", action),
+        Command::Combo { action } => routes(&cli.config, "combo", action),
         Command::Login {
             provider,
             name,
@@ -154,7 +177,7 @@ fn main() -> ExitCode {
 
 fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), String> {
     let overrides = config::Overrides { listen };
-    let config = config::load(config_path, &overrides).map_err(|e| e.to_string())?;
+    let mut config = config::load(config_path, &overrides).map_err(|e| e.to_string())?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -165,6 +188,10 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
     runtime.block_on(async move {
         let conn = usage_store::open(&config.database)
             .map_err(|e| format!("cannot open the usage database {}: {e}", config.database.display()))?;
+        let (aliases, combos) = usage_store::load_routes(&conn).map_err(|e| format!("cannot read stored routes: {e}"))?;
+        for w in config.add_stored(aliases, combos) {
+            tracing::warn!("{w}");
+        }
         let saved = usage_store::load_account_states(&conn).map_err(|e| format!("cannot read account state: {e}"))?;
         let now = std::time::SystemTime::now();
         let offset = config.routing.day_offset_secs;
@@ -276,6 +303,73 @@ fn status(config_path: &std::path::Path) -> Result<(), String> {
                 tok,
                 r.last_error.as_ref().map_or("-", |e| e.1.as_str()),
             );
+        }
+    }
+    Ok(())
+}
+
+/// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
+/// server reads them at start-up.
+fn routes(config_path: &std::path::Path, kind: &str, action: RouteAction) -> Result<(), String> {
+    let config =
+        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
+    let conn = usage_store::open(&config.database).map_err(|e| {
+        format!(
+            "cannot open the database {}: {e}",
+            config.database.display()
+        )
+    })?;
+    match action {
+        RouteAction::Set { name, targets } => {
+            if kind == "alias" && targets.len() != 1 {
+                return Err("an alias takes exactly one `provider/model`".into());
+            }
+            if config.aliases.contains_key(&name) || config.combos.contains_key(&name) {
+                return Err(format!(
+                    "`{name}` is defined in the config file; change it there"
+                ));
+            }
+            config.check_stored(&name, &targets)?;
+            usage_store::save_route(&conn, &name, kind, &targets).map_err(|e| e.to_string())?;
+            println!("{kind} `{name}` -> {}", targets.join(", "));
+        }
+        RouteAction::Remove { name } => {
+            if !usage_store::remove_route(&conn, &name).map_err(|e| e.to_string())? {
+                return Err(format!("no stored {kind} named `{name}`"));
+            }
+            println!("removed {kind} `{name}`");
+        }
+        RouteAction::List => {
+            let (aliases, combos) = usage_store::load_routes(&conn).map_err(|e| e.to_string())?;
+            if kind == "alias" {
+                for (name, target) in &config.aliases {
+                    println!("{name} -> {target}  (config)");
+                }
+                for (name, target) in aliases {
+                    println!("{name} -> {target}  (database)");
+                }
+            } else {
+                for (name, steps) in &config.combos {
+                    let steps: Vec<String> = steps
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{}/{}{}",
+                                t.provider,
+                                t.model,
+                                t.account
+                                    .as_ref()
+                                    .map(|a| format!("@{a}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    println!("{name} -> {}  (config)", steps.join(", "));
+                }
+                for (name, steps) in combos {
+                    println!("{name} -> {}  (database)", steps.join(", "));
+                }
+            }
         }
     }
     Ok(())

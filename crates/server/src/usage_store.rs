@@ -99,6 +99,11 @@ CREATE TABLE IF NOT EXISTS account_state (
     day_tokens           INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (provider, account)
 );
+CREATE TABLE IF NOT EXISTS routes (
+    name  TEXT PRIMARY KEY,
+    kind  TEXT NOT NULL CHECK (kind IN ('alias', 'combo')),
+    steps TEXT NOT NULL
+);
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
@@ -259,6 +264,48 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// Aliases and combos kept in the database: (aliases, combos).
+pub type StoredRoutes = (Vec<(String, String)>, Vec<(String, Vec<String>)>);
+
+pub fn load_routes(conn: &Connection) -> rusqlite::Result<StoredRoutes> {
+    let mut stmt = conn.prepare("SELECT name, kind, steps FROM routes ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let (mut aliases, mut combos) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (name, kind, steps) = row?;
+        let steps: Vec<String> = serde_json::from_str(&steps).unwrap_or_default();
+        match (kind.as_str(), steps.as_slice()) {
+            ("alias", [target]) => aliases.push((name, target.clone())),
+            _ => combos.push((name, steps)),
+        }
+    }
+    Ok((aliases, combos))
+}
+
+pub fn save_route(
+    conn: &Connection,
+    name: &str,
+    kind: &str,
+    steps: &[String],
+) -> rusqlite::Result<()> {
+    let steps = serde_json::to_string(steps).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT OR REPLACE INTO routes (name, kind, steps) VALUES (?1, ?2, ?3)",
+        params![name, kind, steps],
+    )?;
+    Ok(())
+}
+
+pub fn remove_route(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM routes WHERE name = ?1", [name])? > 0)
 }
 
 /// Every saved account state.
