@@ -124,9 +124,9 @@ pub async fn refresh(
 mod tests {
     use super::*;
     use base64::Engine;
-    use switchyard_auth::Secret;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use std::time::UNIX_EPOCH;
+    use switchyard_auth::Secret;
 
     fn cred(refresh: Option<&str>) -> Credential {
         Credential::OAuth {
@@ -163,7 +163,10 @@ mod tests {
         .collect();
         let e = RefreshEndpoint::from_options(&opts);
         assert_eq!(e.url, "http://127.0.0.1:9/oauth/token");
-        assert_eq!(refresh_body(&e, &cred(Some("r"))).unwrap()["client_id"], "other");
+        assert_eq!(
+            refresh_body(&e, &cred(Some("r"))).unwrap()["client_id"],
+            "other"
+        );
         assert!(matches!(
             refresh_body(&e, &cred(None)),
             Err(RefreshError::Terminal(_))

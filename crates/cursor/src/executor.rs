@@ -25,10 +25,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use prost::Message;
 use serde_json::Value;
-use switchyard_auth::Credential;
-use switchyard_hub::{ApiError, Decoder, ErrorKind, Format};
 use switchyard_auth::AuthError;
+use switchyard_auth::Credential;
 use switchyard_auth::oauth::LoginUi;
+use switchyard_hub::{ApiError, Decoder, ErrorKind, Format};
 use switchyard_provider::executor::{LoginFuture, RefreshFuture, join_url};
 use switchyard_provider::{
     Executor, ExecutorKind, ProviderSettings, UpstreamClient, UpstreamRequest,

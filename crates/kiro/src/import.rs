@@ -258,7 +258,10 @@ mod tests {
         assert!(imported.label.is_none());
         let c = imported.credential;
         assert_eq!(c.extra(extra::CLIENT_ID), Some("cid"));
-        assert!(c.expires_within(Duration::ZERO), "the expired token is kept as such");
+        assert!(
+            c.expires_within(Duration::ZERO),
+            "the expired token is kept as such"
+        );
 
         std::fs::remove_file(d.join("abc.json")).unwrap();
         let err = switchyard_auth::import::run(importer, Some(&path))

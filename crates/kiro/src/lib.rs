@@ -37,10 +37,10 @@ use std::time::Duration;
 use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
-use switchyard_auth::Credential;
-use switchyard_hub::{ApiError, Decoder, Format, Translator};
 use switchyard_auth::AuthError;
+use switchyard_auth::Credential;
 use switchyard_auth::oauth::LoginUi;
+use switchyard_hub::{ApiError, Decoder, Format, Translator};
 use switchyard_provider::executor::{LoginFuture, RefreshFuture, join_url};
 use switchyard_provider::request::{post_json, secret_value};
 use switchyard_provider::{
