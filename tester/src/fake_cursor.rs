@@ -27,11 +27,18 @@
 //! - `#status=CODE` answer HTTP CODE with a Connect JSON error
 //! - `#exhausted` end the stream at once with a `resource_exhausted` error
 //!
-//! A token starting with `revoked` ends the stream with `unauthenticated`. A conversation
+//! A token starting with `revoked`, or a JWT whose `exp` has passed, ends the stream with
+//! `unauthenticated`. A conversation
 //! whose last message is an assistant turn with tool results is answered
 //! `after tool: <first result>`. Every other data frame is gzipped, to exercise per-frame
 //! decompression. Each request is recorded with its decoded body as JSON (see
 //! [`FakeCursor::requests`]).
+//!
+//! [`FakeCursorAuth`] fakes the token renewal the Cursor IDE performs: `POST /oauth/token`
+//! with JSON `{grant_type: "refresh_token", client_id, refresh_token}` answered
+//! `{access_token, id_token, shouldLogout: false}`. As the IDE keeps the new access token as
+//! its next refresh token, the fake accepts each issued access token as a refresh token,
+//! once; a spent or unknown refresh token is answered 400 `invalid_grant`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -725,7 +732,7 @@ async fn handle(
         Err((401, m)) => return stream_error(json!({"code": "unauthenticated", "message": m})),
         Err((_, m)) => return stream_error(json!({"code": "permission_denied", "message": m})),
     };
-    if token.starts_with("revoked") {
+    if token.starts_with("revoked") || jwt_expired(&token) {
         return stream_error(
             json!({"code": "unauthenticated", "message": "Not logged in",
             "details": [{"type": "aiserver.v1.ErrorDetails", "debug": {"error": "ERROR_NOT_LOGGED_IN",
@@ -830,9 +837,177 @@ async fn handle(
     stream_frames(state, &script, frames, "application/connect+proto")
 }
 
+/// Whether `token` is a JWT whose `exp` claim lies in the past (opaque tokens never expire
+/// here).
+fn jwt_expired(token: &str) -> bool {
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Some(claims) = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    claims["exp"].as_u64().is_some_and(|exp| exp <= now)
+}
+
+/// A Cursor-shaped session JWT (unsigned: the fake never checks signatures) for `sub`,
+/// expiring `ttl` seconds from now (negative: already expired).
+pub fn session_jwt(sub: &str, ttl: i64, n: usize) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.fake-signature-{n}",
+        part(json!({"alg": "HS256", "typ": "JWT"})),
+        part(
+            json!({"sub": sub, "time": now.to_string(), "exp": now + ttl,
+            "iss": "https://authentication.cursor.sh", "scope": "openid profile email offline_access",
+            "aud": "https://cursor.com", "type": "session"})
+        )
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The token renewal service.
+
+/// The OAuth client id of the Cursor desktop app, which renewals must name.
+pub const CURSOR_CLIENT_ID: &str = "KbZUR41cY7W6zRSdpSUJ7I7mLYBKOCmB";
+pub const SUBJECT: &str = "auth0|user_01FAKECURSORUSER";
+
+#[derive(Default)]
+pub struct CursorAuthState {
+    valid: Mutex<std::collections::HashSet<String>>,
+    pub requests: Mutex<Vec<Recorded>>,
+    pub refreshes: std::sync::atomic::AtomicUsize,
+    issued: Mutex<Vec<String>>,
+    /// Lifetime of issued access tokens in seconds; 0 means an hour.
+    pub ttl: std::sync::atomic::AtomicU64,
+}
+
+impl CursorAuthState {
+    /// Every token the fake has handed out.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().unwrap().clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeCursorAuth {
+    pub addr: SocketAddr,
+    pub state: Arc<CursorAuthState>,
+}
+
+impl FakeCursorAuth {
+    pub async fn start() -> FakeCursorAuth {
+        let state = Arc::new(CursorAuthState::default());
+        let s = state.clone();
+        let addr = serve(move |req| auth_handle(s.clone(), req)).await;
+        FakeCursorAuth { addr, state }
+    }
+
+    /// Makes `token` a refresh token the fake accepts (once).
+    pub fn grant(&self, token: &str) {
+        self.state.valid.lock().unwrap().insert(token.to_owned());
+    }
+
+    /// The `refresh_url` to configure (the real one is `https://api2.cursor.sh/oauth/token`).
+    pub fn refresh_url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+}
+
+async fn auth_handle(state: Arc<CursorAuthState>, req: Request<Incoming>) -> Response<FakeBody> {
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    state.requests.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body: parsed.clone(),
+    });
+    let error = |status: u16, code: &str, text: &str| {
+        full(
+            status,
+            "application/json",
+            json!({"error": code, "error_description": text}).to_string(),
+        )
+    };
+    if parts.uri.path() != "/oauth/token" {
+        return error(404, "not_found", "not found");
+    }
+    if parts.method != http::Method::POST {
+        return error(405, "invalid_request", "method not allowed");
+    }
+    if !header(&parts, "content-type").is_some_and(|v| v.starts_with("application/json")) {
+        return error(
+            400,
+            "invalid_request",
+            "content-type must be application/json",
+        );
+    }
+    if parsed["grant_type"] != "refresh_token" {
+        return error(
+            400,
+            "unsupported_grant_type",
+            "grant_type must be refresh_token",
+        );
+    }
+    if parsed["client_id"] != CURSOR_CLIENT_ID {
+        return error(401, "invalid_client", "unknown client_id");
+    }
+    let token = parsed["refresh_token"].as_str().unwrap_or("");
+    if !state.valid.lock().unwrap().remove(token) {
+        return error(400, "invalid_grant", "Invalid refresh token");
+    }
+    let n = state
+        .refreshes
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let ttl = match state.ttl.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => 3600,
+        t => t as i64,
+    };
+    let access = session_jwt(SUBJECT, ttl, n);
+    state.valid.lock().unwrap().insert(access.clone());
+    let id_token = session_jwt(SUBJECT, 3600, 1000 + n);
+    state
+        .issued
+        .lock()
+        .unwrap()
+        .extend([access.clone(), id_token.clone()]);
+    full(
+        200,
+        "application/json",
+        json!({"access_token": access, "id_token": id_token, "shouldLogout": false}).to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_jwts_expire_as_told() {
+        assert!(!jwt_expired(&session_jwt(SUBJECT, 600, 1)));
+        assert!(jwt_expired(&session_jwt(SUBJECT, -60, 1)));
+        assert!(!jwt_expired("opaque-token"));
+        assert!(!jwt_expired("a.!!.c"));
+    }
 
     #[test]
     fn checksum_cipher_inverts_the_worked_example() {

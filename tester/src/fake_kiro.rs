@@ -659,6 +659,8 @@ pub struct AuthState {
     pub requests: Mutex<Vec<Recorded>>,
     pub refreshes: AtomicUsize,
     issued: AtomicUsize,
+    /// `expiresIn` of issued tokens in seconds; 0 means an hour.
+    pub ttl: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -771,7 +773,10 @@ async fn auth_handle(state: Arc<AuthState>, req: Request<Incoming>) -> Response<
     let mut answer = json!({
         "accessToken": format!("fake-access-{n}"),
         "refreshToken": next_refresh,
-        "expiresIn": 3600,
+        "expiresIn": match state.ttl.load(Ordering::SeqCst) {
+            0 => 3600,
+            t => t,
+        },
     });
     if oidc {
         answer["tokenType"] = json!("Bearer");

@@ -22,5 +22,7 @@ async fn main() {
     );
     let cursor = switchyard_tester::fake_cursor::FakeCursor::start().await;
     println!("fake cursor: {}", cursor.base_url());
+    let cursor_auth = switchyard_tester::fake_cursor::FakeCursorAuth::start().await;
+    println!("fake cursor auth: {}", cursor_auth.refresh_url());
     let _ = tokio::signal::ctrl_c().await;
 }

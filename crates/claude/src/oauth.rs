@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use switchyard_auth::import::{Imported, Importer};
+use switchyard_auth::import::{Imported, Importer, Parse};
 use switchyard_auth::oauth::{self as flow, BodyStyle, LoginUi, OAuthApp, TokenSet};
 use switchyard_auth::{AuthError, Credential, Secret};
 use switchyard_provider::{LoginOutcome, ProviderSettings, RefreshError, UpstreamClient};
@@ -195,7 +195,7 @@ fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
 }
 
 inventory::submit! {
-    Importer { name: "claude", kind: "claude", default_path, parse }
+    Importer { name: "claude", kind: "claude", default_path, parse: Parse::Bytes(parse) }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use switchyard_auth::import::{Imported, Importer, env_or_home};
+use switchyard_auth::import::{Imported, Importer, Parse, env_or_home};
 use switchyard_auth::oauth::{self as flow, BodyStyle, LoginUi, OAuthApp, TokenSet};
 use switchyard_auth::{AuthError, Credential, Secret, jwt};
 use switchyard_provider::{LoginOutcome, ProviderSettings, RefreshError, UpstreamClient};
@@ -193,7 +193,7 @@ fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
 }
 
 inventory::submit! {
-    Importer { name: "codex", kind: "codex", default_path, parse }
+    Importer { name: "codex", kind: "codex", default_path, parse: Parse::Bytes(parse) }
 }
 
 #[cfg(test)]

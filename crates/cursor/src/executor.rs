@@ -12,8 +12,12 @@
 //! | `timezone` | `UTC` | `x-cursor-timezone` |
 //! | `ghost_mode` | `true` | `x-ghost-mode` (Cursor's privacy mode) |
 //! | `user_agent` | `connect-es/1.6.1` | `user-agent` (the provider's `user_agent` key is the proxy-wide default and is not used) |
+//! | `refresh_url` | [`auth::DEFAULT_REFRESH_URL`](crate::auth::DEFAULT_REFRESH_URL) | where imported logins are renewed |
+//! | `auth_client_id` | [`auth::DEFAULT_CLIENT_ID`](crate::auth::DEFAULT_CLIENT_ID) | the OAuth client the renewal names |
 //!
-//! The account's key is the Cursor access token (`user_…::` prefixes are dropped).
+//! The account's key is the Cursor access token (`user_…::` prefixes are dropped): either
+//! an `api_key` in the config (never renewed), or a login imported from Cursor's
+//! `state.vscdb` with `switchyard import cursor`, renewed before its JWT expires.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,11 +25,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use prost::Message;
 use serde_json::Value;
+use switchyard_auth::AuthError;
 use switchyard_auth::Credential;
+use switchyard_auth::oauth::LoginUi;
 use switchyard_hub::{ApiError, Decoder, ErrorKind, Format};
-use switchyard_provider::executor::join_url;
-use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
+use switchyard_provider::executor::{LoginFuture, RefreshFuture, join_url};
+use switchyard_provider::{
+    Executor, ExecutorKind, ProviderSettings, UpstreamClient, UpstreamRequest,
+};
 
+use crate::auth::{self, RefreshEndpoint};
 use crate::checksum::{bearer_token, checksum, client_key, session_id, sha256_hex};
 use crate::decoder::CursorDecoder;
 use crate::framing;
@@ -42,12 +51,18 @@ pub const MACHINE_ID: &str = "machine_id";
 pub struct CursorExecutor {
     settings: ProviderSettings,
     url: String,
+    endpoint: RefreshEndpoint,
 }
 
 impl CursorExecutor {
     pub fn new(settings: ProviderSettings) -> Self {
         let url = join_url(&settings.base_url, CHAT_PATH);
-        Self { settings, url }
+        let endpoint = RefreshEndpoint::from_options(&settings.options);
+        Self {
+            settings,
+            url,
+            endpoint,
+        }
     }
 
     fn option(&self, key: &str) -> Option<&str> {
@@ -275,5 +290,24 @@ impl Executor for CursorExecutor {
 
     fn always_streams(&self) -> bool {
         true
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        credential: &'a Credential,
+        client: &'a UpstreamClient,
+    ) -> RefreshFuture<'a> {
+        Box::pin(auth::refresh(&self.endpoint, credential, client))
+    }
+
+    fn login<'a>(&'a self, client: &'a UpstreamClient, ui: &'a LoginUi) -> LoginFuture<'a> {
+        let _ = (client, ui);
+        Box::pin(async {
+            Err(AuthError::Invalid(
+                "Cursor accounts come from the Cursor IDE: sign in there, then run `switchyard import cursor` \
+                 (or give the account an api_key holding the access token)"
+                    .into(),
+            ))
+        })
     }
 }

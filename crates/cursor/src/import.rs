@@ -5,6 +5,9 @@
 //! `cursorAuth/refreshToken`, `cursorAuth/cachedEmail`, and the machine id from
 //! `storage.serviceMachineId`, else `storage.machineId`, else `telemetry.machineId`.
 //! The database is opened read-only; Cursor may keep running.
+//!
+//! The refresh token is kept even when it is the access token itself: the IDE stores a
+//! renewed access token under both keys and renews with it (see [`crate::auth`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
-use switchyard_auth::{Credential, Secret};
+use switchyard_auth::import::{Imported, Importer, Parse};
+use switchyard_auth::{AuthError, Credential, Secret};
 
 use crate::CursorError;
 use crate::executor::MACHINE_ID;
@@ -88,7 +92,7 @@ pub fn import(path: Option<&Path>) -> Result<Credential, CursorError> {
         }
     }
     let machine_id = machine_id.ok_or_else(|| CursorError::NoMachineId(shown.clone()))?;
-    let refresh = read(REFRESH_KEY)?.filter(|r| *r != access);
+    let refresh = read(REFRESH_KEY)?;
 
     let mut extra = BTreeMap::new();
     extra.insert(MACHINE_ID.to_owned(), machine_id);
@@ -101,6 +105,18 @@ pub fn import(path: Option<&Path>) -> Result<Credential, CursorError> {
         refresh: refresh.map(Secret::new),
         extra,
     })
+}
+
+/// `switchyard import cursor [--path state.vscdb]`: the login with the cached e-mail as
+/// the account's name.
+fn parse_path(path: &Path) -> Result<Imported, AuthError> {
+    let credential = import(Some(path)).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    let label = credential.extra(EMAIL).map(str::to_owned);
+    Ok(Imported { credential, label })
+}
+
+inventory::submit! {
+    Importer { name: "cursor", kind: "cursor", default_path: default_state_db, parse: Parse::Path(parse_path) }
 }
 
 /// One `ItemTable` value as text: stored as TEXT or as a BLOB of UTF-8, sometimes as a JSON
@@ -235,6 +251,31 @@ mod tests {
         assert!(expires_at.is_none());
         assert_eq!(extra[MACHINE_ID], "tm-1");
         assert!(!extra.contains_key(EMAIL));
+    }
+
+    #[test]
+    fn the_importer_keeps_a_refresh_token_equal_to_the_access_token_and_names_the_account() {
+        let token = jwt(1_900_000_000);
+        let path = temp_db(
+            "importer",
+            &[
+                ("cursorAuth/accessToken", text(&token)),
+                ("cursorAuth/refreshToken", text(&token)),
+                ("cursorAuth/cachedEmail", text("dev@example.com")),
+                ("storage.serviceMachineId", text("svc")),
+            ],
+        );
+        let importer = switchyard_auth::import::find("cursor").unwrap();
+        assert_eq!(importer.kind, "cursor");
+        let (from, imported) = switchyard_auth::import::run(importer, Some(&path)).unwrap();
+        assert_eq!(from, path);
+        assert_eq!(imported.label.as_deref(), Some("dev@example.com"));
+        assert_eq!(imported.credential.refresh_token().unwrap().expose(), token);
+
+        let err = switchyard_auth::import::run(importer, Some(&path.with_file_name("none.vscdb")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none.vscdb"), "{err}");
     }
 
     #[test]

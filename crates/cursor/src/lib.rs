@@ -7,11 +7,14 @@
 //!   Connect framing of the request
 //! - [`decoder`] + [`framing`]: the response body, frame by frame, into events
 //! - [`stream`]: those events into hub chunks (the `cursor -> openai` stream translator)
-//! - [`import`]: the token and machine id of an installed Cursor IDE
+//! - [`import`]: the token and machine id of an installed Cursor IDE (registered as the
+//!   `cursor` importer of `switchyard import`)
+//! - [`auth`]: renewing an imported login
 //!
 //! Cursor only streams: a client that asked for one JSON answer is served by the server
 //! collecting the stream.
 
+pub mod auth;
 pub mod checksum;
 pub mod decoder;
 pub mod executor;

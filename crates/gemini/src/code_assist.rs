@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::HeaderValue;
 use serde_json::{Value, json};
 use switchyard_auth::http::{HttpSend, body_json, json_request};
-use switchyard_auth::import::{Imported, Importer};
+use switchyard_auth::import::{Imported, Importer, Parse};
 use switchyard_auth::oauth::{self as flow, BodyStyle, LoginUi, OAuthApp};
 use switchyard_auth::{AuthError, Credential, Secret, jwt};
 use switchyard_hub::{ApiError, Format};
@@ -383,7 +383,7 @@ fn parse(bytes: &[u8]) -> Result<Imported, AuthError> {
 }
 
 inventory::submit! {
-    Importer { name: "gemini", kind: "gemini-cli", default_path, parse }
+    Importer { name: "gemini", kind: "gemini-cli", default_path, parse: Parse::Bytes(parse) }
 }
 
 #[cfg(test)]

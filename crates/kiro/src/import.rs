@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::Value;
-use switchyard_auth::{Credential, Secret};
+use switchyard_auth::import::{Imported, Importer, Parse};
+use switchyard_auth::{AuthError, Credential, Secret};
 
 use crate::error::KiroError;
 use crate::extra;
@@ -102,6 +103,20 @@ pub fn import_login(token_path: &Path) -> Result<Credential, KiroError> {
         expires_at,
         extra: extras,
     })
+}
+
+/// `switchyard import kiro [--path kiro-auth-token.json]`. The file names no account, so
+/// the account gets the provider's next free name unless `--name` gives one.
+fn parse_path(path: &Path) -> Result<Imported, AuthError> {
+    let credential = import_login(path).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    Ok(Imported {
+        credential,
+        label: None,
+    })
+}
+
+inventory::submit! {
+    Importer { name: "kiro", kind: "kiro", default_path: default_token_path, parse: Parse::Path(parse_path) }
 }
 
 /// The registration file named by `hash`, beside the token file. `None` when the hash
@@ -220,6 +235,39 @@ mod tests {
             crate::auth::login_kind(&extra),
             crate::auth::LoginKind::Oidc
         );
+    }
+
+    #[test]
+    fn the_kiro_importer_reads_the_login_and_its_registration() {
+        let d = dir("importer");
+        let path = d.join(TOKEN_FILE);
+        std::fs::write(
+            &path,
+            r#"{"accessToken":"a","refreshToken":"r","expiresAt":"2020-01-01T00:00:00Z",
+               "authMethod":"IdC","provider":"BuilderId","clientIdHash":"abc"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("abc.json"),
+            r#"{"clientId":"cid","clientSecret":"cs"}"#,
+        )
+        .unwrap();
+        let importer = switchyard_auth::import::find("kiro").unwrap();
+        assert_eq!(importer.kind, "kiro");
+        let (_, imported) = switchyard_auth::import::run(importer, Some(&path)).unwrap();
+        assert!(imported.label.is_none());
+        let c = imported.credential;
+        assert_eq!(c.extra(extra::CLIENT_ID), Some("cid"));
+        assert!(
+            c.expires_within(Duration::ZERO),
+            "the expired token is kept as such"
+        );
+
+        std::fs::remove_file(d.join("abc.json")).unwrap();
+        let err = switchyard_auth::import::run(importer, Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("abc.json"), "{err}");
     }
 
     #[test]

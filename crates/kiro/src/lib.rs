@@ -18,6 +18,10 @@
 //! | `refresh_user_agent` | `KiroIDE` | `User-Agent` of refresh requests |
 //!
 //! An empty `base_url` means [`DEFAULT_BASE_URL`].
+//!
+//! Accounts are logins imported from the Kiro IDE (`switchyard import kiro`, registered in
+//! [`import`]), renewed through the social or SSO refresh endpoint, or `api_key`s holding
+//! an access token (never renewed).
 
 pub mod auth;
 pub mod error;
@@ -33,9 +37,11 @@ use std::time::Duration;
 use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
+use switchyard_auth::AuthError;
 use switchyard_auth::Credential;
+use switchyard_auth::oauth::LoginUi;
 use switchyard_hub::{ApiError, Decoder, Format, Translator};
-use switchyard_provider::executor::{RefreshFuture, join_url};
+use switchyard_provider::executor::{LoginFuture, RefreshFuture, join_url};
 use switchyard_provider::request::{post_json, secret_value};
 use switchyard_provider::{
     Executor, ExecutorKind, ProviderSettings, UpstreamClient, UpstreamRequest,
@@ -302,6 +308,17 @@ impl Executor for KiroExecutor {
     fn refresh_lead(&self) -> Duration {
         // Kiro tokens live about an hour; renew with room to spare for long requests.
         Duration::from_secs(600)
+    }
+
+    fn login<'a>(&'a self, client: &'a UpstreamClient, ui: &'a LoginUi) -> LoginFuture<'a> {
+        let _ = (client, ui);
+        Box::pin(async {
+            Err(AuthError::Invalid(
+                "Kiro accounts come from the Kiro IDE: sign in there, then run `switchyard import kiro` \
+                 (or give the account an api_key holding an access token)"
+                    .into(),
+            ))
+        })
     }
 }
 

@@ -424,6 +424,6 @@ mod tests {
             .iter()
             .map(|i| i.name)
             .collect();
-        assert_eq!(importers, ["claude", "codex", "gemini"]);
+        assert_eq!(importers, ["claude", "codex", "cursor", "gemini", "kiro"]);
     }
 }

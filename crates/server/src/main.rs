@@ -93,10 +93,10 @@ enum Command {
         action: Option<AccountsCommand>,
     },
     /// Import a login another tool holds: claude (Claude Code), codex (Codex CLI), gemini
-    /// (Gemini CLI).
+    /// (Gemini CLI), kiro (Kiro IDE), cursor (Cursor IDE).
     Import {
         source: String,
-        /// The tool's credentials file, if not at its default place.
+        /// The tool's credentials file (Cursor: its state.vscdb), if not at its default place.
         #[arg(long)]
         path: Option<PathBuf>,
         /// The provider to store it under (default: the one provider of the right kind).
