@@ -568,6 +568,12 @@ async fn try_target<'a>(
 fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -> Failure {
     let (status, kind, what) = if provider.accounts.is_empty() {
         (503, ErrorKind::Upstream, "has no usable account")
+    } else if provider.accounts.iter().all(|a| a.credential.needs_login()) {
+        (
+            503,
+            ErrorKind::Authentication,
+            "needs a new login for every account (run `switchyard login` or `switchyard import`)",
+        )
     } else if earliest.is_some() {
         (
             429,
