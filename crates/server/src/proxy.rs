@@ -168,7 +168,9 @@ async fn run(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let prompt_estimate = estimate_prompt_tokens(&body);
+    // Used only when the provider reports no usage; the body's size is a fair guess and
+    // costs nothing, where walking a large body would cost every request.
+    let prompt_estimate = estimate_tokens(raw.len());
     let session = session_id(&parts.headers, &app.config.routing.session_header);
     let deadline = Instant::now() + app.config.timeouts.total;
 
