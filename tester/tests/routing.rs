@@ -532,3 +532,32 @@ async fn combos_and_aliases_kept_in_the_database_route_like_configured_ones() {
     // q failed, then the pinned account a2 (not a1, first by priority) served; then quick -> a1.
     assert_eq!(fake.keys_seen(), [Q1, K2, K1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_drips_slower_than_the_idle_timeout_ends_with_an_error_and_is_recorded() {
+    let fake = FakeOpenAi::start().await;
+    let mut proxy = Proxy::start(
+        &config(&fake, "", ""),
+        &[("SWITCHYARD_IDLE_TIMEOUT_MS", "200")],
+    );
+    let body = json!({"model": "p/m1", "stream": true, "messages": [{"role": "user", "content": "#chunks=3 #delay=700"}]});
+    let start = Instant::now();
+    let res = post_json(&proxy.url("/v1/chat/completions"), CLIENT, &body).await;
+    assert_eq!(res.status, 200);
+    assert!(
+        start.elapsed() < Duration::from_millis(650),
+        "cut off by the idle timeout, not by the stream's end"
+    );
+    let events = sse_data(&res.text());
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert!(
+        last["error"]["message"].as_str().unwrap().contains("quiet"),
+        "{last}"
+    );
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (r["status"].as_i64(), r["error_class"].as_str()),
+        (Some(504), Some("timeout"))
+    );
+}

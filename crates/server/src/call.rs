@@ -106,7 +106,10 @@ impl Call {
                 self.app.save_account(a);
             }
             if let Some(key) = &self.row.client_key {
-                self.app.limits.add_tokens(key, tokens, today);
+                let offset = self.app.config.routing.day_offset_secs;
+                self.app
+                    .limits
+                    .add_tokens(key, tokens, SystemTime::now(), offset);
             }
         }
         let overhead = self.overhead().map(|d| d.as_secs_f64());

@@ -66,6 +66,7 @@ mod tests {
             key: Secret::new("sk-sw-1"),
             requests_per_minute: None,
             tokens_per_day: None,
+            tokens_per_month: None,
         }]
     }
 

@@ -124,6 +124,7 @@ struct ClientKeyFile {
     key_env: Option<String>,
     requests_per_minute: Option<u32>,
     tokens_per_day: Option<u64>,
+    tokens_per_month: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +252,8 @@ pub struct ClientKey {
     pub key: Secret,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_day: Option<u64>,
+    /// A monthly token budget (calendar month, in the routing offset).
+    pub tokens_per_month: Option<u64>,
 }
 
 /// One step of a combo.
@@ -459,6 +462,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             key: Secret::new(key),
             requests_per_minute: k.requests_per_minute,
             tokens_per_day: k.tokens_per_day,
+            tokens_per_month: k.tokens_per_month,
         });
     }
 

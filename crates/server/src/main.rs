@@ -198,6 +198,9 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
         let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
             .map_err(|e| format!("cannot read today's usage: {e}"))?;
+        let month_start = routing::month_bounds(now, offset).0;
+        let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
+            .map_err(|e| format!("cannot read this month's usage: {e}"))?;
         let (usage, usage_writer) = usage_store::start(conn).map_err(|e| format!("cannot start the usage writer: {e}"))?;
         let (debug, debug_writer) = if config.debug_logs {
             let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
@@ -211,7 +214,12 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
-        app.limits.seed(routing::day_number(now, offset), used_today);
+        app.limits.seed(
+            routing::day_number(now, offset),
+            used_today,
+            routing::month_number(now, offset),
+            used_this_month,
+        );
 
         if app.config.client_keys.is_empty() {
             tracing::warn!("no client keys configured: only loopback clients are served");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use switchyard_hub::{ApiError, ErrorKind};
 
 use crate::config::ClientKey;
-use crate::routing::{day_end, day_number};
+use crate::routing::{day_end, day_number, month_bounds, month_number};
 
 #[derive(Default)]
 struct KeyUse {
@@ -15,6 +15,8 @@ struct KeyUse {
     recent: VecDeque<Instant>,
     day: i64,
     day_tokens: u64,
+    month: i64,
+    month_tokens: u64,
 }
 
 #[derive(Default)]
@@ -23,13 +25,25 @@ pub struct ClientLimits {
 }
 
 impl ClientLimits {
-    /// Seeds today's token counts (from the usage table) so a restart does not reset them.
-    pub fn seed(&self, today: i64, tokens: impl IntoIterator<Item = (String, u64)>) {
+    /// Seeds today's and this month's token counts (from the usage table) so a restart does
+    /// not reset them.
+    pub fn seed(
+        &self,
+        today: i64,
+        day_tokens: impl IntoIterator<Item = (String, u64)>,
+        month: i64,
+        month_tokens: impl IntoIterator<Item = (String, u64)>,
+    ) {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, n) in tokens {
+        for (id, n) in day_tokens {
             let e = keys.entry(id).or_default();
             e.day = today;
             e.day_tokens = n;
+        }
+        for (id, n) in month_tokens {
+            let e = keys.entry(id).or_default();
+            e.month = month;
+            e.month_tokens = n;
         }
     }
 
@@ -40,7 +54,10 @@ impl ClientLimits {
         now: SystemTime,
         offset_secs: i32,
     ) -> Result<(), ApiError> {
-        if key.requests_per_minute.is_none() && key.tokens_per_day.is_none() {
+        if key.requests_per_minute.is_none()
+            && key.tokens_per_day.is_none()
+            && key.tokens_per_month.is_none()
+        {
             return Ok(());
         }
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
@@ -49,6 +66,26 @@ impl ClientLimits {
         if e.day != today {
             e.day = today;
             e.day_tokens = 0;
+        }
+        let month = month_number(now, offset_secs);
+        if e.month != month {
+            e.month = month;
+            e.month_tokens = 0;
+        }
+        if let Some(max) = key.tokens_per_month
+            && e.month_tokens >= max
+        {
+            let wait = month_bounds(now, offset_secs)
+                .1
+                .duration_since(now)
+                .unwrap_or_default();
+            return Err(limited(
+                format!(
+                    "client key `{}` used its budget of {max} tokens for this month",
+                    key.id
+                ),
+                wait,
+            ));
         }
         if let Some(max) = key.tokens_per_day
             && e.day_tokens >= max
@@ -87,24 +124,20 @@ impl ClientLimits {
         Ok(())
     }
 
-    pub fn add_tokens(&self, key: &str, tokens: u64, today: i64) {
+    pub fn add_tokens(&self, key: &str, tokens: u64, now: SystemTime, offset_secs: i32) {
+        let (today, month) = (day_number(now, offset_secs), month_number(now, offset_secs));
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = keys.get_mut(key) {
-            if e.day != today {
-                e.day = today;
-                e.day_tokens = 0;
-            }
-            e.day_tokens += tokens;
-        } else {
-            keys.insert(
-                key.to_owned(),
-                KeyUse {
-                    recent: VecDeque::new(),
-                    day: today,
-                    day_tokens: tokens,
-                },
-            );
+        let e = keys.entry(key.to_owned()).or_default();
+        if e.day != today {
+            e.day = today;
+            e.day_tokens = 0;
         }
+        if e.month != month {
+            e.month = month;
+            e.month_tokens = 0;
+        }
+        e.day_tokens += tokens;
+        e.month_tokens += tokens;
     }
 }
 
@@ -114,6 +147,31 @@ pub fn limited(message: String, wait: Duration) -> ApiError {
     ApiError::new(429, ErrorKind::RateLimited, message)
         .with_code("rate_limited")
         .with_retry_after(secs.max(1))
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use switchyard_auth::Secret;
+
+    #[test]
+    fn a_monthly_budget_stops_the_key_until_the_month_ends() {
+        let limits = ClientLimits::default();
+        let k = ClientKey {
+            id: "b".into(),
+            key: Secret::new("x"),
+            requests_per_minute: None,
+            tokens_per_day: None,
+            tokens_per_month: Some(1000),
+        };
+        let now = SystemTime::now();
+        limits.seed(0, [], month_number(now, 0), [("b".to_owned(), 990)]);
+        assert!(limits.admit(&k, now, 0).is_ok());
+        limits.add_tokens("b", 20, now, 0);
+        let err = limits.admit(&k, now, 0).unwrap_err();
+        assert!(err.message.contains("this month"), "{}", err.message);
+        assert!(err.retry_after.is_some());
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +185,7 @@ mod tests {
             key: Secret::new("x"),
             requests_per_minute: rpm,
             tokens_per_day: tpd,
+            tokens_per_month: None,
         }
     }
 
@@ -149,10 +208,10 @@ mod tests {
         let now = SystemTime::now();
         let today = day_number(now, 0);
         assert!(limits.admit(&k, now, 0).is_ok());
-        limits.add_tokens("k", 150, today);
+        limits.add_tokens("k", 150, now, 0);
         let err = limits.admit(&k, now, 0).unwrap_err();
         assert!(err.message.contains("100 tokens"));
-        limits.seed(today - 1, [("k".to_owned(), 500)]);
+        limits.seed(today - 1, [("k".to_owned(), 500)], 0, []);
         assert!(
             limits.admit(&k, now, 0).is_ok(),
             "yesterday's tokens do not count"
