@@ -73,6 +73,8 @@ pub struct StreamBody {
     app: Arc<App>,
     /// Set once the stream has ended (normally or not): no more upstream polling.
     ended: bool,
+    /// The client has been sent its format's last event (passthrough).
+    delivered: bool,
     _slot: InFlight,
     debug: Option<DebugStreams>,
 }
@@ -113,6 +115,7 @@ impl StreamBody {
             ttfb_ms: None,
             call: Some(call),
             ended: false,
+            delivered: false,
             _slot: setup.slot,
             debug,
         };
@@ -179,6 +182,9 @@ impl StreamBody {
             if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
                 return;
             }
+        }
+        if is_terminal(format, &ev) {
+            self.delivered = true;
         }
         buf.extend_from_slice(&ev.raw);
     }
@@ -396,5 +402,28 @@ impl Body for StreamBody {
 impl Drop for StreamBody {
     fn drop(&mut self) {
         self.app.metrics.active_streams.dec();
+        // A client may hang up as soon as it has the stream's last event, before the
+        // upstream's end of body arrives: that request succeeded, it was not cancelled.
+        if self.delivered && self.call.is_some() {
+            self.write_debug();
+            let usage = self.usage_or_estimate();
+            if let Some(call) = self.call.take() {
+                call.succeed(200, usage, self.ttfb_ms);
+            }
+        }
+    }
+}
+
+/// Whether a passthrough event is its format's last one.
+fn is_terminal(format: Format, ev: &SseEvent) -> bool {
+    match format {
+        Format::OpenAi => ev.is_done(),
+        Format::Claude => ev.event.as_deref() == Some("message_stop"),
+        Format::Responses => matches!(
+            ev.event.as_deref(),
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        ),
+        Format::Gemini => ev.data.contains("\"finishReason\""),
+        _ => false,
     }
 }
