@@ -167,6 +167,15 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Kills the server outright (SIGKILL, as `kill -9` or a power cut of the process would):
+    /// no drain, no flush, whatever was in flight is lost.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();

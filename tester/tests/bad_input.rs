@@ -129,3 +129,255 @@ async fn thousands_of_idle_connections_do_not_stop_it_serving() {
     let health = request("GET", &proxy.url("/health"), &[], "").await;
     assert_eq!(health.status, 200);
 }
+
+// ---------------------------------------------------------------------------------------
+// Security defaults.
+
+/// With no config at all, the server writes the default file and listens on loopback only.
+#[test]
+fn the_default_config_listens_on_loopback_only() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = switchyard_tester::harness::scratch_dir("defaults");
+    let mut cmd = Command::new(switchyard_tester::harness::binary());
+    cmd.current_dir(&dir)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Nothing from the environment may move it off its defaults.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHYARD_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Either it listens on the default address, or (another program holds the port) it
+    // says it cannot listen there. Both show the address it chose.
+    let listening = rx.recv_timeout(std::time::Duration::from_secs(30)).ok();
+    if listening.is_some() {
+        // It is ours: the admin API is off until a key is configured.
+        let mut s = std::net::TcpStream::connect("127.0.0.1:4100").unwrap();
+        s.write_all(b"GET /api/accounts HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        use std::io::Read;
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match listening {
+        Some(line) => assert_eq!(line, "switchyard listening on http://127.0.0.1:4100"),
+        None => assert!(
+            stderr.contains("cannot listen on 127.0.0.1:4100"),
+            "neither listening nor refused:\n{stderr}"
+        ),
+    }
+    let written = std::fs::read_to_string(dir.join("data/config.toml")).unwrap();
+    let listens: Vec<&str> = written
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .trim_start_matches('#')
+                .trim_start()
+                .starts_with("listen")
+        })
+        .collect();
+    assert_eq!(listens.len(), 1, "{listens:?}");
+    assert!(listens[0].contains("\"127.0.0.1:4100\""), "{}", listens[0]);
+    // No admin key is set in the written file.
+    assert!(
+        !written
+            .lines()
+            .any(|l| l.trim_start().starts_with("admin_key")),
+        "{written}"
+    );
+}
+
+const ADMIN: &str = "sk-admin-secret-defaults-1";
+const CLIENT_2: &str = "sk-client-second-defaults-1";
+const LEAKY: &str = "sk-upstream-leaky-defaults-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_need_the_admin_key_and_no_secret_shows_anywhere() {
+    let fake = FakeOpenAi::start().await;
+    // An upstream that echoes the key it was sent in its errors, as some do.
+    let echo = |status: u16| {
+        switchyard_tester::fake_openai::Fault::Body(
+            status,
+            json!({"error": {"message": format!("Incorrect API key provided: {LEAKY}"), "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}).to_string(),
+        )
+    };
+    fake.script(
+        LEAKY,
+        [echo(400), echo(401), echo(401), echo(403), echo(500)],
+    );
+    let config = format!(
+        r#"[server]
+admin_key = "{ADMIN}"
+[debug_logs]
+enabled = true
+[[client_keys]]
+id = "one"
+key = "{CLIENT}"
+[[client_keys]]
+id = "two"
+key = "{CLIENT_2}"
+[[providers]]
+name = "fake"
+base_url = "{base}"
+models = ["m"]
+[[providers.accounts]]
+name = "a"
+api_key = "{UPSTREAM}"
+[[providers]]
+name = "leaky"
+base_url = "{base}"
+[[providers.accounts]]
+name = "l"
+api_key = "{LEAKY}"
+"#,
+        base = fake.base_url()
+    );
+    let mut proxy = Proxy::start(&config, &[("SWITCHYARD_LOG", "debug")]);
+    let mut bodies = Vec::new();
+
+    // Admin routes: only the admin key opens them.
+    let accounts = proxy.url("/api/accounts");
+    let bearer = |k: &str| format!("Bearer {k}");
+    for (name, headers, status) in [
+        ("no key", vec![], 401),
+        ("client key", vec![("authorization", bearer(CLIENT))], 401),
+        (
+            "client key as x-api-key",
+            vec![("x-api-key", CLIENT_2.to_owned())],
+            401,
+        ),
+        (
+            "upstream key",
+            vec![("authorization", bearer(UPSTREAM))],
+            401,
+        ),
+        (
+            "admin key with a suffix",
+            vec![("authorization", bearer(&format!("{ADMIN}x")))],
+            401,
+        ),
+        (
+            "admin key prefix",
+            vec![("authorization", bearer(&ADMIN[..ADMIN.len() - 1]))],
+            401,
+        ),
+        (
+            "admin key, no scheme",
+            vec![("authorization", format!("Basic {ADMIN}"))],
+            401,
+        ),
+        ("admin key", vec![("authorization", bearer(ADMIN))], 200),
+        (
+            "admin key as x-api-key",
+            vec![("x-api-key", ADMIN.to_owned())],
+            200,
+        ),
+    ] {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = request("GET", &accounts, &h, "").await;
+        assert_eq!(res.status, status, "{name}: {}", res.text());
+        bodies.push((format!("/api/accounts {name}"), res.text()));
+    }
+    // Writing to an admin route is refused too.
+    let res = request(
+        "POST",
+        &accounts,
+        &[("authorization", &bearer(ADMIN))],
+        "{}",
+    )
+    .await;
+    assert_eq!(res.status, 405);
+
+    // Client routes: the admin key is not a client key, and neither is an upstream key.
+    let chat = proxy.url("/v1/chat/completions");
+    let body = |model: &str, stream: bool| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    for key in [ADMIN, UPSTREAM, LEAKY] {
+        let res = post_json(&chat, key, &body("fake/m", false)).await;
+        assert_eq!(res.status, 401, "{}", res.text());
+        bodies.push((format!("chat with a wrong key {}", &key[..8]), res.text()));
+    }
+    for (key, stream) in [(CLIENT, false), (CLIENT_2, true)] {
+        let res = post_json(&chat, key, &body("fake/m", stream)).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        bodies.push(("chat".into(), res.text()));
+    }
+    // Translated routes, each with its own key header.
+    let res = request(
+        "POST",
+        &proxy.url("/v1/messages"),
+        &[("x-api-key", CLIENT), ("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
+        json!({"model": "fake/m", "max_tokens": 20, "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    bodies.push(("messages".into(), res.text()));
+    let res = request(
+        "POST",
+        &proxy.url(&format!(
+            "/v1beta/models/fake/m:generateContent?key={CLIENT_2}"
+        )),
+        &[
+            ("x-goog-api-key", CLIENT_2),
+            ("content-type", "application/json"),
+        ],
+        json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    bodies.push(("generateContent".into(), res.text()));
+    // Upstream errors that quote the account key: refused as-is (400), after a failed
+    // login (401/403), and as a server error (500).
+    for _ in 0..5 {
+        let res = post_json(&chat, CLIENT, &body("leaky/m", false)).await;
+        assert!(res.status.as_u16() >= 400, "{}", res.text());
+        bodies.push((format!("leaky upstream {}", res.status), res.text()));
+    }
+    let res = request("GET", &proxy.url("/metrics"), &[], "").await;
+    bodies.push(("metrics".into(), res.text()));
+    let res = request(
+        "GET",
+        &proxy.url("/v1/models"),
+        &[("authorization", &bearer(CLIENT))],
+        "",
+    )
+    .await;
+    bodies.push(("models".into(), res.text()));
+    proxy.stop();
+
+    let secrets = [CLIENT, CLIENT_2, UPSTREAM, LEAKY, ADMIN];
+    let mut places: Vec<(String, String)> = bodies;
+    places.push(("server log".into(), proxy.stderr()));
+    let files = walk(&proxy.logs_dir());
+    assert!(!files.is_empty(), "no debug log was written");
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        places.push((f.display().to_string(), text));
+    }
+    // The usage database too: error messages are recorded there.
+    for f in walk(&proxy.dir.join("data")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        places.push((f.display().to_string(), text));
+    }
+    for (place, text) in &places {
+        for s in secrets {
+            assert!(
+                !text.contains(s),
+                "{place} shows the secret {}...:\n{text}",
+                &s[..10]
+            );
+        }
+    }
+}

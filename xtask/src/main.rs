@@ -5,9 +5,13 @@
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
 //! - `bench [--quick]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
+//! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
+//!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
+//!   which only builds them (clippy `--all-targets`).
 
 mod bench;
 mod clients;
+mod micro;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,10 +25,17 @@ fn main() -> ExitCode {
                 println!("{name}={}", path.display());
             }
         }),
-        Some("bench") => bench::run(&root(), std::env::args().any(|a| a == "--quick")),
+        Some("bench") => {
+            let quick = std::env::args().any(|a| a == "--quick");
+            if std::env::args().any(|a| a == "--micro") {
+                micro::run(&root(), quick)
+            } else {
+                bench::run(&root(), quick)
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run;\n             --micro for the translator and decoder micro-benchmarks in MB/s)"
             );
             return ExitCode::from(2);
         }

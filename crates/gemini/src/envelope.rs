@@ -177,4 +177,82 @@ mod tests {
             .collect();
         assert_eq!(text, "hello");
     }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            let key = prop::sample::select(
+                &[
+                    "request",
+                    "response",
+                    "contents",
+                    "candidates",
+                    "parts",
+                    "text",
+                    "role",
+                    "messages",
+                    "content",
+                    "functionCall",
+                    "usageMetadata",
+                    "finishReason",
+                ][..],
+            );
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..4).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn envelope_translators_never_panic(body in arb_json(), events in proptest::collection::vec(arb_json(), 0..8), fail in proptest::prelude::any::<bool>()) {
+            let _ = hub_request_to_cli(body.clone(), &mut ctx());
+            let _ = cli_request_to_hub(body.clone(), &mut ctx());
+            let _ = hub_response_to_cli(body.clone(), &ctx());
+            let _ = cli_response_to_hub(body, &ctx());
+            for make in [hub_stream_to_cli, cli_stream_to_hub] {
+                let mut stage = make(&ctx());
+                let mut out = Vec::new();
+                for ev in events.iter().cloned() {
+                    let _ = stage.push(StreamEvent::hub(ev), &mut out);
+                }
+                if fail {
+                    stage.fail(&ApiError::bad_gateway("cut"), &mut out);
+                }
+                let _ = stage.finish(&mut out);
+                stage.fail(&ApiError::internal("late"), &mut out);
+            }
+        }
+
+        #[test]
+        fn cli_stream_ends_with_one_finish(texts in proptest::collection::vec("[a-z ]{0,6}", 1..8)) {
+            let mut stage = cli_stream_to_hub(&ctx());
+            let mut out = Vec::new();
+            let n = texts.len();
+            for (i, t) in texts.into_iter().enumerate() {
+                let mut candidate = json!({"content": {"role": "model", "parts": [{"text": t}]}});
+                if i + 1 == n {
+                    candidate["finishReason"] = json!("STOP");
+                }
+                stage.push(StreamEvent::hub(json!({"response": {"candidates": [candidate]}})), &mut out).unwrap();
+            }
+            stage.finish(&mut out).unwrap();
+            let finishes = out
+                .iter()
+                .filter(|e| e.data.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null()))
+                .count();
+            proptest::prop_assert_eq!(finishes, 1);
+        }
+    }
 }

@@ -774,10 +774,13 @@ pub fn check_model(model: &str) -> Result<(), String> {
     if model.is_empty() || model.len() > 256 {
         return Err(format!("model name {model:?} must be 1-256 characters"));
     }
+    // Empty segments too: an absolute path (`/etc/x`) or `a//b` is never a model id.
     if model
         .chars()
         .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-        || model.split('/').any(|seg| seg == ".." || seg == ".")
+        || model
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == ".." || seg == ".")
     {
         return Err(format!(
             "model name {model:?} contains characters that are not allowed"
@@ -917,5 +920,318 @@ targets = ["a/m1", "a/m2@one"]
         assert!(check_model("../etc/passwd").is_err());
         assert!(check_model("a\nb").is_err());
         assert!(check_model("").is_err());
+        assert!(check_model("/etc/passwd").is_err());
+        assert!(check_model("a//b").is_err());
+        assert!(check_model("a/").is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::strategy::Strategy;
+
+        /// Keys and section headers of the real format, so generated text gets past the
+        /// TOML syntax and into the typed and validating stages.
+        const SECTIONS: &[&str] = &[
+            "[server]",
+            "[[client_keys]]",
+            "[storage]",
+            "[debug_logs]",
+            "[timeouts]",
+            "[[providers]]",
+            "[[providers.accounts]]",
+            "[providers.options]",
+            "[providers.headers]",
+            "[aliases]",
+            "[[combos]]",
+            "[routing]",
+            "[nope]",
+        ];
+        const KEYS: &[&str] = &[
+            "listen",
+            "body_limit",
+            "user_agent",
+            "admin_key",
+            "admin_key_env",
+            "overhead_header",
+            "id",
+            "key",
+            "key_env",
+            "requests_per_minute",
+            "tokens_per_day",
+            "database",
+            "enabled",
+            "dir",
+            "connect_ms",
+            "first_byte_ms",
+            "idle_ms",
+            "total_ms",
+            "name",
+            "kind",
+            "base_url",
+            "models",
+            "api_key",
+            "api_key_env",
+            "priority",
+            "weight",
+            "max_concurrency",
+            "daily_requests",
+            "daily_tokens",
+            "strategy",
+            "per_model_limits",
+            "targets",
+            "sticky_limit",
+            "backoff_base_ms",
+            "backoff_max_ms",
+            "disable_after",
+            "probe_after_ms",
+            "session_header",
+            "session_ttl_secs",
+            "daily_reset_offset",
+            "fast",
+            "\"quoted key\"",
+        ];
+
+        fn toml_string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z0-9/:.@*+-]{0,24}",
+                ".{0,24}",
+                Just("127.0.0.1:4100".to_owned()),
+                Just("http://127.0.0.1:1/v1".to_owned()),
+                Just("+02:00".to_owned()),
+                Just("round-robin".to_owned()),
+                Just("a/m".to_owned()),
+            ]
+            .prop_map(|s| format!("{:?}", s))
+        }
+
+        fn toml_value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                toml_string(),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:?}")),
+                Just("1979-05-27T07:32:00Z".to_owned()),
+            ];
+            leaf.prop_recursive(2, 8, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(", "))),
+                    prop::collection::vec((prop::sample::select(KEYS), inner), 0..3).prop_map(
+                        |kv| {
+                            let body: Vec<String> =
+                                kv.into_iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                            format!("{{ {} }}", body.join(", "))
+                        }
+                    ),
+                ]
+            })
+        }
+
+        fn toml_line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => (prop::sample::select(KEYS), toml_value()).prop_map(|(k, v)| format!("{k} = {v}")),
+                1 => prop::sample::select(SECTIONS).prop_map(str::to_owned),
+                1 => ".{0,30}",
+                1 => Just(String::new()),
+            ]
+        }
+
+        fn parse_text(text: &str) -> Result<Config, ConfigError> {
+            parse(
+                text,
+                Path::new("config.toml"),
+                &Overrides::default(),
+                &|name| (name == "SET").then(|| "value".to_owned()),
+            )
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            "[a-z][a-z0-9_.-]{0,11}"
+        }
+
+        fn model() -> impl Strategy<Value = String> {
+            "[a-z0-9][a-z0-9.:_-]{0,15}(/[a-z0-9][a-z0-9._-]{0,8})?"
+        }
+
+        /// A provider: name, kind, models, accounts (name, key).
+        type GenProvider = (String, String, Vec<String>, Vec<(String, String)>);
+
+        fn provider() -> impl Strategy<Value = GenProvider> {
+            (
+                name(),
+                prop::sample::select(&["openai", "claude", "gemini", "kiro"][..]),
+                prop::collection::vec(model(), 0..4),
+                prop::collection::vec((name(), "[ -~]{1,40}"), 0..3),
+            )
+                .prop_map(|(n, k, m, a)| (n, k.to_owned(), m, a))
+        }
+
+        fn quote(s: &str) -> String {
+            // TOML basic strings take JSON's escapes for everything printable ASCII.
+            serde_json::Value::String(s.to_owned()).to_string()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,600}") {
+                let _ = parse_text(&text);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+                // The file is read as UTF-8 first: invalid files are a read error, not a parse.
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    let _ = parse_text(text);
+                }
+                let _ = parse_text(&String::from_utf8_lossy(&bytes));
+            }
+
+            #[test]
+            fn toml_shaped_text_never_panics(lines in prop::collection::vec(toml_line(), 0..30)) {
+                let text = lines.join("\n");
+                if let Err(e) = parse_text(&text) {
+                    // Every refusal says where or what.
+                    prop_assert!(e.to_string().starts_with("config.toml: "), "{e}");
+                }
+            }
+
+            #[test]
+            fn valid_generated_configs_parse(
+                providers in prop::collection::vec(provider(), 0..4),
+                listen_port in any::<u16>(),
+                strategy in prop::sample::select(&["priority", "round-robin", "least-errors", "weighted", "health"][..]),
+                offset in (any::<bool>(), 0i32..=14, 0i32..60),
+                client_keys in prop::collection::vec("[ -~]{1,30}", 0..3),
+                admin in proptest::option::of("[ -~]{1,30}"),
+            ) {
+                // Names must be unique; the generator may repeat them.
+                let mut seen = std::collections::BTreeSet::new();
+                let providers: Vec<GenProvider> = providers
+                    .into_iter()
+                    .filter(|p| seen.insert(p.0.clone()))
+                    .map(|(n, k, m, a)| {
+                        let mut names = std::collections::BTreeSet::new();
+                        let a = a.into_iter().filter(|(an, _)| names.insert(an.clone())).collect();
+                        (n, k, m, a)
+                    })
+                    .collect();
+                let mut text = format!(
+                    "[server]\nlisten = \"127.0.0.1:{listen_port}\"\n",
+                );
+                if let Some(a) = &admin {
+                    text.push_str(&format!("admin_key = {}\n", quote(a)));
+                }
+                let sign = if offset.0 { '+' } else { '-' };
+                text.push_str(&format!(
+                    "[routing]\nstrategy = \"{strategy}\"\ndaily_reset_offset = \"{sign}{:02}:{:02}\"\n",
+                    offset.1, offset.2
+                ));
+                for (i, k) in client_keys.iter().enumerate() {
+                    text.push_str(&format!("[[client_keys]]\nid = \"c{i}\"\nkey = {}\n", quote(k)));
+                }
+                let mut aliases = Vec::new();
+                let mut combo_targets = Vec::new();
+                for (i, (n, kind, models, accounts)) in providers.iter().enumerate() {
+                    let list: Vec<String> = models.iter().map(|m| quote(m)).collect();
+                    text.push_str(&format!(
+                        "[[providers]]\nname = {}\nkind = \"{kind}\"\nbase_url = \"http://127.0.0.1:{}/v1\"\nmodels = [{}]\n",
+                        quote(n), 1000 + i, list.join(", ")
+                    ));
+                    for (an, key) in accounts {
+                        text.push_str(&format!("[[providers.accounts]]\nname = {}\napi_key = {}\n", quote(an), quote(key)));
+                    }
+                    if let Some(m) = models.first() {
+                        aliases.push((format!("alias{i}"), format!("{n}/{m}")));
+                        combo_targets.push(match accounts.first() {
+                            Some((an, _)) => format!("{n}/{m}@{an}"),
+                            None => format!("{n}/{m}"),
+                        });
+                    }
+                }
+                if !aliases.is_empty() {
+                    text.push_str("[aliases]\n");
+                    for (a, t) in &aliases {
+                        text.push_str(&format!("{a} = {}\n", quote(t)));
+                    }
+                }
+                if !combo_targets.is_empty() {
+                    let list: Vec<String> = combo_targets.iter().map(|t| quote(t)).collect();
+                    text.push_str(&format!("[[combos]]\nname = \"chain\"\ntargets = [{}]\n", list.join(", ")));
+                }
+                let c = match parse_text(&text) {
+                    Ok(c) => c,
+                    Err(e) => return Err(TestCaseError::fail(format!("{e}\n{text}"))),
+                };
+                prop_assert_eq!(c.listen.port(), listen_port);
+                prop_assert!(c.listen.ip().is_loopback());
+                prop_assert_eq!(c.providers.len(), providers.len());
+                for (got, (n, kind, models, accounts)) in c.providers.iter().zip(&providers) {
+                    prop_assert_eq!(&got.name, n);
+                    prop_assert_eq!(&got.kind, kind);
+                    prop_assert_eq!(&got.models, models);
+                    prop_assert_eq!(got.accounts.len(), accounts.len());
+                    for (a, (an, key)) in got.accounts.iter().zip(accounts) {
+                        prop_assert_eq!(&a.name, an);
+                        prop_assert_eq!(a.key.expose(), key.as_str());
+                    }
+                }
+                prop_assert_eq!(c.aliases.len(), aliases.len());
+                prop_assert_eq!(c.combos.get("chain").map_or(0, Vec::len), combo_targets.len());
+                prop_assert_eq!(c.client_keys.len(), client_keys.len());
+                prop_assert_eq!(c.admin_key.as_ref().map(|k| k.expose().to_owned()), admin);
+                // Secrets never show in the config's Debug form.
+                let debug = format!("{c:?}");
+                for (_, _, _, accounts) in &providers {
+                    for (_, key) in accounts.iter().filter(|(_, k)| k.len() >= 8) {
+                        prop_assert!(!debug.contains(key.as_str()), "account key in Debug");
+                    }
+                }
+            }
+
+            #[test]
+            fn check_model_never_panics(model in ".{0,300}") {
+                let _ = check_model(&model);
+            }
+
+            #[test]
+            fn control_characters_whitespace_and_backslashes_are_refused(
+                before in "[a-z0-9/.-]{0,12}",
+                bad in prop_oneof![
+                    (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap_or('\0')),
+                    (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap_or('\0')),
+                    prop::sample::select(&['\\', ' ', '\u{a0}', '\u{2028}', '\u{2029}', '\u{3000}', '\u{85}', '\u{200a}'][..]),
+                ],
+                after in "[a-z0-9/.-]{0,12}",
+            ) {
+                let model = format!("{before}{bad}{after}");
+                prop_assert!(check_model(&model).is_err(), "{model:?} accepted");
+            }
+
+            #[test]
+            fn dot_segments_and_empty_segments_are_refused(
+                segments in prop::collection::vec("[a-z0-9._-]{1,6}", 0..5),
+                trick in prop::sample::select(&["..", ".", ""][..]),
+                at in any::<prop::sample::Index>(),
+            ) {
+                let mut segments = segments;
+                let i = at.index(segments.len() + 1);
+                segments.insert(i, trick.to_owned());
+                let model = segments.join("/");
+                prop_assert!(check_model(&model).is_err(), "{model:?} accepted");
+            }
+
+            #[test]
+            fn accepted_models_are_bounded_and_printable(model in ".{0,300}") {
+                if check_model(&model).is_ok() {
+                    prop_assert!(!model.is_empty() && model.len() <= 256);
+                    prop_assert!(!model.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\'));
+                    prop_assert!(model.split('/').all(|s| !matches!(s, "" | "." | "..")));
+                }
+            }
+        }
     }
 }

@@ -136,7 +136,7 @@ fn write(dir: &std::path::Path, trace: &DebugTrace, secrets: &[String]) -> std::
 }
 
 /// Replaces every occurrence of a known secret with its mask.
-fn scrub(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
+pub fn scrub(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
     let mut out = bytes.to_vec();
     for secret in secrets {
         let needle = secret.as_bytes();

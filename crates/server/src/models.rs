@@ -4,7 +4,31 @@ use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format};
 
 use crate::app::App;
-use crate::config::check_model;
+use crate::config::{Config, ProviderConfig, check_model};
+
+/// What resolution needs to know of a provider: the running one, or its config.
+pub trait Listed {
+    fn name(&self) -> &str;
+    fn models(&self) -> &[String];
+}
+
+impl Listed for crate::app::Provider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn models(&self) -> &[String] {
+        &self.models
+    }
+}
+
+impl Listed for ProviderConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn models(&self) -> &[String] {
+        &self.models
+    }
+}
 
 /// One place a request may go: a provider, the model there, and optionally one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +49,19 @@ pub struct Resolved {
 /// `*/claude-*` (every listed model that matches, providers in config order), or a bare
 /// model a provider lists.
 pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
+    resolve_in(&app.config, &app.providers, requested)
+}
+
+/// [`resolve`] against `providers` (in config order), so it can be checked without a
+/// running server.
+pub fn resolve_in<P: Listed>(
+    config: &Config,
+    providers: &[P],
+    requested: &str,
+) -> Result<Resolved, ApiError> {
     check_model(requested).map_err(ApiError::invalid_request)?;
-    let provider_index = |name: &str| app.providers.iter().position(|p| p.name == name);
-    if let Some(steps) = app.config.combos.get(requested) {
+    let provider_index = |name: &str| providers.iter().position(|p| p.name() == name);
+    if let Some(steps) = config.combos.get(requested) {
         let targets = steps
             .iter()
             .filter_map(|t| {
@@ -43,8 +77,7 @@ pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
             targets,
         });
     }
-    let spec = app
-        .config
+    let spec = config
         .aliases
         .get(requested)
         .map_or(requested, String::as_str);
@@ -58,13 +91,12 @@ pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
     };
     if spec.contains('*') {
         let (p_glob, m_glob) = spec.split_once('/').unwrap_or(("*", spec));
-        let targets: Vec<Target> = app
-            .providers
+        let targets: Vec<Target> = providers
             .iter()
             .enumerate()
-            .filter(|(_, p)| glob(p_glob, &p.name))
+            .filter(|(_, p)| glob(p_glob, p.name()))
             .flat_map(|(i, p)| {
-                p.models
+                p.models()
                     .iter()
                     .filter(|m| glob(m_glob, m))
                     .map(move |m| Target {
@@ -84,10 +116,9 @@ pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
         && let Some(provider) = provider_index(name)
     {
         return Ok(one(provider, model));
-    } else if let Some(provider) = app
-        .providers
+    } else if let Some(provider) = providers
         .iter()
-        .position(|p| p.models.iter().any(|m| m == spec))
+        .position(|p| p.models().iter().any(|m| m == spec))
     {
         return Ok(one(provider, spec));
     }
@@ -161,7 +192,8 @@ pub fn list(app: &App, format: Format) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn globs_match_like_shells() {
@@ -173,5 +205,166 @@ mod tests {
         assert!(!glob("claude-*", "gpt-4"));
         assert!(glob("a*a", "aa"));
         assert!(!glob("a*a", "a"));
+    }
+
+    const CONFIG: &str = r#"
+[[providers]]
+name = "oa"
+base_url = "http://127.0.0.1:1/v1"
+models = ["gpt-4.1", "gpt-4.1-mini", "o3", "org/fine-tuned"]
+[[providers.accounts]]
+name = "a"
+api_key = "k"
+[[providers]]
+name = "cl"
+kind = "claude"
+base_url = "http://127.0.0.1:1"
+models = ["claude-sonnet-4-5", "claude-opus-4-1", "o3"]
+[aliases]
+fast = "oa/gpt-4.1-mini"
+any-claude = "cl/claude-*"
+[[combos]]
+name = "coding"
+targets = ["cl/claude-sonnet-4-5", "oa/gpt-4.1@a"]
+"#;
+
+    fn config() -> Config {
+        crate::config::parse(
+            CONFIG,
+            std::path::Path::new("config.toml"),
+            &crate::config::Overrides::default(),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    fn resolve(requested: &str) -> Result<Resolved, ApiError> {
+        let c = config();
+        resolve_in(&c, &c.providers, requested)
+    }
+
+    #[test]
+    fn every_kind_of_model_string_resolves() {
+        let one = |p: usize, m: &str| {
+            vec![Target {
+                provider: p,
+                model: m.into(),
+                account: None,
+            }]
+        };
+        assert_eq!(resolve("oa/o3").unwrap().targets, one(0, "o3"));
+        assert_eq!(resolve("cl/o3").unwrap().targets, one(1, "o3"));
+        // A bare listed model goes to the first provider that lists it.
+        assert_eq!(resolve("o3").unwrap().targets, one(0, "o3"));
+        assert_eq!(resolve("fast").unwrap().targets, one(0, "gpt-4.1-mini"));
+        assert_eq!(resolve("any-claude").unwrap().targets.len(), 2);
+        assert_eq!(resolve("*/o3").unwrap().targets.len(), 2);
+        // Not listed, but a provider prefix names where to send it.
+        assert_eq!(
+            resolve("oa/org/fine-tuned").unwrap().targets,
+            one(0, "org/fine-tuned")
+        );
+        let combo = resolve("coding").unwrap();
+        assert_eq!(combo.combo.as_deref(), Some("coding"));
+        assert_eq!(combo.targets[1].account.as_deref(), Some("a"));
+        assert_eq!(resolve("nope/o3").unwrap_err().status, 404);
+        assert_eq!(resolve("oa/../o3").unwrap_err().status, 400);
+        assert_eq!(resolve("/oa/o3").unwrap_err().status, 400);
+    }
+
+    /// `*` as a shell glob, by brute force.
+    fn reference_glob(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| reference_glob(rest, &t[i..])),
+            Some((c, rest)) => t.first() == Some(c) && reference_glob(rest, &t[1..]),
+        }
+    }
+
+    fn model_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,40}",
+            "[a-z0-9*/.@-]{0,24}",
+            (
+                prop::sample::select(&["oa", "cl", "*", "o*", "", "x", ".."][..]),
+                prop::sample::select(&["/", "//", "\\\\", ""][..]),
+                prop::sample::select(
+                    &[
+                        "o3",
+                        "gpt-*",
+                        "claude-*",
+                        "*",
+                        "",
+                        "..",
+                        ".",
+                        "fast",
+                        "coding",
+                        "org/fine-tuned"
+                    ][..]
+                ),
+            )
+                .prop_map(|(p, sep, m)| format!("{p}{sep}{m}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn glob_never_panics(pattern in ".{0,24}", text in ".{0,24}") {
+            let _ = glob(&pattern, &text);
+        }
+
+        #[test]
+        fn glob_matches_the_reference(pattern in "[ab*]{0,8}", text in "[ab]{0,8}") {
+            let p: Vec<char> = pattern.chars().collect();
+            let t: Vec<char> = text.chars().collect();
+            prop_assert_eq!(glob(&pattern, &text), reference_glob(&p, &t));
+        }
+
+        #[test]
+        fn resolution_never_panics_and_targets_are_real(requested in model_string()) {
+            let c = config();
+            match resolve_in(&c, &c.providers, &requested) {
+                Ok(r) => {
+                    prop_assert!(crate::config::check_model(&requested).is_ok());
+                    for t in &r.targets {
+                        prop_assert!(t.provider < c.providers.len());
+                        prop_assert!(crate::config::check_model(&t.model).is_ok(), "{:?}", t.model);
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(matches!(e.status, 400 | 404), "{}", e.status);
+                    // A refused string is refused for its shape, before any lookup.
+                    if crate::config::check_model(&requested).is_err() {
+                        prop_assert_eq!(e.status, 400);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn path_tricks_and_control_characters_are_refused(
+            provider in prop::sample::select(&["oa/", "cl/", "*/", ""][..]),
+            before in "[a-z0-9-]{0,8}",
+            trick in prop_oneof![
+                Just("/../".to_owned()),
+                Just("/./".to_owned()),
+                Just("//".to_owned()),
+                Just("\\\\".to_owned()),
+                Just("\\\\..\\\\".to_owned()),
+                (0u32..0x20).prop_map(|c| char::from_u32(c).map(String::from).unwrap_or_default()),
+                Just("\u{7f}".to_owned()),
+                Just("\r\nx-injected: 1".to_owned()),
+                Just(" ".to_owned()),
+            ],
+            after in "[a-z0-9-]{0,8}",
+        ) {
+            let requested = format!("{provider}{before}{trick}{after}");
+            let err = resolve(&requested).unwrap_err();
+            prop_assert_eq!(err.status, 400, "{:?}", requested);
+            // The refusal names no more than the string itself, escaped.
+            prop_assert!(!err.message.contains('\r') && !err.message.contains('\n'));
+        }
     }
 }

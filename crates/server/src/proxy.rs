@@ -20,7 +20,7 @@ use switchyard_provider::failure::FailureClass;
 
 use crate::app::{Account, App, InFlight, Provider};
 use crate::call::Call;
-use crate::debug_log::{folder_name, headers_json, request_json};
+use crate::debug_log::{folder_name, headers_json, request_json, scrub};
 use crate::models::Target;
 use crate::respond::{self, Body};
 use crate::routing::day_number;
@@ -805,7 +805,12 @@ async fn attempt(
         let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
             .await
             .unwrap_or_default();
-        return Err(provider.executor.classify(model, status, &headers, body));
+        let mut failure = provider.executor.classify(model, status, &headers, body);
+        // Some upstreams quote the key they were sent in their errors; the client, the
+        // server log and the usage row must not see it. The account's credential may have
+        // been renewed by the retry after a 401, so both are hidden.
+        hide_credentials(&mut failure, &[&credential, &account.credential.get()]);
+        return Err(failure);
     }
     if !stream {
         return Ok((res, None));
@@ -881,6 +886,39 @@ async fn send(
             "upstream sent no answer within {} ms",
             wait.as_millis()
         ))),
+    }
+}
+
+/// Masks every token of `credentials` in an upstream failure's message and body.
+fn hide_credentials(failure: &mut Failure, credentials: &[&switchyard_auth::Credential]) {
+    let secrets: Vec<String> = credentials
+        .iter()
+        .flat_map(|c| [Some(c.token()), c.refresh_token()])
+        .flatten()
+        .map(|s| s.expose())
+        // Too short to be a real key, and masking it would mangle ordinary text.
+        .filter(|s| s.len() >= 8)
+        .map(str::to_owned)
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    if secrets
+        .iter()
+        .any(|s| failure.error.message.contains(s.as_str()))
+    {
+        failure.error.message =
+            String::from_utf8_lossy(&scrub(failure.error.message.as_bytes(), &secrets))
+                .into_owned();
+    }
+    if let Some(body) = &failure.upstream_body {
+        let bytes = body.as_ref();
+        if secrets
+            .iter()
+            .any(|s| memchr::memmem::find(bytes, s.as_bytes()).is_some())
+        {
+            failure.upstream_body = Some(Bytes::from(scrub(bytes, &secrets)));
+        }
     }
 }
 

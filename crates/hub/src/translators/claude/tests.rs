@@ -1552,7 +1552,7 @@ fn check_hub_to_claude_protocol(out: &[StreamEvent]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(600))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn claude_to_hub_stage_never_panics(events in proptest::collection::vec(arb_event(), 0..24)) {

@@ -735,7 +735,7 @@ fn run_events(stage: &mut dyn StreamStage, events: &[Value], fail_at: Option<usi
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(600))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn stream_stages_never_panic(events in prop::collection::vec(arb_json(), 0..8), fail_at in prop::option::of(0usize..8)) {

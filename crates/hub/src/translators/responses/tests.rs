@@ -1508,7 +1508,7 @@ fn split(s: &str, cuts: &[usize]) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(600))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn stream_stages_never_panic(events in prop::collection::vec(arb_event(), 0..24), fail_at in 0usize..30) {
