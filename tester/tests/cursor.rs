@@ -326,6 +326,10 @@ async fn cursor_errors_keep_their_meaning() {
     let (_fake, mut proxy) = setup(TOKEN).await;
     let url = proxy.url("/v1/chat/completions");
 
+    // An HTTP error before any stream (first: a quota error below cools the one account).
+    let res = post_json(&url, CLIENT_KEY, &chat("#status=503", false)).await;
+    assert_eq!(res.status, 503, "{}", res.text());
+
     // resource_exhausted in the end-of-stream message: a 429 for a JSON client...
     let res = post_json(&url, CLIENT_KEY, &chat("#exhausted", false)).await;
     assert_eq!(res.status, 429, "{}", res.text());
@@ -347,10 +351,6 @@ async fn cursor_errors_keep_their_meaning() {
     assert!(text.contains("rate_limit_error"), "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
 
-    // An HTTP error before any stream.
-    let res = post_json(&url, CLIENT_KEY, &chat("#status=503", false)).await;
-    assert_eq!(res.status, 503, "{}", res.text());
-
     proxy.stop();
     let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
     let classes: Vec<(i64, Option<String>)> = conn
@@ -360,8 +360,9 @@ async fn cursor_errors_keep_their_meaning() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(classes[0], (429, Some("rate_limited".into())));
+    assert_eq!(classes[0].0, 503);
     assert_eq!(classes[1], (429, Some("rate_limited".into())));
+    assert_eq!(classes[2], (429, Some("rate_limited".into())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
