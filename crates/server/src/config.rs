@@ -101,6 +101,7 @@ struct ServerFile {
     admin_key: Option<String>,
     admin_key_env: Option<String>,
     overhead_header: bool,
+    threads: Option<usize>,
 }
 
 impl Default for ServerFile {
@@ -112,6 +113,7 @@ impl Default for ServerFile {
             admin_key: None,
             admin_key_env: None,
             overhead_header: false,
+            threads: None,
         }
     }
 }
@@ -242,6 +244,8 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
+    /// Runtime worker threads (default: one per core).
+    pub threads: Option<usize>,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -388,6 +392,9 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
     if let Some(v) = var("LISTEN") {
         file.server.listen = v;
     }
+    if let Some(v) = var("THREADS") {
+        file.server.threads = Some(num("THREADS", v)?);
+    }
     if let Some(v) = var("BODY_LIMIT") {
         file.server.body_limit = num("BODY_LIMIT", v)?;
     }
@@ -430,6 +437,9 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             file.server.listen
         )
     })?;
+    if file.server.threads == Some(0) {
+        return Err("server.threads must be at least 1".into());
+    }
     if file.server.body_limit == 0 {
         return Err("server.body_limit must be greater than 0".into());
     }
@@ -623,6 +633,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         routing,
         admin_key,
         overhead_header: file.server.overhead_header,
+        threads: file.server.threads,
         warnings,
     })
 }
