@@ -86,7 +86,7 @@ pub fn event_may_carry_usage(format: Format, event: Option<&str>, data: &[u8]) -
             event,
             Some("response.completed" | "response.incomplete" | "response.failed")
         ),
-        Format::Gemini => memchr::memmem::find(data, b"\"usageMetadata\"").is_some(),
+        Format::Gemini => finder(USAGE_METADATA).find(data).is_some(),
         _ => chunk_has_usage(data),
     }
 }
@@ -146,26 +146,48 @@ pub fn estimate_prompt_tokens(body: &Value) -> u64 {
     estimate_tokens(text_bytes(body))
 }
 
+/// Byte searchers built once: building one per search costs more than the search.
+fn finder(i: usize) -> &'static memchr::memmem::Finder<'static> {
+    static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; NEEDLES.len()]> =
+        std::sync::LazyLock::new(|| NEEDLES.map(memchr::memmem::Finder::new));
+    // Callers pass the constants below, all in range.
+    &FINDERS[i]
+}
+
+const USAGE_OBJECT: usize = 0;
+const USAGE_OBJECT_SPACED: usize = 1;
+const USAGE_METADATA: usize = 2;
+/// Where the text keys of [`chunk_text_bytes`] start in [`NEEDLES`].
+const TEXT_KEYS: std::ops::Range<usize> = 3..10;
+const NEEDLES: [&[u8]; 10] = [
+    b"\"usage\":{",
+    b"\"usage\": {",
+    b"\"usageMetadata\"",
+    // OpenAI chunk fields, then Anthropic, Responses and Gemini ones, for passthrough streams.
+    b"\"content\":\"",
+    b"\"reasoning_content\":\"",
+    b"\"arguments\":\"",
+    b"\"text\":\"",
+    b"\"thinking\":\"",
+    b"\"partial_json\":\"",
+    b"\"delta\":\"",
+];
+
 /// Whether an OpenAI stream chunk's raw JSON carries a non-null usage object. Checked on raw
 /// bytes so passthrough streams need not parse chunks that carry none.
 pub fn chunk_has_usage(data: &[u8]) -> bool {
-    memchr::memmem::find(data, b"\"usage\":{").is_some()
-        || memchr::memmem::find(data, b"\"usage\": {").is_some()
+    finder(USAGE_OBJECT).find(data).is_some() || finder(USAGE_OBJECT_SPACED).find(data).is_some()
 }
 
-/// Bytes of generated text in an OpenAI stream chunk's raw JSON (`content` and
-/// `reasoning_content` strings and tool-call `arguments`), for estimating completion tokens.
+/// Bytes of generated text in a stream chunk's raw JSON (text, reasoning and tool-argument
+/// strings), for estimating completion tokens when the provider reports none.
 pub fn chunk_text_bytes(data: &[u8]) -> usize {
-    const KEYS: [&[u8]; 3] = [
-        b"\"content\":\"",
-        b"\"reasoning_content\":\"",
-        b"\"arguments\":\"",
-    ];
     let mut total = 0;
-    for key in KEYS {
+    for i in TEXT_KEYS {
+        let key = finder(i);
         let mut rest = data;
-        while let Some(at) = memchr::memmem::find(rest, key) {
-            rest = rest.get(at + key.len()..).unwrap_or_default();
+        while let Some(at) = key.find(rest) {
+            rest = rest.get(at + key.needle().len()..).unwrap_or_default();
             let len = json_string_len(rest);
             total += len;
             rest = rest.get(len..).unwrap_or_default();
