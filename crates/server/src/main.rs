@@ -253,29 +253,30 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
     })
 }
 
-fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {
+/// The config and the database, for the commands that read or change what a server keeps.
+fn config_and_database(
+    config_path: &std::path::Path,
+) -> Result<(config::Config, rusqlite::Connection), String> {
     let config =
         config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
     let conn = usage_store::open(&config.database).map_err(|e| {
         format!(
-            "cannot open the usage database {}: {e}",
+            "cannot open the database {}: {e}",
             config.database.display()
         )
     })?;
+    Ok((config, conn))
+}
+
+fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {
+    let (config, conn) = config_and_database(config_path)?;
     let text = usage_store::summary(&conn, days).map_err(|e| e.to_string())?;
     print!("{text}");
     Ok(())
 }
 
 fn status(config_path: &std::path::Path) -> Result<(), String> {
-    let config =
-        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
-    let conn = usage_store::open(&config.database).map_err(|e| {
-        format!(
-            "cannot open the usage database {}: {e}",
-            config.database.display()
-        )
-    })?;
+    let (config, conn) = config_and_database(config_path)?;
     let saved = usage_store::load_account_states(&conn).map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now();
     let today = routing::day_number(now, config.routing.day_offset_secs);
@@ -329,14 +330,7 @@ fn status(config_path: &std::path::Path) -> Result<(), String> {
 /// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
 /// server reads them at start-up.
 fn routes(config_path: &std::path::Path, kind: &str, action: RouteAction) -> Result<(), String> {
-    let config =
-        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
-    let conn = usage_store::open(&config.database).map_err(|e| {
-        format!(
-            "cannot open the database {}: {e}",
-            config.database.display()
-        )
-    })?;
+    let (config, conn) = config_and_database(config_path)?;
     match action {
         RouteAction::Set { name, targets } => {
             if kind == "alias" && targets.len() != 1 {
