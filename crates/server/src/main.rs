@@ -269,7 +269,7 @@ fn config_and_database(
 }
 
 fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {
-    let (config, conn) = config_and_database(config_path)?;
+    let (_, conn) = config_and_database(config_path)?;
     let text = usage_store::summary(&conn, days).map_err(|e| e.to_string())?;
     print!("{text}");
     Ok(())
