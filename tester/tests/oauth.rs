@@ -749,3 +749,69 @@ onboard_poll_ms = "10"
     let secrets = google.state.issued();
     assert_no_secrets("server log", &proxy.stderr(), &secrets);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_takes_in_logins_added_and_removed_after_it_started() {
+    let mut cfg = OAuthConfig::new("app_test", BodyStyle::Form, Flavor::OpenAi);
+    cfg.id_claims = codex_claims();
+    let oauth = FakeOAuth::start(cfg).await;
+    let codex = FakeCodex::start(oauth.state.clone(), "acct-1").await;
+    let config = header(&format!(
+        "[[providers]]\nname = \"cx\"\nkind = \"codex\"\nbase_url = \"{}\"\nmodels = [\"gpt-5-codex\"]\n[providers.options]\ntoken_url = \"{}\"\nclient_id = \"app_test\"\n",
+        codex.base_url(),
+        oauth.url("/token"),
+    ));
+    let dir = scratch_dir("reload");
+    let proxy = Proxy::start_in(
+        dir.clone(),
+        &config,
+        &[("SWITCHYARD_ACCOUNT_RELOAD_MS", "100")],
+    );
+    let url = proxy.url("/v1/chat/completions");
+    let res = post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", "hi")).await;
+    assert_eq!(res.status, 503, "{}", res.text());
+
+    // A login stored while the server runs is picked up without a restart...
+    let (access, refresh, id, _) = oauth.state.issue(3600);
+    let file = codex_auth_json(&dir, "late.json", &access, &refresh, &id);
+    let out = cli(
+        &dir,
+        &[
+            "import",
+            "codex",
+            "--path",
+            file.to_str().unwrap(),
+            "--name",
+            "late",
+        ],
+    );
+    assert!(out.contains("account `late`"), "{out}");
+    let start = Instant::now();
+    loop {
+        let res = post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", "hi")).await;
+        if res.status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "login never taken in: {}",
+            res.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // ...and one removed stops being used.
+    cli(&dir, &["accounts", "remove", "late"]);
+    let start = Instant::now();
+    loop {
+        let res = post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", "hi")).await;
+        if res.status == 503 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "removed login still used"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

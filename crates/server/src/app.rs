@@ -2,15 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime};
 
-use switchyard_auth::store::{AccountStatus, Store};
+use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
-use crate::config::{Config, Strategy};
+use crate::config::{AccountConfig, Config, Strategy};
 use crate::credentials::{Credentials, Live};
 use crate::debug_log::DebugLogger;
 use crate::metrics::Metrics;
@@ -39,7 +39,8 @@ pub struct Provider {
     pub name: String,
     pub models: Vec<String>,
     pub executor: Arc<dyn Executor>,
-    pub accounts: Vec<Arc<Account>>,
+    /// Swapped whole when logins are added or removed while the server runs.
+    accounts: RwLock<Arc<Vec<Arc<Account>>>>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
     rotation: Mutex<Rotation>,
@@ -68,12 +69,97 @@ pub struct Account {
 }
 
 impl Provider {
+    /// The accounts as they are now.
+    pub fn accounts(&self) -> Arc<Vec<Arc<Account>>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes in the logins the store holds now: new ones join (with fresh state), removed or
+    /// disabled ones leave, one that needed a login and has a new one is replaced. Accounts
+    /// that did not change keep their state.
+    pub fn sync_stored(&self, stored: &[StoredAccount]) -> bool {
+        let current = self.accounts();
+        let mine: Vec<&StoredAccount> = stored
+            .iter()
+            .filter(|a| a.provider == self.name && a.status != AccountStatus::Disabled)
+            .collect();
+        let mut next_index = current.iter().map(|a| a.index + 1).max().unwrap_or(0);
+        let mut changed = false;
+        let mut accounts: Vec<Arc<Account>> = Vec::with_capacity(current.len());
+        for a in current.iter() {
+            let Some(id) = a.credential.id else {
+                accounts.push(a.clone());
+                continue;
+            };
+            match mine.iter().find(|row| row.id == id) {
+                Some(row) if a.credential.needs_login() && row.status == AccountStatus::Active => {
+                    accounts.push(Arc::new(Account::stored(a.index, row)));
+                    changed = true;
+                }
+                Some(_) => accounts.push(a.clone()),
+                None => changed = true,
+            }
+        }
+        for row in mine {
+            let known = accounts
+                .iter()
+                .any(|a| a.credential.id == Some(row.id) || a.name == row.name);
+            if !known {
+                accounts.push(Arc::new(Account::stored(next_index, row)));
+                next_index += 1;
+                changed = true;
+            }
+        }
+        if changed {
+            *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(accounts);
+        }
+        changed
+    }
+
     pub fn lock_rotation(&self) -> MutexGuard<'_, Rotation> {
         self.rotation.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl Account {
+    fn configured(index: usize, provider: &str, a: &AccountConfig) -> Self {
+        let credential = Live::new(Credential::ApiKey(a.key.clone()), None, false);
+        Account {
+            index,
+            provider: provider.to_owned(),
+            name: a.name.clone(),
+            credential,
+            priority: a.priority,
+            weight: a.weight,
+            max_concurrency: a.max_concurrency,
+            daily_requests: a.daily_requests,
+            daily_tokens: a.daily_tokens,
+            health: Mutex::new(Health::default()),
+            in_flight: AtomicU32::new(0),
+        }
+    }
+
+    /// A logged-in account from the store.
+    fn stored(index: usize, a: &StoredAccount) -> Self {
+        let needs_login = a.status == AccountStatus::NeedsLogin;
+        Account {
+            index,
+            provider: a.provider.clone(),
+            name: a.name.clone(),
+            credential: Live::new(a.credential.clone(), Some(a.id), needs_login),
+            priority: 0,
+            weight: 1,
+            max_concurrency: None,
+            daily_requests: None,
+            daily_tokens: None,
+            health: Mutex::new(Health::default()),
+            in_flight: AtomicU32::new(0),
+        }
+    }
+
     pub fn lock_health(&self) -> MutexGuard<'_, Health> {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -197,68 +283,24 @@ pub fn build(
             options: p.options.clone(),
         });
         // Configured accounts first, then logged-in ones the store holds for this provider.
-        let configured = p.accounts.iter().map(|a| {
-            let live = Live::new(Credential::ApiKey(a.key.clone()), None, false);
-            (
-                a.name.clone(),
-                live,
-                a.priority,
-                a.weight,
-                a.max_concurrency,
-                a.daily_requests,
-                a.daily_tokens,
-            )
-        });
+        let configured = p
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Arc::new(Account::configured(i, &p.name, a)));
         let logged_in = stored
             .iter()
             .filter(|a| a.provider == p.name && a.status != AccountStatus::Disabled)
             .filter(|a| !p.accounts.iter().any(|c| c.name == a.name))
-            .map(|a| {
-                let live = Live::new(
-                    a.credential.clone(),
-                    Some(a.id),
-                    a.status == AccountStatus::NeedsLogin,
-                );
-                (a.name.clone(), live, 0, 1, None, None, None)
-            });
-        let accounts = configured
-            .chain(logged_in)
             .enumerate()
-            .map(
-                |(
-                    i,
-                    (
-                        name,
-                        credential,
-                        priority,
-                        weight,
-                        max_concurrency,
-                        daily_requests,
-                        daily_tokens,
-                    ),
-                )| {
-                    Arc::new(Account {
-                        index: i,
-                        provider: p.name.clone(),
-                        name,
-                        credential,
-                        priority,
-                        weight,
-                        max_concurrency,
-                        daily_requests,
-                        daily_tokens,
-                        health: Mutex::new(Health::default()),
-                        in_flight: AtomicU32::new(0),
-                    })
-                },
-            )
-            .collect();
+            .map(|(i, a)| Arc::new(Account::stored(p.accounts.len() + i, a)));
+        let accounts = configured.chain(logged_in).collect();
         providers.push(Provider {
             index,
             name: p.name.clone(),
             models: p.models.clone(),
             executor,
-            accounts,
+            accounts: RwLock::new(Arc::new(accounts)),
             strategy: p.strategy,
             per_model_limits: p.per_model_limits,
             rotation: Mutex::new(Rotation::default()),
@@ -268,7 +310,7 @@ pub fn build(
         if let Some(a) = providers
             .iter()
             .filter(|p| p.name == row.provider)
-            .flat_map(|p| &p.accounts)
+            .flat_map(|p| p.accounts().iter().cloned().collect::<Vec<_>>())
             .find(|a| a.name == row.account)
         {
             a.restore(row);
@@ -300,7 +342,7 @@ impl App {
         let rows: Vec<serde_json::Value> = self
             .providers
             .iter()
-            .flat_map(|p| &p.accounts)
+            .flat_map(|p| p.accounts().iter().cloned().collect::<Vec<_>>())
             .map(|a| {
                 let mut h = a.lock_health();
                 h.roll_day(today);

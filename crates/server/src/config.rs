@@ -102,6 +102,7 @@ struct ServerFile {
     admin_key_env: Option<String>,
     overhead_header: bool,
     threads: Option<usize>,
+    account_reload_ms: u64,
 }
 
 impl Default for ServerFile {
@@ -114,6 +115,7 @@ impl Default for ServerFile {
             admin_key_env: None,
             overhead_header: false,
             threads: None,
+            account_reload_ms: 5_000,
         }
     }
 }
@@ -246,6 +248,8 @@ pub struct Config {
     pub overhead_header: bool,
     /// Runtime worker threads (default: one per core).
     pub threads: Option<usize>,
+    /// How often logins added or removed while the server runs are taken in.
+    pub account_reload: Duration,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -391,6 +395,9 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
     }
     if let Some(v) = var("LISTEN") {
         file.server.listen = v;
+    }
+    if let Some(v) = var("ACCOUNT_RELOAD_MS") {
+        file.server.account_reload_ms = num("ACCOUNT_RELOAD_MS", v)?;
     }
     if let Some(v) = var("THREADS") {
         file.server.threads = Some(num("THREADS", v)?);
@@ -634,6 +641,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         admin_key,
         overhead_header: file.server.overhead_header,
         threads: file.server.threads,
+        account_reload: Duration::from_millis(file.server.account_reload_ms.max(100)),
         warnings,
     })
 }

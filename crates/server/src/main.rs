@@ -239,7 +239,12 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
+        let reload = tokio::spawn(reload_accounts(app.clone()));
         serve::run(app.clone(), listener).await;
+        // The reload task holds the app (and through it the usage sink): stop it first so
+        // the writers can drain and stop.
+        reload.abort();
+        let _ = reload.await;
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {
@@ -266,6 +271,28 @@ fn config_and_database(
         )
     })?;
     Ok((config, conn))
+}
+
+/// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
+/// while the server runs.
+async fn reload_accounts(app: Arc<app::App>) {
+    let Some(store) = app.credentials.store.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(app.config.account_reload);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await else {
+            continue;
+        };
+        for p in &app.providers {
+            if p.sync_stored(&rows) {
+                tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
+            }
+        }
+    }
 }
 
 fn usage(config_path: &std::path::Path, days: u32) -> Result<(), String> {

@@ -568,9 +568,10 @@ async fn try_target<'a>(
 
 /// The failure for a target none of whose accounts could take the request.
 fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -> Failure {
-    let (status, kind, what) = if provider.accounts.is_empty() {
+    let accounts = provider.accounts();
+    let (status, kind, what) = if accounts.is_empty() {
         (503, ErrorKind::Upstream, "has no usable account")
-    } else if provider.accounts.iter().all(|a| a.credential.needs_login()) {
+    } else if accounts.iter().all(|a| a.credential.needs_login()) {
         (
             503,
             ErrorKind::Authentication,
@@ -600,7 +601,7 @@ fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
     let mut earliest: Option<SystemTime> = None;
     for t in targets {
         let provider = app.providers.get(t.provider)?;
-        for a in &provider.accounts {
+        for a in provider.accounts().iter() {
             if t.account.as_deref().is_some_and(|p| p != a.name) {
                 continue;
             }

@@ -30,7 +30,7 @@ pub struct Want<'a> {
 pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
     let mut ok: Vec<(Arc<Account>, i64, u32)> = Vec::new();
     let mut earliest_free: Option<SystemTime> = None;
-    for account in &provider.accounts {
+    for account in provider.accounts().iter() {
         // An account whose login is gone waits for `switchyard login`, not for time.
         if want.pin.is_some_and(|p| p != account.name) || account.credential.needs_login() {
             continue;
