@@ -7,6 +7,7 @@ mod client_auth;
 mod config;
 mod credentials;
 mod debug_log;
+mod deliver;
 mod metrics;
 mod models;
 mod proxy;
