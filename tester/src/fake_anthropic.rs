@@ -90,9 +90,9 @@ impl FakeState {
     }
 }
 
-/// Reads the whole request and records it.
+/// Reads the whole request and records it in `log`.
 pub(crate) async fn receive(
-    state: &FakeState,
+    log: &Mutex<Vec<Recorded>>,
     req: Request<Incoming>,
 ) -> (http::request::Parts, Result<Value, serde_json::Error>) {
     let (parts, body) = req.into_parts();
@@ -102,7 +102,7 @@ pub(crate) async fn receive(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
-    state.requests.lock().unwrap().push(Recorded {
+    log.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -327,7 +327,7 @@ fn kind_for(status: u16) -> &'static str {
 }
 
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
-    let (parts, parsed) = receive(&state, req).await;
+    let (parts, parsed) = receive(&state.requests, req).await;
     let path = parts.uri.path();
     let count_tokens = match path {
         "/v1/messages" => false,

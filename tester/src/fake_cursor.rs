@@ -56,7 +56,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::fake_anthropic::{
-    AFTER_TOOL, FakeState, Frame, Recorded, Script, header, reply_text, split_text, stream_frames,
+    AFTER_TOOL, FakeState, Frame, Recorded, Script, header, receive, reply_text, split_text,
+    stream_frames,
 };
 use crate::server::{FakeBody, full, serve};
 
@@ -926,20 +927,8 @@ impl FakeCursorAuth {
 }
 
 async fn auth_handle(state: Arc<CursorAuthState>, req: Request<Incoming>) -> Response<FakeBody> {
-    let (parts, body) = req.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    state.requests.lock().unwrap().push(Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers.clone(),
-        body: parsed.clone(),
-    });
+    let (parts, parsed) = receive(&state.requests, req).await;
+    let parsed = parsed.unwrap_or(Value::Null);
     let error = |status: u16, code: &str, text: &str| {
         full(
             status,

@@ -134,7 +134,7 @@ fn field_error(path: &str, message: &str) -> Reject {
 }
 
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
-    let (parts, parsed) = receive(&state, req).await;
+    let (parts, parsed) = receive(&state.requests, req).await;
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
     let param = |name: &str| {

@@ -210,7 +210,7 @@ fn malformed(reason: &str) -> Response<FakeBody> {
 }
 
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
-    let (parts, parsed) = receive(&state, req).await;
+    let (parts, parsed) = receive(&state.requests, req).await;
     if parts.uri.path() != "/generateAssistantResponse" {
         return aws_error(404, "UnknownOperationException", "Not Found", None);
     }
@@ -699,21 +699,8 @@ impl FakeKiroAuth {
 }
 
 async fn auth_handle(state: Arc<AuthState>, req: Request<Incoming>) -> Response<FakeBody> {
-    use http_body_util::BodyExt;
-    let (parts, body) = req.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    state.requests.lock().unwrap().push(Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers.clone(),
-        body: parsed.clone(),
-    });
+    let (parts, parsed) = receive(&state.requests, req).await;
+    let parsed = parsed.unwrap_or(Value::Null);
     let oauth_error = |status: u16, code: &str, text: &str| {
         full(
             status,

@@ -143,7 +143,7 @@ fn error(
 }
 
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
-    let (parts, parsed) = receive(&state, req).await;
+    let (parts, parsed) = receive(&state.requests, req).await;
     let path = parts.uri.path();
     if path != "/v1/responses" {
         return error(
