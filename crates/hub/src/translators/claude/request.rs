@@ -230,19 +230,30 @@ fn message_to_hub(m: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), Trans
     }
 }
 
-fn user_to_hub(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
-    let blocks = match content {
+/// A message's content as blocks. Plain string content becomes one hub message of `role`
+/// right away, and `None` says there is nothing more to do.
+fn content_blocks<'v>(
+    content: &'v Value,
+    role: &str,
+    path: &str,
+    out: &mut Vec<Value>,
+) -> Result<Option<&'v Vec<Value>>, TranslateError> {
+    match content {
         Value::String(s) => {
-            out.push(json!({"role": "user", "content": s}));
-            return Ok(());
+            out.push(json!({"role": role, "content": s}));
+            Ok(None)
         }
-        Value::Array(blocks) => blocks,
-        Value::Null => return Err(invalid(format!("{path}: required"))),
-        _ => {
-            return Err(invalid(format!(
-                "{path}: must be a string or an array of content blocks"
-            )));
-        }
+        Value::Array(blocks) => Ok(Some(blocks)),
+        Value::Null => Err(invalid(format!("{path}: required"))),
+        _ => Err(invalid(format!(
+            "{path}: must be a string or an array of content blocks"
+        ))),
+    }
+}
+
+fn user_to_hub(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+    let Some(blocks) = content_blocks(content, "user", path, out)? else {
+        return Ok(());
     };
     let mut tool_messages = Vec::new();
     // Attachments of tool results: hub (OpenAI) tool messages carry text only, so images and
@@ -480,18 +491,8 @@ fn assistant_to_hub(
     path: &str,
     out: &mut Vec<Value>,
 ) -> Result<(), TranslateError> {
-    let blocks = match content {
-        Value::String(s) => {
-            out.push(json!({"role": "assistant", "content": s}));
-            return Ok(());
-        }
-        Value::Array(blocks) => blocks,
-        Value::Null => return Err(invalid(format!("{path}: required"))),
-        _ => {
-            return Err(invalid(format!(
-                "{path}: must be a string or an array of content blocks"
-            )));
-        }
+    let Some(blocks) = content_blocks(content, "assistant", path, out)? else {
+        return Ok(());
     };
     let mut seg = Segment::default();
     for (j, b) in blocks.iter().enumerate() {
