@@ -143,7 +143,25 @@ impl Samples {
 }
 
 /// Closed-loop requests at concurrency `c` for `dur`; returns requests per second.
-async fn throughput(client: &HttpClient, t: &Target, c: usize, dur: Duration) -> f64 {
+/// CPU time (user + system) a process has used, in microseconds.
+fn cpu_us(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every common build.
+    ticks * 10_000.0
+}
+
+/// Closed-loop requests at concurrency `c` for `dur`; returns (requests done, seconds).
+async fn throughput(client: &HttpClient, t: &Target, c: usize, dur: Duration) -> (u64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -165,14 +183,28 @@ async fn throughput(client: &HttpClient, t: &Target, c: usize, dur: Duration) ->
     for t in tasks {
         let _ = t.await;
     }
-    n as f64 / elapsed.as_secs_f64()
+    (n, elapsed.as_secs_f64())
+}
+
+/// Restricts a process (all its threads) or, with `thread_only`, one thread to `cpus`.
+/// Returns false where `taskset` is missing; the run goes on unpinned.
+fn pin(id: u32, cpus: &str, thread_only: bool) -> bool {
+    let mut cmd = Command::new("taskset");
+    if !thread_only {
+        cmd.arg("-a");
+    }
+    cmd.args(["-p", "-c", cpus, &id.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-pub fn run(root: &Path, quick: bool) -> Result<(), String> {
+pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -303,12 +335,16 @@ api_key = "sk-bench-upstream-key"
         },
     ];
 
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| s.name.contains(o)))
+        .collect();
     let rounds = if quick { 2 } else { 5 };
     let per_round = if quick { 100 } else { 400 };
     let tp_time = Duration::from_secs(if quick { 1 } else { 3 });
     let mut report = Vec::new();
     println!(
-        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6}",
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6} {:>8}",
         "scenario",
         "direct50",
         "thru50",
@@ -317,22 +353,50 @@ api_key = "sk-bench-upstream-key"
         "ttfb ovh",
         "rps dir",
         "rps thru",
-        "ratio"
+        "ratio",
+        "cpu/req"
     );
-    rt.block_on(async {
-        let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(128).build_http();
-        for s in &scenarios {
+    // Latency runs on a single-threaded client, so the client's own hand-offs between
+    // threads add nothing to either side; throughput needs both cores' worth of client.
+    let latency_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let latency_client: HttpClient = latency_rt.block_on(async {
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(128)
+            .build_http()
+    });
+    let client: HttpClient = rt.block_on(async {
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(128)
+            .build_http()
+    });
+    // Latency runs keep the client (this thread) and the fake upstream on different cores,
+    // as a client and a remote provider are; where Switchyard runs is left to the
+    // scheduler. Without this, which of the three processes share a core changes from run
+    // to run, and a cross-core wake-up costs tens of microseconds on a virtual machine.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let all = format!("0-{}", cores.saturating_sub(1));
+    let pinned = cores >= 2;
+    for s in &scenarios {
+        let pinned =
+            pinned && pin(upstream.child.id(), "1", false) && pin(std::process::id(), "0", true);
+        let (d, t) = latency_rt.block_on(async {
+            let client = &latency_client;
             // Warm up pools and caches on both paths; a failure here means a broken setup.
             for t in [&s.direct, &s.through] {
                 for _ in 0..50 {
-                    once(&client, t).await.map_err(|e| format!("{}: {e}", s.name))?;
+                    once(client, t)
+                        .await
+                        .map_err(|e| format!("{}: {e}", s.name))?;
                 }
             }
             let (mut d, mut t) = (Samples::default(), Samples::default());
             for _ in 0..rounds {
                 for (target, samples) in [(&s.direct, &mut d), (&s.through, &mut t)] {
                     for _ in 0..per_round {
-                        let (ttfb, total) = once(&client, target).await?;
+                        let (ttfb, total) = once(client, target).await?;
                         samples.ttfb.push(us(ttfb));
                         samples.total.push(us(total));
                     }
@@ -340,8 +404,20 @@ api_key = "sk-bench-upstream-key"
             }
             d.sort();
             t.sort();
-            let rps_direct = throughput(&client, &s.direct, 64, tp_time).await;
-            let rps_through = throughput(&client, &s.through, 64, tp_time).await;
+            Ok::<_, String>((d, t))
+        })?;
+        if pinned {
+            pin(upstream.child.id(), &all, false);
+            pin(std::process::id(), &all, true);
+        }
+        rt.block_on(async {
+            let (n, secs) = throughput(&client, &s.direct, 64, tp_time).await;
+            let rps_direct = n as f64 / secs;
+            let cpu_before = cpu_us(pid);
+            let (n, secs) = throughput(&client, &s.through, 64, tp_time).await;
+            let rps_through = n as f64 / secs;
+            // What Switchyard itself spends per request, whoever else shares the cores.
+            let cpu_per_request = (cpu_us(pid) - cpu_before) / n.max(1) as f64;
             let row = json!({
                 "scenario": s.name,
                 "stream": s.stream,
@@ -354,9 +430,10 @@ api_key = "sk-bench-upstream-key"
                 "rps_direct_c64": rps_direct,
                 "rps_through_c64": rps_through,
                 "throughput_ratio": rps_through / rps_direct.max(1.0),
+                "proxy_cpu_us_per_request": cpu_per_request,
             });
             println!(
-                "{:<24} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>6.2}",
+                "{:<24} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>6.2} {:>8.1}",
                 s.name,
                 row["direct_p50_us"].as_f64().unwrap_or(0.0),
                 row["through_p50_us"].as_f64().unwrap_or(0.0),
@@ -366,11 +443,11 @@ api_key = "sk-bench-upstream-key"
                 rps_direct,
                 rps_through,
                 row["throughput_ratio"].as_f64().unwrap_or(0.0),
+                cpu_per_request,
             );
             report.push(row);
-        }
-        Ok::<(), String>(())
-    })?;
+        });
+    }
     let peak_rss = rss_kb(pid, "VmHWM:");
 
     // 1,000 concurrent open streams: the upstream trickles its chunks so all are open at once.

@@ -3,7 +3,7 @@
 //! - `ci`: format check, clippy with warnings denied, build, the conformance clients, every
 //!   test (with the clients, so the conformance and real-client tests run).
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
-//! - `bench [--quick]`: overhead, throughput and memory, straight to a fake upstream and
+//! - `bench [--quick] [--only NAME]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
 //!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
@@ -30,12 +30,18 @@ fn main() -> ExitCode {
             if std::env::args().any(|a| a == "--micro") {
                 micro::run(&root(), quick)
             } else {
-                bench::run(&root(), quick)
+                let args: Vec<String> = std::env::args().collect();
+                let only = args
+                    .iter()
+                    .position(|a| a == "--only")
+                    .and_then(|i| args.get(i + 1))
+                    .cloned();
+                bench::run(&root(), quick, only.as_deref())
             }
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run;\n             --micro for the translator and decoder micro-benchmarks in MB/s)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --micro for the translator and decoder micro-benchmarks in MB/s)"
             );
             return ExitCode::from(2);
         }

@@ -103,6 +103,7 @@ struct ServerFile {
     overhead_header: bool,
     threads: Option<usize>,
     account_reload_ms: u64,
+    busy_poll_us: u64,
 }
 
 impl Default for ServerFile {
@@ -116,6 +117,7 @@ impl Default for ServerFile {
             overhead_header: false,
             threads: None,
             account_reload_ms: 5_000,
+            busy_poll_us: 250,
         }
     }
 }
@@ -250,6 +252,8 @@ pub struct Config {
     pub threads: Option<usize>,
     /// How often logins added or removed while the server runs are taken in.
     pub account_reload: Duration,
+    /// How long the runtime polls its sockets after traffic before sleeping (zero: never).
+    pub busy_poll: Duration,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -398,6 +402,9 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
     }
     if let Some(v) = var("ACCOUNT_RELOAD_MS") {
         file.server.account_reload_ms = num("ACCOUNT_RELOAD_MS", v)?;
+    }
+    if let Some(v) = var("BUSY_POLL_US") {
+        file.server.busy_poll_us = num("BUSY_POLL_US", v)?;
     }
     if let Some(v) = var("THREADS") {
         file.server.threads = Some(num("THREADS", v)?);
@@ -642,6 +649,9 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         overhead_header: file.server.overhead_header,
         threads: file.server.threads,
         account_reload: Duration::from_millis(file.server.account_reload_ms.max(100)),
+        // Beyond a few milliseconds polling only burns CPU: no peer answers that slowly
+        // and still benefits from a faster wake-up.
+        busy_poll: Duration::from_micros(file.server.busy_poll_us.min(10_000)),
         warnings,
     })
 }
@@ -973,6 +983,7 @@ targets = ["a/m1", "a/m2@one"]
             "admin_key",
             "admin_key_env",
             "overhead_header",
+            "busy_poll_us",
             "id",
             "key",
             "key_env",

@@ -2,6 +2,7 @@
 
 mod accounts_cli;
 mod app;
+mod busy_poll;
 mod call;
 mod client_auth;
 mod config;
@@ -16,6 +17,7 @@ mod routes;
 mod routing;
 mod serve;
 mod stream_body;
+mod turn;
 mod usage_store;
 
 // Executor crates register themselves; naming them keeps the linker from dropping them.

@@ -11,6 +11,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::busy_poll::BusyPoll;
 use crate::routes;
 
 pub async fn run(app: Arc<App>, listener: TcpListener) {
@@ -22,6 +23,8 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
+    let busy = BusyPoll::new(app.config.busy_poll);
+    tokio::spawn(busy.clone().run());
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         let (stream, peer) = tokio::select! {
@@ -39,9 +42,18 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let busy = busy.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::dispatch(app, req, peer).await) }
+            let busy = busy.clone();
+            // A request in: poll while the upstream is asked, and after the answer for
+            // the client's next request on this connection.
+            busy.touch();
+            async move {
+                let res = routes::dispatch(app, req, peer).await;
+                busy.touch();
+                Ok::<_, std::convert::Infallible>(res)
+            }
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());

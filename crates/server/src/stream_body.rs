@@ -2,7 +2,6 @@
 //! reaches the client as soon as it arrives; dropping it (the client went away) drops the
 //! upstream body, which cancels the upstream request.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +26,7 @@ use std::sync::Arc;
 use crate::app::{App, InFlight};
 use crate::call::Call;
 use crate::config::Timeouts;
+use crate::turn::Turn;
 
 /// Everything the proxy path hands over once the upstream has answered 200.
 pub struct StreamSetup {
@@ -59,7 +59,11 @@ pub struct StreamBody {
     mode: Mode,
     ctx: TranslateCtx,
     client: Format,
-    out: VecDeque<Bytes>,
+    /// Client bytes ready to go, gathered while the upstream has more at hand.
+    out: Vec<u8>,
+    /// A frame came from the upstream since the last turn given to its connection.
+    gathering: bool,
+    turn: Option<Turn>,
     idle: Pin<Box<Sleep>>,
     total: Pin<Box<Sleep>>,
     idle_after: std::time::Duration,
@@ -105,7 +109,10 @@ impl StreamBody {
             mode,
             client: setup.pipeline.client,
             ctx: setup.ctx,
-            out: VecDeque::new(),
+            out: Vec::new(),
+            // The first bytes go out with the headers, at once.
+            gathering: false,
+            turn: None,
             idle: Box::pin(tokio::time::sleep(setup.timeouts.idle)),
             total: Box::pin(tokio::time::sleep_until(setup.deadline.into())),
             idle_after: setup.timeouts.idle,
@@ -249,11 +256,22 @@ impl StreamBody {
         if let Some(d) = &mut self.debug {
             d.client.extend_from_slice(&buf);
         }
-        self.out.push_back(Bytes::from(buf));
+        if self.out.is_empty() {
+            self.out = buf;
+        } else {
+            self.out.extend_from_slice(&buf);
+        }
     }
 }
 
+/// Gathered client bytes go out once they reach this much, whatever else is at hand.
+const FLUSH_AT: usize = 64 * 1024;
+
 impl StreamBody {
+    fn take_out(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.out))
+    }
+
     /// The upstream ended normally: flush what is left, close the client's stream, record.
     fn finish(&mut self) {
         if let Some(call) = &mut self.call {
@@ -353,11 +371,13 @@ impl Body for StreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
         loop {
-            if let Some(bytes) = this.out.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
-            if this.ended {
-                return Poll::Ready(None);
+            if this.ended || this.out.len() >= FLUSH_AT {
+                if !this.out.is_empty() {
+                    return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                }
+                if this.ended {
+                    return Poll::Ready(None);
+                }
             }
             if this.total.as_mut().poll(cx).is_ready() {
                 this.fail(ApiError::new(
@@ -377,9 +397,29 @@ impl Body for StreamBody {
                         ));
                         continue;
                     }
-                    return Poll::Pending;
+                    if this.out.is_empty() {
+                        return Poll::Pending;
+                    }
+                    // The upstream connection hands over one frame per turn; when the last
+                    // turn brought one, it may hold more already read. One more turn lets
+                    // them join this write: one write and one wake-up for the client
+                    // instead of one per event. Only bytes already here wait, never the
+                    // network.
+                    match &this.turn {
+                        None if std::mem::take(&mut this.gathering) => {
+                            this.turn = Some(Turn::give(cx));
+                            return Poll::Pending;
+                        }
+                        Some(turn) if !turn.over() => return Poll::Pending,
+                        _ => {
+                            this.turn = None;
+                            return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                        }
+                    }
                 }
                 Poll::Ready(Some(Ok(frame))) => {
+                    this.gathering = true;
+                    this.turn = None;
                     let deadline = tokio::time::Instant::now() + this.idle_after;
                     this.idle.as_mut().reset(deadline);
                     if let Ok(data) = frame.into_data()
