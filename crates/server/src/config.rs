@@ -101,7 +101,7 @@ struct ServerFile {
     admin_key: Option<String>,
     admin_key_env: Option<String>,
     overhead_header: bool,
-    threads: Option<usize>,
+    threads: usize,
     account_reload_ms: u64,
     busy_poll_us: u64,
 }
@@ -115,7 +115,7 @@ impl Default for ServerFile {
             admin_key: None,
             admin_key_env: None,
             overhead_header: false,
-            threads: None,
+            threads: 1,
             account_reload_ms: 5_000,
             busy_poll_us: 250,
         }
@@ -248,8 +248,8 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
-    /// Runtime worker threads (default: one per core).
-    pub threads: Option<usize>,
+    /// Runtime worker threads (default one: see `serve`).
+    pub threads: usize,
     /// How often logins added or removed while the server runs are taken in.
     pub account_reload: Duration,
     /// How long the runtime polls its sockets after traffic before sleeping (zero: never).
@@ -407,7 +407,7 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
         file.server.busy_poll_us = num("BUSY_POLL_US", v)?;
     }
     if let Some(v) = var("THREADS") {
-        file.server.threads = Some(num("THREADS", v)?);
+        file.server.threads = num("THREADS", v)?;
     }
     if let Some(v) = var("BODY_LIMIT") {
         file.server.body_limit = num("BODY_LIMIT", v)?;
@@ -451,7 +451,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             file.server.listen
         )
     })?;
-    if file.server.threads == Some(0) {
+    if file.server.threads == 0 {
         return Err("server.threads must be at least 1".into());
     }
     if file.server.body_limit == 0 {
