@@ -2,41 +2,35 @@
 //!
 //! Each scenario is measured straight to `bench-upstream` and through `switchyard` in the
 //! same run, interleaved in rounds so drift affects both alike. Overhead = through − direct.
-//! Latency runs at concurrency 1 (closed loop); throughput at concurrency 64 for a fixed
-//! time. Memory is read from /proc. Results print as a table and go to
-//! `target/bench/results.json`.
+//! Latency: one request at a time (the client and the upstream pinned to different cores);
+//! under load: an open loop at a fixed rate; throughput: a closed loop at concurrency 64.
+//! Memory is read from /proc, the proxy's CPU time per request from /proc/<pid>/stat.
+//! Results print as a table and go to `target/bench/results.json`.
+
+mod load;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+use load::{Conn, Target};
 
 const CHUNKS: usize = 20;
+/// The fixed rates of the open-loop runs, well under what either path can serve, so the
+/// latency they show is the latency of a loaded but not saturated proxy.
+const RATE: u32 = 5_000;
+const STREAM_RATE: u32 = 2_000;
 
 struct Scenario {
     name: &'static str,
     direct: Target,
     through: Target,
     stream: bool,
-}
-
-#[derive(Clone)]
-struct Target {
-    url: String,
-    body: Bytes,
-    headers: Vec<(&'static str, &'static str)>,
 }
 
 struct Proc {
@@ -90,37 +84,6 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// One request; returns (time to first body byte, total time).
-async fn once(client: &HttpClient, t: &Target) -> Result<(Duration, Duration), String> {
-    let start = Instant::now();
-    let mut req = http::Request::post(&t.url).header("content-type", "application/json");
-    for (k, v) in &t.headers {
-        req = req.header(*k, *v);
-    }
-    let req = req
-        .body(Full::new(t.body.clone()))
-        .map_err(|e| e.to_string())?;
-    let res = client.request(req).await.map_err(|e| e.to_string())?;
-    if !res.status().is_success() {
-        let status = res.status();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
-    }
-    let mut body = res.into_body();
-    let mut first = None;
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|e| e.to_string())?;
-        first.get_or_insert_with(|| start.elapsed());
-    }
-    let total = start.elapsed();
-    Ok((first.unwrap_or(total), total))
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -142,7 +105,6 @@ impl Samples {
     }
 }
 
-/// Closed-loop requests at concurrency `c` for `dur`; returns requests per second.
 /// CPU time (user + system) a process has used, in microseconds.
 fn cpu_us(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -158,32 +120,6 @@ fn cpu_us(pid: u32) -> f64 {
         .sum();
     // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every common build.
     ticks * 10_000.0
-}
-
-/// Closed-loop requests at concurrency `c` for `dur`; returns (requests done, seconds).
-async fn throughput(client: &HttpClient, t: &Target, c: usize, dur: Duration) -> (u64, f64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..c {
-        let (client, t, stop, done) = (client.clone(), t.clone(), stop.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if once(&client, &t).await.is_ok() {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    let start = Instant::now();
-    tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
-    let n = done.load(Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    for t in tasks {
-        let _ = t.await;
-    }
-    (n, elapsed.as_secs_f64())
 }
 
 /// Restricts a process (all its threads) or, with `thread_only`, one thread to `cpus`.
@@ -286,15 +222,22 @@ api_key = "sk-bench-upstream-key"
             .collect();
         Bytes::from(json!({"model": model, "messages": messages, "tools": tools}).to_string())
     };
+    let responses = |model: &str, stream: bool| {
+        Bytes::from(
+            json!({"model": model, "stream": stream, "instructions": "You are terse.",
+                "input": [{"role": "user", "content": "Say hello."}]})
+            .to_string(),
+        )
+    };
     let direct = |path: &str, body: Bytes| Target {
-        url: format!("http://{up}{path}"),
+        addr: up,
+        path: path.into(),
         body,
-        headers: vec![],
     };
     let through = |path: &str, body: Bytes| Target {
-        url: format!("http://{px}{path}"),
+        addr: px,
+        path: path.into(),
         body,
-        headers: vec![],
     };
     let scenarios = vec![
         Scenario {
@@ -328,6 +271,18 @@ api_key = "sk-bench-upstream-key"
             stream: true,
         },
         Scenario {
+            name: "responses->claude",
+            direct: direct("/v1/messages", claude("m", false)),
+            through: through("/v1/responses", responses("upc/m", false)),
+            stream: false,
+        },
+        Scenario {
+            name: "responses->claude stream",
+            direct: direct("/v1/messages", claude("m", true)),
+            through: through("/v1/responses", responses("upc/m", true)),
+            stream: true,
+        },
+        Scenario {
             name: "50 msgs + 10 tools",
             direct: direct("/v1/chat/completions", big_context("m")),
             through: through("/v1/chat/completions", big_context("up/m")),
@@ -341,37 +296,29 @@ api_key = "sk-bench-upstream-key"
         .collect();
     let rounds = if quick { 2 } else { 5 };
     let per_round = if quick { 100 } else { 400 };
-    let tp_time = Duration::from_secs(if quick { 1 } else { 3 });
+    let load_time = Duration::from_secs(if quick { 1 } else { 3 });
     let mut report = Vec::new();
     println!(
-        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>6} {:>8}",
+        "{:<25} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11} {:>8} {:>8} {:>6} {:>8}",
         "scenario",
         "direct50",
         "thru50",
         "ovh p50",
         "ovh p99",
         "ttfb ovh",
+        "@rate p50",
+        "@rate p99",
         "rps dir",
         "rps thru",
         "ratio",
         "cpu/req"
     );
     // Latency runs on a single-threaded client, so the client's own hand-offs between
-    // threads add nothing to either side; throughput needs both cores' worth of client.
+    // threads add nothing to either side; the loads need both cores' worth of client.
     let latency_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let latency_client: HttpClient = latency_rt.block_on(async {
-        Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(128)
-            .build_http()
-    });
-    let client: HttpClient = rt.block_on(async {
-        Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(128)
-            .build_http()
-    });
     // Latency runs keep the client (this thread) and the fake upstream on different cores,
     // as a client and a remote provider are; where Switchyard runs is left to the
     // scheduler. Without this, which of the three processes share a core changes from run
@@ -383,20 +330,31 @@ api_key = "sk-bench-upstream-key"
         let pinned =
             pinned && pin(upstream.child.id(), "1", false) && pin(std::process::id(), "0", true);
         let (d, t) = latency_rt.block_on(async {
-            let client = &latency_client;
-            // Warm up pools and caches on both paths; a failure here means a broken setup.
-            for t in [&s.direct, &s.through] {
-                for _ in 0..50 {
-                    once(client, t)
-                        .await
-                        .map_err(|e| format!("{}: {e}", s.name))?;
-                }
+            let mut conns = (
+                Conn::open(s.direct.addr).await?,
+                Conn::open(s.through.addr).await?,
+            );
+            // Warm up caches on both paths; a failure here means a broken setup.
+            for _ in 0..50 {
+                conns
+                    .0
+                    .request(&s.direct, Instant::now())
+                    .await
+                    .map_err(|e| format!("{}: {e}", s.name))?;
+                conns
+                    .1
+                    .request(&s.through, Instant::now())
+                    .await
+                    .map_err(|e| format!("{}: {e}", s.name))?;
             }
             let (mut d, mut t) = (Samples::default(), Samples::default());
             for _ in 0..rounds {
-                for (target, samples) in [(&s.direct, &mut d), (&s.through, &mut t)] {
+                for (conn, target, samples) in [
+                    (&mut conns.0, &s.direct, &mut d),
+                    (&mut conns.1, &s.through, &mut t),
+                ] {
                     for _ in 0..per_round {
-                        let (ttfb, total) = once(client, target).await?;
+                        let (ttfb, total) = conn.request(target, Instant::now()).await?;
                         samples.ttfb.push(us(ttfb));
                         samples.total.push(us(total));
                     }
@@ -410,43 +368,56 @@ api_key = "sk-bench-upstream-key"
             pin(upstream.child.id(), &all, false);
             pin(std::process::id(), &all, true);
         }
-        rt.block_on(async {
-            let (n, secs) = throughput(&client, &s.direct, 64, tp_time).await;
+        let rate = if s.stream { STREAM_RATE } else { RATE };
+        let (mut at_direct, _) = load::open_loop(&rt, &s.direct, rate, 64, load_time)?;
+        let (mut at_through, failed) = load::open_loop(&rt, &s.through, rate, 64, load_time)?;
+        at_direct.sort_by(f64::total_cmp);
+        at_through.sort_by(f64::total_cmp);
+        let row = rt.block_on(async {
+            let (n, secs) = load::closed_loop(&s.direct, 64, load_time).await?;
             let rps_direct = n as f64 / secs;
             let cpu_before = cpu_us(pid);
-            let (n, secs) = throughput(&client, &s.through, 64, tp_time).await;
+            let (n, secs) = load::closed_loop(&s.through, 64, load_time).await?;
             let rps_through = n as f64 / secs;
             // What Switchyard itself spends per request, whoever else shares the cores.
             let cpu_per_request = (cpu_us(pid) - cpu_before) / n.max(1) as f64;
-            let row = json!({
+            let diff = |a: &[f64], b: &[f64], p| percentile(a, p) - percentile(b, p);
+            Ok::<_, String>(json!({
                 "scenario": s.name,
                 "stream": s.stream,
                 "direct_p50_us": percentile(&d.total, 0.5),
                 "through_p50_us": percentile(&t.total, 0.5),
-                "overhead_p50_us": percentile(&t.total, 0.5) - percentile(&d.total, 0.5),
-                "overhead_p99_us": percentile(&t.total, 0.99) - percentile(&d.total, 0.99),
-                "ttfb_overhead_p50_us": percentile(&t.ttfb, 0.5) - percentile(&d.ttfb, 0.5),
-                "per_chunk_overhead_us": if s.stream { (percentile(&t.total, 0.5) - percentile(&d.total, 0.5)) / CHUNKS as f64 } else { 0.0 },
+                "overhead_p50_us": diff(&t.total, &d.total, 0.5),
+                "overhead_p99_us": diff(&t.total, &d.total, 0.99),
+                "ttfb_overhead_p50_us": diff(&t.ttfb, &d.ttfb, 0.5),
+                "per_chunk_overhead_us": if s.stream { diff(&t.total, &d.total, 0.5) / CHUNKS as f64 } else { 0.0 },
+                "fixed_rate_per_s": rate,
+                "at_rate_overhead_p50_us": diff(&at_through, &at_direct, 0.5),
+                "at_rate_overhead_p99_us": diff(&at_through, &at_direct, 0.99),
+                "at_rate_through_failed": failed,
                 "rps_direct_c64": rps_direct,
                 "rps_through_c64": rps_through,
                 "throughput_ratio": rps_through / rps_direct.max(1.0),
                 "proxy_cpu_us_per_request": cpu_per_request,
-            });
-            println!(
-                "{:<24} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>6.2} {:>8.1}",
-                s.name,
-                row["direct_p50_us"].as_f64().unwrap_or(0.0),
-                row["through_p50_us"].as_f64().unwrap_or(0.0),
-                row["overhead_p50_us"].as_f64().unwrap_or(0.0),
-                row["overhead_p99_us"].as_f64().unwrap_or(0.0),
-                row["ttfb_overhead_p50_us"].as_f64().unwrap_or(0.0),
-                rps_direct,
-                rps_through,
-                row["throughput_ratio"].as_f64().unwrap_or(0.0),
-                cpu_per_request,
-            );
-            report.push(row);
-        });
+            }))
+        })?;
+        let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<25} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>11.0} {:>11.0} {:>8.0} {:>8.0} {:>6.2} {:>8.1}",
+            s.name,
+            f("direct_p50_us"),
+            f("through_p50_us"),
+            f("overhead_p50_us"),
+            f("overhead_p99_us"),
+            f("ttfb_overhead_p50_us"),
+            f("at_rate_overhead_p50_us"),
+            f("at_rate_overhead_p99_us"),
+            f("rps_direct_c64"),
+            f("rps_through_c64"),
+            f("throughput_ratio"),
+            f("proxy_cpu_us_per_request"),
+        );
+        report.push(row);
     }
     let peak_rss = rss_kb(pid, "VmHWM:");
 
@@ -485,18 +456,17 @@ api_key = "sk-bench-upstream-key"
     let pid = proxy.child.id();
     let streams = if quick { 200 } else { 1000 };
     let open_rss = rt.block_on(async {
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build_http();
         let t = Target {
-            url: format!("http://{px}/v1/chat/completions"),
+            addr: px,
+            path: "/v1/chat/completions".into(),
             body: chat("up/m", true),
-            headers: vec![],
         };
         let mut tasks = Vec::new();
         for _ in 0..streams {
-            let (client, t) = (client.clone(), t.clone());
-            tasks.push(tokio::spawn(async move { once(&client, &t).await }));
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                Conn::open(t.addr).await?.request(&t, Instant::now()).await
+            }));
         }
         let mut peak = 0;
         let start = Instant::now();

@@ -208,6 +208,14 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>) {
 }
 
 fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
+    // Every success saves its account's state, but only the newest state of each account
+    // in a batch needs writing.
+    let mut newest = std::collections::HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        if let Record::Account(a) = record {
+            newest.insert((a.provider.as_str(), a.account.as_str()), i);
+        }
+    }
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
@@ -223,9 +231,14 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
                 day_requests, day_tokens)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
-        for record in records {
+        for (i, record) in records.iter().enumerate() {
             let r = match record {
                 Record::Usage(r) => r,
+                Record::Account(a)
+                    if newest.get(&(a.provider.as_str(), a.account.as_str())) != Some(&i) =>
+                {
+                    continue;
+                }
                 Record::Account(a) => {
                     let cooldowns =
                         serde_json::to_string(&a.model_cooldowns).unwrap_or_else(|_| "[]".into());
@@ -450,6 +463,17 @@ mod tests {
                 model_cooldowns: vec![("m".into(), 9)],
                 last_error: Some((3, "429".into())),
                 day: 7,
+                day_requests: 1,
+                ..AccountStateRow::default()
+            });
+            // A newer state of the same account in the same batch is the one kept.
+            sink.record_state(AccountStateRow {
+                provider: "groq".into(),
+                account: "a".into(),
+                cooldown_until_ms: Some(5),
+                model_cooldowns: vec![("m".into(), 9)],
+                last_error: Some((3, "429".into())),
+                day: 7,
                 day_requests: 2,
                 ..AccountStateRow::default()
             });
@@ -469,6 +493,7 @@ mod tests {
         assert_eq!(states.len(), 1);
         assert_eq!(states[0].model_cooldowns, vec![("m".to_owned(), 9)]);
         assert_eq!(states[0].last_error, Some((3, "429".to_owned())));
+        assert_eq!(states[0].day_requests, 2);
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
