@@ -217,6 +217,7 @@ impl StreamBody {
             if let Some(u) = chunk.data.get("usage").and_then(Usage::from_openai) {
                 self.usage = Some(u);
             }
+            self.text_bytes += hub_text_bytes(&chunk.data);
             if let Some(d) = &mut self.debug {
                 chunk.encode(&mut d.hub);
             }
@@ -239,9 +240,7 @@ impl StreamBody {
             stage.finish(&mut client)?;
         }
         for ev in &client {
-            let data = ev.data.to_string();
-            self.text_bytes += chunk_text_bytes(data.as_bytes());
-            switchyard_hub::sse::encode(ev.event.as_deref(), &data, buf);
+            encode_event(ev, buf);
         }
         Ok(())
     }
@@ -454,6 +453,42 @@ impl Drop for StreamBody {
     }
 }
 
+/// The text a hub chunk carries (content, reasoning, tool arguments), in bytes: what the
+/// completion is estimated from when the provider reports no usage.
+fn hub_text_bytes(chunk: &serde_json::Value) -> usize {
+    let Some(delta) = chunk.pointer("/choices/0/delta") else {
+        return 0;
+    };
+    let len = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map_or(0, str::len);
+    let tools = delta
+        .get("tool_calls")
+        .and_then(|t| t.as_array())
+        .map_or(0, |calls| {
+            calls
+                .iter()
+                .map(|c| len(c.pointer("/function/arguments")))
+                .sum()
+        });
+    len(delta.get("content")) + len(delta.get("reasoning_content")) + tools
+}
+
+/// One event as SSE, its JSON written straight into `buf`: compact JSON has no raw line
+/// breaks, so it is always a single `data:` line.
+fn encode_event(ev: &StreamEvent, buf: &mut Vec<u8>) {
+    if let Some(name) = &ev.event {
+        buf.extend_from_slice(b"event: ");
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(b'\n');
+    }
+    buf.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *buf, &ev.data).is_err() {
+        // Serialising a `Value` into memory cannot fail; an empty object keeps the
+        // event well-formed if it ever did.
+        buf.extend_from_slice(b"{}");
+    }
+    buf.extend_from_slice(b"\n\n");
+}
+
 /// Whether a passthrough event is its format's last one.
 fn is_terminal(format: Format, ev: &SseEvent) -> bool {
     match format {
@@ -465,5 +500,45 @@ fn is_terminal(format: Format, ev: &SseEvent) -> bool {
         ),
         Format::Gemini => ev.data.contains("\"finishReason\""),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_encoded_event_parses_back_as_one_event() {
+        let data = json!({"type": "content_block_delta", "delta": {"text": "a\nb \"c\""}});
+        let mut buf = Vec::new();
+        encode_event(
+            &StreamEvent::named("content_block_delta", data.clone()),
+            &mut buf,
+        );
+        encode_event(&StreamEvent::hub(json!({"choices": []})), &mut buf);
+        let mut parser = SseParser::new();
+        parser.push(&buf);
+        let first = parser.next_event().unwrap().unwrap();
+        assert_eq!(first.event.as_deref(), Some("content_block_delta"));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&first.data).unwrap(),
+            data
+        );
+        let second = parser.next_event().unwrap().unwrap();
+        assert_eq!(second.event, None);
+        assert_eq!(second.data, r#"{"choices":[]}"#);
+        assert!(parser.next_event().is_none());
+    }
+
+    #[test]
+    fn hub_text_counts_content_reasoning_and_tool_arguments() {
+        let chunk = json!({"choices": [{"index": 0, "delta": {
+            "content": "hello", "reasoning_content": "hmm",
+            "tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}},
+                           {"index": 1, "function": {"name": "x"}}]}}]});
+        assert_eq!(hub_text_bytes(&chunk), 5 + 3 + 7);
+        assert_eq!(hub_text_bytes(&json!({"choices": []})), 0);
+        assert_eq!(hub_text_bytes(&json!("not a chunk")), 0);
     }
 }
