@@ -20,6 +20,7 @@ pub struct BusyPoll {
     window_ns: u64,
     /// Nanoseconds since `origin` when polling may stop: the last traffic plus the window.
     until: AtomicU64,
+    /// The polling task waits for traffic; `touch` must wake it.
     parked: AtomicBool,
     wake: Notify,
 }
@@ -63,10 +64,9 @@ impl BusyPoll {
         }
         loop {
             while self.recent() {
-                // A yielded task makes the scheduler poll the I/O driver without
-                // blocking, then come back here.
-                // Yielding the core too lets a peer woken on it (the client reading a
-                // chunk we just sent) run now rather than at the end of our time slice.
+                // A yielded task makes the scheduler poll the I/O driver without blocking,
+                // then come back here. Yielding the core too lets a peer woken on it (the
+                // client reading what we just sent) run now, not at the end of our slice.
                 std::thread::yield_now();
                 tokio::task::yield_now().await;
             }

@@ -456,27 +456,19 @@ mod tests {
                     ..UsageRow::default()
                 });
             }
-            sink.record_state(AccountStateRow {
+            let state = |day_requests| AccountStateRow {
                 provider: "groq".into(),
                 account: "a".into(),
                 cooldown_until_ms: Some(5),
                 model_cooldowns: vec![("m".into(), 9)],
                 last_error: Some((3, "429".into())),
                 day: 7,
-                day_requests: 1,
+                day_requests,
                 ..AccountStateRow::default()
-            });
+            };
             // A newer state of the same account in the same batch is the one kept.
-            sink.record_state(AccountStateRow {
-                provider: "groq".into(),
-                account: "a".into(),
-                cooldown_until_ms: Some(5),
-                model_cooldowns: vec![("m".into(), 9)],
-                last_error: Some((3, "429".into())),
-                day: 7,
-                day_requests: 2,
-                ..AccountStateRow::default()
-            });
+            sink.record_state(state(1));
+            sink.record_state(state(2));
         });
         drop(sink);
         writer.close();
