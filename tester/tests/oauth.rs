@@ -503,6 +503,28 @@ redirect_uri = "http://localhost:0/auth/callback"
     assert!(sent.iter().all(|s| s.body["stream"] == true
         && s.body["store"] == false
         && s.body.get("temperature").is_none()));
+    // Without a conversation from the client, no session id is made up.
+    assert!(sent.iter().all(|s| s.headers.get("session_id").is_none()));
+
+    // A client's conversation (here Claude Code's session header) reaches the backend as
+    // Codex's own `session_id`, which its prompt cache is keyed by.
+    let session = "0b8e4f2a-5c1d-4e3f-9a7b-6d2c1e0f9a8b";
+    let auth = format!("Bearer {CLIENT_KEY}");
+    let body = chat("cx/gpt-5-codex", "with a session").to_string();
+    let res = request(
+        "POST",
+        &url,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("x-claude-code-session-id", session),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let last = codex.log.all().pop().unwrap();
+    assert_eq!(last.headers["session_id"], session);
 
     // The quota answer becomes a precise Retry-After.
     let res = post_json(&url, CLIENT_KEY, &chat("cx/gpt-5-codex", "#usage-limit")).await;

@@ -231,6 +231,14 @@ impl Executor for CodexExecutor {
         true
     }
 
+    /// The ChatGPT backend keys its prompt cache by conversation: Codex sends `session_id`,
+    /// so a conversation that reaches Codex through Switchyard keeps its cache too.
+    fn add_session(&self, session: &str, headers: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(session) {
+            headers.insert("session_id", v);
+        }
+    }
+
     fn classify(&self, _model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
         let hint = if status == 429 {
             usage_limit_wait(&body).or_else(|| reset_hint(headers, &[]))
@@ -283,6 +291,15 @@ mod tests {
             expires_at: None,
             extra: [("account_id".to_owned(), "acct-7".to_owned())].into(),
         }
+    }
+
+    #[test]
+    fn a_session_becomes_session_id_unless_it_cannot_be_a_header() {
+        let mut headers = HeaderMap::new();
+        exec().add_session("bad\nvalue", &mut headers);
+        assert!(headers.is_empty());
+        exec().add_session("9f0c", &mut headers);
+        assert_eq!(headers["session_id"], "9f0c");
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError>;
 
+    /// Ties a built request to the client's conversation, for providers that route or cache
+    /// by a session id (Codex's `session_id`). Most have nothing to add.
+    fn add_session(&self, _session: &str, _headers: &mut HeaderMap) {}
+
     /// How this provider's stream body splits into events (SSE unless it says otherwise).
     fn decoder(&self) -> Box<dyn Decoder> {
         Box::new(SseDecoder::default())

@@ -206,6 +206,7 @@ async fn try_target<'a>(
             &target.model,
             this,
             upstream_stream,
+            session,
             deadline,
         )
         .await;
@@ -337,6 +338,7 @@ async fn attempt(
     model: &str,
     body: Value,
     stream: bool,
+    session: Option<&str>,
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
     let credential = credentials::fresh(app, provider, account).await?;
@@ -345,10 +347,17 @@ async fn attempt(
     let shown = call.trace.as_ref().map(|_| body.clone());
     // Kept only when a 401 may be answered by renewing the credential and sending again.
     let again = credential.refresh_token().is_some().then(|| body.clone());
-    let req = provider
-        .executor
-        .build(body, model, stream, &credential)
-        .map_err(Failure::request)?;
+    let build = |body: Value, credential: &switchyard_auth::Credential| {
+        let mut req = provider
+            .executor
+            .build(body, model, stream, credential)
+            .map_err(Failure::request)?;
+        if let Some(s) = session {
+            provider.executor.add_session(s, &mut req.headers);
+        }
+        Ok::<_, Failure>(req)
+    };
+    let req = build(body, &credential)?;
     if let Some(t) = &mut call.trace {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or_else(
             |_| serde_json::json!({"binary_body_bytes": req.body.len(), "encoded_from": shown}),
@@ -363,10 +372,7 @@ async fn attempt(
     // A refused token may only be stale: renewed once, the request goes again.
     let sent = credentials::again_after_401(app, provider, account, &credential, sent, |renewed| {
         let req = match again {
-            Some(body) => provider
-                .executor
-                .build(body, model, stream, &renewed)
-                .map_err(Failure::request),
+            Some(body) => build(body, &renewed),
             None => Err(Failure::request(ApiError::internal(
                 "no request kept to send again",
             ))),
