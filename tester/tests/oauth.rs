@@ -299,8 +299,18 @@ refresh_lead_secs = "300"
     assert_eq!(text, switchyard_tester::fake_responses::REPLY);
     assert_eq!(chat_calls("gpt-5-codex"), 1);
     assert_eq!(copilot.log.count("/responses"), 3);
-
     proxy.stop();
+    let first_log = proxy.stderr();
+
+    // Kept across a restart: the first request after it goes straight to /responses.
+    let mut proxy = Proxy::start_in(dir.clone(), &config, &[]);
+    let url = proxy.url("/v1/chat/completions");
+    let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-5-codex", "after restart")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(chat_calls("gpt-5-codex"), 1);
+    assert_eq!(copilot.log.count("/responses"), 4);
+    proxy.stop();
+    assert_no_secrets("server log", &first_log, &github.state.issued());
     let mut secrets = github.state.issued();
     secrets.extend(
         copilot

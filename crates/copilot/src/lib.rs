@@ -276,6 +276,10 @@ impl Executor for CopilotExecutor {
         true
     }
 
+    fn restore_format(&self, model: &str, format: Format) {
+        self.remember(model, format == Format::Responses);
+    }
+
     fn build(
         &self,
         mut body: Value,

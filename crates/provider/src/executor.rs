@@ -131,6 +131,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Takes back a format learned for `model` before a restart (see `learns_format`).
+    fn restore_format(&self, model: &str, format: Format) {
+        let _ = (model, format);
+    }
+
     /// Classifies an upstream error answer. Executors read their provider's own hints here
     /// (a quota reset time, an endpoint to use instead for `model`).
     fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {

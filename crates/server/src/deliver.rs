@@ -109,6 +109,8 @@ pub(crate) async fn deliver<'a>(
             if learned == format {
                 break;
             }
+            app.usage
+                .record_learned(&provider.name, &target.model, learned.as_str());
             format = learned;
         }
     }

@@ -213,6 +213,7 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
             tracing::warn!("{w}");
         }
         let saved = usage_store::load_account_states(&conn).map_err(|e| format!("cannot read account state: {e}"))?;
+        let learned = usage_store::load_learned_formats(&conn).map_err(|e| format!("cannot read learned formats: {e}"))?;
         let now = std::time::SystemTime::now();
         let offset = config.routing.day_offset_secs;
         let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
@@ -234,6 +235,12 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
+        for (name, model, format) in &learned {
+            let provider = app.providers.iter().find(|p| &p.name == name);
+            if let (Some(p), Some(f)) = (provider, switchyard_hub::Format::parse(format)) {
+                p.executor.restore_format(model, f);
+            }
+        }
         app.limits.seed(
             routing::day_number(now, offset),
             used_today,

@@ -59,6 +59,8 @@ pub struct AccountStateRow {
 enum Record {
     Usage(Box<UsageRow>),
     Account(Box<AccountStateRow>),
+    /// (provider, model, format)
+    Learned(String, String, &'static str),
 }
 
 const SCHEMA: &str = "
@@ -107,9 +109,19 @@ CREATE TABLE IF NOT EXISTS routes (
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
-const MIGRATIONS: [&str; 1] = ["ALTER TABLE usage ADD COLUMN combo TEXT;
+const MIGRATIONS: [&str; 2] = [
+    "ALTER TABLE usage ADD COLUMN combo TEXT;
      ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"];
+     ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
+    // The format a provider turned out to serve a model in (Copilot's /responses-only
+    // models), so a restart does not pay for learning it again.
+    "CREATE TABLE learned_formats (
+         provider TEXT NOT NULL,
+         model    TEXT NOT NULL,
+         format   TEXT NOT NULL,
+         PRIMARY KEY (provider, model)
+     );",
+];
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -144,6 +156,15 @@ impl UsageSink {
 
     pub fn record_state(&self, row: AccountStateRow) {
         self.send(Record::Account(Box::new(row)));
+    }
+
+    /// Notes the format `provider` turned out to serve `model` in.
+    pub fn record_learned(&self, provider: &str, model: &str, format: &'static str) {
+        self.send(Record::Learned(
+            provider.to_owned(),
+            model.to_owned(),
+            format,
+        ));
     }
 
     fn send(&self, record: Record) {
@@ -234,6 +255,14 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
         for (i, record) in records.iter().enumerate() {
             let r = match record {
                 Record::Usage(r) => r,
+                Record::Learned(provider, model, format) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO learned_formats (provider, model, format)
+                         VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![provider, model, format])?;
+                    continue;
+                }
                 Record::Account(a)
                     if newest.get(&(a.provider.as_str(), a.account.as_str())) != Some(&i) =>
                 {
@@ -285,6 +314,13 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// Formats learned per (provider, model): (provider, model, format).
+pub fn load_learned_formats(conn: &Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare("SELECT provider, model, format FROM learned_formats")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
 }
 
 /// Aliases and combos kept in the database: (aliases, combos).
@@ -469,6 +505,8 @@ mod tests {
             // A newer state of the same account in the same batch is the one kept.
             sink.record_state(state(1));
             sink.record_state(state(2));
+            sink.record_learned("gh", "gpt-5-codex", "openai");
+            sink.record_learned("gh", "gpt-5-codex", "responses");
         });
         drop(sink);
         writer.close();
@@ -486,6 +524,10 @@ mod tests {
         assert_eq!(states[0].model_cooldowns, vec![("m".to_owned(), 9)]);
         assert_eq!(states[0].last_error, Some((3, "429".to_owned())));
         assert_eq!(states[0].day_requests, 2);
+        assert_eq!(
+            load_learned_formats(&conn).unwrap(),
+            vec![("gh".into(), "gpt-5-codex".into(), "responses".into())]
+        );
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
