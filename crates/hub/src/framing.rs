@@ -35,7 +35,7 @@ impl Decoder for SseDecoder {
                 Ok(ev) => ev,
                 Err(e) => return Some(Err(TranslateError::BadUpstream(e.to_string()))),
             };
-            match StreamEvent::from_sse(&ev) {
+            match StreamEvent::from_sse(ev) {
                 Ok(Some(ev)) => return Some(Ok(ev)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
@@ -47,7 +47,7 @@ impl Decoder for SseDecoder {
         match self.parser.finish() {
             None => Ok(None),
             Some(Err(e)) => Err(TranslateError::BadUpstream(e.to_string())),
-            Some(Ok(ev)) => StreamEvent::from_sse(&ev),
+            Some(Ok(ev)) => StreamEvent::from_sse(ev),
         }
     }
 }

@@ -240,7 +240,7 @@ impl StreamBody {
             stage.finish(&mut client)?;
         }
         for ev in &client {
-            encode_event(ev, buf);
+            ev.encode(buf);
         }
         Ok(())
     }
@@ -472,23 +472,6 @@ fn hub_text_bytes(chunk: &serde_json::Value) -> usize {
     len(delta.get("content")) + len(delta.get("reasoning_content")) + tools
 }
 
-/// One event as SSE, its JSON written straight into `buf`: compact JSON has no raw line
-/// breaks, so it is always a single `data:` line.
-fn encode_event(ev: &StreamEvent, buf: &mut Vec<u8>) {
-    if let Some(name) = &ev.event {
-        buf.extend_from_slice(b"event: ");
-        buf.extend_from_slice(name.as_bytes());
-        buf.push(b'\n');
-    }
-    buf.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *buf, &ev.data).is_err() {
-        // Serialising a `Value` into memory cannot fail; an empty object keeps the
-        // event well-formed if it ever did.
-        buf.extend_from_slice(b"{}");
-    }
-    buf.extend_from_slice(b"\n\n");
-}
-
 /// Whether a passthrough event is its format's last one.
 fn is_terminal(format: Format, ev: &SseEvent) -> bool {
     match format {
@@ -507,29 +490,6 @@ fn is_terminal(format: Format, ev: &SseEvent) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn an_encoded_event_parses_back_as_one_event() {
-        let data = json!({"type": "content_block_delta", "delta": {"text": "a\nb \"c\""}});
-        let mut buf = Vec::new();
-        encode_event(
-            &StreamEvent::named("content_block_delta", data.clone()),
-            &mut buf,
-        );
-        encode_event(&StreamEvent::hub(json!({"choices": []})), &mut buf);
-        let mut parser = SseParser::new();
-        parser.push(&buf);
-        let first = parser.next_event().unwrap().unwrap();
-        assert_eq!(first.event.as_deref(), Some("content_block_delta"));
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&first.data).unwrap(),
-            data
-        );
-        let second = parser.next_event().unwrap().unwrap();
-        assert_eq!(second.event, None);
-        assert_eq!(second.data, r#"{"choices":[]}"#);
-        assert!(parser.next_event().is_none());
-    }
 
     #[test]
     fn hub_text_counts_content_reasoning_and_tool_arguments() {
