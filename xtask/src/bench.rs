@@ -72,6 +72,23 @@ fn spawn(cmd: &mut Command, marker: &str) -> Result<(Proc, Duration), String> {
     Ok((Proc { child, addr }, elapsed))
 }
 
+/// Switchyard on a free port with `dir/config.toml`; returns it and its start-up time.
+fn spawn_proxy(bin: &Path, dir: &Path) -> Result<(Proc, Duration), String> {
+    spawn(
+        Command::new(bin.join("switchyard"))
+            .current_dir(dir)
+            .args([
+                "--config",
+                "config.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("SWITCHYARD_LOG", "warn"),
+        "switchyard listening on http://",
+    )
+}
+
 fn rss_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -173,19 +190,7 @@ api_key = "sk-bench-upstream-key"
 "#
     );
     std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
-    let (proxy, startup) = spawn(
-        Command::new(bin.join("switchyard"))
-            .current_dir(&dir)
-            .args([
-                "--config",
-                "config.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("SWITCHYARD_LOG", "warn"),
-        "switchyard listening on http://",
-    )?;
+    let (proxy, startup) = spawn_proxy(&bin, &dir)?;
     let px = proxy.addr;
     let pid = proxy.child.id();
 
@@ -443,19 +448,7 @@ api_key = "sk-bench-upstream-key"
     )
     .map_err(|e| e.to_string())?;
     drop(proxy);
-    let (proxy, _) = spawn(
-        Command::new(bin.join("switchyard"))
-            .current_dir(&dir)
-            .args([
-                "--config",
-                "config.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("SWITCHYARD_LOG", "warn"),
-        "switchyard listening on http://",
-    )?;
+    let (proxy, _) = spawn_proxy(&bin, &dir)?;
     let px = proxy.addr;
     let pid = proxy.child.id();
     let streams = if quick { 200 } else { 1000 };

@@ -1,5 +1,6 @@
 //! Server-sent events: an incremental parser that accepts arbitrary chunk boundaries
-//! (including inside a multi-byte character) and an encoder.
+//! (including inside a multi-byte character). Events are written by
+//! `StreamEvent::encode`.
 
 use bytes::{Bytes, BytesMut};
 
@@ -132,25 +133,27 @@ fn parse_event(raw: Bytes) -> Result<Option<SseEvent>, SseError> {
     })
 }
 
-/// Appends one event to `out`.
-pub fn encode(event: Option<&str>, data: &str, out: &mut Vec<u8>) {
-    if let Some(name) = event {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'\n');
-    }
-    for line in data.split('\n') {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line.as_bytes());
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Appends one event with any text as data, one `data:` line per line of it, to feed
+    /// the parser multi-line events. (Events the proxy sends are written by
+    /// `StreamEvent::encode`: compact JSON, one line.)
+    fn encode(event: Option<&str>, data: &str, out: &mut Vec<u8>) {
+        if let Some(name) = event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        for line in data.split('\n') {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
 
     fn all(p: &mut SseParser) -> Vec<SseEvent> {
         let mut v = Vec::new();
