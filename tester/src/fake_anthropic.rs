@@ -599,40 +599,65 @@ fn block_text(content: &Value) -> String {
 }
 
 fn choose_answer(body: &Value, script: &Script, turn: &UserTurn) -> Answer {
-    let custom: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter(|t| t.get("input_schema").is_some())
-                .filter_map(|t| t["name"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
     let choice = body.pointer("/tool_choice/type").and_then(Value::as_str);
+    let names: Vec<&str> = match choice {
+        Some("none") => Vec::new(),
+        _ => body["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter(|t| t.get("input_schema").is_some())
+                    .filter_map(|t| t["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     let forced = match choice {
         Some("tool") => body.pointer("/tool_choice/name").and_then(Value::as_str),
         _ => None,
     };
+    let ask = ToolAsk {
+        names,
+        forced,
+        required: choice == Some("any"),
+    };
+    decide(&ask, script, &turn.tool_outputs)
+}
+
+/// The tools a request offers and what it asks of them, read from its format's own fields.
+pub(crate) struct ToolAsk<'a> {
+    /// Callable tools by name; empty when none is offered or tools are switched off.
+    pub(crate) names: Vec<&'a str>,
+    /// The tool the request names outright.
+    pub(crate) forced: Option<&'a str>,
+    /// Some tool must be called.
+    pub(crate) required: bool,
+}
+
+/// Every fake model's one rule: the tool the request names; else, when the script wants a
+/// tool on a fresh user turn or a call is required, the scripted tool (or the first
+/// offered); else text, echoing the tool outputs after a tool turn.
+pub(crate) fn decide(ask: &ToolAsk, script: &Script, tool_outputs: &[String]) -> Answer {
     let wanted = script.get("tool");
-    if choice != Some("none") && !custom.is_empty() {
-        if let Some(name) = forced {
+    if !ask.names.is_empty() {
+        if let Some(name) = ask.forced {
             return Answer::Tool {
                 name: name.to_owned(),
             };
         }
-        if (turn.tool_outputs.is_empty() && wanted.is_some()) || choice == Some("any") {
+        if (tool_outputs.is_empty() && wanted.is_some()) || ask.required {
             let name = wanted
                 .as_deref()
-                .and_then(|w| custom.iter().find(|n| **n == w))
-                .unwrap_or(&custom[0]);
+                .and_then(|w| ask.names.iter().find(|n| **n == w))
+                .unwrap_or(&ask.names[0]);
             return Answer::Tool {
                 name: (*name).to_owned(),
             };
         }
     }
-    if !turn.tool_outputs.is_empty() {
-        let text = format!("{AFTER_TOOL}{}", turn.tool_outputs.join("\n"));
+    if !tool_outputs.is_empty() {
+        let text = format!("{AFTER_TOOL}{}", tool_outputs.join("\n"));
         return Answer::Text(split_text(&text, script.chunks()));
     }
     Answer::Text(split_text(&reply_text(script.chunks()), script.chunks()))

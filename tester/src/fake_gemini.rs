@@ -31,8 +31,7 @@ use serde_json::{Map, Value, json};
 
 pub use crate::fake_anthropic::{AFTER_TOOL, REPLY, THINKING, TOOL_ARGS};
 use crate::fake_anthropic::{
-    Answer, FakeState, Frame, Recorded, Script, header, receive, reply_text, split_text,
-    stream_frames,
+    Answer, FakeState, Frame, Recorded, Script, ToolAsk, decide, header, receive, stream_frames,
 };
 use crate::server::{FakeBody, full, serve};
 
@@ -376,10 +375,6 @@ fn declarations(body: &Value) -> Vec<&Value> {
 }
 
 fn choose_answer(body: &Value, script: &Script, turn: &UserTurn) -> Answer {
-    let names: Vec<&str> = declarations(body)
-        .into_iter()
-        .filter_map(|d| d["name"].as_str())
-        .collect();
     let config = body
         .get("toolConfig")
         .or_else(|| body.get("tool_config"))
@@ -388,36 +383,32 @@ fn choose_answer(body: &Value, script: &Script, turn: &UserTurn) -> Answer {
                 .or_else(|| c.get("function_calling_config"))
         });
     let mode = config.and_then(|c| c["mode"].as_str()).unwrap_or("AUTO");
-    let allowed: Vec<&str> = config
+    let names: Vec<&str> = if mode == "NONE" {
+        Vec::new()
+    } else {
+        declarations(body)
+            .into_iter()
+            .filter_map(|d| d["name"].as_str())
+            .collect()
+    };
+    let allowed = config
         .and_then(|c| {
             c.get("allowedFunctionNames")
                 .or_else(|| c.get("allowed_function_names"))
         })
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let wanted = script.get("tool");
-    if mode != "NONE" && !names.is_empty() {
-        if mode == "ANY" && wanted.is_none() && !allowed.is_empty() {
-            return Answer::Tool {
-                name: allowed[0].to_owned(),
-            };
-        }
-        if (turn.tool_outputs.is_empty() && wanted.is_some()) || mode == "ANY" {
-            let name = wanted
-                .as_deref()
-                .and_then(|w| names.iter().find(|n| **n == w))
-                .unwrap_or(&names[0]);
-            return Answer::Tool {
-                name: (*name).to_owned(),
-            };
-        }
-    }
-    if !turn.tool_outputs.is_empty() {
-        let text = format!("{AFTER_TOOL}{}", turn.tool_outputs.join("\n"));
-        return Answer::Text(split_text(&text, script.chunks()));
-    }
-    Answer::Text(split_text(&reply_text(script.chunks()), script.chunks()))
+        .and_then(|a| a.first())
+        .and_then(Value::as_str);
+    // ANY with allowed names and nothing scripted calls the first allowed one.
+    let forced = (mode == "ANY" && script.get("tool").is_none())
+        .then_some(allowed)
+        .flatten();
+    let ask = ToolAsk {
+        names,
+        forced,
+        required: mode == "ANY",
+    };
+    decide(&ask, script, &turn.tool_outputs)
 }
 
 // Field names in camelCase; the real API also takes each in snake_case.

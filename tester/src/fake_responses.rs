@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 pub use crate::fake_anthropic::{AFTER_TOOL, REPLY, TOOL_ARGS};
 use crate::fake_anthropic::{
-    Answer, FakeState, Frame, Recorded, Script, TOOL_ARGS_FRAGMENTS, header, is_json, receive,
-    reply_text, split_text, sse_event, stream_frames, type_name,
+    Answer, FakeState, Frame, Recorded, Script, TOOL_ARGS_FRAGMENTS, ToolAsk, decide, header,
+    is_json, receive, split_text, sse_event, stream_frames, type_name,
 };
 use crate::server::{FakeBody, full, serve};
 
@@ -539,42 +539,29 @@ fn content_text(content: &Value) -> String {
 }
 
 fn choose_answer(body: &Value, script: &Script, turn: &UserTurn) -> Answer {
-    let functions: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter(|t| t["type"] == "function")
-                .filter_map(|t| t["name"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
     let choice = &body["tool_choice"];
-    let forced = (choice["type"] == "function")
-        .then(|| choice["name"].as_str())
-        .flatten();
-    let wanted = script.get("tool");
-    if choice != "none" && !functions.is_empty() {
-        if let Some(name) = forced {
-            return Answer::Tool {
-                name: name.to_owned(),
-            };
-        }
-        if (turn.tool_outputs.is_empty() && wanted.is_some()) || choice == "required" {
-            let name = wanted
-                .as_deref()
-                .and_then(|w| functions.iter().find(|n| **n == w))
-                .unwrap_or(&functions[0]);
-            return Answer::Tool {
-                name: (*name).to_owned(),
-            };
-        }
-    }
-    if !turn.tool_outputs.is_empty() {
-        let text = format!("{AFTER_TOOL}{}", turn.tool_outputs.join("\n"));
-        return Answer::Text(split_text(&text, script.chunks()));
-    }
-    Answer::Text(split_text(&reply_text(script.chunks()), script.chunks()))
+    let names: Vec<&str> = if choice == "none" {
+        Vec::new()
+    } else {
+        body["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter(|t| t["type"] == "function")
+                    .filter_map(|t| t["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ask = ToolAsk {
+        names,
+        forced: (choice["type"] == "function")
+            .then(|| choice["name"].as_str())
+            .flatten(),
+        required: choice == "required",
+    };
+    decide(&ask, script, &turn.tool_outputs)
 }
 
 const TOP_LEVEL: &[&str] = &[
