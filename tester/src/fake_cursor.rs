@@ -9,7 +9,8 @@
 //!   bearer token, `x-client-key` = hex SHA-256 of the token, `x-session-id` a UUID,
 //!   `x-cursor-client-version`, and `x-cursor-checksum` = 8 characters of base64url whose
 //!   6 bytes decode (undoing the cipher: XOR with the previous byte, 165 first, minus the
-//!   index) to `floor(now_ms / 1e6)` give or take one, followed by the machine id;
+//!   index) to `floor(now_ms / 1e6)` give or take one, packed as the client's JavaScript
+//!   packs it (see [`read_checksum`]), followed by the machine id;
 //! - body: exactly one uncompressed frame holding a `StreamUnifiedChatRequestWithTools`
 //!   whose conversation, model, ids, metadata, mode, tools and tool results are checked
 //!   (see [`validate`]); tool results must answer calls this fake made, with the model call
@@ -318,6 +319,11 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// Undoes the checksum cipher: returns (time window, machine id).
+///
+/// Cursor's client packs the window `t` in JavaScript, where `t >> 40` and `t >> 32` shift by
+/// 8 and 0 (shift counts wrap modulo 32, on 32-bit integers): the six plain bytes are
+/// `t>>8, t, t>>24, t>>16, t>>8, t` (each `& 255`). Anything else, a true 48-bit packing
+/// included, is refused as the real service refuses it.
 pub fn read_checksum(value: &str) -> Result<(u64, String), String> {
     let (cipher, machine) = (value.get(..8), value.get(8..));
     let (Some(cipher), Some(machine)) = (cipher, machine) else {
@@ -330,13 +336,21 @@ pub fn read_checksum(value: &str) -> Result<(u64, String), String> {
         .decode(cipher)
         .map_err(|_| "x-cursor-checksum does not start with 8 base64url characters")?;
     let mut prev = 165u8;
-    let mut t = 0u64;
+    let mut plain = Vec::with_capacity(bytes.len());
     for (i, b) in bytes.iter().enumerate() {
-        let plain = b.wrapping_sub(i as u8) ^ prev;
+        plain.push(b.wrapping_sub(i as u8) ^ prev);
         prev = *b;
-        t = t << 8 | u64::from(plain);
     }
-    Ok((t, machine.to_owned()))
+    let [hi8, lo8, b3, b2, b1, b0] = plain[..] else {
+        return Err("x-cursor-checksum time part is not 6 bytes".into());
+    };
+    if [hi8, lo8] != [b1, b0] {
+        return Err(
+            "x-cursor-checksum time bytes are not packed as Cursor's client packs them".into(),
+        );
+    }
+    let t = u32::from_be_bytes([b3, b2, b1, b0]);
+    Ok((u64::from(t), machine.to_owned()))
 }
 
 fn check_headers(parts: &http::request::Parts) -> Result<(String, String, u64), (u16, String)> {
@@ -1000,14 +1014,18 @@ mod tests {
 
     #[test]
     fn checksum_cipher_inverts_the_worked_example() {
-        // From the crate's hand-worked example: 1_700_000_000_000 ms -> "paaotEjt".
+        // What public clients of the real service send at 1_700_000_000_000 ms and at
+        // 1_762_988_000_000 ms.
         assert_eq!(
-            read_checksum("paaotEjtmachine").unwrap(),
+            read_checksum("Vfb45Bi9machine").unwrap(),
             (1_700_000, "machine".to_owned())
         );
-        assert_eq!(read_checksum("paaotVcAm").unwrap().0, 1_762_988);
+        assert_eq!(read_checksum("Q_Dy6xHCm").unwrap().0, 1_762_988);
+        // The same windows packed as plain 48-bit big-endian integers are refused.
+        assert!(read_checksum("paaotEjtmachine").is_err());
+        assert!(read_checksum("paaotVcAm").is_err());
         assert!(read_checksum("short").is_err());
-        assert!(read_checksum("paaotEjt").is_err());
+        assert!(read_checksum("Vfb45Bi9").is_err());
     }
 
     #[test]

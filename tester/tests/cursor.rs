@@ -457,7 +457,7 @@ async fn the_fake_refuses_what_cursor_refuses() {
                     ("client-key", "x-client-key") => *v = "0".repeat(64),
                     ("checksum-time", "x-cursor-checksum") => {
                         // The time part of a 2023 checksum: it no longer decodes to now.
-                        *v = format!("paaotEjt{}", &v[8..]);
+                        *v = format!("Vfb45Bi9{}", &v[8..]);
                     }
                     ("content-type", "content-type") => *v = "application/proto".into(),
                     _ => {}
@@ -518,4 +518,31 @@ async fn the_fake_refuses_what_cursor_refuses() {
     unwrapped.extend_from_slice(&(inner.len() as u32).to_be_bytes());
     unwrapped.extend_from_slice(inner);
     assert!(switchyard_tester::fake_cursor::validate(&unwrapped).is_err());
+}
+
+// Issue 12 item 8: the checksum's time bytes as Cursor's JavaScript client computes them
+// (`t >> 40` and `t >> 32` shift by 8 and 0). The fake refuses any other packing, so a
+// plain 48-bit packing would be answered `permission_denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checksum_time_is_packed_as_cursors_client_packs_it() {
+    let (fake, proxy) = setup(TOKEN).await;
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT_KEY,
+        &chat("hi", false),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let sent = fake.requests()[0].headers["x-cursor-checksum"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (t, machine) = switchyard_tester::fake_cursor::read_checksum(&sent).unwrap();
+    assert_eq!(machine, MACHINE_ID);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        / 1_000_000;
+    assert!(t.abs_diff(now) <= 1, "{t} vs {now}");
 }
