@@ -22,8 +22,9 @@
 //! - `#reset` break the connection after two answer frames
 //! - `#tool=NAME` call the declared tool NAME (else the first declared) with arguments
 //!   filling its schema's required properties ([`TOOL_COMMAND`] for `cmd`/`command`, so a
-//!   tool requiring only `cmd` gets [`TOOL_ARGS`]) in three fragments, the last carrying
-//!   `is_last` and the MCP parameters
+//!   tool requiring only `cmd` gets [`TOOL_ARGS`]) in three fragments, each with the index
+//!   (field 48, varint) and model call id (field 49, string) as the real service numbers a
+//!   call, the last carrying `is_last` and the MCP parameters
 //! - `#think` (or a thinking level above 0) think first ([`THINKING`])
 //! - `#status=CODE` answer HTTP CODE with a Connect JSON error
 //! - `#exhausted` end the stream at once with a `resource_exhausted` error
@@ -576,7 +577,8 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
             "ToolResult: tool name {name:?} is not an mcp_custom_ name"
         ));
     };
-    if r.varint(3)?.unwrap_or(0) < 1 {
+    let index = r.varint(3)?.unwrap_or(0);
+    if index < 1 {
         return Err("ToolResult: tool index (field 3) starts at 1".into());
     }
     let raw_args = r.string(5)?.unwrap_or_default();
@@ -592,6 +594,8 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
     if result.string(35)?.as_deref() != Some(call_id.as_str()) {
         return Err("ClientSideToolV2Result: call id (field 35) differs from the result's".into());
     }
+    // On a result, 48 is the model call id (string) and 49 the index (varint).
+    check_index_and_model(&result, 49, 48, index, model_call_id.as_deref())?;
     let mcp = result
         .message(28, "McpResult")?
         .ok_or("ClientSideToolV2Result: MCP result (field 28) is required")?;
@@ -607,6 +611,8 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
     {
         return Err("ClientSideToolV2Call: id or name differs from the result's".into());
     }
+    // On a call it is the other way round: 48 the index, 49 the model call id.
+    check_index_and_model(&call, 48, 49, index, model_call_id.as_deref())?;
     if let Some(Issued(map)) = issued
         && call_id.starts_with("call_fake_")
     {
@@ -632,6 +638,34 @@ fn tool_result(r: &Msg<'_>, issued: Option<&Issued<'_>>) -> Result<Value, String
         "raw_args": raw_args,
         "result": output,
     }))
+}
+
+/// The optional index and model call id of a `ClientSideToolV2Call` or `...Result`, under
+/// the numbers that message uses: of the right wire type, and agreeing with the `ToolResult`.
+fn check_index_and_model(
+    m: &Msg<'_>,
+    index_field: u64,
+    model_field: u64,
+    index: u64,
+    model_call_id: Option<&str>,
+) -> Result<(), String> {
+    if let Some(i) = m.varint(index_field)?
+        && i != index
+    {
+        return Err(format!(
+            "{}: index (field {index_field}) {i} is not the tool result's {index}",
+            m.name
+        ));
+    }
+    if let Some(model) = m.string(model_field)?
+        && Some(model.as_str()) != model_call_id
+    {
+        return Err(format!(
+            "{}: model call id (field {model_field}) {model:?} is not the tool result's",
+            m.name
+        ));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -693,10 +727,14 @@ fn tool_args(schema: &Value) -> String {
     Value::Object(args).to_string()
 }
 
-fn tool_frame(id: &str, name: &str, fragment: &str, last: Option<&str>) -> Vec<u8> {
+/// One fragment of a call, numbered as Cursor numbers a call: 48 the 1-based index in its
+/// turn (varint), 49 the model call id (string).
+fn tool_frame(id: &str, model: &str, name: &str, fragment: &str, last: Option<&str>) -> Vec<u8> {
     let mut call = ld(3, id.as_bytes());
     call.extend(ld(9, format!("mcp_custom_{name}").as_bytes()));
     call.extend(ld(10, fragment.as_bytes()));
+    call.extend(vi(48, 1));
+    call.extend(ld(49, model.as_bytes()));
     if let Some(args) = last {
         call.extend(vi(11, 1));
         let mut tool = ld(1, name.as_bytes());
@@ -824,7 +862,7 @@ async fn handle(
         let pieces = split_text(&args, 3);
         for (i, piece) in pieces.iter().enumerate() {
             let last = (i + 1 == pieces.len()).then_some(args.as_str());
-            payloads.push((tool_frame(&wire_id, &name, piece, last), true));
+            payloads.push((tool_frame(&wire_id, &model, &name, piece, last), true));
         }
     } else {
         for piece in split_text(&reply_text(script.chunks()), script.chunks()) {

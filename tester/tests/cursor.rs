@@ -546,3 +546,75 @@ async fn the_checksum_time_is_packed_as_cursors_client_packs_it() {
         / 1_000_000;
     assert!(t.abs_diff(now) <= 1, "{t} vs {now}");
 }
+
+// Issue 12 item 9: Cursor numbers a call's index 48 (varint) and model call id 49 (string),
+// the reverse of a result. The fake sends calls that way (a proxy with the result's numbering
+// fails the stream with "invalid wire type") and checks both numberings in the tool result
+// sent back; the old numbering on the call, replayed, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_keep_cursors_field_numbers_both_ways() {
+    let (fake, proxy) = setup(TOKEN).await;
+    let url = proxy.url("/v1/chat/completions");
+    let mut body = chat("#tool=run_shell", false);
+    body["tools"] = shell_tool();
+    let res = post_json(&url, CLIENT_KEY, &body).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let message = res.json()["choices"][0]["message"].clone();
+    let call_id = message["tool_calls"][0]["id"].as_str().unwrap().to_owned();
+    assert!(call_id.contains("__mc_model_"), "{call_id}");
+
+    let mut messages = body["messages"].as_array().unwrap().clone();
+    messages.push(message);
+    messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "ok"}));
+    let follow_up =
+        json!({"model": format!("cursor/{MODEL}"), "messages": messages, "tools": shell_tool()});
+    let res = post_json(&url, CLIENT_KEY, &follow_up).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["choices"][0]["message"]["content"],
+        format!("{AFTER_TOOL}ok")
+    );
+
+    // The call inside the result: 48 = index 1 as a varint (key 0x80 0x03), then 49 = the
+    // model call id as a string (key 0x8a 0x03). Give it the result's numbering instead (49
+    // varint 0x88 0x03, 48 string 0x82 0x03, same lengths) and replay it.
+    let sent = fake.raw_bodies()[1].to_vec();
+    let at = sent
+        .windows(5)
+        .position(|w| w == [0x80, 0x03, 0x01, 0x8a, 0x03])
+        .expect("the call's index and model call id");
+    let mut swapped = sent.clone();
+    swapped[at] = 0x88;
+    swapped[at + 3] = 0x82;
+    let headers: Vec<(String, String)> = fake.requests()[1]
+        .headers
+        .iter()
+        .filter(|(k, _)| k.as_str() != "content-length")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let target = format!(
+        "{}{}",
+        fake.base_url(),
+        switchyard_tester::fake_cursor::PATH
+    );
+    let ok = request("POST", &target, &h, sent).await;
+    assert!(
+        ok.body.ends_with(b"\x02\x00\x00\x00\x02{}"),
+        "{:?}",
+        ok.body
+    );
+    let refused = request("POST", &target, &h, swapped).await;
+    let error: Value = serde_json::from_slice(&refused.body[5..]).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_argument", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("field 48 must be a varint"),
+        "{error}"
+    );
+}

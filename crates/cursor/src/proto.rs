@@ -184,10 +184,12 @@ pub struct ClientSideToolV2Call {
     pub is_last_alt: bool,
     #[prost(message, optional, tag = "27")]
     pub mcp_params: Option<McpParams>,
-    #[prost(string, optional, tag = "48")]
-    pub model_call_id: Option<String>,
-    #[prost(uint32, optional, tag = "49")]
+    /// On a call, 48 is the index and 49 the model call id: the reverse of
+    /// [`ClientSideToolV2Result`]'s numbering (a real call frame puts a varint at 48).
+    #[prost(uint32, optional, tag = "48")]
     pub tool_index: Option<u32>,
+    #[prost(string, optional, tag = "49")]
+    pub model_call_id: Option<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]

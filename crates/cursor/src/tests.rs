@@ -769,3 +769,67 @@ proptest! {
         let _ = hub_to_cursor(body, &mut ctx);
     }
 }
+
+/// The key bytes of field `n` with wire type `wire`, as a varint.
+fn key(n: u32, wire: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_varint(u64::from(n << 3 | wire), &mut out);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// A call frame as Cursor sends it, written by hand: 48 is the index (varint), 49 the model
+// call id (string). With the Result's numbering this frame failed to decode.
+#[test]
+fn a_call_frame_numbers_index_48_and_model_call_id_49() {
+    let mut call = Vec::new();
+    prost::encoding::string::encode(3, &"call_7".to_owned(), &mut call);
+    prost::encoding::string::encode(9, &"mcp_custom_Bash".to_owned(), &mut call);
+    prost::encoding::string::encode(10, &"{}".to_owned(), &mut call);
+    call.extend(key(48, 0));
+    call.push(3);
+    call.extend(key(49, 2));
+    call.extend([2, b'm', b'9']);
+    let mut payload = Vec::new();
+    prost::encoding::bytes::encode(1, &call, &mut payload);
+
+    let msg = StreamUnifiedChatResponseWithTools::decode(&payload[..]).unwrap();
+    let decoded = msg.tool_call.unwrap();
+    assert_eq!(decoded.tool_index, Some(3));
+    assert_eq!(decoded.model_call_id.as_deref(), Some("m9"));
+
+    let mut stream = Vec::new();
+    framing::encode(0, &payload, &mut stream).unwrap();
+    framing::encode(FLAG_END_STREAM, b"{}", &mut stream).unwrap();
+    let events = decode(&stream, 3).unwrap();
+    assert_eq!(events[0].event.as_deref(), Some("tool_call"));
+    assert_eq!(events[0].data["id"], "call_7");
+    assert_eq!(events[0].data["model_call_id"], "m9");
+}
+
+// A tool result repeats the call it answers: the call keeps the call's numbering (48 index
+// varint, 49 model call id string), the result its own (48 model call id, 49 index).
+#[test]
+fn tool_results_number_the_call_and_the_result_each_their_own_way() {
+    let hub: Value = serde_json::from_str(REQUEST_AGENT).unwrap();
+    let mut ctx = TranslateCtx::new(Format::OpenAi, Format::Cursor, "claude-4-sonnet", true);
+    let msg = build(&hub, &mut ctx).unwrap();
+    let result = &msg.request.unwrap().conversation[1].tool_results[0];
+    assert_eq!(result.model_call_id.as_deref(), Some("m1"));
+
+    let call = result.tool_call.as_ref().unwrap().encode_to_vec();
+    assert!(contains(&call, &[key(48, 0), vec![1]].concat()), "{call:?}");
+    assert!(
+        contains(&call, &[key(49, 2), vec![2, b'm', b'1']].concat()),
+        "{call:?}"
+    );
+    let res = result.result.as_ref().unwrap().encode_to_vec();
+    assert!(
+        contains(&res, &[key(48, 2), vec![2, b'm', b'1']].concat()),
+        "{res:?}"
+    );
+    assert!(contains(&res, &[key(49, 0), vec![1]].concat()), "{res:?}");
+}
