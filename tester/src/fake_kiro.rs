@@ -26,6 +26,9 @@
 //! - `#think` start with `reasoningContentEvent`s: [`THINKING`] in two pieces, then its
 //!   [`SIGNATURE`]
 //!
+//! Every request must carry `X-Amz-Target:` [`TARGET`] (else 400 `UnknownOperationException`),
+//! as the service's other clients all send it.
+//!
 //! A current message carrying `toolResults` is answered `after tool: <first result text>`.
 //! A bearer token starting with `revoked` is refused with 403, as Kiro refuses a bad token.
 //!
@@ -55,6 +58,8 @@ pub const CONTEXT_PERCENT: f64 = 0.5;
 pub const TOOL_COMMAND: &str = "echo switchyard-tool-ok";
 pub const AFTER_TOOL: &str = "after tool: ";
 pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+/// The `X-Amz-Target` every request must carry.
+pub const TARGET: &str = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse";
 pub const THINKING: &str = "Let me think about that.";
 pub const SIGNATURE: &str = "sig-kiro-fake-1";
 
@@ -233,6 +238,14 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
             403,
             "AccessDeniedException",
             "The bearer token included in the request is invalid.",
+            None,
+        );
+    }
+    if header(&parts, "x-amz-target") != Some(TARGET) {
+        return aws_error(
+            400,
+            "UnknownOperationException",
+            "X-Amz-Target must name AmazonCodeWhispererStreamingService.GenerateAssistantResponse",
             None,
         );
     }

@@ -411,6 +411,7 @@ async fn the_fake_refuses_improperly_formed_requests() {
             &[
                 ("authorization", "Bearer t"),
                 ("content-type", "application/json"),
+                ("x-amz-target", fake_kiro::TARGET),
             ],
             body.to_string(),
         )
@@ -433,6 +434,7 @@ async fn the_fake_refuses_improperly_formed_requests() {
         &[
             ("authorization", "Bearer t"),
             ("content-type", "application/json"),
+            ("x-amz-target", fake_kiro::TARGET),
         ],
         ok.to_string(),
     )
@@ -466,11 +468,43 @@ async fn the_fake_refuses_improperly_formed_requests() {
         &[
             ("authorization", "Bearer revoked-1"),
             ("content-type", "application/json"),
+            ("x-amz-target", fake_kiro::TARGET),
         ],
         ok.to_string(),
     )
     .await;
     assert_eq!(revoked.status, 403);
+
+    // Without the operation named, or naming another, the request is refused.
+    for target in [
+        None,
+        Some("AmazonCodeWhispererStreamingService.SendMessage"),
+    ] {
+        let mut headers = vec![
+            ("authorization", "Bearer t"),
+            ("content-type", "application/json"),
+        ];
+        headers.extend(target.map(|t| ("x-amz-target", t)));
+        let res = request("POST", &url, &headers, ok.to_string()).await;
+        assert_eq!(res.status, 400, "{target:?}");
+        assert_eq!(
+            res.headers["x-amzn-errortype"], "UnknownOperationException",
+            "{target:?}"
+        );
+    }
+}
+
+// Issue 12 item 10: the proxy names the operation in `X-Amz-Target` as the service's other
+// clients do; the fake refuses a request without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_name_the_operation_in_x_amz_target() {
+    let (fake, proxy) = setup().await;
+    let body = json!({"model": "kiro/claude-sonnet-4.5",
+        "messages": [{"role": "user", "content": "hi #chunks=1"}]});
+    let res = post(&proxy, "/v1/chat/completions", &body).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let req = &fake.requests()[0];
+    assert_eq!(req.headers["x-amz-target"], fake_kiro::TARGET);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

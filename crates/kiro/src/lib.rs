@@ -57,6 +57,8 @@ pub const DEFAULT_USER_AGENT: &str = "AWS-SDK-JS/3.0.0 kiro-ide/1.0.0";
 pub const DEFAULT_AMZ_USER_AGENT: &str = "aws-sdk-js/3.0.0 kiro-ide/1.0.0";
 /// The event stream's media type, which Kiro answers `generateAssistantResponse` in.
 pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+/// `X-Amz-Target`: the service operation, as every other client of this service names it.
+pub const AMZ_TARGET: &str = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse";
 
 /// Keys of a Kiro credential's `extra` map.
 pub mod extra {
@@ -199,6 +201,7 @@ impl KiroExecutor {
                     .unwrap_or(DEFAULT_AMZ_USER_AGENT),
             )?,
         );
+        h.insert("x-amz-target", HeaderValue::from_static(AMZ_TARGET));
         h.insert(
             "amz-sdk-request",
             HeaderValue::from_static("attempt=1; max=1"),
@@ -367,6 +370,10 @@ mod tests {
         assert_eq!(req.headers[USER_AGENT], DEFAULT_USER_AGENT);
         assert_eq!(req.headers["x-amz-user-agent"], DEFAULT_AMZ_USER_AGENT);
         assert_eq!(req.headers[ACCEPT], EVENT_STREAM);
+        assert_eq!(
+            req.headers["x-amz-target"],
+            "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
+        );
         assert_eq!(req.headers["amz-sdk-invocation-id"].len(), 36);
         let sent: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(sent["profileArn"], "arn:opt");
