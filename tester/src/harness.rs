@@ -55,16 +55,21 @@ impl Proxy {
     /// Starts the binary in `dir`, keeping whatever an earlier run left there (its
     /// database), as a restart would.
     pub fn start_in(dir: PathBuf, config: &str, env: &[(&str, &str)]) -> Proxy {
+        Self::start_listening(dir, config, env, "127.0.0.1:0")
+    }
+
+    /// Starts the binary in `dir` listening on `listen` (`[::]:0` to listen on every
+    /// address); [`Proxy::addr`] is then the address it reports.
+    pub fn start_listening(
+        dir: PathBuf,
+        config: &str,
+        env: &[(&str, &str)],
+        listen: &str,
+    ) -> Proxy {
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let mut cmd = Command::new(binary());
         cmd.current_dir(&dir)
-            .args([
-                "--config",
-                "config.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--config", "config.toml", "serve", "--listen", listen])
             .env_remove("SWITCHYARD_LISTEN")
             .env_remove("SWITCHYARD_DEBUG_LOGS")
             .env("SWITCHYARD_LOG", "info")
@@ -114,7 +119,7 @@ impl Proxy {
     fn wait_healthy(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
-            if let Ok(mut s) = std::net::TcpStream::connect(self.addr) {
+            if let Ok(mut s) = std::net::TcpStream::connect(self.reachable()) {
                 use std::io::{Read, Write};
                 let _ =
                     s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
@@ -130,6 +135,22 @@ impl Proxy {
             "switchyard never became healthy:\n{}",
             self.stderr.lock().unwrap()
         );
+    }
+
+    /// The address to connect to: a server listening on every address (`0.0.0.0`, `[::]`)
+    /// is reached on the loopback address of the same family.
+    fn reachable(&self) -> SocketAddr {
+        let mut addr = self.addr;
+        match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into())
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                addr.set_ip(std::net::Ipv6Addr::LOCALHOST.into())
+            }
+            _ => {}
+        }
+        addr
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -381,3 +381,48 @@ api_key = "{LEAKY}"
         }
     }
 }
+
+// Issue 12 item 3: listening on `[::]` with no client keys, an IPv4 client on this machine
+// arrives as `::ffff:127.0.0.1` and is still served as a local one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv4_loopback_clients_of_a_dual_stack_listener_are_local() {
+    // Skipped where the machine has no IPv6, or its `[::]` sockets take no IPv4 clients.
+    let probe = match std::net::TcpListener::bind("[::]:0") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("skipped: cannot listen on [::] here ({e})");
+            return;
+        }
+    };
+    let port = probe.local_addr().unwrap().port();
+    if let Err(e) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        eprintln!("skipped: a socket on [::] takes no IPv4 clients here ({e})");
+        return;
+    }
+    drop(probe);
+
+    let fake = FakeOpenAi::start().await;
+    let config = format!(
+        "[[providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmodels = [\"m\"]\n[[providers.accounts]]\nname = \"a\"\napi_key = \"{UPSTREAM}\"\n",
+        fake.base_url()
+    );
+    let proxy = Proxy::start_listening(
+        switchyard_tester::harness::scratch_dir("dual-stack"),
+        &config,
+        &[],
+        "[::]:0",
+    );
+    assert!(proxy.addr.is_ipv6(), "{}", proxy.addr);
+    let body = json!({"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]});
+    for host in ["127.0.0.1", "[::1]"] {
+        let url = format!("http://{host}:{}/v1/chat/completions", proxy.addr.port());
+        let res = request(
+            "POST",
+            &url,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{host}: {}", res.text());
+    }
+}

@@ -1,6 +1,6 @@
 //! Who is calling: a configured client key, or with none configured, a loopback client.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use switchyard_hub::{ApiError, ErrorKind};
@@ -19,6 +19,13 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
         .map(|v| v.as_bytes().trim_ascii())
 }
 
+/// Whether `ip` is this machine. A socket listening on `[::]` also takes IPv4 clients, and
+/// sees them as IPv4-mapped addresses (`::ffff:127.0.0.1`), which `is_loopback` alone does
+/// not count as loopback.
+pub fn is_local(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// Returns the id of the client key used, or `None` for an unauthenticated loopback client.
 pub fn authenticate(
     keys: &[ClientKey],
@@ -26,7 +33,7 @@ pub fn authenticate(
     peer: SocketAddr,
 ) -> Result<Option<String>, ApiError> {
     if keys.is_empty() {
-        return if peer.ip().is_loopback() {
+        return if is_local(peer.ip()) {
             Ok(None)
         } else {
             Err(ApiError::new(
@@ -116,6 +123,17 @@ mod tests {
             None
         );
         assert_eq!(authenticate(&[], &headers, peer("::1")).unwrap(), None);
+        // An IPv4 client of a socket listening on [::].
+        assert_eq!(
+            authenticate(&[], &headers, peer("::ffff:127.0.0.1")).unwrap(),
+            None
+        );
+        assert_eq!(
+            authenticate(&[], &headers, peer("::ffff:192.168.1.4"))
+                .unwrap_err()
+                .status,
+            403
+        );
         assert_eq!(
             authenticate(&[], &headers, peer("192.168.1.4"))
                 .unwrap_err()
