@@ -345,7 +345,14 @@ api_key = "{LEAKY}"
         assert!(res.status.as_u16() >= 400, "{}", res.text());
         bodies.push((format!("leaky upstream {}", res.status), res.text()));
     }
-    let res = request("GET", &proxy.url("/metrics"), &[], "").await;
+    let res = request(
+        "GET",
+        &proxy.url("/metrics"),
+        &[("authorization", &bearer(ADMIN))],
+        "",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
     bodies.push(("metrics".into(), res.text()));
     let res = request(
         "GET",
@@ -425,4 +432,101 @@ async fn ipv4_loopback_clients_of_a_dual_stack_listener_are_local() {
         .await;
         assert_eq!(res.status, 200, "{host}: {}", res.text());
     }
+}
+
+/// A non-loopback address of this machine, if it has one (no packet is sent: a UDP socket
+/// "connected" to a private address only picks the interface that would be used).
+fn outward_ip() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("10.255.255.1:9").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+const METRICS_KEY: &str = "sk-metrics-bad-input-1";
+
+// Issue 12 item 4: `/metrics` names providers and accounts, so it follows the rule of the
+// other routes. With keys configured: the metrics key or the admin key, nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_metrics_or_admin_key_when_keys_are_configured() {
+    let fake = FakeOpenAi::start().await;
+    let config = format!(
+        "[server]\nmetrics_key_env = \"METRICS_KEY\"\nadmin_key = \"{ADMIN}\"\n[[client_keys]]\nid = \"t\"\nkey = \"{CLIENT}\"\n[[providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmodels = [\"m\"]\n[[providers.accounts]]\nname = \"a\"\napi_key = \"{UPSTREAM}\"\n",
+        fake.base_url()
+    );
+    let proxy = Proxy::start(&config, &[("METRICS_KEY", METRICS_KEY)]);
+    let chat = json!({"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]});
+    let res = post_json(&proxy.url("/v1/chat/completions"), CLIENT, &chat).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    let url = proxy.url("/metrics");
+    let bearer = |k: &str| format!("Bearer {k}");
+    for (name, headers, status) in [
+        ("no key", vec![], 401),
+        ("client key", vec![("authorization", bearer(CLIENT))], 401),
+        (
+            "upstream key",
+            vec![("authorization", bearer(UPSTREAM))],
+            401,
+        ),
+        (
+            "metrics key, no scheme",
+            vec![("authorization", METRICS_KEY.to_owned())],
+            401,
+        ),
+        (
+            "metrics key",
+            vec![("authorization", bearer(METRICS_KEY))],
+            200,
+        ),
+        ("admin key", vec![("authorization", bearer(ADMIN))], 200),
+    ] {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = request("GET", &url, &h, "").await;
+        assert_eq!(res.status, status, "{name}: {}", res.text());
+        let text = res.text();
+        if status == 200 {
+            assert!(text.contains(r#"provider="fake""#), "{name}: {text}");
+        } else {
+            assert!(!text.contains("fake"), "{name}: {text}");
+            assert_eq!(
+                res.json()["error"]["type"],
+                "authentication_error",
+                "{text}"
+            );
+        }
+    }
+}
+
+// With no key of any kind (loopback-only mode), only clients on this machine read it; a
+// client reaching the port from another address is refused as on the other routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_in_loopback_only_mode_refuse_other_addresses() {
+    let fake = FakeOpenAi::start().await;
+    let config = format!(
+        "[[providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmodels = [\"m\"]\n[[providers.accounts]]\nname = \"a\"\napi_key = \"{UPSTREAM}\"\n",
+        fake.base_url()
+    );
+    let proxy = Proxy::start_listening(
+        switchyard_tester::harness::scratch_dir("metrics-loopback"),
+        &config,
+        &[],
+        "0.0.0.0:0",
+    );
+    let port = proxy.addr.port();
+    let local = request("GET", &format!("http://127.0.0.1:{port}/metrics"), &[], "").await;
+    assert_eq!(local.status, 200, "{}", local.text());
+    assert!(local.text().contains("switchyard_"), "{}", local.text());
+
+    let Some(ip) = outward_ip() else {
+        eprintln!("skipped the remote half: this machine has no non-loopback address");
+        return;
+    };
+    let remote = |path: &str| format!("http://{ip}:{port}{path}");
+    let res = request("GET", &remote("/metrics"), &[], "").await;
+    assert_eq!(res.status, 403, "{}", res.text());
+    assert!(!res.text().contains("switchyard_"), "{}", res.text());
+    // The same answer as the other routes give that client.
+    let models = request("GET", &remote("/v1/models"), &[], "").await;
+    assert_eq!(models.status, 403, "{}", models.text());
 }

@@ -535,12 +535,31 @@ async fn usage_command_summarises_what_was_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_and_the_overhead_header_is_opt_in() {
-    let (_fake, proxy) = setup(&[]).await;
+    let fake = FakeOpenAi::start().await;
+    // With client keys configured, /metrics takes its own key.
+    let cfg = config(&fake.base_url(), &["FAKE_KEY"]).replace(
+        "[[client_keys]]",
+        "[server]\nmetrics_key_env = \"METRICS_KEY\"\n\n[[client_keys]]",
+    );
+    let proxy = Proxy::start(
+        &cfg,
+        &[
+            ("FAKE_KEY", UPSTREAM_KEY),
+            ("METRICS_KEY", "sk-metrics-skeleton"),
+        ],
+    );
     let url = proxy.url("/v1/chat/completions");
     let res = post_json(&url, CLIENT_KEY, &chat("fake/gpt-test", "hi", false)).await;
     assert!(res.headers.get("x-switchyard-overhead-us").is_none());
     post_json(&url, CLIENT_KEY, &chat("fake/gpt-test", "hi", true)).await;
-    let metrics = request("GET", &proxy.url("/metrics"), &[], "").await.text();
+    let metrics = request(
+        "GET",
+        &proxy.url("/metrics"),
+        &[("authorization", "Bearer sk-metrics-skeleton")],
+        "",
+    )
+    .await
+    .text();
     assert!(metrics.contains(r#"switchyard_requests_total{provider="fake",model="gpt-test",client_format="openai",status="200"} 2"#), "{metrics}");
     assert!(
         metrics.contains("switchyard_overhead_seconds_count 2"),

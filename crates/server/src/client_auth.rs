@@ -1,11 +1,12 @@
-//! Who is calling: a configured client key, or with none configured, a loopback client.
+//! Who is calling: a configured client key, or with none configured, a loopback client; and
+//! who may read `/metrics`.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use switchyard_hub::{ApiError, ErrorKind};
 
-use crate::config::ClientKey;
+use crate::config::{ClientKey, Config};
 
 /// The key a client presented, from whichever header its SDK uses.
 fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
@@ -60,6 +61,53 @@ pub fn authenticate(
     found
         .map(Some)
         .ok_or_else(|| ApiError::new(401, ErrorKind::Authentication, "invalid API key"))
+}
+
+/// `GET /metrics` names providers, accounts, models and counts, so it follows the rule of the
+/// other routes: with no key of any kind configured, clients on this machine only; otherwise
+/// the metrics key or the admin key as `Authorization: Bearer`. Client keys do not open it.
+pub fn authorize_metrics(
+    config: &Config,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(), ApiError> {
+    let keys: Vec<_> = [&config.metrics_key, &config.admin_key]
+        .into_iter()
+        .flatten()
+        .collect();
+    if keys.is_empty() {
+        if !config.client_keys.is_empty() {
+            return Err(ApiError::new(
+                403,
+                ErrorKind::PermissionDenied,
+                "client keys are configured, so /metrics needs a key of its own: set server.metrics_key_env (or use the admin key)",
+            ));
+        }
+        return if is_local(peer.ip()) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                403,
+                ErrorKind::PermissionDenied,
+                "no keys are configured, so only clients on this machine may read /metrics",
+            ))
+        };
+    }
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii);
+    // Both keys are compared, so the time taken does not tell which one nearly matched.
+    let matched = presented.is_some_and(|p| keys.iter().fold(false, |m, k| m | k.matches(p)));
+    if matched {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            401,
+            ErrorKind::Authentication,
+            "metrics key required: send server.metrics_key (or the admin key) as `Authorization: Bearer <key>`",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -140,5 +188,50 @@ mod tests {
                 .status,
             403
         );
+    }
+
+    fn config(text: &str) -> Config {
+        let env = |name: &str| (name == "METRICS").then(|| "sk-metrics-1".to_owned());
+        crate::config::parse(
+            text,
+            std::path::Path::new("t.toml"),
+            &Default::default(),
+            &env,
+        )
+        .unwrap()
+    }
+
+    fn bearer(key: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn metrics_without_keys_are_for_this_machine_only() {
+        let c = config("");
+        let none = HeaderMap::new();
+        assert!(authorize_metrics(&c, &none, peer("127.0.0.1")).is_ok());
+        assert!(authorize_metrics(&c, &none, peer("::ffff:127.0.0.1")).is_ok());
+        let e = authorize_metrics(&c, &none, peer("10.0.0.2")).unwrap_err();
+        assert_eq!(e.status, 403);
+    }
+
+    #[test]
+    fn metrics_with_keys_need_the_metrics_or_admin_key() {
+        let c = config("[server]\nmetrics_key_env = \"METRICS\"\nadmin_key = \"sk-admin-1\"\n");
+        for ip in ["127.0.0.1", "10.0.0.2"] {
+            assert!(authorize_metrics(&c, &bearer("sk-metrics-1"), peer(ip)).is_ok());
+            assert!(authorize_metrics(&c, &bearer("sk-admin-1"), peer(ip)).is_ok());
+            for headers in [HeaderMap::new(), bearer("sk-metrics-2"), bearer("")] {
+                let e = authorize_metrics(&c, &headers, peer(ip)).unwrap_err();
+                assert_eq!(e.status, 401);
+            }
+        }
+        // Client keys alone do not open it, even from this machine.
+        let c = config("[[client_keys]]\nid = \"me\"\nkey = \"sk-sw-1\"\n");
+        let e = authorize_metrics(&c, &bearer("sk-sw-1"), peer("127.0.0.1")).unwrap_err();
+        assert_eq!(e.status, 403);
+        assert!(e.message.contains("metrics_key_env"), "{}", e.message);
     }
 }

@@ -100,6 +100,8 @@ struct ServerFile {
     user_agent: String,
     admin_key: Option<String>,
     admin_key_env: Option<String>,
+    metrics_key: Option<String>,
+    metrics_key_env: Option<String>,
     overhead_header: bool,
     threads: usize,
     account_reload_ms: u64,
@@ -114,6 +116,8 @@ impl Default for ServerFile {
             user_agent: concat!("switchyard/", env!("CARGO_PKG_VERSION")).into(),
             admin_key: None,
             admin_key_env: None,
+            metrics_key: None,
+            metrics_key_env: None,
             overhead_header: false,
             threads: 1,
             account_reload_ms: 5_000,
@@ -246,6 +250,8 @@ pub struct Config {
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
     pub routing: Routing,
     pub admin_key: Option<Secret>,
+    /// Opens `GET /metrics` (as does the admin key).
+    pub metrics_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
     /// Runtime worker threads (default one: see `serve`).
@@ -605,16 +611,18 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
             )
         })?,
     };
-    let admin_key = match (file.server.admin_key, file.server.admin_key_env) {
-        (Some(k), None) => Some(Secret::new(k)),
-        (None, Some(var)) => Some(Secret::new(env(&var).ok_or_else(|| {
-            format!("server.admin_key_env: environment variable {var} is not set")
-        })?)),
-        (None, None) => None,
-        (Some(_), Some(_)) => {
-            return Err("set only one of server.admin_key or server.admin_key_env".into());
-        }
-    };
+    let admin_key = server_secret(
+        "admin_key",
+        file.server.admin_key,
+        file.server.admin_key_env,
+        env,
+    )?;
+    let metrics_key = server_secret(
+        "metrics_key",
+        file.server.metrics_key,
+        file.server.metrics_key_env,
+        env,
+    )?;
 
     let t = file.timeouts;
     for (name, v) in [
@@ -646,6 +654,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         combos,
         routing,
         admin_key,
+        metrics_key,
         overhead_header: file.server.overhead_header,
         threads: file.server.threads,
         account_reload: Duration::from_millis(file.server.account_reload_ms.max(100)),
@@ -654,6 +663,30 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         busy_poll: Duration::from_micros(file.server.busy_poll_us.min(10_000)),
         warnings,
     })
+}
+
+/// A key of `[server]` given as `<name> = "..."` or `<name>_env = "VAR"`.
+fn server_secret(
+    name: &str,
+    value: Option<String>,
+    var: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, String> {
+    let key = match (value, var) {
+        (Some(k), None) => k,
+        (None, Some(var)) => env(&var)
+            .ok_or_else(|| format!("server.{name}_env: environment variable {var} is not set"))?,
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "set only one of server.{name} or server.{name}_env"
+            ));
+        }
+    };
+    if key.is_empty() {
+        return Err(format!("server.{name} is empty"));
+    }
+    Ok(Some(Secret::new(key)))
 }
 
 fn check_alias(alias: &str, target: &str, providers: &[ProviderConfig]) -> Result<(), String> {
@@ -982,6 +1015,8 @@ targets = ["a/m1", "a/m2@one"]
             "user_agent",
             "admin_key",
             "admin_key_env",
+            "metrics_key",
+            "metrics_key_env",
             "overhead_header",
             "busy_poll_us",
             "id",

@@ -26,7 +26,10 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
-            respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render())
+            match client_auth::authorize_metrics(&app.config, req.headers(), peer) {
+                Ok(()) => respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render()),
+                Err(e) => respond::error(&e, Format::OpenAi),
+            }
         }
         // Claude Code pre-connects with `HEAD /` and ignores the answer.
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
