@@ -530,3 +530,42 @@ async fn metrics_in_loopback_only_mode_refuse_other_addresses() {
     let models = request("GET", &remote("/v1/models"), &[], "").await;
     assert_eq!(models.status, 403, "{}", models.text());
 }
+
+// Issue 12 item 5: a base_url that is not a usable URL stops start-up with a message naming
+// the key and its line, instead of starting and answering every request with 502.
+#[test]
+fn an_unusable_base_url_stops_start_up() {
+    let dir = switchyard_tester::harness::scratch_dir("bad-base-url");
+    for (url, why) in [
+        ("http://", "has no host"),
+        ("http://exa mple.com/v1", "is not a valid URL"),
+        ("http://example.com:99999/v1", "has port 99999"),
+    ] {
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[[providers]]\nname = \"fake\"\n\nbase_url = \"{url}\"\n[[providers.accounts]]\nname = \"a\"\napi_key = \"{UPSTREAM}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut cmd = std::process::Command::new(switchyard_tester::harness::binary());
+        cmd.current_dir(&dir)
+            .args([
+                "--config",
+                "config.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("SWITCHYARD_LISTEN");
+        // Started, it would serve until killed: the limit only bounds a failing test.
+        let (ok, out, err) =
+            switchyard_tester::harness::run_with_timeout(cmd, std::time::Duration::from_secs(30));
+        assert!(!ok, "{url}: started anyway\n{out}{err}");
+        assert!(!out.contains("listening"), "{url}: {out}");
+        for part in ["config.toml", "line 4", "base_url", why] {
+            assert!(err.contains(part), "{url}: no {part:?} in\n{err}");
+        }
+        assert!(!err.contains(UPSTREAM), "{err}");
+    }
+}

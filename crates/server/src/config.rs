@@ -193,7 +193,8 @@ struct ProviderFile {
     name: String,
     #[serde(default = "default_kind")]
     kind: String,
-    base_url: String,
+    /// Spanned so that an unusable URL can be reported with its line.
+    base_url: toml::Spanned<String>,
     #[serde(default)]
     models: Vec<String>,
     #[serde(default)]
@@ -392,7 +393,7 @@ pub fn parse(
     if let Some(listen) = &overrides.listen {
         file.server.listen = listen.clone();
     }
-    validate(file, env).map_err(invalid)
+    validate(file, env, text).map_err(invalid)
 }
 
 /// `SWITCHYARD_*` variables override single file values.
@@ -449,7 +450,62 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
     Ok(())
 }
 
-fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+/// A provider's `base_url` must be usable as the start of every request URL: an absolute
+/// `http://` or `https://` URL with a host and, if it names one, a port from 1 to 65535.
+/// Anything less would start without complaint and fail every request with a 502.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err("must start with http:// or https://".into());
+    };
+    if rest.split(['/', '?', '#']).next().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("is not a valid URL ({e})"))?;
+    let authority = uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .unwrap_or("");
+    // Any user info comes before the host and port.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => return Err("has an unclosed [ in its host".into()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if let Some(port) = port.filter(|p| !p.is_empty()) {
+        match port.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err(format!("has port {port}, not a number from 1 to 65535")),
+        }
+    }
+    Ok(())
+}
+
+fn validate(
+    file: File,
+    env: &dyn Fn(&str) -> Option<String>,
+    text: &str,
+) -> Result<Config, String> {
     let mut warnings = Vec::new();
     let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
         format!(
@@ -502,12 +558,14 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         if providers.iter().any(|q| q.name == p.name) {
             return Err(format!("provider `{}` is declared twice", p.name));
         }
-        if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
-            return Err(format!(
-                "provider `{}`: base_url {:?} must start with http:// or https://",
-                p.name, p.base_url
-            ));
-        }
+        let base_url_line = line_of(text, p.base_url.span().start);
+        let base_url = p.base_url.into_inner();
+        check_base_url(&base_url).map_err(|e| {
+            format!(
+                "line {base_url_line}: provider `{}`: base_url {base_url:?} {e}",
+                p.name
+            )
+        })?;
         for m in &p.models {
             check_model(m).map_err(|e| format!("provider `{}`: {e}", p.name))?;
         }
@@ -562,7 +620,7 @@ fn validate(file: File, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, 
         providers.push(ProviderConfig {
             name: p.name,
             kind: p.kind,
-            base_url: p.base_url,
+            base_url,
             models: p.models,
             accounts,
             user_agent: p
@@ -922,6 +980,39 @@ fast = "groq/llama"
         assert_eq!(c.providers[0].accounts.len(), 1);
         assert_eq!(c.providers[0].accounts[0].key.expose(), "gsk-1");
         assert!(c.warnings.iter().any(|w| w.contains("MISSING")));
+    }
+
+    #[test]
+    fn unusable_base_urls_are_refused_with_key_and_line() {
+        for (url, why) in [
+            ("http://", "has no host"),
+            ("http://exa mple.com/v1", "is not a valid URL"),
+            ("http://example.com:99999/v1", "has port 99999"),
+            ("http://example.com:0/v1", "has port 0"),
+            ("https://[::1/v1", "not a valid URL"),
+            ("ftp://example.com", "must start with http:// or https://"),
+            ("example.com/v1", "must start with http:// or https://"),
+        ] {
+            let text = format!(
+                "[server]\nlisten = \"127.0.0.1:1\"\n\n[[providers]]\nname = \"p\"\nbase_url = \"{url}\"\n"
+            );
+            let err = parse_with(&text, &[]).unwrap_err().to_string();
+            assert!(err.contains("line 6"), "{url}: {err}");
+            assert!(err.contains("base_url"), "{url}: {err}");
+            assert!(err.contains("provider `p`"), "{url}: {err}");
+            assert!(err.contains(why), "{url}: {err}");
+        }
+        for url in [
+            "http://127.0.0.1:8080",
+            "https://api.groq.com/openai/v1",
+            "http://[::1]:11434/v1/",
+            "http://localhost:65535",
+            "http://host:/v1",
+        ] {
+            let text = format!("[[providers]]\nname = \"p\"\nbase_url = \"{url}\"\n");
+            let c = parse_with(&text, &[]).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(c.providers[0].base_url, url);
+        }
     }
 
     #[test]
