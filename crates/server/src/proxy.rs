@@ -18,7 +18,7 @@ use switchyard_provider::Failure;
 use crate::app::App;
 use crate::call::Call;
 use crate::debug_log::request_json;
-use crate::deliver::{Delivered, Undelivered, deliver, read_upstream};
+use crate::deliver::{Answer, Delivered, Parsed, Undelivered, deliver, read_upstream};
 use crate::respond::{self, Body};
 use crate::stream_body::{StreamBody, StreamSetup};
 use crate::{client_auth, models};
@@ -189,68 +189,69 @@ async fn run(
         mut ctx,
         provider,
         slot,
-        res,
-        first,
+        answer,
     } = delivered;
     ctx.client_wants_usage = client_wants_usage;
-    let upstream_stream = ctx.stream;
 
-    if stream {
-        return Ok(Outcome::Stream(StreamSetup {
-            upstream: res.into_body(),
-            first,
-            decoder: provider.executor.decoder(),
-            pipeline,
-            ctx,
-            prompt_estimate,
-            timeouts: app.config.timeouts,
-            deadline,
-            slot,
-        }));
-    }
-
-    let status = res.status().as_u16();
-    let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
-    call.upstream_span.1 = Some(Instant::now());
-    let bytes = match first {
-        Some(first) => [first, rest].concat().into(),
-        None => rest,
-    };
-    drop(slot);
-    if upstream_stream {
-        // The provider only streams; the client asked for one answer.
-        if let Some(t) = &mut call.trace {
-            t.raw("4_res_provider.sse", bytes.to_vec());
+    let (status, bytes, parsed) = match answer {
+        Answer::Stream { res, first } if stream => {
+            return Ok(Outcome::Stream(StreamSetup {
+                upstream: res.into_body(),
+                first: Some(first),
+                decoder: provider.executor.decoder(),
+                pipeline,
+                ctx,
+                prompt_estimate,
+                timeouts: app.config.timeouts,
+                deadline,
+                slot,
+            }));
         }
-        let hub = collect_stream(&pipeline, &ctx, provider.executor.decoder(), &bytes)?;
-        let usage = hub
-            .get("usage")
-            .and_then(Usage::from_openai)
-            .unwrap_or_else(|| Usage {
-                prompt_tokens: prompt_estimate,
-                completion_tokens: estimate_tokens(hub.to_string().len()),
-                estimated: true,
-                ..Usage::default()
+        Answer::Stream { res, first } => {
+            // The provider only streams; the client asked for one answer.
+            let status = res.status().as_u16();
+            let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
+                .await
+                .map_err(|f| f.error)?;
+            call.upstream_span.1 = Some(Instant::now());
+            drop(slot);
+            let bytes = Bytes::from([first, rest].concat());
+            if let Some(t) = &mut call.trace {
+                t.raw("4_res_provider.sse", bytes.to_vec());
+            }
+            let hub = collect_stream(&pipeline, &ctx, provider.executor.decoder(), &bytes)?;
+            let usage = hub
+                .get("usage")
+                .and_then(Usage::from_openai)
+                .unwrap_or_else(|| Usage {
+                    prompt_tokens: prompt_estimate,
+                    completion_tokens: estimate_tokens(hub.to_string().len()),
+                    estimated: true,
+                    ..Usage::default()
+                });
+            if let Some(t) = &mut call.trace {
+                t.json("5_res_hub.json", &hub);
+            }
+            let body = Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string());
+            if let Some(t) = &mut call.trace {
+                t.raw("6_res_client.json", body.to_vec());
+            }
+            return Ok(Outcome::Json {
+                status,
+                body,
+                usage,
             });
-        if let Some(t) = &mut call.trace {
-            t.json("5_res_hub.json", &hub);
         }
-        let body = Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string());
-        if let Some(t) = &mut call.trace {
-            t.raw("6_res_client.json", body.to_vec());
-        }
-        return Ok(Outcome::Json {
+        Answer::Whole {
             status,
             body,
-            usage,
-        });
-    }
+            parsed,
+        } => (status, body, parsed),
+    };
+    drop(slot);
     if let Some(t) = &mut call.trace {
         t.raw("4_res_provider.json", bytes.to_vec());
     }
-    let not_json = |e: serde_json::Error| {
-        ApiError::bad_gateway(format!("upstream sent a body that is not JSON: {e}"))
-    };
     let estimate = |reported: Option<Usage>| {
         reported.unwrap_or_else(|| Usage {
             prompt_tokens: prompt_estimate,
@@ -259,26 +260,27 @@ async fn run(
             ..Usage::default()
         })
     };
-    let (body, usage) = if pipeline.is_passthrough() {
+    let (body, usage) = match parsed {
         // Same format on both sides: the upstream's bytes go out untouched, and only the
         // usage is read from them.
-        let usage =
-            estimate(usage::from_response_bytes(pipeline.provider, &bytes).map_err(not_json)?);
-        if let Some(t) = &mut call.trace {
-            t.raw("5_res_hub.json", bytes.to_vec());
+        Parsed::Usage(reported) => {
+            let usage = estimate(reported);
+            if let Some(t) = &mut call.trace {
+                t.raw("5_res_hub.json", bytes.to_vec());
+            }
+            (bytes, usage)
         }
-        (bytes, usage)
-    } else {
-        let provider_json: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
-        let usage = estimate(usage::from_response(pipeline.provider, &provider_json));
-        let hub = pipeline.response_to_hub(provider_json, &ctx)?;
-        if let Some(t) = &mut call.trace {
-            t.json("5_res_hub.json", &hub);
+        Parsed::Json(provider_json) => {
+            let usage = estimate(usage::from_response(pipeline.provider, &provider_json));
+            let hub = pipeline.response_to_hub(provider_json, &ctx)?;
+            if let Some(t) = &mut call.trace {
+                t.json("5_res_hub.json", &hub);
+            }
+            (
+                Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string()),
+                usage,
+            )
         }
-        (
-            Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string()),
-            usage,
-        )
     };
     if let Some(t) = &mut call.trace {
         t.raw("6_res_client.json", body.to_vec());
