@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
@@ -16,7 +16,7 @@ use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCt
 use switchyard_provider::Failure;
 
 use crate::app::App;
-use crate::call::Call;
+use crate::call::{CLIENT_CLOSED, Call};
 use crate::debug_log::request_json;
 use crate::deliver::{Answer, Delivered, Parsed, Undelivered, deliver, read_upstream};
 use crate::respond::{self, Body};
@@ -86,6 +86,12 @@ pub async fn handle(
             call.fail(&err, Usage::default(), None);
             res
         }
+        // The client left before its request was whole: recorded as cancelled, and the
+        // answer goes nowhere.
+        Err(err) if err.status == CLIENT_CLOSED => {
+            drop(call);
+            respond::error(&ApiError::invalid_request(err.message), client)
+        }
         Err(err) => {
             call.fail(&err, Usage::default(), None);
             respond::error(&err, client)
@@ -113,7 +119,13 @@ async fn run(
             .admit(key, SystemTime::now(), app.config.routing.day_offset_secs)?;
     }
 
-    let raw = read_body(body, &parts.headers, app.config.body_limit).await?;
+    let raw = read_body(
+        body,
+        &parts.headers,
+        app.config.body_limit,
+        app.config.timeouts.client_body,
+    )
+    .await?;
     let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
     if let Some(t) = &mut call.trace {
@@ -202,7 +214,7 @@ async fn run(
                 pipeline,
                 ctx,
                 prompt_estimate,
-                timeouts: app.config.timeouts,
+                idle: app.config.timeouts.idle,
                 deadline,
                 slot,
             }));
@@ -340,8 +352,14 @@ fn collect_stream(
 }
 
 /// Reads the client's body, refusing more than `limit` bytes before reading them if the
-/// length is declared, and as soon as they arrive if not.
-async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+/// length is declared, and as soon as they arrive if not. A body that pauses longer than
+/// `pause` is given up (408); a client that goes away mid-body is recorded as such (499).
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+    pause: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             413,
@@ -356,18 +374,90 @@ async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let mut body = Limited::new(body, limit);
+    // Most bodies come in one frame, which is then handed on without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<u8> = Vec::new();
+    loop {
+        // A frame already at hand is taken without arming the timer.
+        let frame = match tokio::time::timeout(pause, body.frame()).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                return Err(ApiError::new(
+                    408,
+                    ErrorKind::Timeout,
+                    format!(
+                        "the request body stopped arriving: nothing for {} ms",
+                        pause.as_millis()
+                    ),
+                ));
+            }
+        };
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                match &first {
+                    None => first = Some(data),
+                    Some(f) => {
+                        if more.is_empty() {
+                            more.extend_from_slice(f);
+                        }
+                        more.extend_from_slice(&data);
+                    }
+                }
+            }
+            Some(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(too_large());
+            }
+            Some(Err(e)) if client_went_away(e.as_ref()) => {
+                return Err(ApiError::new(
+                    CLIENT_CLOSED,
+                    ErrorKind::InvalidRequest,
+                    "the client closed the connection before sending its whole body",
+                ));
+            }
+            Some(Err(e)) => {
+                return Err(ApiError::invalid_request(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
         }
-        Err(e) => Err(ApiError::invalid_request(format!(
-            "could not read the request body: {e}"
-        ))),
     }
+    Ok(if more.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        more.into()
+    })
+}
+
+/// Whether reading a body failed because the client hung up (end of file or reset before
+/// the body was complete), rather than because what it sent was malformed.
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Checks the fields every request of the route's format needs; returns (model, stream).

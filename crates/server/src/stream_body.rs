@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use crate::app::{App, InFlight};
 use crate::call::Call;
-use crate::config::Timeouts;
 use crate::turn::Turn;
 
 /// Everything the proxy path hands over once the upstream has answered 200.
@@ -36,7 +35,8 @@ pub struct StreamSetup {
     pub pipeline: Pipeline,
     pub ctx: TranslateCtx,
     pub prompt_estimate: u64,
-    pub timeouts: Timeouts,
+    /// How long the upstream may pause between frames.
+    pub idle: std::time::Duration,
     pub deadline: Instant,
     /// Bytes already read from the upstream before committing to it.
     pub first: Option<Bytes>,
@@ -113,9 +113,9 @@ impl StreamBody {
             // The first bytes go out with the headers, at once.
             gathering: false,
             turn: None,
-            idle: Box::pin(tokio::time::sleep(setup.timeouts.idle)),
+            idle: Box::pin(tokio::time::sleep(setup.idle)),
             total: Box::pin(tokio::time::sleep_until(setup.deadline.into())),
-            idle_after: setup.timeouts.idle,
+            idle_after: setup.idle,
             usage: None,
             text_bytes: 0,
             prompt_estimate: setup.prompt_estimate,
