@@ -62,6 +62,8 @@ pub enum Fault {
     Encoded(&'static str, Vec<u8>),
     /// Answer 200 with JSON headers and a declared length, then never send the body.
     HeadersOnly,
+    /// Stream exactly these `data:` payloads, whatever they are, then end the body.
+    Events(Vec<String>),
     /// Accept, then close the connection before any byte of the body.
     ResetBeforeFirstByte,
     /// Stream two events, then close the connection.
@@ -201,6 +203,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             res.headers_mut()
                 .insert("content-encoding", encoding.parse().unwrap());
             return res;
+        }
+        Some(Fault::Events(events)) => {
+            let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            return full(200, "text/event-stream", body);
         }
         Some(Fault::HeadersOnly) => {
             let (tx, body) = Channel::<Bytes, std::io::Error>::new(1);

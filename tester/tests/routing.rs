@@ -657,3 +657,67 @@ async fn headers_without_the_body_time_out_and_fail_over() {
         (Some(200), Some("a2"), Some(2))
     );
 }
+
+/// A well-formed chat completions chunk carrying `text`.
+fn chunk(text: &str) -> String {
+    json!({"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "m1",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_stream_event_that_is_not_json_ends_the_stream_with_an_error_and_a_502_row() {
+    let (fake, mut proxy) = start("").await;
+    fake.script(
+        K1,
+        [Fault::Events(vec![
+            chunk("first words"),
+            "{\"choices\": [{\"delta\": {\"content\": \"cut".into(),
+            chunk("never sent"),
+            "[DONE]".into(),
+        ])],
+    );
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT,
+        &chat("p/m1", true),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let events = sse_data(&res.text());
+    assert_eq!(events.len(), 2, "{events:?}");
+    // The valid event goes out as the upstream sent it, byte for byte.
+    assert_eq!(events[0], chunk("first words"));
+    let last: Value = serde_json::from_str(&events[1]).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
+        "{last}"
+    );
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (r["status"].as_i64(), r["error_class"].as_str()),
+        (Some(502), Some("upstream"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_first_event_is_not_json_fails_over() {
+    let (fake, mut proxy) = start("").await;
+    fake.script(K1, [Fault::Events(vec!["<html>".into()])]);
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT,
+        &chat("p/m1", true),
+    )
+    .await;
+    let events = sse_data(&res.text());
+    assert_eq!(events.last().unwrap(), "[DONE]", "served whole by a2");
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+    assert_eq!(health(&proxy, "a1").await.0, Some(1));
+    proxy.stop();
+    assert_eq!(rows(&proxy)[0]["status"], 200);
+}

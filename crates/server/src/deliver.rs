@@ -474,10 +474,17 @@ async fn attempt(
     })??;
     // An error the provider puts in its first frame (Kiro's throttling exception, Cursor's
     // exhausted quota) is as good as an error status: nothing has gone out, so fail over.
+    // So is a first event that cannot be read at all (not JSON, a broken frame).
     let mut probe = provider.executor.decoder();
     probe.push(&first);
-    if let Some(Err(TranslateError::Upstream(error))) = probe.next_event() {
-        return Err(Failure::from_error(error));
+    match probe.next_event() {
+        Some(Err(TranslateError::Upstream(error))) => return Err(Failure::from_error(error)),
+        Some(Err(TranslateError::BadUpstream(why))) => {
+            return Err(Failure::connection(format!(
+                "upstream stream is malformed: {why}"
+            )));
+        }
+        _ => {}
     }
     Ok(Answer::Stream { res, first })
 }

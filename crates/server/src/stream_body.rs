@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
+use serde::de::IgnoredAny;
 use switchyard_hub::Decoder;
 use switchyard_hub::sse::{SseEvent, SseParser};
 use switchyard_hub::usage::{
@@ -161,7 +162,7 @@ impl StreamBody {
                     let ev = ev.map_err(|e| {
                         ApiError::bad_gateway(format!("upstream stream is malformed: {e}"))
                     })?;
-                    self.pass(ev, buf);
+                    self.pass(ev, buf)?;
                 }
                 Mode::Translate { decoder, .. } => {
                     let Some(ev) = decoder.next_event() else {
@@ -173,13 +174,17 @@ impl StreamBody {
         }
     }
 
-    /// Forwards one event's bytes as they came, reading usage on the way.
-    fn pass(&mut self, ev: SseEvent, buf: &mut Vec<u8>) {
+    /// Forwards one event's bytes as they came, reading usage on the way. An event whose
+    /// data is not JSON is not forwarded: the stream ends there with an error, as a
+    /// translated one does.
+    fn pass(&mut self, ev: SseEvent, buf: &mut Vec<u8>) -> Result<(), ApiError> {
         let data = ev.data.as_bytes();
-        self.text_bytes += chunk_text_bytes(data);
+        let not_json = |e: serde_json::Error| {
+            ApiError::bad_gateway(format!("upstream stream event is not JSON: {e}"))
+        };
         let format = self.client;
         if event_may_carry_usage(format, ev.event.as_deref(), data) {
-            let parsed: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
+            let parsed: serde_json::Value = serde_json::from_str(&ev.data).map_err(not_json)?;
             merge_stream_event(format, &parsed, &mut self.usage);
             // We asked for OpenAI's usage chunk on the client's behalf; it did not.
             let usage_only = parsed
@@ -187,13 +192,18 @@ impl StreamBody {
                 .and_then(|c| c.as_array())
                 .is_some_and(Vec::is_empty);
             if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
-                return;
+                return Ok(());
             }
+        } else if !ev.is_done() && !ev.data.trim_ascii_start().is_empty() {
+            // Checked without building anything: a scan of bytes already in cache.
+            serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
         }
+        self.text_bytes += chunk_text_bytes(data);
         if is_terminal(format, &ev) {
             self.delivered = true;
         }
         buf.extend_from_slice(&ev.raw);
+        Ok(())
     }
 
     /// Runs one provider event (or, with `None`, the end of the stream) through the stages.
@@ -279,10 +289,7 @@ impl StreamBody {
         let mut buf = Vec::new();
         let rest = match &mut self.mode {
             Mode::Passthrough(parser) => match parser.finish() {
-                Some(Ok(ev)) => {
-                    self.pass(ev, &mut buf);
-                    Ok(())
-                }
+                Some(Ok(ev)) => self.pass(ev, &mut buf),
                 Some(Err(e)) => Err(ApiError::bad_gateway(format!(
                     "upstream stream is malformed: {e}"
                 ))),
