@@ -349,6 +349,22 @@ impl StreamBody {
         })
     }
 
+    /// The usage of a stream cut short: what the upstream reported so far, with what it has
+    /// not reported yet estimated (the prompt from the request's size, the completion from
+    /// the text passed on), and flagged as estimated when anything was.
+    fn usage_so_far(&self) -> Usage {
+        let mut usage = self.usage.unwrap_or_default();
+        if usage.prompt_tokens == 0 {
+            usage.prompt_tokens = self.prompt_estimate;
+            usage.estimated = true;
+        }
+        if usage.completion_tokens == 0 && self.text_bytes > 0 {
+            usage.completion_tokens = estimate_tokens(self.text_bytes);
+            usage.estimated = true;
+        }
+        usage
+    }
+
     fn write_debug(&mut self) {
         if let (Some(d), Some(call)) = (self.debug.take(), self.call.as_mut())
             && let Some(trace) = &mut call.trace
@@ -455,6 +471,13 @@ impl Drop for StreamBody {
             let usage = self.usage_or_estimate();
             if let Some(call) = self.call.take() {
                 call.succeed(200, usage, self.ttfb_ms);
+            }
+        } else if self.call.is_some() {
+            // The client left mid-stream: what it was sent is still work done for it.
+            self.write_debug();
+            let usage = self.usage_so_far();
+            if let Some(call) = self.call.take() {
+                call.cancel(usage, self.ttfb_ms);
             }
         }
     }
