@@ -921,6 +921,24 @@ fast = "groq/llama"
     }
 
     #[test]
+    fn client_limits_default_and_come_from_file_or_env() {
+        let c = parse_with("", &[]).unwrap();
+        assert_eq!(c.max_connections, 4096);
+        assert_eq!(c.timeouts.client_header, Duration::from_secs(30));
+        assert_eq!(c.timeouts.client_body, Duration::from_secs(30));
+        let c = parse_with(
+            "[server]\nmax_connections = 10\n[timeouts]\nclient_body_ms = 500\n",
+            &[("SWITCHYARD_CLIENT_HEADER_TIMEOUT_MS", "300")],
+        )
+        .unwrap();
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.timeouts.client_header, Duration::from_millis(300));
+        assert_eq!(c.timeouts.client_body, Duration::from_millis(500));
+        assert!(parse_with("", &[("SWITCHYARD_MAX_CONNECTIONS", "0")]).is_err());
+        assert!(parse_with("[timeouts]\nclient_body_ms = 0\n", &[]).is_err());
+    }
+
+    #[test]
     fn rejects_bad_values() {
         assert!(parse_with("[aliases]\nx = \"nope/m\"\n", &[]).is_err());
         assert!(
