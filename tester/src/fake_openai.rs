@@ -57,6 +57,13 @@ pub enum Fault {
     Status(u16, Vec<(&'static str, String)>),
     /// Answer with this status and exactly this body.
     Body(u16, String),
+    /// Answer 200 with this `Content-Encoding` and these bytes, whatever encoding the
+    /// request accepted (a misbehaving upstream or a middlebox that compresses anyway).
+    Encoded(&'static str, Vec<u8>),
+    /// Answer 200 with JSON headers and a declared length, then never send the body.
+    HeadersOnly,
+    /// Stream exactly these `data:` payloads, whatever they are, then end the body.
+    Events(Vec<String>),
     /// Accept, then close the connection before any byte of the body.
     ResetBeforeFirstByte,
     /// Stream two events, then close the connection.
@@ -191,6 +198,30 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             return res;
         }
         Some(Fault::Body(code, body)) => return full(code, "application/json", body),
+        Some(Fault::Encoded(encoding, bytes)) => {
+            let mut res = full(200, "application/json", bytes);
+            res.headers_mut()
+                .insert("content-encoding", encoding.parse().unwrap());
+            return res;
+        }
+        Some(Fault::Events(events)) => {
+            let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            return full(200, "text/event-stream", body);
+        }
+        Some(Fault::HeadersOnly) => {
+            let (tx, body) = Channel::<Bytes, std::io::Error>::new(1);
+            // The sender is kept (and so the body open) until the test's runtime ends.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                drop(tx);
+            });
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .header("content-length", "400")
+                .body(body.boxed_unsync())
+                .unwrap();
+        }
         Some(Fault::ResetBeforeFirstByte) => {
             let (tx, body) = Channel::<Bytes, std::io::Error>::new(1);
             tx.abort(std::io::Error::other(

@@ -153,6 +153,11 @@ impl Proxy {
         addr
     }
 
+    /// The server's process id, to read what it holds from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use switchyard_tester::fake_openai::FakeOpenAi;
@@ -14,12 +15,16 @@ const CLIENT: &str = "sk-client-bad-input-1";
 const UPSTREAM: &str = "sk-upstream-bad-input-1";
 
 async fn setup() -> (FakeOpenAi, Proxy) {
+    setup_with(&[("SWITCHYARD_DEBUG_LOGS", "1")]).await
+}
+
+async fn setup_with(env: &[(&str, &str)]) -> (FakeOpenAi, Proxy) {
     let fake = FakeOpenAi::start().await;
     let config = format!(
         "[server]\nbody_limit = 100000\n[[client_keys]]\nid = \"t\"\nkey = \"{CLIENT}\"\n[[providers]]\nname = \"fake\"\nbase_url = \"{}\"\n[[providers.accounts]]\nname = \"a\"\napi_key = \"{UPSTREAM}\"\n",
         fake.base_url()
     );
-    let proxy = Proxy::start(&config, &[("SWITCHYARD_DEBUG_LOGS", "1")]);
+    let proxy = Proxy::start(&config, env);
     (fake, proxy)
 }
 
@@ -128,6 +133,241 @@ async fn thousands_of_idle_connections_do_not_stop_it_serving() {
     assert_eq!(res.status, 200);
     let health = request("GET", &proxy.url("/health"), &[], "").await;
     assert_eq!(health.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients that hold connections without finishing a request.
+
+/// Reads until the server closes the connection (or `limit` passes); returns what it sent
+/// and whether it closed.
+fn read_until_closed(stream: &mut std::net::TcpStream, limit: Duration) -> (String, bool) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            // A reset is the server closing too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+fn head(length: usize) -> String {
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {CLIENT}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+    )
+}
+
+fn usage_rows(proxy: &Proxy) -> Vec<(i64, Option<String>)> {
+    let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT status, error_class FROM usage ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_nothing_are_closed_after_the_header_timeout() {
+    let (_fake, proxy) = setup_with(&[("SWITCHYARD_CLIENT_HEADER_TIMEOUT_MS", "300")]).await;
+    let start = Instant::now();
+    let mut silent: Vec<_> = (0..50)
+        .map(|_| std::net::TcpStream::connect(proxy.addr).unwrap())
+        .collect();
+    // One that starts like HTTP/2's preface and stops: the protocol is not known yet.
+    let mut preface = std::net::TcpStream::connect(proxy.addr).unwrap();
+    preface.write_all(b"PRI * HT").unwrap();
+    for s in silent.iter_mut().chain([&mut preface]) {
+        let (sent, closed) = read_until_closed(s, Duration::from_secs(5));
+        assert!(closed && sent.is_empty(), "still open, or sent {sent:?}");
+    }
+    let took = start.elapsed();
+    println!("51 silent connections closed after {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // Still serving, and a client that does send a request is not cut off.
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT,
+        &json!({"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_gets_408_and_a_client_that_leaves_mid_body_is_a_499() {
+    let (_fake, mut proxy) = setup_with(&[("SWITCHYARD_CLIENT_BODY_TIMEOUT_MS", "300")]).await;
+    let body =
+        json!({"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let half = &body.as_bytes()[..body.len() / 2];
+
+    let start = Instant::now();
+    let mut stalled = std::net::TcpStream::connect(proxy.addr).unwrap();
+    stalled.write_all(head(body.len()).as_bytes()).unwrap();
+    stalled.write_all(half).unwrap();
+    let (answer, closed) = read_until_closed(&mut stalled, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("stopped arriving"), "{answer}");
+    assert!(closed, "the connection stays open after the 408");
+    assert!(start.elapsed() < Duration::from_secs(3));
+
+    let mut leaving = std::net::TcpStream::connect(proxy.addr).unwrap();
+    leaving.write_all(head(body.len()).as_bytes()).unwrap();
+    leaving.write_all(half).unwrap();
+    leaving.shutdown(std::net::Shutdown::Write).unwrap();
+    let (_, closed) = read_until_closed(&mut leaving, Duration::from_secs(5));
+    assert!(closed);
+    drop(leaving);
+
+    proxy.stop();
+    let rows = usage_rows(&proxy);
+    assert_eq!(
+        rows,
+        [
+            (408, Some("timeout".to_owned())),
+            (499, Some("cancelled".to_owned()))
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_get_a_503_and_the_server_takes_more_once_some_close() {
+    let (_fake, proxy) = setup_with(&[("SWITCHYARD_MAX_CONNECTIONS", "20")]).await;
+    let mut held: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(proxy.addr).unwrap())
+        .collect();
+    let mut over = std::net::TcpStream::connect(proxy.addr).unwrap();
+    over.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut over, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many open connections"), "{answer}");
+    assert!(closed);
+    // Once one closes, a new client is served again.
+    held.pop();
+    let start = Instant::now();
+    loop {
+        let mut s = std::net::TcpStream::connect(proxy.addr).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let (answer, _) = read_until_closed(&mut s, Duration::from_secs(5));
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never served again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        proxy.stderr().contains("max_connections"),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+/// Open descriptors and resident memory (kB) of a process, from `/proc`.
+fn held_by(pid: u32) -> (usize, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (fds, rss_kb)
+}
+
+const HALF_SENT: usize = 2000;
+
+/// Opens [`HALF_SENT`] requests that send a quarter of their body and stop, waits for the
+/// body timeout to answer and close every one; returns what the server held before, at
+/// the most, and once they were closed.
+async fn half_sent_wave(proxy: &Proxy) -> [(usize, u64); 3] {
+    let pid = proxy.pid();
+    let before = held_by(pid);
+    let chunk = vec![b' '; 25 * 1024];
+    let mut open = Vec::with_capacity(HALF_SENT);
+    for _ in 0..HALF_SENT {
+        let mut s = std::net::TcpStream::connect(proxy.addr).unwrap();
+        s.write_all(head(90_000).as_bytes()).unwrap();
+        s.write_all(&chunk).unwrap();
+        open.push(s);
+    }
+    // Sampled until the body timeout begins to close them.
+    let start = Instant::now();
+    let mut peak = held_by(pid);
+    loop {
+        let now = held_by(pid);
+        peak = (peak.0.max(now.0), peak.1.max(now.1));
+        if peak.0 >= before.0 + HALF_SENT * 9 / 10 && now.0 + 10 < peak.0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{peak:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for s in &mut open {
+        let (answer, closed) = read_until_closed(s, Duration::from_secs(20));
+        assert!(answer.starts_with("HTTP/1.1 408") && closed, "{answer}");
+    }
+    drop(open);
+    let start = Instant::now();
+    let mut after = held_by(pid);
+    while after.0 > before.0 + 5 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = held_by(pid);
+    }
+    [before, peak, after]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_half_sent_bodies_are_closed_and_their_memory_and_descriptors_released() {
+    let timeout = ("SWITCHYARD_CLIENT_BODY_TIMEOUT_MS", "1500");
+    let figures = |label: &str, [before, peak, after]: [(usize, u64); 3]| {
+        println!(
+            "{label}: open descriptors {} -> {} -> {}; VmRSS {} -> {} -> {} kB (before, with {HALF_SENT} half-sent bodies, after the body timeout)",
+            before.0, peak.0, after.0, before.1, peak.1, after.1
+        );
+        assert!(after.0 <= before.0 + 5, "{label}: descriptors still held");
+    };
+
+    // Default allocator settings: freed memory stays mapped for reuse, so a second wave
+    // takes no more than the first did.
+    let (_fake, mut proxy) = setup_with(&[timeout]).await;
+    let first = half_sent_wave(&proxy).await;
+    figures("first wave", first);
+    let second = half_sent_wave(&proxy).await;
+    figures("second wave", second);
+    assert!(
+        second[1].1 <= first[1].1 + first[1].1 / 10,
+        "memory grew from one wave to the next: {first:?} {second:?}"
+    );
+    proxy.stop();
+    let rows = usage_rows(&proxy);
+    assert_eq!(rows.len(), 2 * HALF_SENT);
+    assert!(rows.iter().all(|r| r.0 == 408), "{:?}", &rows[..3]);
+
+    // With the allocator told to return freed pages at once, the resident size shows that
+    // what the connections held was freed.
+    let (_fake, proxy) = setup_with(&[timeout, ("MIMALLOC_PURGE_DELAY", "0")]).await;
+    let [before, peak, after] = half_sent_wave(&proxy).await;
+    figures("pages returned at once", [before, peak, after]);
+    assert!(
+        after.1 <= before.1 + (peak.1 - before.1) / 4,
+        "memory still held: {before:?} -> {peak:?} -> {after:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -569,3 +569,155 @@ async fn a_stream_that_drips_slower_than_the_idle_timeout_ends_with_an_error_and
         (Some(504), Some("timeout"))
     );
 }
+
+/// The account's consecutive failures and status, as the admin API reports them.
+async fn health(proxy: &Proxy, name: &str) -> (Option<u64>, Option<String>) {
+    let a = account(proxy, name).await;
+    (
+        a["consecutive_failures"].as_u64(),
+        a["status"].as_str().map(str::to_owned),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_whose_body_is_not_json_fails_over_and_counts_against_the_account() {
+    let (fake, mut proxy) = start("").await;
+    fake.script(
+        K1,
+        [Fault::Body(200, "<html>upstream proxy error</html>".into())],
+    );
+    let res = ask(&proxy, "p/m1").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.json()["choices"][0]["message"]["content"].is_string());
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+    // Counted like a 5xx: a failure on the count, no cooldown.
+    assert_eq!(health(&proxy, "a1").await, (Some(1), Some("ok".into())));
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            r["account"].as_str(),
+            r["attempts"].as_i64()
+        ),
+        (Some(200), Some("a2"), Some(2))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_garbage_where_identity_was_asked_fails_over_to_the_next_target() {
+    let (fake, mut proxy) = start("").await;
+    // A gzip header followed by bytes that inflate to nothing.
+    let mut garbage = vec![0x1f, 0x8b, 0x08, 0x00];
+    garbage.extend([0xde, 0xad, 0xbe, 0xef].repeat(16));
+    for key in [K1, K2, K3] {
+        fake.script(key, [Fault::Encoded("gzip", garbage.clone())]);
+    }
+    let res = ask(&proxy, "chain").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(fake.keys_seen(), [K1, K2, K3, Q1]);
+    for name in ["a1", "a2", "a3"] {
+        assert_eq!(health(&proxy, name).await.0, Some(1), "{name}");
+    }
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            r["target_index"].as_i64(),
+            r["attempts"].as_i64()
+        ),
+        (Some(200), Some(1), Some(4))
+    );
+    assert_eq!(r["account"], "b1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_without_the_body_time_out_and_fail_over() {
+    let fake = FakeOpenAi::start().await;
+    let mut proxy = Proxy::start(
+        &config(&fake, "", ""),
+        &[("SWITCHYARD_IDLE_TIMEOUT_MS", "300")],
+    );
+    fake.script(K1, [Fault::HeadersOnly]);
+    let start = Instant::now();
+    let res = ask(&proxy, "p/m1").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+    assert_eq!(health(&proxy, "a1").await, (Some(1), Some("ok".into())));
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            r["account"].as_str(),
+            r["attempts"].as_i64()
+        ),
+        (Some(200), Some("a2"), Some(2))
+    );
+}
+
+/// A well-formed chat completions chunk carrying `text`.
+fn chunk(text: &str) -> String {
+    json!({"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "m1",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_stream_event_that_is_not_json_ends_the_stream_with_an_error_and_a_502_row() {
+    let (fake, mut proxy) = start("").await;
+    fake.script(
+        K1,
+        [Fault::Events(vec![
+            chunk("first words"),
+            "{\"choices\": [{\"delta\": {\"content\": \"cut".into(),
+            chunk("never sent"),
+            "[DONE]".into(),
+        ])],
+    );
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT,
+        &chat("p/m1", true),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let events = sse_data(&res.text());
+    assert_eq!(events.len(), 2, "{events:?}");
+    // The valid event goes out as the upstream sent it, byte for byte.
+    assert_eq!(events[0], chunk("first words"));
+    let last: Value = serde_json::from_str(&events[1]).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
+        "{last}"
+    );
+    proxy.stop();
+    let r = &rows(&proxy)[0];
+    assert_eq!(
+        (r["status"].as_i64(), r["error_class"].as_str()),
+        (Some(502), Some("upstream"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_first_event_is_not_json_fails_over() {
+    let (fake, mut proxy) = start("").await;
+    fake.script(K1, [Fault::Events(vec!["<html>".into()])]);
+    let res = post_json(
+        &proxy.url("/v1/chat/completions"),
+        CLIENT,
+        &chat("p/m1", true),
+    )
+    .await;
+    let events = sse_data(&res.text());
+    assert_eq!(events.last().unwrap(), "[DONE]", "served whole by a2");
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+    assert_eq!(health(&proxy, "a1").await.0, Some(1));
+    proxy.stop();
+    assert_eq!(rows(&proxy)[0]["status"], 200);
+}

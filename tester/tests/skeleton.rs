@@ -246,6 +246,56 @@ async fn client_disconnect_cancels_the_upstream_and_is_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_stream_is_recorded_with_the_tokens_it_was_sent() {
+    let (fake, mut proxy) = setup(&[]).await;
+    let auth = format!("Bearer {CLIENT_KEY}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let text = "#hold #chunks=400 #delay=2 and a prompt long enough to count";
+    // Passthrough (OpenAI both sides), then translated (an Anthropic client).
+    let requests = [
+        ("/v1/chat/completions", chat("fake/gpt-test", text, true)),
+        (
+            "/v1/messages",
+            json!({"model": "fake/gpt-test", "max_tokens": 100, "stream": true,
+                "messages": [{"role": "user", "content": text}]}),
+        ),
+    ];
+    for (n, (path, body)) in requests.iter().enumerate() {
+        let res = send("POST", &proxy.url(path), &h, body.to_string()).await;
+        assert_eq!(res.status(), 200);
+        let mut body = res.into_body();
+        // A few chunks, up to the first words of the answer.
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("tok0") {
+            seen.extend_from_slice(&next_data(&mut body).await.unwrap());
+        }
+        drop(body);
+        fake.release();
+        let start = Instant::now();
+        while fake.state.cancelled.load(Ordering::SeqCst) <= n {
+            assert!(start.elapsed() < Duration::from_secs(10), "never cancelled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    proxy.stop();
+    let rows = rows(&proxy);
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(
+            (r["status"].as_i64(), r["error_class"].as_str()),
+            (Some(499), Some("cancelled")),
+            "{r}"
+        );
+        assert!(r["prompt"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["completion"].as_i64().unwrap() > 0, "{r}");
+        assert_eq!(r["estimated"], true, "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_openai_errors_and_are_recorded() {
     let (_fake, mut proxy) = setup(&[("SWITCHYARD_BODY_LIMIT", "2000")]).await;
     let url = proxy.url("/v1/chat/completions");

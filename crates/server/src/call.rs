@@ -14,6 +14,9 @@ use crate::usage_store::UsageRow;
 /// The status recorded for a request whose client disconnected first (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
 
+/// The error class of a request whose client disconnected first.
+const CANCELLED: &str = "cancelled";
+
 pub struct Call {
     pub app: Arc<App>,
     pub id: String,
@@ -94,6 +97,16 @@ impl Call {
         self.record();
     }
 
+    /// Records a request whose client went away mid-answer, with the usage of what it was
+    /// sent, so cancelled work still counts against limits and cost.
+    pub fn cancel(mut self, usage: Usage, ttfb_ms: Option<f64>) {
+        self.row.status = CLIENT_CLOSED;
+        self.row.error_class = Some(CANCELLED);
+        self.row.usage = usage;
+        self.row.ttfb_ms = ttfb_ms;
+        self.record();
+    }
+
     fn record(&mut self) {
         if self.recorded {
             return;
@@ -134,7 +147,7 @@ impl Drop for Call {
     fn drop(&mut self) {
         if !self.recorded {
             self.row.status = CLIENT_CLOSED;
-            self.row.error_class = Some("cancelled");
+            self.row.error_class = Some(CANCELLED);
             self.record();
         }
     }

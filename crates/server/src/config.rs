@@ -106,6 +106,7 @@ struct ServerFile {
     threads: usize,
     account_reload_ms: u64,
     busy_poll_us: u64,
+    max_connections: usize,
 }
 
 impl Default for ServerFile {
@@ -122,6 +123,10 @@ impl Default for ServerFile {
             threads: 1,
             account_reload_ms: 5_000,
             busy_poll_us: 250,
+            // Well under the usual descriptor limits (the server also needs descriptors for
+            // upstream connections, the database and logs), and far above what a team's
+            // coding clients keep open.
+            max_connections: 4096,
         }
     }
 }
@@ -174,6 +179,8 @@ struct TimeoutsFile {
     first_byte_ms: u64,
     idle_ms: u64,
     total_ms: u64,
+    client_header_ms: u64,
+    client_body_ms: u64,
 }
 
 impl Default for TimeoutsFile {
@@ -183,6 +190,8 @@ impl Default for TimeoutsFile {
             first_byte_ms: 120_000,
             idle_ms: 120_000,
             total_ms: 1_800_000,
+            client_header_ms: 30_000,
+            client_body_ms: 30_000,
         }
     }
 }
@@ -261,6 +270,8 @@ pub struct Config {
     pub account_reload: Duration,
     /// How long the runtime polls its sockets after traffic before sleeping (zero: never).
     pub busy_poll: Duration,
+    /// Client connections open at once; more are refused with a 503.
+    pub max_connections: usize,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
 }
@@ -302,6 +313,11 @@ pub struct Timeouts {
     pub first_byte: Duration,
     pub idle: Duration,
     pub total: Duration,
+    /// How long a client may take to send a request's headers, from when its connection
+    /// opens (or its previous answer went out).
+    pub client_header: Duration,
+    /// How long a client's request body may go without a byte arriving.
+    pub client_body: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -419,6 +435,9 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
     if let Some(v) = var("BODY_LIMIT") {
         file.server.body_limit = num("BODY_LIMIT", v)?;
     }
+    if let Some(v) = var("MAX_CONNECTIONS") {
+        file.server.max_connections = num("MAX_CONNECTIONS", v)?;
+    }
     if let Some(v) = var("DATABASE") {
         file.storage.database = v.into();
     }
@@ -442,6 +461,8 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
         ("FIRST_BYTE_TIMEOUT_MS", &mut t.first_byte_ms),
         ("IDLE_TIMEOUT_MS", &mut t.idle_ms),
         ("TOTAL_TIMEOUT_MS", &mut t.total_ms),
+        ("CLIENT_HEADER_TIMEOUT_MS", &mut t.client_header_ms),
+        ("CLIENT_BODY_TIMEOUT_MS", &mut t.client_body_ms),
     ] {
         if let Some(v) = var(name) {
             *slot = num(name, v)?;
@@ -518,6 +539,9 @@ fn validate(
     }
     if file.server.body_limit == 0 {
         return Err("server.body_limit must be greater than 0".into());
+    }
+    if file.server.max_connections == 0 {
+        return Err("server.max_connections must be at least 1".into());
     }
 
     let mut client_keys = Vec::new();
@@ -688,6 +712,8 @@ fn validate(
         ("first_byte_ms", t.first_byte_ms),
         ("idle_ms", t.idle_ms),
         ("total_ms", t.total_ms),
+        ("client_header_ms", t.client_header_ms),
+        ("client_body_ms", t.client_body_ms),
     ] {
         if v == 0 {
             return Err(format!("timeouts.{name} must be greater than 0"));
@@ -706,6 +732,8 @@ fn validate(
             first_byte: Duration::from_millis(t.first_byte_ms),
             idle: Duration::from_millis(t.idle_ms),
             total: Duration::from_millis(t.total_ms),
+            client_header: Duration::from_millis(t.client_header_ms),
+            client_body: Duration::from_millis(t.client_body_ms),
         },
         providers,
         aliases: file.aliases,
@@ -719,6 +747,7 @@ fn validate(
         // Beyond a few milliseconds polling only burns CPU: no peer answers that slowly
         // and still benefits from a faster wake-up.
         busy_poll: Duration::from_micros(file.server.busy_poll_us.min(10_000)),
+        max_connections: file.server.max_connections,
         warnings,
     })
 }
@@ -1013,6 +1042,24 @@ fast = "groq/llama"
             let c = parse_with(&text, &[]).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(c.providers[0].base_url, url);
         }
+    }
+
+    #[test]
+    fn client_limits_default_and_come_from_file_or_env() {
+        let c = parse_with("", &[]).unwrap();
+        assert_eq!(c.max_connections, 4096);
+        assert_eq!(c.timeouts.client_header, Duration::from_secs(30));
+        assert_eq!(c.timeouts.client_body, Duration::from_secs(30));
+        let c = parse_with(
+            "[server]\nmax_connections = 10\n[timeouts]\nclient_body_ms = 500\n",
+            &[("SWITCHYARD_CLIENT_HEADER_TIMEOUT_MS", "300")],
+        )
+        .unwrap();
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.timeouts.client_header, Duration::from_millis(300));
+        assert_eq!(c.timeouts.client_body, Duration::from_millis(500));
+        assert!(parse_with("", &[("SWITCHYARD_MAX_CONNECTIONS", "0")]).is_err());
+        assert!(parse_with("[timeouts]\nclient_body_ms = 0\n", &[]).is_err());
     }
 
     #[test]

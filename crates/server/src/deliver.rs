@@ -8,7 +8,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
-use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, TranslateError};
+use switchyard_hub::usage;
+use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, TranslateError, Usage};
 use switchyard_provider::Failure;
 use switchyard_provider::failure::FailureClass;
 
@@ -30,10 +31,32 @@ pub(crate) struct Delivered<'a> {
     pub ctx: TranslateCtx,
     pub provider: &'a Provider,
     pub slot: InFlight,
-    pub res: Response<Incoming>,
-    /// For streams: the first bytes, read before committing to this upstream so a stream
-    /// that breaks before its first byte can still fail over.
-    pub first: Option<Bytes>,
+    pub answer: Answer,
+}
+
+/// A successful upstream answer, as far as it was read before committing to the upstream.
+pub(crate) enum Answer {
+    /// A stream, with its first bytes: read before committing, so a stream that breaks
+    /// before its first byte can still fail over.
+    Stream {
+        res: Response<Incoming>,
+        first: Bytes,
+    },
+    /// A whole answer, read and parsed before committing: a body that breaks off, never
+    /// comes or is not JSON is the upstream's failure, and nothing has reached the client.
+    Whole {
+        status: u16,
+        body: Bytes,
+        parsed: Parsed,
+    },
+}
+
+/// What checking a whole answer already produced, so it is parsed once.
+pub(crate) enum Parsed {
+    /// Passthrough: the usage the body reports (its bytes go out untouched).
+    Usage(Option<Usage>),
+    /// Translated: the body as JSON.
+    Json(Value),
 }
 
 pub(crate) enum Undelivered {
@@ -207,13 +230,14 @@ async fn try_target<'a>(
             &account,
             &target.model,
             this,
+            &pipeline,
             upstream_stream,
             session,
             deadline,
         )
         .await;
         let failure = match result {
-            Ok((res, first)) => {
+            Ok(answer) => {
                 account.lock_health().on_success(&target.model);
                 app.save_account(&account);
                 if let Some(s) = session {
@@ -225,8 +249,7 @@ async fn try_target<'a>(
                     ctx,
                     provider,
                     slot,
-                    res,
-                    first,
+                    answer,
                 })));
             }
             Err(failure) => failure,
@@ -339,10 +362,11 @@ async fn attempt(
     account: &Account,
     model: &str,
     body: Value,
+    pipeline: &Pipeline,
     stream: bool,
     session: Option<&str>,
     deadline: Instant,
-) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
+) -> Result<Answer, Failure> {
     let credential = credentials::fresh(app, provider, account).await?;
     // Kept only for the debug trace: a binary body (Cursor's protobuf) is shown as the
     // translated request it was encoded from, which says more than its bytes would.
@@ -400,7 +424,19 @@ async fn attempt(
         return Err(failure);
     }
     if !stream {
-        return Ok((res, None));
+        let status = res.status().as_u16();
+        let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
+        call.upstream_span.1 = Some(Instant::now());
+        let parsed = parse_whole(pipeline, &body).map_err(|e| {
+            Failure::connection(format!(
+                "upstream answered {status} with a body that is not JSON: {e}"
+            ))
+        })?;
+        return Ok(Answer::Whole {
+            status,
+            body,
+            parsed,
+        });
     }
     // Nothing has reached the client yet, so a stream that breaks before its first byte
     // can still fail over to another account.
@@ -438,12 +474,29 @@ async fn attempt(
     })??;
     // An error the provider puts in its first frame (Kiro's throttling exception, Cursor's
     // exhausted quota) is as good as an error status: nothing has gone out, so fail over.
+    // So is a first event that cannot be read at all (not JSON, a broken frame).
     let mut probe = provider.executor.decoder();
     probe.push(&first);
-    if let Some(Err(TranslateError::Upstream(error))) = probe.next_event() {
-        return Err(Failure::from_error(error));
+    match probe.next_event() {
+        Some(Err(TranslateError::Upstream(error))) => return Err(Failure::from_error(error)),
+        Some(Err(TranslateError::BadUpstream(why))) => {
+            return Err(Failure::connection(format!(
+                "upstream stream is malformed: {why}"
+            )));
+        }
+        _ => {}
     }
-    Ok((res, Some(first)))
+    Ok(Answer::Stream { res, first })
+}
+
+/// Parses a whole answer as far as delivering it needs: passthrough only reads its usage
+/// (which still checks that the whole body is JSON), a translation needs all of it.
+fn parse_whole(pipeline: &Pipeline, body: &[u8]) -> Result<Parsed, serde_json::Error> {
+    if pipeline.is_passthrough() {
+        usage::from_response_bytes(pipeline.provider, body).map(Parsed::Usage)
+    } else {
+        serde_json::from_slice(body).map(Parsed::Json)
+    }
 }
 
 async fn send(
@@ -514,22 +567,16 @@ pub(crate) async fn read_upstream(
     body: Incoming,
     idle: Duration,
     deadline: Instant,
-) -> Result<Bytes, ApiError> {
+) -> Result<Bytes, Failure> {
     let mut body = Limited::new(body, MAX_UPSTREAM_BODY);
     let mut buf = Vec::new();
     loop {
         let wait = idle.min(deadline.saturating_duration_since(Instant::now()));
         match tokio::time::timeout(wait, body.frame()).await {
-            Err(_) => {
-                return Err(ApiError::new(
-                    504,
-                    ErrorKind::Timeout,
-                    "upstream stopped sending its answer",
-                ));
-            }
+            Err(_) => return Err(Failure::timeout("upstream stopped sending its answer")),
             Ok(None) => return Ok(buf.into()),
             Ok(Some(Err(e))) => {
-                return Err(ApiError::bad_gateway(format!(
+                return Err(Failure::connection(format!(
                     "upstream answer broke off: {e}"
                 )));
             }

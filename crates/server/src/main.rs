@@ -230,9 +230,7 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         } else {
             (None, None)
         };
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let listener = serve::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
         for (name, model, format) in &learned {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
@@ -16,9 +16,9 @@ use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCt
 use switchyard_provider::Failure;
 
 use crate::app::App;
-use crate::call::Call;
+use crate::call::{CLIENT_CLOSED, Call};
 use crate::debug_log::request_json;
-use crate::deliver::{Delivered, Undelivered, deliver, read_upstream};
+use crate::deliver::{Answer, Delivered, Parsed, Undelivered, deliver, read_upstream};
 use crate::respond::{self, Body};
 use crate::stream_body::{StreamBody, StreamSetup};
 use crate::{client_auth, models};
@@ -86,6 +86,12 @@ pub async fn handle(
             call.fail(&err, Usage::default(), None);
             res
         }
+        // The client left before its request was whole: recorded as cancelled, and the
+        // answer goes nowhere.
+        Err(err) if err.status == CLIENT_CLOSED => {
+            drop(call);
+            respond::error(&ApiError::invalid_request(err.message), client)
+        }
         Err(err) => {
             call.fail(&err, Usage::default(), None);
             respond::error(&err, client)
@@ -113,7 +119,13 @@ async fn run(
             .admit(key, SystemTime::now(), app.config.routing.day_offset_secs)?;
     }
 
-    let raw = read_body(body, &parts.headers, app.config.body_limit).await?;
+    let raw = read_body(
+        body,
+        &parts.headers,
+        app.config.body_limit,
+        app.config.timeouts.client_body,
+    )
+    .await?;
     let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
     if let Some(t) = &mut call.trace {
@@ -189,68 +201,69 @@ async fn run(
         mut ctx,
         provider,
         slot,
-        res,
-        first,
+        answer,
     } = delivered;
     ctx.client_wants_usage = client_wants_usage;
-    let upstream_stream = ctx.stream;
 
-    if stream {
-        return Ok(Outcome::Stream(StreamSetup {
-            upstream: res.into_body(),
-            first,
-            decoder: provider.executor.decoder(),
-            pipeline,
-            ctx,
-            prompt_estimate,
-            timeouts: app.config.timeouts,
-            deadline,
-            slot,
-        }));
-    }
-
-    let status = res.status().as_u16();
-    let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline).await?;
-    call.upstream_span.1 = Some(Instant::now());
-    let bytes = match first {
-        Some(first) => [first, rest].concat().into(),
-        None => rest,
-    };
-    drop(slot);
-    if upstream_stream {
-        // The provider only streams; the client asked for one answer.
-        if let Some(t) = &mut call.trace {
-            t.raw("4_res_provider.sse", bytes.to_vec());
+    let (status, bytes, parsed) = match answer {
+        Answer::Stream { res, first } if stream => {
+            return Ok(Outcome::Stream(StreamSetup {
+                upstream: res.into_body(),
+                first: Some(first),
+                decoder: provider.executor.decoder(),
+                pipeline,
+                ctx,
+                prompt_estimate,
+                idle: app.config.timeouts.idle,
+                deadline,
+                slot,
+            }));
         }
-        let hub = collect_stream(&pipeline, &ctx, provider.executor.decoder(), &bytes)?;
-        let usage = hub
-            .get("usage")
-            .and_then(Usage::from_openai)
-            .unwrap_or_else(|| Usage {
-                prompt_tokens: prompt_estimate,
-                completion_tokens: estimate_tokens(hub.to_string().len()),
-                estimated: true,
-                ..Usage::default()
+        Answer::Stream { res, first } => {
+            // The provider only streams; the client asked for one answer.
+            let status = res.status().as_u16();
+            let rest = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
+                .await
+                .map_err(|f| f.error)?;
+            call.upstream_span.1 = Some(Instant::now());
+            drop(slot);
+            let bytes = Bytes::from([first, rest].concat());
+            if let Some(t) = &mut call.trace {
+                t.raw("4_res_provider.sse", bytes.to_vec());
+            }
+            let hub = collect_stream(&pipeline, &ctx, provider.executor.decoder(), &bytes)?;
+            let usage = hub
+                .get("usage")
+                .and_then(Usage::from_openai)
+                .unwrap_or_else(|| Usage {
+                    prompt_tokens: prompt_estimate,
+                    completion_tokens: estimate_tokens(hub.to_string().len()),
+                    estimated: true,
+                    ..Usage::default()
+                });
+            if let Some(t) = &mut call.trace {
+                t.json("5_res_hub.json", &hub);
+            }
+            let body = Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string());
+            if let Some(t) = &mut call.trace {
+                t.raw("6_res_client.json", body.to_vec());
+            }
+            return Ok(Outcome::Json {
+                status,
+                body,
+                usage,
             });
-        if let Some(t) = &mut call.trace {
-            t.json("5_res_hub.json", &hub);
         }
-        let body = Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string());
-        if let Some(t) = &mut call.trace {
-            t.raw("6_res_client.json", body.to_vec());
-        }
-        return Ok(Outcome::Json {
+        Answer::Whole {
             status,
             body,
-            usage,
-        });
-    }
+            parsed,
+        } => (status, body, parsed),
+    };
+    drop(slot);
     if let Some(t) = &mut call.trace {
         t.raw("4_res_provider.json", bytes.to_vec());
     }
-    let not_json = |e: serde_json::Error| {
-        ApiError::bad_gateway(format!("upstream sent a body that is not JSON: {e}"))
-    };
     let estimate = |reported: Option<Usage>| {
         reported.unwrap_or_else(|| Usage {
             prompt_tokens: prompt_estimate,
@@ -259,26 +272,27 @@ async fn run(
             ..Usage::default()
         })
     };
-    let (body, usage) = if pipeline.is_passthrough() {
+    let (body, usage) = match parsed {
         // Same format on both sides: the upstream's bytes go out untouched, and only the
         // usage is read from them.
-        let usage =
-            estimate(usage::from_response_bytes(pipeline.provider, &bytes).map_err(not_json)?);
-        if let Some(t) = &mut call.trace {
-            t.raw("5_res_hub.json", bytes.to_vec());
+        Parsed::Usage(reported) => {
+            let usage = estimate(reported);
+            if let Some(t) = &mut call.trace {
+                t.raw("5_res_hub.json", bytes.to_vec());
+            }
+            (bytes, usage)
         }
-        (bytes, usage)
-    } else {
-        let provider_json: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
-        let usage = estimate(usage::from_response(pipeline.provider, &provider_json));
-        let hub = pipeline.response_to_hub(provider_json, &ctx)?;
-        if let Some(t) = &mut call.trace {
-            t.json("5_res_hub.json", &hub);
+        Parsed::Json(provider_json) => {
+            let usage = estimate(usage::from_response(pipeline.provider, &provider_json));
+            let hub = pipeline.response_to_hub(provider_json, &ctx)?;
+            if let Some(t) = &mut call.trace {
+                t.json("5_res_hub.json", &hub);
+            }
+            (
+                Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string()),
+                usage,
+            )
         }
-        (
-            Bytes::from(pipeline.response_to_client(hub, &ctx)?.to_string()),
-            usage,
-        )
     };
     if let Some(t) = &mut call.trace {
         t.raw("6_res_client.json", body.to_vec());
@@ -338,8 +352,14 @@ fn collect_stream(
 }
 
 /// Reads the client's body, refusing more than `limit` bytes before reading them if the
-/// length is declared, and as soon as they arrive if not.
-async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+/// length is declared, and as soon as they arrive if not. A body that pauses longer than
+/// `pause` is given up (408); a client that goes away mid-body is recorded as such (499).
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+    pause: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             413,
@@ -354,18 +374,90 @@ async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let mut body = Limited::new(body, limit);
+    // Most bodies come in one frame, which is then handed on without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<u8> = Vec::new();
+    loop {
+        // A frame already at hand is taken without arming the timer.
+        let frame = match tokio::time::timeout(pause, body.frame()).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                return Err(ApiError::new(
+                    408,
+                    ErrorKind::Timeout,
+                    format!(
+                        "the request body stopped arriving: nothing for {} ms",
+                        pause.as_millis()
+                    ),
+                ));
+            }
+        };
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                match &first {
+                    None => first = Some(data),
+                    Some(f) => {
+                        if more.is_empty() {
+                            more.extend_from_slice(f);
+                        }
+                        more.extend_from_slice(&data);
+                    }
+                }
+            }
+            Some(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(too_large());
+            }
+            Some(Err(e)) if client_went_away(e.as_ref()) => {
+                return Err(ApiError::new(
+                    CLIENT_CLOSED,
+                    ErrorKind::InvalidRequest,
+                    "the client closed the connection before sending its whole body",
+                ));
+            }
+            Some(Err(e)) => {
+                return Err(ApiError::invalid_request(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
         }
-        Err(e) => Err(ApiError::invalid_request(format!(
-            "could not read the request body: {e}"
-        ))),
     }
+    Ok(if more.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        more.into()
+    })
+}
+
+/// Whether reading a body failed because the client hung up (end of file or reset before
+/// the body was complete), rather than because what it sent was malformed.
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Checks the fields every request of the route's format needs; returns (model, stream).

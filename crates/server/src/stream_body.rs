@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
+use serde::de::IgnoredAny;
 use switchyard_hub::Decoder;
 use switchyard_hub::sse::{SseEvent, SseParser};
 use switchyard_hub::usage::{
@@ -25,7 +26,6 @@ use std::sync::Arc;
 
 use crate::app::{App, InFlight};
 use crate::call::Call;
-use crate::config::Timeouts;
 use crate::turn::Turn;
 
 /// Everything the proxy path hands over once the upstream has answered 200.
@@ -36,7 +36,8 @@ pub struct StreamSetup {
     pub pipeline: Pipeline,
     pub ctx: TranslateCtx,
     pub prompt_estimate: u64,
-    pub timeouts: Timeouts,
+    /// How long the upstream may pause between frames.
+    pub idle: std::time::Duration,
     pub deadline: Instant,
     /// Bytes already read from the upstream before committing to it.
     pub first: Option<Bytes>,
@@ -113,9 +114,9 @@ impl StreamBody {
             // The first bytes go out with the headers, at once.
             gathering: false,
             turn: None,
-            idle: Box::pin(tokio::time::sleep(setup.timeouts.idle)),
+            idle: Box::pin(tokio::time::sleep(setup.idle)),
             total: Box::pin(tokio::time::sleep_until(setup.deadline.into())),
-            idle_after: setup.timeouts.idle,
+            idle_after: setup.idle,
             usage: None,
             text_bytes: 0,
             prompt_estimate: setup.prompt_estimate,
@@ -161,7 +162,7 @@ impl StreamBody {
                     let ev = ev.map_err(|e| {
                         ApiError::bad_gateway(format!("upstream stream is malformed: {e}"))
                     })?;
-                    self.pass(ev, buf);
+                    self.pass(ev, buf)?;
                 }
                 Mode::Translate { decoder, .. } => {
                     let Some(ev) = decoder.next_event() else {
@@ -173,13 +174,17 @@ impl StreamBody {
         }
     }
 
-    /// Forwards one event's bytes as they came, reading usage on the way.
-    fn pass(&mut self, ev: SseEvent, buf: &mut Vec<u8>) {
+    /// Forwards one event's bytes as they came, reading usage on the way. An event whose
+    /// data is not JSON is not forwarded: the stream ends there with an error, as a
+    /// translated one does.
+    fn pass(&mut self, ev: SseEvent, buf: &mut Vec<u8>) -> Result<(), ApiError> {
         let data = ev.data.as_bytes();
-        self.text_bytes += chunk_text_bytes(data);
+        let not_json = |e: serde_json::Error| {
+            ApiError::bad_gateway(format!("upstream stream event is not JSON: {e}"))
+        };
         let format = self.client;
         if event_may_carry_usage(format, ev.event.as_deref(), data) {
-            let parsed: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
+            let parsed: serde_json::Value = serde_json::from_str(&ev.data).map_err(not_json)?;
             merge_stream_event(format, &parsed, &mut self.usage);
             // We asked for OpenAI's usage chunk on the client's behalf; it did not.
             let usage_only = parsed
@@ -187,13 +192,18 @@ impl StreamBody {
                 .and_then(|c| c.as_array())
                 .is_some_and(Vec::is_empty);
             if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
-                return;
+                return Ok(());
             }
+        } else if !ev.is_done() && !ev.data.trim_ascii_start().is_empty() {
+            // Checked without building anything: a scan of bytes already in cache.
+            serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
         }
+        self.text_bytes += chunk_text_bytes(data);
         if is_terminal(format, &ev) {
             self.delivered = true;
         }
         buf.extend_from_slice(&ev.raw);
+        Ok(())
     }
 
     /// Runs one provider event (or, with `None`, the end of the stream) through the stages.
@@ -279,10 +289,7 @@ impl StreamBody {
         let mut buf = Vec::new();
         let rest = match &mut self.mode {
             Mode::Passthrough(parser) => match parser.finish() {
-                Some(Ok(ev)) => {
-                    self.pass(ev, &mut buf);
-                    Ok(())
-                }
+                Some(Ok(ev)) => self.pass(ev, &mut buf),
                 Some(Err(e)) => Err(ApiError::bad_gateway(format!(
                     "upstream stream is malformed: {e}"
                 ))),
@@ -340,6 +347,22 @@ impl StreamBody {
             estimated: true,
             ..Usage::default()
         })
+    }
+
+    /// The usage of a stream cut short: what the upstream reported so far, with what it has
+    /// not reported yet estimated (the prompt from the request's size, the completion from
+    /// the text passed on), and flagged as estimated when anything was.
+    fn usage_so_far(&self) -> Usage {
+        let mut usage = self.usage.unwrap_or_default();
+        if usage.prompt_tokens == 0 {
+            usage.prompt_tokens = self.prompt_estimate;
+            usage.estimated = true;
+        }
+        if usage.completion_tokens == 0 && self.text_bytes > 0 {
+            usage.completion_tokens = estimate_tokens(self.text_bytes);
+            usage.estimated = true;
+        }
+        usage
     }
 
     fn write_debug(&mut self) {
@@ -448,6 +471,13 @@ impl Drop for StreamBody {
             let usage = self.usage_or_estimate();
             if let Some(call) = self.call.take() {
                 call.succeed(200, usage, self.ttfb_ms);
+            }
+        } else if self.call.is_some() {
+            // The client left mid-stream: what it was sent is still work done for it.
+            self.write_debug();
+            let usage = self.usage_so_far();
+            if let Some(call) = self.call.take() {
+                call.cancel(usage, self.ttfb_ms);
             }
         }
     }
