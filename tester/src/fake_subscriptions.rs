@@ -184,6 +184,7 @@ async fn claude_code(
         &[
             ("x-api-key", "sk-inner-key"),
             ("anthropic-version", header(&parts, "anthropic-version")),
+            ("anthropic-beta", header(&parts, "anthropic-beta")),
         ],
         bytes,
     )

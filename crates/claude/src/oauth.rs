@@ -13,6 +13,7 @@ use serde_json::Value;
 use switchyard_auth::import::{Imported, Importer, Parse};
 use switchyard_auth::oauth::{self as flow, BodyStyle, LoginUi, OAuthApp, TokenSet};
 use switchyard_auth::{AuthError, Credential, Secret};
+use switchyard_provider::forward::{ANTHROPIC_BETA, merge_flags};
 use switchyard_provider::{LoginOutcome, ProviderSettings, RefreshError, UpstreamClient};
 
 pub const AUTH_URL: &str = "https://claude.ai/oauth/authorize";
@@ -63,28 +64,19 @@ impl OAuthSettings {
     /// The headers a Claude Code login requires: its beta flags (merged with any configured
     /// ones) and the identity of the client the token was issued to.
     pub fn identity_headers(&self, headers: &mut HeaderMap) {
-        let mut flags: Vec<String> = headers
-            .get("anthropic-beta")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').map(|f| f.trim().to_owned()).collect())
-            .unwrap_or_default();
-        for f in self
-            .beta
-            .split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-        {
-            if !flags.iter().any(|have| have == f) {
-                flags.push(f.to_owned());
-            }
-        }
-        flags.retain(|f| !f.is_empty());
+        merge_flags(
+            headers,
+            ANTHROPIC_BETA,
+            self.beta
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty()),
+        );
         let mut set = |name: &'static str, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {
                 headers.insert(name, v);
             }
         };
-        set("anthropic-beta", &flags.join(","));
         set("user-agent", &self.user_agent);
         set("x-app", &self.x_app);
         set("anthropic-dangerous-direct-browser-access", "true");

@@ -18,6 +18,7 @@ use switchyard_hub::{ApiError, Decoder, Format};
 
 use crate::client::UpstreamClient;
 use crate::failure::Failure;
+use crate::forward::ClientHeaders;
 
 /// A provider as configured, before any account is chosen.
 #[derive(Clone, Debug)]
@@ -75,6 +76,14 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// Ties a built request to the client's conversation, for providers that route or cache
     /// by a session id (Codex's `session_id`). Most have nothing to add.
     fn add_session(&self, _session: &str, _headers: &mut HeaderMap) {}
+
+    /// Adds the client's own headers (its beta flags, API version; see [`ClientHeaders`]) to
+    /// a built request. The server calls it only when the body goes out in the client's own
+    /// format. By default each is set unless the executor set it itself, and flag lists are
+    /// merged with the provider's.
+    fn forward(&self, client: &ClientHeaders, headers: &mut HeaderMap) {
+        client.insert_missing(headers);
+    }
 
     /// How this provider's stream body splits into events (SSE unless it says otherwise).
     fn decoder(&self) -> Box<dyn Decoder> {

@@ -9,8 +9,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, TranslateError};
-use switchyard_provider::Failure;
 use switchyard_provider::failure::FailureClass;
+use switchyard_provider::{ClientHeaders, Failure};
 
 use crate::app::{Account, App, InFlight, Provider};
 use crate::call::Call;
@@ -66,6 +66,7 @@ pub(crate) async fn deliver<'a>(
     mut body: Value,
     stream: bool,
     session: Option<&str>,
+    client_headers: &ClientHeaders,
     deadline: Instant,
 ) -> Result<Delivered<'a>, Undelivered> {
     let mut first_failure: Option<(Failure, Pipeline)> = None;
@@ -90,7 +91,17 @@ pub(crate) async fn deliver<'a>(
                 body.clone()
             };
             let tried = try_target(
-                app, call, route, provider, target, format, this, stream, session, deadline,
+                app,
+                call,
+                route,
+                provider,
+                target,
+                format,
+                this,
+                stream,
+                session,
+                client_headers,
+                deadline,
             )
             .await?;
             match tried {
@@ -147,6 +158,7 @@ async fn try_target<'a>(
     body: Value,
     stream: bool,
     session: Option<&str>,
+    client_headers: &ClientHeaders,
     deadline: Instant,
 ) -> Result<TargetTried<'a>, Undelivered> {
     let upstream_stream = stream || provider.executor.always_streams();
@@ -168,6 +180,7 @@ async fn try_target<'a>(
         t.json("2_req_hub.json", &hub);
     }
     let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
+    let forwarded = client_headers.for_format(pipeline.provider);
 
     let now = SystemTime::now();
     let routing = &app.config.routing;
@@ -209,6 +222,7 @@ async fn try_target<'a>(
             this,
             upstream_stream,
             session,
+            forwarded,
             deadline,
         )
         .await;
@@ -341,6 +355,7 @@ async fn attempt(
     body: Value,
     stream: bool,
     session: Option<&str>,
+    forwarded: Option<&ClientHeaders>,
     deadline: Instant,
 ) -> Result<(Response<Incoming>, Option<Bytes>), Failure> {
     let credential = credentials::fresh(app, provider, account).await?;
@@ -356,6 +371,9 @@ async fn attempt(
             .map_err(Failure::request)?;
         if let Some(s) = session {
             provider.executor.add_session(s, &mut req.headers);
+        }
+        if let Some(h) = forwarded {
+            provider.executor.forward(h, &mut req.headers);
         }
         Ok::<_, Failure>(req)
     };
