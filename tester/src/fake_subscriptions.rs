@@ -4,7 +4,8 @@
 //! the plain fakes' well-formed ones.
 //!
 //! - [`FakeClaudeCode`]: Anthropic with a Claude Code login (`?beta=true`, bearer token, the
-//!   `oauth-2025-04-20` beta flag).
+//!   `oauth-2025-04-20` beta flag); a request that is not Claude Code's own (its system
+//!   prompt does not open with Claude Code's identity) gets the bare 429 "Error".
 //! - [`FakeCodex`]: the ChatGPT backend's `/backend-api/codex/responses` (streams only, stores
 //!   nothing, wants `instructions`, refuses sampling parameters; `#usage-limit` in the input
 //!   gets the `usage_limit_reached` 429).
@@ -145,7 +146,7 @@ async fn claude_code(
     inner: String,
     req: Request<Incoming>,
 ) -> Response<FakeBody> {
-    let (parts, bytes, _) = read(&log, req).await;
+    let (parts, bytes, json) = read(&log, req).await;
     if parts.uri.path() != "/v1/messages" {
         return claude_error(404, "not_found_error", "Not Found");
     }
@@ -179,6 +180,10 @@ async fn claude_code(
             "This credential is only authorized for use with Claude Code and cannot be used for other API requests.",
         );
     }
+    // What users of other clients on a subscription report: a 429 that names no limit.
+    if !is_claude_code(&json) {
+        return claude_error(429, "rate_limit_error", "Error");
+    }
     forward(
         format!("{inner}/v1/messages"),
         &[
@@ -189,6 +194,27 @@ async fn claude_code(
         bytes,
     )
     .await
+}
+
+/// The lines Claude Code's system prompt opens with (the interactive CLI, and `-p` / the
+/// Agent SDK), after its billing block.
+pub const CLAUDE_CODE_IDENTITY: &[&str] = &[
+    "You are Claude Code, Anthropic's official CLI for Claude.",
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+];
+
+/// Whether a Messages body is Claude Code's own: its first system text (past the billing
+/// block) starts with Claude Code's identity line.
+fn is_claude_code(body: &Value) -> bool {
+    let texts: Vec<&str> = match body.get("system") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(blocks)) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+        _ => Vec::new(),
+    };
+    texts
+        .into_iter()
+        .find(|t| !t.starts_with("x-anthropic-billing-header:"))
+        .is_some_and(|t| CLAUDE_CODE_IDENTITY.iter().any(|i| t.starts_with(i)))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -155,6 +155,13 @@ fn debug_logs_text(dir: &Path) -> String {
     all
 }
 
+/// A chat request carrying Claude Code's identity, which a Claude subscription serves.
+fn claude_code_chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "max_tokens": 50, "messages": [
+        {"role": "system", "content": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"role": "user", "content": text}]})
+}
+
 fn chat(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 50, "temperature": 0.3})
 }
@@ -393,7 +400,7 @@ redirect_uri = "http://localhost:0/callback"
         "POST",
         &proxy.url("/v1/messages"),
         &[("x-api-key", CLIENT_KEY), ("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
-        json!({"model": "cc/claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        json!({"model": "cc/claude-sonnet-4-5", "max_tokens": 20, "system": "You are Claude Code, Anthropic's official CLI for Claude.", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
     )
     .await;
     assert_eq!(res.status, 200, "{}", res.text());
@@ -629,7 +636,7 @@ client_id = "claude-test-client"
             post_json(
                 &url,
                 CLIENT_KEY,
-                &chat("cc/claude-sonnet-4-5", &format!("n{i}")),
+                &claude_code_chat("cc/claude-sonnet-4-5", &format!("n{i}")),
             )
             .await
         }));
@@ -656,7 +663,7 @@ client_id = "claude-test-client"
         let res = post_json(
             &url,
             CLIENT_KEY,
-            &chat("cc/claude-sonnet-4-5", &format!("r{i}")),
+            &claude_code_chat("cc/claude-sonnet-4-5", &format!("r{i}")),
         )
         .await;
         assert_eq!(res.status, 200, "{}", res.text());
@@ -674,7 +681,7 @@ client_id = "claude-test-client"
         let res = post_json(
             &url,
             CLIENT_KEY,
-            &chat("cc/claude-sonnet-4-5", &format!("t{i}")),
+            &claude_code_chat("cc/claude-sonnet-4-5", &format!("t{i}")),
         )
         .await;
         assert_eq!(res.status, 200, "{}", res.text());

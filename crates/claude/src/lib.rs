@@ -8,6 +8,7 @@ pub mod oauth;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_auth::Credential;
@@ -17,7 +18,7 @@ use switchyard_provider::executor::join_url;
 use switchyard_provider::forward::{ANTHROPIC_BETA, ANTHROPIC_VERSION, merge_flags};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{
-    ClientHeaders, Executor, ExecutorKind, LoginFuture, ProviderSettings, RefreshFuture,
+    ClientHeaders, Executor, ExecutorKind, Failure, LoginFuture, ProviderSettings, RefreshFuture,
     UpstreamClient, UpstreamRequest,
 };
 
@@ -123,6 +124,21 @@ impl Executor for ClaudeExecutor {
         }
     }
 
+    fn classify(
+        &self,
+        model: &str,
+        credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
+        if credential.is_oauth() && oauth::refuses_other_clients(status, &body) {
+            return oauth::not_served(&self.settings.name, status);
+        }
+        let _ = model;
+        Failure::from_response(status, headers, body)
+    }
+
     fn refresh<'a>(
         &'a self,
         credential: &'a Credential,
@@ -178,6 +194,38 @@ mod tests {
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["model"], "claude-sonnet-4-5");
         assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn a_bare_error_refuses_the_client_on_a_login_and_stays_a_rate_limit_on_a_key() {
+        use switchyard_provider::failure::FailureClass;
+        let login = Credential::OAuth {
+            access: Secret::new("sk-ant-oat01-secret"),
+            refresh: None,
+            expires_at: None,
+            extra: Default::default(),
+        };
+        let key = Credential::ApiKey(Secret::new("sk-ant-api03-secret"));
+        let bare = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"Error"}}"#,
+        );
+        let e = exec(&[]);
+        let f = e.classify("m", &login, 429, &HeaderMap::new(), bare.clone());
+        assert_eq!(f.class, FailureClass::NotServed);
+        assert_eq!(f.error.status, 403);
+        assert!(f.upstream_body.is_none());
+        let f = e.classify("m", &key, 429, &HeaderMap::new(), bare);
+        assert_eq!(f.class, FailureClass::RateLimit);
+        let limit = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#,
+        );
+        let f = e.classify("m", &login, 429, &HeaderMap::new(), limit);
+        assert_eq!(f.class, FailureClass::RateLimit);
+        let words = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"invalid_request_error","message":"This credential is only authorized for use with Claude Code and cannot be used for other API requests."}}"#,
+        );
+        let f = e.classify("m", &login, 400, &HeaderMap::new(), words);
+        assert_eq!(f.class, FailureClass::NotServed);
     }
 
     #[test]

@@ -239,7 +239,14 @@ impl Executor for CodexExecutor {
         }
     }
 
-    fn classify(&self, _model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
+    fn classify(
+        &self,
+        _model: &str,
+        _credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
         let hint = if status == 429 {
             usage_limit_wait(&body).or_else(|| reset_hint(headers, &[]))
         } else {
@@ -361,7 +368,7 @@ mod tests {
             r#"{{"error":{{"type":"usage_limit_reached","message":"limit","resets_at":{}}}}}"#,
             now + 120
         );
-        let f = exec().classify("m", 429, &HeaderMap::new(), Bytes::from(body));
+        let f = exec().classify("m", &cred(), 429, &HeaderMap::new(), Bytes::from(body));
         let wait = f.retry_after.unwrap().as_secs();
         assert!((118..=120).contains(&wait), "{wait}");
         assert!(f.fallback());

@@ -337,7 +337,14 @@ impl Executor for CopilotExecutor {
         post_json(join_url(base, path), headers, &body)
     }
 
-    fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
+    fn classify(
+        &self,
+        model: &str,
+        _credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
         if status == 400 {
             let text = String::from_utf8_lossy(&body);
             if self.on_responses(model) {
@@ -431,6 +438,7 @@ mod tests {
         let body = br#"{"error":{"message":"model \"gpt-5-codex\" is not accessible via the /chat/completions endpoint","code":"unsupported_api_for_model"}}"#;
         let f = e.classify(
             "gpt-5-codex",
+            &cred(),
             400,
             &HeaderMap::new(),
             Bytes::from_static(body),
@@ -451,6 +459,7 @@ mod tests {
         let body = br#"{"error":{"message":"model gpt-5-codex does not support Responses API"}}"#;
         e.classify(
             "gpt-5-codex",
+            &cred(),
             400,
             &HeaderMap::new(),
             Bytes::from_static(body),

@@ -145,10 +145,18 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         let _ = (model, format);
     }
 
-    /// Classifies an upstream error answer. Executors read their provider's own hints here
-    /// (a quota reset time, an endpoint to use instead for `model`).
-    fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
-        let _ = model;
+    /// Classifies an upstream error answer to a request sent with `credential`. Executors read
+    /// their provider's own hints here (a quota reset time, an endpoint to use instead for
+    /// `model`, a subscription that serves only its own client).
+    fn classify(
+        &self,
+        model: &str,
+        credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
+        let _ = (model, credential);
         Failure::from_response(status, headers, body)
     }
 

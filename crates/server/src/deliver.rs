@@ -272,6 +272,10 @@ async fn try_target<'a>(
             }
             // The request is the problem: another account would say the same.
             FailureClass::Request => return Ok(TargetTried::Stop(Box::new(failure), pipeline)),
+            // Every account here would refuse it alike; this refusal says why.
+            FailureClass::NotServed => {
+                return Ok(TargetTried::Failed(Box::new(failure), pipeline));
+            }
             // Another model (the next target) may take a longer prompt.
             FailureClass::ContextOverflow => {
                 return Ok(TargetTried::Failed(
@@ -410,7 +414,9 @@ async fn attempt(
         let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
             .await
             .unwrap_or_default();
-        let mut failure = provider.executor.classify(model, status, &headers, body);
+        let mut failure = provider
+            .executor
+            .classify(model, &credential, status, &headers, body);
         // Some upstreams quote the key they were sent in their errors; the client, the
         // server log and the usage row must not see it. The account's credential may have
         // been renewed by the retry after a 401, so both are hidden.
