@@ -10,7 +10,8 @@
 //!   nothing, wants `instructions`, refuses sampling parameters; `#usage-limit` in the input
 //!   gets the `usage_limit_reached` 429).
 //! - [`FakeCopilot`]: the Copilot token exchange, `/chat/completions` and `/responses`, with
-//!   models that only one of the two serves.
+//!   models that only one of the two serves; a request with an image needs
+//!   `Copilot-Vision-Request: true`.
 //! - [`FakeCodeAssist`]: `cloudcode-pa` `v1internal` (loadCodeAssist, onboardUser, the
 //!   generate methods in their envelope).
 
@@ -400,6 +401,20 @@ impl FakeCopilot {
     }
 }
 
+/// Whether a chat or Responses body holds an image part anywhere (`image_url`, `input_image`).
+fn has_image(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => {
+            matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("image_url" | "input_image")
+            ) || o.values().any(has_image)
+        }
+        Value::Array(a) => a.iter().any(has_image),
+        _ => false,
+    }
+}
+
 fn gh_error(status: u16, message: &str, code: Option<&str>) -> Response<FakeBody> {
     let body =
         json!({"error": {"message": message, "code": code, "type": "invalid_request_error"}});
@@ -466,6 +481,13 @@ async fn copilot(
     }
     if header(&parts, "copilot-integration-id").is_empty() {
         return gh_error(400, "missing copilot-integration-id", None);
+    }
+    if has_image(&body) && header(&parts, "copilot-vision-request") != "true" {
+        return gh_error(
+            400,
+            "missing required Copilot-Vision-Request header for vision requests",
+            None,
+        );
     }
     let model = body
         .get("model")

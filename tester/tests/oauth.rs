@@ -306,6 +306,26 @@ refresh_lead_secs = "300"
     assert_eq!(text, switchyard_tester::fake_responses::REPLY);
     assert_eq!(chat_calls("gpt-5-codex"), 1);
     assert_eq!(copilot.log.count("/responses"), 3);
+    assert!(
+        copilot
+            .log
+            .all()
+            .iter()
+            .all(|s| !s.headers.contains_key("copilot-vision-request")),
+        "text-only requests are not vision requests"
+    );
+
+    // A request holding an image says so, on either endpoint.
+    for model in ["gh/gpt-4.1", "gh/gpt-5-codex"] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is in this picture"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}]}]});
+        let res = post_json(&url, CLIENT_KEY, &body).await;
+        assert_eq!(res.status, 200, "{model}: {}", res.text());
+        let sent = copilot.log.all().pop().unwrap();
+        assert_eq!(sent.headers["copilot-vision-request"], "true", "{model}");
+    }
+    assert_eq!(copilot.log.count("/responses"), 4);
     proxy.stop();
     let first_log = proxy.stderr();
 
@@ -315,7 +335,7 @@ refresh_lead_secs = "300"
     let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-5-codex", "after restart")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(chat_calls("gpt-5-codex"), 1);
-    assert_eq!(copilot.log.count("/responses"), 4);
+    assert_eq!(copilot.log.count("/responses"), 5);
     proxy.stop();
     assert_no_secrets("server log", &first_log, &github.state.issued());
     let mut secrets = github.state.issued();
