@@ -7,8 +7,9 @@
 //!   `oauth-2025-04-20` beta flag); a request that is not Claude Code's own (its system
 //!   prompt does not open with Claude Code's identity) gets the bare 429 "Error".
 //! - [`FakeCodex`]: the ChatGPT backend's `/backend-api/codex/responses` (streams only, stores
-//!   nothing, wants `instructions`, refuses sampling parameters; `#usage-limit` in the input
-//!   gets the `usage_limit_reached` 429).
+//!   nothing, wants `instructions`, refuses sampling parameters, `system` input items, item
+//!   references and server item ids; `#usage-limit` in the input gets the
+//!   `usage_limit_reached` 429).
 //! - [`FakeCopilot`]: the Copilot token exchange, `/chat/completions` and `/responses`, with
 //!   models that only one of the two serves; a request with an image needs
 //!   `Copilot-Vision-Request: true`.
@@ -310,6 +311,18 @@ async fn codex(
         .is_none_or(Vec::is_empty)
     {
         return detail(400, "Input must be a list");
+    }
+    // With `store: false` nothing a client could point back to exists: no system role either.
+    for item in obj["input"].as_array().into_iter().flatten() {
+        if item.get("role").and_then(Value::as_str) == Some("system") {
+            return detail(400, "System messages are not allowed");
+        }
+        let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+        if item["type"] == "item_reference" || id.starts_with("rs_") || id.starts_with("msg_") {
+            let e = json!({"error": {"message": format!("Item with id '{id}' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."),
+                "type": "invalid_request_error", "param": "input", "code": null}});
+            return full(404, "application/json", e.to_string());
+        }
     }
     if body.to_string().contains("#usage-limit") {
         let now = SystemTime::now()
