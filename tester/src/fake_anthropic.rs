@@ -771,6 +771,19 @@ pub fn validate(body: &Value, beta: &str, count_tokens: bool) -> Result<(), Stri
     if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!("{k}: Extra inputs are not permitted"));
     }
+    // Fields of beta features do not exist for a request that does not name the beta.
+    let flags: Vec<&str> = beta.split(',').map(str::trim).collect();
+    if obj.contains_key("context_management") && !flags.contains(&"context-management-2025-06-27") {
+        return Err("context_management: Extra inputs are not permitted".into());
+    }
+    if obj
+        .get("output_config")
+        .and_then(|o| o.get("effort"))
+        .is_some()
+        && !flags.contains(&"effort-2025-11-24")
+    {
+        return Err("output_config.effort: Extra inputs are not permitted".into());
+    }
     match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => {}
         Some(Value::String(_)) => {

@@ -4,12 +4,15 @@
 //! the plain fakes' well-formed ones.
 //!
 //! - [`FakeClaudeCode`]: Anthropic with a Claude Code login (`?beta=true`, bearer token, the
-//!   `oauth-2025-04-20` beta flag).
+//!   `oauth-2025-04-20` beta flag); a request that is not Claude Code's own (its system
+//!   prompt does not open with Claude Code's identity) gets the bare 429 "Error".
 //! - [`FakeCodex`]: the ChatGPT backend's `/backend-api/codex/responses` (streams only, stores
-//!   nothing, wants `instructions`, refuses sampling parameters; `#usage-limit` in the input
-//!   gets the `usage_limit_reached` 429).
+//!   nothing, wants `instructions`, refuses sampling parameters, `system` input items, item
+//!   references and server item ids; `#usage-limit` in the input gets the
+//!   `usage_limit_reached` 429).
 //! - [`FakeCopilot`]: the Copilot token exchange, `/chat/completions` and `/responses`, with
-//!   models that only one of the two serves.
+//!   models that only one of the two serves; a request with an image needs
+//!   `Copilot-Vision-Request: true`.
 //! - [`FakeCodeAssist`]: `cloudcode-pa` `v1internal` (loadCodeAssist, onboardUser, the
 //!   generate methods in their envelope).
 
@@ -145,7 +148,7 @@ async fn claude_code(
     inner: String,
     req: Request<Incoming>,
 ) -> Response<FakeBody> {
-    let (parts, bytes, _) = read(&log, req).await;
+    let (parts, bytes, json) = read(&log, req).await;
     if parts.uri.path() != "/v1/messages" {
         return claude_error(404, "not_found_error", "Not Found");
     }
@@ -179,15 +182,41 @@ async fn claude_code(
             "This credential is only authorized for use with Claude Code and cannot be used for other API requests.",
         );
     }
+    // What users of other clients on a subscription report: a 429 that names no limit.
+    if !is_claude_code(&json) {
+        return claude_error(429, "rate_limit_error", "Error");
+    }
     forward(
         format!("{inner}/v1/messages"),
         &[
             ("x-api-key", "sk-inner-key"),
             ("anthropic-version", header(&parts, "anthropic-version")),
+            ("anthropic-beta", header(&parts, "anthropic-beta")),
         ],
         bytes,
     )
     .await
+}
+
+/// The lines Claude Code's system prompt opens with (the interactive CLI, and `-p` / the
+/// Agent SDK), after its billing block.
+pub const CLAUDE_CODE_IDENTITY: &[&str] = &[
+    "You are Claude Code, Anthropic's official CLI for Claude.",
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+];
+
+/// Whether a Messages body is Claude Code's own: its first system text (past the billing
+/// block) starts with Claude Code's identity line.
+fn is_claude_code(body: &Value) -> bool {
+    let texts: Vec<&str> = match body.get("system") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(blocks)) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+        _ => Vec::new(),
+    };
+    texts
+        .into_iter()
+        .find(|t| !t.starts_with("x-anthropic-billing-header:"))
+        .is_some_and(|t| CLAUDE_CODE_IDENTITY.iter().any(|i| t.starts_with(i)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -283,6 +312,18 @@ async fn codex(
     {
         return detail(400, "Input must be a list");
     }
+    // With `store: false` nothing a client could point back to exists: no system role either.
+    for item in obj["input"].as_array().into_iter().flatten() {
+        if item.get("role").and_then(Value::as_str) == Some("system") {
+            return detail(400, "System messages are not allowed");
+        }
+        let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+        if item["type"] == "item_reference" || id.starts_with("rs_") || id.starts_with("msg_") {
+            let e = json!({"error": {"message": format!("Item with id '{id}' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."),
+                "type": "invalid_request_error", "param": "input", "code": null}});
+            return full(404, "application/json", e.to_string());
+        }
+    }
     if body.to_string().contains("#usage-limit") {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -373,6 +414,20 @@ impl FakeCopilot {
     }
 }
 
+/// Whether a chat or Responses body holds an image part anywhere (`image_url`, `input_image`).
+fn has_image(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => {
+            matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("image_url" | "input_image")
+            ) || o.values().any(has_image)
+        }
+        Value::Array(a) => a.iter().any(has_image),
+        _ => false,
+    }
+}
+
 fn gh_error(status: u16, message: &str, code: Option<&str>) -> Response<FakeBody> {
     let body =
         json!({"error": {"message": message, "code": code, "type": "invalid_request_error"}});
@@ -439,6 +494,13 @@ async fn copilot(
     }
     if header(&parts, "copilot-integration-id").is_empty() {
         return gh_error(400, "missing copilot-integration-id", None);
+    }
+    if has_image(&body) && header(&parts, "copilot-vision-request") != "true" {
+        return gh_error(
+            400,
+            "missing required Copilot-Vision-Request header for vision requests",
+            None,
+        );
     }
     let model = body
         .get("model")

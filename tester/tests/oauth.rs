@@ -155,6 +155,13 @@ fn debug_logs_text(dir: &Path) -> String {
     all
 }
 
+/// A chat request carrying Claude Code's identity, which a Claude subscription serves.
+fn claude_code_chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "max_tokens": 50, "messages": [
+        {"role": "system", "content": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"role": "user", "content": text}]})
+}
+
 fn chat(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 50, "temperature": 0.3})
 }
@@ -299,6 +306,26 @@ refresh_lead_secs = "300"
     assert_eq!(text, switchyard_tester::fake_responses::REPLY);
     assert_eq!(chat_calls("gpt-5-codex"), 1);
     assert_eq!(copilot.log.count("/responses"), 3);
+    assert!(
+        copilot
+            .log
+            .all()
+            .iter()
+            .all(|s| !s.headers.contains_key("copilot-vision-request")),
+        "text-only requests are not vision requests"
+    );
+
+    // A request holding an image says so, on either endpoint.
+    for model in ["gh/gpt-4.1", "gh/gpt-5-codex"] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is in this picture"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}]}]});
+        let res = post_json(&url, CLIENT_KEY, &body).await;
+        assert_eq!(res.status, 200, "{model}: {}", res.text());
+        let sent = copilot.log.all().pop().unwrap();
+        assert_eq!(sent.headers["copilot-vision-request"], "true", "{model}");
+    }
+    assert_eq!(copilot.log.count("/responses"), 4);
     proxy.stop();
     let first_log = proxy.stderr();
 
@@ -308,7 +335,7 @@ refresh_lead_secs = "300"
     let res = post_json(&url, CLIENT_KEY, &chat("gh/gpt-5-codex", "after restart")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(chat_calls("gpt-5-codex"), 1);
-    assert_eq!(copilot.log.count("/responses"), 4);
+    assert_eq!(copilot.log.count("/responses"), 5);
     proxy.stop();
     assert_no_secrets("server log", &first_log, &github.state.issued());
     let mut secrets = github.state.issued();
@@ -393,7 +420,7 @@ redirect_uri = "http://localhost:0/callback"
         "POST",
         &proxy.url("/v1/messages"),
         &[("x-api-key", CLIENT_KEY), ("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
-        json!({"model": "cc/claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        json!({"model": "cc/claude-sonnet-4-5", "max_tokens": 20, "system": "You are Claude Code, Anthropic's official CLI for Claude.", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
     )
     .await;
     assert_eq!(res.status, 200, "{}", res.text());
@@ -629,7 +656,7 @@ client_id = "claude-test-client"
             post_json(
                 &url,
                 CLIENT_KEY,
-                &chat("cc/claude-sonnet-4-5", &format!("n{i}")),
+                &claude_code_chat("cc/claude-sonnet-4-5", &format!("n{i}")),
             )
             .await
         }));
@@ -656,7 +683,7 @@ client_id = "claude-test-client"
         let res = post_json(
             &url,
             CLIENT_KEY,
-            &chat("cc/claude-sonnet-4-5", &format!("r{i}")),
+            &claude_code_chat("cc/claude-sonnet-4-5", &format!("r{i}")),
         )
         .await;
         assert_eq!(res.status, 200, "{}", res.text());
@@ -674,7 +701,7 @@ client_id = "claude-test-client"
         let res = post_json(
             &url,
             CLIENT_KEY,
-            &chat("cc/claude-sonnet-4-5", &format!("t{i}")),
+            &claude_code_chat("cc/claude-sonnet-4-5", &format!("t{i}")),
         )
         .await;
         assert_eq!(res.status, 200, "{}", res.text());

@@ -392,3 +392,48 @@ stream_max_retries = 0
         "{rows:?}"
     );
 }
+
+/// Claude Code in front of an Anthropic API-key provider, the body passed through: the strict
+/// fake refuses `context_management` and `output_config.effort` without their beta flags, so
+/// the run succeeds only if Claude Code's own `anthropic-beta` reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_keeps_its_beta_flags_through_an_anthropic_provider() {
+    let Some(claude) = std::env::var_os("SWITCHYARD_CLAUDE") else {
+        println!("skipped: set SWITCHYARD_CLAUDE (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeAnthropic::start().await;
+    let model = "claude-opus-4-8";
+    let mut proxy = Proxy::start(
+        &config("p_anthropic", "claude", &fake.base_url(), model, model),
+        &[],
+    );
+    let home = scratch_dir("claude-anthropic-home");
+    let mut cmd = clean_command(Path::new(&claude), &home);
+    cmd.args(["-p", "say hi", "--model", model])
+        .env("ANTHROPIC_BASE_URL", format!("http://{}", proxy.addr))
+        .env("ANTHROPIC_API_KEY", CLIENT_KEY)
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_ERROR_REPORTING", "1")
+        .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+        .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report("claude -p (anthropic)", ok, &stdout, &stderr, &proxy);
+    assert!(ok, "{why}");
+    assert!(
+        stdout.contains(switchyard_tester::fake_anthropic::REPLY),
+        "{why}"
+    );
+    let requests = fake.requests();
+    let first = &requests[0];
+    let beta = first.headers["anthropic-beta"].to_str().unwrap().to_owned();
+    for flag in ["claude-code-20250219", "context-management-2025-06-27"] {
+        assert!(beta.split(',').any(|f| f.trim() == flag), "{beta}\n{why}");
+    }
+    assert!(first.body.get("context_management").is_some(), "{why}");
+    assert_eq!(first.headers["x-api-key"], "sk-upstream-p_anthropic-0001");
+    proxy.stop();
+}

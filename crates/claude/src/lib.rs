@@ -8,37 +8,62 @@ pub mod oauth;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderValue;
-use serde_json::Value;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value};
 use switchyard_auth::Credential;
 use switchyard_auth::oauth::LoginUi;
 use switchyard_hub::{ApiError, Format};
 use switchyard_provider::executor::join_url;
+use switchyard_provider::forward::{ANTHROPIC_BETA, ANTHROPIC_VERSION, merge_flags};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{
-    Executor, ExecutorKind, LoginFuture, ProviderSettings, RefreshFuture, UpstreamClient,
-    UpstreamRequest,
+    ClientHeaders, Executor, ExecutorKind, Failure, LoginFuture, ProviderSettings, RefreshFuture,
+    UpstreamClient, UpstreamRequest,
 };
 
 /// The API version every request names; a provider may override it with an
 /// `anthropic-version` entry in its `headers`.
 pub const DEFAULT_API_VERSION: &str = "2023-06-01";
 
+/// The beta flags that the body fields of `body` need: the API refuses such a field without
+/// its flag ("context_management: Extra inputs are not permitted"). A translated request
+/// (an OpenAI client's `reasoning_effort` becomes `output_config.effort`) has no client flags
+/// to bring them.
+fn body_betas(body: &Map<String, Value>) -> impl Iterator<Item = &'static str> {
+    let context = body
+        .contains_key("context_management")
+        .then_some("context-management-2025-06-27");
+    let effort = body
+        .get("output_config")
+        .and_then(|o| o.get("effort"))
+        .is_some()
+        .then_some("effort-2025-11-24");
+    context.into_iter().chain(effort)
+}
+
 #[derive(Debug)]
 pub struct ClaudeExecutor {
     settings: ProviderSettings,
     url: String,
     oauth: oauth::OAuthSettings,
+    /// The provider's config names the API version, which then wins over the client's.
+    version_configured: bool,
 }
 
 impl ClaudeExecutor {
     pub fn new(settings: ProviderSettings) -> Self {
         let url = join_url(&settings.base_url, "messages");
         let oauth = oauth::OAuthSettings::from(&settings);
+        let version_configured = settings
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(ANTHROPIC_VERSION));
         Self {
             settings,
             url,
             oauth,
+            version_configured,
         }
     }
 }
@@ -84,7 +109,34 @@ impl Executor for ClaudeExecutor {
                 format!("{}?beta=true", self.url)
             }
         };
+        merge_flags(&mut headers, ANTHROPIC_BETA, body_betas(obj));
         post_json(url, headers, &body)
+    }
+
+    /// Claude Code's flags (`context-management-…`, `effort-…`, `context-1m-…`) join the
+    /// provider's and the login's own; the body was written against the client's API version.
+    fn forward(&self, client: &ClientHeaders, headers: &mut HeaderMap) {
+        merge_flags(headers, ANTHROPIC_BETA, client.flags(ANTHROPIC_BETA));
+        if !self.version_configured
+            && let Some(v) = client.get_all(ANTHROPIC_VERSION).next()
+        {
+            headers.insert(ANTHROPIC_VERSION, v.clone());
+        }
+    }
+
+    fn classify(
+        &self,
+        model: &str,
+        credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
+        if credential.is_oauth() && oauth::refuses_other_clients(status, &body) {
+            return oauth::not_served(&self.settings.name, status);
+        }
+        let _ = model;
+        Failure::from_response(status, headers, body)
     }
 
     fn refresh<'a>(
@@ -142,6 +194,86 @@ mod tests {
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["model"], "claude-sonnet-4-5");
         assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn a_bare_error_refuses_the_client_on_a_login_and_stays_a_rate_limit_on_a_key() {
+        use switchyard_provider::failure::FailureClass;
+        let login = Credential::OAuth {
+            access: Secret::new("sk-ant-oat01-secret"),
+            refresh: None,
+            expires_at: None,
+            extra: Default::default(),
+        };
+        let key = Credential::ApiKey(Secret::new("sk-ant-api03-secret"));
+        let bare = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"Error"}}"#,
+        );
+        let e = exec(&[]);
+        let f = e.classify("m", &login, 429, &HeaderMap::new(), bare.clone());
+        assert_eq!(f.class, FailureClass::NotServed);
+        assert_eq!(f.error.status, 403);
+        assert!(f.upstream_body.is_none());
+        let f = e.classify("m", &key, 429, &HeaderMap::new(), bare);
+        assert_eq!(f.class, FailureClass::RateLimit);
+        let limit = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#,
+        );
+        let f = e.classify("m", &login, 429, &HeaderMap::new(), limit);
+        assert_eq!(f.class, FailureClass::RateLimit);
+        let words = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"invalid_request_error","message":"This credential is only authorized for use with Claude Code and cannot be used for other API requests."}}"#,
+        );
+        let f = e.classify("m", &login, 400, &HeaderMap::new(), words);
+        assert_eq!(f.class, FailureClass::NotServed);
+    }
+
+    #[test]
+    fn body_fields_bring_their_beta_flags() {
+        let cred = Credential::ApiKey(Secret::new("sk-ant-api03-secret"));
+        let req = exec(&[])
+            .build(
+                json!({"messages": [], "max_tokens": 5, "output_config": {"effort": "low"},
+                    "context_management": {"edits": []}}),
+                "m",
+                true,
+                &cred,
+            )
+            .unwrap();
+        assert_eq!(
+            req.headers["anthropic-beta"],
+            "context-management-2025-06-27,effort-2025-11-24"
+        );
+    }
+
+    #[test]
+    fn client_flags_join_the_logins_and_the_clients_version_is_kept() {
+        let cred = Credential::OAuth {
+            access: Secret::new("sk-ant-oat01-secret"),
+            refresh: None,
+            expires_at: None,
+            extra: Default::default(),
+        };
+        let exec = exec(&[]);
+        let mut req = exec
+            .build(json!({"messages": [], "max_tokens": 5}), "m", true, &cred)
+            .unwrap();
+        let mut sent = HeaderMap::new();
+        sent.insert(
+            "anthropic-beta",
+            HeaderValue::from_static("oauth-2025-04-20,effort-2025-11-24"),
+        );
+        sent.insert("anthropic-version", HeaderValue::from_static("2026-10-21"));
+        sent.insert("x-api-key", HeaderValue::from_static("sk-client"));
+        exec.forward(
+            &ClientHeaders::from_request(Format::Claude, &sent),
+            &mut req.headers,
+        );
+        let beta = req.headers["anthropic-beta"].to_str().unwrap();
+        assert_eq!(beta.matches("oauth-2025-04-20").count(), 1, "{beta}");
+        assert!(beta.ends_with(",effort-2025-11-24"), "{beta}");
+        assert_eq!(req.headers["anthropic-version"], "2026-10-21");
+        assert!(req.headers.get("x-api-key").is_none());
     }
 
     #[test]

@@ -13,6 +13,10 @@ use serde_json::Value;
 use switchyard_auth::import::{Imported, Importer, Parse};
 use switchyard_auth::oauth::{self as flow, BodyStyle, LoginUi, OAuthApp, TokenSet};
 use switchyard_auth::{AuthError, Credential, Secret};
+use switchyard_hub::{ApiError, ErrorKind};
+use switchyard_provider::Failure;
+use switchyard_provider::failure::FailureClass;
+use switchyard_provider::forward::{ANTHROPIC_BETA, merge_flags};
 use switchyard_provider::{LoginOutcome, ProviderSettings, RefreshError, UpstreamClient};
 
 pub const AUTH_URL: &str = "https://claude.ai/oauth/authorize";
@@ -63,31 +67,59 @@ impl OAuthSettings {
     /// The headers a Claude Code login requires: its beta flags (merged with any configured
     /// ones) and the identity of the client the token was issued to.
     pub fn identity_headers(&self, headers: &mut HeaderMap) {
-        let mut flags: Vec<String> = headers
-            .get("anthropic-beta")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').map(|f| f.trim().to_owned()).collect())
-            .unwrap_or_default();
-        for f in self
-            .beta
-            .split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-        {
-            if !flags.iter().any(|have| have == f) {
-                flags.push(f.to_owned());
-            }
-        }
-        flags.retain(|f| !f.is_empty());
+        merge_flags(
+            headers,
+            ANTHROPIC_BETA,
+            self.beta
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty()),
+        );
         let mut set = |name: &'static str, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {
                 headers.insert(name, v);
             }
         };
-        set("anthropic-beta", &flags.join(","));
         set("user-agent", &self.user_agent);
         set("x-app", &self.x_app);
         set("anthropic-dangerous-direct-browser-access", "true");
+    }
+}
+
+/// Whether an error answer to a subscription login is Anthropic refusing a request that is not
+/// Claude Code's own: a 400 or a 429 whose whole message is "Error" (anthropics/claude-code
+/// #40515), or the 400 that says so in words. It is not a rate limit: the account serves
+/// Claude Code as before, and every other account of the login kind would refuse alike.
+pub fn refuses_other_clients(status: u16, body: &[u8]) -> bool {
+    if status != 400 && status != 429 {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let message = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
+    message == "Error"
+        || (status == 400 && message.contains("only authorized for use with Claude Code"))
+}
+
+/// The failure for [`refuses_other_clients`], with a message that tells the client why
+/// instead of Anthropic's bare "Error" (whose body is therefore not passed on).
+pub fn not_served(provider: &str, status: u16) -> Failure {
+    let message = format!(
+        "provider `{provider}` is a Claude subscription login, which serves only Claude Code's own \
+         requests; Anthropic refused this one (status {status}). Send it from Claude Code, or \
+         route this client to a provider with an Anthropic API key"
+    );
+    Failure {
+        error: ApiError::new(403, ErrorKind::PermissionDenied, message)
+            .with_code("subscription_serves_claude_code_only"),
+        upstream_body: None,
+        class: FailureClass::NotServed,
+        retry_after: None,
     }
 }
 

@@ -121,7 +121,14 @@ pub fn shape_body(
                 json!([{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]),
             );
         }
-        Some(Value::Array(items)) if !items.is_empty() => {}
+        Some(Value::Array(items)) if !items.is_empty() => {
+            unstored_input(items);
+            if items.is_empty() {
+                return Err(ApiError::invalid_request(
+                    "`input` holds only references to stored items, which this provider does not keep",
+                ));
+            }
+        }
         _ => {
             return Err(ApiError::invalid_request(
                 "`input` must be a non-empty list for this provider",
@@ -156,6 +163,20 @@ pub fn shape_body(
         }
     }
     Ok(())
+}
+
+/// Input as a backend that stores nothing takes it (`store: false`): it refuses the `system`
+/// role ("System messages are not allowed"; `developer` means the same), and answers 404 to
+/// an `item_reference` or an item `id` (`rs_…`, `msg_…`), since no item was ever kept to point
+/// to. Content, `call_id`s and encrypted reasoning stay.
+fn unstored_input(items: &mut Vec<Value>) {
+    items.retain(|item| item.get("type").and_then(Value::as_str) != Some("item_reference"));
+    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+        item.remove("id");
+        if item.get("role").and_then(Value::as_str) == Some("system") {
+            item.insert("role".into(), Value::String("developer".into()));
+        }
+    }
 }
 
 trait EffortOf {
@@ -239,7 +260,14 @@ impl Executor for CodexExecutor {
         }
     }
 
-    fn classify(&self, _model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
+    fn classify(
+        &self,
+        _model: &str,
+        _credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
         let hint = if status == 429 {
             usage_limit_wait(&body).or_else(|| reset_hint(headers, &[]))
         } else {
@@ -352,6 +380,15 @@ mod tests {
     }
 
     #[test]
+    fn input_of_only_references_is_refused_here() {
+        let mut body = json!({"input": [{"type": "item_reference", "id": "msg_1"}]});
+        let obj = body.as_object_mut().unwrap();
+        let e = shape_body(obj, "gpt-5-codex", "i").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("stored items"), "{}", e.message);
+    }
+
+    #[test]
     fn usage_limit_gives_a_precise_wait() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -361,7 +398,7 @@ mod tests {
             r#"{{"error":{{"type":"usage_limit_reached","message":"limit","resets_at":{}}}}}"#,
             now + 120
         );
-        let f = exec().classify("m", 429, &HeaderMap::new(), Bytes::from(body));
+        let f = exec().classify("m", &cred(), 429, &HeaderMap::new(), Bytes::from(body));
         let wait = f.retry_after.unwrap().as_secs();
         assert!((118..=120).contains(&wait), "{wait}");
         assert!(f.fallback());

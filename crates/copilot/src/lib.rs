@@ -252,6 +252,26 @@ fn initiator(body: &Value) -> &'static str {
     }
 }
 
+/// Whether a chat or Responses body holds an image: a chat message's `image_url` part, or a
+/// Responses `input_image` in a message or in a tool's output.
+fn holds_image(body: &Value) -> bool {
+    let is_image = |part: &Value| {
+        matches!(
+            part.get("type").and_then(Value::as_str),
+            Some("image_url" | "input_image")
+        )
+    };
+    let parts_hold_image = |v: Option<&Value>| {
+        v.and_then(Value::as_array)
+            .is_some_and(|parts| parts.iter().any(is_image))
+    };
+    ["messages", "input"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_array))
+        .flatten()
+        .any(|item| parts_hold_image(item.get("content")) || parts_hold_image(item.get("output")))
+}
+
 /// Models that take `max_completion_tokens` instead of `max_tokens`.
 fn wants_max_completion_tokens(model: &str) -> bool {
     ["gpt-5", "o1", "o3", "o4"]
@@ -288,6 +308,7 @@ impl Executor for CopilotExecutor {
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError> {
         let who = initiator(&body);
+        let vision = holds_image(&body);
         let responses = body.get("input").is_some() && body.get("messages").is_none();
         let obj = object_mut(&mut body)?;
         obj.insert("model".into(), Value::String(model.to_owned()));
@@ -334,10 +355,22 @@ impl Executor for CopilotExecutor {
                 headers.insert(name, v);
             }
         }
+        if vision {
+            // Without it Copilot refuses any request with an image: "missing required
+            // Copilot-Vision-Request header for vision requests".
+            headers.insert("copilot-vision-request", HeaderValue::from_static("true"));
+        }
         post_json(join_url(base, path), headers, &body)
     }
 
-    fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
+    fn classify(
+        &self,
+        model: &str,
+        _credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
         if status == 400 {
             let text = String::from_utf8_lossy(&body);
             if self.on_responses(model) {
@@ -425,12 +458,33 @@ mod tests {
     }
 
     #[test]
+    fn images_are_found_in_chat_and_responses_bodies() {
+        assert!(holds_image(
+            &json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]})
+        ));
+        assert!(holds_image(
+            &json!({"input": [{"type": "message", "role": "user", "content": [
+            {"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]})
+        ));
+        assert!(holds_image(
+            &json!({"input": [{"type": "function_call_output", "call_id": "c",
+            "output": [{"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]})
+        ));
+        assert!(!holds_image(
+            &json!({"messages": [{"role": "user", "content": "an image_url"}]})
+        ));
+        assert!(!holds_image(&json!({"input": "hi"})));
+    }
+
+    #[test]
     fn a_chat_refusal_moves_the_model_to_responses() {
         let e = exec();
         assert_eq!(e.format_for("gpt-5-codex"), Format::OpenAi);
         let body = br#"{"error":{"message":"model \"gpt-5-codex\" is not accessible via the /chat/completions endpoint","code":"unsupported_api_for_model"}}"#;
         let f = e.classify(
             "gpt-5-codex",
+            &cred(),
             400,
             &HeaderMap::new(),
             Bytes::from_static(body),
@@ -451,6 +505,7 @@ mod tests {
         let body = br#"{"error":{"message":"model gpt-5-codex does not support Responses API"}}"#;
         e.classify(
             "gpt-5-codex",
+            &cred(),
             400,
             &HeaderMap::new(),
             Bytes::from_static(body),

@@ -18,6 +18,7 @@ use switchyard_hub::{ApiError, Decoder, Format};
 
 use crate::client::UpstreamClient;
 use crate::failure::Failure;
+use crate::forward::ClientHeaders;
 
 /// A provider as configured, before any account is chosen.
 #[derive(Clone, Debug)]
@@ -75,6 +76,14 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// Ties a built request to the client's conversation, for providers that route or cache
     /// by a session id (Codex's `session_id`). Most have nothing to add.
     fn add_session(&self, _session: &str, _headers: &mut HeaderMap) {}
+
+    /// Adds the client's own headers (its beta flags, API version; see [`ClientHeaders`]) to
+    /// a built request. The server calls it only when the body goes out in the client's own
+    /// format. By default each is set unless the executor set it itself, and flag lists are
+    /// merged with the provider's.
+    fn forward(&self, client: &ClientHeaders, headers: &mut HeaderMap) {
+        client.insert_missing(headers);
+    }
 
     /// How this provider's stream body splits into events (SSE unless it says otherwise).
     fn decoder(&self) -> Box<dyn Decoder> {
@@ -136,10 +145,18 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         let _ = (model, format);
     }
 
-    /// Classifies an upstream error answer. Executors read their provider's own hints here
-    /// (a quota reset time, an endpoint to use instead for `model`).
-    fn classify(&self, model: &str, status: u16, headers: &HeaderMap, body: Bytes) -> Failure {
-        let _ = model;
+    /// Classifies an upstream error answer to a request sent with `credential`. Executors read
+    /// their provider's own hints here (a quota reset time, an endpoint to use instead for
+    /// `model`, a subscription that serves only its own client).
+    fn classify(
+        &self,
+        model: &str,
+        credential: &Credential,
+        status: u16,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Failure {
+        let _ = (model, credential);
         Failure::from_response(status, headers, body)
     }
 

@@ -12,6 +12,10 @@ pub enum FailureClass {
     Request,
     /// The prompt does not fit this model: another combo target may take it.
     ContextOverflow,
+    /// This provider will not serve this kind of request on any account (a subscription
+    /// login that serves only its own client's traffic): the next target may, and no
+    /// account is blamed.
+    NotServed,
     /// The credential was refused.
     Auth,
     /// A rate or quota limit: the account cools down for the hint, or a backoff.
@@ -25,6 +29,7 @@ impl FailureClass {
         match self {
             FailureClass::Request => "request",
             FailureClass::ContextOverflow => "context_overflow",
+            FailureClass::NotServed => "not_served",
             FailureClass::Auth => "auth",
             FailureClass::RateLimit => "rate_limit",
             FailureClass::Transient => "transient",

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod executor;
 pub mod failure;
+pub mod forward;
 pub mod request;
 
 pub use client::{ClientOptions, UpstreamClient};
@@ -12,3 +13,4 @@ pub use executor::{
     RefreshFuture, UpstreamRequest,
 };
 pub use failure::Failure;
+pub use forward::ClientHeaders;

@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_hub::usage;
 use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, TranslateError, Usage};
-use switchyard_provider::Failure;
 use switchyard_provider::failure::FailureClass;
+use switchyard_provider::{ClientHeaders, Failure};
 
 use crate::app::{Account, App, InFlight, Provider};
 use crate::call::Call;
@@ -89,6 +89,7 @@ pub(crate) async fn deliver<'a>(
     mut body: Value,
     stream: bool,
     session: Option<&str>,
+    client_headers: &ClientHeaders,
     deadline: Instant,
 ) -> Result<Delivered<'a>, Undelivered> {
     let mut first_failure: Option<(Failure, Pipeline)> = None;
@@ -113,7 +114,17 @@ pub(crate) async fn deliver<'a>(
                 body.clone()
             };
             let tried = try_target(
-                app, call, route, provider, target, format, this, stream, session, deadline,
+                app,
+                call,
+                route,
+                provider,
+                target,
+                format,
+                this,
+                stream,
+                session,
+                client_headers,
+                deadline,
             )
             .await?;
             match tried {
@@ -170,6 +181,7 @@ async fn try_target<'a>(
     body: Value,
     stream: bool,
     session: Option<&str>,
+    client_headers: &ClientHeaders,
     deadline: Instant,
 ) -> Result<TargetTried<'a>, Undelivered> {
     let upstream_stream = stream || provider.executor.always_streams();
@@ -191,6 +203,7 @@ async fn try_target<'a>(
         t.json("2_req_hub.json", &hub);
     }
     let provider_body = pipeline.request_to_provider(hub, &mut ctx)?;
+    let forwarded = client_headers.for_format(pipeline.provider);
 
     let now = SystemTime::now();
     let routing = &app.config.routing;
@@ -233,6 +246,7 @@ async fn try_target<'a>(
             &pipeline,
             upstream_stream,
             session,
+            forwarded,
             deadline,
         )
         .await;
@@ -281,6 +295,10 @@ async fn try_target<'a>(
             }
             // The request is the problem: another account would say the same.
             FailureClass::Request => return Ok(TargetTried::Stop(Box::new(failure), pipeline)),
+            // Every account here would refuse it alike; this refusal says why.
+            FailureClass::NotServed => {
+                return Ok(TargetTried::Failed(Box::new(failure), pipeline));
+            }
             // Another model (the next target) may take a longer prompt.
             FailureClass::ContextOverflow => {
                 return Ok(TargetTried::Failed(
@@ -365,6 +383,7 @@ async fn attempt(
     pipeline: &Pipeline,
     stream: bool,
     session: Option<&str>,
+    forwarded: Option<&ClientHeaders>,
     deadline: Instant,
 ) -> Result<Answer, Failure> {
     let credential = credentials::fresh(app, provider, account).await?;
@@ -380,6 +399,9 @@ async fn attempt(
             .map_err(Failure::request)?;
         if let Some(s) = session {
             provider.executor.add_session(s, &mut req.headers);
+        }
+        if let Some(h) = forwarded {
+            provider.executor.forward(h, &mut req.headers);
         }
         Ok::<_, Failure>(req)
     };
@@ -416,7 +438,9 @@ async fn attempt(
         let body = read_upstream(res.into_body(), app.config.timeouts.idle, deadline)
             .await
             .unwrap_or_default();
-        let mut failure = provider.executor.classify(model, status, &headers, body);
+        let mut failure = provider
+            .executor
+            .classify(model, &credential, status, &headers, body);
         // Some upstreams quote the key they were sent in their errors; the client, the
         // server log and the usage row must not see it. The account's credential may have
         // been renewed by the retry after a 401, so both are hidden.

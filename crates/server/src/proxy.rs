@@ -13,7 +13,7 @@ use serde_json::Value;
 use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
 use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
-use switchyard_provider::Failure;
+use switchyard_provider::{ClientHeaders, Failure};
 
 use crate::app::App;
 use crate::call::{CLIENT_CLOSED, Call};
@@ -176,6 +176,7 @@ async fn run(
     // costs nothing, where walking a large body would cost every request.
     let prompt_estimate = estimate_tokens(raw.len());
     let session = session_id(&parts.headers, &app.config.routing.session_header);
+    let client_headers = ClientHeaders::from_request(route.client, &parts.headers);
     let deadline = Instant::now() + app.config.timeouts.total;
 
     let delivered = match deliver(
@@ -186,6 +187,7 @@ async fn run(
         body,
         stream,
         session.as_deref(),
+        &client_headers,
         deadline,
     )
     .await

@@ -124,8 +124,11 @@ impl Health {
             failure.retry_after,
             failure.error.message.as_str(),
         );
-        // A bad request says nothing about the account.
-        if matches!(class, FailureClass::Request | FailureClass::ContextOverflow) {
+        // A bad request, or one this provider never serves, says nothing about the account.
+        if matches!(
+            class,
+            FailureClass::Request | FailureClass::ContextOverflow | FailureClass::NotServed
+        ) {
             return Penalty {
                 cooldown: None,
                 disabled: false,
