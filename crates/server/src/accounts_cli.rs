@@ -125,7 +125,7 @@ pub fn login(
         .upsert(&p.name, &name, &outcome.credential)
         .map_err(|e| e.to_string())?;
     say(&format!(
-        "Logged in: account `{name}` of provider `{}` is stored in {}. Restart a running server to use it.",
+        "Logged in: account `{name}` of provider `{}` is stored in {}. A running server takes it in within `server.account_reload_ms` (5 s by default).",
         p.name,
         config.database.display()
     ));
@@ -204,7 +204,7 @@ pub fn accounts(config_path: &Path, action: Action) -> Result<(), String> {
             say(&format!("{label} removed"));
         }
     }
-    say("Restart a running server for the change to take effect.");
+    say("A running server takes the change in within `server.account_reload_ms` (5 s by default).");
     Ok(())
 }
 
