@@ -33,7 +33,7 @@ fn row(i: usize) -> UsageRow {
         account: Some("main".into()),
         requested_model: "openai/gpt-4.1-mini".into(),
         upstream_model: Some("gpt-4.1-mini".into()),
-        stream: i % 3 == 0,
+        stream: i.is_multiple_of(3),
         status: 200,
         usage: Usage {
             prompt_tokens: 1200,
