@@ -50,8 +50,6 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
             // the client's next request on this connection.
             busy.touch();
             async move {
-                // Backpressure: while the usage writer is behind, the next request waits.
-                app.usage.room().await;
                 let res = routes::dispatch(app, req, peer).await;
                 busy.touch();
                 Ok::<_, std::convert::Infallible>(res)
