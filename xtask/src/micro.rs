@@ -16,13 +16,16 @@ const BENCHES: &[(&str, &str)] = &[
     ("switchyard-hub", "hub"),
     ("switchyard-kiro", "kiro"),
     ("switchyard-cursor", "cursor"),
+    ("switchyard-server", "usage_writer"),
 ];
 
 #[derive(Debug, PartialEq)]
 pub struct Row {
     pub name: String,
     pub median: String,
+    /// MB/s of input, or for a benchmark counted in items (the usage writer's rows) items/s.
     pub mb_per_s: f64,
+    pub unit: &'static str,
 }
 
 pub fn run(root: &Path, quick: bool) -> Result<(), String> {
@@ -64,11 +67,26 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         "benchmark", "median", "MB/s"
     );
     for r in &rows {
-        println!("{:<width$}  {:>12}  {:>10.1}", r.name, r.median, r.mb_per_s);
+        println!(
+            "{:<width$}  {:>12}  {:>10.1}{}",
+            r.name,
+            r.median,
+            r.mb_per_s,
+            if r.unit == "MB/s" {
+                String::new()
+            } else {
+                format!(" {}", r.unit)
+            }
+        );
     }
     let report: Vec<_> = rows
         .iter()
-        .map(|r| json!({"benchmark": r.name, "median": r.median, "mb_per_s": r.mb_per_s}))
+        .map(|r| match r.unit {
+            "MB/s" => json!({"benchmark": r.name, "median": r.median, "mb_per_s": r.mb_per_s}),
+            unit => {
+                json!({"benchmark": r.name, "median": r.median, "per_s": r.mb_per_s, "unit": unit})
+            }
+        })
         .collect();
     let path = dir.join("micro.json");
     std::fs::write(
@@ -101,12 +119,15 @@ pub fn parse(bench: &str, text: &str) -> Vec<Row> {
         // A throughput row: no name, just a rate.
         if first.ends_with("/s") && first.starts_with(|c: char| c.is_ascii_digit()) {
             if let (Some((name, median)), Some(rate)) = (pending.take(), cols.get(2))
-                && let Some(mb) = mb_per_s(rate)
+                && let Some((mb, unit)) = mb_per_s(rate)
+                    .map(|mb| (mb, "MB/s"))
+                    .or_else(|| items_per_s(rate).map(|n| (n, "rows/s")))
             {
                 rows.push(Row {
                     name,
                     median,
                     mb_per_s: mb,
+                    unit,
                 });
             }
             continue;
@@ -165,6 +186,20 @@ fn mb_per_s(rate: &str) -> Option<f64> {
     Some(n * scale)
 }
 
+/// "192.3 Kitem/s" -> 192300.0
+fn items_per_s(rate: &str) -> Option<f64> {
+    let (number, unit) = rate.split_once(' ')?;
+    let n: f64 = number.parse().ok()?;
+    let scale = match unit {
+        "item/s" => 1.0,
+        "Kitem/s" => 1e3,
+        "Mitem/s" => 1e6,
+        "Gitem/s" => 1e9,
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,19 +224,40 @@ hub                         fastest       │ slowest       │ median        �
                 Row {
                     name: "hub request claude->hub fixture".into(),
                     median: "3.3 µs".into(),
-                    mb_per_s: 900.5
+                    mb_per_s: 900.5,
+                    unit: "MB/s",
                 },
                 Row {
                     name: "hub request hub->gemini large".into(),
                     median: "1.2 ms".into(),
-                    mb_per_s: 100.0
+                    mb_per_s: 100.0,
+                    unit: "MB/s",
                 },
                 Row {
                     name: "hub sse_parser".into(),
                     median: "11 µs".into(),
-                    mb_per_s: 1400.0
+                    mb_per_s: 1400.0,
+                    unit: "MB/s",
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn reads_item_rates_as_rows_per_second() {
+        let text = "\
+usage_writer       fastest       │ slowest       │ median        │ mean          │ samples │ iters
+╰─ sustained_rows  832.1 ms      │ 1.235 s       │ 1.039 s       │ 1.061 s       │ 5       │ 5
+                   240.3 Kitem/s │ 161.8 Kitem/s │ 192.3 Kitem/s │ 188.3 Kitem/s │         │
+";
+        assert_eq!(
+            parse("usage_writer", text),
+            vec![Row {
+                name: "usage_writer sustained_rows".into(),
+                median: "1.039 s".into(),
+                mb_per_s: 192_300.0,
+                unit: "rows/s",
+            }]
         );
     }
 }

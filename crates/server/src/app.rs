@@ -1,7 +1,8 @@
 //! The shared, immutable state every request reads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime};
 
@@ -18,7 +19,7 @@ use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
-use crate::usage_store::{AccountStateRow, UsageSink};
+use crate::usage_store::{AccountState, AccountStateRow, UsageSink};
 
 pub struct App {
     pub config: Config,
@@ -66,6 +67,10 @@ pub struct Account {
     pub daily_tokens: Option<u64>,
     health: Mutex<Health>,
     pub in_flight: AtomicU32,
+    /// Waiting in the usage writer's queue to be saved.
+    state_queued: AtomicBool,
+    /// [`status_key`] of the state last queued: a change is saved at once, not within a second.
+    queued_status: AtomicU64,
 }
 
 impl Provider {
@@ -139,6 +144,8 @@ impl Account {
             daily_tokens: a.daily_tokens,
             health: Mutex::new(Health::default()),
             in_flight: AtomicU32::new(0),
+            state_queued: AtomicBool::new(false),
+            queued_status: AtomicU64::new(0),
         }
     }
 
@@ -157,6 +164,8 @@ impl Account {
             daily_tokens: None,
             health: Mutex::new(Health::default()),
             in_flight: AtomicU32::new(0),
+            state_queued: AtomicBool::new(false),
+            queued_status: AtomicU64::new(0),
         }
     }
 
@@ -215,7 +224,36 @@ impl Account {
         h.day = row.day;
         h.day_requests = row.day_requests;
         h.day_tokens = row.day_tokens;
+        self.queued_status.store(status_key(&h), Ordering::Relaxed);
     }
+}
+
+impl AccountState for Account {
+    fn take_state(&self) -> AccountStateRow {
+        self.state_queued.store(false, Ordering::Release);
+        self.state_row()
+    }
+}
+
+/// What routing decides by: cooldowns and failure status, not the day's counters. A hash is
+/// enough to tell that it changed.
+fn status_key(h: &Health) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (
+        h.cooldown_until,
+        h.disabled_until,
+        h.backoff_level,
+        h.consecutive_failures,
+    )
+        .hash(&mut hasher);
+    // The map's order is arbitrary: combine its entries' hashes in an order-free way.
+    let models = h.model_cooldowns.iter().fold(0u64, |acc, entry| {
+        let mut e = std::hash::DefaultHasher::new();
+        entry.hash(&mut e);
+        acc.wrapping_add(e.finish())
+    });
+    models.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// One request in flight on an account; dropping it frees the slot.
@@ -320,6 +358,8 @@ pub fn build(
         connect_timeout: config.timeouts.connect,
         ..ClientOptions::default()
     })?;
+    let mut metrics = Metrics::default();
+    metrics.register_usage(usage.stats());
     Ok(App {
         config,
         registry,
@@ -328,7 +368,7 @@ pub fn build(
         usage,
         debug,
         limits: ClientLimits::default(),
-        metrics: Metrics::default(),
+        metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
     })
@@ -393,9 +433,17 @@ impl App {
         sessions.insert((session.to_owned(), provider), (account, Instant::now()));
     }
 
-    /// Saves an account's state off the request path.
-    pub fn save_account(&self, account: &Account) {
-        self.usage.record_state(account.state_row());
+    /// Queues an account's state for saving, off the request path. The writer saves the
+    /// newest state once per batch at most, and counters-only changes once a second: a
+    /// success costs no record of its own.
+    pub fn save_account(&self, account: &Arc<Account>) {
+        let key = status_key(&account.lock_health());
+        let urgent = account.queued_status.swap(key, Ordering::Relaxed) != key;
+        let newly = !account.state_queued.swap(true, Ordering::AcqRel);
+        if newly || urgent {
+            let queued = newly.then(|| account.clone() as Arc<dyn AccountState>);
+            self.usage.record_state(queued, urgent);
+        }
     }
 
     /// Every configured secret, for scrubbing debug logs.

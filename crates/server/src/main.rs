@@ -222,7 +222,8 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         let month_start = routing::month_bounds(now, offset).0;
         let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
             .map_err(|e| format!("cannot read this month's usage: {e}"))?;
-        let (usage, usage_writer) = usage_store::start(conn).map_err(|e| format!("cannot start the usage writer: {e}"))?;
+        let (usage, usage_writer) = usage_store::start(conn, writer_options())
+            .map_err(|e| format!("cannot start the usage writer: {e}"))?;
         let (debug, debug_writer) = if config.debug_logs {
             let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
                 .map_err(|e| format!("cannot start debug logs in {}: {e}", config.logs_dir.display()))?;
@@ -271,6 +272,21 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         .await
         .map_err(|e| e.to_string())
     })
+}
+
+/// The usage writer's options. Two environment variables exist for tests only, to play a
+/// slow disk: `SWITCHYARD_TEST_USAGE_ROWS_PER_SEC` holds the writer to that many rows a
+/// second, `SWITCHYARD_TEST_USAGE_QUEUE_BYTES` shrinks its queue's budget.
+fn writer_options() -> usage_store::WriterOptions {
+    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut options = usage_store::WriterOptions::default();
+    if let Some(rate) = num("SWITCHYARD_TEST_USAGE_ROWS_PER_SEC") {
+        options.rows_per_sec = u32::try_from(rate).ok();
+    }
+    if let Some(bytes) = num("SWITCHYARD_TEST_USAGE_QUEUE_BYTES") {
+        options.queue_bytes = usize::try_from(bytes).unwrap_or(options.queue_bytes);
+    }
+    options
 }
 
 /// The config and the database, for the commands that read or change what a server keeps.

@@ -165,6 +165,30 @@ impl Metrics {
         }
     }
 
+    /// The usage writer's figures: how far behind it runs and how often requests waited.
+    pub fn register_usage(&mut self, stats: &crate::usage_store::UsageStats) {
+        self.registry.register(
+            "usage_backpressure_waits",
+            "Requests that waited for room in the usage writer's queue (the disk is too slow)",
+            stats.waits.clone(),
+        );
+        self.registry.register(
+            "usage_rows_written",
+            "Usage rows written to the database",
+            stats.written.clone(),
+        );
+        self.registry.register(
+            "usage_batch_rows",
+            "Rows in the usage writer's latest batch",
+            stats.batch_rows.clone(),
+        );
+        self.registry.register(
+            "usage_batch_bytes",
+            "Bytes of rows in the usage writer's latest batch",
+            stats.batch_bytes.clone(),
+        );
+    }
+
     pub fn cooldown(&self, provider: &str, account: &str) {
         self.cooldowns
             .get_or_create(&AccountLabels {

@@ -59,6 +59,10 @@ pub async fn handle(
     peer: SocketAddr,
     route: Route,
 ) -> Response<Body> {
+    // Backpressure: while the usage writer is behind (a slow disk), a request that will
+    // write a row waits for room in its queue; on a kept-alive connection that is after the
+    // previous answer was delivered. Health checks and metrics do not wait.
+    app.usage.room().await;
     let mut call = Call::new(app.clone(), route.client);
     let client = route.client;
     let id = call.id.clone();

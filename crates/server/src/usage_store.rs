@@ -1,18 +1,40 @@
-//! The usage table: one row per request, written by a background thread in batches so the
-//! request path never waits on disk.
+//! The usage table: one row per request, written by a background thread so the request path
+//! never waits on disk, plus the accounts' routing state, kept as state (the newest of each
+//! account) rather than as a stream of events.
+//!
+//! Memory is bounded by construction: queued rows are counted in bytes against a budget, and a
+//! request is admitted ([`UsageSink::room`]) only while the queue is under it, so the queue
+//! holds at most the budget plus one row per request in flight (rows those requests hold
+//! anyway). Nothing waits in a task of its own. The writer takes the whole queue at each turn
+//! and writes it in one transaction with cached statements, so it keeps up with any rate the
+//! disk allows, and what a crash (`kill -9`) loses is the rows of the last batch or two:
+//! committed transactions are in the WAL, which survives the process.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use rusqlite::{Connection, params};
 use switchyard_hub::Usage;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// Rows waiting beyond this many make `record` hand the row to a task that waits for room,
-/// rather than blocking the request or dropping the row.
-const QUEUE: usize = 8192;
-/// Rows written per transaction at most.
-const BATCH: usize = 512;
+/// Bytes of queued rows beyond which new requests wait for the writer. About 6,000 rows:
+/// some 50 ms of the writer's work on an ordinary disk, so a crash loses little, and far more
+/// than it falls behind in normal running.
+pub const QUEUE_BYTES: usize = 2 << 20;
+/// How often account state that changed only in its counters is saved. A change of cooldown
+/// or failure status is saved with the next batch.
+const STATE_EVERY: Duration = Duration::from_secs(1);
+/// With nothing queued the writer looks again after this long, a few times, before it parks;
+/// under load it therefore never needs waking, so recording a row costs no system call.
+const NAP: Duration = Duration::from_millis(5);
+const NAPS_BEFORE_PARK: u32 = 20;
+/// At most one "writer is behind" warning this often.
+const WARN_EVERY_MS: i64 = 10_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct UsageRow {
@@ -54,13 +76,103 @@ pub struct AccountStateRow {
     pub day_tokens: u64,
 }
 
-/// What the writer thread writes.
-#[derive(Debug)]
-enum Record {
-    Usage(Box<UsageRow>),
-    Account(Box<AccountStateRow>),
+/// An account whose state the writer reads when it saves it. Implemented by the server's
+/// accounts; the writer only ever sees the newest state.
+pub trait AccountState: Send + Sync {
+    /// The state to save now; also clears the account's "queued for saving" mark, before
+    /// reading, so a change made meanwhile queues it again.
+    fn take_state(&self) -> AccountStateRow;
+}
+
+/// The writer's knobs; [`WriterOptions::default`] is what the server runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Queue budget in bytes (see [`QUEUE_BYTES`]).
+    pub queue_bytes: usize,
+    /// Test only: the writer holds itself to this many rows a second, as a slow disk would.
+    pub rows_per_sec: Option<u32>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue_bytes: QUEUE_BYTES,
+            rows_per_sec: None,
+        }
+    }
+}
+
+/// The writer's figures for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct UsageStats {
+    /// Requests that waited for room in the queue (backpressure).
+    pub waits: Counter,
+    /// Usage rows written.
+    pub written: Counter,
+    /// Bytes of rows the writer took in its latest batch: how far behind it runs.
+    pub batch_bytes: Gauge,
+    /// Rows in that batch.
+    pub batch_rows: Gauge,
+}
+
+/// What waits for the writer.
+#[derive(Default)]
+struct Queue {
+    rows: Vec<UsageRow>,
     /// (provider, model, format)
-    Learned(String, String, &'static str),
+    learned: Vec<(String, String, &'static str)>,
+    states: Vec<Arc<dyn AccountState>>,
+    /// A state in `states` changed its cooldown or failure status: save it now.
+    urgent: bool,
+    /// Bytes of `rows`.
+    bytes: usize,
+    parked: bool,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes a parked writer.
+    wake: Condvar,
+    /// Bytes of rows queued or being written; read without the lock by [`UsageSink::room`].
+    bytes: AtomicUsize,
+    budget: usize,
+    /// Wakes requests waiting for room.
+    room: Notify,
+    stats: UsageStats,
+    last_warn_ms: AtomicI64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Marks the queue closed when the last sink is dropped, so the writer drains and stops.
+struct Closer(Arc<Shared>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.closed = true;
+        drop(q);
+        self.0.wake.notify_one();
+        self.0.room.notify_waiters();
+    }
+}
+
+/// Bytes a queued row holds, for the queue's budget.
+fn row_bytes(r: &UsageRow) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+    std::mem::size_of::<UsageRow>()
+        + r.request_id.capacity()
+        + r.requested_model.capacity()
+        + opt(&r.client_key)
+        + opt(&r.provider)
+        + opt(&r.account)
+        + opt(&r.upstream_model)
+        + opt(&r.combo)
 }
 
 const SCHEMA: &str = "
@@ -144,42 +256,95 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// The sending side, cheap to clone into every request.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UsageSink {
-    tx: mpsc::Sender<Record>,
+    shared: Arc<Shared>,
+    _closer: Arc<Closer>,
+}
+
+impl std::fmt::Debug for UsageSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageSink")
+            .field("bytes", &self.shared.bytes.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 impl UsageSink {
+    /// Queues a request's row. Never waits: the request was admitted by [`UsageSink::room`].
     pub fn record(&self, row: UsageRow) {
-        self.send(Record::Usage(Box::new(row)));
+        let size = row_bytes(&row);
+        let mut q = self.shared.lock();
+        q.rows.push(row);
+        q.bytes += size;
+        self.shared.bytes.fetch_add(size, Ordering::AcqRel);
+        self.wake_if_parked(q);
     }
 
-    pub fn record_state(&self, row: AccountStateRow) {
-        self.send(Record::Account(Box::new(row)));
+    /// Queues an account whose state changed. `account` is `None` when it is queued already;
+    /// `urgent` when its cooldown or failure status changed, which is saved with the next
+    /// batch rather than within [`STATE_EVERY`].
+    pub fn record_state(&self, account: Option<Arc<dyn AccountState>>, urgent: bool) {
+        let mut q = self.shared.lock();
+        if let Some(a) = account {
+            q.states.push(a);
+        }
+        q.urgent |= urgent;
+        self.wake_if_parked(q);
     }
 
     /// Notes the format `provider` turned out to serve `model` in.
     pub fn record_learned(&self, provider: &str, model: &str, format: &'static str) {
-        self.send(Record::Learned(
-            provider.to_owned(),
-            model.to_owned(),
-            format,
-        ));
+        let mut q = self.shared.lock();
+        q.learned
+            .push((provider.to_owned(), model.to_owned(), format));
+        self.wake_if_parked(q);
     }
 
-    fn send(&self, record: Record) {
-        match self.tx.try_send(record) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(record).await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(record)) => {
-                tracing::error!(?record, "usage writer has stopped; record lost");
-            }
+    fn wake_if_parked(&self, q: MutexGuard<'_, Queue>) {
+        let parked = q.parked;
+        drop(q);
+        if parked {
+            self.shared.wake.notify_one();
         }
+    }
+
+    /// Waits while the queue is over its budget: the writer cannot keep up (a slow disk), so
+    /// the connection's next request waits for it rather than memory growing or rows being
+    /// dropped. Returns at once in normal running.
+    pub async fn room(&self) {
+        let shared = &self.shared;
+        if shared.bytes.load(Ordering::Acquire) < shared.budget {
+            return;
+        }
+        shared.stats.waits.inc();
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = shared.last_warn_ms.load(Ordering::Relaxed);
+        if now - last >= WARN_EVERY_MS
+            && shared
+                .last_warn_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                queued_bytes = shared.bytes.load(Ordering::Relaxed),
+                "the usage writer is behind (slow disk?): requests wait for room in its queue"
+            );
+        }
+        loop {
+            let notified = shared.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if shared.bytes.load(Ordering::Acquire) < shared.budget || shared.lock().closed {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The writer's figures, to register with `/metrics`.
+    pub fn stats(&self) -> &UsageStats {
+        &self.shared.stats
     }
 }
 
@@ -188,12 +353,31 @@ pub struct UsageWriter {
     handle: JoinHandle<()>,
 }
 
-pub fn start(conn: Connection) -> std::io::Result<(UsageSink, UsageWriter)> {
-    let (tx, rx) = mpsc::channel::<Record>(QUEUE);
+pub fn start(
+    conn: Connection,
+    options: WriterOptions,
+) -> std::io::Result<(UsageSink, UsageWriter)> {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+        bytes: AtomicUsize::new(0),
+        budget: options.queue_bytes.max(1),
+        room: Notify::new(),
+        stats: UsageStats::default(),
+        last_warn_ms: AtomicI64::new(i64::MIN / 2),
+    });
+    let writer = shared.clone();
     let handle = std::thread::Builder::new()
         .name("usage-writer".into())
-        .spawn(move || write_loop(conn, rx))?;
-    Ok((UsageSink { tx }, UsageWriter { handle }))
+        .spawn(move || write_loop(conn, &writer, options.rows_per_sec))?;
+    let closer = Arc::new(Closer(shared.clone()));
+    Ok((
+        UsageSink {
+            shared,
+            _closer: closer,
+        },
+        UsageWriter { handle },
+    ))
 }
 
 impl UsageWriter {
@@ -203,40 +387,91 @@ impl UsageWriter {
     }
 }
 
-/// How long the writer gathers rows after the first of a batch. Besides fewer transactions,
-/// it keeps the writer off the channel most of the time, so a request's send rarely has to
-/// wake a parked thread.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(25);
+/// One turn's work, taken from the queue at once.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<UsageRow>,
+    learned: Vec<(String, String, &'static str)>,
+    states: Vec<Arc<dyn AccountState>>,
+    bytes: usize,
+}
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        if !rx.is_closed() {
-            std::thread::sleep(GATHER);
-        }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(row) => batch.push(row),
-                Err(_) => break,
+/// Waits for work and takes it; `None` once the queue is closed and empty.
+fn take(shared: &Shared, batch: &mut Batch, last_states: Instant) -> Option<()> {
+    let mut naps = 0;
+    let mut q = shared.lock();
+    loop {
+        let states_due =
+            !q.states.is_empty() && (q.urgent || q.closed || last_states.elapsed() >= STATE_EVERY);
+        if !q.rows.is_empty() || !q.learned.is_empty() || states_due {
+            std::mem::swap(&mut q.rows, &mut batch.rows);
+            std::mem::swap(&mut q.learned, &mut batch.learned);
+            if states_due {
+                std::mem::swap(&mut q.states, &mut batch.states);
+                q.urgent = false;
             }
+            batch.bytes = std::mem::take(&mut q.bytes);
+            return Some(());
         }
-        if let Err(e) = insert(&mut conn, &batch) {
-            tracing::error!(rows = batch.len(), "cannot write usage rows: {e}");
+        if q.closed {
+            return None;
         }
-        batch.clear();
+        if naps < NAPS_BEFORE_PARK {
+            naps += 1;
+            drop(q);
+            std::thread::sleep(NAP);
+            q = shared.lock();
+            continue;
+        }
+        q.parked = true;
+        q = if q.states.is_empty() {
+            shared.wake.wait(q).unwrap_or_else(|p| p.into_inner())
+        } else {
+            let left = STATE_EVERY.saturating_sub(last_states.elapsed());
+            shared
+                .wake
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0
+        };
+        q.parked = false;
     }
 }
 
-fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
-    // Every success saves its account's state, but only the newest state of each account
-    // in a batch needs writing.
-    let mut newest = std::collections::HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        if let Record::Account(a) = record {
-            newest.insert((a.provider.as_str(), a.account.as_str()), i);
+fn write_loop(mut conn: Connection, shared: &Shared, rows_per_sec: Option<u32>) {
+    let mut batch = Batch::default();
+    let mut last_states = Instant::now();
+    while take(shared, &mut batch, last_states).is_some() {
+        let started = Instant::now();
+        shared.stats.batch_bytes.set(batch.bytes as i64);
+        shared.stats.batch_rows.set(batch.rows.len() as i64);
+        let states: Vec<AccountStateRow> = batch.states.drain(..).map(|a| a.take_state()).collect();
+        if !states.is_empty() {
+            last_states = Instant::now();
         }
+        match insert(&mut conn, &batch.rows, &batch.learned, &states) {
+            Ok(()) => {
+                shared.stats.written.inc_by(batch.rows.len() as u64);
+            }
+            Err(e) => tracing::error!(rows = batch.rows.len(), "cannot write usage rows: {e}"),
+        }
+        if let Some(rate) = rows_per_sec.filter(|r| *r > 0) {
+            let budget = Duration::from_secs_f64(batch.rows.len() as f64 / f64::from(rate));
+            std::thread::sleep(budget.saturating_sub(started.elapsed()));
+        }
+        batch.rows.clear();
+        batch.learned.clear();
+        shared.bytes.fetch_sub(batch.bytes, Ordering::AcqRel);
+        shared.room.notify_waiters();
     }
+}
+
+fn insert(
+    conn: &mut Connection,
+    rows: &[UsageRow],
+    learned: &[(String, String, &'static str)],
+    states: &[AccountStateRow],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
@@ -246,48 +481,7 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
                 combo, target_index, attempts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
-        let mut state = tx.prepare_cached(
-            "INSERT OR REPLACE INTO account_state (provider, account, cooldown_until_ms, model_cooldowns,
-                backoff_level, consecutive_failures, disabled_until_ms, last_error_ms, last_error, day,
-                day_requests, day_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for (i, record) in records.iter().enumerate() {
-            let r = match record {
-                Record::Usage(r) => r,
-                Record::Learned(provider, model, format) => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO learned_formats (provider, model, format)
-                         VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![provider, model, format])?;
-                    continue;
-                }
-                Record::Account(a)
-                    if newest.get(&(a.provider.as_str(), a.account.as_str())) != Some(&i) =>
-                {
-                    continue;
-                }
-                Record::Account(a) => {
-                    let cooldowns =
-                        serde_json::to_string(&a.model_cooldowns).unwrap_or_else(|_| "[]".into());
-                    state.execute(params![
-                        a.provider,
-                        a.account,
-                        a.cooldown_until_ms,
-                        cooldowns,
-                        a.backoff_level,
-                        a.consecutive_failures,
-                        a.disabled_until_ms,
-                        a.last_error.as_ref().map(|e| e.0),
-                        a.last_error.as_ref().map(|e| &e.1),
-                        a.day,
-                        a.day_requests as i64,
-                        a.day_tokens as i64,
-                    ])?;
-                    continue;
-                }
-            };
+        for r in rows {
             stmt.execute(params![
                 r.ts_ms,
                 r.request_id,
@@ -311,6 +505,39 @@ fn insert(conn: &mut Connection, records: &[Record]) -> rusqlite::Result<()> {
                 r.target_index,
                 r.attempts,
             ])?;
+        }
+        if !states.is_empty() {
+            let mut state = tx.prepare_cached(
+                "INSERT OR REPLACE INTO account_state (provider, account, cooldown_until_ms, model_cooldowns,
+                    backoff_level, consecutive_failures, disabled_until_ms, last_error_ms, last_error, day,
+                    day_requests, day_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for a in states {
+                let cooldowns =
+                    serde_json::to_string(&a.model_cooldowns).unwrap_or_else(|_| "[]".into());
+                state.execute(params![
+                    a.provider,
+                    a.account,
+                    a.cooldown_until_ms,
+                    cooldowns,
+                    a.backoff_level,
+                    a.consecutive_failures,
+                    a.disabled_until_ms,
+                    a.last_error.as_ref().map(|e| e.0),
+                    a.last_error.as_ref().map(|e| &e.1),
+                    a.day,
+                    a.day_requests as i64,
+                    a.day_tokens as i64,
+                ])?;
+            }
+        }
+        for (provider, model, format) in learned {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO learned_formats (provider, model, format)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![provider, model, format])?;
         }
     }
     tx.commit()
@@ -466,6 +693,74 @@ pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
 mod tests {
     use super::*;
 
+    struct TestAccount {
+        row: Mutex<AccountStateRow>,
+    }
+
+    impl AccountState for TestAccount {
+        fn take_state(&self) -> AccountStateRow {
+            self.row.lock().unwrap().clone()
+        }
+    }
+
+    fn row(i: usize) -> UsageRow {
+        UsageRow {
+            ts_ms: chrono::Utc::now().timestamp_millis(),
+            request_id: format!("{i:032x}"),
+            client_format: "openai",
+            provider: Some("groq".into()),
+            account: Some("a1".into()),
+            requested_model: "groq/llama-3.3-70b".into(),
+            upstream_model: Some("llama-3.3-70b".into()),
+            status: 200,
+            ..UsageRow::default()
+        }
+    }
+
+    /// A writer held to 2,000 rows/s against a producer that would go far faster: the
+    /// producer waits for room, the queue never holds more than its budget plus the one row
+    /// each admitted request adds, and every row is written.
+    #[test]
+    fn a_slow_writer_holds_the_producer_back_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("u.db");
+        let budget = 16 * 1024;
+        let options = WriterOptions {
+            queue_bytes: budget,
+            rows_per_sec: Some(2_000),
+        };
+        let (sink, writer) = start(open(&path).unwrap(), options).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        const ROWS: usize = 1_000;
+        let peak = rt.block_on(async {
+            let mut peak = 0;
+            for i in 0..ROWS {
+                sink.room().await;
+                sink.record(row(i));
+                peak = peak.max(sink.shared.bytes.load(Ordering::Acquire));
+            }
+            peak
+        });
+        assert!(peak >= budget, "the producer never got ahead: {peak}");
+        assert!(
+            peak < budget + 2 * row_bytes(&row(0)),
+            "queue grew past its budget: {peak} bytes"
+        );
+        let waits = sink.stats().waits.get();
+        assert!(waits > 0, "nobody waited");
+        drop(sink);
+        writer.close();
+        let conn = open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n as usize, ROWS);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn rows_are_written_and_summarised() {
         let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
@@ -474,7 +769,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let (sink, writer) = start(conn).unwrap();
+        let (sink, writer) = start(conn, WriterOptions::default()).unwrap();
         rt.block_on(async {
             for i in 0..3 {
                 sink.record(UsageRow {
@@ -492,19 +787,22 @@ mod tests {
                     ..UsageRow::default()
                 });
             }
-            let state = |day_requests| AccountStateRow {
-                provider: "groq".into(),
-                account: "a".into(),
-                cooldown_until_ms: Some(5),
-                model_cooldowns: vec![("m".into(), 9)],
-                last_error: Some((3, "429".into())),
-                day: 7,
-                day_requests,
-                ..AccountStateRow::default()
-            };
-            // A newer state of the same account in the same batch is the one kept.
-            sink.record_state(state(1));
-            sink.record_state(state(2));
+            let account = Arc::new(TestAccount {
+                row: Mutex::new(AccountStateRow {
+                    provider: "groq".into(),
+                    account: "a".into(),
+                    cooldown_until_ms: Some(5),
+                    model_cooldowns: vec![("m".into(), 9)],
+                    last_error: Some((3, "429".into())),
+                    day: 7,
+                    day_requests: 1,
+                    ..AccountStateRow::default()
+                }),
+            });
+            // Saved as state: queued once, the newest state is what the writer reads.
+            sink.record_state(Some(account.clone()), true);
+            account.row.lock().unwrap().day_requests = 2;
+            sink.record_state(None, false);
             sink.record_learned("gh", "gpt-5-codex", "openai");
             sink.record_learned("gh", "gpt-5-codex", "responses");
         });
