@@ -200,11 +200,6 @@ impl Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    /// The server's process id, to read its memory from /proc.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Proxy {
