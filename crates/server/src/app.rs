@@ -356,6 +356,7 @@ pub fn build(
     }
     let client = UpstreamClient::new(&ClientOptions {
         connect_timeout: config.timeouts.connect,
+        lanes: config.threads.max(1),
         ..ClientOptions::default()
     })?;
     let mut metrics = Metrics::default();

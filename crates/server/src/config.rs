@@ -115,7 +115,7 @@ impl Default for ServerFile {
             admin_key: None,
             admin_key_env: None,
             overhead_header: false,
-            threads: 1,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             account_reload_ms: 5_000,
             busy_poll_us: 250,
         }
@@ -248,7 +248,7 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
-    /// Runtime worker threads (default one: see `serve`).
+    /// Serving threads, each with its own runtime and listener (default: one per core).
     pub threads: usize,
     /// How often logins added or removed while the server runs are taken in.
     pub account_reload: Duration,

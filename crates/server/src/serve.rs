@@ -1,6 +1,7 @@
 //! The listener: accepts connections (HTTP/1.1 and HTTP/2) and serves them until a
 //! shutdown signal, then lets open requests finish.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,29 @@ use crate::app::App;
 use crate::busy_poll::BusyPoll;
 use crate::routes;
 
-pub async fn run(app: Arc<App>, listener: TcpListener) {
+/// A listening socket on `addr`; with `reuse_port`, other sockets may listen on the same
+/// port and the kernel spreads new connections across them.
+pub fn reuse_port_listener(
+    addr: std::net::SocketAddr,
+    reuse_port: bool,
+) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that trickles its headers (slowloris) is cut off instead of holding a
@@ -25,7 +48,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
         .header_read_timeout(Duration::from_secs(30));
     let busy = BusyPoll::new(app.config.busy_poll);
     tokio::spawn(busy.clone().run());
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -67,7 +90,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
