@@ -1,6 +1,12 @@
 //! The one outbound HTTP client: pooled, HTTP/2 where the upstream offers it (ALPN),
 //! TCP_NODELAY, rustls with the ring provider.
+//!
+//! With several serving threads (one runtime each), every thread gets a pool of its own (a
+//! "lane", chosen by [`enter_lane`]): a pooled connection's task runs on the runtime that
+//! opened it, so a shared pool would hand requests across cores.
 
+use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +23,17 @@ pub struct ClientOptions {
     pub pool_idle_timeout: Duration,
     /// Extra CA certificates (PEM) to trust besides the built-in roots.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// Separate connection pools, one per serving thread.
+    pub lanes: usize,
+}
+
+thread_local! {
+    static LANE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes this thread's requests use pool `lane` (taken modulo the client's lanes).
+pub fn enter_lane(lane: usize) {
+    LANE.with(|l| l.set(lane));
 }
 
 impl Default for ClientOptions {
@@ -25,6 +42,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             pool_idle_timeout: Duration::from_secs(90),
             extra_ca_pem: None,
+            lanes: 1,
         }
     }
 }
@@ -37,9 +55,13 @@ pub enum ClientBuildError {
     Pem(String),
 }
 
+type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Lane 0's pool (a handle on it: clones share the pool).
+    first: Pool,
+    lanes: Arc<[Pool]>,
 }
 
 impl UpstreamClient {
@@ -72,11 +94,23 @@ impl UpstreamClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .build(https);
-        Ok(Self { inner })
+        let pool = || {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(opts.pool_idle_timeout)
+                .pool_timer(TokioTimer::new())
+                .build(https.clone())
+        };
+        let first = pool();
+        let lanes = std::iter::once(first.clone())
+            .chain((1..opts.lanes).map(|_| pool()))
+            .collect();
+        Ok(Self { first, lanes })
+    }
+
+    /// This thread's pool.
+    fn inner(&self) -> &Pool {
+        let lane = LANE.with(Cell::get) % self.lanes.len().max(1);
+        self.lanes.get(lane).unwrap_or(&self.first)
     }
 
     /// Sends a small request and reads the whole answer (OAuth endpoints, token exchanges),
@@ -90,7 +124,7 @@ impl UpstreamClient {
         let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
         let work = async {
             let res = self
-                .inner
+                .inner()
                 .request(req)
                 .await
                 .map_err(std::io::Error::other)?;
@@ -113,7 +147,7 @@ impl UpstreamClient {
         &self,
         req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.inner.request(req).await
+        self.inner().request(req).await
     }
 }
 

@@ -33,6 +33,9 @@ pub struct App {
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
     pub credentials: Credentials,
+    /// Room for `server.max_connections` open client connections, shared by every serving
+    /// thread so the cap holds for the process, not per thread.
+    pub open_connections: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct Provider {
@@ -356,10 +359,12 @@ pub fn build(
     }
     let client = UpstreamClient::new(&ClientOptions {
         connect_timeout: config.timeouts.connect,
+        lanes: config.threads.max(1),
         ..ClientOptions::default()
     })?;
     let mut metrics = Metrics::default();
     metrics.register_usage(usage.stats());
+    let open_connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     Ok(App {
         config,
         registry,
@@ -371,6 +376,7 @@ pub fn build(
         metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
+        open_connections,
     })
 }
 

@@ -120,7 +120,7 @@ impl Default for ServerFile {
             metrics_key: None,
             metrics_key_env: None,
             overhead_header: false,
-            threads: 1,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             account_reload_ms: 5_000,
             busy_poll_us: 250,
             // Well under the usual descriptor limits (the server also needs descriptors for
@@ -264,7 +264,7 @@ pub struct Config {
     pub metrics_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
-    /// Runtime worker threads (default one: see `serve`).
+    /// Serving threads, each with its own runtime and listener (default: one per core).
     pub threads: usize,
     /// How often logins added or removed while the server runs are taken in.
     pub account_reload: Duration,

@@ -190,18 +190,12 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    // One thread by default: a request's client and upstream connections then live on
-    // one thread, with no wake-ups across cores (the costliest part of a proxied request
-    // on a virtual machine), and it serves ~20,000 requests/s, far beyond what LLM traffic
-    // needs. More threads add throughput for CPU-heavy loads on machines with cores to spare.
-    let mut runtime = if config.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut multi = tokio::runtime::Builder::new_multi_thread();
-        multi.worker_threads(config.threads);
-        multi
-    };
-    let runtime = runtime
+    // One current-thread runtime per serving thread (default: one per core), each with its
+    // own listener on the same port (SO_REUSEPORT: the kernel spreads connections) and its
+    // own upstream pool, so a request's client and upstream connections live on one thread
+    // and never hand over across cores (the costliest part of a proxied request on a
+    // virtual machine). This thread serves the first listener and holds the shared work.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
@@ -231,8 +225,16 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         } else {
             (None, None)
         };
-        let listener = serve::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let threads = config.threads.max(1);
+        let listen_error = |e: std::io::Error| format!("cannot listen on {}: {e}", config.listen);
+        let first = serve::reuse_port_listener(config.listen, threads > 1).map_err(listen_error)?;
+        let addr = first.local_addr().map_err(|e| e.to_string())?;
+        // The others on the port the first got (it may have been asked for port 0).
+        let others = (1..threads)
+            .map(|_| serve::reuse_port_listener(addr, true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(listen_error)?;
+        let listener = tokio::net::TcpListener::from_std(first).map_err(|e| e.to_string())?;
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
         for (name, model, format) in &learned {
             let provider = app.providers.iter().find(|p| &p.name == name);
@@ -256,7 +258,33 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         println!("switchyard listening on http://{addr}");
 
         let reload = tokio::spawn(reload_accounts(app.clone()));
-        serve::run(app.clone(), listener).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        for (i, listener) in others.into_iter().enumerate() {
+            let (app, mut stopped) = (app.clone(), stopped.clone());
+            let worker = std::thread::Builder::new()
+                .name(format!("serve-{}", i + 1))
+                .spawn(move || serve_thread(i + 1, app, listener, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }))
+                .map_err(|e| format!("cannot start a serving thread: {e}"))?;
+            workers.push(worker);
+        }
+        drop(stopped);
+        serve::run(app.clone(), listener, async move {
+            serve::shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await;
+        // The other threads finish their open requests too.
+        let joined = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                if let Ok(Err(e)) = w.join() {
+                    tracing::error!("serving thread: {e}");
+                }
+            }
+        });
+        let _ = joined.await;
         // The reload task holds the app (and through it the usage sink): stop it first so
         // the writers can drain and stop.
         reload.abort();
@@ -271,6 +299,26 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         })
         .await
         .map_err(|e| e.to_string())
+    })
+}
+
+/// One serving thread: its own current-thread runtime and upstream pool, serving
+/// `listener` until `shutdown`.
+fn serve_thread(
+    lane: usize,
+    app: Arc<app::App>,
+    listener: std::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    switchyard_provider::client::enter_lane(lane);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        serve::run(app, listener, shutdown).await;
+        Ok(())
     })
 }
 

@@ -2,7 +2,7 @@
 //! shutdown signal, then lets open requests finish. It bounds what clients can hold: the
 //! number of open connections, and how long one may stay silent before its request.
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
@@ -25,19 +25,29 @@ use crate::routes;
 /// `somaxconn`.
 const LISTEN_BACKLOG: u32 = 4096;
 
-/// The listening socket, with room for bursts of connections (see [`LISTEN_BACKLOG`]).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+/// A listening socket on `addr`; with `reuse_port`, other sockets may listen on the same
+/// port and the kernel spreads new connections across them.
+pub fn reuse_port_listener(
+    addr: std::net::SocketAddr,
+    reuse_port: bool,
+) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG as i32)?;
+    Ok(socket.into())
 }
 
-pub async fn run(app: Arc<App>, listener: TcpListener) {
+pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let header_timeout = app.config.timeouts.client_header;
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -49,10 +59,10 @@ pub async fn run(app: Arc<App>, listener: TcpListener) {
         .header_read_timeout(header_timeout);
     let busy = BusyPoll::new(app.config.busy_poll);
     tokio::spawn(busy.clone().run());
-    let open = Arc::new(Semaphore::new(app.config.max_connections));
+    let open = app.open_connections.clone();
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let mut refusing = false;
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -148,7 +158,7 @@ async fn refuse(mut stream: TcpStream, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
