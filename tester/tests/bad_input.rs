@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -241,8 +241,19 @@ async fn a_body_that_stops_arriving_gets_408_and_a_client_that_leaves_mid_body_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_get_a_503_and_the_server_takes_more_once_some_close() {
     let (_fake, proxy) = setup_with(&[("SWITCHYARD_MAX_CONNECTIONS", "20")]).await;
+    // Each held connection is answered once, so every serving thread has accepted its share
+    // before the one over the cap arrives (the kernel spreads them across threads).
     let mut held: Vec<_> = (0..20)
-        .map(|_| std::net::TcpStream::connect(proxy.addr).unwrap())
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(proxy.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            let mut first = [0u8; 12];
+            s.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"HTTP/1.1 200");
+            s
+        })
         .collect();
     let mut over = std::net::TcpStream::connect(proxy.addr).unwrap();
     over.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
