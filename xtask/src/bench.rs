@@ -507,3 +507,161 @@ api_key = "sk-bench-upstream-key"
     println!("results: {}", out.display());
     Ok(())
 }
+
+/// `--soak-secs N`: passthrough requests on 64 connections as fast as they go for N seconds,
+/// the proxy's RSS sampled every second (the curve must be flat), then a graceful stop and
+/// every answered request's usage row counted in the database.
+pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("release");
+    let dir = target.join("soak");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (upstream, _) = spawn(
+        Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
+        "bench-upstream listening on http://",
+    )?;
+    let config = format!(
+        "[[providers]]\nname = \"up\"\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\n\
+         [[providers.accounts]]\nname = \"bench\"\napi_key = \"sk-bench-upstream-key\"\n",
+        upstream.addr
+    );
+    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+    let (mut proxy, _) = spawn_proxy(&bin, &dir)?;
+    let pid = proxy.child.id();
+    let t = Target {
+        addr: proxy.addr,
+        path: "/v1/chat/completions".into(),
+        body: Bytes::from(
+            json!({"model": "up/m", "messages": [{"role": "user", "content": "Say hello."}]})
+                .to_string(),
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let idle_kb = rss_kb(pid, "VmRSS:");
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let tasks = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let mut conn = Conn::open(t.addr).await?;
+            let (t, stop, done) = (t.clone(), stop.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if conn.request(&t, Instant::now()).await.is_err() {
+                        return false;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }));
+        }
+        Ok::<_, String>(tasks)
+    })?;
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    let mut last = 0;
+    println!("{:>5} {:>8} {:>9}", "s", "RSS MB", "req/s");
+    for s in 1..=secs {
+        let due = start + Duration::from_secs(s);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let rss = rss_kb(pid, "VmRSS:");
+        let n = done.load(Ordering::Relaxed);
+        println!("{s:>5} {:>8.1} {:>9}", rss as f64 / 1024.0, n - last);
+        samples.push(rss);
+        last = n;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let failed = rt.block_on(async {
+        let mut failed = 0;
+        for task in tasks {
+            if !matches!(task.await, Ok(true)) {
+                failed += 1;
+            }
+        }
+        failed
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let answered = done.load(Ordering::Relaxed);
+    let after_kb = rss_kb(pid, "VmRSS:");
+    // A graceful stop: the writer drains its queue before the process exits.
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let stopping = Instant::now();
+    let _ = proxy.child.wait();
+    let drain = stopping.elapsed();
+    let rows: i64 = rusqlite::Connection::open(dir.join("data/switchyard.db"))
+        .and_then(|c| c.query_row("SELECT count(*) FROM usage", [], |r| r.get(0)))
+        .map_err(|e| e.to_string())?;
+    let peak = samples.iter().copied().max().unwrap_or(0);
+    // Flatness: the last quarter's highest sample against the first quarter's (after the
+    // first second's warm-up).
+    let quarter = (samples.len() / 4).max(1);
+    let early = samples
+        .iter()
+        .skip(1)
+        .take(quarter)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let late = samples
+        .iter()
+        .rev()
+        .take(quarter)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let summary = json!({
+        "seconds": secs,
+        "connections": 64,
+        "requests": answered,
+        "requests_per_s": answered as f64 / elapsed,
+        "failed_connections": failed,
+        "idle_rss_mb": idle_kb as f64 / 1024.0,
+        "peak_rss_mb": peak as f64 / 1024.0,
+        "early_rss_mb": early as f64 / 1024.0,
+        "late_rss_mb": late as f64 / 1024.0,
+        "rss_after_mb": after_kb as f64 / 1024.0,
+        "usage_rows": rows,
+        "drain_ms": drain.as_secs_f64() * 1000.0,
+        "rss_mb_per_s": samples.iter().map(|k| *k as f64 / 1024.0).collect::<Vec<_>>(),
+    });
+    println!(
+        "\nsoak {secs} s at c=64: {answered} requests ({:.0}/s), {failed} connections failed; \
+         RSS idle {:.1} MB, peak {:.1} MB, first quarter {:.1} MB, last quarter {:.1} MB; \
+         {rows} usage rows for {answered} requests; writer drained in {:.0} ms",
+        answered as f64 / elapsed,
+        idle_kb as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        early as f64 / 1024.0,
+        late as f64 / 1024.0,
+        drain.as_secs_f64() * 1000.0,
+    );
+    let out = dir.join("soak.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("results: {}", out.display());
+    if rows as u64 != answered {
+        return Err(format!("{rows} usage rows for {answered} requests"));
+    }
+    if peak > 100 * 1024 {
+        return Err(format!(
+            "peak RSS {:.1} MB over 100 MB",
+            peak as f64 / 1024.0
+        ));
+    }
+    Ok(())
+}

@@ -5,6 +5,9 @@
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
 //! - `bench [--quick] [--only NAME]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
+//! - `bench --soak-secs N`: N seconds (600 for the full soak) of passthrough requests on 64
+//!   connections, the proxy's RSS sampled every second, and every request's usage row
+//!   counted in the database after a graceful stop.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
 //!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
 //!   which only builds them (clippy `--all-targets`).
@@ -36,12 +39,21 @@ fn main() -> ExitCode {
                     .position(|a| a == "--only")
                     .and_then(|i| args.get(i + 1))
                     .cloned();
-                bench::run(&root(), quick, only.as_deref())
+                let soak = args
+                    .iter()
+                    .position(|a| a == "--soak-secs")
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|v| v.parse::<u64>().ok());
+                match soak {
+                    Some(secs) => bench::soak(&root(), secs),
+                    None => bench::run(&root(), quick, only.as_deref()),
+                }
             }
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --micro for the translator and decoder micro-benchmarks in MB/s)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+             --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);
         }

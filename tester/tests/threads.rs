@@ -1,0 +1,112 @@
+//! Serving threads: `server.threads = N` runs N current-thread runtimes, each accepting on
+//! its own SO_REUSEPORT listener (the kernel spreads connections across them). Load from
+//! many connections is answered in full, and every serving thread did part of the work
+//! (its CPU time, from /proc, grew).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use switchyard_tester::fake_openai::FakeOpenAi;
+use switchyard_tester::harness::Proxy;
+use switchyard_tester::http_client::client;
+
+const CLIENT: &str = "sk-threads-client-key-01";
+const THREADS: usize = 3;
+const CONNECTIONS: usize = 48;
+const PER_CONNECTION: usize = 40;
+
+/// Thread name -> CPU ticks (user + system) for every thread of `pid`.
+fn thread_cpu(pid: u32) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let ticks: u64 = stat[close + 1..]
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        *out.entry(name).or_default() += ticks;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_serving_thread_takes_connections() {
+    let fake = FakeOpenAi::start().await;
+    let config = format!(
+        r#"
+[server]
+threads = {THREADS}
+[[client_keys]]
+id = "t"
+key = "{CLIENT}"
+[[providers]]
+name = "p"
+base_url = "{base}"
+[[providers.accounts]]
+name = "a"
+api_key = "sk-threads-upstream-01"
+"#,
+        base = fake.base_url(),
+    );
+    let mut proxy = Proxy::start(&config, &[("SWITCHYARD_LOG", "warn")]);
+    let pid = proxy.pid();
+    let before = thread_cpu(pid);
+    let serving: Vec<String> = (1..THREADS).map(|i| format!("serve-{i}")).collect();
+    for name in &serving {
+        assert!(before.contains_key(name), "no thread {name}: {before:?}");
+    }
+    let url = proxy.url("/v1/chat/completions");
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client per task: its own connection, so the kernel places each.
+            let http = client();
+            for i in 0..PER_CONNECTION {
+                let body = json!({"model": "p/m", "messages": [{"role": "user", "content": format!("hi {c} {i}")}]});
+                let req = http::Request::post(url.as_str())
+                    .header("authorization", format!("Bearer {CLIENT}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .unwrap();
+                let res = tokio::time::timeout(Duration::from_secs(30), http.request(req))
+                    .await
+                    .expect("request timed out")
+                    .expect("request failed");
+                assert_eq!(res.status(), 200);
+                res.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = thread_cpu(pid);
+    proxy.stop();
+    let rows: i64 = rusqlite::Connection::open(proxy.db_path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM usage", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows as usize, CONNECTIONS * PER_CONNECTION);
+    // The main thread serves the first listener; each other serving thread its own.
+    for name in &serving {
+        let used = after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+        assert!(used > 0, "{name} did no work: {after:?}");
+    }
+}
