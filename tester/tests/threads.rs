@@ -110,3 +110,24 @@ api_key = "sk-threads-upstream-01"
         assert!(used > 0, "{name} did no work: {after:?}");
     }
 }
+
+/// SO_REUSEPORT lets any socket of the same user join a port's group: without a check, a
+/// second switchyard started on a port the first already serves would take a share of its
+/// connections, unnoticed. It must refuse to start instead.
+#[test]
+fn a_second_server_on_a_served_port_refuses_to_start() {
+    let config = format!("[server]\nthreads = {THREADS}\n");
+    let first = Proxy::start(&config, &[("SWITCHYARD_LOG", "warn")]);
+    let dir = switchyard_tester::harness::scratch_dir("second-server");
+    std::fs::write(dir.join("config.toml"), &config).unwrap();
+    let mut cmd = std::process::Command::new(switchyard_tester::harness::binary());
+    cmd.current_dir(&dir)
+        .args(["--config", "config.toml", "serve", "--listen"])
+        .arg(first.addr.to_string())
+        .env_remove("SWITCHYARD_LISTEN");
+    // Started, it would serve until killed: the limit only bounds a failing test.
+    let (ok, out, err) = switchyard_tester::harness::run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(!ok, "a second server started on {}\n{out}{err}", first.addr);
+    assert!(!out.contains("listening"), "{out}");
+    assert!(err.contains("cannot listen"), "{err}");
+}

@@ -227,13 +227,9 @@ fn serve(config_path: &std::path::Path, listen: Option<String>) -> Result<(), St
         };
         let threads = config.threads.max(1);
         let listen_error = |e: std::io::Error| format!("cannot listen on {}: {e}", config.listen);
-        let first = serve::reuse_port_listener(config.listen, threads > 1).map_err(listen_error)?;
+        let mut others = serve::listeners(config.listen, threads).map_err(listen_error)?;
+        let first = others.remove(0);
         let addr = first.local_addr().map_err(|e| e.to_string())?;
-        // The others on the port the first got (it may have been asked for port 0).
-        let others = (1..threads)
-            .map(|_| serve::reuse_port_listener(addr, true))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(listen_error)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(|e| e.to_string())?;
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
         for (name, model, format) in &learned {

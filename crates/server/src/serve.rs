@@ -3,6 +3,7 @@
 //! number of open connections, and how long one may stay silent before its request.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,16 +26,37 @@ use crate::routes;
 /// `somaxconn`.
 const LISTEN_BACKLOG: u32 = 4096;
 
-/// A listening socket on `addr`; with `reuse_port`, other sockets may listen on the same
-/// port and the kernel spreads new connections across them.
-pub fn reuse_port_listener(
-    addr: std::net::SocketAddr,
-    reuse_port: bool,
-) -> std::io::Result<std::net::TcpListener> {
+/// One listening socket per serving thread, all on the same port (`SO_REUSEPORT`): the
+/// kernel spreads new connections across them, so a connection stays on the thread that
+/// accepted it.
+pub fn listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    if count <= 1 {
+        return Ok(vec![listener(addr, false)?]);
+    }
+    // Another process serving the port with SO_REUSEPORT would let these sockets join its
+    // group and share its connections unnoticed; a plain bind first proves the port is free
+    // (and picks the port when asked for port 0).
+    let addr = {
+        let probe = socket(addr)?;
+        probe.bind(&addr.into())?;
+        probe
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("no socket address"))?
+    };
+    (0..count).map(|_| listener(addr, true)).collect()
+}
+
+fn socket(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    Ok(socket)
+}
+
+fn listener(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket(addr)?;
     #[cfg(unix)]
     if reuse_port {
         socket.set_reuse_port(true)?;
