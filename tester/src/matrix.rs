@@ -5,14 +5,20 @@
 //! Adding a fake means adding its [`Provider`] row here: the matrix then covers it in every
 //! client format, streamed and not.
 
-use serde_json::Value;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use serde_json::{Value, json};
 
 use crate::fake_anthropic::FakeAnthropic;
 use crate::fake_cursor::FakeCursor;
 use crate::fake_gemini::FakeGemini;
 use crate::fake_kiro::FakeKiro;
+use crate::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use crate::fake_openai::FakeOpenAi;
 use crate::fake_responses::FakeResponses;
+use crate::fake_subscriptions::{FakeCodeAssist, FakeCodex};
+use crate::harness::run;
 use crate::{fake_anthropic, fake_cursor, fake_gemini, fake_kiro, fake_openai, fake_responses};
 
 /// One thing a provider can do for a client. Streaming is not listed: every capability is
@@ -55,8 +61,11 @@ pub struct Provider {
 
 use Capability::{Errors, Images, Reasoning, Text, Tools};
 
-/// Every fake provider format, with what it serves.
-pub const PROVIDERS: [Provider; 6] = [
+/// Every fake provider format, with what it serves: the API-key providers, then the
+/// subscription backends a login imported from the vendor's own tool reaches (the Claude
+/// Code login is left out: it answers only Claude Code's own requests, by design, and
+/// Copilot needs an interactive device login).
+pub const PROVIDERS: [Provider; 8] = [
     Provider {
         kind: "openai",
         model: "gpt-test",
@@ -120,7 +129,32 @@ pub const PROVIDERS: [Provider; 6] = [
         reasoning: fake_cursor::THINKING,
         signs_reasoning: false,
     },
+    Provider {
+        kind: "codex",
+        model: "gpt-5-codex",
+        capabilities: &[Text, Tools, Reasoning, Images, Errors],
+        // The ChatGPT backend gate forwards to the Responses fake.
+        reply: fake_responses::REPLY,
+        stream_reply: fake_responses::REPLY,
+        tool_args: fake_responses::TOOL_ARGS,
+        reasoning: fake_anthropic::THINKING,
+        signs_reasoning: true,
+    },
+    Provider {
+        kind: "gemini-cli",
+        model: "gemini-2.5-pro",
+        capabilities: &[Text, Tools, Reasoning, Images, Errors],
+        // The Code Assist gate forwards to the Gemini fake.
+        reply: fake_gemini::REPLY,
+        stream_reply: fake_gemini::REPLY,
+        tool_args: fake_gemini::TOOL_ARGS,
+        reasoning: fake_gemini::THINKING,
+        signs_reasoning: true,
+    },
 ];
+
+/// The ChatGPT account the Codex login names.
+const CODEX_ACCOUNT: &str = "acct-matrix";
 
 /// A running fake of one of the [`PROVIDERS`].
 pub enum RunningFake {
@@ -130,6 +164,8 @@ pub enum RunningFake {
     Gemini(FakeGemini),
     Kiro(FakeKiro),
     Cursor(FakeCursor),
+    Codex(FakeCodex, FakeOAuth),
+    CodeAssist(FakeCodeAssist, FakeOAuth),
 }
 
 impl RunningFake {
@@ -142,6 +178,21 @@ impl RunningFake {
             "gemini" => RunningFake::Gemini(FakeGemini::start().await),
             "kiro" => RunningFake::Kiro(FakeKiro::start().await),
             "cursor" => RunningFake::Cursor(FakeCursor::start().await),
+            "codex" => {
+                let mut cfg = OAuthConfig::new("app_matrix", BodyStyle::Form, Flavor::OpenAi);
+                cfg.id_claims = json!({"email": "dev@example.com",
+                    "https://api.openai.com/auth": {"chatgpt_account_id": CODEX_ACCOUNT}});
+                let oauth = FakeOAuth::start(cfg).await;
+                let fake = FakeCodex::start(oauth.state.clone(), CODEX_ACCOUNT).await;
+                RunningFake::Codex(fake, oauth)
+            }
+            "gemini-cli" => {
+                let mut cfg = OAuthConfig::new("google-matrix", BodyStyle::Form, Flavor::Rfc);
+                cfg.client_secret = Some("google-matrix-secret".into());
+                let oauth = FakeOAuth::start(cfg).await;
+                let fake = FakeCodeAssist::start(oauth.state.clone(), Some("proj-matrix")).await;
+                RunningFake::CodeAssist(fake, oauth)
+            }
             other => panic!("no fake for provider kind {other}"),
         }
     }
@@ -155,7 +206,71 @@ impl RunningFake {
             RunningFake::Gemini(f) => f.base_url(),
             RunningFake::Kiro(f) => f.base_url(),
             RunningFake::Cursor(f) => f.base_url(),
+            RunningFake::Codex(f, _) => f.base_url(),
+            RunningFake::CodeAssist(f, _) => f.url(),
         }
+    }
+
+    /// The `[[providers]]` entry that reaches this fake as provider `name` serving `model`.
+    pub fn config(&self, name: &str, kind: &str, model: &str) -> String {
+        let head = format!(
+            "\n[[providers]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodels = [\"{model}\"]\n",
+            self.base_url()
+        );
+        match self {
+            RunningFake::Codex(_, oauth) => format!(
+                "{head}[providers.options]\ntoken_url = \"{}\"\nclient_id = \"app_matrix\"\n",
+                oauth.url("/token")
+            ),
+            RunningFake::CodeAssist(_, oauth) => format!(
+                "{head}[providers.options]\ntoken_url = \"{}\"\nclient_id = \"google-matrix\"\nclient_secret = \"google-matrix-secret\"\n",
+                oauth.url("/token")
+            ),
+            _ => format!(
+                "{head}[[providers.accounts]]\nname = \"main\"\napi_key = \"sk-upstream-{kind}-0001\"\n"
+            ),
+        }
+    }
+
+    /// For a subscription fake: writes the login its vendor's tool would hold and imports it
+    /// into provider `name` with `switchyard import`, in `dir` (whose `config.toml` must
+    /// already name the provider).
+    pub fn import_login(&self, dir: &Path, name: &str) {
+        let (source, creds) = match self {
+            RunningFake::Codex(_, oauth) => {
+                let (access, refresh, id_token, _) = oauth.state.issue(3600);
+                let creds = json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
+                    "access_token": access, "refresh_token": refresh, "account_id": CODEX_ACCOUNT},
+                    "last_refresh": "2026-01-01T00:00:00Z"});
+                ("codex", creds)
+            }
+            RunningFake::CodeAssist(_, oauth) => {
+                let (access, refresh, _, expires) = oauth.state.issue(3600);
+                let expiry = expires.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+                let creds = json!({"access_token": access, "refresh_token": refresh,
+                    "token_type": "Bearer", "scope": "x", "expiry_date": expiry});
+                ("gemini", creds)
+            }
+            _ => return,
+        };
+        let file = dir.join(format!("{name}-login.json"));
+        std::fs::write(&file, creds.to_string()).unwrap();
+        let (ok, out, err) = run(
+            dir,
+            &[
+                "--config",
+                "config.toml",
+                "import",
+                source,
+                "--path",
+                file.to_str().unwrap(),
+                "--provider",
+                name,
+                "--name",
+                "main",
+            ],
+        );
+        assert!(ok, "import {source} into {name} failed:\n{out}\n{err}");
     }
 
     /// The body of every request the fake received, as JSON (Cursor's decoded from
@@ -168,6 +283,10 @@ impl RunningFake {
             RunningFake::Gemini(f) => f.requests(),
             RunningFake::Kiro(f) => f.requests(),
             RunningFake::Cursor(f) => f.requests(),
+            RunningFake::Codex(f, _) => return f.log.all().into_iter().map(|s| s.body).collect(),
+            RunningFake::CodeAssist(f, _) => {
+                return f.log.all().into_iter().map(|s| s.body).collect();
+            }
         };
         recorded.into_iter().map(|r| r.body).collect()
     }

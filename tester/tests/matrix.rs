@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use switchyard_tester::harness::Proxy;
+use switchyard_tester::harness::{Proxy, scratch_dir};
 use switchyard_tester::http_client::{Reply, request, sse_data};
 use switchyard_tester::matrix::{Capability, PROVIDERS, Provider, RunningFake};
 
@@ -73,13 +73,7 @@ async fn scenario() -> Scenario {
     let mut aliases = String::from("\n[aliases]\n");
     for (provider, fake) in &fakes {
         let name = format!("p_{}", alias(provider));
-        config.push_str(&format!(
-            "\n[[providers]]\nname = \"{name}\"\nkind = \"{}\"\nbase_url = \"{}\"\nmodels = [\"{}\"]\n[[providers.accounts]]\nname = \"main\"\napi_key = \"sk-upstream-{}-0001\"\n",
-            provider.kind,
-            fake.base_url(),
-            provider.model,
-            provider.kind,
-        ));
+        config.push_str(&fake.config(&name, provider.kind, provider.model));
         aliases.push_str(&format!(
             "{} = \"{name}/{}\"\n",
             alias(provider),
@@ -87,7 +81,12 @@ async fn scenario() -> Scenario {
         ));
     }
     config.push_str(&aliases);
-    let proxy = Proxy::start(&config, &[]);
+    let dir = scratch_dir("matrix");
+    std::fs::write(dir.join("config.toml"), &config).unwrap();
+    for (provider, fake) in &fakes {
+        fake.import_login(&dir, &format!("p_{}", alias(provider)));
+    }
+    let proxy = Proxy::start_in(dir, &config, &[]);
     Scenario { fakes, proxy }
 }
 
