@@ -17,8 +17,8 @@ use crate::fake_kiro::FakeKiro;
 use crate::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use crate::fake_openai::FakeOpenAi;
 use crate::fake_responses::FakeResponses;
-use crate::fake_subscriptions::{FakeCodeAssist, FakeCodex};
-use crate::harness::run;
+use crate::fake_subscriptions::{FakeCodeAssist, FakeCodex, FakeCopilot};
+use crate::harness::{binary, run};
 use crate::{fake_anthropic, fake_cursor, fake_gemini, fake_kiro, fake_openai, fake_responses};
 
 /// One thing a provider can do for a client. Streaming is not listed: every capability is
@@ -62,10 +62,10 @@ pub struct Provider {
 use Capability::{Errors, Images, Reasoning, Text, Tools};
 
 /// Every fake provider format, with what it serves: the API-key providers, then the
-/// subscription backends a login imported from the vendor's own tool reaches (the Claude
-/// Code login is left out: it answers only Claude Code's own requests, by design, and
-/// Copilot needs an interactive device login).
-pub const PROVIDERS: [Provider; 8] = [
+/// subscription backends reached with a login (imported from the vendor's own tool, or
+/// Copilot's device login). The Claude Code login is left out: it answers only Claude Code's
+/// own requests, by design.
+pub const PROVIDERS: [Provider; 9] = [
     Provider {
         kind: "openai",
         model: "gpt-test",
@@ -151,6 +151,17 @@ pub const PROVIDERS: [Provider; 8] = [
         reasoning: fake_gemini::THINKING,
         signs_reasoning: true,
     },
+    Provider {
+        kind: "copilot",
+        model: "gpt-4.1",
+        capabilities: &[Text, Tools, Reasoning, Images, Errors],
+        // Copilot serves this model on `/chat/completions`, from the OpenAI fake.
+        reply: fake_openai::REPLY,
+        stream_reply: "tok0 tok1 tok2 ",
+        tool_args: r#"{"cmd":"echo switchyard-tool-ok"}"#,
+        reasoning: fake_openai::REASONING,
+        signs_reasoning: false,
+    },
 ];
 
 /// The ChatGPT account the Codex login names.
@@ -166,6 +177,7 @@ pub enum RunningFake {
     Cursor(FakeCursor),
     Codex(FakeCodex, FakeOAuth),
     CodeAssist(FakeCodeAssist, FakeOAuth),
+    Copilot(FakeCopilot, FakeOAuth),
 }
 
 impl RunningFake {
@@ -193,6 +205,16 @@ impl RunningFake {
                 let fake = FakeCodeAssist::start(oauth.state.clone(), Some("proj-matrix")).await;
                 RunningFake::CodeAssist(fake, oauth)
             }
+            "copilot" => {
+                let github = FakeOAuth::start(OAuthConfig::new(
+                    "Iv1.matrix",
+                    BodyStyle::Form,
+                    Flavor::GitHub,
+                ))
+                .await;
+                let fake = FakeCopilot::start(github.state.clone()).await;
+                RunningFake::Copilot(fake, github)
+            }
             other => panic!("no fake for provider kind {other}"),
         }
     }
@@ -208,6 +230,7 @@ impl RunningFake {
             RunningFake::Cursor(f) => f.base_url(),
             RunningFake::Codex(f, _) => f.base_url(),
             RunningFake::CodeAssist(f, _) => f.url(),
+            RunningFake::Copilot(f, _) => f.url(),
         }
     }
 
@@ -226,17 +249,23 @@ impl RunningFake {
                 "{head}[providers.options]\ntoken_url = \"{}\"\nclient_id = \"google-matrix\"\nclient_secret = \"google-matrix-secret\"\n",
                 oauth.url("/token")
             ),
+            RunningFake::Copilot(f, github) => format!(
+                "{head}[providers.options]\ngithub_url = \"{}\"\ngithub_api_url = \"{}\"\nclient_id = \"Iv1.matrix\"\n",
+                github.url(""),
+                f.url()
+            ),
             _ => format!(
                 "{head}[[providers.accounts]]\nname = \"main\"\napi_key = \"sk-upstream-{kind}-0001\"\n"
             ),
         }
     }
 
-    /// For a subscription fake: writes the login its vendor's tool would hold and imports it
-    /// into provider `name` with `switchyard import`, in `dir` (whose `config.toml` must
-    /// already name the provider).
-    pub fn import_login(&self, dir: &Path, name: &str) {
+    /// For a subscription fake: logs provider `name` in, in `dir` (whose `config.toml` must
+    /// already name the provider): imports the login the vendor's tool would hold with
+    /// `switchyard import`, or runs Copilot's device login and approves its code.
+    pub fn log_in(&self, dir: &Path, name: &str) {
         let (source, creds) = match self {
+            RunningFake::Copilot(_, github) => return device_login(dir, name, github),
             RunningFake::Codex(_, oauth) => {
                 let (access, refresh, id_token, _) = oauth.state.issue(3600);
                 let creds = json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
@@ -287,7 +316,48 @@ impl RunningFake {
             RunningFake::CodeAssist(f, _) => {
                 return f.log.all().into_iter().map(|s| s.body).collect();
             }
+            RunningFake::Copilot(f, _) => {
+                return f.log.all().into_iter().map(|s| s.body).collect();
+            }
         };
         recorded.into_iter().map(|r| r.body).collect()
     }
+}
+
+/// Runs `switchyard login <name>` in `dir`, approves the device code it prints on the fake
+/// GitHub, and waits for the login to finish. Blocks: the fakes it talks to run on other
+/// runtime threads.
+fn device_login(dir: &Path, name: &str, github: &FakeOAuth) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    tokio::task::block_in_place(|| {
+        let mut child = Command::new(binary())
+            .current_dir(dir)
+            .args(["--config", "config.toml", "login", name, "--no-browser"])
+            .env("SWITCHYARD_NO_BROWSER", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            seen.push_str(&line);
+            if line.contains("enter the code") {
+                let code = line.split_whitespace().last().unwrap_or_default();
+                assert!(github.state.approve(code), "unknown device code {code}");
+                break;
+            }
+            line.clear();
+        }
+        let _ = stdout.read_to_string(&mut seen);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "copilot login failed:\n{seen}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
 }

@@ -84,7 +84,7 @@ async fn scenario() -> Scenario {
     let dir = scratch_dir("matrix");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
     for (provider, fake) in &fakes {
-        fake.import_login(&dir, &format!("p_{}", alias(provider)));
+        fake.log_in(&dir, &format!("p_{}", alias(provider)));
     }
     let proxy = Proxy::start_in(dir, &config, &[]);
     Scenario { fakes, proxy }
