@@ -138,6 +138,16 @@ impl FakeOpenAi {
     }
 }
 
+/// The error `type` OpenAI gives a status: a client error is the caller's fault
+/// (`invalid_request_error`), except a rate limit; anything else is the server's.
+fn scripted_kind(status: u16) -> &'static str {
+    match status {
+        429 => "rate_limit_exceeded",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    }
+}
+
 fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response<FakeBody> {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     full(status, "application/json", body.to_string())
@@ -186,12 +196,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
     let mut reset_after_first = false;
     match fault {
         Some(Fault::Status(code, headers)) => {
-            let kind = if code == 429 {
-                "rate_limit_exceeded"
-            } else {
-                "server_error"
-            };
-            let mut res = error(code, &format!("scripted failure {code}"), kind, None);
+            let mut res = error(
+                code,
+                &format!("scripted failure {code}"),
+                scripted_kind(code),
+                None,
+            );
             for (k, v) in headers {
                 res.headers_mut().insert(k, v.parse().unwrap());
             }
@@ -299,11 +309,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         let mut res = error(
             code,
             &format!("scripted failure {code}"),
-            if code == 429 {
-                "rate_limit_exceeded"
-            } else {
-                "server_error"
-            },
+            scripted_kind(code),
             None,
         );
         if let Some(after) = directive("retry-after") {

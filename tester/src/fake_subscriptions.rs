@@ -693,7 +693,9 @@ async fn code_assist(
             let wrapped = if !parts.status.is_success() {
                 text.into_owned()
             } else if stream {
-                text.split("\n\n")
+                // The Gemini API ends its event lines with CRLF, as SSE allows.
+                text.replace("\r\n", "\n")
+                    .split("\n\n")
                     .filter_map(|ev| ev.strip_prefix("data: "))
                     .map(|d| format!("data: {}\n\n", json!({"response": serde_json::from_str::<Value>(d).unwrap_or(Value::Null), "traceId": "t1"})))
                     .collect()

@@ -5,27 +5,79 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// The binary under test: `$SWITCHYARD_BIN`, else `switchyard` beside the test's own target dir.
+/// The binary under test: `$SWITCHYARD_BIN`, else `switchyard` beside the test's own target
+/// dir, built (or brought up to date) by cargo once per test process so a plain
+/// `cargo test --workspace` on a fresh checkout needs no earlier `cargo build`.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SWITCHYARD_BIN") {
         return p.into();
     }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_workspace_binary("switchyard"))
+        .clone()
+}
+
+/// Runs `cargo build` for the workspace binary `bin` with the test executable's own profile and
+/// target dir, and returns its path; panics with cargo's output when the build fails.
+fn build_workspace_binary(bin: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test> -> target/debug/switchyard
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("switchyard");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    // `--workspace --examples` resolves features the way `cargo test --workspace` and
+    // `cargo build --workspace --all-targets` do (dev-dependencies included), so the binary
+    // they built is reused as is; `-p <package>` alone would resolve other features and
+    // rebuild every crate a second time. The workspace has no examples, so nothing else builds.
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "build",
+        "--workspace",
+        "--examples",
+        "--bin",
+        bin,
+    ]);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    // Cargo marks the root of every target dir it owns; a `--target <triple>` layout has one
+    // more level, and then cargo's own configuration already points at the right place.
+    if let Some(target_dir) = profile_dir.parent()
+        && target_dir.join("CACHEDIR.TAG").exists()
+    {
+        cmd.arg("--target-dir").arg(target_dir);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} to build {bin}: {e}"));
+    assert!(
+        out.status.success(),
+        "building {bin} failed ({cmd:?}):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = profile_dir.join(bin);
     assert!(
         path.exists(),
-        "{} not found: run `cargo build --workspace` first (cargo xtask ci does)",
-        path.display()
+        "{cmd:?} succeeded but {} is missing:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
     path
 }

@@ -14,4 +14,5 @@ pub mod fake_responses;
 pub mod fake_subscriptions;
 pub mod harness;
 pub mod http_client;
+pub mod matrix;
 pub mod server;
