@@ -66,10 +66,6 @@ pub fn hub_to_cursor(body: Value, ctx: &mut TranslateCtx) -> Result<Value, Trans
         .map_err(|e| TranslateError::InvalidRequest(format!("cannot encode the request: {e}")))
 }
 
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(msg.into())
-}
-
 /// One assistant tool call and, once a tool message answered it, its output.
 struct PendingCall {
     hub_id: String,
@@ -85,7 +81,7 @@ pub fn build(
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid("`messages` must be an array"))?;
+        .ok_or_else(|| TranslateError::invalid("`messages` must be an array"))?;
 
     let tool_choice_none = body.get("tool_choice").and_then(Value::as_str) == Some("none");
     let mut tools = Vec::new();
@@ -133,12 +129,14 @@ pub fn build(
                 {
                     let field = |k: &str| call.pointer(k).and_then(Value::as_str);
                     let hub_id = field("/id").filter(|s| !s.is_empty()).ok_or_else(|| {
-                        invalid(format!("messages[{i}].tool_calls[{j}].id is missing"))
+                        TranslateError::invalid(format!(
+                            "messages[{i}].tool_calls[{j}].id is missing"
+                        ))
                     })?;
                     let name = field("/function/name")
                         .filter(|s| !s.is_empty())
                         .ok_or_else(|| {
-                            invalid(format!(
+                            TranslateError::invalid(format!(
                                 "messages[{i}].tool_calls[{j}].function.name is missing"
                             ))
                         })?;
@@ -162,24 +160,26 @@ pub fn build(
                 let id = m
                     .get("tool_call_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("messages[{i}].tool_call_id is missing")))?;
+                    .ok_or_else(|| {
+                        TranslateError::invalid(format!("messages[{i}].tool_call_id is missing"))
+                    })?;
                 let output = text_of(m.get("content"), i)?;
                 let call = open_turn
                     .and_then(|_| open_calls.iter_mut().find(|c| c.hub_id == id))
                     .ok_or_else(|| {
-                        invalid(format!(
+                        TranslateError::invalid(format!(
                             "messages[{i}]: tool result `{id}` does not answer a tool call of the assistant turn before it"
                         ))
                     })?;
                 if call.output.is_some() {
-                    return Err(invalid(format!(
+                    return Err(TranslateError::invalid(format!(
                         "messages[{i}]: tool call `{id}` is answered twice"
                     )));
                 }
                 call.output = Some(output);
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "messages[{i}].role `{other}` is not one of system, developer, user, assistant, tool"
                 )));
             }
@@ -188,7 +188,9 @@ pub fn build(
     close_turn(&mut conversation, open_turn.take(), &mut open_calls);
 
     if !conversation.iter().any(|m| m.role == Role::User as i32) {
-        return Err(invalid("the conversation needs at least one user message"));
+        return Err(TranslateError::invalid(
+            "the conversation needs at least one user message",
+        ));
     }
     if agent && let Some(last) = conversation.last_mut() {
         last.supported_tools = vec![1];
@@ -330,24 +332,24 @@ fn result_parts(call: &PendingCall, output: &str, index: usize) -> ToolResult {
 fn declare_tool(t: &Value, i: usize, ctx: &mut TranslateCtx) -> Result<McpTool, TranslateError> {
     let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
     if kind != "function" {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "tools[{i}].type `{kind}` is not supported by Cursor (only function tools)"
         )));
     }
     let f = t
         .get("function")
-        .ok_or_else(|| invalid(format!("tools[{i}].function is missing")))?;
+        .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function is missing")))?;
     let name = f
         .get("name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| invalid(format!("tools[{i}].function.name is missing")))?;
+        .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function.name is missing")))?;
     ctx.tool_names.insert(name, &cursor_tool_name(name));
     let schema = match f.get("parameters") {
         None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
         Some(p) if p.is_object() => p.clone(),
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}].function.parameters must be a JSON schema object"
             )));
         }
@@ -379,12 +381,12 @@ fn text_of(content: Option<&Value>, i: usize) -> Result<String, TranslateError> 
                         }
                     }
                     Some(other) => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "messages[{i}].content[{j}]: `{other}` parts are not supported by the Cursor provider (text only)"
                         )));
                     }
                     None => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "messages[{i}].content[{j}].type is missing"
                         )));
                     }
@@ -392,7 +394,7 @@ fn text_of(content: Option<&Value>, i: usize) -> Result<String, TranslateError> 
             }
             Ok(text)
         }
-        Some(_) => Err(invalid(format!(
+        Some(_) => Err(TranslateError::invalid(format!(
             "messages[{i}].content must be a string or an array of parts"
         ))),
     }

@@ -209,6 +209,18 @@ pub enum TranslateError {
     Upstream(ApiError),
 }
 
+impl TranslateError {
+    /// The client sent something no translation can carry (a 400 in the client's format).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        TranslateError::InvalidRequest(message.into())
+    }
+
+    /// The upstream sent something that is not what its format promises (a 502).
+    pub fn bad_upstream(message: impl Into<String>) -> Self {
+        TranslateError::BadUpstream(message.into())
+    }
+}
+
 impl From<TranslateError> for ApiError {
     fn from(e: TranslateError) -> Self {
         match e {

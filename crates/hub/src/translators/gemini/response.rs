@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ModelPartsOpts, call_id, field, field_str, finish_to_gemini, finish_to_hub, id_seed,
-    model_parts, now_secs, read_model_parts, usage_to_gemini, usage_to_hub,
+    model_parts, read_model_parts, usage_to_gemini, usage_to_hub,
 };
+use crate::clock::now_secs;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 

@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Ids, REDACTED_PREFIX, custom_args, custom_input, finish_of, flat_name, is_custom, namespace_of,
-    non_empty_str, now_secs, provider_signature, status_of, usage_from_hub, usage_to_hub,
+    non_empty_str, provider_signature, status_of, usage_from_hub, usage_to_hub,
 };
+use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::TranslateError;
 

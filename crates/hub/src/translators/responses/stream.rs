@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 
 use super::response::{ResponseParts, call_item, output_text, reasoning_item, response_object};
 use super::{
-    Ids, REDACTED_PREFIX, custom_input, finish_of, is_custom, json_escape, non_empty_str, now_secs,
+    Ids, REDACTED_PREFIX, custom_input, finish_of, is_custom, json_escape, non_empty_str,
     provider_signature, status_of, usage_from_hub, usage_to_hub,
 };
+use crate::chunk::ChunkHead;
+use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, ErrorKind, TranslateError};
 use crate::format::Format;
@@ -940,9 +942,8 @@ struct ReasoningIn {
 /// Turns a Responses event stream into hub chunks.
 pub(super) struct FromResponses {
     names: ToolNameMap,
-    model: String,
-    id: String,
-    created: u64,
+    /// Id and time come from the upstream's response object; see [`FromResponses::head`].
+    head: ChunkHead,
     role_sent: bool,
     finished: bool,
     tools: Vec<ToolIn>,
@@ -954,9 +955,11 @@ impl FromResponses {
     fn new(ctx: &TranslateCtx) -> Self {
         Self {
             names: ctx.tool_names.clone(),
-            model: ctx.model.clone(),
-            id: String::new(),
-            created: 0,
+            head: ChunkHead {
+                id: String::new(),
+                created: 0,
+                model: ctx.model.clone(),
+            },
             role_sent: false,
             finished: false,
             tools: Vec::new(),
@@ -969,48 +972,43 @@ impl FromResponses {
         let Some(r) = response else {
             return;
         };
-        if self.id.is_empty()
+        if self.head.id.is_empty()
             && let Some(id) = non_empty_str(r, "id")
         {
-            self.id = id.to_owned();
+            self.head.id = id.to_owned();
         }
         if let Some(m) = non_empty_str(r, "model") {
-            self.model = m.to_owned();
+            self.head.model = m.to_owned();
         }
-        if self.created == 0
+        if self.head.created == 0
             && let Some(c) = r.get("created_at").and_then(Value::as_u64)
         {
-            self.created = c;
+            self.head.created = c;
         }
     }
 
-    fn chunk(&mut self, delta: Value, finish: Option<&str>) -> StreamEvent {
-        if self.id.is_empty() {
-            self.id = format!("resp_{}", super::unique_suffix());
+    /// The chunk head, with an id and time of our own if the upstream has named none yet.
+    fn head(&mut self) -> &ChunkHead {
+        if self.head.id.is_empty() {
+            self.head.id = format!("resp_{}", super::unique_suffix());
         }
-        if self.created == 0 {
-            self.created = now_secs();
+        if self.head.created == 0 {
+            self.head.created = now_secs();
         }
-        StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-        }))
+        &self.head
     }
 
     fn role(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.role_sent {
             self.role_sent = true;
-            let c = self.chunk(json!({ "role": "assistant" }), None);
+            let c = self.head().delta(json!({ "role": "assistant" }), None);
             out.push(c);
         }
     }
 
     fn emit(&mut self, delta: Value, out: &mut Vec<StreamEvent>) {
         self.role(out);
-        let c = self.chunk(delta, None);
+        let c = self.head().delta(delta, None);
         out.push(c);
     }
 
@@ -1225,14 +1223,10 @@ impl FromResponses {
             !self.tools.is_empty(),
         );
         self.role(out);
-        let c = self.chunk(json!({}), Some(finish));
+        let c = self.head().delta(json!({}), Some(finish));
         out.push(c);
         if let Some(usage) = response.and_then(|r| r.get("usage")).and_then(usage_to_hub) {
-            let mut c = self.chunk(json!({}), None);
-            if let Some(o) = c.data.as_object_mut() {
-                o.insert("choices".into(), json!([]));
-                o.insert("usage".into(), usage);
-            }
+            let c = self.head().usage(usage);
             out.push(c);
         }
         self.finished = true;
