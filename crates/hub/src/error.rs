@@ -148,7 +148,7 @@ impl ApiError {
                 "type": "error",
                 "error": { "type": self.kind.claude_type(), "message": self.message },
             }),
-            Format::Gemini | Format::GeminiCli | Format::Antigravity => json!({
+            Format::Gemini | Format::GeminiCli => json!({
                 "error": {
                     "code": self.status,
                     "message": self.message,

@@ -41,6 +41,10 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use request::{gemini_request_to_hub, hub_request_to_gemini};
+pub use response::{gemini_response_to_hub, hub_response_to_gemini};
+pub use stream::{gemini_stream_to_hub, hub_stream_to_gemini};
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -17,10 +17,7 @@ use crate::error::TranslateError;
 // Gemini -> hub
 
 /// A Gemini client request -> hub request. The model comes from `ctx.model`.
-pub(super) fn gemini_request_to_hub(
-    body: Value,
-    ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn gemini_request_to_hub(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
         return Err(TranslateError::invalid(
             "request body must be a JSON object",
@@ -380,10 +377,7 @@ fn effort_from_thinking(tc: &Value) -> Option<&'static str> {
 // hub -> Gemini
 
 /// A hub request -> Gemini request body (no model: it goes in the URL).
-pub(super) fn hub_request_to_gemini(
-    body: Value,
-    ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     let Some(messages) = body.get("messages") else {
         return Err(TranslateError::invalid("`messages` is required"));
     };

@@ -26,10 +26,7 @@ pub(super) fn upstream_error_message(body: &Value) -> Option<String> {
 }
 
 /// A Gemini provider response -> hub `chat.completion`.
-pub(super) fn gemini_response_to_hub(
-    body: Value,
-    ctx: &TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn gemini_response_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
         return Err(bad("Gemini response is not a JSON object"));
     }
@@ -124,10 +121,7 @@ pub(super) fn gemini_response_to_hub(
 }
 
 /// A hub `chat.completion` -> Gemini response for a Gemini client.
-pub(super) fn hub_response_to_gemini(
-    body: Value,
-    ctx: &TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn hub_response_to_gemini(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
         return Err(bad("hub response is not a JSON object"));
     }

@@ -20,7 +20,7 @@ use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
 use crate::stream::{StreamEvent, StreamStage};
 
-pub(super) fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+pub fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(GeminiToHub {
         names: ctx.tool_names.clone(),
         head: ChunkHead::new(String::new(), ctx.model.clone()),
@@ -34,7 +34,7 @@ pub(super) fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     })
 }
 
-pub(super) fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+pub fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(HubToGemini {
         model: ctx.model.clone(),
         model_seen: false,
