@@ -779,7 +779,68 @@ pub(super) fn hub_request_to_claude(
         None | Some(Value::Null) => Vec::new(),
         Some(t) => hub_tools_to_claude(t, ctx)?,
     };
+    let (mut system, turns) = hub_messages_to_claude(&req, !tools.is_empty(), ctx)?;
 
+    let mut out = Map::new();
+    out.insert("model".into(), Value::String(model.clone()));
+    // Tool choice first: forcing a tool rules out thinking.
+    let forced_tool = insert_tools(&mut out, &req, tools, ctx)?;
+
+    let effort = reasoning_effort(&req)?;
+    let explicit_max = u64_of_map(&req, "max_completion_tokens").or(u64_of_map(&req, "max_tokens"));
+    let mut output_config = Map::new();
+    let thinking_on = match effort {
+        Some(effort) if !forced_tool && !last_tool_turn_lacks_thinking(&turns) => {
+            insert_thinking(&mut out, &mut output_config, &model, effort, explicit_max)
+        }
+        _ => false,
+    };
+    let max_tokens = explicit_max.unwrap_or(if thinking_on {
+        DEFAULT_MAX_TOKENS_THINKING
+    } else {
+        DEFAULT_MAX_TOKENS
+    });
+    out.insert("max_tokens".into(), json!(max_tokens));
+
+    insert_sampling(&mut out, &req, thinking_on);
+    let stop = stop_sequences(&req);
+    if !stop.is_empty() {
+        out.insert("stop_sequences".into(), Value::Array(stop));
+    }
+    apply_response_format(&req, &mut output_config, &mut system)?;
+    if !output_config.is_empty() {
+        out.insert("output_config".into(), Value::Object(output_config));
+    }
+    if !system.is_empty() {
+        out.insert("system".into(), system_value(system));
+    }
+
+    out.insert(
+        "messages".into(),
+        Value::Array(
+            turns
+                .into_iter()
+                .map(|t| json!({"role": t.role, "content": t.blocks}))
+                .collect(),
+        ),
+    );
+
+    if let Some(user) = str_of_map(&req, "user").filter(|u| !u.is_empty()) {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+        out.insert("stream".into(), Value::Bool(true));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Hub `messages` -> the Anthropic system blocks and the alternating user/assistant turns.
+/// Without tools, tool calls and results in the history become text.
+fn hub_messages_to_claude(
+    req: &Map<String, Value>,
+    has_tools: bool,
+    ctx: &mut TranslateCtx,
+) -> Result<(Vec<Value>, Vec<Turn>), TranslateError> {
     let Some(Value::Array(hub_messages)) = req.get("messages") else {
         return Err(TranslateError::invalid(
             "messages: required, must be an array of messages",
@@ -834,7 +895,7 @@ pub(super) fn hub_request_to_claude(
         }
     }
     trim_final_assistant(&mut turns);
-    if tools.is_empty() {
+    if !has_tools {
         tool_blocks_to_text(&mut turns);
     }
     if turns.is_empty() {
@@ -842,87 +903,93 @@ pub(super) fn hub_request_to_claude(
             "messages: at least one user or assistant message with content is required",
         ));
     }
+    Ok((system, turns))
+}
 
-    let mut out = Map::new();
-    out.insert("model".into(), Value::String(model.clone()));
-
-    // Tool choice first: forcing a tool rules out thinking.
+/// Inserts `tools` and the matching `tool_choice`; returns whether a tool is forced.
+fn insert_tools(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    tools: Vec<Value>,
+    ctx: &mut TranslateCtx,
+) -> Result<bool, TranslateError> {
+    if tools.is_empty() {
+        return Ok(false);
+    }
     let mut forced_tool = false;
-    if !tools.is_empty() {
-        let parallel = req.get("parallel_tool_calls").and_then(Value::as_bool);
-        if let Some(mut choice) = hub_tool_choice(req.get("tool_choice"), ctx)? {
-            forced_tool = matches!(str_of(&choice, "type"), Some("any" | "tool"));
-            if parallel == Some(false)
-                && let Some(obj) = choice.as_object_mut()
-                && obj.get("type").and_then(Value::as_str) != Some("none")
-            {
-                obj.insert("disable_parallel_tool_use".into(), Value::Bool(true));
-            }
-            out.insert("tool_choice".into(), choice);
-        } else if parallel == Some(false) {
-            out.insert(
-                "tool_choice".into(),
-                json!({"type": "auto", "disable_parallel_tool_use": true}),
-            );
+    let parallel = req.get("parallel_tool_calls").and_then(Value::as_bool);
+    if let Some(mut choice) = hub_tool_choice(req.get("tool_choice"), ctx)? {
+        forced_tool = matches!(str_of(&choice, "type"), Some("any" | "tool"));
+        if parallel == Some(false)
+            && let Some(obj) = choice.as_object_mut()
+            && obj.get("type").and_then(Value::as_str) != Some("none")
+        {
+            obj.insert("disable_parallel_tool_use".into(), Value::Bool(true));
         }
-        out.insert("tools".into(), Value::Array(tools));
+        out.insert("tool_choice".into(), choice);
+    } else if parallel == Some(false) {
+        out.insert(
+            "tool_choice".into(),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        );
     }
+    out.insert("tools".into(), Value::Array(tools));
+    Ok(forced_tool)
+}
 
-    // Reasoning.
-    let effort = match req.get("reasoning_effort") {
-        None | Some(Value::Null) => None,
+/// The hub `reasoning_effort`, checked; `none` and absent are `None`.
+fn reasoning_effort(req: &Map<String, Value>) -> Result<Option<&str>, TranslateError> {
+    match req.get("reasoning_effort") {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::String(e)) => match e.as_str() {
-            "none" => None,
-            "minimal" | "low" | "medium" | "high" | "xhigh" | "max" => Some(e.as_str()),
-            other => {
-                return Err(TranslateError::invalid(format!(
-                    "reasoning_effort: unsupported value `{other}` (expected none, minimal, low, medium, high or xhigh)"
-                )));
-            }
+            "none" => Ok(None),
+            "minimal" | "low" | "medium" | "high" | "xhigh" | "max" => Ok(Some(e.as_str())),
+            other => Err(TranslateError::invalid(format!(
+                "reasoning_effort: unsupported value `{other}` (expected none, minimal, low, medium, high or xhigh)"
+            ))),
         },
-        Some(_) => {
-            return Err(TranslateError::invalid(
-                "reasoning_effort: must be a string",
-            ));
-        }
-    };
-    let explicit_max = u64_of_map(&req, "max_completion_tokens").or(u64_of_map(&req, "max_tokens"));
-    let mut output_config = Map::new();
-    let mut thinking_on = false;
-    if let Some(effort) = effort
-        && !forced_tool
-        && !last_tool_turn_lacks_thinking(&turns)
-    {
-        match thinking_mode(&model) {
-            ThinkingMode::Adaptive => {
-                out.insert("thinking".into(), json!({"type": "adaptive"}));
-                output_config.insert("effort".into(), json!(effort_to_claude(effort)));
-                thinking_on = true;
-            }
-            ThinkingMode::Budget => {
-                let max = explicit_max.unwrap_or(DEFAULT_MAX_TOKENS_THINKING);
-                // budget_tokens must be at least 1024 and below max_tokens.
-                if max > MIN_THINKING_BUDGET {
-                    let budget = effort_to_budget(effort).min(max - 1);
-                    out.insert(
-                        "thinking".into(),
-                        json!({"type": "enabled", "budget_tokens": budget}),
-                    );
-                    thinking_on = true;
-                }
-            }
-            ThinkingMode::Unsupported => {}
-        }
+        Some(_) => Err(TranslateError::invalid(
+            "reasoning_effort: must be a string",
+        )),
     }
-    let max_tokens = explicit_max.unwrap_or(if thinking_on {
-        DEFAULT_MAX_TOKENS_THINKING
-    } else {
-        DEFAULT_MAX_TOKENS
-    });
-    out.insert("max_tokens".into(), json!(max_tokens));
+}
 
-    // Sampling: Anthropic's temperature range is 0..=1; with thinking on only the defaults are
-    // allowed (top_p >= 0.95), and recent models refuse temperature and top_p together.
+/// Turns thinking on the way `model` takes it (adaptive with an effort, or a token budget
+/// below `max_tokens`); returns whether it is on.
+fn insert_thinking(
+    out: &mut Map<String, Value>,
+    output_config: &mut Map<String, Value>,
+    model: &str,
+    effort: &str,
+    explicit_max: Option<u64>,
+) -> bool {
+    match thinking_mode(model) {
+        ThinkingMode::Adaptive => {
+            out.insert("thinking".into(), json!({"type": "adaptive"}));
+            output_config.insert("effort".into(), json!(effort_to_claude(effort)));
+            true
+        }
+        ThinkingMode::Budget => {
+            let max = explicit_max.unwrap_or(DEFAULT_MAX_TOKENS_THINKING);
+            // budget_tokens must be at least 1024 and below max_tokens.
+            if max > MIN_THINKING_BUDGET {
+                let budget = effort_to_budget(effort).min(max - 1);
+                out.insert(
+                    "thinking".into(),
+                    json!({"type": "enabled", "budget_tokens": budget}),
+                );
+                true
+            } else {
+                false
+            }
+        }
+        ThinkingMode::Unsupported => false,
+    }
+}
+
+/// Sampling: Anthropic's temperature range is 0..=1; with thinking on only the defaults are
+/// allowed (top_p >= 0.95), and recent models refuse temperature and top_p together.
+fn insert_sampling(out: &mut Map<String, Value>, req: &Map<String, Value>, thinking_on: bool) {
     let temperature = req.get("temperature").and_then(Value::as_f64);
     let top_p = req.get("top_p").and_then(Value::as_f64);
     if !thinking_on && let Some(t) = temperature {
@@ -933,7 +1000,11 @@ pub(super) fn hub_request_to_claude(
     {
         out.insert("top_p".into(), json!(p.clamp(0.0, 1.0)));
     }
+}
 
+/// Hub `stop` (a string or an array) -> `stop_sequences`, without the whitespace-only ones
+/// Anthropic refuses.
+fn stop_sequences(req: &Map<String, Value>) -> Vec<Value> {
     let stop: Vec<Value> = match req.get("stop") {
         Some(Value::String(s)) => vec![Value::String(s.clone())],
         Some(Value::Array(a)) => a
@@ -943,78 +1014,62 @@ pub(super) fn hub_request_to_claude(
             .collect(),
         _ => Vec::new(),
     };
-    // Anthropic refuses stop sequences made only of whitespace.
-    let stop: Vec<Value> = stop
-        .into_iter()
+    stop.into_iter()
         .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
-        .collect();
-    if !stop.is_empty() {
-        out.insert("stop_sequences".into(), Value::Array(stop));
-    }
+        .collect()
+}
 
-    match req.get("response_format") {
-        None | Some(Value::Null) => {}
-        Some(rf) => match str_of(rf, "type") {
-            Some("json_schema") => {
-                let schema = rf
-                    .get("json_schema")
-                    .and_then(|j| j.get("schema"))
-                    .filter(|s| s.is_object())
-                    .ok_or_else(|| {
-                        TranslateError::invalid(
-                            "response_format.json_schema.schema: required, must be an object",
-                        )
-                    })?;
-                output_config.insert(
-                    "format".into(),
-                    json!({"type": "json_schema", "schema": schema}),
-                );
-            }
-            Some("json_object") => system.push(json!({
-                "type": "text",
-                "text": "Respond with a single valid JSON object and nothing else.",
-            })),
-            Some("text") | None => {}
-            Some(other) => {
-                return Err(TranslateError::invalid(format!(
-                    "response_format.type: unsupported value `{other}`"
-                )));
-            }
-        },
+/// Hub `response_format`: a JSON schema goes in `output_config.format`; JSON-object mode has
+/// no Anthropic switch and becomes a system instruction.
+fn apply_response_format(
+    req: &Map<String, Value>,
+    output_config: &mut Map<String, Value>,
+    system: &mut Vec<Value>,
+) -> Result<(), TranslateError> {
+    let Some(rf) = req.get("response_format").filter(|rf| !rf.is_null()) else {
+        return Ok(());
+    };
+    match str_of(rf, "type") {
+        Some("json_schema") => {
+            let schema = rf
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    TranslateError::invalid(
+                        "response_format.json_schema.schema: required, must be an object",
+                    )
+                })?;
+            output_config.insert(
+                "format".into(),
+                json!({"type": "json_schema", "schema": schema}),
+            );
+        }
+        Some("json_object") => system.push(json!({
+            "type": "text",
+            "text": "Respond with a single valid JSON object and nothing else.",
+        })),
+        Some("text") | None => {}
+        Some(other) => {
+            return Err(TranslateError::invalid(format!(
+                "response_format.type: unsupported value `{other}`"
+            )));
+        }
     }
-    if !output_config.is_empty() {
-        out.insert("output_config".into(), Value::Object(output_config));
-    }
+    Ok(())
+}
 
-    if !system.is_empty() {
-        let plain = system.len() == 1
-            && system
-                .first()
-                .is_some_and(|b| b.get("cache_control").is_none());
-        let value = match system.first().and_then(|b| str_of(b, "text")) {
-            Some(text) if plain => Value::String(text.to_owned()),
-            _ => Value::Array(system),
-        };
-        out.insert("system".into(), value);
+/// The `system` field: a plain string when it is one text block without cache control,
+/// else the blocks.
+fn system_value(system: Vec<Value>) -> Value {
+    let plain = system.len() == 1
+        && system
+            .first()
+            .is_some_and(|b| b.get("cache_control").is_none());
+    match system.first().and_then(|b| str_of(b, "text")) {
+        Some(text) if plain => Value::String(text.to_owned()),
+        _ => Value::Array(system),
     }
-
-    out.insert(
-        "messages".into(),
-        Value::Array(
-            turns
-                .into_iter()
-                .map(|t| json!({"role": t.role, "content": t.blocks}))
-                .collect(),
-        ),
-    );
-
-    if let Some(user) = str_of_map(&req, "user").filter(|u| !u.is_empty()) {
-        out.insert("metadata".into(), json!({"user_id": user}));
-    }
-    if req.get("stream").and_then(Value::as_bool) == Some(true) {
-        out.insert("stream".into(), Value::Bool(true));
-    }
-    Ok(Value::Object(out))
 }
 
 fn str_of_map<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {

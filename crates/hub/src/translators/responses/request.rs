@@ -857,42 +857,82 @@ pub(super) fn hub_to_responses(
     out.insert("model".into(), model);
 
     // Tools first, so renames are known before the history names them.
-    let mut tools = Vec::new();
-    if let Some(list) = req.get("tools").and_then(Value::as_array) {
-        for tool in list {
-            if tool.get("type").and_then(Value::as_str) != Some("function") {
-                continue;
-            }
-            let Some(f) = tool.get("function") else {
-                continue;
-            };
-            let Some(name) = f.get("name").and_then(Value::as_str) else {
-                return Err(TranslateError::invalid("a function tool needs a `name`"));
-            };
-            let mut t = Map::new();
-            t.insert("type".into(), "function".into());
-            t.insert("name".into(), renamer.name(name, ctx).into());
-            if let Some(d) = f.get("description").filter(|d| d.is_string()) {
-                t.insert("description".into(), d.clone());
-            }
-            t.insert(
-                "parameters".into(),
-                f.get("parameters")
-                    .filter(|p| p.is_object())
-                    .cloned()
-                    .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+    let tools = function_tools(&req, &mut renamer, ctx)?;
+    let (instructions, input) = messages_to_input(messages, &mut renamer, ctx)?;
+    if !instructions.is_empty() {
+        out.insert("instructions".into(), instructions.join("\n\n").into());
+    }
+    out.insert("input".into(), Value::Array(input));
+
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
+            out.insert(
+                "tool_choice".into(),
+                tool_choice_from_hub(choice, &mut renamer, ctx),
             );
-            t.insert(
-                "strict".into(),
-                f.get("strict")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    .into(),
-            );
-            tools.push(Value::Object(t));
+        }
+        if let Some(p) = req.get("parallel_tool_calls").filter(|p| p.is_boolean()) {
+            out.insert("parallel_tool_calls".into(), p.clone());
         }
     }
+    insert_options(&mut out, &req, ctx);
+    Ok(Value::Object(out))
+}
 
+/// Hub function tools -> Responses function tools (flat: name, parameters and strict on the
+/// tool itself), names made acceptable by `renamer`. Other tool types are skipped.
+fn function_tools(
+    req: &Map<String, Value>,
+    renamer: &mut Renamer,
+    ctx: &mut TranslateCtx,
+) -> Result<Vec<Value>, TranslateError> {
+    let mut tools = Vec::new();
+    let Some(list) = req.get("tools").and_then(Value::as_array) else {
+        return Ok(tools);
+    };
+    for tool in list {
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            continue;
+        }
+        let Some(f) = tool.get("function") else {
+            continue;
+        };
+        let Some(name) = f.get("name").and_then(Value::as_str) else {
+            return Err(TranslateError::invalid("a function tool needs a `name`"));
+        };
+        let mut t = Map::new();
+        t.insert("type".into(), "function".into());
+        t.insert("name".into(), renamer.name(name, ctx).into());
+        if let Some(d) = f.get("description").filter(|d| d.is_string()) {
+            t.insert("description".into(), d.clone());
+        }
+        t.insert(
+            "parameters".into(),
+            f.get("parameters")
+                .filter(|p| p.is_object())
+                .cloned()
+                .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+        );
+        t.insert(
+            "strict".into(),
+            f.get("strict")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .into(),
+        );
+        tools.push(Value::Object(t));
+    }
+    Ok(tools)
+}
+
+/// Hub messages -> the non-empty leading system/developer texts (the `instructions`) and the
+/// `input` items; later system messages stay in place as developer messages.
+fn messages_to_input(
+    messages: &[Value],
+    renamer: &mut Renamer,
+    ctx: &mut TranslateCtx,
+) -> Result<(Vec<String>, Vec<Value>), TranslateError> {
     let mut instructions: Vec<String> = Vec::new();
     let mut input: Vec<Value> = Vec::new();
     let mut leading = true;
@@ -912,7 +952,7 @@ pub(super) fn hub_to_responses(
                 "role": "user",
                 "content": input_parts(content, &at)?,
             })),
-            "assistant" => assistant_items(m, &mut input, &mut renamer, ctx)?,
+            "assistant" => assistant_items(m, &mut input, renamer, ctx)?,
             "tool" => {
                 let call_id = m
                     .get("tool_call_id")
@@ -938,24 +978,13 @@ pub(super) fn hub_to_responses(
             leading = false;
         }
     }
-    let instructions: Vec<String> = instructions.into_iter().filter(|s| !s.is_empty()).collect();
-    if !instructions.is_empty() {
-        out.insert("instructions".into(), instructions.join("\n\n").into());
-    }
-    out.insert("input".into(), Value::Array(input));
+    instructions.retain(|s| !s.is_empty());
+    Ok((instructions, input))
+}
 
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
-            out.insert(
-                "tool_choice".into(),
-                tool_choice_from_hub(choice, &mut renamer, ctx),
-            );
-        }
-        if let Some(p) = req.get("parallel_tool_calls").filter(|p| p.is_boolean()) {
-            out.insert("parallel_tool_calls".into(), p.clone());
-        }
-    }
+/// Reasoning, token limit, sampling, text format and verbosity, cache key, and the
+/// `stream`/`store` switches (never stored: the proxy keeps no server-side state).
+fn insert_options(out: &mut Map<String, Value>, req: &Map<String, Value>, ctx: &TranslateCtx) {
     if let Some(effort) = req.get("reasoning_effort").and_then(Value::as_str) {
         out.insert(
             "reasoning".into(),
@@ -998,7 +1027,6 @@ pub(super) fn hub_to_responses(
             .into(),
     );
     out.insert("store".into(), false.into());
-    Ok(Value::Object(out))
 }
 
 /// Plain text of hub content (a string or text parts).
