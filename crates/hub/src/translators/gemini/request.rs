@@ -399,6 +399,44 @@ pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Valu
     let sentinel = is_gemini3_plus(&ctx.model);
 
     let mut out = Map::new();
+    let (system_parts, contents) = messages_to_contents(messages, &rename, sentinel)?;
+    out.insert("contents".into(), Value::Array(contents));
+    if !system_parts.is_empty() {
+        out.insert("systemInstruction".into(), json!({"parts": system_parts}));
+    }
+
+    let declarations = function_declarations(tools, &rename)?;
+    let has_tools = !declarations.is_empty();
+    if has_tools {
+        out.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
+        if let Some(config) = body
+            .get("tool_choice")
+            .and_then(|c| tool_config(c, &rename))
+        {
+            out.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": config}),
+            );
+        }
+    }
+
+    let config = generation_config(&body, &ctx.model)?;
+    if !config.is_empty() {
+        out.insert("generationConfig".into(), Value::Object(config));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Hub messages -> the `systemInstruction` parts (leading system/developer messages) and
+/// the `contents` turns; later system messages become user turns.
+fn messages_to_contents(
+    messages: &[Value],
+    rename: &dyn Fn(&str) -> String,
+    sentinel: bool,
+) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
     let mut system_parts: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // hub tool call id -> client function name.
@@ -442,7 +480,7 @@ pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Valu
                 let parts = model_parts(
                     msg,
                     &ModelPartsOpts {
-                        rename: &rename,
+                        rename,
                         with_ids: false,
                         sentinel,
                     },
@@ -451,28 +489,7 @@ pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Valu
             }
             "tool" | "function" => {
                 leading = false;
-                let name = msg
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .and_then(|id| call_names.get(id))
-                    .map(String::as_str)
-                    .or_else(|| msg.get("name").and_then(Value::as_str));
-                let (text, media) = tool_output(msg.get("content"), mi)?;
-                let mut parts = Vec::new();
-                match name {
-                    Some(name) => parts.push(json!({"functionResponse": {
-                        "name": rename(name),
-                        "response": response_object(&text),
-                    }})),
-                    None => {
-                        let id = msg
-                            .get("tool_call_id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        parts.push(json!({"text": format!("Tool result ({id}): {text}")}));
-                    }
-                }
-                parts.extend(media);
+                let parts = tool_message_parts(msg, mi, &call_names, rename)?;
                 push_content(&mut contents, "user", parts);
             }
             other => {
@@ -482,35 +499,41 @@ pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Valu
             }
         }
     }
+    Ok((system_parts, contents))
+}
 
-    out.insert("contents".into(), Value::Array(contents));
-    if !system_parts.is_empty() {
-        out.insert("systemInstruction".into(), json!({"parts": system_parts}));
-    }
-
-    let declarations = function_declarations(tools, &rename)?;
-    let has_tools = !declarations.is_empty();
-    if has_tools {
-        out.insert(
-            "tools".into(),
-            json!([{"functionDeclarations": declarations}]),
-        );
-        if let Some(config) = body
-            .get("tool_choice")
-            .and_then(|c| tool_config(c, &rename))
-        {
-            out.insert(
-                "toolConfig".into(),
-                json!({"functionCallingConfig": config}),
-            );
+/// A hub tool result -> a `functionResponse` under the called function's name (from the
+/// call it answers, else the message's `name`), or plain text when no name is known; media
+/// in the result follow as their own parts.
+fn tool_message_parts(
+    msg: &Value,
+    mi: usize,
+    call_names: &HashMap<String, String>,
+    rename: &dyn Fn(&str) -> String,
+) -> Result<Vec<Value>, TranslateError> {
+    let name = msg
+        .get("tool_call_id")
+        .and_then(Value::as_str)
+        .and_then(|id| call_names.get(id))
+        .map(String::as_str)
+        .or_else(|| msg.get("name").and_then(Value::as_str));
+    let (text, media) = tool_output(msg.get("content"), mi)?;
+    let mut parts = Vec::new();
+    match name {
+        Some(name) => parts.push(json!({"functionResponse": {
+            "name": rename(name),
+            "response": response_object(&text),
+        }})),
+        None => {
+            let id = msg
+                .get("tool_call_id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            parts.push(json!({"text": format!("Tool result ({id}): {text}")}));
         }
     }
-
-    let config = generation_config(&body, &ctx.model)?;
-    if !config.is_empty() {
-        out.insert("generationConfig".into(), Value::Object(config));
-    }
-    Ok(Value::Object(out))
+    parts.extend(media);
+    Ok(parts)
 }
 
 /// Every function name the request uses; invalid ones get a Gemini name that collides with
