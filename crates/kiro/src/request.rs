@@ -696,62 +696,11 @@ pub fn check(body: &Value) -> Result<(), String> {
             ));
         }
         expect_user = !user;
-        let blank = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .is_none_or(|c| c.trim().is_empty())
-        };
-        if blank(msg.get("content")) {
+        if is_blank(msg.get("content")) {
             return Err(format!("{at}.content must be non-empty text"));
         }
         if user {
-            if !msg.get("modelId").is_some_and(Value::is_string) {
-                return Err(format!("{at}.modelId is missing"));
-            }
-            let context = msg.get("userInputMessageContext");
-            for r in context
-                .and_then(|c| c.get("toolResults"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = r.get("toolUseId").and_then(Value::as_str).unwrap_or("");
-                let Some(pos) = open.iter().position(|o| *o == id) else {
-                    return Err(format!(
-                        "{at}: tool result `{id}` matches no tool use of the message before"
-                    ));
-                };
-                open.remove(pos);
-            }
-            if let Some(id) = open.first() {
-                return Err(format!("{at}: tool use `{id}` has no tool result"));
-            }
-            let tools = context.and_then(|c| c.get("tools"));
-            if tools.is_some() && !is_current {
-                return Err(format!(
-                    "{at}: tools are allowed only on the current message"
-                ));
-            }
-            for (j, t) in tools
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let spec = t
-                    .get("toolSpecification")
-                    .ok_or(format!("{at}.tools[{j}].toolSpecification is missing"))?;
-                if blank(spec.get("description")) {
-                    return Err(format!("{at}.tools[{j}] has an empty description"));
-                }
-                if !spec
-                    .pointer("/inputSchema/json/required")
-                    .is_some_and(Value::is_array)
-                {
-                    return Err(format!(
-                        "{at}.tools[{j}].inputSchema.json has no `required`"
-                    ));
-                }
-            }
+            check_user_message(&at, msg, is_current, &mut open)?;
         } else {
             open = msg
                 .get("toolUses")
@@ -760,6 +709,70 @@ pub fn check(body: &Value) -> Result<(), String> {
                 .flatten()
                 .filter_map(|u| u.get("toolUseId").and_then(Value::as_str))
                 .collect();
+        }
+    }
+    Ok(())
+}
+
+fn is_blank(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str)
+        .is_none_or(|c| c.trim().is_empty())
+}
+
+/// A user message: its model id, a result for every tool use still `open` (and none for
+/// another), and tools only on the current message.
+fn check_user_message(
+    at: &str,
+    msg: &Value,
+    is_current: bool,
+    open: &mut Vec<&str>,
+) -> Result<(), String> {
+    if !msg.get("modelId").is_some_and(Value::is_string) {
+        return Err(format!("{at}.modelId is missing"));
+    }
+    let context = msg.get("userInputMessageContext");
+    for r in context
+        .and_then(|c| c.get("toolResults"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = r.get("toolUseId").and_then(Value::as_str).unwrap_or("");
+        let Some(pos) = open.iter().position(|o| *o == id) else {
+            return Err(format!(
+                "{at}: tool result `{id}` matches no tool use of the message before"
+            ));
+        };
+        open.remove(pos);
+    }
+    if let Some(id) = open.first() {
+        return Err(format!("{at}: tool use `{id}` has no tool result"));
+    }
+    let tools = context.and_then(|c| c.get("tools"));
+    if tools.is_some() && !is_current {
+        return Err(format!(
+            "{at}: tools are allowed only on the current message"
+        ));
+    }
+    for (j, t) in tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let spec = t
+            .get("toolSpecification")
+            .ok_or(format!("{at}.tools[{j}].toolSpecification is missing"))?;
+        if is_blank(spec.get("description")) {
+            return Err(format!("{at}.tools[{j}] has an empty description"));
+        }
+        if !spec
+            .pointer("/inputSchema/json/required")
+            .is_some_and(Value::is_array)
+        {
+            return Err(format!(
+                "{at}.tools[{j}].inputSchema.json has no `required`"
+            ));
         }
     }
     Ok(())

@@ -52,6 +52,43 @@ pub(super) fn claude_request_to_hub(
     }
     out.insert("messages".into(), Value::Array(messages));
 
+    insert_sampling_to_hub(&mut out, &req)?;
+    // Claude Code sends a JSON document (device and session ids) here; only a short opaque id
+    // is worth forwarding as the hub's end-user id.
+    if let Some(user) = req
+        .get("metadata")
+        .and_then(|m| str_of(m, "user_id"))
+        .filter(|u| !u.is_empty() && u.len() <= 64 && !u.starts_with('{'))
+    {
+        out.insert("user".into(), Value::String(user.to_owned()));
+    }
+    insert_tools_to_hub(&mut out, &req)?;
+
+    let output_config = req.get("output_config").filter(|v| !v.is_null());
+    if let Some(effort) = reasoning_effort_to_hub(req.get("thinking"), output_config)? {
+        out.insert("reasoning_effort".into(), Value::String(effort.into()));
+    }
+    let format = req
+        .get("output_format")
+        .filter(|v| !v.is_null())
+        .or_else(|| {
+            output_config
+                .and_then(|o| o.get("format"))
+                .filter(|v| !v.is_null())
+        });
+    if let Some(format) = format {
+        out.insert("response_format".into(), output_format_to_hub(format)?);
+    }
+
+    Ok(Value::Object(out))
+}
+
+/// `max_tokens`, `temperature`, `top_p`, `stop_sequences` and `stream`, each checked; a
+/// stream asks for usage in its last chunk.
+fn insert_sampling_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+) -> Result<(), TranslateError> {
     match req.get("max_tokens") {
         None | Some(Value::Null) => {}
         Some(v) => {
@@ -98,16 +135,15 @@ pub(super) fn claude_request_to_hub(
         None | Some(Value::Null | Value::Bool(false)) => {}
         Some(_) => return Err(TranslateError::invalid("stream: must be a boolean")),
     }
-    // Claude Code sends a JSON document (device and session ids) here; only a short opaque id
-    // is worth forwarding as the hub's end-user id.
-    if let Some(user) = req
-        .get("metadata")
-        .and_then(|m| str_of(m, "user_id"))
-        .filter(|u| !u.is_empty() && u.len() <= 64 && !u.starts_with('{'))
-    {
-        out.insert("user".into(), Value::String(user.to_owned()));
-    }
+    Ok(())
+}
 
+/// `tools` and `tool_choice` (with its parallel switch); a choice without tools is checked
+/// and dropped.
+fn insert_tools_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+) -> Result<(), TranslateError> {
     let tools = match req.get("tools") {
         None | Some(Value::Null) => Vec::new(),
         Some(t) => tools_to_hub(t)?,
@@ -124,24 +160,7 @@ pub(super) fn claude_request_to_hub(
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
     }
-
-    let output_config = req.get("output_config").filter(|v| !v.is_null());
-    if let Some(effort) = reasoning_effort_to_hub(req.get("thinking"), output_config)? {
-        out.insert("reasoning_effort".into(), Value::String(effort.into()));
-    }
-    let format = req
-        .get("output_format")
-        .filter(|v| !v.is_null())
-        .or_else(|| {
-            output_config
-                .and_then(|o| o.get("format"))
-                .filter(|v| !v.is_null())
-        });
-    if let Some(format) = format {
-        out.insert("response_format".into(), output_format_to_hub(format)?);
-    }
-
-    Ok(Value::Object(out))
+    Ok(())
 }
 
 fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
@@ -784,7 +803,7 @@ pub(super) fn hub_request_to_claude(
     let mut out = Map::new();
     out.insert("model".into(), Value::String(model.clone()));
     // Tool choice first: forcing a tool rules out thinking.
-    let forced_tool = insert_tools(&mut out, &req, tools, ctx)?;
+    let forced_tool = insert_tools_to_claude(&mut out, &req, tools, ctx)?;
 
     let effort = reasoning_effort(&req)?;
     let explicit_max = u64_of_map(&req, "max_completion_tokens").or(u64_of_map(&req, "max_tokens"));
@@ -802,7 +821,7 @@ pub(super) fn hub_request_to_claude(
     });
     out.insert("max_tokens".into(), json!(max_tokens));
 
-    insert_sampling(&mut out, &req, thinking_on);
+    insert_sampling_to_claude(&mut out, &req, thinking_on);
     let stop = stop_sequences(&req);
     if !stop.is_empty() {
         out.insert("stop_sequences".into(), Value::Array(stop));
@@ -907,7 +926,7 @@ fn hub_messages_to_claude(
 }
 
 /// Inserts `tools` and the matching `tool_choice`; returns whether a tool is forced.
-fn insert_tools(
+fn insert_tools_to_claude(
     out: &mut Map<String, Value>,
     req: &Map<String, Value>,
     tools: Vec<Value>,
@@ -989,7 +1008,11 @@ fn insert_thinking(
 
 /// Sampling: Anthropic's temperature range is 0..=1; with thinking on only the defaults are
 /// allowed (top_p >= 0.95), and recent models refuse temperature and top_p together.
-fn insert_sampling(out: &mut Map<String, Value>, req: &Map<String, Value>, thinking_on: bool) {
+fn insert_sampling_to_claude(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    thinking_on: bool,
+) {
     let temperature = req.get("temperature").and_then(Value::as_f64);
     let top_p = req.get("top_p").and_then(Value::as_f64);
     if !thinking_on && let Some(t) = temperature {

@@ -1233,6 +1233,62 @@ impl FromResponses {
     }
 }
 
+impl FromResponses {
+    /// A new output item: a tool call opens (once per item id); anything else starts the
+    /// assistant message.
+    fn item_added(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        let Some(item) = data.get("item") else {
+            return;
+        };
+        let oi = data.get("output_index").and_then(Value::as_u64);
+        match item.get("type").and_then(Value::as_str) {
+            Some("function_call" | "custom_tool_call") => {
+                let known = non_empty_str(item, "id")
+                    .is_some_and(|id| self.tools.iter().any(|t| t.item_id == id));
+                if !known {
+                    self.open_tool(item, oi, out);
+                }
+            }
+            _ => self.role(out),
+        }
+    }
+
+    /// Reasoning text or summary text; a new summary part is set off by a blank line.
+    fn reasoning_delta(&mut self, ty: &str, data: &Value, out: &mut Vec<StreamEvent>) {
+        let Some(delta) = non_empty_str(data, "delta") else {
+            return;
+        };
+        let summary = (ty == "response.reasoning_summary_text.delta")
+            .then(|| data.get("summary_index").and_then(Value::as_u64))
+            .flatten();
+        let r = self.reasoning.entry(Self::text_key(data)).or_default();
+        let mut text = String::new();
+        if summary.is_some() && r.last_summary.is_some() && r.last_summary != summary {
+            text.push_str("\n\n");
+        }
+        if summary.is_some() {
+            r.last_summary = summary;
+        }
+        text.push_str(delta);
+        r.sent.push_str(&text);
+        self.emit(json!({ "reasoning_content": text }), out);
+    }
+
+    /// The full arguments of a call: whatever the deltas did not already send goes out.
+    fn arguments_done(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        if let Some(i) = self.find_tool(data)
+            && let Some(full) = data.get("arguments").and_then(Value::as_str)
+            && let Some(rest) = self
+                .tools
+                .get(i)
+                .and_then(|t| full.strip_prefix(t.sent.as_str()))
+        {
+            let rest = rest.to_owned();
+            self.tool_fragment(i, &rest, out);
+        }
+    }
+}
+
 fn upstream_error(error: Option<&Value>, fallback: &str) -> TranslateError {
     let message = error
         .and_then(|e| e.get("message"))
@@ -1265,22 +1321,7 @@ impl StreamStage for FromResponses {
                 self.capture(data.get("response"));
                 self.role(out);
             }
-            "response.output_item.added" => {
-                let Some(item) = data.get("item") else {
-                    return Ok(());
-                };
-                let oi = data.get("output_index").and_then(Value::as_u64);
-                match item.get("type").and_then(Value::as_str) {
-                    Some("function_call" | "custom_tool_call") => {
-                        let known = non_empty_str(item, "id")
-                            .is_some_and(|id| self.tools.iter().any(|t| t.item_id == id));
-                        if !known {
-                            self.open_tool(item, oi, out);
-                        }
-                    }
-                    _ => self.role(out),
-                }
-            }
+            "response.output_item.added" => self.item_added(data, out),
             "response.output_text.delta" => {
                 if let Some(delta) = non_empty_str(data, "delta") {
                     self.texts
@@ -1296,22 +1337,7 @@ impl StreamStage for FromResponses {
                 }
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-                if let Some(delta) = non_empty_str(data, "delta") {
-                    let summary = (ty == "response.reasoning_summary_text.delta")
-                        .then(|| data.get("summary_index").and_then(Value::as_u64))
-                        .flatten();
-                    let r = self.reasoning.entry(Self::text_key(data)).or_default();
-                    let mut text = String::new();
-                    if summary.is_some() && r.last_summary.is_some() && r.last_summary != summary {
-                        text.push_str("\n\n");
-                    }
-                    if summary.is_some() {
-                        r.last_summary = summary;
-                    }
-                    text.push_str(delta);
-                    r.sent.push_str(&text);
-                    self.emit(json!({ "reasoning_content": text }), out);
-                }
+                self.reasoning_delta(ty, data, out);
             }
             "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
                 if let (Some(i), Some(delta)) = (self.find_tool(data), non_empty_str(data, "delta"))
@@ -1319,18 +1345,7 @@ impl StreamStage for FromResponses {
                     self.tool_fragment(i, delta, out);
                 }
             }
-            "response.function_call_arguments.done" => {
-                if let Some(i) = self.find_tool(data)
-                    && let Some(full) = data.get("arguments").and_then(Value::as_str)
-                    && let Some(rest) = self
-                        .tools
-                        .get(i)
-                        .and_then(|t| full.strip_prefix(t.sent.as_str()))
-                {
-                    let rest = rest.to_owned();
-                    self.tool_fragment(i, &rest, out);
-                }
-            }
+            "response.function_call_arguments.done" => self.arguments_done(data, out),
             "response.custom_tool_call_input.done" => {
                 if let Some(i) = self.find_tool(data) {
                     let full = data.get("input").and_then(Value::as_str);
