@@ -327,34 +327,7 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
             }
             "assistant" => {
                 let text = read_content(m.get("content"), &at, None)?;
-                let mut uses = Vec::new();
-                for (j, call) in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let at = format!("{at}.tool_calls[{j}]");
-                    let id = call
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            TranslateError::invalid(format!("{at}.id must be a non-empty string"))
-                        })?;
-                    let name = call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            TranslateError::invalid(format!(
-                                "{at}.function.name must be a non-empty string"
-                            ))
-                        })?;
-                    let input = tool_input(call, &at)?;
-                    uses.push(json!({"toolUseId": id, "name": name, "input": input}));
-                }
+                let uses = tool_uses(m, &at)?;
                 if let Some(Turn::Assistant { text: t, uses: u }) = turn_for(&mut turns, false) {
                     t.extend(text);
                     u.extend(uses);
@@ -399,6 +372,37 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
         }
     }
     Ok(turns)
+}
+
+/// Hub tool calls of assistant message `at` -> Kiro tool uses; each needs an id and a name.
+fn tool_uses(m: &Value, at: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut uses = Vec::new();
+    for (j, call) in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{at}.tool_calls[{j}]");
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}.id must be a non-empty string"))
+            })?;
+        let name = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}.function.name must be a non-empty string"))
+            })?;
+        let input = tool_input(call, &at)?;
+        uses.push(json!({"toolUseId": id, "name": name, "input": input}));
+    }
+    Ok(uses)
 }
 
 /// Without tools in the request, Kiro refuses tool uses and results: they become text.
@@ -549,48 +553,7 @@ pub fn hub_to_kiro(hub: Value, ctx: &mut TranslateCtx) -> Result<Value, Translat
         text.push(instruction);
     }
 
-    let model = ctx.model.clone();
-    let mut history = Vec::new();
-    let mut current = None;
-    let count = turns.len();
-    for (i, turn) in turns.into_iter().enumerate() {
-        match turn {
-            Turn::User {
-                text,
-                images,
-                results,
-            } => {
-                let msg = user_message(&text, images, results, &model);
-                if i + 1 == count {
-                    current = Some(msg);
-                } else {
-                    history.push(json!({ "userInputMessage": msg }));
-                }
-            }
-            Turn::Assistant { text, uses } => {
-                let joined = text
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| !t.trim().is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n\n");
-                let mut msg = Map::new();
-                msg.insert(
-                    "content".into(),
-                    if joined.is_empty() {
-                        EMPTY_ASSISTANT.to_owned()
-                    } else {
-                        joined
-                    }
-                    .into(),
-                );
-                if !uses.is_empty() {
-                    msg.insert("toolUses".into(), uses.into());
-                }
-                history.push(json!({ "assistantResponseMessage": msg }));
-            }
-        }
-    }
+    let (history, current) = history_and_current(turns, &ctx.model);
     let mut current =
         current.ok_or_else(|| TranslateError::invalid("the conversation has no user message"))?;
     if !tools.is_empty() {
@@ -623,6 +586,59 @@ pub fn hub_to_kiro(hub: Value, ctx: &mut TranslateCtx) -> Result<Value, Translat
     let body = Value::Object(body);
     check(&body).map_err(TranslateError::invalid)?;
     Ok(body)
+}
+
+/// The turns as Kiro history entries, but the last user turn, which is the current message
+/// (none if the conversation ends otherwise).
+fn history_and_current(turns: Vec<Turn>, model: &str) -> (Vec<Value>, Option<Map<String, Value>>) {
+    let mut history = Vec::new();
+    let mut current = None;
+    let count = turns.len();
+    for (i, turn) in turns.into_iter().enumerate() {
+        match turn {
+            Turn::User {
+                text,
+                images,
+                results,
+            } => {
+                let msg = user_message(&text, images, results, model);
+                if i + 1 == count {
+                    current = Some(msg);
+                } else {
+                    history.push(json!({ "userInputMessage": msg }));
+                }
+            }
+            Turn::Assistant { text, uses } => {
+                history.push(json!({ "assistantResponseMessage": assistant_message(&text, uses) }));
+            }
+        }
+    }
+    (history, current)
+}
+
+/// An assistant turn: its non-blank texts joined (Kiro refuses empty content, so a
+/// placeholder stands in for none) and its tool uses.
+fn assistant_message(text: &[String], uses: Vec<Value>) -> Map<String, Value> {
+    let joined = text
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let mut msg = Map::new();
+    msg.insert(
+        "content".into(),
+        if joined.is_empty() {
+            EMPTY_ASSISTANT.to_owned()
+        } else {
+            joined
+        }
+        .into(),
+    );
+    if !uses.is_empty() {
+        msg.insert("toolUses".into(), uses.into());
+    }
+    msg
 }
 
 fn inference_config(hub: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {

@@ -33,6 +33,38 @@ pub(super) fn claude_response_to_hub(
             "Anthropic message has no `content` array",
         ));
     };
+    let message = message_from_blocks(blocks, ctx)?;
+    let has_tools = message.contains_key("tool_calls");
+
+    let finish = match str_of(&body, "stop_reason") {
+        Some(r) => stop_reason_to_finish(r),
+        None if has_tools => "tool_calls",
+        None => "stop",
+    };
+    let usage = body
+        .get("usage")
+        .map(ClaudeUsage::from_claude)
+        .unwrap_or_default();
+    Ok(json!({
+        "id": str_of(&body, "id").unwrap_or(""),
+        "object": "chat.completion",
+        "created": now_secs(),
+        "model": str_of(&body, "model").unwrap_or(&ctx.model),
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish,
+        }],
+        "usage": usage.to_hub(),
+    }))
+}
+
+/// Anthropic content blocks -> the hub assistant message: text, reasoning (with its
+/// signature when it can be replayed), redacted reasoning and tool calls.
+fn message_from_blocks(
+    blocks: &[Value],
+    ctx: &TranslateCtx,
+) -> Result<Map<String, Value>, TranslateError> {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut signatures: Vec<&str> = Vec::new();
@@ -98,32 +130,10 @@ pub(super) fn claude_response_to_hub(
     {
         message.insert("redacted_reasoning".into(), json!(data));
     }
-    let has_tools = !tool_calls.is_empty();
-    if has_tools {
+    if !tool_calls.is_empty() {
         message.insert("tool_calls".into(), Value::Array(tool_calls));
     }
-
-    let finish = match str_of(&body, "stop_reason") {
-        Some(r) => stop_reason_to_finish(r),
-        None if has_tools => "tool_calls",
-        None => "stop",
-    };
-    let usage = body
-        .get("usage")
-        .map(ClaudeUsage::from_claude)
-        .unwrap_or_default();
-    Ok(json!({
-        "id": str_of(&body, "id").unwrap_or(""),
-        "object": "chat.completion",
-        "created": now_secs(),
-        "model": str_of(&body, "model").unwrap_or(&ctx.model),
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": finish,
-        }],
-        "usage": usage.to_hub(),
-    }))
+    Ok(message)
 }
 
 /// Text of a hub message `content` (string or text/refusal parts).

@@ -69,33 +69,7 @@ pub(super) fn responses_to_hub(
         tools.add_all(list, "tools", ctx)?;
     }
 
-    let mut conv = Conversation::default();
-    match req.get("instructions") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => {
-            if !s.is_empty() {
-                conv.push(json!({ "role": "system", "content": s }));
-            }
-        }
-        Some(Value::Array(items)) => conv.items(items, "instructions", &mut tools, ctx)?,
-        Some(_) => return Err(TranslateError::invalid("`instructions` must be a string")),
-    }
-    match req.get("input") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => conv.push(json!({ "role": "user", "content": s })),
-        Some(Value::Array(items)) => conv.items(items, "input", &mut tools, ctx)?,
-        Some(_) => {
-            return Err(TranslateError::invalid(
-                "`input` must be a string or an array of input items",
-            ));
-        }
-    }
-    let messages = conv.finish();
-    if messages.is_empty() {
-        return Err(TranslateError::invalid(
-            "`input` is empty: there is nothing to send to the model",
-        ));
-    }
+    let messages = messages_to_hub(&req, &mut tools, ctx)?;
     out.insert("messages".into(), Value::Array(messages));
 
     let has_tools = !tools.list.is_empty();
@@ -111,6 +85,54 @@ pub(super) fn responses_to_hub(
         }
     }
 
+    insert_options_to_hub(&mut out, &req, ctx)?;
+    Ok(Value::Object(out))
+}
+
+/// `instructions` (a string, or input items) and `input` -> the hub messages, which must not
+/// be empty.
+fn messages_to_hub(
+    req: &Map<String, Value>,
+    tools: &mut Tools,
+    ctx: &mut TranslateCtx,
+) -> Result<Vec<Value>, TranslateError> {
+    let mut conv = Conversation::default();
+    match req.get("instructions") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            if !s.is_empty() {
+                conv.push(json!({ "role": "system", "content": s }));
+            }
+        }
+        Some(Value::Array(items)) => conv.items(items, "instructions", tools, ctx)?,
+        Some(_) => return Err(TranslateError::invalid("`instructions` must be a string")),
+    }
+    match req.get("input") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => conv.push(json!({ "role": "user", "content": s })),
+        Some(Value::Array(items)) => conv.items(items, "input", tools, ctx)?,
+        Some(_) => {
+            return Err(TranslateError::invalid(
+                "`input` must be a string or an array of input items",
+            ));
+        }
+    }
+    let messages = conv.finish();
+    if messages.is_empty() {
+        return Err(TranslateError::invalid(
+            "`input` is empty: there is nothing to send to the model",
+        ));
+    }
+    Ok(messages)
+}
+
+/// Reasoning effort, token limit, sampling, text format, cache key and streaming (a stream
+/// always asks for usage: a Responses client gets it in `response.completed`).
+fn insert_options_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    ctx: &mut TranslateCtx,
+) -> Result<(), TranslateError> {
     if let Some(effort) = req
         .get("reasoning")
         .and_then(|r| r.get("effort"))
@@ -141,7 +163,7 @@ pub(super) fn responses_to_hub(
         out.insert("stream_options".into(), json!({ "include_usage": true }));
         ctx.client_wants_usage = true;
     }
-    Ok(Value::Object(out))
+    Ok(())
 }
 
 /// Function tools for the hub, from Responses `tools` (and `additional_tools` items).
