@@ -20,7 +20,6 @@
 //! `state.vscdb` with `switchyard import cursor`, renewed before its JWT expires.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use prost::Message;
@@ -196,9 +195,7 @@ impl CursorExecutor {
 
 /// Milliseconds since the Unix epoch, the clock the checksum is built from.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    switchyard_hub::clock::now_millis()
 }
 
 inventory::submit! {

@@ -66,10 +66,6 @@ pub fn hub_to_cursor(body: Value, ctx: &mut TranslateCtx) -> Result<Value, Trans
         .map_err(|e| TranslateError::InvalidRequest(format!("cannot encode the request: {e}")))
 }
 
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(msg.into())
-}
-
 /// One assistant tool call and, once a tool message answered it, its output.
 struct PendingCall {
     hub_id: String,
@@ -85,7 +81,7 @@ pub fn build(
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid("`messages` must be an array"))?;
+        .ok_or_else(|| TranslateError::invalid("`messages` must be an array"))?;
 
     let tool_choice_none = body.get("tool_choice").and_then(Value::as_str) == Some("none");
     let mut tools = Vec::new();
@@ -101,7 +97,38 @@ pub fn build(
         }
     }
     let agent = !tools.is_empty();
+    let (instructions, mut conversation) = conversation(messages, agent)?;
+    if !conversation.iter().any(|m| m.role == Role::User as i32) {
+        return Err(TranslateError::invalid(
+            "the conversation needs at least one user message",
+        ));
+    }
+    if agent && let Some(last) = conversation.last_mut() {
+        last.supported_tools = vec![1];
+    }
 
+    let thinking = match body.get("reasoning_effort").and_then(Value::as_str) {
+        Some("medium") => ThinkingLevel::Medium,
+        Some("high" | "xhigh") => ThinkingLevel::High,
+        _ => ThinkingLevel::Unspecified,
+    };
+    Ok(StreamUnifiedChatRequestWithTools {
+        request: Some(unified_request(
+            conversation,
+            &instructions,
+            tools,
+            &ctx.model,
+            thinking,
+        )),
+    })
+}
+
+/// Hub messages -> the system/developer texts (Cursor's instruction) and the conversation;
+/// each assistant turn's tool calls are closed with the `tool` messages that answer them.
+fn conversation(
+    messages: &[Value],
+    agent: bool,
+) -> Result<(Vec<String>, Vec<ConversationMessage>), TranslateError> {
     let mut instructions: Vec<String> = Vec::new();
     let mut conversation: Vec<ConversationMessage> = Vec::new();
     // The assistant turn whose tool calls the following `tool` messages answer.
@@ -124,129 +151,144 @@ pub fn build(
             "assistant" => {
                 let text = text_of(m.get("content"), i)?;
                 conversation.push(message(Role::Assistant, text, agent));
-                for (j, call) in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let field = |k: &str| call.pointer(k).and_then(Value::as_str);
-                    let hub_id = field("/id").filter(|s| !s.is_empty()).ok_or_else(|| {
-                        invalid(format!("messages[{i}].tool_calls[{j}].id is missing"))
-                    })?;
-                    let name = field("/function/name")
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            invalid(format!(
-                                "messages[{i}].tool_calls[{j}].function.name is missing"
-                            ))
-                        })?;
-                    let args = field("/function/arguments").unwrap_or("{}");
-                    open_calls.push(PendingCall {
-                        hub_id: hub_id.to_owned(),
-                        name: name.to_owned(),
-                        args: if args.trim().is_empty() {
-                            "{}".into()
-                        } else {
-                            args.to_owned()
-                        },
-                        output: None,
-                    });
-                }
+                open_calls.extend(assistant_calls(m, i)?);
                 if !open_calls.is_empty() {
                     open_turn = Some(conversation.len() - 1);
                 }
             }
-            "tool" => {
-                let id = m
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("messages[{i}].tool_call_id is missing")))?;
-                let output = text_of(m.get("content"), i)?;
-                let call = open_turn
-                    .and_then(|_| open_calls.iter_mut().find(|c| c.hub_id == id))
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "messages[{i}]: tool result `{id}` does not answer a tool call of the assistant turn before it"
-                        ))
-                    })?;
-                if call.output.is_some() {
-                    return Err(invalid(format!(
-                        "messages[{i}]: tool call `{id}` is answered twice"
-                    )));
-                }
-                call.output = Some(output);
-            }
+            "tool" => answer_call(m, i, open_turn.is_some(), &mut open_calls)?,
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "messages[{i}].role `{other}` is not one of system, developer, user, assistant, tool"
                 )));
             }
         }
     }
     close_turn(&mut conversation, open_turn.take(), &mut open_calls);
+    Ok((instructions, conversation))
+}
 
-    if !conversation.iter().any(|m| m.role == Role::User as i32) {
-        return Err(invalid("the conversation needs at least one user message"));
+/// The tool calls of hub assistant message `i`, each needing an id and a function name.
+fn assistant_calls(m: &Value, i: usize) -> Result<Vec<PendingCall>, TranslateError> {
+    let mut calls = Vec::new();
+    for (j, call) in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = |k: &str| call.pointer(k).and_then(Value::as_str);
+        let hub_id = field("/id").filter(|s| !s.is_empty()).ok_or_else(|| {
+            TranslateError::invalid(format!("messages[{i}].tool_calls[{j}].id is missing"))
+        })?;
+        let name = field("/function/name")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                TranslateError::invalid(format!(
+                    "messages[{i}].tool_calls[{j}].function.name is missing"
+                ))
+            })?;
+        let args = field("/function/arguments").unwrap_or("{}");
+        calls.push(PendingCall {
+            hub_id: hub_id.to_owned(),
+            name: name.to_owned(),
+            args: if args.trim().is_empty() {
+                "{}".into()
+            } else {
+                args.to_owned()
+            },
+            output: None,
+        });
     }
-    if agent && let Some(last) = conversation.last_mut() {
-        last.supported_tools = vec![1];
-    }
+    Ok(calls)
+}
 
-    let thinking = match body.get("reasoning_effort").and_then(Value::as_str) {
-        Some("medium") => ThinkingLevel::Medium,
-        Some("high" | "xhigh") => ThinkingLevel::High,
-        _ => ThinkingLevel::Unspecified,
-    };
+/// Hub `tool` message `i`: the output of one open call of the assistant turn before it,
+/// answered once.
+fn answer_call(
+    m: &Value,
+    i: usize,
+    turn_open: bool,
+    open_calls: &mut [PendingCall],
+) -> Result<(), TranslateError> {
+    let id = m
+        .get("tool_call_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::invalid(format!("messages[{i}].tool_call_id is missing")))?;
+    let output = text_of(m.get("content"), i)?;
+    let call = turn_open
+        .then(|| open_calls.iter_mut().find(|c| c.hub_id == id))
+        .flatten()
+        .ok_or_else(|| {
+            TranslateError::invalid(format!(
+                "messages[{i}]: tool result `{id}` does not answer a tool call of the assistant turn before it"
+            ))
+        })?;
+    if call.output.is_some() {
+        return Err(TranslateError::invalid(format!(
+            "messages[{i}]: tool call `{id}` is answered twice"
+        )));
+    }
+    call.output = Some(output);
+    Ok(())
+}
+
+/// The request Cursor's own client sends, with the constant fields it always sets; agent
+/// mode (tools offered) or ask mode.
+fn unified_request(
+    conversation: Vec<ConversationMessage>,
+    instructions: &[String],
+    tools: Vec<McpTool>,
+    model: &str,
+    thinking: ThinkingLevel,
+) -> StreamUnifiedChatRequest {
+    let agent = !tools.is_empty();
     let mode = if agent {
         UnifiedMode::Agent
     } else {
         UnifiedMode::Chat
     };
-
-    Ok(StreamUnifiedChatRequestWithTools {
-        request: Some(StreamUnifiedChatRequest {
-            conversation,
-            unknown_2: Some(1),
-            instruction: Some(Instruction {
-                instruction: Some(instructions.join("\n\n")).filter(|s| !s.is_empty()),
-            }),
-            unknown_4: Some(1),
-            model: Some(ModelDetails {
-                model_name: Some(ctx.model.clone()),
-                empty: Some(Vec::new()),
-            }),
-            web_tool: Some(String::new()),
-            unknown_13: Some(1),
-            cursor_setting: Some(CursorSetting {
-                name: Some("cursor\\aisettings".into()),
-                unknown_3: Some(Vec::new()),
-                unknown_6: Some(CursorSettingUnknown6 {
-                    unknown_1: Some(Vec::new()),
-                    unknown_2: Some(Vec::new()),
-                }),
-                unknown_8: Some(1),
-                unknown_9: Some(1),
-            }),
-            unknown_19: Some(1),
-            conversation_id: None,
-            metadata: None,
-            is_agentic: Some(agent),
-            supported_tools: if agent { vec![1] } else { Vec::new() },
-            message_ids: Vec::new(),
-            mcp_tools: tools,
-            large_context: Some(false),
-            unknown_38: Some(0),
-            unified_mode: Some(mode as i32),
-            unknown_47: Some(String::new()),
-            should_disable_tools: Some(!agent),
-            thinking_level: Some(thinking as i32),
-            unknown_51: Some(0),
-            unknown_53: Some(1),
-            unified_mode_name: Some(if agent { "Agent" } else { "Ask" }.into()),
+    StreamUnifiedChatRequest {
+        conversation,
+        unknown_2: Some(1),
+        instruction: Some(Instruction {
+            instruction: Some(instructions.join("\n\n")).filter(|s| !s.is_empty()),
         }),
-    })
+        unknown_4: Some(1),
+        model: Some(ModelDetails {
+            model_name: Some(model.to_owned()),
+            empty: Some(Vec::new()),
+        }),
+        web_tool: Some(String::new()),
+        unknown_13: Some(1),
+        cursor_setting: Some(CursorSetting {
+            name: Some("cursor\\aisettings".into()),
+            unknown_3: Some(Vec::new()),
+            unknown_6: Some(CursorSettingUnknown6 {
+                unknown_1: Some(Vec::new()),
+                unknown_2: Some(Vec::new()),
+            }),
+            unknown_8: Some(1),
+            unknown_9: Some(1),
+        }),
+        unknown_19: Some(1),
+        conversation_id: None,
+        metadata: None,
+        is_agentic: Some(agent),
+        supported_tools: if agent { vec![1] } else { Vec::new() },
+        message_ids: Vec::new(),
+        mcp_tools: tools,
+        large_context: Some(false),
+        unknown_38: Some(0),
+        unified_mode: Some(mode as i32),
+        unknown_47: Some(String::new()),
+        should_disable_tools: Some(!agent),
+        thinking_level: Some(thinking as i32),
+        unknown_51: Some(0),
+        unknown_53: Some(1),
+        unified_mode_name: Some(if agent { "Agent" } else { "Ask" }.into()),
+    }
 }
 
 fn message(role: Role, text: String, agent: bool) -> ConversationMessage {
@@ -330,24 +372,24 @@ fn result_parts(call: &PendingCall, output: &str, index: usize) -> ToolResult {
 fn declare_tool(t: &Value, i: usize, ctx: &mut TranslateCtx) -> Result<McpTool, TranslateError> {
     let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
     if kind != "function" {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "tools[{i}].type `{kind}` is not supported by Cursor (only function tools)"
         )));
     }
     let f = t
         .get("function")
-        .ok_or_else(|| invalid(format!("tools[{i}].function is missing")))?;
+        .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function is missing")))?;
     let name = f
         .get("name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| invalid(format!("tools[{i}].function.name is missing")))?;
+        .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function.name is missing")))?;
     ctx.tool_names.insert(name, &cursor_tool_name(name));
     let schema = match f.get("parameters") {
         None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
         Some(p) if p.is_object() => p.clone(),
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}].function.parameters must be a JSON schema object"
             )));
         }
@@ -379,12 +421,12 @@ fn text_of(content: Option<&Value>, i: usize) -> Result<String, TranslateError> 
                         }
                     }
                     Some(other) => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "messages[{i}].content[{j}]: `{other}` parts are not supported by the Cursor provider (text only)"
                         )));
                     }
                     None => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "messages[{i}].content[{j}].type is missing"
                         )));
                     }
@@ -392,7 +434,7 @@ fn text_of(content: Option<&Value>, i: usize) -> Result<String, TranslateError> 
             }
             Ok(text)
         }
-        Some(_) => Err(invalid(format!(
+        Some(_) => Err(TranslateError::invalid(format!(
             "messages[{i}].content must be a string or an array of parts"
         ))),
     }

@@ -8,23 +8,21 @@
 //! (the prompt's from the request translator, the answer's from the bytes streamed) marked
 //! `"estimated": true`, so clients that expect usage get it and the usage row is flagged.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 use switchyard_hub::usage::estimate_tokens;
 use switchyard_hub::{
-    ApiError, Format, StreamEvent, StreamStage, ToolNameMap, TranslateCtx, TranslateError,
+    ApiError, ChunkHead, Format, StreamEvent, StreamStage, ToolNameMap, TranslateCtx,
+    TranslateError,
 };
 
 use crate::request::{TOOL_SERVER, join_call_id};
 
 pub fn cursor_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(CursorToHub {
-        id: format!("chatcmpl-cursor-{}", uuid::Uuid::new_v4().simple()),
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        model: ctx.model.clone(),
+        head: ChunkHead::new(
+            format!("chatcmpl-cursor-{}", uuid::Uuid::new_v4().simple()),
+            ctx.model.clone(),
+        ),
         tool_names: ctx.tool_names.clone(),
         prompt_estimate: ctx.prompt_estimate,
         answer_bytes: 0,
@@ -48,9 +46,7 @@ struct Call {
 }
 
 struct CursorToHub {
-    id: String,
-    created: u64,
-    model: String,
+    head: ChunkHead,
     tool_names: ToolNameMap,
     prompt_estimate: u64,
     /// Text, reasoning and tool-call bytes sent, for the completion estimate.
@@ -62,20 +58,13 @@ struct CursorToHub {
 }
 
 impl CursorToHub {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> StreamEvent {
-        StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }))
-    }
-
     fn start(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.head
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
     }
 
@@ -133,12 +122,12 @@ impl CursorToHub {
         let args = Self::arguments(call);
         self.answer_bytes += name.len() + args.len();
         self.start(out);
-        out.push(self.chunk(
+        out.push(self.head.delta(
             json!({"tool_calls": [{"index": index, "id": id, "type": "function",
                 "function": {"name": name, "arguments": ""}}]}),
             None,
         ));
-        out.push(self.chunk(
+        out.push(self.head.delta(
             json!({"tool_calls": [{"index": index, "function": {"arguments": args}}]}),
             None,
         ));
@@ -230,12 +219,12 @@ impl StreamStage for CursorToHub {
             Some("text") if !text().is_empty() => {
                 self.answer_bytes += text().len();
                 self.start(out);
-                out.push(self.chunk(json!({"content": text()}), None));
+                out.push(self.head.delta(json!({"content": text()}), None));
             }
             Some("thinking") if !text().is_empty() => {
                 self.answer_bytes += text().len();
                 self.start(out);
-                out.push(self.chunk(json!({"reasoning_content": text()}), None));
+                out.push(self.head.delta(json!({"reasoning_content": text()}), None));
             }
             Some("tool_call") => self.on_tool_call(&event.data, out)?,
             _ => {}
@@ -263,20 +252,13 @@ impl StreamStage for CursorToHub {
         } else {
             "stop"
         };
-        out.push(self.chunk(json!({}), Some(finish)));
+        out.push(self.head.delta(json!({}), Some(finish)));
         let completion = estimate_tokens(self.answer_bytes);
-        out.push(StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": {
-                "prompt_tokens": self.prompt_estimate,
-                "completion_tokens": completion,
-                "total_tokens": self.prompt_estimate + completion,
-                "estimated": true,
-            },
+        out.push(self.head.usage(json!({
+            "prompt_tokens": self.prompt_estimate,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_estimate + completion,
+            "estimated": true,
         })));
         Ok(())
     }

@@ -1,13 +1,14 @@
 //! Translators between the hub and `gemini-cli`, the Cloud Code Assist envelope around a
 //! Gemini body: requests travel as `{"request": <gemini request>, ...}` and every answer (and
 //! every stream event) as `{"response": <gemini response>}`. The Gemini translators do the
-//! real work; these wrap and unwrap around them.
-
-use std::sync::OnceLock;
+//! real work; these wrap and unwrap around them. They call the hub's Gemini translators
+//! directly (a fixed dependency, not a plugin lookup), so there is no second registry to
+//! load and no "translator missing" failure to misreport.
 
 use serde_json::{Value, json};
+use switchyard_hub::translators::gemini;
 use switchyard_hub::{
-    ApiError, Format, Registry, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
+    ApiError, Format, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
 };
 
 inventory::submit! {
@@ -24,14 +25,6 @@ inventory::submit! {
         .stream(cli_stream_to_hub)
 }
 
-fn registry() -> Result<&'static Registry, TranslateError> {
-    static REGISTRY: OnceLock<Result<Registry, String>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(|| Registry::load().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| TranslateError::InvalidRequest(format!("translator registry: {e}")))
-}
-
 fn unwrap(mut v: Value, key: &str) -> Value {
     match v.get_mut(key) {
         Some(inner) if inner.is_object() => inner.take(),
@@ -40,34 +33,28 @@ fn unwrap(mut v: Value, key: &str) -> Value {
 }
 
 fn hub_request_to_cli(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
-    let gemini = registry()?.request(Format::OpenAi, Format::Gemini)?(body, ctx)?;
+    let gemini = gemini::hub_request_to_gemini(body, ctx)?;
     Ok(json!({ "request": gemini }))
 }
 
 fn cli_request_to_hub(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
-    registry()?.request(Format::Gemini, Format::OpenAi)?(unwrap(body, "request"), ctx)
+    gemini::gemini_request_to_hub(unwrap(body, "request"), ctx)
 }
 
 fn hub_response_to_cli(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
-    let gemini = registry()?.response(Format::OpenAi, Format::Gemini)?(body, ctx)?;
+    let gemini = gemini::hub_response_to_gemini(body, ctx)?;
     Ok(json!({ "response": gemini }))
 }
 
 fn cli_response_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
-    registry()?.response(Format::Gemini, Format::OpenAi)?(unwrap(body, "response"), ctx)
+    gemini::gemini_response_to_hub(unwrap(body, "response"), ctx)
 }
 
 /// Wraps or unwraps each event around an inner Gemini stage.
 struct Enveloped {
-    inner: Result<Box<dyn StreamStage>, TranslateError>,
+    inner: Box<dyn StreamStage>,
     /// Wrap the inner stage's output (hub -> cli) instead of unwrapping its input.
     wrap: bool,
-}
-
-impl Enveloped {
-    fn inner(&mut self) -> Result<&mut Box<dyn StreamStage>, TranslateError> {
-        self.inner.as_mut().map_err(|e| e.clone())
-    }
 }
 
 impl StreamStage for Enveloped {
@@ -78,7 +65,7 @@ impl StreamStage for Enveloped {
     ) -> Result<(), TranslateError> {
         if self.wrap {
             let mut mid = Vec::new();
-            self.inner()?.push(event, &mut mid)?;
+            self.inner.push(event, &mut mid)?;
             out.extend(mid.into_iter().map(wrap_event));
             Ok(())
         } else {
@@ -86,14 +73,14 @@ impl StreamStage for Enveloped {
                 event: event.event,
                 data: unwrap(event.data, "response"),
             };
-            self.inner()?.push(event, out)
+            self.inner.push(event, out)
         }
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
         let wrap = self.wrap;
         let mut mid = Vec::new();
-        self.inner()?.finish(&mut mid)?;
+        self.inner.finish(&mut mid)?;
         if wrap {
             out.extend(mid.into_iter().map(wrap_event));
         } else {
@@ -103,15 +90,12 @@ impl StreamStage for Enveloped {
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
-        let wrap = self.wrap;
-        if let Ok(inner) = self.inner.as_mut() {
-            let mut mid = Vec::new();
-            inner.fail(error, &mut mid);
-            if wrap {
-                out.extend(mid.into_iter().map(wrap_event));
-            } else {
-                out.extend(mid);
-            }
+        let mut mid = Vec::new();
+        self.inner.fail(error, &mut mid);
+        if self.wrap {
+            out.extend(mid.into_iter().map(wrap_event));
+        } else {
+            out.extend(mid);
         }
     }
 }
@@ -124,17 +108,17 @@ fn wrap_event(ev: StreamEvent) -> StreamEvent {
 }
 
 fn hub_stream_to_cli(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
-    let inner = registry()
-        .and_then(|r| r.stream(Format::OpenAi, Format::Gemini))
-        .map(|f| f(ctx));
-    Box::new(Enveloped { inner, wrap: true })
+    Box::new(Enveloped {
+        inner: gemini::hub_stream_to_gemini(ctx),
+        wrap: true,
+    })
 }
 
 fn cli_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
-    let inner = registry()
-        .and_then(|r| r.stream(Format::Gemini, Format::OpenAi))
-        .map(|f| f(ctx));
-    Box::new(Enveloped { inner, wrap: false })
+    Box::new(Enveloped {
+        inner: gemini::gemini_stream_to_hub(ctx),
+        wrap: false,
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +139,36 @@ mod tests {
         let hub = cli_response_to_hub(answer, &ctx()).unwrap();
         assert_eq!(hub["choices"][0]["message"]["content"], "yo");
         assert_eq!(hub["usage"]["prompt_tokens"], 3);
+    }
+
+    // A second entry for a hub pair: the plugin registry now refuses to load, as it would
+    // in a binary with a duplicate translator (the server stops at start-up on that). The
+    // envelope calls the Gemini translators directly, so it still works; it used to load a
+    // registry of its own and report this as the client's 400.
+    inventory::submit! {
+        Translator::new(Format::OpenAi, Format::Claude)
+    }
+
+    #[test]
+    fn envelope_does_not_depend_on_the_plugin_registry() {
+        assert!(switchyard_hub::Registry::load().is_err());
+        let hub = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let cli = hub_request_to_cli(hub, &mut ctx()).unwrap();
+        assert_eq!(cli["request"]["contents"][0]["parts"][0]["text"], "hi");
+        let back = cli_request_to_hub(cli, &mut ctx()).unwrap();
+        assert_eq!(back["messages"][0]["content"], "hi");
+        let mut stage = hub_stream_to_cli(&ctx());
+        let mut out = Vec::new();
+        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "yo"}, "finish_reason": "stop"}]});
+        stage.push(StreamEvent::hub(chunk), &mut out).unwrap();
+        stage.finish(&mut out).unwrap();
+        assert_eq!(
+            out[0]
+                .data
+                .pointer("/response/candidates/0/content/parts/0/text"),
+            Some(&json!("yo"))
+        );
     }
 
     #[test]

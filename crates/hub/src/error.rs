@@ -148,7 +148,7 @@ impl ApiError {
                 "type": "error",
                 "error": { "type": self.kind.claude_type(), "message": self.message },
             }),
-            Format::Gemini | Format::GeminiCli | Format::Antigravity => json!({
+            Format::Gemini | Format::GeminiCli => json!({
                 "error": {
                     "code": self.status,
                     "message": self.message,
@@ -207,6 +207,18 @@ pub enum TranslateError {
     /// can be cooled down, instead of becoming a generic 502.
     #[error("{}", .0.message)]
     Upstream(ApiError),
+}
+
+impl TranslateError {
+    /// The client sent something no translation can carry (a 400 in the client's format).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        TranslateError::InvalidRequest(message.into())
+    }
+
+    /// The upstream sent something that is not what its format promises (a 502).
+    pub fn bad_upstream(message: impl Into<String>) -> Self {
+        TranslateError::BadUpstream(message.into())
+    }
 }
 
 impl From<TranslateError> for ApiError {

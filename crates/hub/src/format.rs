@@ -8,7 +8,6 @@ pub enum Format {
     Claude,
     Gemini,
     GeminiCli,
-    Antigravity,
     Kiro,
     Cursor,
 }
@@ -16,13 +15,12 @@ pub enum Format {
 impl Format {
     pub const HUB: Format = Format::OpenAi;
 
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 7] = [
         Format::OpenAi,
         Format::Responses,
         Format::Claude,
         Format::Gemini,
         Format::GeminiCli,
-        Format::Antigravity,
         Format::Kiro,
         Format::Cursor,
     ];
@@ -34,7 +32,6 @@ impl Format {
             Format::Claude => "claude",
             Format::Gemini => "gemini",
             Format::GeminiCli => "gemini-cli",
-            Format::Antigravity => "antigravity",
             Format::Kiro => "kiro",
             Format::Cursor => "cursor",
         }
@@ -61,5 +58,7 @@ mod tests {
             assert_eq!(Format::parse(f.as_str()), Some(f));
         }
         assert_eq!(Format::parse("nope"), None);
+        // No translator or executor ever spoke it: the name is not a format.
+        assert_eq!(Format::parse("antigravity"), None);
     }
 }

@@ -4,6 +4,8 @@
 //! the SSE codec, usage extraction and error bodies in each client's own shape. It knows
 //! nothing about HTTP, providers or accounts.
 
+pub mod chunk;
+pub mod clock;
 pub mod collect;
 pub mod ctx;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod stream;
 pub mod translators;
 pub mod usage;
 
+pub use chunk::ChunkHead;
 pub use ctx::{ToolNameMap, TranslateCtx};
 pub use error::{ApiError, ErrorKind, TranslateError};
 pub use format::Format;

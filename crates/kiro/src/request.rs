@@ -35,10 +35,6 @@ pub const MAX_TOOL_DESCRIPTION: usize = 10_240;
 
 const IMAGE_FORMATS: [&str; 4] = ["png", "jpeg", "gif", "webp"];
 
-fn invalid(message: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(message.into())
-}
-
 #[derive(Debug)]
 enum Turn {
     User {
@@ -102,7 +98,9 @@ fn read_content(
                 match kind {
                     "text" | "refusal" => {
                         let t = part.get(kind).and_then(Value::as_str).ok_or_else(|| {
-                            invalid(format!("{at}.content[{i}].{kind} must be a string"))
+                            TranslateError::invalid(format!(
+                                "{at}.content[{i}].{kind} must be a string"
+                            ))
                         })?;
                         text.push(t.to_owned());
                     }
@@ -112,7 +110,9 @@ fn read_content(
                             .or_else(|| part.get("image_url"))
                             .and_then(Value::as_str)
                             .ok_or_else(|| {
-                                invalid(format!("{at}.content[{i}].image_url.url must be a string"))
+                                TranslateError::invalid(format!(
+                                    "{at}.content[{i}].image_url.url must be a string"
+                                ))
                             })?;
                         match images.as_deref_mut() {
                             Some(list) => match image(url, &format!("{at}.content[{i}]"))? {
@@ -120,14 +120,14 @@ fn read_content(
                                 None => text.push(format!("[Image: {url}]")),
                             },
                             None => {
-                                return Err(invalid(format!(
+                                return Err(TranslateError::invalid(format!(
                                     "{at}.content[{i}]: Kiro accepts images only in user messages"
                                 )));
                             }
                         }
                     }
                     other => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{at}.content[{i}]: Kiro does not accept `{other}` content parts (only text and images)"
                         )));
                     }
@@ -135,7 +135,7 @@ fn read_content(
             }
         }
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{at}.content must be a string or an array"
             )));
         }
@@ -149,20 +149,22 @@ fn image(url: &str, at: &str) -> Result<Option<Value>, TranslateError> {
         if url.starts_with("http://") || url.starts_with("https://") {
             return Ok(None);
         }
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "{at}: image url must be a data: or http(s): URL"
         )));
     };
     let Some((meta, data)) = rest.split_once(',') else {
-        return Err(invalid(format!("{at}: malformed data URL")));
+        return Err(TranslateError::invalid(format!("{at}: malformed data URL")));
     };
     let Some(mime) = meta.strip_suffix(";base64") else {
-        return Err(invalid(format!("{at}: image data URLs must be base64")));
+        return Err(TranslateError::invalid(format!(
+            "{at}: image data URLs must be base64"
+        )));
     };
     let sub = mime.strip_prefix("image/").unwrap_or("");
     let format = if sub == "jpg" { "jpeg" } else { sub };
     if !IMAGE_FORMATS.contains(&format) {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "{at}: Kiro accepts png, jpeg, gif and webp images, not `{mime}`"
         )));
     }
@@ -170,7 +172,9 @@ fn image(url: &str, at: &str) -> Result<Option<Value>, TranslateError> {
         .decode(data.trim())
         .is_err()
     {
-        return Err(invalid(format!("{at}: image data is not valid base64")));
+        return Err(TranslateError::invalid(format!(
+            "{at}: image data is not valid base64"
+        )));
     }
     Ok(Some(
         json!({"format": format, "source": {"bytes": data.trim()}}),
@@ -187,7 +191,7 @@ fn tools(hub: &Map<String, Value>) -> Result<Vec<Value>, TranslateError> {
     };
     let list = list
         .as_array()
-        .ok_or_else(|| invalid("`tools` must be an array"))?;
+        .ok_or_else(|| TranslateError::invalid("`tools` must be an array"))?;
     let mut out = Vec::new();
     let mut names = std::collections::HashSet::new();
     for (i, tool) in list.iter().enumerate() {
@@ -196,24 +200,24 @@ fn tools(hub: &Map<String, Value>) -> Result<Vec<Value>, TranslateError> {
             .and_then(Value::as_str)
             .unwrap_or("function");
         if kind != "function" {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}]: Kiro supports only function tools, not `{kind}`"
             )));
         }
         let f = tool
             .get("function")
-            .ok_or_else(|| invalid(format!("tools[{i}].function is missing")))?;
+            .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].function is missing")))?;
         let name = f
             .get("name")
             .and_then(Value::as_str)
             .filter(|n| !n.trim().is_empty())
             .ok_or_else(|| {
-                invalid(format!(
+                TranslateError::invalid(format!(
                     "tools[{i}].function.name must be a non-empty string"
                 ))
             })?;
         if !names.insert(name) {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}]: tool `{name}` is declared twice"
             )));
         }
@@ -247,7 +251,7 @@ fn normalise_schema(params: Option<&Value>, i: usize) -> Result<Value, Translate
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(o)) => o.clone(),
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}].function.parameters must be a JSON schema object"
             )));
         }
@@ -266,7 +270,7 @@ fn normalise_schema(params: Option<&Value>, i: usize) -> Result<Value, Translate
         }
         Some(Value::Array(r)) if r.iter().all(Value::is_string) => {}
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{i}].function.parameters.required must be an array of property names"
             )));
         }
@@ -280,14 +284,15 @@ fn tool_input(call: &Value, at: &str) -> Result<Value, TranslateError> {
     let parsed = match args {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
-        Some(Value::String(s)) => serde_json::from_str(s)
-            .map_err(|e| invalid(format!("{at}.function.arguments is not valid JSON: {e}")))?,
+        Some(Value::String(s)) => serde_json::from_str(s).map_err(|e| {
+            TranslateError::invalid(format!("{at}.function.arguments is not valid JSON: {e}"))
+        })?,
         Some(v) => v.clone(),
     };
     if parsed.is_object() {
         Ok(parsed)
     } else {
-        Err(invalid(format!(
+        Err(TranslateError::invalid(format!(
             "{at}.function.arguments must be a JSON object for Kiro"
         )))
     }
@@ -301,7 +306,7 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
         let role = m
             .get("role")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("{at}.role must be a string")))?;
+            .ok_or_else(|| TranslateError::invalid(format!("{at}.role must be a string")))?;
         match role {
             "system" | "developer" | "user" => {
                 let mut images = Vec::new();
@@ -322,30 +327,7 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
             }
             "assistant" => {
                 let text = read_content(m.get("content"), &at, None)?;
-                let mut uses = Vec::new();
-                for (j, call) in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let at = format!("{at}.tool_calls[{j}]");
-                    let id = call
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| invalid(format!("{at}.id must be a non-empty string")))?;
-                    let name = call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            invalid(format!("{at}.function.name must be a non-empty string"))
-                        })?;
-                    let input = tool_input(call, &at)?;
-                    uses.push(json!({"toolUseId": id, "name": name, "input": input}));
-                }
+                let uses = tool_uses(m, &at)?;
                 if let Some(Turn::Assistant { text: t, uses: u }) = turn_for(&mut turns, false) {
                     t.extend(text);
                     u.extend(uses);
@@ -357,7 +339,9 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
-                        invalid(format!("{at}.tool_call_id must be a non-empty string"))
+                        TranslateError::invalid(format!(
+                            "{at}.tool_call_id must be a non-empty string"
+                        ))
                     })?;
                 // Kiro's tool results hold text; images a tool returned (a screenshot, say)
                 // travel with the user turn the results are part of.
@@ -381,13 +365,44 @@ fn turns(messages: &[Value]) -> Result<Vec<Turn>, TranslateError> {
                 }
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{at}.role `{other}` is not one of system, developer, user, assistant, tool"
                 )));
             }
         }
     }
     Ok(turns)
+}
+
+/// Hub tool calls of assistant message `at` -> Kiro tool uses; each needs an id and a name.
+fn tool_uses(m: &Value, at: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut uses = Vec::new();
+    for (j, call) in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{at}.tool_calls[{j}]");
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}.id must be a non-empty string"))
+            })?;
+        let name = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}.function.name must be a non-empty string"))
+            })?;
+        let input = tool_input(call, &at)?;
+        uses.push(json!({"toolUseId": id, "name": name, "input": input}));
+    }
+    Ok(uses)
 }
 
 /// Without tools in the request, Kiro refuses tool uses and results: they become text.
@@ -423,7 +438,7 @@ fn check_pairs(turns: &[Turn]) -> Result<(), TranslateError> {
         match turn {
             Turn::Assistant { uses, .. } => {
                 if let Some(id) = open.first() {
-                    return Err(invalid(format!(
+                    return Err(TranslateError::invalid(format!(
                         "tool call `{id}` has no tool result: Kiro needs one for every call, in the message right after it"
                     )));
                 }
@@ -436,14 +451,14 @@ fn check_pairs(turns: &[Turn]) -> Result<(), TranslateError> {
                 for r in results {
                     let id = r.get("toolUseId").and_then(Value::as_str).unwrap_or("");
                     let Some(pos) = open.iter().position(|o| *o == id) else {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "tool result `{id}` answers no tool call of the assistant message before it"
                         )));
                     };
                     open.remove(pos);
                 }
                 if let Some(id) = open.first() {
-                    return Err(invalid(format!(
+                    return Err(TranslateError::invalid(format!(
                         "tool call `{id}` has no tool result: Kiro needs one for every call, in the message right after it"
                     )));
                 }
@@ -452,7 +467,7 @@ fn check_pairs(turns: &[Turn]) -> Result<(), TranslateError> {
         }
     }
     match open.first() {
-        Some(id) => Err(invalid(format!(
+        Some(id) => Err(TranslateError::invalid(format!(
             "tool call `{id}` has no tool result: Kiro needs one for every call, in the message right after it"
         ))),
         None => Ok(()),
@@ -513,12 +528,12 @@ fn format_instruction(hub: &Map<String, Value>) -> Option<String> {
 pub fn hub_to_kiro(hub: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     let hub = hub
         .as_object()
-        .ok_or_else(|| invalid("request body must be a JSON object"))?;
+        .ok_or_else(|| TranslateError::invalid("request body must be a JSON object"))?;
     let messages = hub
         .get("messages")
         .and_then(Value::as_array)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| invalid("`messages` must be a non-empty array"))?;
+        .ok_or_else(|| TranslateError::invalid("`messages` must be a non-empty array"))?;
     let tools = tools(hub)?;
     let mut turns = turns(messages)?;
     if tools.is_empty() {
@@ -538,49 +553,9 @@ pub fn hub_to_kiro(hub: Value, ctx: &mut TranslateCtx) -> Result<Value, Translat
         text.push(instruction);
     }
 
-    let model = ctx.model.clone();
-    let mut history = Vec::new();
-    let mut current = None;
-    let count = turns.len();
-    for (i, turn) in turns.into_iter().enumerate() {
-        match turn {
-            Turn::User {
-                text,
-                images,
-                results,
-            } => {
-                let msg = user_message(&text, images, results, &model);
-                if i + 1 == count {
-                    current = Some(msg);
-                } else {
-                    history.push(json!({ "userInputMessage": msg }));
-                }
-            }
-            Turn::Assistant { text, uses } => {
-                let joined = text
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| !t.trim().is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n\n");
-                let mut msg = Map::new();
-                msg.insert(
-                    "content".into(),
-                    if joined.is_empty() {
-                        EMPTY_ASSISTANT.to_owned()
-                    } else {
-                        joined
-                    }
-                    .into(),
-                );
-                if !uses.is_empty() {
-                    msg.insert("toolUses".into(), uses.into());
-                }
-                history.push(json!({ "assistantResponseMessage": msg }));
-            }
-        }
-    }
-    let mut current = current.ok_or_else(|| invalid("the conversation has no user message"))?;
+    let (history, current) = history_and_current(turns, &ctx.model);
+    let mut current =
+        current.ok_or_else(|| TranslateError::invalid("the conversation has no user message"))?;
     if !tools.is_empty() {
         let context = current
             .entry("userInputMessageContext")
@@ -609,8 +584,61 @@ pub fn hub_to_kiro(hub: Value, ctx: &mut TranslateCtx) -> Result<Value, Translat
         body.insert("inferenceConfig".into(), config);
     }
     let body = Value::Object(body);
-    check(&body).map_err(invalid)?;
+    check(&body).map_err(TranslateError::invalid)?;
     Ok(body)
+}
+
+/// The turns as Kiro history entries, but the last user turn, which is the current message
+/// (none if the conversation ends otherwise).
+fn history_and_current(turns: Vec<Turn>, model: &str) -> (Vec<Value>, Option<Map<String, Value>>) {
+    let mut history = Vec::new();
+    let mut current = None;
+    let count = turns.len();
+    for (i, turn) in turns.into_iter().enumerate() {
+        match turn {
+            Turn::User {
+                text,
+                images,
+                results,
+            } => {
+                let msg = user_message(&text, images, results, model);
+                if i + 1 == count {
+                    current = Some(msg);
+                } else {
+                    history.push(json!({ "userInputMessage": msg }));
+                }
+            }
+            Turn::Assistant { text, uses } => {
+                history.push(json!({ "assistantResponseMessage": assistant_message(&text, uses) }));
+            }
+        }
+    }
+    (history, current)
+}
+
+/// An assistant turn: its non-blank texts joined (Kiro refuses empty content, so a
+/// placeholder stands in for none) and its tool uses.
+fn assistant_message(text: &[String], uses: Vec<Value>) -> Map<String, Value> {
+    let joined = text
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let mut msg = Map::new();
+    msg.insert(
+        "content".into(),
+        if joined.is_empty() {
+            EMPTY_ASSISTANT.to_owned()
+        } else {
+            joined
+        }
+        .into(),
+    );
+    if !uses.is_empty() {
+        msg.insert("toolUses".into(), uses.into());
+    }
+    msg
 }
 
 fn inference_config(hub: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
@@ -623,14 +651,14 @@ fn inference_config(hub: &Map<String, Value>) -> Result<Option<Value>, Translate
         let n = v
             .as_u64()
             .filter(|n| *n > 0)
-            .ok_or_else(|| invalid("`max_tokens` must be a positive integer"))?;
+            .ok_or_else(|| TranslateError::invalid("`max_tokens` must be a positive integer"))?;
         config.insert("maxTokens".into(), n.into());
     }
     for (from, to) in [("temperature", "temperature"), ("top_p", "topP")] {
         if let Some(v) = hub.get(from).filter(|v| !v.is_null()) {
             let n = v
                 .as_f64()
-                .ok_or_else(|| invalid(format!("`{from}` must be a number")))?;
+                .ok_or_else(|| TranslateError::invalid(format!("`{from}` must be a number")))?;
             config.insert(to.into(), json!(n));
         }
     }
@@ -684,62 +712,11 @@ pub fn check(body: &Value) -> Result<(), String> {
             ));
         }
         expect_user = !user;
-        let blank = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .is_none_or(|c| c.trim().is_empty())
-        };
-        if blank(msg.get("content")) {
+        if is_blank(msg.get("content")) {
             return Err(format!("{at}.content must be non-empty text"));
         }
         if user {
-            if !msg.get("modelId").is_some_and(Value::is_string) {
-                return Err(format!("{at}.modelId is missing"));
-            }
-            let context = msg.get("userInputMessageContext");
-            for r in context
-                .and_then(|c| c.get("toolResults"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = r.get("toolUseId").and_then(Value::as_str).unwrap_or("");
-                let Some(pos) = open.iter().position(|o| *o == id) else {
-                    return Err(format!(
-                        "{at}: tool result `{id}` matches no tool use of the message before"
-                    ));
-                };
-                open.remove(pos);
-            }
-            if let Some(id) = open.first() {
-                return Err(format!("{at}: tool use `{id}` has no tool result"));
-            }
-            let tools = context.and_then(|c| c.get("tools"));
-            if tools.is_some() && !is_current {
-                return Err(format!(
-                    "{at}: tools are allowed only on the current message"
-                ));
-            }
-            for (j, t) in tools
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let spec = t
-                    .get("toolSpecification")
-                    .ok_or(format!("{at}.tools[{j}].toolSpecification is missing"))?;
-                if blank(spec.get("description")) {
-                    return Err(format!("{at}.tools[{j}] has an empty description"));
-                }
-                if !spec
-                    .pointer("/inputSchema/json/required")
-                    .is_some_and(Value::is_array)
-                {
-                    return Err(format!(
-                        "{at}.tools[{j}].inputSchema.json has no `required`"
-                    ));
-                }
-            }
+            check_user_message(&at, msg, is_current, &mut open)?;
         } else {
             open = msg
                 .get("toolUses")
@@ -748,6 +725,70 @@ pub fn check(body: &Value) -> Result<(), String> {
                 .flatten()
                 .filter_map(|u| u.get("toolUseId").and_then(Value::as_str))
                 .collect();
+        }
+    }
+    Ok(())
+}
+
+fn is_blank(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str)
+        .is_none_or(|c| c.trim().is_empty())
+}
+
+/// A user message: its model id, a result for every tool use still `open` (and none for
+/// another), and tools only on the current message.
+fn check_user_message(
+    at: &str,
+    msg: &Value,
+    is_current: bool,
+    open: &mut Vec<&str>,
+) -> Result<(), String> {
+    if !msg.get("modelId").is_some_and(Value::is_string) {
+        return Err(format!("{at}.modelId is missing"));
+    }
+    let context = msg.get("userInputMessageContext");
+    for r in context
+        .and_then(|c| c.get("toolResults"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = r.get("toolUseId").and_then(Value::as_str).unwrap_or("");
+        let Some(pos) = open.iter().position(|o| *o == id) else {
+            return Err(format!(
+                "{at}: tool result `{id}` matches no tool use of the message before"
+            ));
+        };
+        open.remove(pos);
+    }
+    if let Some(id) = open.first() {
+        return Err(format!("{at}: tool use `{id}` has no tool result"));
+    }
+    let tools = context.and_then(|c| c.get("tools"));
+    if tools.is_some() && !is_current {
+        return Err(format!(
+            "{at}: tools are allowed only on the current message"
+        ));
+    }
+    for (j, t) in tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let spec = t
+            .get("toolSpecification")
+            .ok_or(format!("{at}.tools[{j}].toolSpecification is missing"))?;
+        if is_blank(spec.get("description")) {
+            return Err(format!("{at}.tools[{j}] has an empty description"));
+        }
+        if !spec
+            .pointer("/inputSchema/json/required")
+            .is_some_and(Value::is_array)
+        {
+            return Err(format!(
+                "{at}.tools[{j}].inputSchema.json has no `required`"
+            ));
         }
     }
     Ok(())

@@ -13,11 +13,10 @@
 //!   the usage chunk then carries the hub extension `"estimated": true`
 //! - `meteringEvent` (credits) and unknown events carry nothing for the client.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 use switchyard_hub::{
-    ApiError, Format, StreamEvent, StreamStage, ToolNameMap, TranslateCtx, TranslateError,
+    ApiError, ChunkHead, Format, StreamEvent, StreamStage, ToolNameMap, TranslateCtx,
+    TranslateError,
 };
 
 /// The context window Kiro's percentages are taken of (Claude models on Kiro).
@@ -29,9 +28,7 @@ struct Tool {
 }
 
 pub struct KiroToHub {
-    id: String,
-    created: u64,
-    model: String,
+    head: ChunkHead,
     names: ToolNameMap,
     role_sent: bool,
     tools: Vec<Tool>,
@@ -46,11 +43,10 @@ pub struct KiroToHub {
 impl KiroToHub {
     pub fn new(ctx: &TranslateCtx) -> Self {
         Self {
-            id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            model: ctx.model.clone(),
+            head: ChunkHead::new(
+                format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+                ctx.model.clone(),
+            ),
             names: ctx.tool_names.clone(),
             role_sent: false,
             tools: Vec::new(),
@@ -63,16 +59,6 @@ impl KiroToHub {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Value) -> StreamEvent {
-        StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }))
-    }
-
     /// Emits a delta, with the role on the first one.
     fn delta(&mut self, mut delta: Value, out: &mut Vec<StreamEvent>) {
         if !self.role_sent {
@@ -81,7 +67,7 @@ impl KiroToHub {
                 d.insert("role".into(), "assistant".into());
             }
         }
-        out.push(self.chunk(delta, Value::Null));
+        out.push(self.head.delta(delta, None));
     }
 
     fn tool_event(
@@ -150,7 +136,7 @@ impl KiroToHub {
         } else {
             "stop"
         };
-        out.push(self.chunk(json!({}), json!(reason)));
+        out.push(self.head.delta(json!({}), Some(reason)));
     }
 
     fn usage(&self) -> Option<Value> {
@@ -259,14 +245,7 @@ impl StreamStage for KiroToHub {
         self.done = true;
         self.finish_chunk(out);
         if let Some(usage) = self.usage() {
-            out.push(StreamEvent::hub(json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": usage,
-            })));
+            out.push(self.head.usage(usage));
         }
         Ok(())
     }

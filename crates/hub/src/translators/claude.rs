@@ -24,7 +24,7 @@ mod tests;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::TranslateError;
+use crate::clock::now_nanos;
 use crate::format::Format;
 use crate::registry::Translator;
 
@@ -42,26 +42,12 @@ inventory::submit! {
         .stream(stream::hub_stream_to_claude)
 }
 
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(msg.into())
-}
-
-fn bad_upstream(msg: impl Into<String>) -> TranslateError {
-    TranslateError::BadUpstream(msg.into())
-}
-
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
 fn u64_of(v: &Value, key: &str) -> Option<u64> {
     v.get(key).and_then(Value::as_u64)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Anthropic `stop_reason` -> hub `finish_reason`.
@@ -280,12 +266,6 @@ fn claude_message_id(hub_id: Option<&str>) -> String {
         }
         _ => format!("msg_{:016x}", fnv1a(now_nanos().to_le_bytes().as_slice())),
     }
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }
 
 /// A small stable hash for deterministic renames (tool names and ids).

@@ -41,9 +41,12 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use request::{gemini_request_to_hub, hub_request_to_gemini};
+pub use response::{gemini_response_to_hub, hub_response_to_gemini};
+pub use stream::{gemini_stream_to_hub, hub_stream_to_gemini};
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -135,12 +138,6 @@ fn snake_case(key: &str) -> String {
     out
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// FNV-1a, 64 bits: a stable short hash for name suffixes and id seeds.
 fn fnv1a(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -162,9 +159,7 @@ fn id_seed(response_id: Option<&str>) -> String {
     match response_id {
         Some(id) if !id.is_empty() => hash8(id),
         _ => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
+            let nanos = crate::clock::now_nanos();
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             hash8(&format!("{nanos}-{n}"))
         }

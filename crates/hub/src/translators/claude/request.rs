@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     MIN_THINKING_BUDGET, ThinkingMode, arguments_to_input, budget_to_effort, claude_effort_to_hub,
-    effort_to_budget, effort_to_claude, fnv1a, invalid, str_of, thinking_mode, u64_of,
+    effort_to_budget, effort_to_claude, fnv1a, str_of, thinking_mode, u64_of,
 };
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
@@ -23,14 +23,16 @@ pub(super) fn claude_request_to_hub(
     ctx: &mut TranslateCtx,
 ) -> Result<Value, TranslateError> {
     let Value::Object(req) = body else {
-        return Err(invalid("request body must be a JSON object"));
+        return Err(TranslateError::invalid(
+            "request body must be a JSON object",
+        ));
     };
     let mut out = Map::new();
 
     let model = match req.get("model") {
         Some(Value::String(m)) => m.clone(),
         None | Some(Value::Null) => ctx.model.clone(),
-        Some(_) => return Err(invalid("model: must be a string")),
+        Some(_) => return Err(TranslateError::invalid("model: must be a string")),
     };
     out.insert("model".into(), Value::String(model));
 
@@ -41,55 +43,16 @@ pub(super) fn claude_request_to_hub(
         messages.push(m);
     }
     let Some(Value::Array(claude_messages)) = req.get("messages") else {
-        return Err(invalid("messages: required, must be an array of messages"));
+        return Err(TranslateError::invalid(
+            "messages: required, must be an array of messages",
+        ));
     };
     for (i, m) in claude_messages.iter().enumerate() {
         message_to_hub(m, i, &mut messages)?;
     }
     out.insert("messages".into(), Value::Array(messages));
 
-    match req.get("max_tokens") {
-        None | Some(Value::Null) => {}
-        Some(v) => {
-            let n = v
-                .as_u64()
-                .ok_or_else(|| invalid("max_tokens: must be a non-negative integer"))?;
-            out.insert("max_completion_tokens".into(), json!(n));
-        }
-    }
-    for key in ["temperature", "top_p"] {
-        match req.get(key) {
-            None | Some(Value::Null) => {}
-            Some(v @ Value::Number(_)) => {
-                out.insert(key.into(), v.clone());
-            }
-            Some(_) => return Err(invalid(format!("{key}: must be a number"))),
-        }
-    }
-    match req.get("stop_sequences") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(seqs)) => {
-            let mut stop = Vec::with_capacity(seqs.len());
-            for (i, s) in seqs.iter().enumerate() {
-                let s = s
-                    .as_str()
-                    .ok_or_else(|| invalid(format!("stop_sequences[{i}]: must be a string")))?;
-                stop.push(Value::String(s.to_owned()));
-            }
-            if !stop.is_empty() {
-                out.insert("stop".into(), Value::Array(stop));
-            }
-        }
-        Some(_) => return Err(invalid("stop_sequences: must be an array of strings")),
-    }
-    match req.get("stream") {
-        Some(Value::Bool(true)) => {
-            out.insert("stream".into(), Value::Bool(true));
-            out.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-        None | Some(Value::Null | Value::Bool(false)) => {}
-        Some(_) => return Err(invalid("stream: must be a boolean")),
-    }
+    insert_sampling_to_hub(&mut out, &req)?;
     // Claude Code sends a JSON document (device and session ids) here; only a short opaque id
     // is worth forwarding as the hub's end-user id.
     if let Some(user) = req
@@ -99,23 +62,7 @@ pub(super) fn claude_request_to_hub(
     {
         out.insert("user".into(), Value::String(user.to_owned()));
     }
-
-    let tools = match req.get("tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(t) => tools_to_hub(t)?,
-    };
-    if let Some(tc) = req.get("tool_choice").filter(|v| !v.is_null()) {
-        let (choice, parallel) = tool_choice_to_hub(tc)?;
-        if !tools.is_empty() {
-            out.insert("tool_choice".into(), choice);
-            if let Some(p) = parallel {
-                out.insert("parallel_tool_calls".into(), Value::Bool(p));
-            }
-        }
-    }
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-    }
+    insert_tools_to_hub(&mut out, &req)?;
 
     let output_config = req.get("output_config").filter(|v| !v.is_null());
     if let Some(effort) = reasoning_effort_to_hub(req.get("thinking"), output_config)? {
@@ -136,15 +83,98 @@ pub(super) fn claude_request_to_hub(
     Ok(Value::Object(out))
 }
 
+/// `max_tokens`, `temperature`, `top_p`, `stop_sequences` and `stream`, each checked; a
+/// stream asks for usage in its last chunk.
+fn insert_sampling_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+) -> Result<(), TranslateError> {
+    match req.get("max_tokens") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            let n = v.as_u64().ok_or_else(|| {
+                TranslateError::invalid("max_tokens: must be a non-negative integer")
+            })?;
+            out.insert("max_completion_tokens".into(), json!(n));
+        }
+    }
+    for key in ["temperature", "top_p"] {
+        match req.get(key) {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Number(_)) => {
+                out.insert(key.into(), v.clone());
+            }
+            Some(_) => return Err(TranslateError::invalid(format!("{key}: must be a number"))),
+        }
+    }
+    match req.get("stop_sequences") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(seqs)) => {
+            let mut stop = Vec::with_capacity(seqs.len());
+            for (i, s) in seqs.iter().enumerate() {
+                let s = s.as_str().ok_or_else(|| {
+                    TranslateError::invalid(format!("stop_sequences[{i}]: must be a string"))
+                })?;
+                stop.push(Value::String(s.to_owned()));
+            }
+            if !stop.is_empty() {
+                out.insert("stop".into(), Value::Array(stop));
+            }
+        }
+        Some(_) => {
+            return Err(TranslateError::invalid(
+                "stop_sequences: must be an array of strings",
+            ));
+        }
+    }
+    match req.get("stream") {
+        Some(Value::Bool(true)) => {
+            out.insert("stream".into(), Value::Bool(true));
+            out.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        None | Some(Value::Null | Value::Bool(false)) => {}
+        Some(_) => return Err(TranslateError::invalid("stream: must be a boolean")),
+    }
+    Ok(())
+}
+
+/// `tools` and `tool_choice` (with its parallel switch); a choice without tools is checked
+/// and dropped.
+fn insert_tools_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+) -> Result<(), TranslateError> {
+    let tools = match req.get("tools") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(t) => tools_to_hub(t)?,
+    };
+    if let Some(tc) = req.get("tool_choice").filter(|v| !v.is_null()) {
+        let (choice, parallel) = tool_choice_to_hub(tc)?;
+        if !tools.is_empty() {
+            out.insert("tool_choice".into(), choice);
+            if let Some(p) = parallel {
+                out.insert("parallel_tool_calls".into(), Value::Bool(p));
+            }
+        }
+    }
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+    }
+    Ok(())
+}
+
 fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
     if !block.is_object() {
-        return Err(invalid(format!("{path}: must be a content block object")));
+        return Err(TranslateError::invalid(format!(
+            "{path}: must be a content block object"
+        )));
     }
-    str_of(block, "type").ok_or_else(|| invalid(format!("{path}.type: required")))
+    str_of(block, "type").ok_or_else(|| TranslateError::invalid(format!("{path}.type: required")))
 }
 
 fn required_str<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, TranslateError> {
-    str_of(v, key).ok_or_else(|| invalid(format!("{path}.{key}: required, must be a string")))
+    str_of(v, key)
+        .ok_or_else(|| TranslateError::invalid(format!("{path}.{key}: required, must be a string")))
 }
 
 /// A hub text part, keeping the block's `cache_control`.
@@ -187,7 +217,7 @@ fn system_to_hub(system: &Value, path: &str) -> Result<Option<Value>, TranslateE
                 match block_type(b, &p)? {
                     "text" => parts.push(text_part(required_str(b, "text", &p)?, b)),
                     other => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{p}.type: system content must be text blocks, got `{other}`"
                         )));
                     }
@@ -199,7 +229,7 @@ fn system_to_hub(system: &Value, path: &str) -> Result<Option<Value>, TranslateE
             collapse_parts(parts)
         }
         _ => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{path}: must be a string or an array of text blocks"
             )));
         }
@@ -209,10 +239,13 @@ fn system_to_hub(system: &Value, path: &str) -> Result<Option<Value>, TranslateE
 
 fn message_to_hub(m: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     if !m.is_object() {
-        return Err(invalid(format!("messages[{i}]: must be an object")));
+        return Err(TranslateError::invalid(format!(
+            "messages[{i}]: must be an object"
+        )));
     }
-    let role = str_of(m, "role")
-        .ok_or_else(|| invalid(format!("messages[{i}].role: required, must be a string")))?;
+    let role = str_of(m, "role").ok_or_else(|| {
+        TranslateError::invalid(format!("messages[{i}].role: required, must be a string"))
+    })?;
     let path = format!("messages[{i}].content");
     let content = m.get("content").unwrap_or(&Value::Null);
     match role {
@@ -224,7 +257,7 @@ fn message_to_hub(m: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), Trans
         }
         "user" => user_to_hub(content, &path, out),
         "assistant" => assistant_to_hub(content, &path, out),
-        other => Err(invalid(format!(
+        other => Err(TranslateError::invalid(format!(
             "messages[{i}].role: unsupported role `{other}` (expected user, assistant or system)"
         ))),
     }
@@ -244,8 +277,8 @@ fn content_blocks<'v>(
             Ok(None)
         }
         Value::Array(blocks) => Ok(Some(blocks)),
-        Value::Null => Err(invalid(format!("{path}: required"))),
-        _ => Err(invalid(format!(
+        Value::Null => Err(TranslateError::invalid(format!("{path}: required"))),
+        _ => Err(TranslateError::invalid(format!(
             "{path}: must be a string or an array of content blocks"
         ))),
     }
@@ -272,12 +305,12 @@ fn user_to_hub(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), 
             "image" => parts.push(image_to_part(b, &p)?),
             "document" => parts.extend(document_to_parts(b, &p)?),
             t @ ("tool_use" | "thinking" | "redacted_thinking") => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{p}.type: `{t}` blocks are only allowed in assistant messages"
                 )));
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{p}.type: unsupported content block type `{other}`"
                 )));
             }
@@ -292,10 +325,9 @@ fn user_to_hub(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), 
 }
 
 fn image_to_part(b: &Value, path: &str) -> Result<Value, TranslateError> {
-    let source = b
-        .get("source")
-        .filter(|s| s.is_object())
-        .ok_or_else(|| invalid(format!("{path}.source: required, must be an object")))?;
+    let source = b.get("source").filter(|s| s.is_object()).ok_or_else(|| {
+        TranslateError::invalid(format!("{path}.source: required, must be an object"))
+    })?;
     let sp = format!("{path}.source");
     let url = match str_of(source, "type") {
         Some("base64") => {
@@ -305,16 +337,16 @@ fn image_to_part(b: &Value, path: &str) -> Result<Value, TranslateError> {
         }
         Some("url") => required_str(source, "url", &sp)?.to_owned(),
         Some("file") => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{sp}: Files API sources cannot be forwarded to this provider; send the image as base64 or url"
             )));
         }
         Some(other) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{sp}.type: unsupported image source `{other}`"
             )));
         }
-        None => return Err(invalid(format!("{sp}.type: required"))),
+        None => return Err(TranslateError::invalid(format!("{sp}.type: required"))),
     };
     let mut part = Map::new();
     part.insert("type".into(), json!("image_url"));
@@ -324,10 +356,9 @@ fn image_to_part(b: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn document_to_parts(b: &Value, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let source = b
-        .get("source")
-        .filter(|s| s.is_object())
-        .ok_or_else(|| invalid(format!("{path}.source: required, must be an object")))?;
+    let source = b.get("source").filter(|s| s.is_object()).ok_or_else(|| {
+        TranslateError::invalid(format!("{path}.source: required, must be an object"))
+    })?;
     let sp = format!("{path}.source");
     match str_of(source, "type") {
         Some("base64") => {
@@ -354,7 +385,7 @@ fn document_to_parts(b: &Value, path: &str) -> Result<Vec<Value>, TranslateError
                         "text" => parts.push(text_part(required_str(item, "text", &ip)?, item)),
                         "image" => parts.push(image_to_part(item, &ip)?),
                         other => {
-                            return Err(invalid(format!(
+                            return Err(TranslateError::invalid(format!(
                                 "{ip}.type: unsupported document content block `{other}`"
                             )));
                         }
@@ -362,20 +393,20 @@ fn document_to_parts(b: &Value, path: &str) -> Result<Vec<Value>, TranslateError
                 }
                 Ok(parts)
             }
-            _ => Err(invalid(format!(
+            _ => Err(TranslateError::invalid(format!(
                 "{sp}.content: required, must be a string or an array of blocks"
             ))),
         },
-        Some("url") => Err(invalid(format!(
+        Some("url") => Err(TranslateError::invalid(format!(
             "{sp}: url documents cannot be forwarded to this provider; send the PDF as base64"
         ))),
-        Some("file") => Err(invalid(format!(
+        Some("file") => Err(TranslateError::invalid(format!(
             "{sp}: Files API sources cannot be forwarded to this provider; send the document as base64"
         ))),
-        Some(other) => Err(invalid(format!(
+        Some(other) => Err(TranslateError::invalid(format!(
             "{sp}.type: unsupported document source `{other}`"
         ))),
-        None => Err(invalid(format!("{sp}.type: required"))),
+        None => Err(TranslateError::invalid(format!("{sp}.type: required"))),
     }
 }
 
@@ -398,7 +429,7 @@ fn tool_result_to_hub(b: &Value, path: &str) -> Result<(Value, Vec<Value>), Tran
                     // every tool definition is forwarded up front, so it carries nothing here.
                     "tool_reference" => {}
                     other => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{ip}.type: unsupported tool result content block `{other}`"
                         )));
                     }
@@ -406,7 +437,7 @@ fn tool_result_to_hub(b: &Value, path: &str) -> Result<(Value, Vec<Value>), Tran
             }
         }
         Some(_) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{path}.content: must be a string or an array of content blocks"
             )));
         }
@@ -533,12 +564,12 @@ fn assistant_to_hub(
             | "mcp_tool_result"
             | "container_upload" => {}
             t @ ("tool_result" | "image" | "document") => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{p}.type: `{t}` blocks are not allowed in assistant messages"
                 )));
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{p}.type: unsupported content block type `{other}`"
                 )));
             }
@@ -588,13 +619,15 @@ fn text_editor_schema() -> Value {
 /// code execution, tool search, ...) only exist on Anthropic's servers and are left out.
 fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
     let Value::Array(tools) = tools else {
-        return Err(invalid("tools: must be an array"));
+        return Err(TranslateError::invalid("tools: must be an array"));
     };
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let path = format!("tools[{i}]");
         if !t.is_object() {
-            return Err(invalid(format!("{path}: must be an object")));
+            return Err(TranslateError::invalid(format!(
+                "{path}: must be an object"
+            )));
         }
         let (name, description, parameters) = match str_of(t, "type") {
             None | Some("custom") => {
@@ -603,7 +636,7 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
                     Some(s @ Value::Object(_)) => s.clone(),
                     None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
                     Some(_) => {
-                        return Err(invalid(format!("{path}.input_schema: must be an object")));
+                        return Err(TranslateError::invalid(format!("{path}.input_schema: must be an object")));
                     }
                 };
                 (name, str_of(t, "description").map(str::to_owned), schema)
@@ -624,7 +657,9 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
             Some(_) => continue,
         };
         if name.is_empty() {
-            return Err(invalid(format!("{path}.name: must not be empty")));
+            return Err(TranslateError::invalid(format!(
+                "{path}.name: must not be empty"
+            )));
         }
         let mut function = Map::new();
         function.insert("name".into(), json!(name));
@@ -646,7 +681,7 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
 
 fn tool_choice_to_hub(tc: &Value) -> Result<(Value, Option<bool>), TranslateError> {
     if !tc.is_object() {
-        return Err(invalid("tool_choice: must be an object"));
+        return Err(TranslateError::invalid("tool_choice: must be an object"));
     }
     let choice = match str_of(tc, "type") {
         Some("auto") => json!("auto"),
@@ -657,11 +692,11 @@ fn tool_choice_to_hub(tc: &Value) -> Result<(Value, Option<bool>), TranslateErro
             json!({"type": "function", "function": {"name": name}})
         }
         Some(other) => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tool_choice.type: unsupported value `{other}` (expected auto, any, tool or none)"
             )));
         }
-        None => return Err(invalid("tool_choice.type: required")),
+        None => return Err(TranslateError::invalid("tool_choice.type: required")),
     };
     let parallel = match tc.get("disable_parallel_tool_use") {
         Some(Value::Bool(true)) => Some(false),
@@ -677,11 +712,15 @@ fn reasoning_effort_to_hub(
     let effort = match output_config.and_then(|o| o.get("effort")) {
         None | Some(Value::Null) => None,
         Some(Value::String(e)) => Some(claude_effort_to_hub(e).ok_or_else(|| {
-            invalid(format!(
+            TranslateError::invalid(format!(
                 "output_config.effort: unsupported value `{e}` (expected low, medium, high or max)"
             ))
         })?),
-        Some(_) => return Err(invalid("output_config.effort: must be a string")),
+        Some(_) => {
+            return Err(TranslateError::invalid(
+                "output_config.effort: must be a string",
+            ));
+        }
     };
     let Some(thinking) = thinking.filter(|t| !t.is_null()) else {
         return Ok(effort);
@@ -694,10 +733,10 @@ fn reasoning_effort_to_hub(
         // Anthropic's default effort is high.
         Some("adaptive") => Ok(Some(effort.unwrap_or("high"))),
         Some("disabled") => Ok(None),
-        Some(other) => Err(invalid(format!(
+        Some(other) => Err(TranslateError::invalid(format!(
             "thinking.type: unsupported value `{other}` (expected enabled, adaptive or disabled)"
         ))),
-        None => Err(invalid("thinking.type: required")),
+        None => Err(TranslateError::invalid("thinking.type: required")),
     }
 }
 
@@ -707,16 +746,18 @@ fn output_format_to_hub(format: &Value) -> Result<Value, TranslateError> {
             let schema = format
                 .get("schema")
                 .filter(|s| s.is_object())
-                .ok_or_else(|| invalid("output_format.schema: required, must be an object"))?;
+                .ok_or_else(|| {
+                    TranslateError::invalid("output_format.schema: required, must be an object")
+                })?;
             Ok(json!({
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": schema, "strict": true},
             }))
         }
-        Some(other) => Err(invalid(format!(
+        Some(other) => Err(TranslateError::invalid(format!(
             "output_format.type: unsupported value `{other}` (expected json_schema)"
         ))),
-        None => Err(invalid("output_format.type: required")),
+        None => Err(TranslateError::invalid("output_format.type: required")),
     }
 }
 
@@ -735,18 +776,20 @@ pub(super) fn hub_request_to_claude(
     ctx: &mut TranslateCtx,
 ) -> Result<Value, TranslateError> {
     let Value::Object(req) = body else {
-        return Err(invalid("request body must be a JSON object"));
+        return Err(TranslateError::invalid(
+            "request body must be a JSON object",
+        ));
     };
     let model = if ctx.model.is_empty() {
         str_of_map(&req, "model")
-            .ok_or_else(|| invalid("model: required, must be a string"))?
+            .ok_or_else(|| TranslateError::invalid("model: required, must be a string"))?
             .to_owned()
     } else {
         ctx.model.clone()
     };
 
     if req.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(invalid(
+        return Err(TranslateError::invalid(
             "n: this provider returns one choice per request; n must be 1",
         ));
     }
@@ -755,132 +798,22 @@ pub(super) fn hub_request_to_claude(
         None | Some(Value::Null) => Vec::new(),
         Some(t) => hub_tools_to_claude(t, ctx)?,
     };
-
-    let Some(Value::Array(hub_messages)) = req.get("messages") else {
-        return Err(invalid("messages: required, must be an array of messages"));
-    };
-    let mut system: Vec<Value> = Vec::new();
-    let mut turns: Vec<Turn> = Vec::new();
-    for (i, m) in hub_messages.iter().enumerate() {
-        if !m.is_object() {
-            return Err(invalid(format!("messages[{i}]: must be an object")));
-        }
-        let role = str_of(m, "role")
-            .ok_or_else(|| invalid(format!("messages[{i}].role: required, must be a string")))?;
-        let path = format!("messages[{i}].content");
-        let content = m.get("content").unwrap_or(&Value::Null);
-        match role {
-            "system" | "developer" => system.extend(hub_system_blocks(content, &path)?),
-            "user" => push_turn(&mut turns, "user", hub_user_blocks(content, &path)?),
-            "assistant" => push_turn(
-                &mut turns,
-                "assistant",
-                hub_assistant_blocks(m, &format!("messages[{i}]"), ctx)?,
-            ),
-            "tool" => push_turn(
-                &mut turns,
-                "user",
-                vec![hub_tool_result(m, &format!("messages[{i}]"))?],
-            ),
-            "function" => {
-                return Err(invalid(format!(
-                    "messages[{i}].role: legacy `function` messages are not supported; use `tool` messages"
-                )));
-            }
-            other => {
-                return Err(invalid(format!(
-                    "messages[{i}].role: unsupported role `{other}`"
-                )));
-            }
-        }
-    }
-    for turn in &mut turns {
-        if turn.role == "user" {
-            // Anthropic wants a turn's tool results before anything else in it.
-            let (mut results, rest): (Vec<Value>, Vec<Value>) = std::mem::take(&mut turn.blocks)
-                .into_iter()
-                .partition(|b| str_of(b, "type") == Some("tool_result"));
-            results.extend(rest);
-            turn.blocks = results;
-        }
-    }
-    trim_final_assistant(&mut turns);
-    if tools.is_empty() {
-        tool_blocks_to_text(&mut turns);
-    }
-    if turns.is_empty() {
-        return Err(invalid(
-            "messages: at least one user or assistant message with content is required",
-        ));
-    }
+    let (mut system, turns) = hub_messages_to_claude(&req, !tools.is_empty(), ctx)?;
 
     let mut out = Map::new();
     out.insert("model".into(), Value::String(model.clone()));
-
     // Tool choice first: forcing a tool rules out thinking.
-    let mut forced_tool = false;
-    if !tools.is_empty() {
-        let parallel = req.get("parallel_tool_calls").and_then(Value::as_bool);
-        if let Some(mut choice) = hub_tool_choice(req.get("tool_choice"), ctx)? {
-            forced_tool = matches!(str_of(&choice, "type"), Some("any" | "tool"));
-            if parallel == Some(false)
-                && let Some(obj) = choice.as_object_mut()
-                && obj.get("type").and_then(Value::as_str) != Some("none")
-            {
-                obj.insert("disable_parallel_tool_use".into(), Value::Bool(true));
-            }
-            out.insert("tool_choice".into(), choice);
-        } else if parallel == Some(false) {
-            out.insert(
-                "tool_choice".into(),
-                json!({"type": "auto", "disable_parallel_tool_use": true}),
-            );
-        }
-        out.insert("tools".into(), Value::Array(tools));
-    }
+    let forced_tool = insert_tools_to_claude(&mut out, &req, tools, ctx)?;
 
-    // Reasoning.
-    let effort = match req.get("reasoning_effort") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(e)) => match e.as_str() {
-            "none" => None,
-            "minimal" | "low" | "medium" | "high" | "xhigh" | "max" => Some(e.as_str()),
-            other => {
-                return Err(invalid(format!(
-                    "reasoning_effort: unsupported value `{other}` (expected none, minimal, low, medium, high or xhigh)"
-                )));
-            }
-        },
-        Some(_) => return Err(invalid("reasoning_effort: must be a string")),
-    };
+    let effort = reasoning_effort(&req)?;
     let explicit_max = u64_of_map(&req, "max_completion_tokens").or(u64_of_map(&req, "max_tokens"));
     let mut output_config = Map::new();
-    let mut thinking_on = false;
-    if let Some(effort) = effort
-        && !forced_tool
-        && !last_tool_turn_lacks_thinking(&turns)
-    {
-        match thinking_mode(&model) {
-            ThinkingMode::Adaptive => {
-                out.insert("thinking".into(), json!({"type": "adaptive"}));
-                output_config.insert("effort".into(), json!(effort_to_claude(effort)));
-                thinking_on = true;
-            }
-            ThinkingMode::Budget => {
-                let max = explicit_max.unwrap_or(DEFAULT_MAX_TOKENS_THINKING);
-                // budget_tokens must be at least 1024 and below max_tokens.
-                if max > MIN_THINKING_BUDGET {
-                    let budget = effort_to_budget(effort).min(max - 1);
-                    out.insert(
-                        "thinking".into(),
-                        json!({"type": "enabled", "budget_tokens": budget}),
-                    );
-                    thinking_on = true;
-                }
-            }
-            ThinkingMode::Unsupported => {}
+    let thinking_on = match effort {
+        Some(effort) if !forced_tool && !last_tool_turn_lacks_thinking(&turns) => {
+            insert_thinking(&mut out, &mut output_config, &model, effort, explicit_max)
         }
-    }
+        _ => false,
+    };
     let max_tokens = explicit_max.unwrap_or(if thinking_on {
         DEFAULT_MAX_TOKENS_THINKING
     } else {
@@ -888,79 +821,17 @@ pub(super) fn hub_request_to_claude(
     });
     out.insert("max_tokens".into(), json!(max_tokens));
 
-    // Sampling: Anthropic's temperature range is 0..=1; with thinking on only the defaults are
-    // allowed (top_p >= 0.95), and recent models refuse temperature and top_p together.
-    let temperature = req.get("temperature").and_then(Value::as_f64);
-    let top_p = req.get("top_p").and_then(Value::as_f64);
-    if !thinking_on && let Some(t) = temperature {
-        out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
-    }
-    if let Some(p) = top_p
-        && ((thinking_on && p >= 0.95) || (!thinking_on && temperature.is_none()))
-    {
-        out.insert("top_p".into(), json!(p.clamp(0.0, 1.0)));
-    }
-
-    let stop: Vec<Value> = match req.get("stop") {
-        Some(Value::String(s)) => vec![Value::String(s.clone())],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| Value::String(s.to_owned()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    // Anthropic refuses stop sequences made only of whitespace.
-    let stop: Vec<Value> = stop
-        .into_iter()
-        .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
-        .collect();
+    insert_sampling_to_claude(&mut out, &req, thinking_on);
+    let stop = stop_sequences(&req);
     if !stop.is_empty() {
         out.insert("stop_sequences".into(), Value::Array(stop));
     }
-
-    match req.get("response_format") {
-        None | Some(Value::Null) => {}
-        Some(rf) => match str_of(rf, "type") {
-            Some("json_schema") => {
-                let schema = rf
-                    .get("json_schema")
-                    .and_then(|j| j.get("schema"))
-                    .filter(|s| s.is_object())
-                    .ok_or_else(|| {
-                        invalid("response_format.json_schema.schema: required, must be an object")
-                    })?;
-                output_config.insert(
-                    "format".into(),
-                    json!({"type": "json_schema", "schema": schema}),
-                );
-            }
-            Some("json_object") => system.push(json!({
-                "type": "text",
-                "text": "Respond with a single valid JSON object and nothing else.",
-            })),
-            Some("text") | None => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "response_format.type: unsupported value `{other}`"
-                )));
-            }
-        },
-    }
+    apply_response_format(&req, &mut output_config, &mut system)?;
     if !output_config.is_empty() {
         out.insert("output_config".into(), Value::Object(output_config));
     }
-
     if !system.is_empty() {
-        let plain = system.len() == 1
-            && system
-                .first()
-                .is_some_and(|b| b.get("cache_control").is_none());
-        let value = match system.first().and_then(|b| str_of(b, "text")) {
-            Some(text) if plain => Value::String(text.to_owned()),
-            _ => Value::Array(system),
-        };
-        out.insert("system".into(), value);
+        out.insert("system".into(), system_value(system));
     }
 
     out.insert(
@@ -980,6 +851,248 @@ pub(super) fn hub_request_to_claude(
         out.insert("stream".into(), Value::Bool(true));
     }
     Ok(Value::Object(out))
+}
+
+/// Hub `messages` -> the Anthropic system blocks and the alternating user/assistant turns.
+/// Without tools, tool calls and results in the history become text.
+fn hub_messages_to_claude(
+    req: &Map<String, Value>,
+    has_tools: bool,
+    ctx: &mut TranslateCtx,
+) -> Result<(Vec<Value>, Vec<Turn>), TranslateError> {
+    let Some(Value::Array(hub_messages)) = req.get("messages") else {
+        return Err(TranslateError::invalid(
+            "messages: required, must be an array of messages",
+        ));
+    };
+    let mut system: Vec<Value> = Vec::new();
+    let mut turns: Vec<Turn> = Vec::new();
+    for (i, m) in hub_messages.iter().enumerate() {
+        if !m.is_object() {
+            return Err(TranslateError::invalid(format!(
+                "messages[{i}]: must be an object"
+            )));
+        }
+        let role = str_of(m, "role").ok_or_else(|| {
+            TranslateError::invalid(format!("messages[{i}].role: required, must be a string"))
+        })?;
+        let path = format!("messages[{i}].content");
+        let content = m.get("content").unwrap_or(&Value::Null);
+        match role {
+            "system" | "developer" => system.extend(hub_system_blocks(content, &path)?),
+            "user" => push_turn(&mut turns, "user", hub_user_blocks(content, &path)?),
+            "assistant" => push_turn(
+                &mut turns,
+                "assistant",
+                hub_assistant_blocks(m, &format!("messages[{i}]"), ctx)?,
+            ),
+            "tool" => push_turn(
+                &mut turns,
+                "user",
+                vec![hub_tool_result(m, &format!("messages[{i}]"))?],
+            ),
+            "function" => {
+                return Err(TranslateError::invalid(format!(
+                    "messages[{i}].role: legacy `function` messages are not supported; use `tool` messages"
+                )));
+            }
+            other => {
+                return Err(TranslateError::invalid(format!(
+                    "messages[{i}].role: unsupported role `{other}`"
+                )));
+            }
+        }
+    }
+    for turn in &mut turns {
+        if turn.role == "user" {
+            // Anthropic wants a turn's tool results before anything else in it.
+            let (mut results, rest): (Vec<Value>, Vec<Value>) = std::mem::take(&mut turn.blocks)
+                .into_iter()
+                .partition(|b| str_of(b, "type") == Some("tool_result"));
+            results.extend(rest);
+            turn.blocks = results;
+        }
+    }
+    trim_final_assistant(&mut turns);
+    if !has_tools {
+        tool_blocks_to_text(&mut turns);
+    }
+    if turns.is_empty() {
+        return Err(TranslateError::invalid(
+            "messages: at least one user or assistant message with content is required",
+        ));
+    }
+    Ok((system, turns))
+}
+
+/// Inserts `tools` and the matching `tool_choice`; returns whether a tool is forced.
+fn insert_tools_to_claude(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    tools: Vec<Value>,
+    ctx: &mut TranslateCtx,
+) -> Result<bool, TranslateError> {
+    if tools.is_empty() {
+        return Ok(false);
+    }
+    let mut forced_tool = false;
+    let parallel = req.get("parallel_tool_calls").and_then(Value::as_bool);
+    if let Some(mut choice) = hub_tool_choice(req.get("tool_choice"), ctx)? {
+        forced_tool = matches!(str_of(&choice, "type"), Some("any" | "tool"));
+        if parallel == Some(false)
+            && let Some(obj) = choice.as_object_mut()
+            && obj.get("type").and_then(Value::as_str) != Some("none")
+        {
+            obj.insert("disable_parallel_tool_use".into(), Value::Bool(true));
+        }
+        out.insert("tool_choice".into(), choice);
+    } else if parallel == Some(false) {
+        out.insert(
+            "tool_choice".into(),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        );
+    }
+    out.insert("tools".into(), Value::Array(tools));
+    Ok(forced_tool)
+}
+
+/// The hub `reasoning_effort`, checked; `none` and absent are `None`.
+fn reasoning_effort(req: &Map<String, Value>) -> Result<Option<&str>, TranslateError> {
+    match req.get("reasoning_effort") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(e)) => match e.as_str() {
+            "none" => Ok(None),
+            "minimal" | "low" | "medium" | "high" | "xhigh" | "max" => Ok(Some(e.as_str())),
+            other => Err(TranslateError::invalid(format!(
+                "reasoning_effort: unsupported value `{other}` (expected none, minimal, low, medium, high or xhigh)"
+            ))),
+        },
+        Some(_) => Err(TranslateError::invalid(
+            "reasoning_effort: must be a string",
+        )),
+    }
+}
+
+/// Turns thinking on the way `model` takes it (adaptive with an effort, or a token budget
+/// below `max_tokens`); returns whether it is on.
+fn insert_thinking(
+    out: &mut Map<String, Value>,
+    output_config: &mut Map<String, Value>,
+    model: &str,
+    effort: &str,
+    explicit_max: Option<u64>,
+) -> bool {
+    match thinking_mode(model) {
+        ThinkingMode::Adaptive => {
+            out.insert("thinking".into(), json!({"type": "adaptive"}));
+            output_config.insert("effort".into(), json!(effort_to_claude(effort)));
+            true
+        }
+        ThinkingMode::Budget => {
+            let max = explicit_max.unwrap_or(DEFAULT_MAX_TOKENS_THINKING);
+            // budget_tokens must be at least 1024 and below max_tokens.
+            if max > MIN_THINKING_BUDGET {
+                let budget = effort_to_budget(effort).min(max - 1);
+                out.insert(
+                    "thinking".into(),
+                    json!({"type": "enabled", "budget_tokens": budget}),
+                );
+                true
+            } else {
+                false
+            }
+        }
+        ThinkingMode::Unsupported => false,
+    }
+}
+
+/// Sampling: Anthropic's temperature range is 0..=1; with thinking on only the defaults are
+/// allowed (top_p >= 0.95), and recent models refuse temperature and top_p together.
+fn insert_sampling_to_claude(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    thinking_on: bool,
+) {
+    let temperature = req.get("temperature").and_then(Value::as_f64);
+    let top_p = req.get("top_p").and_then(Value::as_f64);
+    if !thinking_on && let Some(t) = temperature {
+        out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+    }
+    if let Some(p) = top_p
+        && ((thinking_on && p >= 0.95) || (!thinking_on && temperature.is_none()))
+    {
+        out.insert("top_p".into(), json!(p.clamp(0.0, 1.0)));
+    }
+}
+
+/// Hub `stop` (a string or an array) -> `stop_sequences`, without the whitespace-only ones
+/// Anthropic refuses.
+fn stop_sequences(req: &Map<String, Value>) -> Vec<Value> {
+    let stop: Vec<Value> = match req.get("stop") {
+        Some(Value::String(s)) => vec![Value::String(s.clone())],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| Value::String(s.to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    stop.into_iter()
+        .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
+        .collect()
+}
+
+/// Hub `response_format`: a JSON schema goes in `output_config.format`; JSON-object mode has
+/// no Anthropic switch and becomes a system instruction.
+fn apply_response_format(
+    req: &Map<String, Value>,
+    output_config: &mut Map<String, Value>,
+    system: &mut Vec<Value>,
+) -> Result<(), TranslateError> {
+    let Some(rf) = req.get("response_format").filter(|rf| !rf.is_null()) else {
+        return Ok(());
+    };
+    match str_of(rf, "type") {
+        Some("json_schema") => {
+            let schema = rf
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    TranslateError::invalid(
+                        "response_format.json_schema.schema: required, must be an object",
+                    )
+                })?;
+            output_config.insert(
+                "format".into(),
+                json!({"type": "json_schema", "schema": schema}),
+            );
+        }
+        Some("json_object") => system.push(json!({
+            "type": "text",
+            "text": "Respond with a single valid JSON object and nothing else.",
+        })),
+        Some("text") | None => {}
+        Some(other) => {
+            return Err(TranslateError::invalid(format!(
+                "response_format.type: unsupported value `{other}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `system` field: a plain string when it is one text block without cache control,
+/// else the blocks.
+fn system_value(system: Vec<Value>) -> Value {
+    let plain = system.len() == 1
+        && system
+            .first()
+            .is_some_and(|b| b.get("cache_control").is_none());
+    match system.first().and_then(|b| str_of(b, "text")) {
+        Some(text) if plain => Value::String(text.to_owned()),
+        _ => Value::Array(system),
+    }
 }
 
 fn str_of_map<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -1054,7 +1167,7 @@ fn hub_tools_to_claude(
     ctx: &mut TranslateCtx,
 ) -> Result<Vec<Value>, TranslateError> {
     let Value::Array(tools) = tools else {
-        return Err(invalid("tools: must be an array"));
+        return Err(TranslateError::invalid("tools: must be an array"));
     };
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
@@ -1062,21 +1175,20 @@ fn hub_tools_to_claude(
         match str_of(t, "type") {
             Some("function") | None => {}
             Some(other) => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{path}.type: `{other}` tools cannot be sent to this provider; only function tools are supported"
                 )));
             }
         }
-        let f = t
-            .get("function")
-            .filter(|f| f.is_object())
-            .ok_or_else(|| invalid(format!("{path}.function: required, must be an object")))?;
+        let f = t.get("function").filter(|f| f.is_object()).ok_or_else(|| {
+            TranslateError::invalid(format!("{path}.function: required, must be an object"))
+        })?;
         let name = required_str(f, "name", &format!("{path}.function"))?;
         let mut schema = match f.get("parameters") {
             Some(s @ Value::Object(_)) => s.clone(),
             None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
             Some(_) => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{path}.function.parameters: must be an object"
                 )));
             }
@@ -1108,7 +1220,7 @@ fn hub_tool_choice(
             "auto" => Ok(Some(json!({"type": "auto"}))),
             "required" => Ok(Some(json!({"type": "any"}))),
             "none" => Ok(Some(json!({"type": "none"}))),
-            other => Err(invalid(format!(
+            other => Err(TranslateError::invalid(format!(
                 "tool_choice: unsupported value `{other}` (expected auto, required or none)"
             ))),
         },
@@ -1116,12 +1228,14 @@ fn hub_tool_choice(
             let name = obj
                 .get("function")
                 .and_then(|f| str_of(f, "name"))
-                .ok_or_else(|| invalid("tool_choice.function.name: required"))?;
+                .ok_or_else(|| TranslateError::invalid("tool_choice.function.name: required"))?;
             Ok(Some(
                 json!({"type": "tool", "name": claude_tool_name(name, ctx)}),
             ))
         }
-        Some(_) => Err(invalid("tool_choice: must be a string or an object")),
+        Some(_) => Err(TranslateError::invalid(
+            "tool_choice: must be a string or an object",
+        )),
     }
 }
 
@@ -1148,7 +1262,7 @@ fn hub_system_blocks(content: &Value, path: &str) -> Result<Vec<Value>, Translat
                 match str_of(p, "type") {
                     Some("text") => out.extend(claude_text_block(required_str(p, "text", &pp)?, p)),
                     _ => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{pp}: system and developer messages may only contain text"
                         )));
                     }
@@ -1156,7 +1270,7 @@ fn hub_system_blocks(content: &Value, path: &str) -> Result<Vec<Value>, Translat
             }
             Ok(out)
         }
-        _ => Err(invalid(format!(
+        _ => Err(TranslateError::invalid(format!(
             "{path}: must be a string or an array of content parts"
         ))),
     }
@@ -1174,14 +1288,18 @@ fn hub_image_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
     let url = match part.get("image_url") {
         Some(Value::String(u)) => u.as_str(),
         Some(obj @ Value::Object(_)) => required_str(obj, "url", &format!("{path}.image_url"))?,
-        _ => return Err(invalid(format!("{path}.image_url: required"))),
+        _ => {
+            return Err(TranslateError::invalid(format!(
+                "{path}.image_url: required"
+            )));
+        }
     };
     let source = if let Some((media, data)) = parse_data_url(url) {
         json!({"type": "base64", "media_type": media, "data": data})
     } else if url.starts_with("https://") || url.starts_with("http://") {
         json!({"type": "url", "url": url})
     } else {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "{path}.image_url.url: must be a base64 data URL or an http(s) URL"
         )));
     };
@@ -1193,17 +1311,16 @@ fn hub_image_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn hub_file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
-    let file = part
-        .get("file")
-        .filter(|f| f.is_object())
-        .ok_or_else(|| invalid(format!("{path}.file: required, must be an object")))?;
+    let file = part.get("file").filter(|f| f.is_object()).ok_or_else(|| {
+        TranslateError::invalid(format!("{path}.file: required, must be an object"))
+    })?;
     let Some(data_url) = str_of(file, "file_data") else {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "{path}.file: only inline `file_data` can be sent to this provider, not file ids"
         )));
     };
     let (media, data) = parse_data_url(data_url).ok_or_else(|| {
-        invalid(format!(
+        TranslateError::invalid(format!(
             "{path}.file.file_data: must be a base64 data URL (data:<type>;base64,...)"
         ))
     })?;
@@ -1216,7 +1333,7 @@ fn hub_file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
             block.insert("title".into(), json!(name));
         }
     } else {
-        return Err(invalid(format!(
+        return Err(TranslateError::invalid(format!(
             "{path}.file: `{media}` files cannot be sent to this provider (PDF and images only)"
         )));
     }
@@ -1244,16 +1361,16 @@ fn hub_user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, TranslateE
                     Some("image_url") => out.push(hub_image_block(p, &pp)?),
                     Some("file") => out.push(hub_file_block(p, &pp)?),
                     Some(other) => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{pp}.type: `{other}` content cannot be sent to this provider"
                         )));
                     }
-                    None => return Err(invalid(format!("{pp}.type: required"))),
+                    None => return Err(TranslateError::invalid(format!("{pp}.type: required"))),
                 }
             }
             Ok(out)
         }
-        _ => Err(invalid(format!(
+        _ => Err(TranslateError::invalid(format!(
             "{path}: must be a string or an array of content parts"
         ))),
     }
@@ -1289,7 +1406,7 @@ fn hub_assistant_blocks(
                 match str_of(call, "type") {
                     Some("function") | None => {}
                     Some(other) => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{cp}.type: `{other}` tool calls cannot be sent to this provider"
                         )));
                     }
@@ -1297,7 +1414,7 @@ fn hub_assistant_blocks(
                 let id = required_str(call, "id", &cp)?;
                 let f = call
                     .get("function")
-                    .ok_or_else(|| invalid(format!("{cp}.function: required")))?;
+                    .ok_or_else(|| TranslateError::invalid(format!("{cp}.function: required")))?;
                 let name = required_str(f, "name", &format!("{cp}.function"))?;
                 out.push(json!({
                     "type": "tool_use",
@@ -1307,7 +1424,11 @@ fn hub_assistant_blocks(
                 }));
             }
         }
-        Some(_) => return Err(invalid(format!("{path}.tool_calls: must be an array"))),
+        Some(_) => {
+            return Err(TranslateError::invalid(format!(
+                "{path}.tool_calls: must be an array"
+            )));
+        }
     }
     Ok(out)
 }
@@ -1325,7 +1446,7 @@ fn hub_assistant_text_blocks(content: &Value, path: &str) -> Result<Vec<Value>, 
                         out.extend(claude_text_block(required_str(p, "refusal", &pp)?, p));
                     }
                     _ => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{pp}: assistant content may only contain text"
                         )));
                     }
@@ -1373,7 +1494,7 @@ fn hub_tool_result(m: &Value, path: &str) -> Result<Value, TranslateError> {
                         inner.push(img);
                     }
                     _ => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{pp}: tool results may only contain text and images"
                         )));
                     }
@@ -1389,7 +1510,7 @@ fn hub_tool_result(m: &Value, path: &str) -> Result<Value, TranslateError> {
             }
         }
         _ => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{path}.content: must be a string or an array of content parts"
             )));
         }

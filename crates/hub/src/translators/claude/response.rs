@@ -3,9 +3,10 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    ClaudeUsage, arguments_to_input, bad_upstream, claude_message_id, finish_to_stop_reason,
-    now_secs, stop_reason_to_finish, str_of,
+    ClaudeUsage, arguments_to_input, claude_message_id, finish_to_stop_reason,
+    stop_reason_to_finish, str_of,
 };
+use crate::clock::now_secs;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 
@@ -25,11 +26,45 @@ pub(super) fn claude_response_to_hub(
     ctx: &TranslateCtx,
 ) -> Result<Value, TranslateError> {
     if let Some(msg) = claude_error_message(&body) {
-        return Err(bad_upstream(msg));
+        return Err(TranslateError::bad_upstream(msg));
     }
     let Some(Value::Array(blocks)) = body.get("content") else {
-        return Err(bad_upstream("Anthropic message has no `content` array"));
+        return Err(TranslateError::bad_upstream(
+            "Anthropic message has no `content` array",
+        ));
     };
+    let message = message_from_blocks(blocks, ctx)?;
+    let has_tools = message.contains_key("tool_calls");
+
+    let finish = match str_of(&body, "stop_reason") {
+        Some(r) => stop_reason_to_finish(r),
+        None if has_tools => "tool_calls",
+        None => "stop",
+    };
+    let usage = body
+        .get("usage")
+        .map(ClaudeUsage::from_claude)
+        .unwrap_or_default();
+    Ok(json!({
+        "id": str_of(&body, "id").unwrap_or(""),
+        "object": "chat.completion",
+        "created": now_secs(),
+        "model": str_of(&body, "model").unwrap_or(&ctx.model),
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish,
+        }],
+        "usage": usage.to_hub(),
+    }))
+}
+
+/// Anthropic content blocks -> the hub assistant message: text, reasoning (with its
+/// signature when it can be replayed), redacted reasoning and tool calls.
+fn message_from_blocks(
+    blocks: &[Value],
+    ctx: &TranslateCtx,
+) -> Result<Map<String, Value>, TranslateError> {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut signatures: Vec<&str> = Vec::new();
@@ -53,9 +88,9 @@ pub(super) fn claude_response_to_hub(
             }
             Some("tool_use") => {
                 let id = str_of(block, "id")
-                    .ok_or_else(|| bad_upstream("tool_use block without an id"))?;
+                    .ok_or_else(|| TranslateError::bad_upstream("tool_use block without an id"))?;
                 let name = str_of(block, "name")
-                    .ok_or_else(|| bad_upstream("tool_use block without a name"))?;
+                    .ok_or_else(|| TranslateError::bad_upstream("tool_use block without a name"))?;
                 let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
                 tool_calls.push(json!({
                     "id": id,
@@ -95,32 +130,10 @@ pub(super) fn claude_response_to_hub(
     {
         message.insert("redacted_reasoning".into(), json!(data));
     }
-    let has_tools = !tool_calls.is_empty();
-    if has_tools {
+    if !tool_calls.is_empty() {
         message.insert("tool_calls".into(), Value::Array(tool_calls));
     }
-
-    let finish = match str_of(&body, "stop_reason") {
-        Some(r) => stop_reason_to_finish(r),
-        None if has_tools => "tool_calls",
-        None => "stop",
-    };
-    let usage = body
-        .get("usage")
-        .map(ClaudeUsage::from_claude)
-        .unwrap_or_default();
-    Ok(json!({
-        "id": str_of(&body, "id").unwrap_or(""),
-        "object": "chat.completion",
-        "created": now_secs(),
-        "model": str_of(&body, "model").unwrap_or(&ctx.model),
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": finish,
-        }],
-        "usage": usage.to_hub(),
-    }))
+    Ok(message)
 }
 
 /// Text of a hub message `content` (string or text/refusal parts).
@@ -141,16 +154,16 @@ pub(super) fn hub_response_to_claude(
 ) -> Result<Value, TranslateError> {
     if let Some(err) = body.get("error").filter(|e| !e.is_null()) {
         let msg = str_of(err, "message").unwrap_or("upstream error");
-        return Err(bad_upstream(msg.to_owned()));
+        return Err(TranslateError::bad_upstream(msg.to_owned()));
     }
     let choice = body
         .get("choices")
         .and_then(|c| c.get(0))
-        .ok_or_else(|| bad_upstream("chat completion has no choices"))?;
+        .ok_or_else(|| TranslateError::bad_upstream("chat completion has no choices"))?;
     let message = choice
         .get("message")
         .filter(|m| m.is_object())
-        .ok_or_else(|| bad_upstream("chat completion choice has no message"))?;
+        .ok_or_else(|| TranslateError::bad_upstream("chat completion choice has no message"))?;
     let id = claude_message_id(str_of(&body, "id"));
 
     let mut content = Vec::new();

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{
-    ClaudeUsage, bad_upstream, claude_message_id, finish_to_stop_reason, now_secs,
-    stop_reason_to_finish, str_of, u64_of,
+    ClaudeUsage, claude_message_id, finish_to_stop_reason, stop_reason_to_finish, str_of, u64_of,
 };
+use crate::chunk::ChunkHead;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
@@ -20,9 +20,7 @@ use crate::usage::estimate_tokens;
 
 pub(super) fn claude_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(ClaudeToHub {
-        id: String::new(),
-        model: ctx.model.clone(),
-        created: now_secs(),
+        head: ChunkHead::new(String::new(), ctx.model.clone()),
         tool_names: ctx.tool_names.clone(),
         started: false,
         blocks: HashMap::new(),
@@ -51,9 +49,7 @@ enum Block {
 }
 
 struct ClaudeToHub {
-    id: String,
-    model: String,
-    created: u64,
+    head: ChunkHead,
     tool_names: ToolNameMap,
     started: bool,
     blocks: HashMap<u64, Block>,
@@ -67,26 +63,19 @@ struct ClaudeToHub {
 }
 
 impl ClaudeToHub {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> StreamEvent {
-        StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }))
-    }
-
     fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.head
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
     }
 
     fn emit(&mut self, delta: Value, out: &mut Vec<StreamEvent>) {
         self.ensure_started(out);
-        out.push(self.chunk(delta, None));
+        out.push(self.head.delta(delta, None));
     }
 
     fn emit_finish(&mut self, out: &mut Vec<StreamEvent>) {
@@ -100,7 +89,7 @@ impl ClaudeToHub {
             None if self.saw_tool => "tool_calls",
             None => "stop",
         };
-        out.push(self.chunk(json!({}), Some(finish)));
+        out.push(self.head.delta(json!({}), Some(finish)));
     }
 
     fn emit_usage(&mut self, out: &mut Vec<StreamEvent>) {
@@ -108,14 +97,7 @@ impl ClaudeToHub {
             return;
         }
         self.usage_sent = true;
-        out.push(StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": self.usage.to_hub(),
-        })));
+        out.push(self.head.usage(self.usage.to_hub()));
     }
 
     fn block_start(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
@@ -246,10 +228,10 @@ impl StreamStage for ClaudeToHub {
             Some("message_start") => {
                 let msg = data.get("message").unwrap_or(&Value::Null);
                 if let Some(id) = str_of(msg, "id") {
-                    id.clone_into(&mut self.id);
+                    id.clone_into(&mut self.head.id);
                 }
                 if let Some(model) = str_of(msg, "model") {
-                    model.clone_into(&mut self.model);
+                    model.clone_into(&mut self.head.model);
                 }
                 if let Some(u) = msg.get("usage").filter(|u| u.is_object()) {
                     self.usage.merge_claude(u);
@@ -278,7 +260,7 @@ impl StreamStage for ClaudeToHub {
                 let err = data.get("error").unwrap_or(&Value::Null);
                 let kind = str_of(err, "type").unwrap_or("error");
                 let msg = str_of(err, "message").unwrap_or("");
-                return Err(bad_upstream(format!("{kind}: {msg}")));
+                return Err(TranslateError::bad_upstream(format!("{kind}: {msg}")));
             }
             // ping and anything newer.
             _ => {}

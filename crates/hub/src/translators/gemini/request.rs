@@ -13,20 +13,15 @@ use super::{
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(msg.into())
-}
-
 // =======================================================================================
 // Gemini -> hub
 
 /// A Gemini client request -> hub request. The model comes from `ctx.model`.
-pub(super) fn gemini_request_to_hub(
-    body: Value,
-    ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn gemini_request_to_hub(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
-        return Err(invalid("request body must be a JSON object"));
+        return Err(TranslateError::invalid(
+            "request body must be a JSON object",
+        ));
     }
     let mut hub = Map::new();
     hub.insert("model".into(), ctx.model.clone().into());
@@ -41,19 +36,25 @@ pub(super) fn gemini_request_to_hub(
 
     let contents = match field(&body, "contents") {
         Some(Value::Array(c)) => c.as_slice(),
-        Some(_) => return Err(invalid("`contents` must be an array")),
-        None => return Err(invalid("`contents` is required")),
+        Some(_) => return Err(TranslateError::invalid("`contents` must be an array")),
+        None => return Err(TranslateError::invalid("`contents` is required")),
     };
     // Calls of the latest model turn not yet answered: (hub id, name).
     let mut pending: Vec<(String, String)> = Vec::new();
     for (ci, content) in contents.iter().enumerate() {
         if !content.is_object() {
-            return Err(invalid(format!("contents[{ci}] must be an object")));
+            return Err(TranslateError::invalid(format!(
+                "contents[{ci}] must be an object"
+            )));
         }
         let parts = match field(content, "parts") {
             Some(Value::Array(p)) => p.as_slice(),
             None | Some(Value::Null) => &[],
-            Some(_) => return Err(invalid(format!("contents[{ci}].parts must be an array"))),
+            Some(_) => {
+                return Err(TranslateError::invalid(format!(
+                    "contents[{ci}].parts must be an array"
+                )));
+            }
         };
         let role = content
             .get("role")
@@ -109,10 +110,18 @@ fn system_text(sys: &Value) -> Result<String, TranslateError> {
         Value::Object(_) => match field(sys, "parts") {
             Some(Value::Array(p)) => p.as_slice(),
             None => &[],
-            Some(_) => return Err(invalid("`systemInstruction.parts` must be an array")),
+            Some(_) => {
+                return Err(TranslateError::invalid(
+                    "`systemInstruction.parts` must be an array",
+                ));
+            }
         },
         Value::Null => &[],
-        _ => return Err(invalid("`systemInstruction` must be a Content object")),
+        _ => {
+            return Err(TranslateError::invalid(
+                "`systemInstruction` must be a Content object",
+            ));
+        }
     };
     let texts: Vec<&str> = parts
         .iter()
@@ -160,7 +169,7 @@ fn user_content_to_hub(
     for (pi, part) in parts.iter().enumerate() {
         if let Some(fr) = field(part, "functionResponse") {
             let name = fr.get("name").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!(
+                TranslateError::invalid(format!(
                     "contents[{ci}].parts[{pi}].functionResponse.name is required"
                 ))
             })?;
@@ -221,7 +230,7 @@ fn function_output(response: Option<&Value>) -> String {
 
 fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
     let Value::Array(tools) = tools else {
-        return Err(invalid("`tools` must be an array"));
+        return Err(TranslateError::invalid("`tools` must be an array"));
     };
     let mut out = Vec::new();
     for (ti, tool) in tools.iter().enumerate() {
@@ -230,13 +239,13 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
             continue;
         };
         let Value::Array(decls) = decls else {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "tools[{ti}].functionDeclarations must be an array"
             )));
         };
         for (di, decl) in decls.iter().enumerate() {
             let name = decl.get("name").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!(
+                TranslateError::invalid(format!(
                     "tools[{ti}].functionDeclarations[{di}].name is required"
                 ))
             })?;
@@ -291,7 +300,9 @@ fn generation_config_to_hub(
     hub: &mut Map<String, Value>,
 ) -> Result<(), TranslateError> {
     if !config.is_object() {
-        return Err(invalid("`generationConfig` must be an object"));
+        return Err(TranslateError::invalid(
+            "`generationConfig` must be an object",
+        ));
     }
     for (gemini, openai) in [
         ("temperature", "temperature"),
@@ -366,20 +377,17 @@ fn effort_from_thinking(tc: &Value) -> Option<&'static str> {
 // hub -> Gemini
 
 /// A hub request -> Gemini request body (no model: it goes in the URL).
-pub(super) fn hub_request_to_gemini(
-    body: Value,
-    ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
     let Some(messages) = body.get("messages") else {
-        return Err(invalid("`messages` is required"));
+        return Err(TranslateError::invalid("`messages` is required"));
     };
     let Value::Array(messages) = messages else {
-        return Err(invalid("`messages` must be an array"));
+        return Err(TranslateError::invalid("`messages` must be an array"));
     };
     let tools = match body.get("tools") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(t)) => t.as_slice(),
-        Some(_) => return Err(invalid("`tools` must be an array")),
+        Some(_) => return Err(TranslateError::invalid("`tools` must be an array")),
     };
 
     let renames = plan_renames(&body, messages, tools, &ctx.tool_names);
@@ -391,6 +399,44 @@ pub(super) fn hub_request_to_gemini(
     let sentinel = is_gemini3_plus(&ctx.model);
 
     let mut out = Map::new();
+    let (system_parts, contents) = messages_to_contents(messages, &rename, sentinel)?;
+    out.insert("contents".into(), Value::Array(contents));
+    if !system_parts.is_empty() {
+        out.insert("systemInstruction".into(), json!({"parts": system_parts}));
+    }
+
+    let declarations = function_declarations(tools, &rename)?;
+    let has_tools = !declarations.is_empty();
+    if has_tools {
+        out.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
+        if let Some(config) = body
+            .get("tool_choice")
+            .and_then(|c| tool_config(c, &rename))
+        {
+            out.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": config}),
+            );
+        }
+    }
+
+    let config = generation_config(&body, &ctx.model)?;
+    if !config.is_empty() {
+        out.insert("generationConfig".into(), Value::Object(config));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Hub messages -> the `systemInstruction` parts (leading system/developer messages) and
+/// the `contents` turns; later system messages become user turns.
+fn messages_to_contents(
+    messages: &[Value],
+    rename: &dyn Fn(&str) -> String,
+    sentinel: bool,
+) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
     let mut system_parts: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // hub tool call id -> client function name.
@@ -401,7 +447,7 @@ pub(super) fn hub_request_to_gemini(
         let role = msg
             .get("role")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("messages[{mi}].role is required")))?;
+            .ok_or_else(|| TranslateError::invalid(format!("messages[{mi}].role is required")))?;
         match role {
             "system" | "developer" => {
                 let parts: Vec<Value> = content_texts(msg.get("content"))
@@ -434,7 +480,7 @@ pub(super) fn hub_request_to_gemini(
                 let parts = model_parts(
                     msg,
                     &ModelPartsOpts {
-                        rename: &rename,
+                        rename,
                         with_ids: false,
                         sentinel,
                     },
@@ -443,66 +489,51 @@ pub(super) fn hub_request_to_gemini(
             }
             "tool" | "function" => {
                 leading = false;
-                let name = msg
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .and_then(|id| call_names.get(id))
-                    .map(String::as_str)
-                    .or_else(|| msg.get("name").and_then(Value::as_str));
-                let (text, media) = tool_output(msg.get("content"), mi)?;
-                let mut parts = Vec::new();
-                match name {
-                    Some(name) => parts.push(json!({"functionResponse": {
-                        "name": rename(name),
-                        "response": response_object(&text),
-                    }})),
-                    None => {
-                        let id = msg
-                            .get("tool_call_id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        parts.push(json!({"text": format!("Tool result ({id}): {text}")}));
-                    }
-                }
-                parts.extend(media);
+                let parts = tool_message_parts(msg, mi, &call_names, rename)?;
                 push_content(&mut contents, "user", parts);
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "messages[{mi}].role `{other}` is not supported"
                 )));
             }
         }
     }
+    Ok((system_parts, contents))
+}
 
-    out.insert("contents".into(), Value::Array(contents));
-    if !system_parts.is_empty() {
-        out.insert("systemInstruction".into(), json!({"parts": system_parts}));
-    }
-
-    let declarations = function_declarations(tools, &rename)?;
-    let has_tools = !declarations.is_empty();
-    if has_tools {
-        out.insert(
-            "tools".into(),
-            json!([{"functionDeclarations": declarations}]),
-        );
-        if let Some(config) = body
-            .get("tool_choice")
-            .and_then(|c| tool_config(c, &rename))
-        {
-            out.insert(
-                "toolConfig".into(),
-                json!({"functionCallingConfig": config}),
-            );
+/// A hub tool result -> a `functionResponse` under the called function's name (from the
+/// call it answers, else the message's `name`), or plain text when no name is known; media
+/// in the result follow as their own parts.
+fn tool_message_parts(
+    msg: &Value,
+    mi: usize,
+    call_names: &HashMap<String, String>,
+    rename: &dyn Fn(&str) -> String,
+) -> Result<Vec<Value>, TranslateError> {
+    let name = msg
+        .get("tool_call_id")
+        .and_then(Value::as_str)
+        .and_then(|id| call_names.get(id))
+        .map(String::as_str)
+        .or_else(|| msg.get("name").and_then(Value::as_str));
+    let (text, media) = tool_output(msg.get("content"), mi)?;
+    let mut parts = Vec::new();
+    match name {
+        Some(name) => parts.push(json!({"functionResponse": {
+            "name": rename(name),
+            "response": response_object(&text),
+        }})),
+        None => {
+            let id = msg
+                .get("tool_call_id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            parts.push(json!({"text": format!("Tool result ({id}): {text}")}));
         }
     }
-
-    let config = generation_config(&body, &ctx.model)?;
-    if !config.is_empty() {
-        out.insert("generationConfig".into(), Value::Object(config));
-    }
-    Ok(Value::Object(out))
+    parts.extend(media);
+    Ok(parts)
 }
 
 /// Every function name the request uses; invalid ones get a Gemini name that collides with
@@ -593,7 +624,7 @@ fn user_parts(content: Option<&Value>, mi: usize) -> Result<Vec<Value>, Translat
             vec![json!({"text": s})]
         }),
         Some(Value::Array(parts)) => Ok(parts.iter().filter_map(hub_part_to_gemini).collect()),
-        Some(_) => Err(invalid(format!(
+        Some(_) => Err(TranslateError::invalid(format!(
             "messages[{mi}].content must be a string or an array"
         ))),
     }
@@ -619,7 +650,7 @@ fn tool_output(content: Option<&Value>, mi: usize) -> Result<(String, Vec<Value>
             }
             Ok((texts.join("\n"), media))
         }
-        Some(_) => Err(invalid(format!(
+        Some(_) => Err(TranslateError::invalid(format!(
             "messages[{mi}].content must be a string or an array"
         ))),
     }
@@ -650,11 +681,13 @@ fn function_declarations(
         }
         let function = tool
             .get("function")
-            .ok_or_else(|| invalid(format!("tools[{ti}].function is required")))?;
+            .ok_or_else(|| TranslateError::invalid(format!("tools[{ti}].function is required")))?;
         let name = function
             .get("name")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("tools[{ti}].function.name is required")))?;
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("tools[{ti}].function.name is required"))
+            })?;
         let mut decl = Map::new();
         decl.insert("name".into(), rename(name).into());
         if let Some(d) = function.get("description").and_then(Value::as_str) {
@@ -749,7 +782,9 @@ fn generation_config(body: &Value, model: &str) -> Result<Map<String, Value>, Tr
                     .pointer("/json_schema/schema")
                     .filter(|s| s.is_object())
                     .ok_or_else(|| {
-                        invalid("`response_format.json_schema.schema` must be an object")
+                        TranslateError::invalid(
+                            "`response_format.json_schema.schema` must be an object",
+                        )
                     })?;
                 match schema::to_gemini(schema) {
                     Converted::Subset(s) => config.insert("responseSchema".into(), s),

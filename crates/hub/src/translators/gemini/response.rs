@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ModelPartsOpts, call_id, field, field_str, finish_to_gemini, finish_to_hub, id_seed,
-    model_parts, now_secs, read_model_parts, usage_to_gemini, usage_to_hub,
+    model_parts, read_model_parts, usage_to_gemini, usage_to_hub,
 };
+use crate::clock::now_secs;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 
@@ -25,10 +26,7 @@ pub(super) fn upstream_error_message(body: &Value) -> Option<String> {
 }
 
 /// A Gemini provider response -> hub `chat.completion`.
-pub(super) fn gemini_response_to_hub(
-    body: Value,
-    ctx: &TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn gemini_response_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
         return Err(bad("Gemini response is not a JSON object"));
     }
@@ -123,10 +121,7 @@ pub(super) fn gemini_response_to_hub(
 }
 
 /// A hub `chat.completion` -> Gemini response for a Gemini client.
-pub(super) fn hub_response_to_gemini(
-    body: Value,
-    ctx: &TranslateCtx,
-) -> Result<Value, TranslateError> {
+pub fn hub_response_to_gemini(body: Value, ctx: &TranslateCtx) -> Result<Value, TranslateError> {
     if !body.is_object() {
         return Err(bad("hub response is not a JSON object"));
     }

@@ -111,44 +111,73 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
         return None;
     }
     if let Some(reference) = obj.get("$ref") {
-        let reference = reference.as_str()?;
-        if stack.iter().any(|r| r == reference) {
-            return None;
-        }
-        let target = resolve(root, reference)?;
-        stack.push(reference.to_owned());
-        let converted = convert(target, root, stack, depth + 1);
-        stack.pop();
-        let mut converted = converted?;
-        overlay_annotations(obj, &mut converted);
-        return Some(converted);
+        return convert_ref(obj, reference.as_str()?, root, stack, depth);
     }
     if let Some(all) = obj.get("allOf") {
-        let [single] = all.as_array()?.as_slice() else {
-            return None;
-        };
-        let mut merged = obj.clone();
-        merged.remove("allOf");
-        let single = single.as_object()?;
-        for (k, v) in single {
-            if merged.contains_key(k) && k != "description" && k != "title" {
-                return None;
-            }
-            merged.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+        let merged = merge_all_of(obj, all)?;
         return convert(&Value::Object(merged), root, stack, depth + 1);
     }
+    let (ty, nullable) = declared_type(obj)?;
+    let mut node = Node {
+        out: Map::new(),
+        ty,
+        nullable,
+    };
+    for (key, value) in obj {
+        node.keyword(key, value, root, stack, depth)?;
+    }
+    node.finish(obj)
+}
 
-    let mut out = Map::new();
+/// A `$ref` site: the referenced schema converted (a cycle cannot be), with the site's own
+/// annotations on top.
+fn convert_ref(
+    site: &Map<String, Value>,
+    reference: &str,
+    root: &Value,
+    stack: &mut Vec<String>,
+    depth: usize,
+) -> Option<Value> {
+    if stack.iter().any(|r| r == reference) {
+        return None;
+    }
+    let target = resolve(root, reference)?;
+    stack.push(reference.to_owned());
+    let converted = convert(target, root, stack, depth + 1);
+    stack.pop();
+    let mut converted = converted?;
+    overlay_annotations(site, &mut converted);
+    Some(converted)
+}
+
+/// An `allOf` of one schema merged into its site; keys both define (other than the
+/// description and title) cannot be merged.
+fn merge_all_of(obj: &Map<String, Value>, all: &Value) -> Option<Map<String, Value>> {
+    let [single] = all.as_array()?.as_slice() else {
+        return None;
+    };
+    let mut merged = obj.clone();
+    merged.remove("allOf");
+    let single = single.as_object()?;
+    for (k, v) in single {
+        if merged.contains_key(k) && k != "description" && k != "title" {
+            return None;
+        }
+        merged.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Some(merged)
+}
+
+/// The Gemini type `type` names (one non-null type at most) and whether null is allowed.
+fn declared_type(obj: &Map<String, Value>) -> Option<(Option<&'static str>, bool)> {
     let mut nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
-    let mut ty: Option<&'static str> = None;
-    match obj.get("type") {
-        None => {}
+    let ty = match obj.get("type") {
+        None => None,
         Some(Value::String(t)) => {
             if t == "null" {
                 return None;
             }
-            ty = Some(gemini_type(t)?);
+            Some(gemini_type(t)?)
         }
         Some(Value::Array(types)) => {
             let mut non_null = Vec::new();
@@ -161,37 +190,56 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
             let [single] = non_null.as_slice() else {
                 return None;
             };
-            ty = Some(single);
+            Some(*single)
         }
         Some(_) => return None,
-    }
+    };
+    Some((ty, nullable))
+}
 
-    for (key, value) in obj {
-        match key.as_str() {
+/// One schema object being converted, keyword by keyword.
+struct Node {
+    out: Map<String, Value>,
+    ty: Option<&'static str>,
+    nullable: bool,
+}
+
+impl Node {
+    /// Converts one keyword; `None` when the subset cannot express it.
+    fn keyword(
+        &mut self,
+        key: &str,
+        value: &Value,
+        root: &Value,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<()> {
+        let out = &mut self.out;
+        match key {
             "type" | "nullable" => {}
             "description" | "title" | "pattern" => {
                 if let Some(s) = value.as_str() {
-                    out.insert(key.clone(), s.into());
+                    out.insert(key.to_owned(), s.into());
                 }
             }
             "minItems" | "maxItems" | "minLength" | "maxLength" | "minProperties"
             | "maxProperties"
                 if value.is_u64() =>
             {
-                out.insert(key.clone(), value.clone());
+                out.insert(key.to_owned(), value.clone());
             }
             "minimum" | "maximum" if value.is_number() => {
-                out.insert(key.clone(), value.clone());
+                out.insert(key.to_owned(), value.clone());
             }
             "default" | "example" => {
-                out.insert(key.clone(), value.clone());
+                out.insert(key.to_owned(), value.clone());
             }
             "propertyOrdering"
                 if value
                     .as_array()
                     .is_some_and(|a| a.iter().all(Value::is_string)) =>
             {
-                out.insert(key.clone(), value.clone());
+                out.insert(key.to_owned(), value.clone());
             }
             "format" => {
                 if let Some(f) = value.as_str()
@@ -200,7 +248,7 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
                         "date-time" | "enum" | "float" | "double" | "int32" | "int64"
                     )
                 {
-                    out.insert(key.clone(), f.into());
+                    out.insert(key.to_owned(), f.into());
                 }
             }
             "enum" => {
@@ -208,23 +256,17 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
                 for v in value.as_array()? {
                     match v {
                         Value::String(s) => values.push(Value::String(s.clone())),
-                        Value::Null => nullable = true,
+                        Value::Null => self.nullable = true,
                         _ => return None,
                     }
                 }
-                if ty.is_some_and(|t| t != "STRING") {
-                    return None;
-                }
-                ty = Some("STRING");
-                out.insert("enum".into(), Value::Array(values));
+                self.string_type()?;
+                self.out.insert("enum".into(), Value::Array(values));
             }
             "const" => {
                 let s = value.as_str()?;
-                if ty.is_some_and(|t| t != "STRING") {
-                    return None;
-                }
-                ty = Some("STRING");
-                out.insert("enum".into(), Value::Array(vec![s.into()]));
+                self.string_type()?;
+                self.out.insert("enum".into(), Value::Array(vec![s.into()]));
             }
             "properties" => {
                 let mut props = Map::new();
@@ -233,45 +275,12 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
                 }
                 out.insert("properties".into(), Value::Object(props));
             }
-            "required" => {} // filtered below, once properties are known
+            "required" => {} // filtered in `finish`, once properties are known
             "items" => {
                 let sub = value.as_object().map(|_| value)?;
                 out.insert("items".into(), convert(sub, root, stack, depth + 1)?);
             }
-            "anyOf" | "oneOf" => {
-                let mut branches = Vec::new();
-                for b in value.as_array()? {
-                    if b.get("type").and_then(Value::as_str) == Some("null")
-                        && b.as_object().is_some_and(|o| o.len() == 1)
-                    {
-                        nullable = true;
-                        continue;
-                    }
-                    branches.push(convert(b, root, stack, depth + 1)?);
-                }
-                match branches.len() {
-                    0 => return None,
-                    1 => {
-                        let only = branches.pop()?;
-                        let Value::Object(only) = only else {
-                            return None;
-                        };
-                        for (k, v) in only {
-                            if k == "type" {
-                                let t = v.as_str()?;
-                                ty = Some(gemini_type(&t.to_ascii_lowercase())?);
-                            } else if k == "nullable" {
-                                nullable |= v.as_bool() == Some(true);
-                            } else {
-                                out.entry(k).or_insert(v);
-                            }
-                        }
-                    }
-                    _ => {
-                        out.insert("anyOf".into(), Value::Array(branches));
-                    }
-                }
-            }
+            "anyOf" | "oneOf" => self.any_of(value, root, stack, depth)?,
             "additionalProperties" | "unevaluatedProperties" if !value.is_boolean() => return None,
             "not" | "if" | "then" | "else" | "patternProperties" | "dependentSchemas"
             | "propertyNames" | "contains" | "prefixItems" | "$dynamicRef" | "$recursiveRef"
@@ -279,41 +288,101 @@ fn convert(node: &Value, root: &Value, stack: &mut Vec<String>, depth: usize) ->
             // Annotations and constraints Gemini has no field for; `$defs` are inlined.
             _ => {}
         }
+        Some(())
     }
 
-    if let (Some(Value::Array(required)), Some(Value::Object(props))) =
-        (obj.get("required"), out.get("properties"))
-    {
-        let kept: Vec<Value> = required
-            .iter()
-            .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
-            .cloned()
-            .collect();
-        if !kept.is_empty() {
-            out.insert("required".into(), Value::Array(kept));
-        }
-    }
-    if ty.is_none() {
-        if out.contains_key("properties") {
-            ty = Some("OBJECT");
-        } else if out.contains_key("items") {
-            ty = Some("ARRAY");
-        }
-    }
-    if ty.is_none() && !out.contains_key("anyOf") {
-        // Nothing says what this is ("any value"): the subset cannot express it.
-        return None;
-    }
-    if let Some(t) = ty {
-        out.insert("type".into(), t.into());
-        if t == "ARRAY" && !out.contains_key("items") {
+    /// `enum` and `const` make a string; a node already typed otherwise cannot convert.
+    fn string_type(&mut self) -> Option<()> {
+        if self.ty.is_some_and(|t| t != "STRING") {
             return None;
         }
+        self.ty = Some("STRING");
+        Some(())
     }
-    if nullable {
-        out.insert("nullable".into(), true.into());
+
+    /// `anyOf`/`oneOf`: a `{"type":"null"}` branch makes the node nullable; one branch left
+    /// is merged into the node, several stay an `anyOf`.
+    fn any_of(
+        &mut self,
+        value: &Value,
+        root: &Value,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<()> {
+        let mut branches = Vec::new();
+        for b in value.as_array()? {
+            if b.get("type").and_then(Value::as_str) == Some("null")
+                && b.as_object().is_some_and(|o| o.len() == 1)
+            {
+                self.nullable = true;
+                continue;
+            }
+            branches.push(convert(b, root, stack, depth + 1)?);
+        }
+        match branches.len() {
+            0 => return None,
+            1 => {
+                let only = branches.pop()?;
+                let Value::Object(only) = only else {
+                    return None;
+                };
+                for (k, v) in only {
+                    if k == "type" {
+                        let t = v.as_str()?;
+                        self.ty = Some(gemini_type(&t.to_ascii_lowercase())?);
+                    } else if k == "nullable" {
+                        self.nullable |= v.as_bool() == Some(true);
+                    } else {
+                        self.out.entry(k).or_insert(v);
+                    }
+                }
+            }
+            _ => {
+                self.out.insert("anyOf".into(), Value::Array(branches));
+            }
+        }
+        Some(())
     }
-    Some(Value::Object(out))
+
+    /// Keeps the `required` names that are properties, infers a missing type from
+    /// `properties`/`items`, and refuses what stays untyped.
+    fn finish(mut self, obj: &Map<String, Value>) -> Option<Value> {
+        let out = &mut self.out;
+        if let (Some(Value::Array(required)), Some(Value::Object(props))) =
+            (obj.get("required"), out.get("properties"))
+        {
+            let kept: Vec<Value> = required
+                .iter()
+                .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                out.insert("required".into(), Value::Array(kept));
+            }
+        }
+        let mut ty = self.ty;
+        if ty.is_none() {
+            if out.contains_key("properties") {
+                ty = Some("OBJECT");
+            } else if out.contains_key("items") {
+                ty = Some("ARRAY");
+            }
+        }
+        if ty.is_none() && !out.contains_key("anyOf") {
+            // Nothing says what this is ("any value"): the subset cannot express it.
+            return None;
+        }
+        if let Some(t) = ty {
+            out.insert("type".into(), t.into());
+            if t == "ARRAY" && !out.contains_key("items") {
+                return None;
+            }
+        }
+        if self.nullable {
+            out.insert("nullable".into(), true.into());
+        }
+        Some(Value::Object(self.out))
+    }
 }
 
 /// Keeps a `$ref` site's own description/title over the referenced schema's.

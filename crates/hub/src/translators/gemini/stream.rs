@@ -11,20 +11,20 @@ use serde_json::{Map, Value, json};
 
 use super::response::{candidate, upstream_error_message};
 use super::{
-    call_id, field, field_str, finish_to_gemini, finish_to_hub, id_seed, now_secs, signature_extra,
+    call_id, field, field_str, finish_to_gemini, finish_to_hub, id_seed, signature_extra,
     signature_from_gemini, signature_to_gemini, tool_call_signature, usage_to_gemini, usage_to_hub,
 };
+use crate::chunk::ChunkHead;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
 use crate::stream::{StreamEvent, StreamStage};
 
-pub(super) fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+pub fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(GeminiToHub {
         names: ctx.tool_names.clone(),
-        model: ctx.model.clone(),
-        created: now_secs(),
-        id: None,
+        head: ChunkHead::new(String::new(), ctx.model.clone()),
+        started: false,
         seed: String::new(),
         choices: BTreeMap::new(),
         calls_total: 0,
@@ -34,7 +34,7 @@ pub(super) fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     })
 }
 
-pub(super) fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
+pub fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(HubToGemini {
         model: ctx.model.clone(),
         model_seen: false,
@@ -62,9 +62,9 @@ struct HubChoice {
 
 struct GeminiToHub {
     names: ToolNameMap,
-    model: String,
-    created: u64,
-    id: Option<String>,
+    head: ChunkHead,
+    /// The id is fixed (from the first event's `responseId`, else a fresh seed).
+    started: bool,
     seed: String,
     choices: BTreeMap<u64, HubChoice>,
     calls_total: usize,
@@ -75,25 +75,16 @@ struct GeminiToHub {
 
 impl GeminiToHub {
     fn start(&mut self, data: &Value) {
-        if self.id.is_some() {
+        if self.started {
             return;
         }
+        self.started = true;
         let response_id = field_str(data, "responseId");
         self.seed = id_seed(response_id);
-        self.id = Some(format!("chatcmpl-{}", response_id.unwrap_or(&self.seed)));
+        self.head.id = format!("chatcmpl-{}", response_id.unwrap_or(&self.seed));
         if let Some(model) = field_str(data, "modelVersion").filter(|m| !m.is_empty()) {
-            self.model = model.to_owned();
+            self.head.model = model.to_owned();
         }
-    }
-
-    fn chunk(&self, choices: Value) -> StreamEvent {
-        StreamEvent::hub(json!({
-            "id": self.id.as_deref().unwrap_or("chatcmpl-gemini"),
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }))
     }
 
     /// Emits one delta for choice `index`, with `role` on the choice's first delta.
@@ -103,7 +94,7 @@ impl GeminiToHub {
             choice.role_sent = true;
             delta.insert("role".into(), "assistant".into());
         }
-        let ev = self.chunk(json!([{
+        let ev = self.head.choices(json!([{
             "index": index,
             "delta": delta,
             "finish_reason": Value::Null,
@@ -258,7 +249,7 @@ impl StreamStage for GeminiToHub {
             return Ok(());
         }
         self.done = true;
-        if self.id.is_none() {
+        if !self.started {
             self.start(&Value::Null);
         }
         if self.choices.is_empty() {
@@ -277,14 +268,10 @@ impl StreamStage for GeminiToHub {
             finishes.push(json!({"index": index, "delta": delta, "finish_reason": reason}));
         }
         for f in finishes {
-            out.push(self.chunk(json!([f])));
+            out.push(self.head.choices(json!([f])));
         }
         if let Some(usage) = self.usage.take() {
-            let mut ev = self.chunk(json!([]));
-            if let Some(obj) = ev.data.as_object_mut() {
-                obj.insert("usage".into(), usage);
-            }
-            out.push(ev);
+            out.push(self.head.usage(usage));
         }
         Ok(())
     }

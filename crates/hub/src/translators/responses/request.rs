@@ -10,10 +10,6 @@ use super::{
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 
-fn invalid(message: impl Into<String>) -> TranslateError {
-    TranslateError::InvalidRequest(message.into())
-}
-
 /// History items of hosted tools the hub cannot express; they are left out.
 const DROPPED_ITEMS: &[&str] = &[
     "web_search_call",
@@ -42,18 +38,20 @@ pub(super) fn responses_to_hub(
     ctx: &mut TranslateCtx,
 ) -> Result<Value, TranslateError> {
     let Value::Object(req) = body else {
-        return Err(invalid("the request body must be a JSON object"));
+        return Err(TranslateError::invalid(
+            "the request body must be a JSON object",
+        ));
     };
     for key in ["previous_response_id", "conversation"] {
         if req.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "`{key}` is not supported: this proxy stores no responses; send the whole \
                  conversation in `input`"
             )));
         }
     }
     if req.get("background").and_then(Value::as_bool) == Some(true) {
-        return Err(invalid(
+        return Err(TranslateError::invalid(
             "`background` responses are not supported by this proxy",
         ));
     }
@@ -67,37 +65,11 @@ pub(super) fn responses_to_hub(
     if let Some(list) = req.get("tools").filter(|t| !t.is_null()) {
         let list = list
             .as_array()
-            .ok_or_else(|| invalid("`tools` must be an array"))?;
+            .ok_or_else(|| TranslateError::invalid("`tools` must be an array"))?;
         tools.add_all(list, "tools", ctx)?;
     }
 
-    let mut conv = Conversation::default();
-    match req.get("instructions") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => {
-            if !s.is_empty() {
-                conv.push(json!({ "role": "system", "content": s }));
-            }
-        }
-        Some(Value::Array(items)) => conv.items(items, "instructions", &mut tools, ctx)?,
-        Some(_) => return Err(invalid("`instructions` must be a string")),
-    }
-    match req.get("input") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => conv.push(json!({ "role": "user", "content": s })),
-        Some(Value::Array(items)) => conv.items(items, "input", &mut tools, ctx)?,
-        Some(_) => {
-            return Err(invalid(
-                "`input` must be a string or an array of input items",
-            ));
-        }
-    }
-    let messages = conv.finish();
-    if messages.is_empty() {
-        return Err(invalid(
-            "`input` is empty: there is nothing to send to the model",
-        ));
-    }
+    let messages = messages_to_hub(&req, &mut tools, ctx)?;
     out.insert("messages".into(), Value::Array(messages));
 
     let has_tools = !tools.list.is_empty();
@@ -113,6 +85,54 @@ pub(super) fn responses_to_hub(
         }
     }
 
+    insert_options_to_hub(&mut out, &req, ctx)?;
+    Ok(Value::Object(out))
+}
+
+/// `instructions` (a string, or input items) and `input` -> the hub messages, which must not
+/// be empty.
+fn messages_to_hub(
+    req: &Map<String, Value>,
+    tools: &mut Tools,
+    ctx: &mut TranslateCtx,
+) -> Result<Vec<Value>, TranslateError> {
+    let mut conv = Conversation::default();
+    match req.get("instructions") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            if !s.is_empty() {
+                conv.push(json!({ "role": "system", "content": s }));
+            }
+        }
+        Some(Value::Array(items)) => conv.items(items, "instructions", tools, ctx)?,
+        Some(_) => return Err(TranslateError::invalid("`instructions` must be a string")),
+    }
+    match req.get("input") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => conv.push(json!({ "role": "user", "content": s })),
+        Some(Value::Array(items)) => conv.items(items, "input", tools, ctx)?,
+        Some(_) => {
+            return Err(TranslateError::invalid(
+                "`input` must be a string or an array of input items",
+            ));
+        }
+    }
+    let messages = conv.finish();
+    if messages.is_empty() {
+        return Err(TranslateError::invalid(
+            "`input` is empty: there is nothing to send to the model",
+        ));
+    }
+    Ok(messages)
+}
+
+/// Reasoning effort, token limit, sampling, text format, cache key and streaming (a stream
+/// always asks for usage: a Responses client gets it in `response.completed`).
+fn insert_options_to_hub(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    ctx: &mut TranslateCtx,
+) -> Result<(), TranslateError> {
     if let Some(effort) = req
         .get("reasoning")
         .and_then(|r| r.get("effort"))
@@ -143,7 +163,7 @@ pub(super) fn responses_to_hub(
         out.insert("stream_options".into(), json!({ "include_usage": true }));
         ctx.client_wants_usage = true;
     }
-    Ok(Value::Object(out))
+    Ok(())
 }
 
 /// Function tools for the hub, from Responses `tools` (and `additional_tools` items).
@@ -163,16 +183,17 @@ impl Tools {
         for (i, tool) in list.iter().enumerate() {
             let at = format!("{at}[{i}]");
             let Some(ty) = tool.get("type").and_then(Value::as_str) else {
-                return Err(invalid(format!("{at}: a tool needs a `type`")));
+                return Err(TranslateError::invalid(format!(
+                    "{at}: a tool needs a `type`"
+                )));
             };
             match ty {
                 "function" => self.function(tool, None, &at, ctx)?,
                 "custom" => self.custom(tool, &at, ctx)?,
                 "namespace" => {
-                    let ns = tool
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| invalid(format!("{at}: a namespace tool needs a `name`")))?;
+                    let ns = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+                        TranslateError::invalid(format!("{at}: a namespace tool needs a `name`"))
+                    })?;
                     let inner = tool
                         .get("tools")
                         .and_then(Value::as_array)
@@ -217,7 +238,9 @@ impl Tools {
             .get("name")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| invalid(format!("{at}: a function tool needs a `name`")))?;
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}: a function tool needs a `name`"))
+            })?;
         let name = match ns {
             Some(ns) => {
                 let flat = flat_name(ns, name);
@@ -254,7 +277,9 @@ impl Tools {
             .get("name")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| invalid(format!("{at}: a custom tool needs a `name`")))?;
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}: a custom tool needs a `name`"))
+            })?;
         mark_custom(&mut ctx.tool_names, name);
         let format = tool.get("format");
         let input_description = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
@@ -303,17 +328,16 @@ fn tool_choice_to_hub(choice: &Value) -> Result<Option<Value>, TranslateError> {
         Value::String(s) => match s.as_str() {
             "auto" | "none" | "required" => Some(choice.clone()),
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "`tool_choice` `{other}` is not one of auto, none, required"
                 )));
             }
         },
         Value::Object(o) => match o.get("type").and_then(Value::as_str) {
             Some("function") | Some("custom") => {
-                let name = o
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| invalid("`tool_choice` of type function needs a `name`"))?;
+                let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    TranslateError::invalid("`tool_choice` of type function needs a `name`")
+                })?;
                 let name = match o.get("namespace").and_then(Value::as_str) {
                     Some(ns) => flat_name(ns, name),
                     None => name.to_owned(),
@@ -328,7 +352,11 @@ fn tool_choice_to_hub(choice: &Value) -> Result<Option<Value>, TranslateError> {
             // A hosted tool that was dropped.
             _ => Some(json!("auto")),
         },
-        _ => return Err(invalid("`tool_choice` must be a string or an object")),
+        _ => {
+            return Err(TranslateError::invalid(
+                "`tool_choice` must be a string or an object",
+            ));
+        }
     })
 }
 
@@ -338,7 +366,9 @@ fn text_format_to_hub(format: &Value) -> Result<Option<Value>, TranslateError> {
             let schema = format
                 .get("schema")
                 .filter(|s| s.is_object())
-                .ok_or_else(|| invalid("`text.format` of type json_schema needs a `schema`"))?;
+                .ok_or_else(|| {
+                    TranslateError::invalid("`text.format` of type json_schema needs a `schema`")
+                })?;
             let mut js = Map::new();
             js.insert(
                 "name".into(),
@@ -457,17 +487,16 @@ impl Conversation {
         for (i, item) in items.iter().enumerate() {
             let at = format!("{field}[{i}]");
             if !item.is_object() {
-                return Err(invalid(format!("{at} must be an object")));
+                return Err(TranslateError::invalid(format!("{at} must be an object")));
             }
             let ty = item.get("type").and_then(Value::as_str);
             match ty {
                 Some("message") | None => self.message(item, &at)?,
                 Some("function_call") => {
                     let call_id = call_id(item, &at)?;
-                    let name = item
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| invalid(format!("{at}: a function_call needs a `name`")))?;
+                    let name = item.get("name").and_then(Value::as_str).ok_or_else(|| {
+                        TranslateError::invalid(format!("{at}: a function_call needs a `name`"))
+                    })?;
                     let name = match item.get("namespace").and_then(Value::as_str) {
                         Some(ns) if !ns.is_empty() => flat_name(ns, name),
                         _ => name.to_owned(),
@@ -484,7 +513,7 @@ impl Conversation {
                 Some("custom_tool_call") => {
                     let call_id = call_id(item, &at)?;
                     let name = item.get("name").and_then(Value::as_str).ok_or_else(|| {
-                        invalid(format!("{at}: a custom_tool_call needs a `name`"))
+                        TranslateError::invalid(format!("{at}: a custom_tool_call needs a `name`"))
                     })?;
                     let input = item
                         .get("input")
@@ -521,14 +550,16 @@ impl Conversation {
                     }
                 }
                 Some("item_reference") => {
-                    return Err(invalid(format!(
+                    return Err(TranslateError::invalid(format!(
                         "{at}: `item_reference` is not supported: this proxy stores no \
                          responses; send the referenced item itself"
                     )));
                 }
                 Some(t) if DROPPED_ITEMS.contains(&t) => {}
                 Some(other) => {
-                    return Err(invalid(format!("{at}: unsupported item type `{other}`")));
+                    return Err(TranslateError::invalid(format!(
+                        "{at}: unsupported item type `{other}`"
+                    )));
                 }
             }
         }
@@ -539,7 +570,7 @@ impl Conversation {
         let role = item
             .get("role")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("{at}: a message needs a `role`")))?;
+            .ok_or_else(|| TranslateError::invalid(format!("{at}: a message needs a `role`")))?;
         let content = item.get("content").unwrap_or(&Value::Null);
         match role {
             "user" => {
@@ -561,7 +592,7 @@ impl Conversation {
                 }
             }
             other => {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{at}: unsupported message role `{other}` (expected user, assistant, system \
                      or developer)"
                 )));
@@ -616,7 +647,7 @@ fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> {
                 .filter(|s| !s.is_empty())
         })
         .map(str::to_owned)
-        .ok_or_else(|| invalid(format!("{at}: a `call_id` is required")))
+        .ok_or_else(|| TranslateError::invalid(format!("{at}: a `call_id` is required")))
 }
 
 fn tool_call(id: String, name: &str, arguments: String) -> Value {
@@ -657,7 +688,7 @@ fn part_to_hub(part: &Value, at: &str) -> Result<Value, TranslateError> {
                 // The hub has no image-by-file-id; the chat `file` part carries the id.
                 (None, Some(file_id)) => json!({ "type": "file", "file": { "file_id": file_id } }),
                 (None, None) => {
-                    return Err(invalid(format!(
+                    return Err(TranslateError::invalid(format!(
                         "{at}: an input_image needs an `image_url` or a `file_id`"
                     )));
                 }
@@ -674,7 +705,7 @@ fn part_to_hub(part: &Value, at: &str) -> Result<Value, TranslateError> {
                 .iter()
                 .any(|k| file.contains_key(*k))
             {
-                return Err(invalid(format!(
+                return Err(TranslateError::invalid(format!(
                     "{at}: an input_file needs `file_data`, `file_id` or `file_url`"
                 )));
             }
@@ -685,7 +716,7 @@ fn part_to_hub(part: &Value, at: &str) -> Result<Value, TranslateError> {
             "input_audio": part.get("input_audio").cloned().unwrap_or_else(|| json!({})),
         }),
         other => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{at}: unsupported content part type `{other}`"
             )));
         }
@@ -710,7 +741,7 @@ fn user_content_to_hub(content: &Value, at: &str) -> Result<Value, TranslateErro
             let parts = parts_to_hub(parts, at)?;
             Ok(collapse(parts))
         }
-        _ => Err(invalid(format!(
+        _ => Err(TranslateError::invalid(format!(
             "{at}: `content` must be a string or an array of content parts"
         ))),
     }
@@ -744,7 +775,7 @@ fn assistant_content_to_hub(content: &Value, at: &str) -> Result<(String, String
                             .push_str(p.get("refusal").and_then(Value::as_str).unwrap_or_default());
                     }
                     other => {
-                        return Err(invalid(format!(
+                        return Err(TranslateError::invalid(format!(
                             "{at}.content[{i}]: unsupported assistant content part type `{}`",
                             other.unwrap_or("(none)")
                         )));
@@ -753,7 +784,7 @@ fn assistant_content_to_hub(content: &Value, at: &str) -> Result<(String, String
             }
             Ok((text, refusal))
         }
-        _ => Err(invalid(format!(
+        _ => Err(TranslateError::invalid(format!(
             "{at}: `content` must be a string or an array of content parts"
         ))),
     }
@@ -830,12 +861,14 @@ pub(super) fn hub_to_responses(
     ctx: &mut TranslateCtx,
 ) -> Result<Value, TranslateError> {
     let Value::Object(req) = hub else {
-        return Err(invalid("the request body must be a JSON object"));
+        return Err(TranslateError::invalid(
+            "the request body must be a JSON object",
+        ));
     };
     let messages = req
         .get("messages")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid("`messages` must be an array"))?;
+        .ok_or_else(|| TranslateError::invalid("`messages` must be an array"))?;
     let mut renamer = Renamer::default();
     let mut out = Map::new();
     let model = if ctx.model.is_empty() {
@@ -846,42 +879,82 @@ pub(super) fn hub_to_responses(
     out.insert("model".into(), model);
 
     // Tools first, so renames are known before the history names them.
-    let mut tools = Vec::new();
-    if let Some(list) = req.get("tools").and_then(Value::as_array) {
-        for tool in list {
-            if tool.get("type").and_then(Value::as_str) != Some("function") {
-                continue;
-            }
-            let Some(f) = tool.get("function") else {
-                continue;
-            };
-            let Some(name) = f.get("name").and_then(Value::as_str) else {
-                return Err(invalid("a function tool needs a `name`"));
-            };
-            let mut t = Map::new();
-            t.insert("type".into(), "function".into());
-            t.insert("name".into(), renamer.name(name, ctx).into());
-            if let Some(d) = f.get("description").filter(|d| d.is_string()) {
-                t.insert("description".into(), d.clone());
-            }
-            t.insert(
-                "parameters".into(),
-                f.get("parameters")
-                    .filter(|p| p.is_object())
-                    .cloned()
-                    .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+    let tools = function_tools(&req, &mut renamer, ctx)?;
+    let (instructions, input) = messages_to_input(messages, &mut renamer, ctx)?;
+    if !instructions.is_empty() {
+        out.insert("instructions".into(), instructions.join("\n\n").into());
+    }
+    out.insert("input".into(), Value::Array(input));
+
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
+            out.insert(
+                "tool_choice".into(),
+                tool_choice_from_hub(choice, &mut renamer, ctx),
             );
-            t.insert(
-                "strict".into(),
-                f.get("strict")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    .into(),
-            );
-            tools.push(Value::Object(t));
+        }
+        if let Some(p) = req.get("parallel_tool_calls").filter(|p| p.is_boolean()) {
+            out.insert("parallel_tool_calls".into(), p.clone());
         }
     }
+    insert_options(&mut out, &req, ctx);
+    Ok(Value::Object(out))
+}
 
+/// Hub function tools -> Responses function tools (flat: name, parameters and strict on the
+/// tool itself), names made acceptable by `renamer`. Other tool types are skipped.
+fn function_tools(
+    req: &Map<String, Value>,
+    renamer: &mut Renamer,
+    ctx: &mut TranslateCtx,
+) -> Result<Vec<Value>, TranslateError> {
+    let mut tools = Vec::new();
+    let Some(list) = req.get("tools").and_then(Value::as_array) else {
+        return Ok(tools);
+    };
+    for tool in list {
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            continue;
+        }
+        let Some(f) = tool.get("function") else {
+            continue;
+        };
+        let Some(name) = f.get("name").and_then(Value::as_str) else {
+            return Err(TranslateError::invalid("a function tool needs a `name`"));
+        };
+        let mut t = Map::new();
+        t.insert("type".into(), "function".into());
+        t.insert("name".into(), renamer.name(name, ctx).into());
+        if let Some(d) = f.get("description").filter(|d| d.is_string()) {
+            t.insert("description".into(), d.clone());
+        }
+        t.insert(
+            "parameters".into(),
+            f.get("parameters")
+                .filter(|p| p.is_object())
+                .cloned()
+                .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+        );
+        t.insert(
+            "strict".into(),
+            f.get("strict")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .into(),
+        );
+        tools.push(Value::Object(t));
+    }
+    Ok(tools)
+}
+
+/// Hub messages -> the non-empty leading system/developer texts (the `instructions`) and the
+/// `input` items; later system messages stay in place as developer messages.
+fn messages_to_input(
+    messages: &[Value],
+    renamer: &mut Renamer,
+    ctx: &mut TranslateCtx,
+) -> Result<(Vec<String>, Vec<Value>), TranslateError> {
     let mut instructions: Vec<String> = Vec::new();
     let mut input: Vec<Value> = Vec::new();
     let mut leading = true;
@@ -901,12 +974,16 @@ pub(super) fn hub_to_responses(
                 "role": "user",
                 "content": input_parts(content, &at)?,
             })),
-            "assistant" => assistant_items(m, &mut input, &mut renamer, ctx)?,
+            "assistant" => assistant_items(m, &mut input, renamer, ctx)?,
             "tool" => {
                 let call_id = m
                     .get("tool_call_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("{at}: a tool message needs `tool_call_id`")))?;
+                    .ok_or_else(|| {
+                        TranslateError::invalid(format!(
+                            "{at}: a tool message needs `tool_call_id`"
+                        ))
+                    })?;
                 input.push(json!({
                     "type": "function_call_output",
                     "call_id": call_id,
@@ -914,31 +991,22 @@ pub(super) fn hub_to_responses(
                 }));
             }
             other => {
-                return Err(invalid(format!("{at}: unsupported message role `{other}`")));
+                return Err(TranslateError::invalid(format!(
+                    "{at}: unsupported message role `{other}`"
+                )));
             }
         }
         if !matches!(role, "system" | "developer") {
             leading = false;
         }
     }
-    let instructions: Vec<String> = instructions.into_iter().filter(|s| !s.is_empty()).collect();
-    if !instructions.is_empty() {
-        out.insert("instructions".into(), instructions.join("\n\n").into());
-    }
-    out.insert("input".into(), Value::Array(input));
+    instructions.retain(|s| !s.is_empty());
+    Ok((instructions, input))
+}
 
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
-            out.insert(
-                "tool_choice".into(),
-                tool_choice_from_hub(choice, &mut renamer, ctx),
-            );
-        }
-        if let Some(p) = req.get("parallel_tool_calls").filter(|p| p.is_boolean()) {
-            out.insert("parallel_tool_calls".into(), p.clone());
-        }
-    }
+/// Reasoning, token limit, sampling, text format and verbosity, cache key, and the
+/// `stream`/`store` switches (never stored: the proxy keeps no server-side state).
+fn insert_options(out: &mut Map<String, Value>, req: &Map<String, Value>, ctx: &TranslateCtx) {
     if let Some(effort) = req.get("reasoning_effort").and_then(Value::as_str) {
         out.insert(
             "reasoning".into(),
@@ -981,7 +1049,6 @@ pub(super) fn hub_to_responses(
             .into(),
     );
     out.insert("store".into(), false.into());
-    Ok(Value::Object(out))
 }
 
 /// Plain text of hub content (a string or text parts).
@@ -1011,7 +1078,9 @@ fn input_part(part: &Value, at: &str) -> Result<Value, TranslateError> {
                 Some(o) => o.get("url").and_then(Value::as_str),
                 None => None,
             }
-            .ok_or_else(|| invalid(format!("{at}: an image_url part needs a `url`")))?;
+            .ok_or_else(|| {
+                TranslateError::invalid(format!("{at}: an image_url part needs a `url`"))
+            })?;
             let detail = image
                 .and_then(|i| i.get("detail"))
                 .and_then(Value::as_str)
@@ -1035,7 +1104,7 @@ fn input_part(part: &Value, at: &str) -> Result<Value, TranslateError> {
             "input_audio": part.get("input_audio").cloned().unwrap_or_else(|| json!({})),
         }),
         other => {
-            return Err(invalid(format!(
+            return Err(TranslateError::invalid(format!(
                 "{at}: unsupported content part type `{other}`"
             )));
         }
@@ -1052,7 +1121,7 @@ fn input_parts(content: &Value, at: &str) -> Result<Value, TranslateError> {
             .map(|(i, p)| input_part(p, &format!("{at}.content[{i}]")))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        _ => Err(invalid(format!(
+        _ => Err(TranslateError::invalid(format!(
             "{at}: `content` must be a string or an array of parts"
         ))),
     }
@@ -1121,7 +1190,7 @@ fn assistant_items(
             let call_id = call
                 .get("id")
                 .and_then(Value::as_str)
-                .ok_or_else(|| invalid("an assistant tool call needs an `id`"))?;
+                .ok_or_else(|| TranslateError::invalid("an assistant tool call needs an `id`"))?;
             input.push(json!({
                 "type": "function_call",
                 "call_id": call_id,

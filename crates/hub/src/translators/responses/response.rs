@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Ids, REDACTED_PREFIX, custom_args, custom_input, finish_of, flat_name, is_custom, namespace_of,
-    non_empty_str, now_secs, provider_signature, status_of, usage_from_hub, usage_to_hub,
+    non_empty_str, provider_signature, status_of, usage_from_hub, usage_to_hub,
 };
+use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::TranslateError;
 
@@ -42,89 +43,13 @@ pub(super) fn responses_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value,
         .and_then(Value::as_array)
         .ok_or_else(|| bad("a Responses body needs an `output` array"))?;
 
-    let mut text = String::new();
-    let mut refusal = String::new();
-    let mut reasoning: Vec<String> = Vec::new();
-    let mut signatures: Vec<String> = Vec::new();
-    let mut tool_calls: Vec<Value> = Vec::new();
-    for item in output {
-        match item.get("type").and_then(Value::as_str) {
-            Some("message") => {
-                for part in item
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    match part.get("type").and_then(Value::as_str) {
-                        Some("output_text") => text
-                            .push_str(part.get("text").and_then(Value::as_str).unwrap_or_default()),
-                        Some("refusal") => refusal.push_str(
-                            part.get("refusal")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default(),
-                        ),
-                        _ => {}
-                    }
-                }
-            }
-            Some("reasoning") => {
-                let t = reasoning_text(item);
-                if !t.is_empty() {
-                    reasoning.push(t);
-                }
-                if let Some(enc) = non_empty_str(item, "encrypted_content") {
-                    let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
-                    signatures.push(provider_signature(id, enc));
-                }
-            }
-            Some("function_call") => {
-                let arguments = match item.get("arguments") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => "{}".to_owned(),
-                    Some(other) => other.to_string(),
-                };
-                tool_calls.push(hub_tool_call(item, &ctx.tool_names, arguments));
-            }
-            Some("custom_tool_call") => {
-                let input = item
-                    .get("input")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                tool_calls.push(hub_tool_call(item, &ctx.tool_names, custom_args(input)));
-            }
-            // Hosted tool calls (web search, ...) ran on the provider; nothing to hand on.
-            _ => {}
-        }
-    }
-
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert(
-        "content".into(),
-        if text.is_empty() && (!tool_calls.is_empty() || !refusal.is_empty()) {
-            Value::Null
-        } else {
-            Value::String(text)
-        },
-    );
-    if !refusal.is_empty() {
-        message.insert("refusal".into(), refusal.into());
-    }
-    if !reasoning.is_empty() {
-        message.insert("reasoning_content".into(), reasoning.join("\n\n").into());
-    }
-    if !signatures.is_empty() {
-        message.insert("reasoning_signature".into(), signatures.join(" ").into());
-    }
+    let items = OutputItems::collect(output, &ctx.tool_names);
     let finish = finish_of(
         status,
         obj.get("incomplete_details"),
-        !tool_calls.is_empty(),
+        !items.tool_calls.is_empty(),
     );
-    if !tool_calls.is_empty() {
-        message.insert("tool_calls".into(), Value::Array(tool_calls));
-    }
+    let message = items.into_message();
 
     let mut hub = Map::new();
     hub.insert(
@@ -154,6 +79,112 @@ pub(super) fn responses_to_hub(body: Value, ctx: &TranslateCtx) -> Result<Value,
         hub.insert("usage".into(), usage);
     }
     Ok(Value::Object(hub))
+}
+
+/// What a Responses `output` array holds, gathered into the pieces of one hub message.
+#[derive(Default)]
+struct OutputItems {
+    text: String,
+    refusal: String,
+    reasoning: Vec<String>,
+    signatures: Vec<String>,
+    tool_calls: Vec<Value>,
+}
+
+impl OutputItems {
+    fn collect(output: &[Value], names: &ToolNameMap) -> Self {
+        let mut items = OutputItems::default();
+        for item in output {
+            match item.get("type").and_then(Value::as_str) {
+                Some("message") => items.message(item),
+                Some("reasoning") => {
+                    let t = reasoning_text(item);
+                    if !t.is_empty() {
+                        items.reasoning.push(t);
+                    }
+                    if let Some(enc) = non_empty_str(item, "encrypted_content") {
+                        let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+                        items.signatures.push(provider_signature(id, enc));
+                    }
+                }
+                Some("function_call") => {
+                    let arguments = match item.get("arguments") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Null) | None => "{}".to_owned(),
+                        Some(other) => other.to_string(),
+                    };
+                    items.tool_calls.push(hub_tool_call(item, names, arguments));
+                }
+                Some("custom_tool_call") => {
+                    let input = item
+                        .get("input")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    items
+                        .tool_calls
+                        .push(hub_tool_call(item, names, custom_args(input)));
+                }
+                // Hosted tool calls (web search, ...) ran on the provider; nothing to hand on.
+                _ => {}
+            }
+        }
+        items
+    }
+
+    /// A `message` item's output text and refusal parts.
+    fn message(&mut self, item: &Value) {
+        for part in item
+            .get("content")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            match part.get("type").and_then(Value::as_str) {
+                Some("output_text") => self
+                    .text
+                    .push_str(part.get("text").and_then(Value::as_str).unwrap_or_default()),
+                Some("refusal") => self.refusal.push_str(
+                    part.get("refusal")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// The hub assistant message: content is null when only tool calls or a refusal came.
+    fn into_message(self) -> Map<String, Value> {
+        let mut message = Map::new();
+        message.insert("role".into(), "assistant".into());
+        message.insert(
+            "content".into(),
+            if self.text.is_empty() && (!self.tool_calls.is_empty() || !self.refusal.is_empty()) {
+                Value::Null
+            } else {
+                Value::String(self.text)
+            },
+        );
+        if !self.refusal.is_empty() {
+            message.insert("refusal".into(), self.refusal.into());
+        }
+        if !self.reasoning.is_empty() {
+            message.insert(
+                "reasoning_content".into(),
+                self.reasoning.join("\n\n").into(),
+            );
+        }
+        if !self.signatures.is_empty() {
+            message.insert(
+                "reasoning_signature".into(),
+                self.signatures.join(" ").into(),
+            );
+        }
+        if !self.tool_calls.is_empty() {
+            message.insert("tool_calls".into(), Value::Array(self.tool_calls));
+        }
+        message
+    }
 }
 
 /// Summary texts of a reasoning item (its raw `content` text when it has no summary).
@@ -219,88 +250,9 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
 
     let mut output: Vec<Value> = Vec::new();
     if let Some(m) = message {
-        let reasoning = m
-            .get("reasoning_content")
-            .or_else(|| m.get("reasoning"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let signature = non_empty_str(m, "reasoning_signature");
-        if !reasoning.is_empty() || signature.is_some() {
-            output.push(reasoning_item(
-                ids.item("rs", output.len()),
-                reasoning,
-                signature.map(str::to_owned),
-            ));
-        }
-        if let Some(data) = non_empty_str(m, "redacted_reasoning") {
-            output.push(reasoning_item(
-                ids.item("rs", output.len()),
-                "",
-                Some(format!("{REDACTED_PREFIX}{data}")),
-            ));
-        }
-        let text = match m.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect(),
-            _ => String::new(),
-        };
-        let refusal = non_empty_str(m, "refusal");
-        if !text.is_empty() || refusal.is_some() {
-            let mut content = Vec::new();
-            if !text.is_empty() {
-                content.push(output_text(&text));
-            }
-            if let Some(r) = refusal {
-                content.push(json!({ "type": "refusal", "refusal": r }));
-            }
-            output.push(json!({
-                "id": ids.item("msg", output.len()),
-                "type": "message",
-                "status": "completed",
-                "role": "assistant",
-                "content": content,
-            }));
-        }
-        for (k, call) in m
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let f = call.get("function");
-            let name = f
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let args = match f.and_then(|f| f.get("arguments")) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            let call_id = non_empty_str(call, "id")
-                .map(str::to_owned)
-                .unwrap_or_else(|| ids.call(k));
-            output.push(call_item(
-                &ctx.tool_names,
-                ids.item(
-                    if is_custom(&ctx.tool_names, name) {
-                        "ctc"
-                    } else {
-                        "fc"
-                    },
-                    output.len(),
-                ),
-                &call_id,
-                name,
-                &args,
-                "completed",
-            ));
-        }
+        push_reasoning_items(m, &ids, &mut output);
+        push_message_item(m, &ids, &mut output);
+        push_call_items(m, &ids, &ctx.tool_names, &mut output);
     }
 
     let (status, incomplete) = status_of(finish);
@@ -327,6 +279,97 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
         output,
         usage,
     }))
+}
+
+/// The hub message's reasoning (text and signature) and redacted reasoning, each as a
+/// `reasoning` item.
+fn push_reasoning_items(m: &Value, ids: &Ids, output: &mut Vec<Value>) {
+    let reasoning = m
+        .get("reasoning_content")
+        .or_else(|| m.get("reasoning"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let signature = non_empty_str(m, "reasoning_signature");
+    if !reasoning.is_empty() || signature.is_some() {
+        output.push(reasoning_item(
+            ids.item("rs", output.len()),
+            reasoning,
+            signature.map(str::to_owned),
+        ));
+    }
+    if let Some(data) = non_empty_str(m, "redacted_reasoning") {
+        output.push(reasoning_item(
+            ids.item("rs", output.len()),
+            "",
+            Some(format!("{REDACTED_PREFIX}{data}")),
+        ));
+    }
+}
+
+/// The hub message's text and refusal as one `message` item, if it has either.
+fn push_message_item(m: &Value, ids: &Ids, output: &mut Vec<Value>) {
+    let text = match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    };
+    let refusal = non_empty_str(m, "refusal");
+    if text.is_empty() && refusal.is_none() {
+        return;
+    }
+    let mut content = Vec::new();
+    if !text.is_empty() {
+        content.push(output_text(&text));
+    }
+    if let Some(r) = refusal {
+        content.push(json!({ "type": "refusal", "refusal": r }));
+    }
+    output.push(json!({
+        "id": ids.item("msg", output.len()),
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": content,
+    }));
+}
+
+/// The hub message's tool calls as `function_call` (or, for custom tools,
+/// `custom_tool_call`) items.
+fn push_call_items(m: &Value, ids: &Ids, names: &ToolNameMap, output: &mut Vec<Value>) {
+    for (k, call) in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let f = call.get("function");
+        let name = f
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let args = match f.and_then(|f| f.get("arguments")) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let call_id = non_empty_str(call, "id")
+            .map(str::to_owned)
+            .unwrap_or_else(|| ids.call(k));
+        let prefix = if is_custom(names, name) { "ctc" } else { "fc" };
+        output.push(call_item(
+            names,
+            ids.item(prefix, output.len()),
+            &call_id,
+            name,
+            &args,
+            "completed",
+        ));
+    }
 }
 
 pub(super) struct ResponseParts<'a> {

@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 
 use super::response::{ResponseParts, call_item, output_text, reasoning_item, response_object};
 use super::{
-    Ids, REDACTED_PREFIX, custom_input, finish_of, is_custom, json_escape, non_empty_str, now_secs,
+    Ids, REDACTED_PREFIX, custom_input, finish_of, is_custom, json_escape, non_empty_str,
     provider_signature, status_of, usage_from_hub, usage_to_hub,
 };
+use crate::chunk::ChunkHead;
+use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, ErrorKind, TranslateError};
 use crate::format::Format;
@@ -940,9 +942,8 @@ struct ReasoningIn {
 /// Turns a Responses event stream into hub chunks.
 pub(super) struct FromResponses {
     names: ToolNameMap,
-    model: String,
-    id: String,
-    created: u64,
+    /// Id and time come from the upstream's response object; see [`FromResponses::head`].
+    head: ChunkHead,
     role_sent: bool,
     finished: bool,
     tools: Vec<ToolIn>,
@@ -954,9 +955,11 @@ impl FromResponses {
     fn new(ctx: &TranslateCtx) -> Self {
         Self {
             names: ctx.tool_names.clone(),
-            model: ctx.model.clone(),
-            id: String::new(),
-            created: 0,
+            head: ChunkHead {
+                id: String::new(),
+                created: 0,
+                model: ctx.model.clone(),
+            },
             role_sent: false,
             finished: false,
             tools: Vec::new(),
@@ -969,48 +972,43 @@ impl FromResponses {
         let Some(r) = response else {
             return;
         };
-        if self.id.is_empty()
+        if self.head.id.is_empty()
             && let Some(id) = non_empty_str(r, "id")
         {
-            self.id = id.to_owned();
+            self.head.id = id.to_owned();
         }
         if let Some(m) = non_empty_str(r, "model") {
-            self.model = m.to_owned();
+            self.head.model = m.to_owned();
         }
-        if self.created == 0
+        if self.head.created == 0
             && let Some(c) = r.get("created_at").and_then(Value::as_u64)
         {
-            self.created = c;
+            self.head.created = c;
         }
     }
 
-    fn chunk(&mut self, delta: Value, finish: Option<&str>) -> StreamEvent {
-        if self.id.is_empty() {
-            self.id = format!("resp_{}", super::unique_suffix());
+    /// The chunk head, with an id and time of our own if the upstream has named none yet.
+    fn head(&mut self) -> &ChunkHead {
+        if self.head.id.is_empty() {
+            self.head.id = format!("resp_{}", super::unique_suffix());
         }
-        if self.created == 0 {
-            self.created = now_secs();
+        if self.head.created == 0 {
+            self.head.created = now_secs();
         }
-        StreamEvent::hub(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-        }))
+        &self.head
     }
 
     fn role(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.role_sent {
             self.role_sent = true;
-            let c = self.chunk(json!({ "role": "assistant" }), None);
+            let c = self.head().delta(json!({ "role": "assistant" }), None);
             out.push(c);
         }
     }
 
     fn emit(&mut self, delta: Value, out: &mut Vec<StreamEvent>) {
         self.role(out);
-        let c = self.chunk(delta, None);
+        let c = self.head().delta(delta, None);
         out.push(c);
     }
 
@@ -1225,17 +1223,69 @@ impl FromResponses {
             !self.tools.is_empty(),
         );
         self.role(out);
-        let c = self.chunk(json!({}), Some(finish));
+        let c = self.head().delta(json!({}), Some(finish));
         out.push(c);
         if let Some(usage) = response.and_then(|r| r.get("usage")).and_then(usage_to_hub) {
-            let mut c = self.chunk(json!({}), None);
-            if let Some(o) = c.data.as_object_mut() {
-                o.insert("choices".into(), json!([]));
-                o.insert("usage".into(), usage);
-            }
+            let c = self.head().usage(usage);
             out.push(c);
         }
         self.finished = true;
+    }
+}
+
+impl FromResponses {
+    /// A new output item: a tool call opens (once per item id); anything else starts the
+    /// assistant message.
+    fn item_added(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        let Some(item) = data.get("item") else {
+            return;
+        };
+        let oi = data.get("output_index").and_then(Value::as_u64);
+        match item.get("type").and_then(Value::as_str) {
+            Some("function_call" | "custom_tool_call") => {
+                let known = non_empty_str(item, "id")
+                    .is_some_and(|id| self.tools.iter().any(|t| t.item_id == id));
+                if !known {
+                    self.open_tool(item, oi, out);
+                }
+            }
+            _ => self.role(out),
+        }
+    }
+
+    /// Reasoning text or summary text; a new summary part is set off by a blank line.
+    fn reasoning_delta(&mut self, ty: &str, data: &Value, out: &mut Vec<StreamEvent>) {
+        let Some(delta) = non_empty_str(data, "delta") else {
+            return;
+        };
+        let summary = (ty == "response.reasoning_summary_text.delta")
+            .then(|| data.get("summary_index").and_then(Value::as_u64))
+            .flatten();
+        let r = self.reasoning.entry(Self::text_key(data)).or_default();
+        let mut text = String::new();
+        if summary.is_some() && r.last_summary.is_some() && r.last_summary != summary {
+            text.push_str("\n\n");
+        }
+        if summary.is_some() {
+            r.last_summary = summary;
+        }
+        text.push_str(delta);
+        r.sent.push_str(&text);
+        self.emit(json!({ "reasoning_content": text }), out);
+    }
+
+    /// The full arguments of a call: whatever the deltas did not already send goes out.
+    fn arguments_done(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
+        if let Some(i) = self.find_tool(data)
+            && let Some(full) = data.get("arguments").and_then(Value::as_str)
+            && let Some(rest) = self
+                .tools
+                .get(i)
+                .and_then(|t| full.strip_prefix(t.sent.as_str()))
+        {
+            let rest = rest.to_owned();
+            self.tool_fragment(i, &rest, out);
+        }
     }
 }
 
@@ -1271,22 +1321,7 @@ impl StreamStage for FromResponses {
                 self.capture(data.get("response"));
                 self.role(out);
             }
-            "response.output_item.added" => {
-                let Some(item) = data.get("item") else {
-                    return Ok(());
-                };
-                let oi = data.get("output_index").and_then(Value::as_u64);
-                match item.get("type").and_then(Value::as_str) {
-                    Some("function_call" | "custom_tool_call") => {
-                        let known = non_empty_str(item, "id")
-                            .is_some_and(|id| self.tools.iter().any(|t| t.item_id == id));
-                        if !known {
-                            self.open_tool(item, oi, out);
-                        }
-                    }
-                    _ => self.role(out),
-                }
-            }
+            "response.output_item.added" => self.item_added(data, out),
             "response.output_text.delta" => {
                 if let Some(delta) = non_empty_str(data, "delta") {
                     self.texts
@@ -1302,22 +1337,7 @@ impl StreamStage for FromResponses {
                 }
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-                if let Some(delta) = non_empty_str(data, "delta") {
-                    let summary = (ty == "response.reasoning_summary_text.delta")
-                        .then(|| data.get("summary_index").and_then(Value::as_u64))
-                        .flatten();
-                    let r = self.reasoning.entry(Self::text_key(data)).or_default();
-                    let mut text = String::new();
-                    if summary.is_some() && r.last_summary.is_some() && r.last_summary != summary {
-                        text.push_str("\n\n");
-                    }
-                    if summary.is_some() {
-                        r.last_summary = summary;
-                    }
-                    text.push_str(delta);
-                    r.sent.push_str(&text);
-                    self.emit(json!({ "reasoning_content": text }), out);
-                }
+                self.reasoning_delta(ty, data, out);
             }
             "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
                 if let (Some(i), Some(delta)) = (self.find_tool(data), non_empty_str(data, "delta"))
@@ -1325,18 +1345,7 @@ impl StreamStage for FromResponses {
                     self.tool_fragment(i, delta, out);
                 }
             }
-            "response.function_call_arguments.done" => {
-                if let Some(i) = self.find_tool(data)
-                    && let Some(full) = data.get("arguments").and_then(Value::as_str)
-                    && let Some(rest) = self
-                        .tools
-                        .get(i)
-                        .and_then(|t| full.strip_prefix(t.sent.as_str()))
-                {
-                    let rest = rest.to_owned();
-                    self.tool_fragment(i, &rest, out);
-                }
-            }
+            "response.function_call_arguments.done" => self.arguments_done(data, out),
             "response.custom_tool_call_input.done" => {
                 if let Some(i) = self.find_tool(data) {
                     let full = data.get("input").and_then(Value::as_str);
