@@ -6,10 +6,10 @@ use std::time::{Instant, SystemTime};
 
 use switchyard_hub::{ApiError, Format, Usage};
 
-use crate::app::{Account, App};
-use crate::debug_log::DebugTrace;
 use crate::routing::day_number;
-use crate::usage_store::UsageRow;
+use crate::state::app::{Account, App};
+use crate::state::debug_log::DebugTrace;
+use crate::state::usage_store::UsageRow;
 
 /// The status recorded for a request whose client disconnected first (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
@@ -135,8 +135,12 @@ impl Call {
         self.app.usage.record(std::mem::take(&mut self.row));
         if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
             if trace.folder.is_empty() {
-                trace.folder =
-                    crate::debug_log::folder_name(self.client.as_str(), "none", "none", &self.id);
+                trace.folder = crate::state::debug_log::folder_name(
+                    self.client.as_str(),
+                    "none",
+                    "none",
+                    &self.id,
+                );
             }
             logger.submit(trace);
         }

@@ -1,5 +1,10 @@
-//! The proxy path: read and check the client's request, resolve its model, have it
-//! delivered (see `deliver`), and answer in the client's format.
+//! The life of a proxied request: read and check the client's request, resolve its model
+//! (`resolve`), have it delivered (`deliver`), and answer in the client's format; `record`
+//! keeps its usage row and debug trace.
+
+pub mod deliver;
+pub mod record;
+pub mod resolve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,18 +20,18 @@ use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
 use switchyard_hub::{ApiError, Decoder, ErrorKind, Format, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::{ClientHeaders, Failure};
 
-use crate::app::App;
-use crate::call::{CLIENT_CLOSED, Call};
-use crate::debug_log::request_json;
-use crate::deliver::{Answer, Delivered, Parsed, Undelivered, deliver, read_upstream};
-use crate::respond::{self, Body};
-use crate::stream_body::{StreamBody, StreamSetup};
-use crate::{client_auth, models};
+use crate::http::client_auth;
+use crate::http::respond::{self, Body};
+use crate::http::stream_body::{StreamBody, StreamSetup};
+use crate::request::deliver::{Answer, Delivered, Parsed, Undelivered, deliver, read_upstream};
+use crate::request::record::{CLIENT_CLOSED, Call};
+use crate::state::app::App;
+use crate::state::debug_log::request_json;
 
 /// What the route knows before the body is read.
-pub struct Route {
+pub struct Endpoint {
     pub client: Format,
-    pub kind: RouteKind,
+    pub kind: EndpointKind,
     /// The model named in the path (Gemini routes), which the body does not carry.
     pub path_model: Option<String>,
     /// Streaming decided by the path (Gemini's `:streamGenerateContent`).
@@ -34,7 +39,7 @@ pub struct Route {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteKind {
+pub enum EndpointKind {
     /// Generate an answer upstream.
     Generate,
     /// Count a request's tokens, answered here.
@@ -57,7 +62,7 @@ pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
     peer: SocketAddr,
-    route: Route,
+    route: Endpoint,
 ) -> Response<Body> {
     // Backpressure: while the usage writer is behind (a slow disk), a request that will
     // write a row waits for room in its queue; on a kept-alive connection that is after the
@@ -109,7 +114,7 @@ async fn run(
     call: &mut Call,
     req: Request<Incoming>,
     peer: SocketAddr,
-    route: Route,
+    route: Endpoint,
 ) -> Result<Outcome, ApiError> {
     let (parts, body) = req.into_parts();
     call.row.client_key = client_auth::authenticate(&app.config.client_keys, &parts.headers, peer)?;
@@ -153,9 +158,9 @@ async fn run(
     call.row.requested_model = requested.clone();
     call.row.stream = stream;
 
-    let resolved = models::resolve(app, &requested)?;
+    let resolved = resolve::resolve(app, &requested)?;
     call.row.combo = resolved.combo.clone();
-    if route.kind == RouteKind::CountTokens {
+    if route.kind == EndpointKind::CountTokens {
         let tokens = estimate_prompt_tokens(&body);
         let usage = Usage {
             prompt_tokens: tokens,
@@ -467,7 +472,7 @@ fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Checks the fields every request of the route's format needs; returns (model, stream).
-fn check_body(body: &Value, route: &Route) -> Result<(String, bool), ApiError> {
+fn check_body(body: &Value, route: &Endpoint) -> Result<(String, bool), ApiError> {
     let obj = body
         .as_object()
         .ok_or_else(|| ApiError::invalid_request("request body must be a JSON object"))?;
@@ -488,8 +493,8 @@ fn check_body(body: &Value, route: &Route) -> Result<(String, bool), ApiError> {
     // The field that tells each format's bodies apart; a body for another route fails here.
     let required: &[&str] = match (route.client, route.kind) {
         (Format::OpenAi, _) => &["messages"],
-        (Format::Claude, RouteKind::Generate) => &["messages", "max_tokens"],
-        (Format::Claude, RouteKind::CountTokens) => &["messages"],
+        (Format::Claude, EndpointKind::Generate) => &["messages", "max_tokens"],
+        (Format::Claude, EndpointKind::CountTokens) => &["messages"],
         (Format::Responses, _) => &["input"],
         (Format::Gemini, _) => &["contents"],
         _ => &[],

@@ -24,9 +24,9 @@ use tokio::time::Sleep;
 
 use std::sync::Arc;
 
-use crate::app::{App, InFlight};
-use crate::call::Call;
-use crate::turn::Turn;
+use crate::http::turn::Turn;
+use crate::request::record::Call;
+use crate::state::app::{App, InFlight};
 
 /// Everything the proxy path hands over once the upstream has answered 200.
 pub struct StreamSetup {

@@ -13,14 +13,14 @@ use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx, Transl
 use switchyard_provider::failure::FailureClass;
 use switchyard_provider::{ClientHeaders, Failure};
 
-use crate::app::{Account, App, InFlight, Provider};
-use crate::call::Call;
-use crate::credentials;
-use crate::debug_log::{folder_name, headers_json, request_json, scrub};
-use crate::models::Target;
-use crate::proxy::Route;
+use crate::request::Endpoint;
+use crate::request::record::Call;
+use crate::request::resolve::Target;
 use crate::routing::day_number;
 use crate::routing::select::{self, Want};
+use crate::state::app::{Account, App, InFlight, Provider};
+use crate::state::credentials;
+use crate::state::debug_log::{folder_name, headers_json, request_json, scrub};
 
 /// Upper bound on a non-streaming upstream answer held in memory.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -84,7 +84,7 @@ impl From<switchyard_hub::TranslateError> for Undelivered {
 pub(crate) async fn deliver<'a>(
     app: &'a App,
     call: &mut Call,
-    route: &Route,
+    route: &Endpoint,
     targets: &[Target],
     mut body: Value,
     stream: bool,
@@ -174,7 +174,7 @@ enum TargetTried<'a> {
 async fn try_target<'a>(
     app: &'a App,
     call: &mut Call,
-    route: &Route,
+    route: &Endpoint,
     provider: &'a Provider,
     target: &Target,
     format: Format,

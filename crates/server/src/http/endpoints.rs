@@ -8,16 +8,16 @@ use hyper::body::Incoming;
 use serde_json::json;
 use switchyard_hub::{ApiError, ErrorKind, Format};
 
-use crate::app::App;
-use crate::client_auth;
-use crate::models;
-use crate::proxy::{self, Route, RouteKind};
-use crate::respond::{self, Body};
+use crate::http::client_auth;
+use crate::http::respond::{self, Body};
+use crate::request::resolve;
+use crate::request::{self, Endpoint, EndpointKind};
+use crate::state::app::App;
 
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let route = |client, kind| Route {
+    let route = |client, kind| Endpoint {
         client,
         kind,
         path_model: None,
@@ -34,26 +34,38 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         // Claude Code pre-connects with `HEAD /` and ignores the answer.
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
         ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
-            proxy::handle(app, req, peer, route(Format::OpenAi, RouteKind::Generate)).await
-        }
-        ("/v1/responses" | "/responses", &Method::POST) => {
-            proxy::handle(
+            request::handle(
                 app,
                 req,
                 peer,
-                route(Format::Responses, RouteKind::Generate),
+                route(Format::OpenAi, EndpointKind::Generate),
+            )
+            .await
+        }
+        ("/v1/responses" | "/responses", &Method::POST) => {
+            request::handle(
+                app,
+                req,
+                peer,
+                route(Format::Responses, EndpointKind::Generate),
             )
             .await
         }
         ("/v1/messages", &Method::POST) => {
-            proxy::handle(app, req, peer, route(Format::Claude, RouteKind::Generate)).await
-        }
-        ("/v1/messages/count_tokens", &Method::POST) => {
-            proxy::handle(
+            request::handle(
                 app,
                 req,
                 peer,
-                route(Format::Claude, RouteKind::CountTokens),
+                route(Format::Claude, EndpointKind::Generate),
+            )
+            .await
+        }
+        ("/v1/messages/count_tokens", &Method::POST) => {
+            request::handle(
+                app,
+                req,
+                peer,
+                route(Format::Claude, EndpointKind::CountTokens),
             )
             .await
         }
@@ -66,19 +78,19 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Format::OpenAi
             };
             match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &models::list(&app, format)),
+                Ok(_) => respond::json(200, &resolve::list(&app, format)),
                 Err(e) => respond::error(&e, format),
             }
         }
         ("/v1beta/models", &Method::GET) => {
             match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &models::list(&app, Format::Gemini)),
+                Ok(_) => respond::json(200, &resolve::list(&app, Format::Gemini)),
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
         (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
             match gemini_route(p.trim_start_matches("/v1beta/models/")) {
-                Some(route) => proxy::handle(app, req, peer, route).await,
+                Some(route) => request::handle(app, req, peer, route).await,
                 None => respond::error(
                     &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent or :countTokens"))
                         .with_code("unknown_route"),
@@ -134,15 +146,15 @@ fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `{model}:{method}` of a Gemini path.
-fn gemini_route(rest: &str) -> Option<Route> {
+fn gemini_route(rest: &str) -> Option<Endpoint> {
     let (model, method) = rest.rsplit_once(':')?;
     let (kind, stream) = match method {
-        "generateContent" => (RouteKind::Generate, false),
-        "streamGenerateContent" => (RouteKind::Generate, true),
-        "countTokens" => (RouteKind::CountTokens, false),
+        "generateContent" => (EndpointKind::Generate, false),
+        "streamGenerateContent" => (EndpointKind::Generate, true),
+        "countTokens" => (EndpointKind::CountTokens, false),
         _ => return None,
     };
-    Some(Route {
+    Some(Endpoint {
         client: Format::Gemini,
         kind,
         path_model: Some(model.to_owned()),
@@ -174,7 +186,7 @@ mod tests {
         assert_eq!(r.path_stream, Some(true));
         assert!(matches!(
             gemini_route("m:countTokens").unwrap().kind,
-            RouteKind::CountTokens
+            EndpointKind::CountTokens
         ));
         assert!(gemini_route("m:embed").is_none());
         assert!(gemini_route("no-method").is_none());

@@ -1,0 +1,138 @@
+//! Starting the server: the config and the database read, the writers and the listener
+//! started, the [`App`] built, and served until a shutdown signal; then the writers drained.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::state::app::{self, App};
+use crate::state::{debug_log, usage_store};
+use crate::{config, http::serve, routing};
+
+/// Runs the proxy with the config at `config_path` (and `listen` over its address) until a
+/// shutdown signal, and returns once every request has ended and every row is written.
+pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), String> {
+    let overrides = config::Overrides { listen };
+    let mut config = config::load(config_path, &overrides).map_err(|e| e.to_string())?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    // One thread by default: a request's client and upstream connections then live on
+    // one thread, with no wake-ups across cores (the costliest part of a proxied request
+    // on a virtual machine), and it serves ~20,000 requests/s, far beyond what LLM traffic
+    // needs. More threads add throughput for CPU-heavy loads on machines with cores to spare.
+    let mut runtime = if config.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut multi = tokio::runtime::Builder::new_multi_thread();
+        multi.worker_threads(config.threads);
+        multi
+    };
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let conn = usage_store::open(&config.database)
+            .map_err(|e| format!("cannot open the usage database {}: {e}", config.database.display()))?;
+        let (aliases, combos) = usage_store::load_routes(&conn).map_err(|e| format!("cannot read stored routes: {e}"))?;
+        for w in config.add_stored(aliases, combos) {
+            tracing::warn!("{w}");
+        }
+        let saved = usage_store::load_account_states(&conn).map_err(|e| format!("cannot read account state: {e}"))?;
+        let learned = usage_store::load_learned_formats(&conn).map_err(|e| format!("cannot read learned formats: {e}"))?;
+        let now = std::time::SystemTime::now();
+        let offset = config.routing.day_offset_secs;
+        let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
+        let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
+            .map_err(|e| format!("cannot read today's usage: {e}"))?;
+        let month_start = routing::month_bounds(now, offset).0;
+        let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
+            .map_err(|e| format!("cannot read this month's usage: {e}"))?;
+        let (usage, usage_writer) = usage_store::start(conn, writer_options())
+            .map_err(|e| format!("cannot start the usage writer: {e}"))?;
+        let (debug, debug_writer) = if config.debug_logs {
+            let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
+                .map_err(|e| format!("cannot start debug logs in {}: {e}", config.logs_dir.display()))?;
+            (Some(logger), Some(writer))
+        } else {
+            (None, None)
+        };
+        let listener = serve::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
+        for (name, model, format) in &learned {
+            let provider = app.providers.iter().find(|p| &p.name == name);
+            if let (Some(p), Some(f)) = (provider, switchyard_hub::Format::parse(format)) {
+                p.executor.restore_format(model, f);
+            }
+        }
+        app.limits.seed(
+            routing::day_number(now, offset),
+            used_today,
+            routing::month_number(now, offset),
+            used_this_month,
+        );
+
+        if app.config.client_keys.is_empty() {
+            tracing::warn!("no client keys configured: only loopback clients are served");
+        }
+        let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
+        tracing::info!(providers = app.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
+        // The one line tests and scripts read to learn the port.
+        println!("switchyard listening on http://{addr}");
+
+        let reload = tokio::spawn(reload_accounts(app.clone()));
+        serve::run(app.clone(), listener).await;
+        // The reload task holds the app (and through it the usage sink): stop it first so
+        // the writers can drain and stop.
+        reload.abort();
+        let _ = reload.await;
+        drop(app);
+        // Every request has ended; the writers drain their queues and stop.
+        tokio::task::spawn_blocking(move || {
+            usage_writer.close();
+            if let Some(w) = debug_writer {
+                w.close();
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// The usage writer's options. Two environment variables exist for tests only, to play a
+/// slow disk: `SWITCHYARD_TEST_USAGE_ROWS_PER_SEC` holds the writer to that many rows a
+/// second, `SWITCHYARD_TEST_USAGE_QUEUE_BYTES` shrinks its queue's budget.
+fn writer_options() -> usage_store::WriterOptions {
+    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut options = usage_store::WriterOptions::default();
+    if let Some(rate) = num("SWITCHYARD_TEST_USAGE_ROWS_PER_SEC") {
+        options.rows_per_sec = u32::try_from(rate).ok();
+    }
+    if let Some(bytes) = num("SWITCHYARD_TEST_USAGE_QUEUE_BYTES") {
+        options.queue_bytes = usize::try_from(bytes).unwrap_or(options.queue_bytes);
+    }
+    options
+}
+
+/// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
+/// while the server runs.
+async fn reload_accounts(app: Arc<App>) {
+    let Some(store) = app.credentials.store.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(app.config.account_reload);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await else {
+            continue;
+        };
+        for p in &app.providers {
+            if p.sync_stored(&rows) {
+                tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
+            }
+        }
+    }
+}
