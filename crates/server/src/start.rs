@@ -62,8 +62,9 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), String> {
         let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
         for (name, model, format) in &learned {
             let provider = app.providers.iter().find(|p| &p.name == name);
-            if let (Some(p), Some(f)) = (provider, switchyard_hub::Format::parse(format)) {
-                p.executor.restore_format(model, f);
+            let learning = provider.and_then(|p| p.executor.endpoint_learning());
+            if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
+                l.restore(model, f);
             }
         }
         app.limits.seed(

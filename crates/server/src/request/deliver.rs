@@ -93,13 +93,19 @@ impl<'a> Delivery<'a> {
                 .get(target.provider)
                 .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
             call.targeting(index, &provider.name, &target.model);
-            // A provider may learn from an answer that this model lives on another endpoint
-            // (Copilot); the target is then tried once more in the new format.
-            let mut format = provider.executor.format_for(&target.model);
-            for _ in 0..2 {
-                // The client's body is translated anew for each target; only the last use
-                // of it may take it instead of a copy.
-                let last = index + 1 == targets.len() && !provider.executor.learns_format();
+            // A provider that learns endpoints (Copilot) may learn from a refusal that this
+            // model lives on another one: the target is then tried once more in the new
+            // format. Any other provider gets one try per target.
+            let learning = provider.executor.endpoint_learning();
+            let mut format = learning.map_or_else(
+                || provider.executor.format(),
+                |l| l.format_for(&target.model),
+            );
+            let tries = if learning.is_some() { 2 } else { 1 };
+            for _ in 0..tries {
+                // The client's body is translated anew for each try; only the last may take
+                // it instead of a copy.
+                let last = index + 1 == targets.len() && learning.is_none();
                 let this = if last {
                     std::mem::take(&mut body)
                 } else {
@@ -118,14 +124,17 @@ impl<'a> Delivery<'a> {
                         return Err(Undelivered::Failed(failure, pipeline));
                     }
                 }
-                let learned = provider.executor.format_for(&target.model);
-                if learned == format {
-                    break;
+                match learning.map(|l| l.format_for(&target.model)) {
+                    Some(learned) if learned != format => {
+                        self.app.usage.record_learned(
+                            &provider.name,
+                            &target.model,
+                            learned.as_str(),
+                        );
+                        format = learned;
+                    }
+                    _ => break,
                 }
-                self.app
-                    .usage
-                    .record_learned(&provider.name, &target.model, learned.as_str());
-                format = learned;
             }
         }
         let (mut failure, pipeline) =
@@ -199,7 +208,12 @@ impl<'a> Delivery<'a> {
             match failure.class {
                 // The provider now wants this model in another format: not the request's
                 // fault.
-                FailureClass::Request if provider.executor.format_for(&target.model) != format => {
+                FailureClass::Request
+                    if provider
+                        .executor
+                        .endpoint_learning()
+                        .is_some_and(|l| l.format_for(&target.model) != format) =>
+                {
                     return Ok(TargetTried::Failed(
                         Box::new(first.unwrap_or(failure)),
                         pipeline,
