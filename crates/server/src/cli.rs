@@ -8,6 +8,9 @@ pub mod stored;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use switchyard_auth::AuthError;
+use switchyard_provider::client::ClientBuildError;
+use switchyard_provider::executor::DuplicateKind;
 
 use crate::config;
 use crate::state::usage_store;
@@ -110,10 +113,42 @@ pub enum AccountsCommand {
     Remove { account: String },
 }
 
-/// Runs a command other than `serve`.
-pub fn run(config: &Path, command: Command) -> Result<(), String> {
+/// Why a command failed; printed as `switchyard: <message>`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Serve(#[from] crate::StartError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Invalid(#[from] config::Invalid),
+    #[error("cannot open the database {}: {source}", path.display())]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot open the account store {}: {source}", path.display())]
+    Store { path: PathBuf, source: AuthError },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Executors(#[from] DuplicateKind),
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// What was asked cannot be done: an unknown provider or account, a name the config
+    /// file owns. The message says what to do instead.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Runs a command (`serve` included, though `main` starts that one itself).
+pub fn run(config: &Path, command: Command) -> Result<(), Error> {
     match command {
-        Command::Serve { listen } => crate::serve(config, listen),
+        Command::Serve { listen } => Ok(crate::serve(config, listen)?),
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
         Command::Alias { action } => stored::manage(config, "alias", action),
@@ -144,14 +179,11 @@ pub fn run(config: &Path, command: Command) -> Result<(), String> {
 /// The config and the database, for the commands that read or change what a server keeps.
 pub(crate) fn config_and_database(
     config_path: &Path,
-) -> Result<(config::Config, rusqlite::Connection), String> {
-    let config =
-        config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())?;
-    let conn = usage_store::open(&config.database).map_err(|e| {
-        format!(
-            "cannot open the database {}: {e}",
-            config.database.display()
-        )
+) -> Result<(config::Config, rusqlite::Connection), Error> {
+    let config = config::load(config_path, &config::Overrides::default())?;
+    let conn = usage_store::open(&config.database).map_err(|source| Error::Database {
+        path: config.database.clone(),
+        source,
     })?;
     Ok((config, conn))
 }

@@ -359,9 +359,15 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Invalid { path: PathBuf, source: Invalid },
 }
+
+/// One thing wrong in the config (or a stored alias or combo): the message names the key
+/// and says what it must be.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
 
 /// Values from the command line and environment that override the file.
 #[derive(Debug, Default, Clone)]
@@ -401,9 +407,9 @@ pub fn parse(
         path: path.into(),
         message: e.to_string().trim_end().to_owned(),
     })?;
-    let invalid = |message: String| ConfigError::Invalid {
+    let invalid = |source: Invalid| ConfigError::Invalid {
         path: path.into(),
-        message,
+        source,
     };
     apply_env(&mut file, env).map_err(invalid)?;
     if let Some(listen) = &overrides.listen {
@@ -413,12 +419,12 @@ pub fn parse(
 }
 
 /// `SWITCHYARD_*` variables override single file values.
-fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Invalid> {
     let var = |name: &str| env(&format!("{ENV_PREFIX}{name}"));
-    fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
+    fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, Invalid> {
         v.trim()
             .parse()
-            .map_err(|_| format!("{ENV_PREFIX}{name}={v:?} is not a valid number"))
+            .map_err(|_| Invalid(format!("{ENV_PREFIX}{name}={v:?} is not a valid number")))
     }
     if let Some(v) = var("LISTEN") {
         file.server.listen = v;
@@ -446,9 +452,9 @@ fn apply_env(file: &mut File, env: &dyn Fn(&str) -> Option<String>) -> Result<()
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" | "" => false,
             _ => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "{ENV_PREFIX}DEBUG_LOGS={v:?} is not a boolean (use 1 or 0)"
-                ));
+                )));
             }
         };
     }
@@ -481,19 +487,19 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// A provider's `base_url` must be usable as the start of every request URL: an absolute
 /// `http://` or `https://` URL with a host and, if it names one, a port from 1 to 65535.
 /// Anything less would start without complaint and fail every request with a 502.
-fn check_base_url(url: &str) -> Result<(), String> {
+fn check_base_url(url: &str) -> Result<(), Invalid> {
     let Some(rest) = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
     else {
-        return Err("must start with http:// or https://".into());
+        return Err(Invalid("must start with http:// or https://".into()));
     };
     if rest.split(['/', '?', '#']).next().is_none_or(str::is_empty) {
-        return Err("has no host".into());
+        return Err(Invalid("has no host".into()));
     }
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| format!("is not a valid URL ({e})"))?;
+        .map_err(|e| Invalid(format!("is not a valid URL ({e})")))?;
     let authority = uri
         .authority()
         .map(http::uri::Authority::as_str)
@@ -503,7 +509,7 @@ fn check_base_url(url: &str) -> Result<(), String> {
     let (host, port) = match host_port.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((host, rest)) => (host, rest.strip_prefix(':')),
-            None => return Err("has an unclosed [ in its host".into()),
+            None => return Err(Invalid("has an unclosed [ in its host".into())),
         },
         None => match host_port.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -511,12 +517,16 @@ fn check_base_url(url: &str) -> Result<(), String> {
         },
     };
     if host.is_empty() {
-        return Err("has no host".into());
+        return Err(Invalid("has no host".into()));
     }
     if let Some(port) = port.filter(|p| !p.is_empty()) {
         match port.parse::<u16>() {
             Ok(n) if n > 0 => {}
-            _ => return Err(format!("has port {port}, not a number from 1 to 65535")),
+            _ => {
+                return Err(Invalid(format!(
+                    "has port {port}, not a number from 1 to 65535"
+                )));
+            }
         }
     }
     Ok(())
@@ -526,22 +536,22 @@ fn validate(
     file: File,
     env: &dyn Fn(&str) -> Option<String>,
     text: &str,
-) -> Result<Config, String> {
+) -> Result<Config, Invalid> {
     let mut warnings = Vec::new();
     let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
-        format!(
+        Invalid(format!(
             "server.listen = {:?} is not an address like 127.0.0.1:4100",
             file.server.listen
-        )
+        ))
     })?;
     if file.server.threads == 0 {
-        return Err("server.threads must be at least 1".into());
+        return Err(Invalid("server.threads must be at least 1".into()));
     }
     if file.server.body_limit == 0 {
-        return Err("server.body_limit must be greater than 0".into());
+        return Err(Invalid("server.body_limit must be greater than 0".into()));
     }
     if file.server.max_connections == 0 {
-        return Err("server.max_connections must be at least 1".into());
+        return Err(Invalid("server.max_connections must be at least 1".into()));
     }
 
     let mut client_keys = Vec::new();
@@ -549,23 +559,23 @@ fn validate(
         let key = match (k.key, k.key_env) {
             (Some(key), None) => key,
             (None, Some(var)) => env(&var).ok_or_else(|| {
-                format!(
+                Invalid(format!(
                     "client key `{}`: environment variable {var} is not set",
                     k.id
-                )
+                ))
             })?,
             _ => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "client key `{}`: set exactly one of `key` or `key_env`",
                     k.id
-                ));
+                )));
             }
         };
         if key.is_empty() {
-            return Err(format!("client key `{}` is empty", k.id));
+            return Err(Invalid(format!("client key `{}` is empty", k.id)));
         }
         if client_keys.iter().any(|c: &ClientKey| c.id == k.id) {
-            return Err(format!("client key id `{}` is used twice", k.id));
+            return Err(Invalid(format!("client key id `{}` is used twice", k.id)));
         }
         client_keys.push(ClientKey {
             id: k.id,
@@ -580,27 +590,27 @@ fn validate(
     for p in file.providers {
         check_name("provider", &p.name)?;
         if providers.iter().any(|q| q.name == p.name) {
-            return Err(format!("provider `{}` is declared twice", p.name));
+            return Err(Invalid(format!("provider `{}` is declared twice", p.name)));
         }
         let base_url_line = line_of(text, p.base_url.span().start);
         let base_url = p.base_url.into_inner();
         check_base_url(&base_url).map_err(|e| {
-            format!(
+            Invalid(format!(
                 "line {base_url_line}: provider `{}`: base_url {base_url:?} {e}",
                 p.name
-            )
+            ))
         })?;
         for m in &p.models {
-            check_model(m).map_err(|e| format!("provider `{}`: {e}", p.name))?;
+            check_model(m).map_err(|e| Invalid(format!("provider `{}`: {e}", p.name)))?;
         }
         let mut accounts = Vec::new();
         for a in p.accounts {
             let key = match (a.api_key, a.api_key_env) {
                 (Some(_), Some(_)) => {
-                    return Err(format!(
+                    return Err(Invalid(format!(
                         "provider `{}` account `{}`: set only one of `api_key` or `api_key_env`",
                         p.name, a.name
-                    ));
+                    )));
                 }
                 (Some(key), None) => key,
                 (None, Some(var)) => match env(&var) {
@@ -617,16 +627,16 @@ fn validate(
                 (None, None) => String::new(),
             };
             if a.weight == 0 {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "provider `{}` account `{}`: weight must be at least 1",
                     p.name, a.name
-                ));
+                )));
             }
             if accounts.iter().any(|b: &AccountConfig| b.name == a.name) {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "provider `{}` declares account `{}` twice",
                     p.name, a.name
-                ));
+                )));
             }
             accounts.push(AccountConfig {
                 name: a.name,
@@ -663,10 +673,10 @@ fn validate(
     let mut combos = BTreeMap::new();
     for c in file.combos {
         if file.aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "combo `{}` is declared twice or clashes with an alias",
                 c.name
-            ));
+            )));
         }
         let targets = combo_targets(&c.name, &c.targets, &providers)?;
         combos.insert(c.name, targets);
@@ -674,9 +684,9 @@ fn validate(
 
     let r = file.routing;
     if r.backoff_base_ms == 0 || r.backoff_max_ms < r.backoff_base_ms {
-        return Err(
+        return Err(Invalid(
             "routing.backoff_base_ms must be > 0 and at most routing.backoff_max_ms".into(),
-        );
+        ));
     }
     let routing = Routing {
         sticky_limit: r.sticky_limit.max(1),
@@ -687,10 +697,10 @@ fn validate(
         session_header: r.session_header.to_ascii_lowercase(),
         session_ttl: Duration::from_secs(r.session_ttl_secs),
         day_offset_secs: parse_offset(&r.daily_reset_offset).ok_or_else(|| {
-            format!(
+            Invalid(format!(
                 "routing.daily_reset_offset {:?} must look like +02:00 or -05:30",
                 r.daily_reset_offset
-            )
+            ))
         })?,
     };
     let admin_key = server_secret(
@@ -716,7 +726,7 @@ fn validate(
         ("client_body_ms", t.client_body_ms),
     ] {
         if v == 0 {
-            return Err(format!("timeouts.{name} must be greater than 0"));
+            return Err(Invalid(format!("timeouts.{name} must be greater than 0")));
         }
     }
 
@@ -758,36 +768,39 @@ fn server_secret(
     value: Option<String>,
     var: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Secret>, String> {
+) -> Result<Option<Secret>, Invalid> {
     let key = match (value, var) {
         (Some(k), None) => k,
-        (None, Some(var)) => env(&var)
-            .ok_or_else(|| format!("server.{name}_env: environment variable {var} is not set"))?,
+        (None, Some(var)) => env(&var).ok_or_else(|| {
+            Invalid(format!(
+                "server.{name}_env: environment variable {var} is not set"
+            ))
+        })?,
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "set only one of server.{name} or server.{name}_env"
-            ));
+            )));
         }
     };
     if key.is_empty() {
-        return Err(format!("server.{name} is empty"));
+        return Err(Invalid(format!("server.{name} is empty")));
     }
     Ok(Some(Secret::new(key)))
 }
 
-fn check_alias(alias: &str, target: &str, providers: &[ProviderConfig]) -> Result<(), String> {
-    check_model(alias).map_err(|e| format!("alias: {e}"))?;
+fn check_alias(alias: &str, target: &str, providers: &[ProviderConfig]) -> Result<(), Invalid> {
+    check_model(alias).map_err(|e| Invalid(format!("alias: {e}")))?;
     let Some((provider, model)) = target.split_once('/') else {
-        return Err(format!(
+        return Err(Invalid(format!(
             "alias `{alias}` = {target:?} must be `provider/model`"
-        ));
+        )));
     };
-    check_model(model).map_err(|e| format!("alias `{alias}`: {e}"))?;
+    check_model(model).map_err(|e| Invalid(format!("alias `{alias}`: {e}")))?;
     if !providers.iter().any(|p| p.name == provider) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "alias `{alias}` points to unknown provider `{provider}`"
-        ));
+        )));
     }
     Ok(())
 }
@@ -798,13 +811,13 @@ fn combo_targets(
     name: &str,
     steps: &[String],
     providers: &[ProviderConfig],
-) -> Result<Vec<ComboTarget>, String> {
+) -> Result<Vec<ComboTarget>, Invalid> {
     if name.contains('/') {
-        return Err(format!("combo name {name:?} must not contain '/'"));
+        return Err(Invalid(format!("combo name {name:?} must not contain '/'")));
     }
-    check_model(name).map_err(|e| format!("combo: {e}"))?;
+    check_model(name).map_err(|e| Invalid(format!("combo: {e}")))?;
     if steps.is_empty() {
-        return Err(format!("combo `{name}` has no targets"));
+        return Err(Invalid(format!("combo `{name}` has no targets")));
     }
     let mut targets = Vec::new();
     for t in steps {
@@ -813,24 +826,24 @@ fn combo_targets(
             None => (t.as_str(), None),
         };
         let Some((provider, model)) = spec.split_once('/') else {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "combo `{name}` target {t:?} must be `provider/model`"
-            ));
+            )));
         };
-        check_model(model).map_err(|e| format!("combo `{name}`: {e}"))?;
+        check_model(model).map_err(|e| Invalid(format!("combo `{name}`: {e}")))?;
         let Some(p) = providers.iter().find(|p| p.name == provider) else {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "combo `{name}` target {t:?} names unknown provider `{provider}`"
-            ));
+            )));
         };
         // Logged-in accounts live in the database, so only configured ones can be checked.
         if let Some(a) = &account
             && !p.accounts.is_empty()
             && !p.accounts.iter().any(|x| &x.name == a)
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "combo `{name}` target {t:?} pins unknown account `{a}`"
-            ));
+            )));
         }
         targets.push(ComboTarget {
             provider: provider.to_owned(),
@@ -883,7 +896,7 @@ impl Config {
     }
 
     /// Checks an alias or a combo before it is stored.
-    pub fn check_stored(&self, name: &str, steps: &[String]) -> Result<(), String> {
+    pub fn check_stored(&self, name: &str, steps: &[String]) -> Result<(), Invalid> {
         match steps {
             [one] if !one.contains('@') => check_alias(name, one, &self.providers),
             _ => combo_targets(name, steps, &self.providers).map(|_| ()),
@@ -903,7 +916,7 @@ fn parse_offset(s: &str) -> Option<i32> {
     (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+fn check_name(what: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -912,16 +925,18 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid(format!(
             "{what} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
-        ))
+        )))
     }
 }
 
 /// A model string: printable, no path tricks, bounded.
-pub fn check_model(model: &str) -> Result<(), String> {
+pub fn check_model(model: &str) -> Result<(), Invalid> {
     if model.is_empty() || model.len() > 256 {
-        return Err(format!("model name {model:?} must be 1-256 characters"));
+        return Err(Invalid(format!(
+            "model name {model:?} must be 1-256 characters"
+        )));
     }
     // Empty segments too: an absolute path (`/etc/x`) or `a//b` is never a model id.
     if model
@@ -931,9 +946,9 @@ pub fn check_model(model: &str) -> Result<(), String> {
             .split('/')
             .any(|seg| seg.is_empty() || seg == ".." || seg == ".")
     {
-        return Err(format!(
+        return Err(Invalid(format!(
             "model name {model:?} contains characters that are not allowed"
-        ));
+        )));
     }
     Ok(())
 }

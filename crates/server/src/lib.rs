@@ -15,7 +15,7 @@ pub mod routing;
 mod start;
 pub mod state;
 
-pub use start::serve;
+pub use start::{Error as StartError, serve};
 
 // Executor crates register themselves; naming them keeps the linker from dropping them.
 use switchyard_claude as _;

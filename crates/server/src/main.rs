@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => switchyard_server::serve(&cli.config, listen),
+        Command::Serve { listen } => {
+            switchyard_server::serve(&cli.config, listen).map_err(Into::into)
+        }
         other => cli::run(&cli.config, other),
     };
     match result {

@@ -1,18 +1,64 @@
 //! Starting the server: the config and the database read, the writers and the listener
 //! started, the [`App`] built, and served until a shutdown signal; then the writers drained.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::state::app::{self, App};
 use crate::state::{debug_log, usage_store};
 use crate::{config, http::serve, routing};
 
+/// Why the server could not start (or stop cleanly).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the usage database {}: {source}", path.display())]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot read {what}: {source}")]
+    Read {
+        what: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the usage writer: {0}")]
+    UsageWriter(#[source] std::io::Error),
+    #[error("cannot start debug logs in {}: {source}", dir.display())]
+    DebugLogs {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LocalAddr(std::io::Error),
+    #[error(transparent)]
+    Build(#[from] app::StartError),
+    /// The task that drains the writers at shutdown did not finish.
+    #[error(transparent)]
+    Drain(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Reading `what` from the database failed.
+    fn read(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+        move |source| Error::Read { what, source }
+    }
+}
+
 /// Runs the proxy with the config at `config_path` (and `listen` over its address) until a
 /// shutdown signal, and returns once every request has ended and every row is written.
-pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), String> {
+pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     let overrides = config::Overrides { listen };
-    let mut config = config::load(config_path, &overrides).map_err(|e| e.to_string())?;
+    let mut config = config::load(config_path, &overrides)?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -27,39 +73,36 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), String> {
         multi.worker_threads(config.threads);
         multi
     };
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = runtime.enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(async move {
         let conn = usage_store::open(&config.database)
-            .map_err(|e| format!("cannot open the usage database {}: {e}", config.database.display()))?;
-        let (aliases, combos) = usage_store::load_routes(&conn).map_err(|e| format!("cannot read stored routes: {e}"))?;
+            .map_err(|source| Error::Database { path: config.database.clone(), source })?;
+        let (aliases, combos) = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
         for w in config.add_stored(aliases, combos) {
             tracing::warn!("{w}");
         }
-        let saved = usage_store::load_account_states(&conn).map_err(|e| format!("cannot read account state: {e}"))?;
-        let learned = usage_store::load_learned_formats(&conn).map_err(|e| format!("cannot read learned formats: {e}"))?;
+        let saved = usage_store::load_account_states(&conn).map_err(Error::read("account state"))?;
+        let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = std::time::SystemTime::now();
         let offset = config.routing.day_offset_secs;
         let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
         let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
-            .map_err(|e| format!("cannot read today's usage: {e}"))?;
+            .map_err(Error::read("today's usage"))?;
         let month_start = routing::month_bounds(now, offset).0;
         let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
-            .map_err(|e| format!("cannot read this month's usage: {e}"))?;
+            .map_err(Error::read("this month's usage"))?;
         let (usage, usage_writer) = usage_store::start(conn, writer_options())
-            .map_err(|e| format!("cannot start the usage writer: {e}"))?;
+            .map_err(Error::UsageWriter)?;
         let (debug, debug_writer) = if config.debug_logs {
             let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
-                .map_err(|e| format!("cannot start debug logs in {}: {e}", config.logs_dir.display()))?;
+                .map_err(|source| Error::DebugLogs { dir: config.logs_dir.clone(), source })?;
             (Some(logger), Some(writer))
         } else {
             (None, None)
         };
-        let listener = serve::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = Arc::new(app::build(config, usage, debug, &saved).map_err(|e| e.to_string())?);
+        let listener = serve::bind(config.listen).map_err(|source| Error::Listen { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(Error::LocalAddr)?;
+        let app = Arc::new(app::build(config, usage, debug, &saved)?);
         for (name, model, format) in &learned {
             let provider = app.providers.iter().find(|p| &p.name == name);
             let learning = provider.and_then(|p| p.executor.endpoint_learning());
@@ -97,7 +140,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), String> {
             }
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(Error::from)
     })
 }
 

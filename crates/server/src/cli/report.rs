@@ -3,20 +3,20 @@
 
 use std::path::Path;
 
-use crate::cli::config_and_database;
+use crate::cli::{Error, config_and_database};
 use crate::routing;
 use crate::state::usage_store;
 
-pub fn usage(config_path: &Path, days: u32) -> Result<(), String> {
+pub fn usage(config_path: &Path, days: u32) -> Result<(), Error> {
     let (_, conn) = config_and_database(config_path)?;
-    let text = usage_store::summary(&conn, days).map_err(|e| e.to_string())?;
+    let text = usage_store::summary(&conn, days)?;
     print!("{text}");
     Ok(())
 }
 
-pub fn status(config_path: &Path) -> Result<(), String> {
+pub fn status(config_path: &Path) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
-    let saved = usage_store::load_account_states(&conn).map_err(|e| e.to_string())?;
+    let saved = usage_store::load_account_states(&conn)?;
     let now = std::time::SystemTime::now();
     let today = routing::day_number(now, config.routing.day_offset_secs);
     let when = |ms: Option<i64>| {

@@ -3,35 +3,37 @@
 
 use std::path::Path;
 
-use crate::cli::{StoredAction, config_and_database};
+use crate::cli::{Error, StoredAction, config_and_database};
 use crate::state::usage_store;
 
 /// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
 /// server reads them at start-up.
-pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<(), String> {
+pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     match action {
         StoredAction::Set { name, targets } => {
             if kind == "alias" && targets.len() != 1 {
-                return Err("an alias takes exactly one `provider/model`".into());
-            }
-            if config.aliases.contains_key(&name) || config.combos.contains_key(&name) {
-                return Err(format!(
-                    "`{name}` is defined in the config file; change it there"
+                return Err(Error::Refused(
+                    "an alias takes exactly one `provider/model`".into(),
                 ));
             }
+            if config.aliases.contains_key(&name) || config.combos.contains_key(&name) {
+                return Err(Error::Refused(format!(
+                    "`{name}` is defined in the config file; change it there"
+                )));
+            }
             config.check_stored(&name, &targets)?;
-            usage_store::save_route(&conn, &name, kind, &targets).map_err(|e| e.to_string())?;
+            usage_store::save_route(&conn, &name, kind, &targets)?;
             println!("{kind} `{name}` -> {}", targets.join(", "));
         }
         StoredAction::Remove { name } => {
-            if !usage_store::remove_route(&conn, &name).map_err(|e| e.to_string())? {
-                return Err(format!("no stored {kind} named `{name}`"));
+            if !usage_store::remove_route(&conn, &name)? {
+                return Err(Error::Refused(format!("no stored {kind} named `{name}`")));
             }
             println!("removed {kind} `{name}`");
         }
         StoredAction::List => {
-            let (aliases, combos) = usage_store::load_routes(&conn).map_err(|e| e.to_string())?;
+            let (aliases, combos) = usage_store::load_routes(&conn)?;
             if kind == "alias" {
                 for (name, target) in &config.aliases {
                     println!("{name} -> {target}  (config)");

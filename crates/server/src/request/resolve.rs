@@ -59,7 +59,7 @@ pub fn resolve_in<P: Listed>(
     providers: &[P],
     requested: &str,
 ) -> Result<Resolved, ApiError> {
-    check_model(requested).map_err(ApiError::invalid_request)?;
+    check_model(requested).map_err(|e| ApiError::invalid_request(e.0))?;
     let provider_index = |name: &str| providers.iter().position(|p| p.name() == name);
     if let Some(steps) = config.combos.get(requested) {
         let targets = steps
