@@ -1,4 +1,5 @@
-//! The route table: which path speaks which client format.
+//! The endpoint table: which path speaks which client format, and the few answered here
+//! (health, metrics, model lists, the accounts report).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,12 +18,11 @@ use crate::state::app::App;
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let route = |client, kind| Endpoint {
-        client,
-        kind,
-        path_model: None,
-        path_stream: None,
-    };
+    if method == Method::POST
+        && let Some(endpoint) = proxied(&path)
+    {
+        return request::handle(app, req, peer, endpoint).await;
+    }
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
@@ -33,42 +33,6 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         }
         // Claude Code pre-connects with `HEAD /` and ignores the answer.
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
-        ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
-            request::handle(
-                app,
-                req,
-                peer,
-                route(Format::OpenAi, EndpointKind::Generate),
-            )
-            .await
-        }
-        ("/v1/responses" | "/responses", &Method::POST) => {
-            request::handle(
-                app,
-                req,
-                peer,
-                route(Format::Responses, EndpointKind::Generate),
-            )
-            .await
-        }
-        ("/v1/messages", &Method::POST) => {
-            request::handle(
-                app,
-                req,
-                peer,
-                route(Format::Claude, EndpointKind::Generate),
-            )
-            .await
-        }
-        ("/v1/messages/count_tokens", &Method::POST) => {
-            request::handle(
-                app,
-                req,
-                peer,
-                route(Format::Claude, EndpointKind::CountTokens),
-            )
-            .await
-        }
         ("/v1/models" | "/models", &Method::GET) => {
             // The Anthropic SDKs list models at the same path, in their own shape.
             let claude = req.headers().contains_key("anthropic-version");
@@ -120,6 +84,24 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             Format::OpenAi,
         ),
     }
+}
+
+/// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
+/// carry the model in the path, are read by `gemini_route`.
+fn proxied(path: &str) -> Option<Endpoint> {
+    let (client, kind) = match path {
+        "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, EndpointKind::Generate),
+        "/v1/responses" | "/responses" => (Format::Responses, EndpointKind::Generate),
+        "/v1/messages" => (Format::Claude, EndpointKind::Generate),
+        "/v1/messages/count_tokens" => (Format::Claude, EndpointKind::CountTokens),
+        _ => return None,
+    };
+    Some(Endpoint {
+        client,
+        kind,
+        path_model: None,
+        path_stream: None,
+    })
 }
 
 /// Admin routes take only the admin key, and only when one is configured.

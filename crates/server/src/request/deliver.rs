@@ -205,38 +205,10 @@ impl<'a> Delivery<'a> {
                 Err(failure) => failure,
             };
             self.charge(call, provider, &account, &target.model, &failure);
-            match failure.class {
-                // The provider now wants this model in another format: not the request's
-                // fault.
-                FailureClass::Request
-                    if provider
-                        .executor
-                        .endpoint_learning()
-                        .is_some_and(|l| l.format_for(&target.model) != format) =>
-                {
-                    return Ok(TargetTried::Failed(
-                        Box::new(first.unwrap_or(failure)),
-                        pipeline,
-                    ));
-                }
-                // The request is the problem: another account would say the same.
-                FailureClass::Request => {
-                    return Ok(TargetTried::Stop(Box::new(failure), pipeline));
-                }
-                // Every account here would refuse it alike; this refusal says why.
-                FailureClass::NotServed => {
-                    return Ok(TargetTried::Failed(Box::new(failure), pipeline));
-                }
-                // Another model (the next target) may take a longer prompt.
-                FailureClass::ContextOverflow => {
-                    return Ok(TargetTried::Failed(
-                        Box::new(first.unwrap_or(failure)),
-                        pipeline,
-                    ));
-                }
-                _ => {
-                    first.get_or_insert(failure);
-                }
+            match judge(provider, &target.model, format, failure, &mut first) {
+                Verdict::Next => {}
+                Verdict::Failed(f) => return Ok(TargetTried::Failed(Box::new(f), pipeline)),
+                Verdict::Stop(f) => return Ok(TargetTried::Stop(Box::new(f), pipeline)),
             }
         }
         Ok(match first {
@@ -339,6 +311,48 @@ impl<'a> Delivery<'a> {
             cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
             "upstream attempt failed: {}", failure.error.message
         );
+    }
+}
+
+/// What a failed attempt means for the rest of its target.
+enum Verdict {
+    /// Try the target's next account.
+    Next,
+    /// Give up on this target with this failure; the next target may serve.
+    Failed(Failure),
+    /// The request itself is wrong: no other target is tried.
+    Stop(Failure),
+}
+
+/// Judges a failed attempt by its class; `first` keeps the first failure worth reporting.
+fn judge(
+    provider: &Provider,
+    model: &str,
+    format: Format,
+    failure: Failure,
+    first: &mut Option<Failure>,
+) -> Verdict {
+    match failure.class {
+        // The provider has learned that this model lives on another endpoint: not the
+        // request's fault, and the target is tried again in the new format.
+        FailureClass::Request
+            if provider
+                .executor
+                .endpoint_learning()
+                .is_some_and(|l| l.format_for(model) != format) =>
+        {
+            Verdict::Failed(first.take().unwrap_or(failure))
+        }
+        // The request is the problem: another account would say the same.
+        FailureClass::Request => Verdict::Stop(failure),
+        // Every account here would refuse it alike; this refusal says why.
+        FailureClass::NotServed => Verdict::Failed(failure),
+        // Another model (the next target) may take a longer prompt.
+        FailureClass::ContextOverflow => Verdict::Failed(first.take().unwrap_or(failure)),
+        _ => {
+            first.get_or_insert(failure);
+            Verdict::Next
+        }
     }
 }
 
