@@ -145,7 +145,7 @@ pub enum Error {
     Refused(String),
 }
 
-/// Runs a command (`serve` included, though `main` starts that one itself).
+/// Runs a command: `serve` until shutdown, the others once.
 pub fn run(config: &Path, command: Command) -> Result<(), Error> {
     match command {
         Command::Serve { listen } => Ok(crate::serve(config, listen)?),

@@ -1,3 +1,6 @@
+//! The config tests: defaults, unknown keys and bad values named with their line, env
+//! overrides, combos, routing and limits.
+
 use super::*;
 
 fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -98,8 +98,8 @@ pub(super) fn validate(
         if providers.iter().any(|q| q.name == p.name) {
             return Err(Invalid(format!("provider `{}` is declared twice", p.name)));
         }
-        let defaults = (&file.server.user_agent, file.routing.strategy);
-        providers.push(provider(p, defaults, env, text, &mut warnings)?);
+        let (user_agent, strategy) = (&file.server.user_agent, file.routing.strategy);
+        providers.push(provider(p, user_agent, strategy, env, text, &mut warnings)?);
     }
 
     for (alias, target) in &file.aliases {
@@ -197,10 +197,12 @@ fn client_keys(
     Ok(client_keys)
 }
 
-/// One provider and its accounts; `defaults` are the server's user agent and strategy.
+/// One provider and its accounts; `user_agent` and `strategy` are the server's, for a
+/// provider that sets none.
 fn provider(
     p: ProviderFile,
-    (user_agent, strategy): (&String, Strategy),
+    user_agent: &str,
+    strategy: Strategy,
     env: &dyn Fn(&str) -> Option<String>,
     text: &str,
     warnings: &mut Vec<String>,
@@ -271,7 +273,7 @@ fn provider(
         base_url,
         models: p.models,
         accounts,
-        user_agent: p.user_agent.unwrap_or_else(|| user_agent.clone()),
+        user_agent: p.user_agent.unwrap_or_else(|| user_agent.to_owned()),
         headers: p.headers,
         options: p.options,
         strategy: p.strategy.unwrap_or(strategy),

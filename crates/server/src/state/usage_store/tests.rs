@@ -1,3 +1,6 @@
+//! The usage store tests: a slow writer holds producers back and loses nothing; rows are
+//! written and summarised.
+
 use super::schema::MIGRATIONS;
 use super::*;
 
