@@ -17,8 +17,8 @@ use switchyard_provider::executor::join_url;
 use switchyard_provider::failure::reset_hint;
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{
-    Executor, ExecutorKind, Failure, LoginFuture, LoginOutcome, ProviderSettings, RefreshError,
-    RefreshFuture, UpstreamClient, UpstreamRequest,
+    Executor, ExecutorKind, Failure, LearnsEndpoint, LoginFuture, LoginOutcome, ProviderSettings,
+    RefreshError, RefreshFuture, UpstreamClient, UpstreamRequest,
 };
 
 pub const GITHUB_URL: &str = "https://github.com";
@@ -279,11 +279,9 @@ fn wants_max_completion_tokens(model: &str) -> bool {
         .any(|p| model.starts_with(p))
 }
 
-impl Executor for CopilotExecutor {
-    fn format(&self) -> Format {
-        Format::OpenAi
-    }
-
+/// Copilot serves some models (`gpt-5-codex`) only on its Responses endpoint, and says so
+/// in a 400 that [`Executor::classify`] reads.
+impl LearnsEndpoint for CopilotExecutor {
     fn format_for(&self, model: &str) -> Format {
         if self.on_responses(model) {
             Format::Responses
@@ -292,12 +290,18 @@ impl Executor for CopilotExecutor {
         }
     }
 
-    fn learns_format(&self) -> bool {
-        true
+    fn restore(&self, model: &str, format: Format) {
+        self.remember(model, format == Format::Responses);
+    }
+}
+
+impl Executor for CopilotExecutor {
+    fn format(&self) -> Format {
+        Format::OpenAi
     }
 
-    fn restore_format(&self, model: &str, format: Format) {
-        self.remember(model, format == Format::Responses);
+    fn endpoint_learning(&self) -> Option<&dyn LearnsEndpoint> {
+        Some(self)
     }
 
     fn build(

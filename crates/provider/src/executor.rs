@@ -127,22 +127,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// The format a request for `model` is sent in. Most providers speak one; Copilot serves
-    /// some models only on its Responses endpoint.
-    fn format_for(&self, model: &str) -> Format {
-        let _ = model;
-        self.format()
-    }
-
-    /// Whether [`Executor::format_for`] can change after an upstream answer, so the server
-    /// keeps what it needs to translate a request once more.
-    fn learns_format(&self) -> bool {
-        false
-    }
-
-    /// Takes back a format learned for `model` before a restart (see `learns_format`).
-    fn restore_format(&self, model: &str, format: Format) {
-        let _ = (model, format);
+    /// The executor's endpoint learning, for a provider that serves some models on another
+    /// endpoint and learns which from its answers (Copilot); `None` for the rest, which
+    /// send every model in [`Executor::format`].
+    fn endpoint_learning(&self) -> Option<&dyn LearnsEndpoint> {
+        None
     }
 
     /// Classifies an upstream error answer to a request sent with `credential`. Executors read
@@ -169,6 +158,18 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
             ))
         })
     }
+}
+
+/// An optional capability of an executor (see [`Executor::endpoint_learning`]): the format
+/// a model is sent in can change after an upstream answer, when the provider refuses the
+/// model on one endpoint and points at another. The server then translates the request
+/// once more and tries the target again, and keeps what was learned across restarts.
+pub trait LearnsEndpoint: Send + Sync {
+    /// The format a request for `model` is sent in now.
+    fn format_for(&self, model: &str) -> Format;
+
+    /// Takes back a format learned for `model` before a restart.
+    fn restore(&self, model: &str, format: Format);
 }
 
 /// What a login produced: the credential, and a name for the account when the provider

@@ -9,8 +9,8 @@ pub mod request;
 
 pub use client::{ClientOptions, UpstreamClient};
 pub use executor::{
-    Executor, ExecutorKind, LoginFuture, LoginOutcome, ProviderSettings, RefreshError,
-    RefreshFuture, UpstreamRequest,
+    Executor, ExecutorKind, LearnsEndpoint, LoginFuture, LoginOutcome, ProviderSettings,
+    RefreshError, RefreshFuture, UpstreamRequest,
 };
 pub use failure::Failure;
 pub use forward::ClientHeaders;

@@ -6,15 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-// The server is a binary crate: the bench compiles the writer's module on its own.
-#[path = "../src/usage_store.rs"]
-#[allow(dead_code)]
-mod usage_store;
-
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use switchyard_hub::Usage;
-use usage_store::{UsageRow, UsageSink, UsageWriter, WriterOptions};
+use switchyard_server::state::usage_store::{
+    self, UsageRow, UsageSink, UsageWriter, WriterOptions,
+};
 
 fn main() {
     divan::main();

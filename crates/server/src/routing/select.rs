@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use crate::app::{Account, Provider};
 use crate::config::Strategy;
 use crate::routing::day_end;
 use crate::routing::health::Unavailable;
+use crate::state::app::{Account, Provider};
 
 /// The accounts to try, best first, and when the first of the unavailable ones frees up.
 pub struct Ordered {

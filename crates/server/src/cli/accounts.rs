@@ -12,47 +12,46 @@ use switchyard_auth::oauth::LoginUi;
 use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
+use crate::cli::Error;
 use crate::config::{self, Config, ProviderConfig};
 
-fn load(config_path: &Path) -> Result<Config, String> {
-    config::load(config_path, &config::Overrides::default()).map_err(|e| e.to_string())
+fn load(config_path: &Path) -> Result<Config, Error> {
+    config::load(config_path, &config::Overrides::default()).map_err(Error::from)
 }
 
-fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database).map_err(|e| {
-        format!(
-            "cannot open the account store {}: {e}",
-            config.database.display()
-        )
+fn open_store(config: &Config) -> Result<Store, Error> {
+    Store::open(&config.database).map_err(|source| Error::Store {
+        path: config.database.clone(),
+        source,
     })
 }
 
 /// The configured provider called `name`, or the only one of kind `name`.
-fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, String> {
+fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, Error> {
     if let Some(p) = config.providers.iter().find(|p| p.name == name) {
         return Ok(p);
     }
     let of_kind: Vec<_> = config.providers.iter().filter(|p| p.kind == name).collect();
     match of_kind.as_slice() {
         [one] => Ok(one),
-        [] => Err(format!(
+        [] => Err(Error::Refused(format!(
             "no provider `{name}` in the config; declare one first, e.g.\n\n[[providers]]\nname = \"{name}\"\nkind = \"{name}\"\nbase_url = \"...\"\n\n(see README: Provider accounts and login)"
-        )),
-        many => Err(format!(
+        ))),
+        many => Err(Error::Refused(format!(
             "several providers are of kind `{name}` ({}); name one",
             many.iter()
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
+        ))),
     }
 }
 
-fn executor(p: &ProviderConfig) -> Result<Arc<dyn Executor>, String> {
-    let kinds = switchyard_provider::executor::kinds().map_err(|e| e.to_string())?;
-    let kind = kinds
-        .get(p.kind.as_str())
-        .ok_or_else(|| format!("provider `{}`: unknown kind `{}`", p.name, p.kind))?;
+fn executor(p: &ProviderConfig) -> Result<Arc<dyn Executor>, Error> {
+    let kinds = switchyard_provider::executor::kinds()?;
+    let kind = kinds.get(p.kind.as_str()).ok_or_else(|| {
+        Error::Refused(format!("provider `{}`: unknown kind `{}`", p.name, p.kind))
+    })?;
     Ok((kind.create)(ProviderSettings {
         name: p.name.clone(),
         base_url: p.base_url.clone(),
@@ -68,11 +67,11 @@ fn account_name(
     provider: &str,
     asked: Option<String>,
     label: Option<String>,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     if let Some(n) = asked.or(label).filter(|n| !n.trim().is_empty()) {
         return Ok(n.trim().to_owned());
     }
-    let taken = store.list(Some(provider)).map_err(|e| e.to_string())?;
+    let taken = store.list(Some(provider))?;
     let mut n = taken.len() + 1;
     while taken.iter().any(|a| a.name == format!("{provider}-{n}")) {
         n += 1;
@@ -80,12 +79,12 @@ fn account_name(
     Ok(format!("{provider}-{n}"))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .map_err(Error::Runtime)
 }
 
 fn say(text: &str) {
@@ -99,7 +98,7 @@ pub fn login(
     provider_name: &str,
     name: Option<String>,
     no_browser: bool,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let config = load(config_path)?;
     let p = provider(&config, provider_name)?;
     let exec = executor(p)?;
@@ -117,13 +116,11 @@ pub fn login(
     let ui = LoginUi::new(say, rx, open);
     let rt = runtime()?;
     let outcome = rt.block_on(async {
-        let client = UpstreamClient::new(&ClientOptions::default()).map_err(|e| e.to_string())?;
-        exec.login(&client, &ui).await.map_err(|e| e.to_string())
+        let client = UpstreamClient::new(&ClientOptions::default())?;
+        exec.login(&client, &ui).await.map_err(Error::from)
     })?;
     let name = account_name(&store, &p.name, name, outcome.label)?;
-    store
-        .upsert(&p.name, &name, &outcome.credential)
-        .map_err(|e| e.to_string())?;
+    store.upsert(&p.name, &name, &outcome.credential)?;
     say(&format!(
         "Logged in: account `{name}` of provider `{}` is stored in {}. A running server takes it in within `server.account_reload_ms` (5 s by default).",
         p.name,
@@ -139,10 +136,13 @@ pub fn import(
     path: Option<PathBuf>,
     provider_name: Option<String>,
     name: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let importer = import::find(source).ok_or_else(|| {
         let known: Vec<_> = import::importers().iter().map(|i| i.name).collect();
-        format!("no importer `{source}` (known: {})", known.join(", "))
+        Error::Refused(format!(
+            "no importer `{source}` (known: {})",
+            known.join(", ")
+        ))
     })?;
     let config = load(config_path)?;
     let p = match provider_name {
@@ -150,17 +150,15 @@ pub fn import(
         None => provider(&config, importer.kind)?,
     };
     if p.kind != importer.kind {
-        return Err(format!(
+        return Err(Error::Refused(format!(
             "provider `{}` is of kind `{}`; a {source} login belongs to a `{}` provider",
             p.name, p.kind, importer.kind
-        ));
+        )));
     }
-    let (from, imported) = import::run(importer, path.as_deref()).map_err(|e| e.to_string())?;
+    let (from, imported) = import::run(importer, path.as_deref())?;
     let store = open_store(&config)?;
     let name = account_name(&store, &p.name, name, imported.label)?;
-    store
-        .upsert(&p.name, &name, &imported.credential)
-        .map_err(|e| e.to_string())?;
+    store.upsert(&p.name, &name, &imported.credential)?;
     say(&format!(
         "Imported {} as account `{name}` of provider `{}`. It is refreshed by Switchyard from now on; \
          the other tool may have to log in again once the refresh token rotates.",
@@ -178,7 +176,7 @@ pub enum Action {
     Remove(String),
 }
 
-pub fn accounts(config_path: &Path, action: Action) -> Result<(), String> {
+pub fn accounts(config_path: &Path, action: Action) -> Result<(), Error> {
     let config = load(config_path)?;
     let store = open_store(&config)?;
     let (spec, status) = match action {
@@ -194,13 +192,11 @@ pub fn accounts(config_path: &Path, action: Action) -> Result<(), String> {
     let label = format!("{}/{}", account.provider, account.name);
     match status {
         Some(status) => {
-            store
-                .set_status(account.id, status, None)
-                .map_err(|e| e.to_string())?;
+            store.set_status(account.id, status, None)?;
             say(&format!("{label} is now {}", status.as_str()));
         }
         None => {
-            store.remove(account.id).map_err(|e| e.to_string())?;
+            store.remove(account.id)?;
             say(&format!("{label} removed"));
         }
     }
@@ -209,8 +205,8 @@ pub fn accounts(config_path: &Path, action: Action) -> Result<(), String> {
 }
 
 /// `provider/name`, or a name only one provider has.
-fn find(store: &Store, spec: &str) -> Result<StoredAccount, String> {
-    let all = store.list(None).map_err(|e| e.to_string())?;
+fn find(store: &Store, spec: &str) -> Result<StoredAccount, Error> {
+    let all = store.list(None)?;
     let matches: Vec<_> = all
         .into_iter()
         .filter(|a| format!("{}/{}", a.provider, a.name) == spec || a.name == spec)
@@ -219,18 +215,18 @@ fn find(store: &Store, spec: &str) -> Result<StoredAccount, String> {
         1 => matches
             .into_iter()
             .next()
-            .ok_or_else(|| "no such account".to_owned()),
-        0 => Err(format!(
+            .ok_or_else(|| Error::Refused("no such account".to_owned())),
+        0 => Err(Error::Refused(format!(
             "no stored account `{spec}` (see `switchyard accounts`)"
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(Error::Refused(format!(
             "`{spec}` names several accounts; use provider/name"
-        )),
+        ))),
     }
 }
 
-fn list(config: &Config, store: &Store) -> Result<String, String> {
-    let stored = store.list(None).map_err(|e| e.to_string())?;
+fn list(config: &Config, store: &Store) -> Result<String, Error> {
+    let stored = store.list(None)?;
     let mut out = format!(
         "{:<14}  {:<28}  {:<7}  {:<7}  {:<12}  {}\n",
         "provider", "account", "source", "auth", "status", "token expires"

@@ -24,9 +24,9 @@ use tokio::time::Sleep;
 
 use std::sync::Arc;
 
-use crate::app::{App, InFlight};
-use crate::call::Call;
-use crate::turn::Turn;
+use crate::http::turn::Turn;
+use crate::request::record::Call;
+use crate::state::app::{App, InFlight};
 
 /// Everything the proxy path hands over once the upstream has answered 200.
 pub struct StreamSetup {
@@ -102,10 +102,10 @@ impl StreamBody {
                 to_client: setup.pipeline.stream_to_client(&setup.ctx),
             }
         };
-        let debug = call.trace.as_ref().map(|_| DebugStreams::default());
-        call.app.metrics.active_streams.inc();
+        let debug = call.is_traced().then(DebugStreams::default);
+        call.app().metrics.active_streams.inc();
         let mut body = StreamBody {
-            app: call.app.clone(),
+            app: call.app().clone(),
             upstream: setup.upstream,
             mode,
             client: setup.pipeline.client,
@@ -284,7 +284,7 @@ impl StreamBody {
     /// The upstream ended normally: flush what is left, close the client's stream, record.
     fn finish(&mut self) {
         if let Some(call) = &mut self.call {
-            call.upstream_span.1 = Some(Instant::now());
+            call.upstream_done();
         }
         let mut buf = Vec::new();
         let rest = match &mut self.mode {
@@ -366,19 +366,16 @@ impl StreamBody {
     }
 
     fn write_debug(&mut self) {
-        if let (Some(d), Some(call)) = (self.debug.take(), self.call.as_mut())
-            && let Some(trace) = &mut call.trace
-        {
-            trace.raw("4_res_provider.sse", d.provider);
-            trace.raw(
-                "5_res_hub.sse",
-                if matches!(self.mode, Mode::Passthrough(_)) {
-                    d.client.clone()
-                } else {
-                    d.hub
-                },
-            );
-            trace.raw("6_res_client.sse", d.client);
+        // `debug` is there only when the call has a trace to fill.
+        if let (Some(d), Some(call)) = (self.debug.take(), self.call.as_mut()) {
+            let hub = if matches!(self.mode, Mode::Passthrough(_)) {
+                d.client.clone()
+            } else {
+                d.hub
+            };
+            call.trace_raw("4_res_provider.sse", || d.provider);
+            call.trace_raw("5_res_hub.sse", || hub);
+            call.trace_raw("6_res_client.sse", || d.client);
         }
     }
 }

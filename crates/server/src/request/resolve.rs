@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format};
 
-use crate::app::App;
 use crate::config::{Config, ProviderConfig, check_model};
+use crate::state::app::App;
 
 /// What resolution needs to know of a provider: the running one, or its config.
 pub trait Listed {
@@ -12,7 +12,7 @@ pub trait Listed {
     fn models(&self) -> &[String];
 }
 
-impl Listed for crate::app::Provider {
+impl Listed for crate::state::app::Provider {
     fn name(&self) -> &str {
         &self.name
     }
@@ -59,7 +59,7 @@ pub fn resolve_in<P: Listed>(
     providers: &[P],
     requested: &str,
 ) -> Result<Resolved, ApiError> {
-    check_model(requested).map_err(ApiError::invalid_request)?;
+    check_model(requested).map_err(|e| ApiError::invalid_request(e.0))?;
     let provider_index = |name: &str| providers.iter().position(|p| p.name() == name);
     if let Some(steps) = config.combos.get(requested) {
         let targets = steps

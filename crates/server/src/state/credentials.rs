@@ -17,7 +17,7 @@ use switchyard_hub::{ApiError, ErrorKind};
 use switchyard_provider::failure::FailureClass;
 use switchyard_provider::{Failure, RefreshError};
 
-use crate::app::{Account, App, Provider};
+use crate::state::app::{Account, App, Provider};
 
 /// One account's credential as it is now.
 pub struct Live {

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use serde_json::Value;
 use switchyard_hub::{ApiError, Format, Usage};
 
-use crate::app::{Account, App};
-use crate::debug_log::DebugTrace;
 use crate::routing::day_number;
-use crate::usage_store::UsageRow;
+use crate::state::app::{Account, App};
+use crate::state::debug_log::{DebugTrace, folder_name};
+use crate::state::usage_store::UsageRow;
 
 /// The status recorded for a request whose client disconnected first (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
@@ -17,19 +18,21 @@ pub const CLIENT_CLOSED: u16 = 499;
 /// The error class of a request whose client disconnected first.
 const CANCELLED: &str = "cancelled";
 
+/// One request's record as it goes: fields are set through the methods below, each named
+/// for the step of the request that knows the value.
 pub struct Call {
-    pub app: Arc<App>,
-    pub id: String,
-    pub client: Format,
-    pub started: Instant,
-    pub row: UsageRow,
+    app: Arc<App>,
+    id: String,
+    client: Format,
+    started: Instant,
+    row: UsageRow,
     /// Present when debug logs are on.
-    pub trace: Option<DebugTrace>,
+    trace: Option<DebugTrace>,
     /// The account that answered, whose daily token count the usage adds to.
-    pub account: Option<Arc<Account>>,
+    account: Option<Arc<Account>>,
     /// When the upstream that answered was asked, and when its answer ended: the time
     /// between is the upstream's, the rest is ours.
-    pub upstream_span: (Option<Instant>, Option<Instant>),
+    upstream_span: (Option<Instant>, Option<Instant>),
     recorded: bool,
 }
 
@@ -58,6 +61,95 @@ impl Call {
             account: None,
             upstream_span: (None, None),
             recorded: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// The client key that authenticated the request, once known.
+    pub fn client_key(&self) -> Option<&str> {
+        self.row.client_key.as_deref()
+    }
+
+    pub fn authenticated(&mut self, client_key: Option<String>) {
+        self.row.client_key = client_key;
+    }
+
+    /// What the client asked for: the model string and streaming.
+    pub fn requested(&mut self, model: &str, stream: bool) {
+        self.row.requested_model = model.to_owned();
+        self.row.stream = stream;
+    }
+
+    /// The combo the model string named, if any.
+    pub fn resolved(&mut self, combo: Option<String>) {
+        self.row.combo = combo;
+    }
+
+    /// The target (`index` in the resolved list) now being tried.
+    pub fn targeting(&mut self, index: usize, provider: &str, model: &str) {
+        self.row.target_index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.row.provider = Some(provider.to_owned());
+        self.row.upstream_model = Some(model.to_owned());
+    }
+
+    /// One more attempt, on `account`.
+    pub fn attempting(&mut self, account: &str) {
+        self.row.attempts += 1;
+        self.row.account = Some(account.to_owned());
+    }
+
+    /// The account whose answer the client gets.
+    pub fn answered_by(&mut self, account: Arc<Account>) {
+        self.account = Some(account);
+    }
+
+    /// The request went upstream now.
+    pub fn upstream_asked(&mut self) {
+        self.upstream_span = (Some(Instant::now()), None);
+    }
+
+    /// The upstream's answer ended now.
+    pub fn upstream_done(&mut self) {
+        self.upstream_span.1 = Some(Instant::now());
+    }
+
+    /// Whether debug logs are on for this request (so there is a trace to fill).
+    pub fn is_traced(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Names the trace's folder once the provider's format and the model are known.
+    pub fn trace_folder(&mut self, provider: Format, model: &str) {
+        if let Some(t) = &mut self.trace {
+            t.folder = folder_name(self.client.as_str(), provider.as_str(), model, &self.id);
+        }
+    }
+
+    /// Adds a JSON file to the trace, if there is one.
+    pub fn trace_json(&mut self, name: &'static str, value: &Value) {
+        if let Some(t) = &mut self.trace {
+            t.json(name, value);
+        }
+    }
+
+    /// Adds a JSON file built only when there is a trace (so no copy is made without one).
+    pub fn trace_json_with(&mut self, name: &'static str, value: impl FnOnce() -> Value) {
+        if let Some(t) = &mut self.trace {
+            t.json(name, &value());
+        }
+    }
+
+    /// Adds a file of bytes made only when there is a trace.
+    pub fn trace_raw(&mut self, name: &'static str, bytes: impl FnOnce() -> Vec<u8>) {
+        if let Some(t) = &mut self.trace {
+            t.raw(name, bytes());
         }
     }
 
@@ -91,9 +183,8 @@ impl Call {
         self.row.error_class = Some(err.kind.as_str());
         self.row.usage = usage;
         self.row.ttfb_ms = ttfb_ms;
-        if let Some(t) = &mut self.trace {
-            t.json("error.json", &err.body(self.client));
-        }
+        let client = self.client;
+        self.trace_json_with("error.json", || err.body(client));
         self.record();
     }
 
@@ -135,8 +226,12 @@ impl Call {
         self.app.usage.record(std::mem::take(&mut self.row));
         if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
             if trace.folder.is_empty() {
-                trace.folder =
-                    crate::debug_log::folder_name(self.client.as_str(), "none", "none", &self.id);
+                trace.folder = crate::state::debug_log::folder_name(
+                    self.client.as_str(),
+                    "none",
+                    "none",
+                    &self.id,
+                );
             }
             logger.submit(trace);
         }

@@ -16,9 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::App;
-use crate::busy_poll::BusyPoll;
-use crate::routes;
+use crate::http::busy_poll::BusyPoll;
+use crate::http::endpoints;
+use crate::state::app::App;
 
 /// Connections the kernel queues for `accept`. The default (128, the standard library's)
 /// drops a burst's SYNs beyond it and each dropped client waits a second to try again:
@@ -130,7 +130,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Out
             // the client's next request on this connection.
             busy.touch();
             async move {
-                let res = routes::dispatch(app, req, peer).await;
+                let res = endpoints::dispatch(app, req, peer).await;
                 busy.touch();
                 Ok::<_, std::convert::Infallible>(res)
             }

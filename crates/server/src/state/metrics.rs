@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::usage_store::UsageRow;
+use crate::state::usage_store::UsageRow;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -166,7 +166,7 @@ impl Metrics {
     }
 
     /// The usage writer's figures: how far behind it runs and how often requests waited.
-    pub fn register_usage(&mut self, stats: &crate::usage_store::UsageStats) {
+    pub fn register_usage(&mut self, stats: &crate::state::usage_store::UsageStats) {
         self.registry.register(
             "usage_backpressure_waits",
             "Requests that waited for room in the usage writer's queue (the disk is too slow)",

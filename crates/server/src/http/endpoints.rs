@@ -1,4 +1,5 @@
-//! The route table: which path speaks which client format.
+//! The endpoint table: which path speaks which client format, and the few answered here
+//! (health, metrics, model lists, the accounts report).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,21 +9,20 @@ use hyper::body::Incoming;
 use serde_json::json;
 use switchyard_hub::{ApiError, ErrorKind, Format};
 
-use crate::app::App;
-use crate::client_auth;
-use crate::models;
-use crate::proxy::{self, Route, RouteKind};
-use crate::respond::{self, Body};
+use crate::http::client_auth;
+use crate::http::respond::{self, Body};
+use crate::request::resolve;
+use crate::request::{self, Endpoint, EndpointKind};
+use crate::state::app::App;
 
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let route = |client, kind| Route {
-        client,
-        kind,
-        path_model: None,
-        path_stream: None,
-    };
+    if method == Method::POST
+        && let Some(endpoint) = proxied(&path)
+    {
+        return request::handle(app, req, peer, endpoint).await;
+    }
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
@@ -33,30 +33,6 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         }
         // Claude Code pre-connects with `HEAD /` and ignores the answer.
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
-        ("/v1/chat/completions" | "/chat/completions", &Method::POST) => {
-            proxy::handle(app, req, peer, route(Format::OpenAi, RouteKind::Generate)).await
-        }
-        ("/v1/responses" | "/responses", &Method::POST) => {
-            proxy::handle(
-                app,
-                req,
-                peer,
-                route(Format::Responses, RouteKind::Generate),
-            )
-            .await
-        }
-        ("/v1/messages", &Method::POST) => {
-            proxy::handle(app, req, peer, route(Format::Claude, RouteKind::Generate)).await
-        }
-        ("/v1/messages/count_tokens", &Method::POST) => {
-            proxy::handle(
-                app,
-                req,
-                peer,
-                route(Format::Claude, RouteKind::CountTokens),
-            )
-            .await
-        }
         ("/v1/models" | "/models", &Method::GET) => {
             // The Anthropic SDKs list models at the same path, in their own shape.
             let claude = req.headers().contains_key("anthropic-version");
@@ -66,19 +42,19 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Format::OpenAi
             };
             match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &models::list(&app, format)),
+                Ok(_) => respond::json(200, &resolve::list(&app, format)),
                 Err(e) => respond::error(&e, format),
             }
         }
         ("/v1beta/models", &Method::GET) => {
             match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &models::list(&app, Format::Gemini)),
+                Ok(_) => respond::json(200, &resolve::list(&app, Format::Gemini)),
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
         (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
             match gemini_route(p.trim_start_matches("/v1beta/models/")) {
-                Some(route) => proxy::handle(app, req, peer, route).await,
+                Some(route) => request::handle(app, req, peer, route).await,
                 None => respond::error(
                     &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent or :countTokens"))
                         .with_code("unknown_route"),
@@ -110,6 +86,24 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     }
 }
 
+/// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
+/// carry the model in the path, are read by `gemini_route`.
+fn proxied(path: &str) -> Option<Endpoint> {
+    let (client, kind) = match path {
+        "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, EndpointKind::Generate),
+        "/v1/responses" | "/responses" => (Format::Responses, EndpointKind::Generate),
+        "/v1/messages" => (Format::Claude, EndpointKind::Generate),
+        "/v1/messages/count_tokens" => (Format::Claude, EndpointKind::CountTokens),
+        _ => return None,
+    };
+    Some(Endpoint {
+        client,
+        kind,
+        path_model: None,
+        path_stream: None,
+    })
+}
+
 /// Admin routes take only the admin key, and only when one is configured.
 fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &app.config.admin_key else {
@@ -134,15 +128,15 @@ fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `{model}:{method}` of a Gemini path.
-fn gemini_route(rest: &str) -> Option<Route> {
+fn gemini_route(rest: &str) -> Option<Endpoint> {
     let (model, method) = rest.rsplit_once(':')?;
     let (kind, stream) = match method {
-        "generateContent" => (RouteKind::Generate, false),
-        "streamGenerateContent" => (RouteKind::Generate, true),
-        "countTokens" => (RouteKind::CountTokens, false),
+        "generateContent" => (EndpointKind::Generate, false),
+        "streamGenerateContent" => (EndpointKind::Generate, true),
+        "countTokens" => (EndpointKind::CountTokens, false),
         _ => return None,
     };
-    Some(Route {
+    Some(Endpoint {
         client: Format::Gemini,
         kind,
         path_model: Some(model.to_owned()),
@@ -174,7 +168,7 @@ mod tests {
         assert_eq!(r.path_stream, Some(true));
         assert!(matches!(
             gemini_route("m:countTokens").unwrap().kind,
-            RouteKind::CountTokens
+            EndpointKind::CountTokens
         ));
         assert!(gemini_route("m:embed").is_none());
         assert!(gemini_route("no-method").is_none());

@@ -12,14 +12,14 @@ use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
 use crate::config::{AccountConfig, Config, Strategy};
-use crate::credentials::{Credentials, Live};
-use crate::debug_log::DebugLogger;
-use crate::metrics::Metrics;
 use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
-use crate::usage_store::{AccountState, AccountStateRow, UsageSink};
+use crate::state::credentials::{Credentials, Live};
+use crate::state::debug_log::DebugLogger;
+use crate::state::metrics::Metrics;
+use crate::state::usage_store::{AccountState, AccountStateRow, UsageSink};
 
 pub struct App {
     pub config: Config,

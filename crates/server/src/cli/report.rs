@@ -1,0 +1,67 @@
+//! `switchyard usage` and `switchyard status`: what a server recorded, read from its
+//! database.
+
+use std::path::Path;
+
+use crate::cli::{Error, config_and_database};
+use crate::routing;
+use crate::state::usage_store;
+
+pub fn usage(config_path: &Path, days: u32) -> Result<(), Error> {
+    let (_, conn) = config_and_database(config_path)?;
+    let text = usage_store::summary(&conn, days)?;
+    print!("{text}");
+    Ok(())
+}
+
+pub fn status(config_path: &Path) -> Result<(), Error> {
+    let (config, conn) = config_and_database(config_path)?;
+    let saved = usage_store::load_account_states(&conn)?;
+    let now = std::time::SystemTime::now();
+    let today = routing::day_number(now, config.routing.day_offset_secs);
+    let when = |ms: Option<i64>| {
+        ms.map(routing::from_epoch_ms)
+            .filter(|t| *t > now)
+            .map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .format("%H:%M:%SZ")
+                    .to_string()
+            })
+    };
+    println!(
+        "{:<12}  {:<12}  {:<9}  {:<10}  {:>7}  {:>8}  {:>9}  {:>10}  last error",
+        "provider", "account", "status", "until", "backoff", "failures", "req today", "tok today"
+    );
+    for p in &config.providers {
+        for a in &p.accounts {
+            let row = saved
+                .iter()
+                .find(|r| r.provider == p.name && r.account == a.name);
+            let default = usage_store::AccountStateRow::default();
+            let r = row.unwrap_or(&default);
+            let (status, until) = match (when(r.disabled_until_ms), when(r.cooldown_until_ms)) {
+                (Some(t), _) => ("disabled", t),
+                (None, Some(t)) => ("cooling", t),
+                (None, None) => ("ok", "-".to_owned()),
+            };
+            let (req, tok) = if r.day == today {
+                (r.day_requests, r.day_tokens)
+            } else {
+                (0, 0)
+            };
+            println!(
+                "{:<12}  {:<12}  {:<9}  {:<10}  {:>7}  {:>8}  {:>9}  {:>10}  {}",
+                p.name,
+                a.name,
+                status,
+                until,
+                r.backoff_level,
+                r.consecutive_failures,
+                req,
+                tok,
+                r.last_error.as_ref().map_or("-", |e| e.1.as_str()),
+            );
+        }
+    }
+    Ok(())
+}

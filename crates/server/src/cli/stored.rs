@@ -1,0 +1,69 @@
+//! `switchyard alias` and `switchyard combo`: aliases and combos kept in the database,
+//! beside those in the config file.
+
+use std::path::Path;
+
+use crate::cli::{Error, StoredAction, config_and_database};
+use crate::state::usage_store;
+
+/// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
+/// server reads them at start-up.
+pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<(), Error> {
+    let (config, conn) = config_and_database(config_path)?;
+    match action {
+        StoredAction::Set { name, targets } => {
+            if kind == "alias" && targets.len() != 1 {
+                return Err(Error::Refused(
+                    "an alias takes exactly one `provider/model`".into(),
+                ));
+            }
+            if config.aliases.contains_key(&name) || config.combos.contains_key(&name) {
+                return Err(Error::Refused(format!(
+                    "`{name}` is defined in the config file; change it there"
+                )));
+            }
+            config.check_stored(&name, &targets)?;
+            usage_store::save_route(&conn, &name, kind, &targets)?;
+            println!("{kind} `{name}` -> {}", targets.join(", "));
+        }
+        StoredAction::Remove { name } => {
+            if !usage_store::remove_route(&conn, &name)? {
+                return Err(Error::Refused(format!("no stored {kind} named `{name}`")));
+            }
+            println!("removed {kind} `{name}`");
+        }
+        StoredAction::List => {
+            let (aliases, combos) = usage_store::load_routes(&conn)?;
+            if kind == "alias" {
+                for (name, target) in &config.aliases {
+                    println!("{name} -> {target}  (config)");
+                }
+                for (name, target) in aliases {
+                    println!("{name} -> {target}  (database)");
+                }
+            } else {
+                for (name, steps) in &config.combos {
+                    let steps: Vec<String> = steps
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{}/{}{}",
+                                t.provider,
+                                t.model,
+                                t.account
+                                    .as_ref()
+                                    .map(|a| format!("@{a}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    println!("{name} -> {}  (config)", steps.join(", "));
+                }
+                for (name, steps) in combos {
+                    println!("{name} -> {}  (database)", steps.join(", "));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! Getting a request answered: each target in turn, each of its accounts in the order the
+//! strategy gives, one [`Attempt`] at a time, with what every failure costs its account.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx};
+use switchyard_provider::failure::FailureClass;
+use switchyard_provider::{ClientHeaders, Failure};
+
+use crate::request::attempt::{Answer, Attempt};
+use crate::request::record::Call;
+use crate::request::resolve::Target;
+use crate::routing::day_number;
+use crate::routing::select::{self, Ordered, Want};
+use crate::state::app::{Account, App, InFlight, Provider};
+
+/// An upstream that answered with success, and what is needed to read its answer.
+pub struct Delivered<'a> {
+    pub pipeline: Pipeline,
+    pub ctx: TranslateCtx,
+    pub provider: &'a Provider,
+    pub slot: InFlight,
+    pub answer: Answer,
+}
+
+pub enum Undelivered {
+    /// The request itself is wrong (bad translation input, say): nothing was tried.
+    Request(ApiError),
+    /// Every target and account failed; the first meaningful failure.
+    Failed(Box<Failure>, Pipeline),
+}
+
+impl From<ApiError> for Undelivered {
+    fn from(e: ApiError) -> Self {
+        Undelivered::Request(e)
+    }
+}
+
+impl From<switchyard_hub::TranslateError> for Undelivered {
+    fn from(e: switchyard_hub::TranslateError) -> Self {
+        Undelivered::Request(e.into())
+    }
+}
+
+/// What every attempt of one request shares.
+pub struct Delivery<'a> {
+    pub app: &'a App,
+    pub client: Format,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// The client's conversation id, for session affinity.
+    pub session: Option<&'a str>,
+    pub client_headers: &'a ClientHeaders,
+    pub deadline: Instant,
+}
+
+/// How one target went.
+enum TargetTried<'a> {
+    Delivered(Box<Delivered<'a>>),
+    /// Every account failed (or the prompt is too long for this model): the first failure.
+    Failed(Box<Failure>, Pipeline),
+    /// No account could take the request at all.
+    Unavailable(Box<Failure>, Pipeline),
+    /// The request itself is wrong: no other target is tried.
+    Stop(Box<Failure>, Pipeline),
+}
+
+/// The request translated for one target.
+struct Prepared {
+    pipeline: Pipeline,
+    ctx: TranslateCtx,
+    body: Value,
+    /// Whether the upstream is asked for a stream (some providers only stream).
+    upstream_stream: bool,
+}
+
+impl<'a> Delivery<'a> {
+    /// Tries each target in order and, within it, each account the strategy offers, until
+    /// one answers with success. What each failure costs its account is recorded on the way.
+    pub async fn deliver(
+        &self,
+        call: &mut Call,
+        targets: &[Target],
+        mut body: Value,
+    ) -> Result<Delivered<'a>, Undelivered> {
+        let mut first_failure: Option<(Failure, Pipeline)> = None;
+        for (index, target) in targets.iter().enumerate() {
+            let provider = self
+                .app
+                .providers
+                .get(target.provider)
+                .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
+            call.targeting(index, &provider.name, &target.model);
+            // A provider that learns endpoints (Copilot) may learn from a refusal that this
+            // model lives on another one: the target is then tried once more in the new
+            // format. Any other provider gets one try per target.
+            let learning = provider.executor.endpoint_learning();
+            let mut format = learning.map_or_else(
+                || provider.executor.format(),
+                |l| l.format_for(&target.model),
+            );
+            let tries = if learning.is_some() { 2 } else { 1 };
+            for _ in 0..tries {
+                // The client's body is translated anew for each try; only the last may take
+                // it instead of a copy.
+                let last = index + 1 == targets.len() && learning.is_none();
+                let this = if last {
+                    std::mem::take(&mut body)
+                } else {
+                    body.clone()
+                };
+                match self
+                    .try_target(call, provider, target, format, this)
+                    .await?
+                {
+                    TargetTried::Delivered(d) => return Ok(*d),
+                    TargetTried::Failed(failure, pipeline)
+                    | TargetTried::Unavailable(failure, pipeline) => {
+                        first_failure.get_or_insert((*failure, pipeline));
+                    }
+                    TargetTried::Stop(failure, pipeline) => {
+                        return Err(Undelivered::Failed(failure, pipeline));
+                    }
+                }
+                match learning.map(|l| l.format_for(&target.model)) {
+                    Some(learned) if learned != format => {
+                        self.app.usage.record_learned(
+                            &provider.name,
+                            &target.model,
+                            learned.as_str(),
+                        );
+                        format = learned;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let (mut failure, pipeline) =
+            first_failure.ok_or_else(|| ApiError::internal("no target to try"))?;
+        // When every account on every target is cooling down, say when the first one is back.
+        if let Some(until) = earliest_free(self.app, targets) {
+            let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+            failure.retry_after = Some(wait.max(Duration::from_secs(1)));
+        }
+        Err(Undelivered::Failed(Box::new(failure), pipeline))
+    }
+
+    /// Translates the request for one target and tries its accounts in the strategy's order.
+    async fn try_target(
+        &self,
+        call: &mut Call,
+        provider: &'a Provider,
+        target: &Target,
+        format: Format,
+        body: Value,
+    ) -> Result<TargetTried<'a>, Undelivered> {
+        let Prepared {
+            pipeline,
+            ctx,
+            body,
+            upstream_stream,
+        } = self.prepare(call, provider, target, format, body)?;
+        let forwarded = self.client_headers.for_format(pipeline.provider);
+        let order = self.order(provider, target);
+        let mut first: Option<Failure> = None;
+        let mut body = Some(body);
+        let count = order.accounts.len();
+        for (i, account) in order.accounts.into_iter().enumerate() {
+            let Some(slot) = account.acquire() else {
+                continue;
+            };
+            // Each attempt consumes a body; the last takes the original instead of a copy.
+            let this = if i + 1 == count {
+                body.take()
+            } else {
+                body.clone()
+            };
+            let Some(this) = this else { break };
+            call.attempting(&account.name);
+            account.lock_health().day_requests += 1;
+            let attempt = Attempt {
+                app: self.app,
+                provider,
+                account: &account,
+                model: &target.model,
+                pipeline: &pipeline,
+                stream: upstream_stream,
+                session: self.session,
+                forwarded,
+                deadline: self.deadline,
+            };
+            let failure = match attempt.run(call, this).await {
+                Ok(answer) => {
+                    self.succeeded(call, provider, &account, &target.model);
+                    return Ok(TargetTried::Delivered(Box::new(Delivered {
+                        pipeline,
+                        ctx,
+                        provider,
+                        slot,
+                        answer,
+                    })));
+                }
+                Err(failure) => failure,
+            };
+            self.charge(call, provider, &account, &target.model, &failure);
+            match judge(provider, &target.model, format, failure, &mut first) {
+                Verdict::Next => {}
+                Verdict::Failed(f) => return Ok(TargetTried::Failed(Box::new(f), pipeline)),
+                Verdict::Stop(f) => return Ok(TargetTried::Stop(Box::new(f), pipeline)),
+            }
+        }
+        Ok(match first {
+            Some(f) => TargetTried::Failed(Box::new(f), pipeline),
+            None => TargetTried::Unavailable(
+                Box::new(unavailable(provider, &target.model, order.earliest_free)),
+                pipeline,
+            ),
+        })
+    }
+
+    /// The client's body translated into `format` for `target`, by way of the hub.
+    fn prepare(
+        &self,
+        call: &mut Call,
+        provider: &Provider,
+        target: &Target,
+        format: Format,
+        body: Value,
+    ) -> Result<Prepared, Undelivered> {
+        let upstream_stream = self.stream || provider.executor.always_streams();
+        let pipeline = Pipeline::new(
+            &self.app.registry,
+            self.client,
+            format,
+            self.stream,
+            upstream_stream,
+        )?;
+        let mut ctx = TranslateCtx::new(
+            self.client,
+            pipeline.provider,
+            target.model.clone(),
+            upstream_stream,
+        );
+        let hub = pipeline.request_to_hub(body, &mut ctx)?;
+        call.trace_folder(pipeline.provider, &target.model);
+        call.trace_json("2_req_hub.json", &hub);
+        let body = pipeline.request_to_provider(hub, &mut ctx)?;
+        Ok(Prepared {
+            pipeline,
+            ctx,
+            body,
+            upstream_stream,
+        })
+    }
+
+    /// The provider's accounts in the order the strategy tries them for `target`.
+    fn order(&self, provider: &Provider, target: &Target) -> Ordered {
+        let now = SystemTime::now();
+        let routing = &self.app.config.routing;
+        select::order(
+            provider,
+            &Want {
+                model: &target.model,
+                pin: target.account.as_deref(),
+                preferred: self
+                    .session
+                    .and_then(|s| self.app.session_account(s, provider.index)),
+                now,
+                today: day_number(now, routing.day_offset_secs),
+                day_offset_secs: routing.day_offset_secs,
+                sticky_limit: routing.sticky_limit,
+            },
+        )
+    }
+
+    /// An account answered: its health, its session affinity, and the call's record.
+    fn succeeded(&self, call: &mut Call, provider: &Provider, account: &Arc<Account>, model: &str) {
+        account.lock_health().on_success(model);
+        self.app.save_account(account);
+        if let Some(s) = self.session {
+            self.app.remember_session(s, provider.index, account.index);
+        }
+        call.answered_by(account.clone());
+    }
+
+    /// What a failure costs its account (a cooldown, a set-aside), saved and logged.
+    fn charge(
+        &self,
+        call: &Call,
+        provider: &Provider,
+        account: &Arc<Account>,
+        model: &str,
+        failure: &Failure,
+    ) {
+        let penalty = account.lock_health().on_failure(
+            failure,
+            model,
+            provider.per_model_limits,
+            &self.app.config.routing,
+            SystemTime::now(),
+        );
+        if penalty.cooldown.is_some() {
+            self.app.metrics.cooldown(&provider.name, &account.name);
+        }
+        self.app.save_account(account);
+        tracing::warn!(
+            request_id = %call.id(), provider = %provider.name, account = %account.name,
+            model = %model, status = failure.error.status, class = failure.class.as_str(),
+            cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
+            "upstream attempt failed: {}", failure.error.message
+        );
+    }
+}
+
+/// What a failed attempt means for the rest of its target.
+enum Verdict {
+    /// Try the target's next account.
+    Next,
+    /// Give up on this target with this failure; the next target may serve.
+    Failed(Failure),
+    /// The request itself is wrong: no other target is tried.
+    Stop(Failure),
+}
+
+/// Judges a failed attempt by its class; `first` keeps the first failure worth reporting.
+fn judge(
+    provider: &Provider,
+    model: &str,
+    format: Format,
+    failure: Failure,
+    first: &mut Option<Failure>,
+) -> Verdict {
+    match failure.class {
+        // The provider has learned that this model lives on another endpoint: not the
+        // request's fault, and the target is tried again in the new format.
+        FailureClass::Request
+            if provider
+                .executor
+                .endpoint_learning()
+                .is_some_and(|l| l.format_for(model) != format) =>
+        {
+            Verdict::Failed(first.take().unwrap_or(failure))
+        }
+        // The request is the problem: another account would say the same.
+        FailureClass::Request => Verdict::Stop(failure),
+        // Every account here would refuse it alike; this refusal says why.
+        FailureClass::NotServed => Verdict::Failed(failure),
+        // Another model (the next target) may take a longer prompt.
+        FailureClass::ContextOverflow => Verdict::Failed(first.take().unwrap_or(failure)),
+        _ => {
+            first.get_or_insert(failure);
+            Verdict::Next
+        }
+    }
+}
+
+/// The failure for a target none of whose accounts could take the request.
+fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -> Failure {
+    let accounts = provider.accounts();
+    let (status, kind, what) = if accounts.is_empty() {
+        (503, ErrorKind::Upstream, "has no usable account")
+    } else if accounts.iter().all(|a| a.credential.needs_login()) {
+        (
+            503,
+            ErrorKind::Authentication,
+            "needs a new login for every account (run `switchyard login` or `switchyard import`)",
+        )
+    } else if earliest.is_some() {
+        (
+            429,
+            ErrorKind::RateLimited,
+            "has every account cooling down or at its limit",
+        )
+    } else {
+        (503, ErrorKind::Overloaded, "has every account busy")
+    };
+    let message = format!("provider `{}` {what} for `{model}`", provider.name);
+    Failure {
+        error: ApiError::new(status, kind, message).with_code("no_account_available"),
+        upstream_body: None,
+        class: FailureClass::RateLimit,
+        retry_after: earliest.and_then(|t| t.duration_since(SystemTime::now()).ok()),
+    }
+}
+
+/// When the first account of any target frees up, if none can take a request now.
+fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
+    let now = SystemTime::now();
+    let mut earliest: Option<SystemTime> = None;
+    for t in targets {
+        let provider = app.providers.get(t.provider)?;
+        for a in provider.accounts().iter() {
+            if t.account.as_deref().is_some_and(|p| p != a.name) {
+                continue;
+            }
+            match a.lock_health().check(&t.model, now) {
+                Ok(()) => return None,
+                Err(why) => {
+                    let until = why.until()?;
+                    earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                }
+            }
+        }
+    }
+    earliest
+}

@@ -1,0 +1,231 @@
+//! Starting the server: the config and the database read, the writers and the listener
+//! started, the [`App`] built, and served until a shutdown signal; then the writers drained.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::state::app::{self, App};
+use crate::state::{debug_log, usage_store};
+use crate::{config, http::serve, routing};
+
+/// Why the server could not start (or stop cleanly).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the usage database {}: {source}", path.display())]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot read {what}: {source}")]
+    Read {
+        what: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the usage writer: {0}")]
+    UsageWriter(#[source] std::io::Error),
+    #[error("cannot start debug logs in {}: {source}", dir.display())]
+    DebugLogs {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LocalAddr(std::io::Error),
+    #[error("cannot start a serving thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    Build(#[from] app::StartError),
+    /// The task that drains the writers at shutdown did not finish.
+    #[error(transparent)]
+    Drain(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Reading `what` from the database failed.
+    fn read(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+        move |source| Error::Read { what, source }
+    }
+}
+
+/// Runs the proxy with the config at `config_path` (and `listen` over its address) until a
+/// shutdown signal, and returns once every request has ended and every row is written.
+pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
+    let overrides = config::Overrides { listen };
+    let mut config = config::load(config_path, &overrides)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    // One current-thread runtime per serving thread (default: one per core), each with its
+    // own listener on the same port (SO_REUSEPORT: the kernel spreads connections) and its
+    // own upstream pool, so a request's client and upstream connections live on one thread
+    // and never hand over across cores (the costliest part of a proxied request on a
+    // virtual machine). This thread serves the first listener and holds the shared work.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        let conn = usage_store::open(&config.database)
+            .map_err(|source| Error::Database { path: config.database.clone(), source })?;
+        let (aliases, combos) = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
+        for w in config.add_stored(aliases, combos) {
+            tracing::warn!("{w}");
+        }
+        let saved = usage_store::load_account_states(&conn).map_err(Error::read("account state"))?;
+        let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
+        let now = std::time::SystemTime::now();
+        let offset = config.routing.day_offset_secs;
+        let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
+        let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
+            .map_err(Error::read("today's usage"))?;
+        let month_start = routing::month_bounds(now, offset).0;
+        let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
+            .map_err(Error::read("this month's usage"))?;
+        let (usage, usage_writer) = usage_store::start(conn, writer_options())
+            .map_err(Error::UsageWriter)?;
+        let (debug, debug_writer) = if config.debug_logs {
+            let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
+                .map_err(|source| Error::DebugLogs { dir: config.logs_dir.clone(), source })?;
+            (Some(logger), Some(writer))
+        } else {
+            (None, None)
+        };
+        let listen = config.listen;
+        let listen_error = |source| Error::Listen { addr: listen, source };
+        let mut others = serve::listeners(listen, config.threads.max(1)).map_err(listen_error)?;
+        let first = others.remove(0);
+        let addr = first.local_addr().map_err(Error::LocalAddr)?;
+        let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
+        let app = Arc::new(app::build(config, usage, debug, &saved)?);
+        for (name, model, format) in &learned {
+            let provider = app.providers.iter().find(|p| &p.name == name);
+            let learning = provider.and_then(|p| p.executor.endpoint_learning());
+            if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
+                l.restore(model, f);
+            }
+        }
+        app.limits.seed(
+            routing::day_number(now, offset),
+            used_today,
+            routing::month_number(now, offset),
+            used_this_month,
+        );
+
+        if app.config.client_keys.is_empty() {
+            tracing::warn!("no client keys configured: only loopback clients are served");
+        }
+        let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
+        tracing::info!(providers = app.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
+        // The one line tests and scripts read to learn the port.
+        println!("switchyard listening on http://{addr}");
+
+        let reload = tokio::spawn(reload_accounts(app.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        for (i, listener) in others.into_iter().enumerate() {
+            let (app, mut stopped) = (app.clone(), stopped.clone());
+            let worker = std::thread::Builder::new()
+                .name(format!("serve-{}", i + 1))
+                .spawn(move || serve_thread(i + 1, app, listener, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }))
+                .map_err(Error::Thread)?;
+            workers.push(worker);
+        }
+        drop(stopped);
+        serve::run(app.clone(), listener, async move {
+            serve::shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await;
+        // The other threads finish their open requests too.
+        let joined = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                if let Ok(Err(e)) = w.join() {
+                    tracing::error!("serving thread: {e}");
+                }
+            }
+        });
+        let _ = joined.await;
+        // The reload task holds the app (and through it the usage sink): stop it first so
+        // the writers can drain and stop.
+        reload.abort();
+        let _ = reload.await;
+        drop(app);
+        // Every request has ended; the writers drain their queues and stop.
+        tokio::task::spawn_blocking(move || {
+            usage_writer.close();
+            if let Some(w) = debug_writer {
+                w.close();
+            }
+        })
+        .await
+        .map_err(Error::from)
+    })
+}
+
+/// One serving thread: its own current-thread runtime and upstream pool, serving
+/// `listener` until `shutdown`.
+fn serve_thread(
+    lane: usize,
+    app: Arc<App>,
+    listener: std::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    switchyard_provider::client::enter_lane(lane);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::LocalAddr)?;
+        serve::run(app, listener, shutdown).await;
+        Ok(())
+    })
+}
+
+/// The usage writer's options. Two environment variables exist for tests only, to play a
+/// slow disk: `SWITCHYARD_TEST_USAGE_ROWS_PER_SEC` holds the writer to that many rows a
+/// second, `SWITCHYARD_TEST_USAGE_QUEUE_BYTES` shrinks its queue's budget.
+fn writer_options() -> usage_store::WriterOptions {
+    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut options = usage_store::WriterOptions::default();
+    if let Some(rate) = num("SWITCHYARD_TEST_USAGE_ROWS_PER_SEC") {
+        options.rows_per_sec = u32::try_from(rate).ok();
+    }
+    if let Some(bytes) = num("SWITCHYARD_TEST_USAGE_QUEUE_BYTES") {
+        options.queue_bytes = usize::try_from(bytes).unwrap_or(options.queue_bytes);
+    }
+    options
+}
+
+/// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
+/// while the server runs.
+async fn reload_accounts(app: Arc<App>) {
+    let Some(store) = app.credentials.store.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(app.config.account_reload);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await else {
+            continue;
+        };
+        for p in &app.providers {
+            if p.sync_stored(&rows) {
+                tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! What outlives a request: the shared [`app::App`], accounts' credentials, the usage
+//! store and its writer, debug logs, and metrics.
+
+pub mod app;
+pub mod credentials;
+pub mod debug_log;
+pub mod metrics;
+pub mod usage_store;

@@ -1,0 +1,152 @@
+//! What is read back from the database (at start-up, and by `switchyard usage`, `status`,
+//! `alias` and `combo`), and the stored aliases and combos.
+
+use rusqlite::{Connection, params};
+
+use super::AccountStateRow;
+
+/// Formats learned per (provider, model): (provider, model, format).
+pub fn load_learned_formats(conn: &Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare("SELECT provider, model, format FROM learned_formats")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Aliases and combos kept in the database: (aliases, combos).
+pub type StoredRoutes = (Vec<(String, String)>, Vec<(String, Vec<String>)>);
+
+pub fn load_routes(conn: &Connection) -> rusqlite::Result<StoredRoutes> {
+    let mut stmt = conn.prepare("SELECT name, kind, steps FROM routes ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let (mut aliases, mut combos) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (name, kind, steps) = row?;
+        let steps: Vec<String> = serde_json::from_str(&steps).unwrap_or_default();
+        match (kind.as_str(), steps.as_slice()) {
+            ("alias", [target]) => aliases.push((name, target.clone())),
+            _ => combos.push((name, steps)),
+        }
+    }
+    Ok((aliases, combos))
+}
+
+pub fn save_route(
+    conn: &Connection,
+    name: &str,
+    kind: &str,
+    steps: &[String],
+) -> rusqlite::Result<()> {
+    let steps = serde_json::to_string(steps).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT OR REPLACE INTO routes (name, kind, steps) VALUES (?1, ?2, ?3)",
+        params![name, kind, steps],
+    )?;
+    Ok(())
+}
+
+pub fn remove_route(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM routes WHERE name = ?1", [name])? > 0)
+}
+
+/// Every saved account state.
+pub fn load_account_states(conn: &Connection) -> rusqlite::Result<Vec<AccountStateRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, account, cooldown_until_ms, model_cooldowns, backoff_level, consecutive_failures,
+                disabled_until_ms, last_error_ms, last_error, day, day_requests, day_tokens FROM account_state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let cooldowns: String = r.get(3)?;
+        let last_error = match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<String>>(8)?) {
+            (Some(t), Some(m)) => Some((t, m)),
+            _ => None,
+        };
+        Ok(AccountStateRow {
+            provider: r.get(0)?,
+            account: r.get(1)?,
+            cooldown_until_ms: r.get(2)?,
+            model_cooldowns: serde_json::from_str(&cooldowns).unwrap_or_default(),
+            backoff_level: r.get(4)?,
+            consecutive_failures: r.get(5)?,
+            disabled_until_ms: r.get(6)?,
+            last_error,
+            day: r.get(9)?,
+            day_requests: r.get::<_, i64>(10)? as u64,
+            day_tokens: r.get::<_, i64>(11)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Tokens each client key used since `since_ms`, to seed its daily limit after a restart.
+pub fn tokens_by_key_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT client_key, sum(prompt_tokens + completion_tokens) FROM usage
+         WHERE ts_ms >= ?1 AND client_key IS NOT NULL GROUP BY client_key",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    rows.collect()
+}
+
+/// `switchyard usage`: requests and tokens by day, provider, model and client key.
+pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
+    let since_ms = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
+    let mut stmt = conn.prepare(
+        "SELECT date(ts_ms / 1000, 'unixepoch') AS day,
+                coalesce(provider, '-'), requested_model, coalesce(client_key, '-'),
+                count(*), sum(status >= 400), sum(prompt_tokens), sum(completion_tokens),
+                sum(cached_tokens), sum(tokens_estimated), avg(latency_ms)
+         FROM usage WHERE ts_ms >= ?1
+         GROUP BY day, 2, 3, 4 ORDER BY day DESC, 5 DESC",
+    )?;
+    let mut out = format!(
+        "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9}\n",
+        "day",
+        "provider",
+        "model",
+        "key",
+        "reqs",
+        "errors",
+        "prompt",
+        "completion",
+        "cached",
+        "avg ms"
+    );
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok(format!(
+            "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9.1}{}\n",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, f64>(10)?,
+            if r.get::<_, i64>(9)? > 0 {
+                "  (some estimated)"
+            } else {
+                ""
+            },
+        ))
+    })?;
+    let mut any = false;
+    for row in rows {
+        out.push_str(&row?);
+        any = true;
+    }
+    if !any {
+        out.push_str(&format!("(no requests in the last {days} days)\n"));
+    }
+    Ok(out)
+}
