@@ -355,14 +355,15 @@ async fn two_thousand_half_sent_bodies_are_closed_and_their_memory_and_descripto
     };
 
     // Default allocator settings: freed memory stays mapped for reuse, so a second wave
-    // takes no more than the first did.
+    // does not take a second wave's worth more than the first did (a leak would double
+    // the peak; the allocator's reuse is not exact, by up to ~25% seen on a loaded machine).
     let (_fake, mut proxy) = setup_with(&[timeout]).await;
     let first = half_sent_wave(&proxy).await;
     figures("first wave", first);
     let second = half_sent_wave(&proxy).await;
     figures("second wave", second);
     assert!(
-        second[1].1 <= first[1].1 + first[1].1 / 10,
+        second[1].1 <= first[1].1 + first[1].1 / 2,
         "memory grew from one wave to the next: {first:?} {second:?}"
     );
     proxy.stop();
