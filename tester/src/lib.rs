@@ -2,7 +2,12 @@
 //! formats (raw JSON, never the hub's types), a harness that runs the real binary, and a
 //! small HTTP client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the tester is test code: fakes and harness fail the test loudly on broken fixtures or a misbehaving server"
+)]
 
 pub mod fake_anthropic;
 pub mod fake_cursor;

@@ -1,7 +1,10 @@
 //! End to end: Anthropic, Responses and Gemini clients in front of an OpenAI-format provider,
 //! and what each gets for bad input — always an error in its own format.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_openai::FakeOpenAi;

@@ -3,8 +3,6 @@
 //! item, an `item_reference`, the server ids of earlier items) is shaped so the backend takes
 //! it, instead of failing the turn with its 400 or 404.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::json;
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_responses::ENCRYPTED_CONTENT;

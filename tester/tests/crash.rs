@@ -5,7 +5,10 @@
 //! requests in flight), that the stored account still works, and that new requests are
 //! recorded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,10 @@
 //! framing and protobuf written by hand), driven by an OpenAI client, and by an Anthropic
 //! client for a tool round trip.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::AFTER_TOOL;

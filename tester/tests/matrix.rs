@@ -7,7 +7,10 @@
 //! (`tester/conformance/sdk_matrix.py`) covers the same ground with the official SDKs when
 //! they are installed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

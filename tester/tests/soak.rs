@@ -2,8 +2,6 @@
 //! Every request ends in a success or a well-formed error, every one is in the usage table,
 //! and no account stays cooled down past its hint.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
