@@ -21,3 +21,13 @@ pub mod harness;
 pub mod http_client;
 pub mod matrix;
 pub mod server;
+
+/// The wall clock for the fakes and tests. The tester does not depend on `switchyard-hub`
+/// (its fakes play the providers, which keep their own clocks), so it has its own one read.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tester's one wall-clock read; it stands apart from switchyard-hub's clock on purpose"
+)]
+pub fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}

@@ -199,6 +199,10 @@ api_key = "sk-bench-upstream-key"
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "lets the freshly started proxy settle before the idle RSS sample; xtask's main thread is not async"
+    )]
     std::thread::sleep(Duration::from_millis(300));
     let idle_rss = rss_kb(pid, "VmRSS:");
 
@@ -573,6 +577,10 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
     println!("{:>5} {:>8} {:>9}", "s", "RSS MB", "req/s");
     for s in 1..=secs {
         let due = start + Duration::from_secs(s);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "paces the once-a-second RSS sampling on xtask's plain main thread"
+        )]
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let rss = rss_kb(pid, "VmRSS:");
         let n = done.load(Ordering::Relaxed);
