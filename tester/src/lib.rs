@@ -8,6 +8,10 @@
     clippy::panic,
     reason = "the tester is test code: fakes and harness fail the test loudly on broken fixtures or a misbehaving server"
 )]
+#![expect(
+    clippy::too_many_lines,
+    reason = "test code, outside the production 100-line limit: each fake validates a provider's whole request in one pass that reads top to bottom against the provider's docs"
+)]
 
 pub mod fake_anthropic;
 pub mod fake_cursor;
