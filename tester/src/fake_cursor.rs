@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -382,7 +382,7 @@ fn check_headers(parts: &http::request::Parts) -> Result<(String, String, u64), 
         return Err((403, "x-cursor-client-version is required".into()));
     }
     let (t, machine_id) = read_checksum(h("x-cursor-checksum")).map_err(|e| (403, e))?;
-    let now = SystemTime::now()
+    let now = crate::wall_clock()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
@@ -903,7 +903,7 @@ fn jwt_expired(token: &str) -> bool {
     else {
         return false;
     };
-    let now = SystemTime::now()
+    let now = crate::wall_clock()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
@@ -913,7 +913,7 @@ fn jwt_expired(token: &str) -> bool {
 /// A Cursor-shaped session JWT (unsigned: the fake never checks signatures) for `sub`,
 /// expiring `ttl` seconds from now (negative: already expired).
 pub fn session_jwt(sub: &str, ttl: i64, n: usize) -> String {
-    let now = SystemTime::now()
+    let now = crate::wall_clock()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;

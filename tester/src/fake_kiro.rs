@@ -123,9 +123,11 @@ pub fn exception_frame(kind: &str, message: &str) -> Vec<u8> {
     )
 }
 
+/// One decoded event-stream frame: its (name, value) headers and its payload.
+pub type DecodedFrame = (Vec<(String, String)>, Vec<u8>);
+
 /// Decodes whole frames (for tests of the fake itself): (headers, payload) per frame.
-#[allow(clippy::type_complexity)]
-pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<(Vec<(String, String)>, Vec<u8>)>, String> {
+pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<DecodedFrame>, String> {
     let mut out = Vec::new();
     let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
     while !bytes.is_empty() {

@@ -132,9 +132,9 @@ impl OAuthState {
     fn new_access(&self, family: u64, ttl: i64) -> (String, SystemTime) {
         let n = self.n();
         let at = if ttl >= 0 {
-            SystemTime::now() + Duration::from_secs(ttl as u64)
+            crate::wall_clock() + Duration::from_secs(ttl as u64)
         } else {
-            SystemTime::now() - Duration::from_secs(ttl.unsigned_abs())
+            crate::wall_clock() - Duration::from_secs(ttl.unsigned_abs())
         };
         let token = if self.cfg().flavor == Flavor::OpenAi {
             let exp = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -208,7 +208,7 @@ impl OAuthState {
         let Some((family, at)) = access.get(token) else {
             return false;
         };
-        *at > SystemTime::now() && !self.revoked.lock().unwrap().contains(family)
+        *at > crate::wall_clock() && !self.revoked.lock().unwrap().contains(family)
     }
 
     /// Kills one access token, as a server-side revocation does.

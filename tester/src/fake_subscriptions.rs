@@ -325,7 +325,7 @@ async fn codex(
         }
     }
     if body.to_string().contains("#usage-limit") {
-        let now = SystemTime::now()
+        let now = crate::wall_clock()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
@@ -362,7 +362,7 @@ impl CopilotState {
             .lock()
             .unwrap()
             .iter()
-            .any(|(t, at)| t == token && *at > SystemTime::now())
+            .any(|(t, at)| t == token && *at > crate::wall_clock())
     }
 
     pub fn last_token(&self) -> Option<String> {
@@ -480,7 +480,7 @@ async fn copilot(
         state.exchanges.fetch_add(1, Ordering::SeqCst);
         let n = state.n.fetch_add(1, Ordering::SeqCst) + 1;
         let ttl = state.ttl.load(Ordering::SeqCst);
-        let at = SystemTime::now() + Duration::from_secs(ttl);
+        let at = crate::wall_clock() + Duration::from_secs(ttl);
         let exp = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
         let token = format!("tid=fake{n};exp={exp};sku=free_limited;8kp=1:fakecopilotsig{n}");
         state.tokens.lock().unwrap().push((token.clone(), at));

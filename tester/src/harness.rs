@@ -237,6 +237,10 @@ impl Proxy {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "polls a child process from a plain (non-async) test thread; nothing to await"
+            )]
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
@@ -313,6 +317,10 @@ pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, Str
             let _ = child.wait();
             break None;
         }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "polls a child process from a plain (non-async) test thread; nothing to await"
+        )]
         std::thread::sleep(Duration::from_millis(20));
     };
     let stdout = out_reader.join().unwrap();

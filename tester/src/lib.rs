@@ -2,7 +2,16 @@
 //! formats (raw JSON, never the hub's types), a harness that runs the real binary, and a
 //! small HTTP client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the tester is test code: fakes and harness fail the test loudly on broken fixtures or a misbehaving server"
+)]
+#![expect(
+    clippy::too_many_lines,
+    reason = "test code, outside the production 100-line limit: each fake validates a provider's whole request in one pass that reads top to bottom against the provider's docs"
+)]
 
 pub mod fake_anthropic;
 pub mod fake_cursor;
@@ -16,3 +25,13 @@ pub mod harness;
 pub mod http_client;
 pub mod matrix;
 pub mod server;
+
+/// The wall clock for the fakes and tests. The tester does not depend on `switchyard-hub`
+/// (its fakes play the providers, which keep their own clocks), so it has its own one read.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tester's one wall-clock read; it stands apart from switchyard-hub's clock on purpose"
+)]
+pub fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}

@@ -5,8 +5,6 @@
 //! batches never exceed the queue's budget plus the requests in flight, the metric counts the
 //! waits, and after a graceful stop every answered request has its row.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

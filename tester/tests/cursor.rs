@@ -2,7 +2,10 @@
 //! framing and protobuf written by hand), driven by an OpenAI client, and by an Anthropic
 //! client for a tool round trip.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::AFTER_TOOL;
@@ -539,7 +542,7 @@ async fn the_checksum_time_is_packed_as_cursors_client_packs_it() {
         .to_owned();
     let (t, machine) = switchyard_tester::fake_cursor::read_checksum(&sent).unwrap();
     assert_eq!(machine, MACHINE_ID);
-    let now = std::time::SystemTime::now()
+    let now = switchyard_tester::wall_clock()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64

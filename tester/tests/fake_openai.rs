@@ -1,7 +1,10 @@
 //! The fake OpenAI chat completions provider on its own: the tool, reasoning and pairing
 //! behaviour the end-to-end tests rely on.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use serde_json::{Value, json};
 use switchyard_tester::fake_openai::{FakeOpenAi, REASONING, TOOL_CALL_ID, TOOL_COMMAND};

@@ -2,7 +2,12 @@
 //! what they refuse (with the real API's status and error shape), and the shape of their
 //! streams. These prove the fakes faithful before any proxy test relies on them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

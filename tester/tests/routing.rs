@@ -1,7 +1,10 @@
 //! Fault injection: scripted failures per account key, asserting which accounts and targets
 //! were tried, what each failure cost its account, what the client got, and the usage rows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -107,7 +110,7 @@ async fn account(proxy: &Proxy, name: &str) -> Value {
 fn secs_until(v: &Value) -> f64 {
     let t = chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
     let t: SystemTime = t.into();
-    match t.duration_since(SystemTime::now()) {
+    match t.duration_since(switchyard_tester::wall_clock()) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
     }
@@ -176,9 +179,9 @@ async fn a_429_without_a_hint_backs_off_exponentially_and_success_resets_it() {
             "cooldown does not last {want:?}"
         );
     };
-    let before = SystemTime::now();
+    let before = switchyard_tester::wall_clock();
     assert_eq!(ask(&proxy, "p/m1").await.status, 200);
-    let after = SystemTime::now();
+    let after = switchyard_tester::wall_clock();
     let a1 = account(&proxy, "a1").await;
     assert_eq!(a1["backoff_level"], 1);
     check(&a1, before, after, Duration::from_millis(1000));
@@ -189,9 +192,9 @@ async fn a_429_without_a_hint_backs_off_exponentially_and_success_resets_it() {
         assert!(start.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let before = SystemTime::now();
+    let before = switchyard_tester::wall_clock();
     assert_eq!(ask(&proxy, "p/m1").await.status, 200);
-    let after = SystemTime::now();
+    let after = switchyard_tester::wall_clock();
     let a1 = account(&proxy, "a1").await;
     assert_eq!(a1["backoff_level"], 2);
     check(&a1, before, after, Duration::from_millis(2000));

@@ -1,6 +1,9 @@
 //! End to end: the real binary between a client and the fake OpenAI-compatible provider.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -3,7 +3,10 @@
 //! many connections is answered in full, and every serving thread did part of the work
 //! (its CPU time, from /proc, grew).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -13,6 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -157,21 +159,10 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
-    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("release");
-    let dir = target.join("bench");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-
-    let (upstream, _) = spawn(
-        Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
-        "bench-upstream listening on http://",
-    )?;
-    let up = upstream.addr;
-    let config = format!(
+/// The proxy's config for the latency runs: an OpenAI-kind and a Claude-kind provider, both
+/// pointing at the fake upstream.
+fn bench_config(up: SocketAddr) -> String {
+    format!(
         r#"[[providers]]
 name = "up"
 kind = "openai"
@@ -188,52 +179,52 @@ base_url = "http://{up}/v1"
 name = "bench"
 api_key = "sk-bench-upstream-key"
 "#
-    );
-    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
-    let (proxy, startup) = spawn_proxy(&bin, &dir)?;
-    let px = proxy.addr;
-    let pid = proxy.child.id();
+    )
+}
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(300));
-    let idle_rss = rss_kb(pid, "VmRSS:");
+/// A short chat completion.
+fn chat_body(model: &str, stream: bool) -> Bytes {
+    let mut messages: Vec<Value> = vec![json!({"role": "system", "content": "You are terse."})];
+    messages.push(json!({"role": "user", "content": "Say hello."}));
+    Bytes::from(json!({"model": model, "messages": messages, "stream": stream}).to_string())
+}
 
-    let chat = |model: &str, stream: bool| {
-        let mut messages: Vec<Value> = vec![json!({"role": "system", "content": "You are terse."})];
-        messages.push(json!({"role": "user", "content": "Say hello."}));
-        Bytes::from(json!({"model": model, "messages": messages, "stream": stream}).to_string())
-    };
-    let claude = |model: &str, stream: bool| {
-        Bytes::from(
-            json!({"model": model, "max_tokens": 256, "stream": stream, "system": "You are terse.",
-                "messages": [{"role": "user", "content": "Say hello."}]})
-            .to_string(),
-        )
-    };
-    let big_context = |model: &str| {
-        let mut messages =
-            vec![json!({"role": "system", "content": "You are a coding agent. ".repeat(40)})];
-        for i in 0..49 {
-            let role = if i % 2 == 0 { "user" } else { "assistant" };
-            messages.push(json!({"role": role, "content": format!("message {i}: ").repeat(20)}));
-        }
-        let tools: Vec<Value> = (0..10)
-            .map(|i| json!({"type": "function", "function": {"name": format!("tool_{i}"), "description": "does a thing",
-                "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "n": {"type": "integer"}}, "required": ["path"]}}}))
-            .collect();
-        Bytes::from(json!({"model": model, "messages": messages, "tools": tools}).to_string())
-    };
-    let responses = |model: &str, stream: bool| {
-        Bytes::from(
-            json!({"model": model, "stream": stream, "instructions": "You are terse.",
-                "input": [{"role": "user", "content": "Say hello."}]})
-            .to_string(),
-        )
-    };
+/// A short Messages request.
+fn claude_body(model: &str, stream: bool) -> Bytes {
+    Bytes::from(
+        json!({"model": model, "max_tokens": 256, "stream": stream, "system": "You are terse.",
+            "messages": [{"role": "user", "content": "Say hello."}]})
+        .to_string(),
+    )
+}
+
+/// A long-context chat completion: 50 messages and 10 tools.
+fn big_context_body(model: &str) -> Bytes {
+    let mut messages =
+        vec![json!({"role": "system", "content": "You are a coding agent. ".repeat(40)})];
+    for i in 0..49 {
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        messages.push(json!({"role": role, "content": format!("message {i}: ").repeat(20)}));
+    }
+    let tools: Vec<Value> = (0..10)
+        .map(|i| json!({"type": "function", "function": {"name": format!("tool_{i}"), "description": "does a thing",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "n": {"type": "integer"}}, "required": ["path"]}}}))
+        .collect();
+    Bytes::from(json!({"model": model, "messages": messages, "tools": tools}).to_string())
+}
+
+/// A short Responses request.
+fn responses_body(model: &str, stream: bool) -> Bytes {
+    Bytes::from(
+        json!({"model": model, "stream": stream, "instructions": "You are terse.",
+            "input": [{"role": "user", "content": "Say hello."}]})
+        .to_string(),
+    )
+}
+
+/// Every latency scenario: the request straight to the fake upstream against the same
+/// request through the proxy `px`.
+fn scenarios(up: SocketAddr, px: SocketAddr) -> Vec<Scenario> {
     let direct = |path: &str, body: Bytes| Target {
         addr: up,
         path: path.into(),
@@ -244,65 +235,60 @@ api_key = "sk-bench-upstream-key"
         path: path.into(),
         body,
     };
-    let scenarios = vec![
+    vec![
         Scenario {
             name: "openai->openai",
-            direct: direct("/v1/chat/completions", chat("m", false)),
-            through: through("/v1/chat/completions", chat("up/m", false)),
+            direct: direct("/v1/chat/completions", chat_body("m", false)),
+            through: through("/v1/chat/completions", chat_body("up/m", false)),
             stream: false,
         },
         Scenario {
             name: "openai->openai stream",
-            direct: direct("/v1/chat/completions", chat("m", true)),
-            through: through("/v1/chat/completions", chat("up/m", true)),
+            direct: direct("/v1/chat/completions", chat_body("m", true)),
+            through: through("/v1/chat/completions", chat_body("up/m", true)),
             stream: true,
         },
         Scenario {
             name: "claude->openai",
-            direct: direct("/v1/chat/completions", chat("m", false)),
-            through: through("/v1/messages", claude("up/m", false)),
+            direct: direct("/v1/chat/completions", chat_body("m", false)),
+            through: through("/v1/messages", claude_body("up/m", false)),
             stream: false,
         },
         Scenario {
             name: "claude->openai stream",
-            direct: direct("/v1/chat/completions", chat("m", true)),
-            through: through("/v1/messages", claude("up/m", true)),
+            direct: direct("/v1/chat/completions", chat_body("m", true)),
+            through: through("/v1/messages", claude_body("up/m", true)),
             stream: true,
         },
         Scenario {
             name: "claude->claude stream",
-            direct: direct("/v1/messages", claude("m", true)),
-            through: through("/v1/messages", claude("upc/m", true)),
+            direct: direct("/v1/messages", claude_body("m", true)),
+            through: through("/v1/messages", claude_body("upc/m", true)),
             stream: true,
         },
         Scenario {
             name: "responses->claude",
-            direct: direct("/v1/messages", claude("m", false)),
-            through: through("/v1/responses", responses("upc/m", false)),
+            direct: direct("/v1/messages", claude_body("m", false)),
+            through: through("/v1/responses", responses_body("upc/m", false)),
             stream: false,
         },
         Scenario {
             name: "responses->claude stream",
-            direct: direct("/v1/messages", claude("m", true)),
-            through: through("/v1/responses", responses("upc/m", true)),
+            direct: direct("/v1/messages", claude_body("m", true)),
+            through: through("/v1/responses", responses_body("upc/m", true)),
             stream: true,
         },
         Scenario {
             name: "50 msgs + 10 tools",
-            direct: direct("/v1/chat/completions", big_context("m")),
-            through: through("/v1/chat/completions", big_context("up/m")),
+            direct: direct("/v1/chat/completions", big_context_body("m")),
+            through: through("/v1/chat/completions", big_context_body("up/m")),
             stream: false,
         },
-    ];
+    ]
+}
 
-    let scenarios: Vec<Scenario> = scenarios
-        .into_iter()
-        .filter(|s| only.is_none_or(|o| s.name.contains(o)))
-        .collect();
-    let rounds = if quick { 2 } else { 5 };
-    let per_round = if quick { 100 } else { 400 };
-    let load_time = Duration::from_secs(if quick { 1 } else { 3 });
-    let mut report = Vec::new();
+/// The column titles of the scenario table.
+fn print_header() {
     println!(
         "{:<25} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11} {:>8} {:>8} {:>6} {:>8}",
         "scenario",
@@ -318,6 +304,195 @@ api_key = "sk-bench-upstream-key"
         "ratio",
         "cpu/req"
     );
+}
+
+/// `rounds` of `per_round` sequential requests on one warm connection each way: the
+/// (direct, through) samples, sorted.
+fn latency(
+    rt: &tokio::runtime::Runtime,
+    s: &Scenario,
+    rounds: usize,
+    per_round: usize,
+) -> Result<(Samples, Samples), String> {
+    rt.block_on(async {
+        let mut conns = (
+            Conn::open(s.direct.addr).await?,
+            Conn::open(s.through.addr).await?,
+        );
+        // Warm up caches on both paths; a failure here means a broken setup.
+        for _ in 0..50 {
+            conns
+                .0
+                .request(&s.direct, Instant::now())
+                .await
+                .map_err(|e| format!("{}: {e}", s.name))?;
+            conns
+                .1
+                .request(&s.through, Instant::now())
+                .await
+                .map_err(|e| format!("{}: {e}", s.name))?;
+        }
+        let (mut d, mut t) = (Samples::default(), Samples::default());
+        for _ in 0..rounds {
+            for (conn, target, samples) in [
+                (&mut conns.0, &s.direct, &mut d),
+                (&mut conns.1, &s.through, &mut t),
+            ] {
+                for _ in 0..per_round {
+                    let (ttfb, total) = conn.request(target, Instant::now()).await?;
+                    samples.ttfb.push(us(ttfb));
+                    samples.total.push(us(total));
+                }
+            }
+        }
+        d.sort();
+        t.sort();
+        Ok::<_, String>((d, t))
+    })
+}
+
+/// The fixed-rate and as-fast-as-possible loads of one scenario, with its latency samples
+/// `d` (direct) and `t` (through), as one row of the report.
+fn load_row(
+    rt: &tokio::runtime::Runtime,
+    s: &Scenario,
+    d: &Samples,
+    t: &Samples,
+    pid: u32,
+    load_time: Duration,
+) -> Result<Value, String> {
+    let rate = if s.stream { STREAM_RATE } else { RATE };
+    let (mut at_direct, _) = load::open_loop(rt, &s.direct, rate, 64, load_time)?;
+    let (mut at_through, failed) = load::open_loop(rt, &s.through, rate, 64, load_time)?;
+    at_direct.sort_by(f64::total_cmp);
+    at_through.sort_by(f64::total_cmp);
+    rt.block_on(async {
+        let (n, secs) = load::closed_loop(&s.direct, 64, load_time).await?;
+        let rps_direct = n as f64 / secs;
+        let cpu_before = cpu_us(pid);
+        let (n, secs) = load::closed_loop(&s.through, 64, load_time).await?;
+        let rps_through = n as f64 / secs;
+        // What Switchyard itself spends per request, whoever else shares the cores.
+        let cpu_per_request = (cpu_us(pid) - cpu_before) / n.max(1) as f64;
+        let diff = |a: &[f64], b: &[f64], p| percentile(a, p) - percentile(b, p);
+        Ok::<_, String>(json!({
+            "scenario": s.name,
+            "stream": s.stream,
+            "direct_p50_us": percentile(&d.total, 0.5),
+            "through_p50_us": percentile(&t.total, 0.5),
+            "overhead_p50_us": diff(&t.total, &d.total, 0.5),
+            "overhead_p99_us": diff(&t.total, &d.total, 0.99),
+            "ttfb_overhead_p50_us": diff(&t.ttfb, &d.ttfb, 0.5),
+            "per_chunk_overhead_us": if s.stream { diff(&t.total, &d.total, 0.5) / CHUNKS as f64 } else { 0.0 },
+            "fixed_rate_per_s": rate,
+            "at_rate_direct_p50_us": percentile(&at_direct, 0.5),
+            "at_rate_direct_p99_us": percentile(&at_direct, 0.99),
+            "at_rate_through_p50_us": percentile(&at_through, 0.5),
+            "at_rate_through_p99_us": percentile(&at_through, 0.99),
+            "at_rate_overhead_p50_us": diff(&at_through, &at_direct, 0.5),
+            "at_rate_overhead_p99_us": diff(&at_through, &at_direct, 0.99),
+            "at_rate_through_failed": failed,
+            "rps_direct_c64": rps_direct,
+            "rps_through_c64": rps_through,
+            "throughput_ratio": rps_through / rps_direct.max(1.0),
+            "proxy_cpu_us_per_request": cpu_per_request,
+        }))
+    })
+}
+
+/// One line of the scenario table.
+fn print_row(name: &str, row: &Value) {
+    let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{:<25} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>11.0} {:>11.0} {:>8.0} {:>8.0} {:>6.2} {:>8.1}",
+        name,
+        f("direct_p50_us"),
+        f("through_p50_us"),
+        f("overhead_p50_us"),
+        f("overhead_p99_us"),
+        f("ttfb_overhead_p50_us"),
+        f("at_rate_overhead_p50_us"),
+        f("at_rate_overhead_p99_us"),
+        f("rps_direct_c64"),
+        f("rps_through_c64"),
+        f("throughput_ratio"),
+        f("proxy_cpu_us_per_request"),
+    );
+}
+
+/// `streams` streams held open at once through the proxy `px`: the peak RSS meanwhile and
+/// how many completed.
+fn open_streams(
+    rt: &tokio::runtime::Runtime,
+    px: SocketAddr,
+    pid: u32,
+    streams: usize,
+) -> (u64, usize) {
+    rt.block_on(async {
+        let t = Target {
+            addr: px,
+            path: "/v1/chat/completions".into(),
+            body: chat_body("up/m", true),
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..streams {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                Conn::open(t.addr).await?.request(&t, Instant::now()).await
+            }));
+        }
+        let mut peak = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            peak = peak.max(rss_kb(pid, "VmRSS:"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if matches!(t.await, Ok(Ok(_))) {
+                ok += 1;
+            }
+        }
+        (peak, ok)
+    })
+}
+
+pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
+    let (bin, dir) = release_build(root, "bench")?;
+
+    let (upstream, _) = spawn(
+        Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
+        "bench-upstream listening on http://",
+    )?;
+    let up = upstream.addr;
+    let config = bench_config(up);
+    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+    let (proxy, startup) = spawn_proxy(&bin, &dir)?;
+    let px = proxy.addr;
+    let pid = proxy.child.id();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "lets the freshly started proxy settle before the idle RSS sample; xtask's main thread is not async"
+    )]
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_rss = rss_kb(pid, "VmRSS:");
+
+    let scenarios = scenarios(up, px);
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| s.name.contains(o)))
+        .collect();
+    let rounds = if quick { 2 } else { 5 };
+    let per_round = if quick { 100 } else { 400 };
+    let load_time = Duration::from_secs(if quick { 1 } else { 3 });
+    let mut report = Vec::new();
+    print_header();
     // Latency runs on a single-threaded client, so the client's own hand-offs between
     // threads add nothing to either side; the loads need both cores' worth of client.
     let latency_rt = tokio::runtime::Builder::new_current_thread()
@@ -334,98 +509,13 @@ api_key = "sk-bench-upstream-key"
     for s in &scenarios {
         let pinned =
             pinned && pin(upstream.child.id(), "1", false) && pin(std::process::id(), "0", true);
-        let (d, t) = latency_rt.block_on(async {
-            let mut conns = (
-                Conn::open(s.direct.addr).await?,
-                Conn::open(s.through.addr).await?,
-            );
-            // Warm up caches on both paths; a failure here means a broken setup.
-            for _ in 0..50 {
-                conns
-                    .0
-                    .request(&s.direct, Instant::now())
-                    .await
-                    .map_err(|e| format!("{}: {e}", s.name))?;
-                conns
-                    .1
-                    .request(&s.through, Instant::now())
-                    .await
-                    .map_err(|e| format!("{}: {e}", s.name))?;
-            }
-            let (mut d, mut t) = (Samples::default(), Samples::default());
-            for _ in 0..rounds {
-                for (conn, target, samples) in [
-                    (&mut conns.0, &s.direct, &mut d),
-                    (&mut conns.1, &s.through, &mut t),
-                ] {
-                    for _ in 0..per_round {
-                        let (ttfb, total) = conn.request(target, Instant::now()).await?;
-                        samples.ttfb.push(us(ttfb));
-                        samples.total.push(us(total));
-                    }
-                }
-            }
-            d.sort();
-            t.sort();
-            Ok::<_, String>((d, t))
-        })?;
+        let (d, t) = latency(&latency_rt, s, rounds, per_round)?;
         if pinned {
             pin(upstream.child.id(), &all, false);
             pin(std::process::id(), &all, true);
         }
-        let rate = if s.stream { STREAM_RATE } else { RATE };
-        let (mut at_direct, _) = load::open_loop(&rt, &s.direct, rate, 64, load_time)?;
-        let (mut at_through, failed) = load::open_loop(&rt, &s.through, rate, 64, load_time)?;
-        at_direct.sort_by(f64::total_cmp);
-        at_through.sort_by(f64::total_cmp);
-        let row = rt.block_on(async {
-            let (n, secs) = load::closed_loop(&s.direct, 64, load_time).await?;
-            let rps_direct = n as f64 / secs;
-            let cpu_before = cpu_us(pid);
-            let (n, secs) = load::closed_loop(&s.through, 64, load_time).await?;
-            let rps_through = n as f64 / secs;
-            // What Switchyard itself spends per request, whoever else shares the cores.
-            let cpu_per_request = (cpu_us(pid) - cpu_before) / n.max(1) as f64;
-            let diff = |a: &[f64], b: &[f64], p| percentile(a, p) - percentile(b, p);
-            Ok::<_, String>(json!({
-                "scenario": s.name,
-                "stream": s.stream,
-                "direct_p50_us": percentile(&d.total, 0.5),
-                "through_p50_us": percentile(&t.total, 0.5),
-                "overhead_p50_us": diff(&t.total, &d.total, 0.5),
-                "overhead_p99_us": diff(&t.total, &d.total, 0.99),
-                "ttfb_overhead_p50_us": diff(&t.ttfb, &d.ttfb, 0.5),
-                "per_chunk_overhead_us": if s.stream { diff(&t.total, &d.total, 0.5) / CHUNKS as f64 } else { 0.0 },
-                "fixed_rate_per_s": rate,
-                "at_rate_direct_p50_us": percentile(&at_direct, 0.5),
-                "at_rate_direct_p99_us": percentile(&at_direct, 0.99),
-                "at_rate_through_p50_us": percentile(&at_through, 0.5),
-                "at_rate_through_p99_us": percentile(&at_through, 0.99),
-                "at_rate_overhead_p50_us": diff(&at_through, &at_direct, 0.5),
-                "at_rate_overhead_p99_us": diff(&at_through, &at_direct, 0.99),
-                "at_rate_through_failed": failed,
-                "rps_direct_c64": rps_direct,
-                "rps_through_c64": rps_through,
-                "throughput_ratio": rps_through / rps_direct.max(1.0),
-                "proxy_cpu_us_per_request": cpu_per_request,
-            }))
-        })?;
-        let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
-        println!(
-            "{:<25} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>11.0} {:>11.0} {:>8.0} {:>8.0} {:>6.2} {:>8.1}",
-            s.name,
-            f("direct_p50_us"),
-            f("through_p50_us"),
-            f("overhead_p50_us"),
-            f("overhead_p99_us"),
-            f("ttfb_overhead_p50_us"),
-            f("at_rate_overhead_p50_us"),
-            f("at_rate_overhead_p99_us"),
-            f("rps_direct_c64"),
-            f("rps_through_c64"),
-            f("throughput_ratio"),
-            f("proxy_cpu_us_per_request"),
-        );
+        let row = load_row(&rt, s, &d, &t, pid, load_time)?;
+        print_row(s.name, &row);
         report.push(row);
     }
     let peak_rss = rss_kb(pid, "VmHWM:");
@@ -452,34 +542,7 @@ api_key = "sk-bench-upstream-key"
     let px = proxy.addr;
     let pid = proxy.child.id();
     let streams = if quick { 200 } else { 1000 };
-    let open_rss = rt.block_on(async {
-        let t = Target {
-            addr: px,
-            path: "/v1/chat/completions".into(),
-            body: chat("up/m", true),
-        };
-        let mut tasks = Vec::new();
-        for _ in 0..streams {
-            let t = t.clone();
-            tasks.push(tokio::spawn(async move {
-                Conn::open(t.addr).await?.request(&t, Instant::now()).await
-            }));
-        }
-        let mut peak = 0;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(1500) {
-            peak = peak.max(rss_kb(pid, "VmRSS:"));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut ok = 0;
-        for t in tasks {
-            if matches!(t.await, Ok(Ok(_))) {
-                ok += 1;
-            }
-        }
-        (peak, ok)
-    });
-
+    let open_rss = open_streams(&rt, px, pid, streams);
     let summary = json!({
         "startup_ms": startup.as_secs_f64() * 1000.0,
         "idle_rss_mb": idle_rss as f64 / 1024.0,
@@ -498,30 +561,119 @@ api_key = "sk-bench-upstream-key"
         summary["rss_mb_with_open_streams"].as_f64().unwrap_or(0.0),
         open_rss.1,
     );
-    let out: PathBuf = dir.join("results.json");
+    write_results(&dir.join("results.json"), &summary)?;
+    Ok(())
+}
+
+/// Builds the release binaries and empties `target/<name>`: (binary directory, work directory).
+fn release_build(root: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
+    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("release");
+    let dir = target.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok((bin, dir))
+}
+
+/// Writes the summary as pretty JSON to `out` and says where.
+fn write_results(out: &Path, summary: &Value) -> Result<(), String> {
     std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        out,
+        serde_json::to_string_pretty(summary).unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
     println!("results: {}", out.display());
     Ok(())
 }
 
+/// 64 connections sending `t` back to back until `stop`, counting answers in `done`; each
+/// task ends `false` if its connection failed.
+fn start_clients(
+    rt: &tokio::runtime::Runtime,
+    t: &Target,
+    stop: &Arc<AtomicBool>,
+    done: &Arc<AtomicU64>,
+) -> Result<Vec<tokio::task::JoinHandle<bool>>, String> {
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let mut conn = Conn::open(t.addr).await?;
+            let (t, stop, done) = (t.clone(), stop.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if conn.request(&t, Instant::now()).await.is_err() {
+                        return false;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }));
+        }
+        Ok::<_, String>(tasks)
+    })
+}
+
+/// The proxy's RSS once a second for `secs` seconds from `start`, each printed with the
+/// requests answered in that second.
+fn sample_rss(pid: u32, secs: u64, start: Instant, done: &AtomicU64) -> Vec<u64> {
+    let mut samples = Vec::new();
+    let mut last = 0;
+    println!("{:>5} {:>8} {:>9}", "s", "RSS MB", "req/s");
+    for s in 1..=secs {
+        let due = start + Duration::from_secs(s);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "paces the once-a-second RSS sampling on xtask's plain main thread"
+        )]
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let rss = rss_kb(pid, "VmRSS:");
+        let n = done.load(Ordering::Relaxed);
+        println!("{s:>5} {:>8.1} {:>9}", rss as f64 / 1024.0, n - last);
+        samples.push(rss);
+        last = n;
+    }
+    samples
+}
+
+/// Flatness: the first quarter's highest sample (after the first second's warm-up) and the
+/// last quarter's.
+fn quarter_peaks(samples: &[u64]) -> (u64, u64) {
+    let quarter = (samples.len() / 4).max(1);
+    let early = samples
+        .iter()
+        .skip(1)
+        .take(quarter)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let late = samples
+        .iter()
+        .rev()
+        .take(quarter)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    (early, late)
+}
+
+/// A graceful stop (SIGTERM): the writer drains its queue before the process exits. Returns
+/// how long that took.
+fn stop_gracefully(proxy: &mut Proc) -> Duration {
+    let _ = Command::new("kill")
+        .args(["-TERM", &proxy.child.id().to_string()])
+        .status();
+    let stopping = Instant::now();
+    let _ = proxy.child.wait();
+    stopping.elapsed()
+}
+
 /// `--soak-secs N`: passthrough requests on 64 connections as fast as they go for N seconds,
 /// the proxy's RSS sampled every second (the curve must be flat), then a graceful stop and
 /// every answered request's usage row counted in the database.
 pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("release");
-    let dir = target.join("soak");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (bin, dir) = release_build(root, "soak")?;
     let (upstream, _) = spawn(
         Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
         "bench-upstream listening on http://",
@@ -550,36 +702,9 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
     let idle_kb = rss_kb(pid, "VmRSS:");
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let tasks = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..64 {
-            let mut conn = Conn::open(t.addr).await?;
-            let (t, stop, done) = (t.clone(), stop.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if conn.request(&t, Instant::now()).await.is_err() {
-                        return false;
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                true
-            }));
-        }
-        Ok::<_, String>(tasks)
-    })?;
+    let tasks = start_clients(&rt, &t, &stop, &done)?;
     let start = Instant::now();
-    let mut samples = Vec::new();
-    let mut last = 0;
-    println!("{:>5} {:>8} {:>9}", "s", "RSS MB", "req/s");
-    for s in 1..=secs {
-        let due = start + Duration::from_secs(s);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        let rss = rss_kb(pid, "VmRSS:");
-        let n = done.load(Ordering::Relaxed);
-        println!("{s:>5} {:>8.1} {:>9}", rss as f64 / 1024.0, n - last);
-        samples.push(rss);
-        last = n;
-    }
+    let samples = sample_rss(pid, secs, start, &done);
     stop.store(true, Ordering::Relaxed);
     let failed = rt.block_on(async {
         let mut failed = 0;
@@ -593,34 +718,12 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
     let elapsed = start.elapsed().as_secs_f64();
     let answered = done.load(Ordering::Relaxed);
     let after_kb = rss_kb(pid, "VmRSS:");
-    // A graceful stop: the writer drains its queue before the process exits.
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let stopping = Instant::now();
-    let _ = proxy.child.wait();
-    let drain = stopping.elapsed();
+    let drain = stop_gracefully(&mut proxy);
     let rows: i64 = rusqlite::Connection::open(dir.join("data/switchyard.db"))
         .and_then(|c| c.query_row("SELECT count(*) FROM usage", [], |r| r.get(0)))
         .map_err(|e| e.to_string())?;
     let peak = samples.iter().copied().max().unwrap_or(0);
-    // Flatness: the last quarter's highest sample against the first quarter's (after the
-    // first second's warm-up).
-    let quarter = (samples.len() / 4).max(1);
-    let early = samples
-        .iter()
-        .skip(1)
-        .take(quarter)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    let late = samples
-        .iter()
-        .rev()
-        .take(quarter)
-        .copied()
-        .max()
-        .unwrap_or(0);
+    let (early, late) = quarter_peaks(&samples);
     let summary = json!({
         "seconds": secs,
         "connections": 64,
@@ -647,13 +750,7 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
         late as f64 / 1024.0,
         drain.as_secs_f64() * 1000.0,
     );
-    let out = dir.join("soak.json");
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&summary).unwrap_or_default(),
-    )
-    .map_err(|e| e.to_string())?;
-    println!("results: {}", out.display());
+    write_results(&dir.join("soak.json"), &summary)?;
     if rows as u64 != answered {
         return Err(format!("{rows} usage rows for {answered} requests"));
     }

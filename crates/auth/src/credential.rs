@@ -52,7 +52,7 @@ impl Credential {
         match self {
             Credential::ApiKey(_) => false,
             Credential::OAuth { expires_at, .. } => {
-                expires_at.is_some_and(|at| at <= SystemTime::now() + lead)
+                expires_at.is_some_and(|at| at <= crate::clock::now() + lead)
             }
         }
     }

@@ -6,6 +6,7 @@
 //! and call the flows here. HTTP goes through [`http::HttpSend`], which the provider crate's
 //! upstream client implements, so TLS setup lives in one place.
 
+mod clock;
 pub mod credential;
 pub mod error;
 pub mod files;

@@ -73,7 +73,7 @@ impl TokenSet {
     }
 
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_in.map(|d| SystemTime::now() + d)
+        self.expires_in.map(|d| crate::clock::now() + d)
     }
 
     /// A value among the other fields by JSON pointer (`/account/email_address`).

@@ -127,7 +127,7 @@ impl Store {
         credential: &Credential,
     ) -> Result<i64, AuthError> {
         let (kind, access, refresh, expires, extra) = columns(credential);
-        let now = ms(SystemTime::now());
+        let now = ms(crate::clock::now());
         let conn = self.conn();
         conn.execute(
             "INSERT INTO accounts (provider, name, kind, access_token, refresh_token, expires_at_ms,
@@ -159,7 +159,7 @@ impl Store {
                 refresh,
                 expires,
                 extra,
-                ms(SystemTime::now())
+                ms(crate::clock::now())
             ],
         )?;
         Ok(())
@@ -173,7 +173,7 @@ impl Store {
     ) -> Result<bool, AuthError> {
         let n = self.conn().execute(
             "UPDATE accounts SET status = ?2, status_reason = ?3, updated_ms = ?4 WHERE id = ?1",
-            params![id, status.as_str(), reason, ms(SystemTime::now())],
+            params![id, status.as_str(), reason, ms(crate::clock::now())],
         )?;
         Ok(n > 0)
     }

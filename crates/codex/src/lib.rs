@@ -8,7 +8,7 @@
 pub mod oauth;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
@@ -205,7 +205,7 @@ pub fn usage_limit_wait(body: &[u8]) -> Option<Duration> {
         return None;
     }
     if let Some(at) = e.get("resets_at").and_then(Value::as_u64) {
-        let now = SystemTime::now()
+        let now = switchyard_hub::clock::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         return Some(Duration::from_secs(at.saturating_sub(now).max(1)));
@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn usage_limit_gives_a_precise_wait() {
-        let now = SystemTime::now()
+        let now = switchyard_hub::clock::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();

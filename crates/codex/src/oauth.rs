@@ -82,7 +82,7 @@ fn credential_from(
         extra.insert("account_id".to_owned(), account);
     }
     let expires_at = expires_in
-        .map(|d| std::time::SystemTime::now() + d)
+        .map(|d| switchyard_hub::clock::now() + d)
         .or_else(|| jwt::expiry(access.expose()));
     Credential::OAuth {
         access,

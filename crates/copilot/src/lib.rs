@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
@@ -170,7 +170,7 @@ impl CopilotExecutor {
             .get("expires_at")
             .and_then(Value::as_u64)
             .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(25 * 60));
+            .unwrap_or_else(|| switchyard_hub::clock::now() + Duration::from_secs(25 * 60));
         let mut extra = match previous {
             Some(Credential::OAuth { extra, .. }) => extra.clone(),
             _ => Default::default(),
@@ -530,7 +530,7 @@ mod tests {
         let later = Credential::OAuth {
             access: Secret::new("t"),
             refresh: Some(Secret::new("gho")),
-            expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+            expires_at: Some(switchyard_hub::clock::now() + Duration::from_secs(3600)),
             extra: Default::default(),
         };
         assert!(!e.needs_refresh(&later));

@@ -116,7 +116,7 @@ pub async fn refresh(
         credential,
         res.status().as_u16(),
         &body_json(&res),
-        SystemTime::now(),
+        switchyard_hub::clock::now(),
     )
 }
 
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn dead_sessions_are_terminal_and_outages_transient() {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let c = cred(Some("rt"));
         let terminal = |status, body: Value| {
             matches!(

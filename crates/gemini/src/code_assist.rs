@@ -407,7 +407,7 @@ mod tests {
         Credential::OAuth {
             access: Secret::new("ya29.secret"),
             refresh: Some(Secret::new("1//rt")),
-            expires_at: Some(std::time::SystemTime::now() + Duration::from_secs(3600)),
+            expires_at: Some(switchyard_hub::clock::now() + Duration::from_secs(3600)),
             extra: project
                 .map(|p| [("project_id".to_owned(), p.to_owned())].into())
                 .unwrap_or_default(),

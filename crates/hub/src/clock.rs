@@ -1,15 +1,25 @@
 //! The wall clock, read one way everywhere.
 //!
 //! Chunk and response timestamps (`created`, `created_at`) and clock-seeded ids all need
-//! "time since the Unix epoch". A clock set before 1970 is not worth an error on the hot
-//! path: it reads as zero.
+//! "time since the Unix epoch"; expiry stamps, rate windows and cooldowns need a
+//! [`SystemTime`]. Both come from [`now`], the one place the wall clock is read. A clock set
+//! before 1970 is not worth an error on the hot path: it reads as zero.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn since_epoch() -> Duration {
+/// The wall clock as a [`SystemTime`]: credential expiry, rate-limit windows, cooldowns, day
+/// boundaries. Every crate but `switchyard-auth` (which sits below the hub and keeps its own
+/// one read) gets the clock here: clippy disallows `SystemTime::now` elsewhere.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the workspace's one wall-clock read; everything else calls it"
+)]
+pub fn now() -> SystemTime {
     SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+}
+
+fn since_epoch() -> Duration {
+    now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Whole seconds since the Unix epoch: the `created` of hub chunks and responses.

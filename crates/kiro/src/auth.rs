@@ -221,7 +221,7 @@ pub async fn refresh(
     let (status, bytes) = tokio::time::timeout(REFRESH_TIMEOUT, exchange)
         .await
         .map_err(|_| RefreshError::Transient("Kiro token refresh timed out".into()))??;
-    read_answer(credential, status, &bytes, SystemTime::now())
+    read_answer(credential, status, &bytes, switchyard_hub::clock::now())
 }
 
 #[cfg(test)]
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn errors_are_terminal_or_transient() {
         let c = cred(&[]);
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let terminal = |status, body: &[u8]| {
             matches!(
                 read_answer(&c, status, body, now),

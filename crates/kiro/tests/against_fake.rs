@@ -1,7 +1,11 @@
 //! This crate against the tester's fakes, which encode frames and answer refreshes from the
 //! public wire formats without any of this crate's code.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
 
 use std::collections::BTreeMap;
 

@@ -212,7 +212,7 @@ fn body_reset_hint(lower: &str) -> Option<Duration> {
             return Some(Duration::from_secs_f64(secs.max(0.0)));
         }
         if let Some(at) = err.get("resets_at").and_then(serde_json::Value::as_u64) {
-            let now = std::time::SystemTime::now()
+            let now = switchyard_hub::clock::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             return Some(Duration::from_secs(at.saturating_sub(now)));
@@ -238,7 +238,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
     if let Ok(secs) = s.parse::<f64>() {
         // A large number is an epoch timestamp, not a delay.
         if secs > 1_000_000_000.0 {
-            let now = std::time::SystemTime::now()
+            let now = switchyard_hub::clock::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()?
                 .as_secs_f64();

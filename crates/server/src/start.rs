@@ -82,7 +82,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         }
         let saved = usage_store::load_account_states(&conn).map_err(Error::read("account state"))?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
-        let now = std::time::SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let offset = config.routing.day_offset_secs;
         let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
         let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))

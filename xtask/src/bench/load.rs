@@ -143,6 +143,10 @@ pub fn open_loop(
     for i in 0..total {
         let due = start + every.mul_f64(i as f64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "open-loop pacing on the calling thread, not a runtime worker; requests reach the runtime through a channel"
+            )]
             std::thread::sleep(wait);
         }
         let Some(mut conn) = free_rx.blocking_recv() else {

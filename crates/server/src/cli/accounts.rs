@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use switchyard_auth::Credential;
 use switchyard_auth::import;
@@ -285,7 +284,7 @@ fn expiry(c: &Credential) -> String {
             format!("{}m{}s", secs / 60, secs % 60)
         }
     };
-    match at.duration_since(SystemTime::now()) {
+    match at.duration_since(switchyard_hub::clock::now()) {
         Ok(left) => format!("in {}", human(left.as_secs())),
         Err(e) => format!("{} ago (renewed on use)", human(e.duration().as_secs())),
     }

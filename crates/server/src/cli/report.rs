@@ -17,7 +17,7 @@ pub fn usage(config_path: &Path, days: u32) -> Result<(), Error> {
 pub fn status(config_path: &Path) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     let saved = usage_store::load_account_states(&conn)?;
-    let now = std::time::SystemTime::now();
+    let now = switchyard_hub::clock::now();
     let today = routing::day_number(now, config.routing.day_offset_secs);
     let when = |ms: Option<i64>| {
         ms.map(routing::from_epoch_ms)

@@ -141,7 +141,9 @@ impl<'a> Delivery<'a> {
             first_failure.ok_or_else(|| ApiError::internal("no target to try"))?;
         // When every account on every target is cooling down, say when the first one is back.
         if let Some(until) = earliest_free(self.app, targets) {
-            let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+            let wait = until
+                .duration_since(switchyard_hub::clock::now())
+                .unwrap_or_default();
             failure.retry_after = Some(wait.max(Duration::from_secs(1)));
         }
         Err(Undelivered::Failed(Box::new(failure), pipeline))
@@ -257,7 +259,7 @@ impl<'a> Delivery<'a> {
 
     /// The provider's accounts in the order the strategy tries them for `target`.
     fn order(&self, provider: &Provider, target: &Target) -> Ordered {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let routing = &self.app.config.routing;
         select::order(
             provider,
@@ -299,7 +301,7 @@ impl<'a> Delivery<'a> {
             model,
             provider.per_model_limits,
             &self.app.config.routing,
-            SystemTime::now(),
+            switchyard_hub::clock::now(),
         );
         if penalty.cooldown.is_some() {
             self.app.metrics.cooldown(&provider.name, &account.name);
@@ -381,13 +383,13 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
         error: ApiError::new(status, kind, message).with_code("no_account_available"),
         upstream_body: None,
         class: FailureClass::RateLimit,
-        retry_after: earliest.and_then(|t| t.duration_since(SystemTime::now()).ok()),
+        retry_after: earliest.and_then(|t| t.duration_since(switchyard_hub::clock::now()).ok()),
     }
 }
 
 /// When the first account of any target frees up, if none can take a request now.
 fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
-    let now = SystemTime::now();
+    let now = switchyard_hub::clock::now();
     let mut earliest: Option<SystemTime> = None;
     for t in targets {
         let provider = app.providers.get(t.provider)?;

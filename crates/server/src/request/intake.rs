@@ -2,7 +2,7 @@
 //! within its size and time limits, parsed and checked for the fields its format needs.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -45,8 +45,11 @@ pub fn admit(
         .client_key()
         .and_then(|id| app.config.client_keys.iter().find(|k| k.id == id));
     if let Some(key) = key {
-        app.limits
-            .admit(key, SystemTime::now(), app.config.routing.day_offset_secs)?;
+        app.limits.admit(
+            key,
+            switchyard_hub::clock::now(),
+            app.config.routing.day_offset_secs,
+        )?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! request ends, including the client going away, exactly one row is written.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use serde_json::Value;
 use switchyard_hub::{ApiError, Format, Usage};
@@ -206,7 +206,10 @@ impl Call {
         self.row.latency_ms = self.elapsed_ms();
         let tokens = self.row.usage.total();
         if tokens > 0 {
-            let today = day_number(SystemTime::now(), self.app.config.routing.day_offset_secs);
+            let today = day_number(
+                switchyard_hub::clock::now(),
+                self.app.config.routing.day_offset_secs,
+            );
             if let Some(a) = &self.account {
                 let mut h = a.lock_health();
                 h.roll_day(today);
@@ -218,7 +221,7 @@ impl Call {
                 let offset = self.app.config.routing.day_offset_secs;
                 self.app
                     .limits
-                    .add_tokens(key, tokens, SystemTime::now(), offset);
+                    .add_tokens(key, tokens, switchyard_hub::clock::now(), offset);
             }
         }
         let overhead = self.overhead().map(|d| d.as_secs_f64());

@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn rate_limits_back_off_exponentially_and_success_resets() {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let mut h = Health::default();
         let r = routing();
         let cooldowns: Vec<_> = (0..5)
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn hints_win_over_backoff_and_can_be_per_model() {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let mut h = Health::default();
         let hinted = failure(FailureClass::RateLimit, Some(Duration::from_secs(90)));
         let p = h.on_failure(&hinted, "m1", true, &routing(), now);
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn request_errors_cost_nothing_and_transient_ones_only_count() {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let mut h = Health::default();
         let r = routing();
         assert_eq!(

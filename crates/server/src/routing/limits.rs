@@ -164,7 +164,7 @@ mod budget_tests {
             tokens_per_day: None,
             tokens_per_month: Some(1000),
         };
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         limits.seed(0, [], month_number(now, 0), [("b".to_owned(), 990)]);
         assert!(limits.admit(&k, now, 0).is_ok());
         limits.add_tokens("b", 20, now, 0);
@@ -193,7 +193,7 @@ mod tests {
     fn requests_per_minute_are_enforced_with_a_retry_hint() {
         let limits = ClientLimits::default();
         let k = key(Some(2), None);
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         assert!(limits.admit(&k, now, 0).is_ok());
         assert!(limits.admit(&k, now, 0).is_ok());
         let err = limits.admit(&k, now, 0).unwrap_err();
@@ -205,7 +205,7 @@ mod tests {
     fn tokens_per_day_are_enforced_until_the_day_ends() {
         let limits = ClientLimits::default();
         let k = key(None, Some(100));
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let today = day_number(now, 0);
         assert!(limits.admit(&k, now, 0).is_ok());
         limits.add_tokens("k", 150, now, 0);

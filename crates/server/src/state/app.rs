@@ -383,7 +383,7 @@ pub fn build(
 impl App {
     /// Every account's state for `GET /api/accounts`.
     pub fn accounts_report(&self) -> serde_json::Value {
-        let now = SystemTime::now();
+        let now = switchyard_hub::clock::now();
         let today = day_number(now, self.config.routing.day_offset_secs);
         let rows: Vec<serde_json::Value> = self
             .providers

@@ -347,6 +347,10 @@ fn take(shared: &Shared, batch: &mut Batch, last_states: Instant) -> Option<()> 
         if naps < NAPS_BEFORE_PARK {
             naps += 1;
             drop(q);
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the usage writer is a dedicated OS thread, not a runtime worker; a short nap batches rows before it parks"
+            )]
             std::thread::sleep(NAP);
             q = shared.lock();
             continue;
@@ -385,6 +389,10 @@ fn write_loop(mut conn: Connection, shared: &Shared, rows_per_sec: Option<u32>) 
         }
         if let Some(rate) = rows_per_sec.filter(|r| *r > 0) {
             let budget = Duration::from_secs_f64(batch.rows.len() as f64 / f64::from(rate));
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "throttles the dedicated usage-writer OS thread (not a runtime worker) to its configured rows per second"
+            )]
             std::thread::sleep(budget.saturating_sub(started.elapsed()));
         }
         batch.rows.clear();
