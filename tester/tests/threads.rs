@@ -69,11 +69,20 @@ api_key = "sk-threads-upstream-01"
     );
     let mut proxy = Proxy::start(&config, &[("SWITCHYARD_LOG", "warn")]);
     let pid = proxy.pid();
-    let before = thread_cpu(pid);
     let serving: Vec<String> = (1..THREADS).map(|i| format!("serve-{i}")).collect();
-    for name in &serving {
-        assert!(before.contains_key(name), "no thread {name}: {before:?}");
-    }
+    // The port answers as soon as the first thread serves; the others may still be starting.
+    let started = std::time::Instant::now();
+    let before = loop {
+        let threads = thread_cpu(pid);
+        if serving.iter().all(|name| threads.contains_key(name)) {
+            break threads;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serving threads missing: {threads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let url = proxy.url("/v1/chat/completions");
     let mut tasks = Vec::new();
     for c in 0..CONNECTIONS {
