@@ -80,6 +80,11 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         for w in config.add_stored(aliases, combos) {
             tracing::warn!("{w}");
         }
+        // Resets asked for while no server ran (`switchyard accounts reset`) apply first.
+        let mut conn = conn;
+        for scope in usage_store::apply_pending_resets(&mut conn).map_err(Error::read("account resets"))? {
+            tracing::info!(by = "cli", scope = %scope, "accounts reset at start-up");
+        }
         let saved = usage_store::load_account_states(&conn).map_err(Error::read("account state"))?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -128,7 +133,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let reload = tokio::spawn(reload_accounts(app.clone()));
+        let resets = usage_store::open(&app.config.database).ok().map(|c| Arc::new(std::sync::Mutex::new(c)));
+        let reload = tokio::spawn(reload_accounts(app.clone(), resets));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -209,8 +215,12 @@ fn writer_options() -> usage_store::WriterOptions {
 }
 
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
-/// while the server runs.
-async fn reload_accounts(app: Arc<App>) {
+/// while the server runs, and applies the resets `switchyard accounts reset` asked for (this
+/// server's state in memory is what counts: editing the database alone would be overwritten).
+async fn reload_accounts(
+    app: Arc<App>,
+    resets: Option<Arc<std::sync::Mutex<rusqlite::Connection>>>,
+) {
     let Some(store) = app.credentials.store.clone() else {
         return;
     };
@@ -219,13 +229,50 @@ async fn reload_accounts(app: Arc<App>) {
     loop {
         tick.tick().await;
         let store = store.clone();
-        let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await else {
-            continue;
-        };
-        for p in &app.providers {
-            if p.sync_stored(&rows) {
-                tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
+        if let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await {
+            for p in &app.providers {
+                if p.sync_stored(&rows) {
+                    tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
+                }
             }
         }
+        if let Some(conn) = &resets {
+            apply_requested_resets(&app, conn.clone()).await;
+        }
+    }
+}
+
+/// Applies pending reset requests to the accounts in memory, queues their new state for
+/// saving, and forgets the requests.
+async fn apply_requested_resets(app: &App, conn: Arc<std::sync::Mutex<rusqlite::Connection>>) {
+    let c = conn.clone();
+    let pending = move || {
+        // A poisoned lock only means an earlier turn panicked; the connection is still sound.
+        let guard = c.lock().unwrap_or_else(|p| p.into_inner());
+        usage_store::pending_resets(&guard)
+    };
+    let (scopes, last) = match tokio::task::spawn_blocking(pending).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!("cannot read account reset requests: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    if scopes.is_empty() {
+        return;
+    }
+    for scope in &scopes {
+        let done = app.reset_accounts(scope);
+        let names: Vec<String> = done.iter().map(|(p, a, _)| format!("{p}/{a}")).collect();
+        tracing::info!(by = "cli", scope = %scope, accounts = %names.join(" "), "accounts reset");
+    }
+    let forgotten = tokio::task::spawn_blocking(move || {
+        let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        usage_store::forget_resets(&guard, last)
+    })
+    .await;
+    if let Ok(Err(e)) = forgotten {
+        tracing::warn!("cannot clear applied account reset requests: {e}");
     }
 }

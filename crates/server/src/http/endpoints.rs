@@ -1,5 +1,5 @@
 //! The endpoint table: which path speaks which client format, and the few answered here
-//! (health, metrics, model lists, the accounts report).
+//! (health, metrics, model lists, the accounts report and reset).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use hyper::body::Incoming;
 use serde_json::json;
 use switchyard_hub::{ApiError, ErrorKind, Format};
 
-use crate::http::client_auth;
 use crate::http::respond::{self, Body};
+use crate::http::{client_auth, reset};
 use crate::request::resolve;
 use crate::request::{self, Endpoint, EndpointKind};
 use crate::state::app::App;
@@ -66,9 +66,14 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             Ok(()) => respond::json(200, &app.accounts_report()),
             Err(e) => respond::error(&e, Format::OpenAi),
         },
+        ("/api/accounts/reset", &Method::POST) => match admin(&app, req.headers()) {
+            Ok(()) => reset::handle(app, req, peer).await,
+            Err(e) => respond::error(&e, Format::OpenAi),
+        },
         ("/health" | "/v1/models" | "/models" | "/v1beta/models" | "/api/accounts", _) => {
             not_allowed("GET")
         }
+        ("/api/accounts/reset", _) => not_allowed("POST"),
         (
             "/v1/chat/completions"
             | "/chat/completions"

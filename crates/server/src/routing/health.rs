@@ -110,6 +110,17 @@ impl Health {
         self.model_cooldowns.remove(model);
     }
 
+    /// Forgets every routing penalty (cooldowns, backoff, failures in a row, the set-aside),
+    /// as an operator's reset asks: the account is offered again at once. The day's
+    /// counters and the last error stay, as history.
+    pub fn reset(&mut self) {
+        self.cooldown_until = None;
+        self.model_cooldowns.clear();
+        self.backoff_level = 0;
+        self.consecutive_failures = 0;
+        self.disabled_until = None;
+    }
+
     /// Records a failure and decides the account's penalty.
     pub fn on_failure(
         &mut self,
@@ -221,6 +232,25 @@ mod tests {
             Err(Unavailable::Cooling(now + Duration::from_secs(90)))
         );
         assert_eq!(h.check("m2", now), Ok(()));
+    }
+
+    #[test]
+    fn a_reset_clears_every_penalty_but_keeps_the_counters() {
+        let now = switchyard_hub::clock::now();
+        let mut h = Health::default();
+        let r = routing();
+        let hinted = failure(FailureClass::RateLimit, Some(Duration::from_secs(3600)));
+        h.on_failure(&hinted, "m1", true, &r, now);
+        h.on_failure(&hinted, "m2", false, &r, now);
+        h.on_failure(&hinted, "m2", false, &r, now);
+        h.day_requests = 7;
+        assert!(matches!(h.check("m1", now), Err(Unavailable::Disabled(_))));
+        h.reset();
+        assert_eq!(h.check("m1", now), Ok(()));
+        assert_eq!(h.check("m2", now), Ok(()));
+        assert_eq!((h.backoff_level, h.consecutive_failures), (0, 0));
+        assert!(h.model_cooldowns.is_empty());
+        assert_eq!(h.day_requests, 7);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::routing::{epoch_ms, from_epoch_ms};
 use crate::state::credentials::{Credentials, Live};
 use crate::state::debug_log::DebugLogger;
 use crate::state::metrics::Metrics;
-use crate::state::usage_store::{AccountState, AccountStateRow, UsageSink};
+use crate::state::usage_store::{AccountState, AccountStateRow, ResetScope, UsageSink};
 
 pub struct App {
     pub config: Config,
@@ -420,6 +420,29 @@ impl App {
             })
             .collect();
         serde_json::json!({ "accounts": rows })
+    }
+
+    /// Clears the routing penalties of every account in use that `scope` covers and queues
+    /// their state for saving, so a restart keeps the reset. Accounts the user disabled are
+    /// not in use, so they stay disabled; one that needs a login still needs it (the reset
+    /// does not touch credentials). Returns (provider, account, needs login) of each.
+    pub fn reset_accounts(&self, scope: &ResetScope) -> Vec<(String, String, bool)> {
+        let mut done = Vec::new();
+        for p in &self.providers {
+            for a in p.accounts().iter() {
+                if !scope.covers(&a.provider, &a.name) {
+                    continue;
+                }
+                a.lock_health().reset();
+                self.save_account(a);
+                done.push((
+                    a.provider.clone(),
+                    a.name.clone(),
+                    a.credential.needs_login(),
+                ));
+            }
+        }
+        done
     }
 
     /// The account a session last used with `provider`, while the session is fresh.

@@ -22,12 +22,14 @@ use switchyard_hub::Usage;
 use tokio::sync::Notify;
 
 mod queries;
+mod resets;
 mod schema;
 
 pub use queries::{
     StoredRoutes, load_account_states, load_learned_formats, load_routes, remove_route, save_route,
     summary, tokens_by_key_since,
 };
+pub use resets::{ResetScope, apply_pending_resets, forget_resets, pending_resets, request_reset};
 pub use schema::open;
 
 /// Bytes of queued rows beyond which new requests wait for the writer. About 6,000 rows:

@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS routes (
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
-pub(super) const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE usage ADD COLUMN combo TEXT;
      ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
@@ -62,6 +62,14 @@ pub(super) const MIGRATIONS: [&str; 2] = [
          model    TEXT NOT NULL,
          format   TEXT NOT NULL,
          PRIMARY KEY (provider, model)
+     );",
+    // Resets asked for by `switchyard accounts reset`, until a server applies them
+    // (provider and account NULL: every account; account NULL: the provider's).
+    "CREATE TABLE account_resets (
+         id           INTEGER PRIMARY KEY,
+         provider     TEXT,
+         account      TEXT,
+         requested_ms INTEGER NOT NULL
      );",
 ];
 

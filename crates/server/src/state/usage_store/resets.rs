@@ -1,0 +1,121 @@
+//! Account reset requests: a reset asked for by `switchyard accounts reset` is kept as a row
+//! until a server applies it. A running server owns its accounts' state in memory and saves
+//! it over the database, so the command cannot simply edit the saved state; the request row
+//! is read by the running server's account reload loop, or by the next start-up, whichever
+//! comes first, and deleted once applied.
+
+use rusqlite::{Connection, params};
+
+/// Which accounts a reset covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetScope {
+    All,
+    Provider(String),
+    Account { provider: String, account: String },
+}
+
+impl ResetScope {
+    pub fn covers(&self, provider: &str, account: &str) -> bool {
+        match self {
+            ResetScope::All => true,
+            ResetScope::Provider(p) => p == provider,
+            ResetScope::Account {
+                provider: p,
+                account: a,
+            } => p == provider && a == account,
+        }
+    }
+
+    fn columns(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            ResetScope::All => (None, None),
+            ResetScope::Provider(p) => (Some(p), None),
+            ResetScope::Account { provider, account } => (Some(provider), Some(account)),
+        }
+    }
+}
+
+impl std::fmt::Display for ResetScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResetScope::All => f.write_str("every account"),
+            ResetScope::Provider(p) => write!(f, "provider `{p}`"),
+            ResetScope::Account { provider, account } => write!(f, "`{provider}/{account}`"),
+        }
+    }
+}
+
+/// Clears the routing penalties of the saved states `scope` covers: what a reset does to an
+/// account the server is not holding in memory. Counters and the last error stay.
+fn clear_saved(conn: &Connection, scope: &ResetScope) -> rusqlite::Result<usize> {
+    let (provider, account) = scope.columns();
+    conn.execute(
+        "UPDATE account_state SET cooldown_until_ms = NULL, model_cooldowns = '[]',
+             backoff_level = 0, consecutive_failures = 0, disabled_until_ms = NULL
+         WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR account = ?2)",
+        params![provider, account],
+    )
+}
+
+/// Records a reset for a server to apply, and clears the saved state at once so a stopped
+/// server's status shows it; both in one transaction.
+pub fn request_reset(
+    conn: &mut Connection,
+    scope: &ResetScope,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let (provider, account) = scope.columns();
+    tx.execute(
+        "INSERT INTO account_resets (provider, account, requested_ms) VALUES (?1, ?2, ?3)",
+        params![provider, account, now_ms],
+    )?;
+    clear_saved(&tx, scope)?;
+    tx.commit()
+}
+
+/// The resets waiting to be applied, oldest first, with the id of the newest (for
+/// [`forget_resets`]).
+pub fn pending_resets(conn: &Connection) -> rusqlite::Result<(Vec<ResetScope>, i64)> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, provider, account FROM account_resets ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut scopes = Vec::new();
+    let mut last = 0;
+    for row in rows {
+        let (id, provider, account) = row?;
+        last = last.max(id);
+        scopes.push(match (provider, account) {
+            (Some(provider), Some(account)) => ResetScope::Account { provider, account },
+            (Some(p), None) => ResetScope::Provider(p),
+            _ => ResetScope::All,
+        });
+    }
+    Ok((scopes, last))
+}
+
+/// Deletes the resets up to `last` once they are applied; one requested meanwhile stays.
+pub fn forget_resets(conn: &Connection, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM account_resets WHERE id <= ?1")?
+        .execute([last])?;
+    Ok(())
+}
+
+/// At start-up, before the saved states are read: applies every pending reset to them and
+/// forgets it. Returns what was applied, for the log.
+pub fn apply_pending_resets(conn: &mut Connection) -> rusqlite::Result<Vec<ResetScope>> {
+    let tx = conn.transaction()?;
+    let (scopes, last) = pending_resets(&tx)?;
+    for s in &scopes {
+        clear_saved(&tx, s)?;
+    }
+    forget_resets(&tx, last)?;
+    tx.commit()?;
+    Ok(scopes)
+}
