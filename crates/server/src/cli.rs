@@ -111,6 +111,18 @@ pub enum AccountsCommand {
     Enable { account: String },
     /// Delete a stored account and its tokens.
     Remove { account: String },
+    /// Clear cooldowns (per-model ones too), backoff, failure counts and the automatic
+    /// set-aside of ACCOUNT (`provider/name` or `name`), of a provider's accounts
+    /// (`--provider P`) or of every account (`--all`). A running server applies it within
+    /// `server.account_reload_ms`, a stopped one when it starts. An account you disabled
+    /// stays disabled; one that needs a login still needs it.
+    Reset {
+        account: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long, conflicts_with_all = ["account", "provider"])]
+        all: bool,
+    },
 }
 
 /// Why a command failed; printed as `switchyard: <message>`.
@@ -164,6 +176,11 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
                 AccountsCommand::Disable { account } => accounts::Action::Disable(account),
                 AccountsCommand::Enable { account } => accounts::Action::Enable(account),
                 AccountsCommand::Remove { account } => accounts::Action::Remove(account),
+                AccountsCommand::Reset {
+                    account,
+                    provider,
+                    all,
+                } => return accounts::reset(config, account, provider, all),
             };
             accounts::accounts(config, action)
         }

@@ -1,5 +1,5 @@
-//! `switchyard login`, `switchyard accounts` and `switchyard import`: accounts kept in the
-//! database beside the usage table. Nothing here prints a secret.
+//! `switchyard login`, `switchyard accounts` (list, disable, enable, remove, reset) and
+//! `switchyard import`: accounts kept in the database beside the usage table. Nothing here prints a secret.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamCli
 
 use crate::cli::Error;
 use crate::config::{self, Config, ProviderConfig};
+use crate::state::usage_store::{self, ResetScope};
 
 fn load(config_path: &Path) -> Result<Config, Error> {
     config::load(config_path, &config::Overrides::default()).map_err(Error::from)
@@ -288,4 +289,133 @@ fn expiry(c: &Credential) -> String {
         Ok(left) => format!("in {}", human(left.as_secs())),
         Err(e) => format!("{} ago (renewed on use)", human(e.duration().as_secs())),
     }
+}
+
+/// An account a reset may cover, with why it might not take effect.
+struct Candidate {
+    provider: String,
+    name: String,
+    status: AccountStatus,
+}
+
+/// Every account a server would hold: the config's and the store's, for configured providers.
+fn candidates(config: &Config, store: &Store) -> Result<Vec<Candidate>, Error> {
+    let mut out: Vec<Candidate> = config
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.accounts.iter().map(|a| Candidate {
+                provider: p.name.clone(),
+                name: a.name.clone(),
+                status: AccountStatus::Active,
+            })
+        })
+        .collect();
+    for a in store.list(None)? {
+        let configured = config.providers.iter().any(|p| p.name == a.provider);
+        let shadowed = out
+            .iter()
+            .any(|c| c.provider == a.provider && c.name == a.name);
+        if configured && !shadowed {
+            out.push(Candidate {
+                provider: a.provider,
+                name: a.name,
+                status: a.status,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `switchyard accounts reset ACCOUNT | --provider P | --all`.
+///
+/// It records a reset request in the database rather than editing the saved state alone: a
+/// running server holds its accounts' state in memory and saves it over the database, so an
+/// edit would be overwritten. The server's account reload loop applies the request (within
+/// `server.account_reload_ms`) and a stopped server applies it when it starts; the saved
+/// state is also cleared at once, so `switchyard status` shows the reset meanwhile. This
+/// works the same whether or not a server runs, with no need to reach its address or hold
+/// its admin key.
+pub fn reset(
+    config_path: &Path,
+    account: Option<String>,
+    provider_name: Option<String>,
+    all: bool,
+) -> Result<(), Error> {
+    let (config, mut conn) = crate::cli::config_and_database(config_path)?;
+    let store = open_store(&config)?;
+    let candidates = candidates(&config, &store)?;
+    let scope = match (account, provider_name, all) {
+        (None, None, true) => ResetScope::All,
+        (None, Some(p), false) => ResetScope::Provider(provider(&config, &p)?.name.clone()),
+        (Some(spec), p, false) => {
+            let (p, name) = match (spec.split_once('/'), p) {
+                (Some((sp, n)), None) => (Some(provider(&config, sp)?.name.clone()), n.to_owned()),
+                (Some(_), Some(_)) => {
+                    return Err(Error::Refused(
+                        "name the account as provider/name or with --provider, not both".into(),
+                    ));
+                }
+                (None, Some(p)) => (Some(provider(&config, &p)?.name.clone()), spec.clone()),
+                (None, None) => (None, spec.clone()),
+            };
+            let found: Vec<&Candidate> = candidates
+                .iter()
+                .filter(|c| c.name == name && p.as_ref().is_none_or(|p| *p == c.provider))
+                .collect();
+            match found.as_slice() {
+                [one] if one.status == AccountStatus::Disabled => {
+                    return Err(Error::Refused(format!(
+                        "{}/{} is disabled: a reset does not enable it (`switchyard accounts enable {}/{}` does)",
+                        one.provider, one.name, one.provider, one.name
+                    )));
+                }
+                [one] => ResetScope::Account {
+                    provider: one.provider.clone(),
+                    account: one.name.clone(),
+                },
+                [] => {
+                    return Err(Error::Refused(format!(
+                        "no account `{spec}` (see `switchyard accounts`)"
+                    )));
+                }
+                _ => {
+                    return Err(Error::Refused(format!(
+                        "`{spec}` names several accounts; use provider/name"
+                    )));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::Refused(
+                "name an account (provider/name or name), --provider P, or --all".into(),
+            ));
+        }
+    };
+    let covered: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| scope.covers(&c.provider, &c.name))
+        .collect();
+    if covered.iter().all(|c| c.status == AccountStatus::Disabled) {
+        return Err(Error::Refused(format!(
+            "no account in use matches {scope} (see `switchyard accounts`)"
+        )));
+    }
+    let now = crate::routing::epoch_ms(switchyard_hub::clock::now());
+    usage_store::request_reset(&mut conn, &scope, now)?;
+    for c in covered {
+        let label = format!("{}/{}", c.provider, c.name);
+        match c.status {
+            AccountStatus::Active => say(&format!("reset {label}")),
+            AccountStatus::NeedsLogin => say(&format!(
+                "reset {label} (it still needs `switchyard login {}`)",
+                c.provider
+            )),
+            AccountStatus::Disabled => say(&format!("left {label} as is: it is disabled")),
+        }
+    }
+    say(
+        "A running server applies the reset within `server.account_reload_ms` (5 s by default); a stopped one when it starts.",
+    );
+    Ok(())
 }
