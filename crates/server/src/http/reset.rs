@@ -15,6 +15,10 @@ use crate::http::respond::{self, Body};
 use crate::state::app::App;
 use crate::state::usage_store::ResetScope;
 
+/// What a well-formed body looks like, for every refusal.
+const SHAPE: &str =
+    r#"send {"provider": "...", "account": "..."}, {"provider": "..."} or {"all": true}"#;
+
 /// Far more than any well-formed request needs.
 const BODY_LIMIT: usize = 16 * 1024;
 
@@ -47,7 +51,7 @@ async fn read_scope(body: Incoming, pause: std::time::Duration) -> Result<ResetS
         .map_err(|_| ApiError::new(408, ErrorKind::Timeout, "the request body stopped arriving"))?
         .map_err(|e| bad(format!("cannot read the body: {e}")))?;
     let value: Value = serde_json::from_slice(&collected.to_bytes())
-        .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        .map_err(|e| bad(format!("the body is not JSON ({e}): {SHAPE}")))?;
     parse_scope(&value)
 }
 
