@@ -119,3 +119,53 @@ pub fn apply_pending_resets(conn: &mut Connection) -> rusqlite::Result<Vec<Reset
     tx.commit()?;
     Ok(scopes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::usage_store::{AccountStateRow, insert, load_account_states, open};
+
+    fn cooled(provider: &str, account: &str) -> AccountStateRow {
+        AccountStateRow {
+            provider: provider.into(),
+            account: account.into(),
+            cooldown_until_ms: Some(i64::MAX / 2),
+            model_cooldowns: vec![("m1".into(), i64::MAX / 2)],
+            backoff_level: 3,
+            consecutive_failures: 2,
+            disabled_until_ms: Some(i64::MAX / 2),
+            day_requests: 5,
+            ..AccountStateRow::default()
+        }
+    }
+
+    /// A server that saved its (cooled) state after the command asked for a reset, then
+    /// stopped before applying it: the next start-up applies it, to the accounts it names.
+    #[test]
+    fn a_reset_the_running_server_missed_is_applied_at_start_up_once() {
+        let dir = std::env::temp_dir().join(format!("sy-reset-{}", uuid::Uuid::new_v4()));
+        let mut conn = open(&dir.join("u.db")).unwrap();
+        let scope = ResetScope::Provider("p".into());
+        request_reset(&mut conn, &scope, 1).unwrap();
+        insert(&mut conn, &[], &[], &[cooled("p", "a1"), cooled("q", "b1")]).unwrap();
+
+        assert_eq!(apply_pending_resets(&mut conn).unwrap(), [scope]);
+        let states = load_account_states(&conn).unwrap();
+        let a1 = states.iter().find(|s| s.account == "a1").unwrap();
+        assert_eq!(
+            (
+                a1.cooldown_until_ms,
+                a1.model_cooldowns.len(),
+                a1.backoff_level
+            ),
+            (None, 0, 0)
+        );
+        assert_eq!((a1.consecutive_failures, a1.disabled_until_ms), (0, None));
+        assert_eq!(a1.day_requests, 5, "counters stay");
+        let b1 = states.iter().find(|s| s.account == "b1").unwrap();
+        assert_eq!(b1, &cooled("q", "b1"));
+        assert!(pending_resets(&conn).unwrap().0.is_empty());
+        assert!(apply_pending_resets(&mut conn).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
