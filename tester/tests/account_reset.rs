@@ -127,6 +127,31 @@ async fn a1_serves(fake: &FakeOpenAi, proxy: &Proxy) {
     assert_eq!(fake.keys_seen()[before..], [K1]);
 }
 
+/// Waits until the server has saved `name`'s state as it holds it now: cooling, with
+/// today's count of requests.
+async fn wait_saved(proxy: &Proxy, name: &str) {
+    let held = account(proxy, name).await;
+    assert_eq!(held["status"], "cooling", "{held}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+        let saved: Option<(Option<i64>, i64)> = conn
+            .query_row(
+                "SELECT cooldown_until_ms, day_requests FROM account_state WHERE account = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        if let Some((Some(_), n)) = saved
+            && Some(n) == held["requests_today"].as_i64()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name}'s state was never saved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_reset_serves_an_hour_cooled_account_at_once_and_survives_a_restart() {
     let fake = FakeOpenAi::start().await;
@@ -158,8 +183,10 @@ async fn the_api_reset_serves_an_hour_cooled_account_at_once_and_survives_a_rest
         proxy.stderr()
     );
 
-    // Cooled again, reset again, and restarted before any request could clear it.
+    // Cooled again, reset again, and restarted before any request could clear it. The
+    // cooled state is on disk first, so only the reset's own save can clear it there.
     cool_a1(&fake, &proxy).await;
+    wait_saved(&proxy, "a1").await;
     let res = reset(&proxy, ADMIN, r#"{"provider": "p"}"#).await;
     assert_eq!(res.status, 200, "{}", res.text());
     let listed = res.json();
