@@ -74,18 +74,13 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         .build()
         .map_err(Error::Runtime)?;
     runtime.block_on(async move {
-        let conn = usage_store::open(&config.database)
+        let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
         let (aliases, combos) = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
         for w in config.add_stored(aliases, combos) {
             tracing::warn!("{w}");
         }
-        // Resets asked for while no server ran (`switchyard accounts reset`) apply first.
-        let mut conn = conn;
-        for scope in usage_store::apply_pending_resets(&mut conn).map_err(Error::read("account resets"))? {
-            tracing::info!(by = "cli", scope = %scope, "accounts reset at start-up");
-        }
-        let saved = usage_store::load_account_states(&conn).map_err(Error::read("account state"))?;
+        let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
         let offset = config.routing.day_offset_secs;
@@ -133,8 +128,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let resets = usage_store::open(&app.config.database).ok().map(|c| Arc::new(std::sync::Mutex::new(c)));
-        let reload = tokio::spawn(reload_accounts(app.clone(), resets));
+        let reload = tokio::spawn(reload_accounts(app.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -179,6 +173,17 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     })
 }
 
+/// The accounts' saved state, once the resets asked for while no server ran
+/// (`switchyard accounts reset`) are applied to it.
+fn saved_states(
+    conn: &mut rusqlite::Connection,
+) -> Result<Vec<usage_store::AccountStateRow>, Error> {
+    for scope in usage_store::apply_pending_resets(conn).map_err(Error::read("account resets"))? {
+        tracing::info!(by = "cli", scope = %scope, "accounts reset at start-up");
+    }
+    usage_store::load_account_states(conn).map_err(Error::read("account state"))
+}
+
 /// One serving thread: its own current-thread runtime and upstream pool, serving
 /// `listener` until `shutdown`.
 fn serve_thread(
@@ -217,13 +222,14 @@ fn writer_options() -> usage_store::WriterOptions {
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
 /// while the server runs, and applies the resets `switchyard accounts reset` asked for (this
 /// server's state in memory is what counts: editing the database alone would be overwritten).
-async fn reload_accounts(
-    app: Arc<App>,
-    resets: Option<Arc<std::sync::Mutex<rusqlite::Connection>>>,
-) {
+async fn reload_accounts(app: Arc<App>) {
     let Some(store) = app.credentials.store.clone() else {
         return;
     };
+    let resets = usage_store::open(&app.config.database)
+        .inspect_err(|e| tracing::warn!("`switchyard accounts reset` requests are not read: {e}"))
+        .ok()
+        .map(|c| Arc::new(std::sync::Mutex::new(c)));
     let mut tick = tokio::time::interval(app.config.account_reload);
     tick.tick().await;
     loop {
