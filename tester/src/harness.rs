@@ -279,6 +279,53 @@ pub fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Brings a CLI login file in as account `name`, as a user would: `contents` is written to
+/// `dir/file_name` and `switchyard --config config.toml import <kind>` reads it. Panics with
+/// the command's output if it is refused.
+pub fn import_login(
+    dir: &Path,
+    kind: &str,
+    file_name: &str,
+    contents: &serde_json::Value,
+    name: &str,
+) {
+    let file = dir.join(file_name);
+    std::fs::write(&file, contents.to_string()).unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let args = [
+        "--config",
+        "config.toml",
+        "import",
+        kind,
+        "--path",
+        &path,
+        "--name",
+        name,
+    ];
+    let (ok, out, err) = run(dir, &args);
+    assert!(ok, "import {kind} failed:\n{out}\n{err}");
+}
+
+/// Claude Code's `.credentials.json` holding an OAuth login.
+pub fn claude_code_login(
+    access: &str,
+    refresh: &str,
+    expires: std::time::SystemTime,
+) -> serde_json::Value {
+    let expires_ms = expires
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    serde_json::json!({"claudeAiOauth": {"accessToken": access, "refreshToken": refresh,
+        "expiresAt": expires_ms, "scopes": ["user:inference"], "subscriptionType": "max"}})
+}
+
+/// Codex's `auth.json` holding a ChatGPT login.
+pub fn codex_login(access: &str, refresh: &str, id_token: &str) -> serde_json::Value {
+    serde_json::json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
+        "access_token": access, "refresh_token": refresh, "account_id": "acct-1"},
+        "last_refresh": "2026-01-01T00:00:00Z"})
+}
+
 /// Runs `cmd` to completion, or kills it and whatever it started once `limit` has passed;
 /// returns (exited with success, stdout, stderr). Stdin is closed.
 pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String) {

@@ -9,13 +9,11 @@
     reason = "test helpers outside #[test] fns fail the test by panicking"
 )]
 
-use std::time::UNIX_EPOCH;
-
 use serde_json::{Value, json};
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_subscriptions::FakeClaudeCode;
-use switchyard_tester::harness::{Proxy, run, scratch_dir};
+use switchyard_tester::harness::{Proxy, claude_code_login, import_login, scratch_dir};
 use switchyard_tester::http_client::{post_json, request};
 
 const CLIENT_KEY: &str = "sk-client-subscription-01";
@@ -76,25 +74,8 @@ targets = ["cc/claude-sonnet-4-5", "oai/gpt-5"]
     let dir = scratch_dir("claude-subscription");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
     let (access, refresh, _, expires) = oauth.state.issue(3600);
-    let expires_ms = expires.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    let file = dir.join("creds.json");
-    let creds = json!({"claudeAiOauth": {"accessToken": access, "refreshToken": refresh,
-        "expiresAt": expires_ms, "scopes": ["user:inference"], "subscriptionType": "max"}});
-    std::fs::write(&file, creds.to_string()).unwrap();
-    let (ok, out, err) = run(
-        &dir,
-        &[
-            "--config",
-            "config.toml",
-            "import",
-            "claude",
-            "--path",
-            file.to_str().unwrap(),
-            "--name",
-            "a",
-        ],
-    );
-    assert!(ok, "{out}\n{err}");
+    let login = claude_code_login(&access, &refresh, expires);
+    import_login(&dir, "claude", "creds.json", &login, "a");
     let proxy = Proxy::start_in(dir, &config, &[]);
     Setup {
         claude,

@@ -8,14 +8,12 @@
     reason = "test helpers outside #[test] fns fail the test by panicking"
 )]
 
-use std::time::UNIX_EPOCH;
-
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_subscriptions::FakeClaudeCode;
-use switchyard_tester::harness::{Proxy, run, scratch_dir};
+use switchyard_tester::harness::{Proxy, claude_code_login, import_login, scratch_dir};
 use switchyard_tester::http_client::{request, sse_data};
 
 const CLIENT_KEY: &str = "sk-client-headers-0001";
@@ -241,25 +239,8 @@ client_id = "claude-test-client"
     let dir = scratch_dir("client-headers-login");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
     let (access, refresh, _, expires) = oauth.state.issue(3600);
-    let expires_ms = expires.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    let file = dir.join("creds.json");
-    let creds = json!({"claudeAiOauth": {"accessToken": access, "refreshToken": refresh,
-        "expiresAt": expires_ms, "scopes": ["user:inference"], "subscriptionType": "max"}});
-    std::fs::write(&file, creds.to_string()).unwrap();
-    let (ok, out, err) = run(
-        &dir,
-        &[
-            "--config",
-            "config.toml",
-            "import",
-            "claude",
-            "--path",
-            file.to_str().unwrap(),
-            "--name",
-            "a",
-        ],
-    );
-    assert!(ok, "{out}\n{err}");
+    let login = claude_code_login(&access, &refresh, expires);
+    import_login(&dir, "claude", "creds.json", &login, "a");
 
     let mut proxy = Proxy::start_in(dir, &config, &[]);
     send_claude_code(&proxy, "cc/claude-opus-4-8", &[]).await;

@@ -12,7 +12,7 @@ use serde_json::json;
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_responses::ENCRYPTED_CONTENT;
 use switchyard_tester::fake_subscriptions::FakeCodex;
-use switchyard_tester::harness::{Proxy, run, scratch_dir};
+use switchyard_tester::harness::{Proxy, codex_login, import_login, scratch_dir};
 use switchyard_tester::http_client::{post_json, request};
 
 const CLIENT_KEY: &str = "sk-client-codex-store-01";
@@ -45,25 +45,13 @@ client_id = "app_test"
     let dir = scratch_dir("codex-store-false");
     std::fs::write(dir.join("config.toml"), &config).unwrap();
     let (access, refresh, id_token, _) = oauth.state.issue(3600);
-    let file = dir.join("auth.json");
-    let auth = json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
-        "access_token": access, "refresh_token": refresh, "account_id": "acct-1"},
-        "last_refresh": "2026-01-01T00:00:00Z"});
-    std::fs::write(&file, auth.to_string()).unwrap();
-    let (ok, out, err) = run(
+    import_login(
         &dir,
-        &[
-            "--config",
-            "config.toml",
-            "import",
-            "codex",
-            "--path",
-            file.to_str().unwrap(),
-            "--name",
-            "a",
-        ],
+        "codex",
+        "auth.json",
+        &codex_login(&access, &refresh, &id_token),
+        "a",
     );
-    assert!(ok, "{out}\n{err}");
     let mut proxy = Proxy::start_in(dir, &config, &[]);
 
     // A second turn as a client of the storing API writes it: a system item, the earlier

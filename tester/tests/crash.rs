@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_subscriptions::FakeCodex;
-use switchyard_tester::harness::{Proxy, run, scratch_dir};
+use switchyard_tester::harness::{Proxy, codex_login, import_login, scratch_dir};
 use switchyard_tester::http_client::{client, post_json};
 
 const CLIENT: &str = "sk-crash-client-key-0001";
@@ -132,28 +132,8 @@ redirect_uri = "http://localhost:0/auth/callback"
     // A stored OAuth account whose token has expired: the first request through it renews
     // it and writes the new tokens to the store during the run.
     let (access, refresh, id_token, _) = oauth.state.issue(-30);
-    let file = dir.join("codex-auth.json");
-    std::fs::write(
-        &file,
-        json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token, "access_token": access,
-            "refresh_token": refresh, "account_id": "acct-1"}, "last_refresh": "2026-01-01T00:00:00Z"})
-        .to_string(),
-    )
-    .unwrap();
-    let (ok, out, err) = run(
-        &dir,
-        &[
-            "--config",
-            "config.toml",
-            "import",
-            "codex",
-            "--path",
-            file.to_str().unwrap(),
-            "--name",
-            "crashy",
-        ],
-    );
-    assert!(ok, "import failed:\n{out}\n{err}");
+    let login = codex_login(&access, &refresh, &id_token);
+    import_login(&dir, "codex", "codex-auth.json", &login, "crashy");
 
     let mut proxy = Proxy::start_in(dir.clone(), &config, &[("SWITCHYARD_LOG", "warn")]);
     let url = Arc::new(proxy.url("/v1/chat/completions"));
