@@ -76,11 +76,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
-        let (routes, warnings) = config.routes_with(stored_routes.0.clone(), stored_routes.1.clone());
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
+        let (stored_routes, routes) = stored_routes(&conn, &config)?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -218,6 +214,20 @@ fn writer_options() -> usage_store::WriterOptions {
         options.queue_bytes = usize::try_from(bytes).unwrap_or(options.queue_bytes);
     }
     options
+}
+
+/// The aliases and combos kept in the database, and the table they make with the config
+/// file's (its warnings logged).
+fn stored_routes(
+    conn: &rusqlite::Connection,
+    config: &config::Config,
+) -> Result<(usage_store::StoredRoutes, config::Routes), Error> {
+    let stored = usage_store::load_routes(conn).map_err(Error::read("stored routes"))?;
+    let (routes, warnings) = config.routes_with(stored.0.clone(), stored.1.clone());
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((stored, routes))
 }
 
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`) and
