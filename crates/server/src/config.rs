@@ -198,18 +198,34 @@ pub fn parse(
     validate(file, env, text).map_err(invalid)
 }
 
+/// The names a request's model string may be looked up under: the config file's aliases and
+/// combos plus those kept in the database. A running server swaps it whole when the stored
+/// ones change, so a request keeps the table it started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// Alias name -> `provider/model`.
+    pub aliases: BTreeMap<String, String>,
+    pub combos: BTreeMap<String, Vec<ComboTarget>>,
+}
+
 impl Config {
-    /// Adds the aliases and combos kept in the database (`switchyard alias`, `switchyard
-    /// combo`). The config file wins a name both define; an entry that no longer fits the
-    /// config (its provider is gone) is skipped with a warning.
-    pub fn add_stored(
-        &mut self,
+    /// The config file's aliases and combos plus those kept in the database (`switchyard
+    /// alias`, `switchyard combo`). The config file wins a name both define; an entry that no
+    /// longer fits the config (its provider is gone) is skipped with a warning.
+    pub fn routes_with(
+        &self,
         aliases: Vec<(String, String)>,
         combos: Vec<(String, Vec<String>)>,
-    ) -> Vec<String> {
+    ) -> (Routes, Vec<String>) {
+        let mut routes = Routes {
+            aliases: self.aliases.clone(),
+            combos: self.combos.clone(),
+        };
         let mut warnings = Vec::new();
+        let in_file =
+            |name: &str| self.aliases.contains_key(name) || self.combos.contains_key(name);
         for (alias, target) in aliases {
-            if self.aliases.contains_key(&alias) || self.combos.contains_key(&alias) {
+            if in_file(&alias) {
                 warnings.push(format!(
                     "stored alias `{alias}` is shadowed by the config file"
                 ));
@@ -217,13 +233,13 @@ impl Config {
             }
             match check_alias(&alias, &target, &self.providers) {
                 Ok(()) => {
-                    self.aliases.insert(alias, target);
+                    routes.aliases.insert(alias, target);
                 }
                 Err(e) => warnings.push(format!("stored {e}; skipped")),
             }
         }
         for (name, steps) in combos {
-            if self.aliases.contains_key(&name) || self.combos.contains_key(&name) {
+            if in_file(&name) {
                 warnings.push(format!(
                     "stored combo `{name}` is shadowed by the config file"
                 ));
@@ -231,12 +247,12 @@ impl Config {
             }
             match combo_targets(&name, &steps, &self.providers) {
                 Ok(targets) => {
-                    self.combos.insert(name, targets);
+                    routes.combos.insert(name, targets);
                 }
                 Err(e) => warnings.push(format!("stored {e}; skipped")),
             }
         }
-        warnings
+        (routes, warnings)
     }
 
     /// Checks an alias or a combo before it is stored.

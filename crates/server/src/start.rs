@@ -60,7 +60,7 @@ impl Error {
 /// shutdown signal, and returns once every request has ended and every row is written.
 pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     let overrides = config::Overrides { listen };
-    let mut config = config::load(config_path, &overrides)?;
+    let config = config::load(config_path, &overrides)?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -76,10 +76,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let (aliases, combos) = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
-        for w in config.add_stored(aliases, combos) {
-            tracing::warn!("{w}");
-        }
+        let (stored_routes, routes) = stored_routes(&conn, &config)?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -105,7 +102,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let first = others.remove(0);
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
-        let app = Arc::new(app::build(config, usage, debug, &saved)?);
+        let app = Arc::new(app::build(config, usage, debug, &saved, routes)?);
         for (name, model, format) in &learned {
             let provider = app.providers.iter().find(|p| &p.name == name);
             let learning = provider.and_then(|p| p.executor.endpoint_learning());
@@ -128,7 +125,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let reload = tokio::spawn(reload_accounts(app.clone()));
+        let reload = tokio::spawn(reload_accounts(app.clone(), stored_routes));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -219,33 +216,90 @@ fn writer_options() -> usage_store::WriterOptions {
     options
 }
 
-/// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`)
-/// while the server runs, and applies the resets `switchyard accounts reset` asked for (this
-/// server's state in memory is what counts: editing the database alone would be overwritten).
-async fn reload_accounts(app: Arc<App>) {
-    let Some(store) = app.credentials.store.clone() else {
-        return;
-    };
-    let resets = usage_store::open(&app.config.database)
-        .inspect_err(|e| tracing::warn!("`switchyard accounts reset` requests are not read: {e}"))
+/// The aliases and combos kept in the database, and the table they make with the config
+/// file's (its warnings logged).
+fn stored_routes(
+    conn: &rusqlite::Connection,
+    config: &config::Config,
+) -> Result<(usage_store::StoredRoutes, config::Routes), Error> {
+    let stored = usage_store::load_routes(conn).map_err(Error::read("stored routes"))?;
+    let (routes, warnings) = config.routes_with(stored.0.clone(), stored.1.clone());
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((stored, routes))
+}
+
+/// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`) and
+/// aliases and combos set or removed (`switchyard alias`, `combo`) while the server runs, and
+/// applies the resets `switchyard accounts reset` asked for (this server's state in memory is
+/// what counts: editing the database alone would be overwritten). `routes` is what the
+/// database held when the alias and combo table in force was built.
+async fn reload_accounts(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
+    let store = app.credentials.store.clone();
+    let conn = usage_store::open(&app.config.database)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "`switchyard accounts reset`, `alias` and `combo` changes are not read: {e}"
+            );
+        })
         .ok()
         .map(|c| Arc::new(std::sync::Mutex::new(c)));
     let mut tick = tokio::time::interval(app.config.account_reload);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let store = store.clone();
-        if let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await {
+        if let Some(store) = store.clone()
+            && let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await
+        {
             for p in &app.providers {
                 if p.sync_stored(&rows) {
                     tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
                 }
             }
         }
-        if let Some(conn) = &resets {
+        if let Some(conn) = &conn {
+            reload_routes(&app, conn.clone(), &mut routes).await;
             apply_requested_resets(&app, conn.clone()).await;
         }
     }
+}
+
+/// Reads the stored aliases and combos and, when they differ from `last`, puts a new table in
+/// force (the config file's entries keep precedence; a stored entry that does not fit is
+/// skipped with a warning). When the database cannot be read, the table in force stays.
+async fn reload_routes(
+    app: &App,
+    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    last: &mut usage_store::StoredRoutes,
+) {
+    let read = move || {
+        // A poisoned lock only means an earlier turn panicked; the connection is still sound.
+        let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        usage_store::load_routes(&guard)
+    };
+    let stored = match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            tracing::warn!("cannot read stored aliases and combos: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    if stored == *last {
+        return;
+    }
+    let (routes, warnings) = app.config.routes_with(stored.0.clone(), stored.1.clone());
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        aliases = routes.aliases.len(),
+        combos = routes.combos.len(),
+        "stored aliases and combos changed"
+    );
+    app.set_routes(routes);
+    *last = stored;
 }
 
 /// Applies pending reset requests to the accounts in memory, queues their new state for

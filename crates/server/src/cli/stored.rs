@@ -6,8 +6,11 @@ use std::path::Path;
 use crate::cli::{Error, StoredAction, config_and_database};
 use crate::state::usage_store;
 
+const RELOAD: &str =
+    "A running server takes the change in within `server.account_reload_ms` (5 s by default).";
+
 /// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
-/// server reads them at start-up.
+/// server takes changes in within `server.account_reload_ms`.
 pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     match action {
@@ -25,12 +28,14 @@ pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<()
             config.check_stored(&name, &targets)?;
             usage_store::save_route(&conn, &name, kind, &targets)?;
             println!("{kind} `{name}` -> {}", targets.join(", "));
+            println!("{RELOAD}");
         }
         StoredAction::Remove { name } => {
             if !usage_store::remove_route(&conn, &name)? {
                 return Err(Error::Refused(format!("no stored {kind} named `{name}`")));
             }
             println!("removed {kind} `{name}`");
+            println!("{RELOAD}");
         }
         StoredAction::List => {
             let (aliases, combos) = usage_store::load_routes(&conn)?;

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format};
 
-use crate::config::{Config, ProviderConfig, check_model};
+use crate::config::{ProviderConfig, Routes, check_model};
 use crate::state::app::App;
 
 /// What resolution needs to know of a provider: the running one, or its config.
@@ -49,19 +49,19 @@ pub struct Resolved {
 /// `*/claude-*` (every listed model that matches, providers in config order), or a bare
 /// model a provider lists.
 pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
-    resolve_in(&app.config, &app.providers, requested)
+    resolve_in(&app.routes(), &app.providers, requested)
 }
 
 /// [`resolve`] against `providers` (in config order), so it can be checked without a
 /// running server.
 pub fn resolve_in<P: Listed>(
-    config: &Config,
+    routes: &Routes,
     providers: &[P],
     requested: &str,
 ) -> Result<Resolved, ApiError> {
     check_model(requested).map_err(|e| ApiError::invalid_request(e.0))?;
     let provider_index = |name: &str| providers.iter().position(|p| p.name() == name);
-    if let Some(steps) = config.combos.get(requested) {
+    if let Some(steps) = routes.combos.get(requested) {
         let targets = steps
             .iter()
             .filter_map(|t| {
@@ -77,7 +77,7 @@ pub fn resolve_in<P: Listed>(
             targets,
         });
     }
-    let spec = config
+    let spec = routes
         .aliases
         .get(requested)
         .map_or(requested, String::as_str);
@@ -159,7 +159,8 @@ pub fn list(app: &App, format: Format) -> Value {
             ids.push((format!("{}/{m}", p.name), p.name.as_str()));
         }
     }
-    for alias in app.config.aliases.keys().chain(app.config.combos.keys()) {
+    let routes = app.routes();
+    for alias in routes.aliases.keys().chain(routes.combos.keys()) {
         ids.push((alias.clone(), "switchyard"));
     }
     match format {
@@ -228,7 +229,7 @@ name = "coding"
 targets = ["cl/claude-sonnet-4-5", "oa/gpt-4.1@a"]
 "#;
 
-    fn config() -> Config {
+    fn config() -> crate::config::Config {
         crate::config::parse(
             CONFIG,
             std::path::Path::new("config.toml"),
@@ -240,7 +241,11 @@ targets = ["cl/claude-sonnet-4-5", "oa/gpt-4.1@a"]
 
     fn resolve(requested: &str) -> Result<Resolved, ApiError> {
         let c = config();
-        resolve_in(&c, &c.providers, requested)
+        resolve_in(
+            &c.routes_with(Vec::new(), Vec::new()).0,
+            &c.providers,
+            requested,
+        )
     }
 
     #[test]
@@ -325,7 +330,7 @@ targets = ["cl/claude-sonnet-4-5", "oa/gpt-4.1@a"]
         #[test]
         fn resolution_never_panics_and_targets_are_real(requested in model_string()) {
             let c = config();
-            match resolve_in(&c, &c.providers, &requested) {
+            match resolve_in(&c.routes_with(Vec::new(), Vec::new()).0, &c.providers, &requested) {
                 Ok(r) => {
                     prop_assert!(crate::config::check_model(&requested).is_ok());
                     for t in &r.targets {

@@ -11,7 +11,7 @@ use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
-use crate::config::{AccountConfig, Config, Strategy};
+use crate::config::{AccountConfig, Config, Routes, Strategy};
 use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
@@ -36,6 +36,9 @@ pub struct App {
     /// Room for `server.max_connections` open client connections, shared by every serving
     /// thread so the cap holds for the process, not per thread.
     pub open_connections: Arc<tokio::sync::Semaphore>,
+    /// Aliases and combos (the file's and the stored ones), swapped whole when the stored
+    /// ones change while the server runs.
+    routes: RwLock<Arc<Routes>>,
 }
 
 pub struct Provider {
@@ -291,6 +294,7 @@ pub fn build(
     usage: UsageSink,
     debug: Option<DebugLogger>,
     saved: &[AccountStateRow],
+    routes: Routes,
 ) -> Result<App, StartError> {
     let registry = Registry::load()?;
     let kinds = switchyard_provider::executor::kinds()?;
@@ -377,10 +381,25 @@ pub fn build(
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
         open_connections,
+        routes: RwLock::new(Arc::new(routes)),
     })
 }
 
 impl App {
+    /// The alias and combo table in force now; a request reads it once and keeps it.
+    pub fn routes(&self) -> Arc<Routes> {
+        // A poisoned lock only means a writer panicked between whole swaps; the value is sound.
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `routes` in force for requests that start from now on.
+    pub fn set_routes(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
+    }
+
     /// Every account's state for `GET /api/accounts`.
     pub fn accounts_report(&self) -> serde_json::Value {
         let now = switchyard_hub::clock::now();
