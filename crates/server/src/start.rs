@@ -125,7 +125,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let reload = tokio::spawn(reload_accounts(app.clone(), stored_routes));
+        let reload = tokio::spawn(reload_stored(app.clone(), stored_routes));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -235,7 +235,7 @@ fn stored_routes(
 /// applies the resets `switchyard accounts reset` asked for (this server's state in memory is
 /// what counts: editing the database alone would be overwritten). `routes` is what the
 /// database held when the alias and combo table in force was built.
-async fn reload_accounts(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
+async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
     let store = app.credentials.store.clone();
     let conn = usage_store::open(&app.config.database)
         .inspect_err(|e| {
