@@ -8,6 +8,15 @@ use switchyard_hub::{ApiError, ErrorKind};
 
 use crate::config::{ClientKey, Config};
 
+/// The key sent as `Authorization: Bearer <key>`, trimmed: how the admin and metrics keys
+/// are presented.
+pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii)
+}
+
 /// The key a client presented, from whichever header its SDK uses.
 fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(http::header::AUTHORIZATION) {
@@ -93,10 +102,7 @@ pub fn authorize_metrics(
             ))
         };
     }
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::trim_ascii);
+    let presented = bearer(headers);
     // Both keys are compared, so the time taken does not tell which one nearly matched.
     let matched = presented.is_some_and(|p| keys.iter().fold(false, |m, k| m | k.matches(p)));
     if matched {

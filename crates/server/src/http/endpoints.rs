@@ -118,12 +118,10 @@ fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
             "the admin API is off: set server.admin_key_env",
         ));
     };
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes()));
+    let presented = client_auth::bearer(headers)
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()));
     match presented {
-        Some(p) if key.matches(p.trim_ascii()) => Ok(()),
+        Some(p) if key.matches(p) => Ok(()),
         _ => Err(ApiError::new(
             401,
             ErrorKind::Authentication,
