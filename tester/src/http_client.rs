@@ -56,7 +56,30 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Reply {
-    let res = send(method, url, headers, body).await;
+    reply(send(method, url, headers, body).await).await
+}
+
+/// A JSON POST on `http`, a client the caller keeps, so its requests share a connection.
+pub async fn post_json_on(
+    http: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> Reply {
+    let req = Request::post(url)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(30), http.request(req))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    reply(res).await
+}
+
+/// The whole answer, read.
+async fn reply(res: http::Response<Incoming>) -> Reply {
     let (parts, body) = res.into_parts();
     let body = tokio::time::timeout(Duration::from_secs(30), body.collect())
         .await

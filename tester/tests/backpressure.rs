@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::harness::Proxy;
-use switchyard_tester::http_client::{client, request};
+use switchyard_tester::http_client::{client, post_json_on, request};
 
 const CLIENT: &str = "sk-backpressure-client-01";
 const ADMIN: &str = "sk-backpressure-admin-01";
@@ -97,17 +95,8 @@ api_key = "sk-backpressure-upstream-01"
             let mut answered = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let body = json!({"model": "p/m", "messages": [{"role": "user", "content": format!("hi {t}")}]});
-                let req = http::Request::post(url.as_str())
-                    .header("authorization", format!("Bearer {CLIENT}"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .unwrap();
-                let res = tokio::time::timeout(Duration::from_secs(30), http.request(req))
-                    .await
-                    .expect("request timed out")
-                    .expect("request failed");
-                assert_eq!(res.status(), 200);
-                res.into_body().collect().await.unwrap();
+                let reply = post_json_on(&http, &url, CLIENT, &body).await;
+                assert_eq!(reply.status, 200, "{}", reply.text());
                 answered += 1;
             }
             answered

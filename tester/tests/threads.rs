@@ -11,12 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::harness::Proxy;
-use switchyard_tester::http_client::client;
+use switchyard_tester::http_client::{client, post_json_on};
 
 const CLIENT: &str = "sk-threads-client-key-01";
 const THREADS: usize = 3;
@@ -92,17 +90,8 @@ api_key = "sk-threads-upstream-01"
             let http = client();
             for i in 0..PER_CONNECTION {
                 let body = json!({"model": "p/m", "messages": [{"role": "user", "content": format!("hi {c} {i}")}]});
-                let req = http::Request::post(url.as_str())
-                    .header("authorization", format!("Bearer {CLIENT}"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .unwrap();
-                let res = tokio::time::timeout(Duration::from_secs(30), http.request(req))
-                    .await
-                    .expect("request timed out")
-                    .expect("request failed");
-                assert_eq!(res.status(), 200);
-                res.into_body().collect().await.unwrap();
+                let reply = post_json_on(&http, &url, CLIENT, &body).await;
+                assert_eq!(reply.status, 200, "{}", reply.text());
             }
         }));
     }
