@@ -197,6 +197,41 @@ async fn the_api_reset_serves_an_hour_cooled_account_at_once_and_survives_a_rest
         .map(|r| r["account"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["a1", "a2"]);
+    let doc = request("GET", &proxy.url("/api/openapi.json"), &[], "").await;
+    assert_eq!(doc.status, 200, "the document needs no key");
+    assert!(doc.json()["paths"]["/api/audit"].is_object());
+
+    // Both resets are in the audit log, newest first, naming the admin key.
+    let auth = format!("Bearer {ADMIN}");
+    let log = request(
+        "GET",
+        &proxy.url("/api/audit?limit=5"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(log.status, 200, "{}", log.text());
+    let entries = log.json()["entries"].clone();
+    let seen: Vec<(&str, &str, &str)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("admin", "account.reset", "p"),
+            ("admin", "account.reset", "p/a1"),
+        ],
+        "{entries}"
+    );
     proxy.stop();
     let proxy = Proxy::start_in(proxy.dir.clone(), &cfg, &[]);
     assert_eq!(account(&proxy, "a1").await["status"], "ok");
@@ -243,8 +278,19 @@ async fn the_api_reset_needs_the_admin_key_and_a_well_formed_body() {
         reset(&proxy, ADMIN, r#"{"provider": "zz"}"#).await.status,
         404
     );
+    // The key is checked before the method, so only the admin learns what a route takes.
     let res = request("GET", &proxy.url("/api/accounts/reset"), &[], "").await;
+    assert_eq!(res.status, 401);
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "GET",
+        &proxy.url("/api/accounts/reset"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
     assert_eq!(res.status, 405);
+    assert_eq!(res.headers["allow"], "POST");
     // Nothing refused above touched the account.
     assert_eq!(account(&proxy, "a1").await["status"], "cooling");
     assert_eq!(reset(&proxy, ADMIN, all).await.status, 200);

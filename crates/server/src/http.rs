@@ -4,7 +4,6 @@
 pub mod busy_poll;
 pub mod client_auth;
 pub mod endpoints;
-pub mod reset;
 pub mod respond;
 pub mod serve;
 pub mod stream_body;

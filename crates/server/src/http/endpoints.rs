@@ -1,5 +1,5 @@
 //! The endpoint table: which path speaks which client format, and the few answered here
-//! (health, metrics, model lists, the accounts report and reset).
+//! (health, metrics, model lists); the management API under `/api/` is [`crate::api`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,10 +7,11 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
-use switchyard_hub::{ApiError, ErrorKind, Format};
+use switchyard_hub::{ApiError, Format};
 
+use crate::api::{self, not_allowed};
+use crate::http::client_auth;
 use crate::http::respond::{self, Body};
-use crate::http::{client_auth, reset};
 use crate::request::resolve;
 use crate::request::{self, Endpoint, EndpointKind};
 use crate::state::app::App;
@@ -62,18 +63,8 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 ),
             }
         }
-        ("/api/accounts", &Method::GET) => match admin(&app, req.headers()) {
-            Ok(()) => respond::json(200, &app.accounts_report()),
-            Err(e) => respond::error(&e, Format::OpenAi),
-        },
-        ("/api/accounts/reset", &Method::POST) => match admin(&app, req.headers()) {
-            Ok(()) => reset::handle(app, req, peer).await,
-            Err(e) => respond::error(&e, Format::OpenAi),
-        },
-        ("/health" | "/v1/models" | "/models" | "/v1beta/models" | "/api/accounts", _) => {
-            not_allowed("GET")
-        }
-        ("/api/accounts/reset", _) => not_allowed("POST"),
+        (p, _) if p == "/api" || p.starts_with("/api/") => api::dispatch(app, req, peer).await,
+        ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
         (
             "/v1/chat/completions"
             | "/chat/completions"
@@ -109,27 +100,6 @@ fn proxied(path: &str) -> Option<Endpoint> {
     })
 }
 
-/// Admin routes take only the admin key, and only when one is configured.
-fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
-    let Some(key) = &app.config.admin_key else {
-        return Err(ApiError::new(
-            403,
-            ErrorKind::PermissionDenied,
-            "the admin API is off: set server.admin_key_env",
-        ));
-    };
-    let presented = client_auth::bearer(headers)
-        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()));
-    match presented {
-        Some(p) if key.matches(p) => Ok(()),
-        _ => Err(ApiError::new(
-            401,
-            ErrorKind::Authentication,
-            "admin key required",
-        )),
-    }
-}
-
 /// `{model}:{method}` of a Gemini path.
 fn gemini_route(rest: &str) -> Option<Endpoint> {
     let (model, method) = rest.rsplit_once(':')?;
@@ -145,19 +115,6 @@ fn gemini_route(rest: &str) -> Option<Endpoint> {
         path_model: Some(model.to_owned()),
         path_stream: Some(stream),
     })
-}
-
-fn not_allowed(allow: &'static str) -> Response<Body> {
-    let err = ApiError::new(
-        405,
-        ErrorKind::InvalidRequest,
-        format!("method not allowed; use {allow}"),
-    )
-    .with_code("method_not_allowed");
-    let mut res = respond::error(&err, Format::OpenAi);
-    res.headers_mut()
-        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
-    res
 }
 
 #[cfg(test)]

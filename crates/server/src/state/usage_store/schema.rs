@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS routes (
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE usage ADD COLUMN combo TEXT;
      ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
@@ -70,6 +70,16 @@ pub(super) const MIGRATIONS: [&str; 3] = [
          provider     TEXT,
          account      TEXT,
          requested_ms INTEGER NOT NULL
+     );",
+    // The management API's audit log: who changed what, with before and after (masked).
+    "CREATE TABLE audit (
+         id     INTEGER PRIMARY KEY,
+         ts_ms  INTEGER NOT NULL,
+         actor  TEXT NOT NULL,
+         action TEXT NOT NULL,
+         target TEXT NOT NULL,
+         before TEXT,
+         after  TEXT
      );",
 ];
 

@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{Request, Response};
+use http::Request;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use switchyard_hub::{ApiError, ErrorKind};
 
-use crate::http::respond::{self, Body};
+use crate::api::audit::{self, Change};
+use crate::api::{Actor, Answer, ok};
 use crate::state::app::App;
 use crate::state::usage_store::ResetScope;
 
@@ -22,19 +23,31 @@ const SHAPE: &str =
 /// Far more than any well-formed request needs.
 const BODY_LIMIT: usize = 16 * 1024;
 
-/// Answers an authorized reset request.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let scope = match read_scope(req.into_body(), app.config.timeouts.client_body).await {
-        Ok(s) => s,
-        Err(e) => return respond::error(&e, switchyard_hub::Format::OpenAi),
-    };
+/// Clears the cooldowns, backoff, failure count and set-aside of the accounts named.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/reset",
+    tag = "accounts",
+    request_body(content = serde_json::Value, description = r#"{"provider": "...", "account": "..."}, {"provider": "..."} or {"all": true}"#),
+    responses(
+        (status = 200, description = "The accounts reset", body = serde_json::Value),
+        (status = 400, description = "A body of another shape", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account in use matches", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    actor: Actor,
+) -> Answer {
+    let scope = read_scope(req.into_body(), app.config.timeouts.client_body).await?;
     let done = app.reset_accounts(&scope);
     if done.is_empty() {
-        let err = ApiError::not_found(format!(
+        return Err(ApiError::not_found(format!(
             "no account in use matches {scope}; an account disabled with `switchyard accounts disable` is not in use and is not reset (see GET /api/accounts)"
         ))
-        .with_code("no_such_account");
-        return respond::error(&err, switchyard_hub::Format::OpenAi);
+        .with_code("no_such_account"));
     }
     let names: Vec<String> = done.iter().map(|(p, a, _)| format!("{p}/{a}")).collect();
     tracing::info!(by = "admin api", peer = %peer, scope = %scope, accounts = %names.join(" "), "accounts reset");
@@ -42,7 +55,19 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> 
         .iter()
         .map(|(p, a, needs_login)| json!({"provider": p, "account": a, "needs_login": needs_login}))
         .collect();
-    respond::json(200, &json!({ "reset": rows }))
+    let answer = json!({ "reset": rows });
+    let change = Change {
+        action: "account.reset",
+        target: match &scope {
+            ResetScope::All => "*".into(),
+            ResetScope::Provider(p) => p.clone(),
+            ResetScope::Account { provider, account } => format!("{provider}/{account}"),
+        },
+        before: None,
+        after: Some(answer.clone()),
+    };
+    audit::record(&app, &actor, change).await?;
+    ok(200, &answer)
 }
 
 async fn read_scope(body: Incoming, pause: std::time::Duration) -> Result<ResetScope, ApiError> {

@@ -1,0 +1,166 @@
+//! The management API under `/api/`: what the dashboard and scripts use to operate a running
+//! server. Admin key only (as a Bearer or `x-api-key`; refused while none is configured),
+//! JSON in and out, errors in the OpenAI error shape, every change written to the audit log,
+//! and described by an OpenAPI document generated from the handlers' types
+//! (`GET /api/openapi.json`).
+//!
+//! Adding an endpoint: a handler in its own module (`api/<topic>.rs`) annotated with
+//! `#[utoipa::path]`, an arm (and its 405 arm) in [`route`], and its path in
+//! [`openapi::ApiDoc`]. Handlers return [`Answer`]; a change calls [`audit::record`].
+
+pub mod accounts;
+pub mod audit;
+pub mod body;
+pub mod openapi;
+pub mod reset;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use rusqlite::Connection;
+use serde::Serialize;
+use switchyard_hub::{ApiError, ErrorKind, Format};
+
+use crate::http::client_auth;
+use crate::http::respond::{self, Body};
+use crate::state::app::App;
+use crate::state::usage_store;
+
+/// A handler's result: its response, or an error answered in the OpenAI error shape.
+pub type Answer = Result<Response<Body>, ApiError>;
+
+/// Who asked for a change, as the audit log names them: the admin key's id, or `cli`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+/// Answers a request under `/api/`.
+pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path
+        .strip_prefix("/api")
+        .unwrap_or_default()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let answer = if segments == ["openapi.json"] {
+        // The document describes the API; it holds nothing secret, and validators and
+        // generators fetch it without a key.
+        match *req.method() {
+            Method::GET => Ok(openapi::document()),
+            _ => Ok(not_allowed("GET")),
+        }
+    } else {
+        match admin(&app, req.headers()) {
+            Ok(actor) => route(app, req, peer, actor, &segments).await,
+            Err(e) => Err(e),
+        }
+    };
+    answer.unwrap_or_else(|e| respond::error(&e, Format::OpenAi))
+}
+
+/// The route table: path segments after `/api`, then the method.
+async fn route(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    actor: Actor,
+    segments: &[&str],
+) -> Answer {
+    let method = req.method().clone();
+    match (segments, method) {
+        (["accounts"], Method::GET) => accounts::list(&app),
+        (["accounts"], _) => Ok(not_allowed("GET")),
+        (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
+        (["accounts", "reset"], _) => Ok(not_allowed("POST")),
+        (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
+        (["audit"], _) => Ok(not_allowed("GET")),
+        (_, method) => Err(ApiError::not_found(format!(
+            "no management route for {method} {}; see GET /api/openapi.json",
+            req.uri().path()
+        ))
+        .with_code("unknown_route")),
+    }
+}
+
+/// Admin routes take only the admin key, and only when one is configured.
+fn admin(app: &App, headers: &http::HeaderMap) -> Result<Actor, ApiError> {
+    let Some(key) = &app.config.admin_key else {
+        return Err(ApiError::new(
+            403,
+            ErrorKind::PermissionDenied,
+            "the admin API is off: set server.admin_key_env",
+        ));
+    };
+    let presented = client_auth::bearer(headers)
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()));
+    match presented {
+        Some(p) if key.matches(p) => Ok(Actor("admin".into())),
+        _ => Err(ApiError::new(
+            401,
+            ErrorKind::Authentication,
+            "admin key required",
+        )),
+    }
+}
+
+/// A JSON answer.
+pub fn ok(status: u16, value: &impl Serialize) -> Answer {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
+    Ok(respond::bytes(status, "application/json", body))
+}
+
+/// The 405 for a known path asked with the wrong method, naming the one it takes.
+pub fn not_allowed(allow: &'static str) -> Response<Body> {
+    let err = ApiError::new(
+        405,
+        ErrorKind::InvalidRequest,
+        format!("method not allowed; use {allow}"),
+    )
+    .with_code("method_not_allowed");
+    let mut res = respond::error(&err, Format::OpenAi);
+    res.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    res
+}
+
+/// Runs `f` on a connection to the database, off the serving thread: management reads and
+/// writes may take milliseconds (an aggregate over a million rows, far more), which a
+/// serving thread must not spend while it carries requests.
+pub async fn with_db<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = app.config.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = usage_store::open(&path)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the database task failed: {e}")))?
+    .map_err(|e| ApiError::internal(format!("database: {e}")))
+}
+
+/// A secret as a management answer may show it: enough of its end to tell two apart.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 16 {
+        return "****".into();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("****{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_at_most_the_last_four_of_a_long_secret() {
+        assert_eq!(mask("sk-ant-0123456789abcdef"), "****cdef");
+        assert_eq!(mask("short-secret"), "****");
+        assert_eq!(mask(""), "****");
+    }
+}

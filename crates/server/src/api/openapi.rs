@@ -1,0 +1,87 @@
+//! The OpenAPI 3.1 document of the management API, generated from the handlers' annotations
+//! and types (so it cannot drift from the code) and served at `GET /api/openapi.json`.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::http::respond::{self, Body};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard management API",
+        description = "Operate a running Switchyard: accounts, routing, client keys, settings, usage and the audit log. Every route but this document takes the admin key (server.admin_key_env) as a Bearer token or x-api-key."
+    ),
+    paths(
+        super::accounts::list,
+        super::reset::handle,
+        super::audit::list,
+    ),
+    modifiers(&AdminKey),
+    security(("admin_key" = []), ("admin_key_header" = [])),
+    tags(
+        (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
+        (name = "audit", description = "Who changed what"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Every error the API answers, in the OpenAI error shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `not_found_error`...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A stable code for scripts (`unknown_route`, `invalid_body`...), when there is one.
+    pub code: Option<String>,
+}
+
+struct AdminKey;
+
+impl Modify for AdminKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "admin_key_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+    }
+}
+
+/// The document as served, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot build the OpenAPI document: {e}\"}}"))
+});
+
+pub fn document() -> http::Response<Body> {
+    respond::bytes(200, "application/json", DOCUMENT.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_and_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+        for path in ["/api/accounts", "/api/accounts/reset", "/api/audit"] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+    }
+}
