@@ -28,6 +28,9 @@ use crate::http::respond::{self, Body};
 use crate::state::app::App;
 use crate::state::usage_store;
 
+/// A secret as management answers show it (the same mask the debug logs use).
+pub use switchyard_auth::mask;
+
 /// A handler's result: its response, or an error answered in the OpenAI error shape.
 pub type Answer = Result<Response<Body>, ApiError>;
 
@@ -141,26 +144,4 @@ pub async fn with_db<T: Send + 'static>(
     .await
     .map_err(|e| ApiError::internal(format!("the database task failed: {e}")))?
     .map_err(|e| ApiError::internal(format!("database: {e}")))
-}
-
-/// A secret as a management answer may show it: enough of its end to tell two apart.
-pub fn mask(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < 16 {
-        return "****".into();
-    }
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("****{tail}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_show_at_most_the_last_four_of_a_long_secret() {
-        assert_eq!(mask("sk-ant-0123456789abcdef"), "****cdef");
-        assert_eq!(mask("short-secret"), "****");
-        assert_eq!(mask(""), "****");
-    }
 }

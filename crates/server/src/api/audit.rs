@@ -78,7 +78,7 @@ pub fn scrub(value: &mut Value) {
                     Value::String(s)
                         if SECRET_FIELDS.contains(&name.to_ascii_lowercase().as_str()) =>
                     {
-                        if !s.starts_with("****") {
+                        if !s.ends_with("***") {
                             *s = mask(s);
                         }
                     }
@@ -182,10 +182,10 @@ mod tests {
             "login": {"refresh_token": "rt-0123456789abcdef0000"},
         });
         scrub(&mut v);
-        assert_eq!(v["api_key"], "****ghij");
-        assert_eq!(v["accounts"][0]["key"], "****kjih");
+        assert_eq!(v["api_key"], "sk-0***");
+        assert_eq!(v["accounts"][0]["key"], "sk-z***");
         assert_eq!(v["accounts"][0]["tokens_per_day"], 5);
-        assert_eq!(v["login"]["refresh_token"], "****0000");
+        assert_eq!(v["login"]["refresh_token"], "rt-0***");
         assert_eq!(v["name"], "work");
     }
 }
