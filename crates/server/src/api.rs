@@ -23,6 +23,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use switchyard_hub::{ApiError, ErrorKind, Format};
 
+use crate::dashboard::session::CSRF_HEADER;
 use crate::http::client_auth;
 use crate::http::respond::{self, Body};
 use crate::state::app::App;
@@ -55,7 +56,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             _ => Ok(not_allowed("GET")),
         }
     } else {
-        match admin(&app, req.headers()) {
+        match admin(&app, &req, peer) {
             Ok(actor) => route(app, req, peer, actor, &segments).await,
             Err(e) => Err(e),
         }
@@ -87,8 +88,31 @@ async fn route(
     }
 }
 
-/// Admin routes take only the admin key, and only when one is configured.
-fn admin(app: &App, headers: &http::HeaderMap) -> Result<Actor, ApiError> {
+/// Admin routes take the admin key, and only when one is configured; or a dashboard
+/// session, whose changes carry its CSRF token (the session cookie alone, which a browser
+/// sends by itself, never authorizes a change).
+fn admin(app: &App, req: &Request<Incoming>, peer: SocketAddr) -> Result<Actor, ApiError> {
+    let headers = req.headers();
+    let presented = client_auth::bearer(headers)
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()));
+    if presented.is_none()
+        && let Some(session) = app.ui_sessions.find(headers)
+    {
+        let csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+        // Without an admin key only this machine holds sessions; re-check in case the
+        // cookie travelled.
+        let trusted = app.config.admin_key.is_some() || client_auth::is_local(peer.ip());
+        return if trusted && (reading || session.csrf_matches(csrf)) {
+            Ok(Actor("dashboard".into()))
+        } else {
+            Err(ApiError::new(
+                403,
+                ErrorKind::PermissionDenied,
+                "the dashboard's CSRF token is missing or stale; reload the page",
+            ))
+        };
+    }
     let Some(key) = &app.config.admin_key else {
         return Err(ApiError::new(
             403,
@@ -96,8 +120,6 @@ fn admin(app: &App, headers: &http::HeaderMap) -> Result<Actor, ApiError> {
             "the admin API is off: set server.admin_key_env",
         ));
     };
-    let presented = client_auth::bearer(headers)
-        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()));
     match presented {
         Some(p) if key.matches(p) => Ok(Actor("admin".into())),
         _ => Err(ApiError::new(

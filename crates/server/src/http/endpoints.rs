@@ -10,6 +10,7 @@ use serde_json::json;
 use switchyard_hub::{ApiError, Format};
 
 use crate::api::{self, not_allowed};
+use crate::dashboard;
 use crate::http::client_auth;
 use crate::http::respond::{self, Body};
 use crate::request::resolve;
@@ -32,8 +33,18 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Err(e) => respond::error(&e, Format::OpenAi),
             }
         }
-        // Claude Code pre-connects with `HEAD /` and ignores the answer.
+        // Claude Code pre-connects with `HEAD /` and ignores the answer; a browser is sent on
+        // to the dashboard.
+        ("/", &Method::GET) if wants_html(req.headers()) => {
+            let mut res = respond::bytes(303, "text/plain; charset=utf-8", "");
+            res.headers_mut().insert(
+                http::header::LOCATION,
+                http::HeaderValue::from_static("/ui/"),
+            );
+            res
+        }
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
+        (p, _) if p == "/ui" || p.starts_with("/ui/") => dashboard::dispatch(app, req, peer).await,
         ("/v1/models" | "/models", &Method::GET) => {
             // The Anthropic SDKs list models at the same path, in their own shape.
             let claude = req.headers().contains_key("anthropic-version");
@@ -98,6 +109,14 @@ fn proxied(path: &str) -> Option<Endpoint> {
         path_model: None,
         path_stream: None,
     })
+}
+
+/// A browser asking for a page (an SDK or a probe asks for JSON or anything).
+fn wants_html(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 /// `{model}:{method}` of a Gemini path.

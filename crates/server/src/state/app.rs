@@ -39,6 +39,8 @@ pub struct App {
     /// Aliases and combos (the file's and the stored ones), swapped whole when the stored
     /// ones change while the server runs.
     routes: RwLock<Arc<Routes>>,
+    /// Signed-in dashboard sessions.
+    pub ui_sessions: crate::dashboard::session::Sessions,
 }
 
 pub struct Provider {
@@ -382,6 +384,7 @@ pub fn build(
         credentials: Credentials::new(Some(store)),
         open_connections,
         routes: RwLock::new(Arc::new(routes)),
+        ui_sessions: Default::default(),
     })
 }
 

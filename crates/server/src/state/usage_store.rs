@@ -190,6 +190,9 @@ fn row_bytes(r: &UsageRow) -> usize {
 pub struct UsageSink {
     shared: Arc<Shared>,
     _closer: Arc<Closer>,
+    /// Rows as they are recorded, for the dashboard's live tail. Sent only while someone
+    /// watches, so the hot path pays one atomic load otherwise.
+    live: tokio::sync::broadcast::Sender<Arc<UsageRow>>,
 }
 
 impl std::fmt::Debug for UsageSink {
@@ -203,6 +206,10 @@ impl std::fmt::Debug for UsageSink {
 impl UsageSink {
     /// Queues a request's row. Never waits: the request was admitted by [`UsageSink::room`].
     pub fn record(&self, row: UsageRow) {
+        if self.live.receiver_count() > 0 {
+            // A watcher that falls behind loses rows (it is told how many), never the writer.
+            let _ = self.live.send(Arc::new(row.clone()));
+        }
         let size = row_bytes(&row);
         let mut q = self.shared.lock();
         q.rows.push(row);
@@ -272,6 +279,11 @@ impl UsageSink {
         }
     }
 
+    /// Rows recorded from now on, as they are recorded.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<Arc<UsageRow>> {
+        self.live.subscribe()
+    }
+
     /// The writer's figures, to register with `/metrics`.
     pub fn stats(&self) -> &UsageStats {
         &self.shared.stats
@@ -305,6 +317,7 @@ pub fn start(
         UsageSink {
             shared,
             _closer: closer,
+            live: tokio::sync::broadcast::channel(256).0,
         },
         UsageWriter { handle },
     ))
