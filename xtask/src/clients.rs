@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Pinned so the tests do not drift with new client releases (see shared/CLIENTS.md).
-const PYTHON_PACKAGES: &[&str] = &["openai==3.54.0", "anthropic==2.12.0", "google-genai==3.4.0"];
+/// Selenium drives Chromium in the dashboard's browser tests.
+const PYTHON_PACKAGES: &[&str] = &[
+    "openai==3.54.0",
+    "anthropic==2.12.0",
+    "google-genai==3.4.0",
+    "selenium==4.50.0",
+];
 const NPM_PACKAGES: &[&str] = &["@anthropic-ai/claude-code@2.1.197", "@openai/codex@0.169.0"];
 
 /// Written into each install once it is complete; its content is the pin list.

@@ -44,7 +44,7 @@ pub fn bars(title: &str, unit: &str, bars: &[Bar]) -> Markup {
     }
     if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
         svg.push_str(&format!(
-            r#"<text x="0" y="{H}">{}</text><text x="{W}" y="{H}" text-anchor="end">{}</text><text x="{W}" y="10" text-anchor="end">max {max}</text>"#,
+            r#"<text x="0" y="{H}">{}</text><text x="{W}" y="{H}" text-anchor="end">{}</text><text x="0" y="10">max {max}</text>"#,
             escape(&first.label),
             escape(&last.label)
         ));

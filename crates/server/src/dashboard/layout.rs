@@ -27,6 +27,8 @@ pub fn page(title: &str, active: &str, csrf: &str, signed_in: bool, body: Markup
                 meta name="csrf-token" content=(csrf);
                 title { (title) " · Switchyard" }
                 link rel="stylesheet" href="/ui/assets/style.css";
+                // No icon request (and no 404 in the console).
+                link rel="icon" href="data:,";
             }
             body {
                 nav aria-label="Main" {
@@ -66,6 +68,8 @@ pub fn login(error: Option<&str>) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "Sign in · Switchyard" }
                 link rel="stylesheet" href="/ui/assets/style.css";
+                // No icon request (and no 404 in the console).
+                link rel="icon" href="data:,";
             }
             body {
                 main.login {

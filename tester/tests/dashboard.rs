@@ -1,0 +1,131 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) driven by Selenium from `tester/conformance/dashboard_browser.py`, through
+//! every page and action against the real binary and a fake provider: sign in, see a request
+//! the openai SDK makes appear in the live tail, open its translation inspector, reset an
+//! account cooled by a 2-hour hint (and see the next request served by it), with accessible
+//! names, keyboard navigation and no console errors checked on each page. Screenshots go to
+//! `target/screenshots/dashboard/`. Needs `$SWITCHYARD_PYTHON` (with selenium), as the SDK
+//! tests do.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_tester::fake_openai::{FakeOpenAi, Fault};
+use switchyard_tester::harness::{Proxy, run_with_timeout};
+use switchyard_tester::http_client::post_json;
+
+const K1: &str = "sk-dashboard-account-01";
+const K2: &str = "sk-dashboard-account-02";
+const CLIENT: &str = "sk-dashboard-client-key";
+const ADMIN: &str = "sk-dashboard-admin-key1";
+
+fn config(fake: &FakeOpenAi) -> String {
+    let base = fake.base_url();
+    format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[debug_logs]
+enabled = true
+
+[[client_keys]]
+id = "browser"
+key = "{CLIENT}"
+
+[[providers]]
+name = "p"
+base_url = "{base}"
+models = ["m1", "m2"]
+[[providers.accounts]]
+name = "a1"
+api_key = "{K1}"
+[[providers.accounts]]
+name = "a2"
+api_key = "{K2}"
+priority = 1
+
+[[combos]]
+name = "duo"
+targets = ["p/m1", "p/m2"]
+"#
+    )
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/dashboard_browser.py")
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/dashboard")
+}
+
+async fn ask(proxy: &Proxy) -> u16 {
+    let body = json!({"model": "p/m1", "messages": [{"role": "user", "content": "hi"}]});
+    post_json(&proxy.url("/v1/chat/completions"), CLIENT, &body)
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_page_works_in_a_real_browser() {
+    let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
+        println!("skipped: set SWITCHYARD_PYTHON (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeOpenAi::start().await;
+    let proxy = Proxy::start(&config(&fake), &[]);
+
+    // a1 answers 429 with a 2-hour hint: the request is served by a2 and a1 cools.
+    fake.script(
+        K1,
+        [Fault::Status(429, vec![("retry-after", "7200".into())])],
+    );
+    assert_eq!(ask(&proxy).await, 200);
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+
+    let mut cmd = Command::new(python);
+    cmd.arg(script())
+        .arg(format!("http://{}", proxy.addr))
+        .arg(ADMIN)
+        .arg(CLIENT)
+        .arg(screenshots())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let (_, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, Duration::from_secs(300)));
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON report ({e}).\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.is_empty(),
+        "browser checks failed:\n{}\npassed: {}",
+        serde_json::to_string_pretty(failures).unwrap(),
+        report["checks"]
+    );
+    assert!(report["checks"].as_array().unwrap().len() >= 25, "{report}");
+
+    // The reset done in the browser put a1 back first in line.
+    let before = fake.keys_seen().len();
+    assert_eq!(ask(&proxy).await, 200);
+    assert_eq!(fake.keys_seen()[before..], [K1]);
+    for page in [
+        "01-login",
+        "02-overview",
+        "03-requests",
+        "04-inspector",
+        "05-accounts",
+        "06-routing",
+        "07-connect",
+    ] {
+        assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
+    }
+}
