@@ -7,11 +7,6 @@
 //! `target/screenshots/dashboard/`. Needs `$SWITCHYARD_PYTHON` (with selenium), as the SDK
 //! tests do.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
