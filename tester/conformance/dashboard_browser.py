@@ -170,6 +170,11 @@ def run(driver):
     combo = driver.find_elements(By.XPATH, "//td[text()='duo']/following-sibling::td//li")
     check("routing lists the combo's targets in order", [li.text for li in combo] == ["p/m1", "p/m2"],
           json.dumps([li.text for li in combo]))
+    preview = driver.find_element(By.NAME, "model")
+    preview.send_keys("duo" + Keys.ENTER)
+    first = wait(driver, EC.presence_of_element_located((By.ID, "preview-first")), "the routing preview")
+    check("the preview names the account that would serve the combo now",
+          first is not None and "p/m1@a1" in first.text, first.text if first else "")
     accessible(driver, "routing")
     console_clean(driver, "routing")
     shot(driver, "06-routing")

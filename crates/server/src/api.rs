@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod audit;
 pub mod body;
 pub mod openapi;
+pub mod preview;
 pub mod reset;
 
 use std::net::SocketAddr;
@@ -78,6 +79,8 @@ async fn route(
         (["accounts"], _) => Ok(not_allowed("GET")),
         (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
+        (["routing", "preview"], Method::GET) => preview::handle(&app, req.uri().query()),
+        (["routing", "preview"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(

@@ -108,7 +108,7 @@ async fn route(
             "/ui/accounts",
             Ok(accounts::page(&app)),
         ),
-        "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app))),
+        "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app, query))),
         "/ui/connect" => (
             "Connect",
             "/ui/connect",

@@ -18,12 +18,14 @@ use crate::http::respond::{self, Body};
     paths(
         super::accounts::list,
         super::reset::handle,
+        super::preview::handle,
         super::audit::list,
     ),
     modifiers(&AdminKey),
     security(("admin_key" = []), ("admin_key_header" = [])),
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
+        (name = "routing", description = "Aliases, combos and where a model goes"),
         (name = "audit", description = "Who changed what"),
     )
 )]

@@ -273,6 +273,7 @@ impl<'a> Delivery<'a> {
                 today: day_number(now, routing.day_offset_secs),
                 day_offset_secs: routing.day_offset_secs,
                 sticky_limit: routing.sticky_limit,
+                peek: false,
             },
         )
     }

@@ -25,6 +25,8 @@ pub struct Want<'a> {
     pub today: i64,
     pub day_offset_secs: i32,
     pub sticky_limit: u32,
+    /// Only look: a preview must not move the round-robin position.
+    pub peek: bool,
 }
 
 pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
@@ -76,7 +78,7 @@ pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
         }
         Strategy::Health => ok.sort_by_key(|(a, score, _)| (-score, a.index)),
         Strategy::Weighted => ok = weighted_shuffle(ok),
-        Strategy::RoundRobin => round_robin(provider, &mut ok, want.sticky_limit),
+        Strategy::RoundRobin => round_robin(provider, &mut ok, want.sticky_limit, want.peek),
     }
     let mut accounts: Vec<Arc<Account>> = ok.into_iter().map(|(a, _, _)| a).collect();
     if let Some(i) = want.preferred
@@ -92,7 +94,7 @@ pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
 }
 
 /// Stays on one account for `sticky` requests, then moves to the next available one.
-fn round_robin(provider: &Provider, ok: &mut [(Arc<Account>, i64, u32)], sticky: u32) {
+fn round_robin(provider: &Provider, ok: &mut [(Arc<Account>, i64, u32)], sticky: u32, peek: bool) {
     ok.sort_by_key(|(a, _, _)| a.index);
     let Some(n) = std::num::NonZeroUsize::new(ok.len()) else {
         return;
@@ -109,6 +111,9 @@ fn round_robin(provider: &Provider, ok: &mut [(Arc<Account>, i64, u32)], sticky:
         .unwrap_or(0)
         % n;
     ok.rotate_left(pos);
+    if peek {
+        return;
+    }
     if let Some((first, _, _)) = ok.first() {
         if first.index == rr.current && rr.uses < sticky {
             rr.uses += 1;
