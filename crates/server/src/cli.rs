@@ -44,6 +44,7 @@ pub enum Command {
     },
     /// Summarise recorded usage by day, provider, model and client key.
     Usage {
+        /// How many days back to summarise, today included.
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
@@ -62,6 +63,8 @@ pub enum Command {
     /// Log an account in to a provider (Claude, Codex, Gemini Code Assist, Copilot) and
     /// store it. PROVIDER is a configured provider's name, or a kind only one has.
     Login {
+        /// A configured provider's name, or a kind only one provider has (claude, codex,
+        /// gemini-cli, copilot).
         provider: String,
         /// The account's name (default: the e-mail or login the provider reports).
         #[arg(long)]
@@ -78,6 +81,7 @@ pub enum Command {
     /// Import a login another tool holds: claude (Claude Code), codex (Codex CLI), gemini
     /// (Gemini CLI), kiro (Kiro IDE), cursor (Cursor IDE).
     Import {
+        /// The tool whose login to import: claude, codex, gemini, kiro or cursor.
         source: String,
         /// The tool's credentials file (Cursor: its state.vscdb), if not at its default place.
         #[arg(long)]
@@ -85,6 +89,7 @@ pub enum Command {
         /// The provider to store it under (default: the one provider of the right kind).
         #[arg(long)]
         provider: Option<String>,
+        /// The account's name (default: the e-mail or login the tool's file names).
         #[arg(long)]
         name: Option<String>,
     },
@@ -94,9 +99,17 @@ pub enum Command {
 pub enum StoredAction {
     /// Create or replace NAME: an alias takes one `provider/model`, a combo one or more
     /// (`provider/model@account` pins an account).
-    Set { name: String, targets: Vec<String> },
+    Set {
+        /// The name clients send as their model.
+        name: String,
+        /// `provider/model` steps in the order to try them (`@account` pins one account).
+        targets: Vec<String>,
+    },
     /// Delete NAME.
-    Remove { name: String },
+    Remove {
+        /// The alias or combo to delete.
+        name: String,
+    },
     /// List them, from the config file and the database.
     List,
 }
@@ -106,20 +119,32 @@ pub enum AccountsCommand {
     /// Every account and its state (the default).
     List,
     /// Stop using a stored account (`provider/name` or `name`).
-    Disable { account: String },
+    Disable {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Use a disabled account again.
-    Enable { account: String },
+    Enable {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Delete a stored account and its tokens.
-    Remove { account: String },
+    Remove {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Clear cooldowns (per-model ones too), backoff, failure counts and the automatic
     /// set-aside of ACCOUNT (`provider/name` or `name`), of a provider's accounts
     /// (`--provider P`) or of every account (`--all`). A running server applies it within
     /// `server.account_reload_ms`, a stopped one when it starts. An account you disabled
     /// stays disabled; one that needs a login still needs it.
     Reset {
+        /// The account to reset: `provider/name`, or a name only one provider has.
         account: Option<String>,
+        /// Reset every account of this provider.
         #[arg(long)]
         provider: Option<String>,
+        /// Reset every account of every provider.
         #[arg(long, conflicts_with_all = ["account", "provider"])]
         all: bool,
     },
@@ -203,4 +228,34 @@ pub(crate) fn config_and_database(
         source,
     })?;
     Ok((config, conn))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand says what it is in `--help`.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "switchyard", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:?}"
+        );
+    }
 }
