@@ -50,6 +50,9 @@ pub enum Command {
     },
     /// Show each account's health: cooldowns, failures and today's counters.
     Status,
+    /// Check the config file (every key, value and name it refers to) and print its
+    /// warnings; fails when `serve` would refuse to start with it.
+    Check,
     /// Aliases kept in the database (beside those in the config file).
     Alias {
         #[command(subcommand)]
@@ -188,6 +191,7 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Serve { listen } => Ok(crate::serve(config, listen)?),
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
+        Command::Check => check(config),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {
@@ -218,6 +222,29 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
     }
 }
 
+/// `switchyard check`: loads the config as `serve` would, without creating it or opening
+/// the database, so a file (or a documentation snippet) can be checked on its own.
+fn check(path: &Path) -> Result<(), Error> {
+    if !path.exists() {
+        return Err(Error::Refused(format!(
+            "{} does not exist (`switchyard serve` creates it with commented defaults)",
+            path.display()
+        )));
+    }
+    let config = config::load(path, &config::Overrides::default())?;
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "{}: ok ({} providers, {} aliases, {} combos)",
+        path.display(),
+        config.providers.len(),
+        config.aliases.len(),
+        config.combos.len()
+    );
+    Ok(())
+}
+
 /// The config and the database, for the commands that read or change what a server keeps.
 pub(crate) fn config_and_database(
     config_path: &Path,
@@ -230,9 +257,59 @@ pub(crate) fn config_and_database(
     Ok((config, conn))
 }
 
+/// Where the command-line reference page lives, relative to the workspace root.
+pub const REFERENCE_PAGE: &str = "docs/src/reference/cli.md";
+
+/// The command-line reference page: every command's `--help`, as clap renders it.
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
+        // The page must not depend on the environment it was generated in.
+        *cmd = cmd.clone().mut_args(|a| a.hide_env_values(true));
+        let help = cmd.render_long_help().to_string();
+        out.push_str(&format!(
+            "\n## `{path}`\n\n```text\n{}\n```\n",
+            help.trim_end()
+        ));
+        for sub in cmd.get_subcommands_mut() {
+            let name = format!("{path} {}", sub.get_name());
+            walk(sub, &name, out);
+        }
+    }
+    let mut out = String::from(
+        "# Command line\n\n<!-- Generated from crates/server/src/cli.rs by the test \
+         `cli::tests::committed_reference_is_current`; do not edit by hand. Regenerate: \
+         SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference -->\n",
+    );
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    walk(&mut cli, "switchyard", &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    /// The committed command-line page is what clap renders today (`SWITCHYARD_BLESS_DOCS=1`
+    /// writes it).
+    #[test]
+    fn committed_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(super::REFERENCE_PAGE);
+        let generated = super::reference_markdown();
+        if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(d) = crate::config::reference::drift(&committed, &generated) {
+            panic!(
+                "{} has drifted from the command line ({d}); regenerate it with \
+                 SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference",
+                super::REFERENCE_PAGE
+            );
+        }
+    }
 
     /// Every argument of every subcommand says what it is in `--help`.
     #[test]

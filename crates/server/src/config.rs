@@ -3,6 +3,7 @@
 
 mod env;
 mod file;
+pub mod reference;
 mod validate;
 
 use std::collections::BTreeMap;
