@@ -121,8 +121,8 @@ pub fn check_links(site: &Path) -> Result<Vec<String>, String> {
     Ok(broken)
 }
 
-/// The pages of the site, without mdbook's own assets and the print page (which repeats
-/// every page's links).
+/// The pages of the site, without mdbook's own assets, the print page (which repeats every
+/// page's links) and the 404 page (whose links are absolute, for wherever the site is served).
 fn html_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     let entries =
@@ -137,7 +137,9 @@ fn html_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
             ) {
                 out.extend(html_files(&path)?);
             }
-        } else if name.ends_with(".html") && name != "print.html" && name != "toc.html" {
+        } else if name.ends_with(".html")
+            && !matches!(name.as_str(), "print.html" | "toc.html" | "404.html")
+        {
             out.push(path);
         }
     }
