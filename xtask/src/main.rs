@@ -8,12 +8,18 @@
 //! - `bench --soak-secs N`: N seconds (600 for the full soak) of passthrough requests on 64
 //!   connections, the proxy's RSS sampled every second, and every request's usage row
 //!   counted in the database after a graceful stop.
+//! - `docs [--list]`: runs every runnable example of the book (`docs/src`) against the built
+//!   binary and the fake providers, naming the page and line of any that fails.
+//! - `book`: builds the book with mdbook (installed once into the cache), checks its links
+//!   and screenshots two pages in headless Chromium.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
 //!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
 //!   which only builds them (clippy `--all-targets`).
 
 mod bench;
+mod book;
 mod clients;
+mod docs;
 mod micro;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +34,8 @@ fn main() -> ExitCode {
                 println!("{name}={}", path.display());
             }
         }),
+        Some("docs") => docs_task(),
+        Some("book") => book::run(&root()),
         Some("bench") => {
             let quick = std::env::args().any(|a| a == "--quick");
             if std::env::args().any(|a| a == "--micro") {
@@ -52,7 +60,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);
@@ -105,5 +113,26 @@ fn ci() -> Result<(), String> {
     cargo(&["build", "--workspace", "--all-targets"])?;
     // The conformance and real-client tests skip themselves without these variables.
     let clients = clients::ensure()?;
-    cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())
+    cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())?;
+    eprintln!("\n==> docs: the book's examples");
+    docs::run(
+        &root(),
+        Some(clients.python.clone()),
+        &[clients.claude.clone(), clients.codex.clone()],
+    )?;
+    book::run(&root())
+}
+
+/// `cargo xtask docs`: the examples need the built binaries and the clients' Python.
+fn docs_task() -> Result<(), String> {
+    if std::env::args().any(|a| a == "--list") {
+        return docs::run(&root(), None, &[]);
+    }
+    cargo(&["build", "--workspace", "--all-targets"])?;
+    let clients = clients::ensure()?;
+    docs::run(
+        &root(),
+        Some(clients.python.clone()),
+        &[clients.claude.clone(), clients.codex.clone()],
+    )
 }

@@ -44,11 +44,15 @@ pub enum Command {
     },
     /// Summarise recorded usage by day, provider, model and client key.
     Usage {
+        /// How many days back to summarise, today included.
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
     /// Show each account's health: cooldowns, failures and today's counters.
     Status,
+    /// Check the config file (every key, value and name it refers to) and print its
+    /// warnings; fails when `serve` would refuse to start with it.
+    Check,
     /// Aliases kept in the database (beside those in the config file).
     Alias {
         #[command(subcommand)]
@@ -62,6 +66,8 @@ pub enum Command {
     /// Log an account in to a provider (Claude, Codex, Gemini Code Assist, Copilot) and
     /// store it. PROVIDER is a configured provider's name, or a kind only one has.
     Login {
+        /// A configured provider's name, or a kind only one provider has (claude, codex,
+        /// gemini-cli, copilot).
         provider: String,
         /// The account's name (default: the e-mail or login the provider reports).
         #[arg(long)]
@@ -78,6 +84,7 @@ pub enum Command {
     /// Import a login another tool holds: claude (Claude Code), codex (Codex CLI), gemini
     /// (Gemini CLI), kiro (Kiro IDE), cursor (Cursor IDE).
     Import {
+        /// The tool whose login to import: claude, codex, gemini, kiro or cursor.
         source: String,
         /// The tool's credentials file (Cursor: its state.vscdb), if not at its default place.
         #[arg(long)]
@@ -85,6 +92,7 @@ pub enum Command {
         /// The provider to store it under (default: the one provider of the right kind).
         #[arg(long)]
         provider: Option<String>,
+        /// The account's name (default: the e-mail or login the tool's file names).
         #[arg(long)]
         name: Option<String>,
     },
@@ -94,9 +102,17 @@ pub enum Command {
 pub enum StoredAction {
     /// Create or replace NAME: an alias takes one `provider/model`, a combo one or more
     /// (`provider/model@account` pins an account).
-    Set { name: String, targets: Vec<String> },
+    Set {
+        /// The name clients send as their model.
+        name: String,
+        /// `provider/model` steps in the order to try them (`@account` pins one account).
+        targets: Vec<String>,
+    },
     /// Delete NAME.
-    Remove { name: String },
+    Remove {
+        /// The alias or combo to delete.
+        name: String,
+    },
     /// List them, from the config file and the database.
     List,
 }
@@ -106,20 +122,32 @@ pub enum AccountsCommand {
     /// Every account and its state (the default).
     List,
     /// Stop using a stored account (`provider/name` or `name`).
-    Disable { account: String },
+    Disable {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Use a disabled account again.
-    Enable { account: String },
+    Enable {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Delete a stored account and its tokens.
-    Remove { account: String },
+    Remove {
+        /// `provider/name`, or a name only one provider has.
+        account: String,
+    },
     /// Clear cooldowns (per-model ones too), backoff, failure counts and the automatic
     /// set-aside of ACCOUNT (`provider/name` or `name`), of a provider's accounts
     /// (`--provider P`) or of every account (`--all`). A running server applies it within
     /// `server.account_reload_ms`, a stopped one when it starts. An account you disabled
     /// stays disabled; one that needs a login still needs it.
     Reset {
+        /// The account to reset: `provider/name`, or a name only one provider has.
         account: Option<String>,
+        /// Reset every account of this provider.
         #[arg(long)]
         provider: Option<String>,
+        /// Reset every account of every provider.
         #[arg(long, conflicts_with_all = ["account", "provider"])]
         all: bool,
     },
@@ -163,6 +191,7 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Serve { listen } => Ok(crate::serve(config, listen)?),
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
+        Command::Check => check(config),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {
@@ -193,6 +222,29 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
     }
 }
 
+/// `switchyard check`: loads the config as `serve` would, without creating it or opening
+/// the database, so a file (or a documentation snippet) can be checked on its own.
+fn check(path: &Path) -> Result<(), Error> {
+    if !path.exists() {
+        return Err(Error::Refused(format!(
+            "{} does not exist (`switchyard serve` creates it with commented defaults)",
+            path.display()
+        )));
+    }
+    let config = config::load(path, &config::Overrides::default())?;
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "{}: ok ({} providers, {} aliases, {} combos)",
+        path.display(),
+        config.providers.len(),
+        config.aliases.len(),
+        config.combos.len()
+    );
+    Ok(())
+}
+
 /// The config and the database, for the commands that read or change what a server keeps.
 pub(crate) fn config_and_database(
     config_path: &Path,
@@ -203,4 +255,84 @@ pub(crate) fn config_and_database(
         source,
     })?;
     Ok((config, conn))
+}
+
+/// Where the command-line reference page lives, relative to the workspace root.
+pub const REFERENCE_PAGE: &str = "docs/src/reference/cli.md";
+
+/// The command-line reference page: every command's `--help`, as clap renders it.
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
+        // The page must not depend on the environment it was generated in.
+        *cmd = cmd.clone().mut_args(|a| a.hide_env_values(true));
+        let help = cmd.render_long_help().to_string();
+        out.push_str(&format!(
+            "\n## `{path}`\n\n```text\n{}\n```\n",
+            help.trim_end()
+        ));
+        for sub in cmd.get_subcommands_mut() {
+            let name = format!("{path} {}", sub.get_name());
+            walk(sub, &name, out);
+        }
+    }
+    let mut out = String::from(
+        "# Command line\n\n<!-- Generated from crates/server/src/cli.rs by the test \
+         `cli::tests::committed_reference_is_current`; do not edit by hand. Regenerate: \
+         SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference -->\n",
+    );
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    walk(&mut cli, "switchyard", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The committed command-line page is what clap renders today (`SWITCHYARD_BLESS_DOCS=1`
+    /// writes it).
+    #[test]
+    fn committed_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(super::REFERENCE_PAGE);
+        let generated = super::reference_markdown();
+        if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(d) = crate::config::reference::drift(&committed, &generated) {
+            panic!(
+                "{} has drifted from the command line ({d}); regenerate it with \
+                 SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference",
+                super::REFERENCE_PAGE
+            );
+        }
+    }
+
+    /// Every argument of every subcommand says what it is in `--help`.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "switchyard", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:?}"
+        );
+    }
 }

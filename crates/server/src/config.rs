@@ -3,6 +3,7 @@
 
 mod env;
 mod file;
+pub mod reference;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,16 @@ pub struct ProviderConfig {
     pub options: BTreeMap<String, String>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
+    /// Accounts left out because their `api_key_env` variable is unset: named in the 503 a
+    /// client gets and in `switchyard accounts`, so the fix is visible where it is needed.
+    pub unset_keys: Vec<UnsetKey>,
+}
+
+/// A configured account whose key variable is not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetKey {
+    pub account: String,
+    pub var: String,
 }
 
 #[derive(Debug, Clone)]

@@ -59,11 +59,7 @@ impl Error {
 /// Runs the proxy with the config at `config_path` (and `listen` over its address) until a
 /// shutdown signal, and returns once every request has ended and every row is written.
 pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
-    let overrides = config::Overrides { listen };
-    let config = config::load(config_path, &overrides)?;
-    for w in &config.warnings {
-        tracing::warn!("{w}");
-    }
+    let config = load_config(config_path, listen)?;
     // One current-thread runtime per serving thread (default: one per core), each with its
     // own listener on the same port (SO_REUSEPORT: the kernel spreads connections) and its
     // own upstream pool, so a request's client and upstream connections live on one thread
@@ -168,6 +164,32 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         .await
         .map_err(Error::from)
     })
+}
+
+/// Loads the config (writing the commented default on first start) and says what a new
+/// user needs to hear: that the file was created, and how to add a provider to it.
+fn load_config(config_path: &Path, listen: Option<String>) -> Result<config::Config, Error> {
+    let created = !config_path.exists();
+    let config = config::load(config_path, &config::Overrides { listen })?;
+    let path = config_path.display();
+    if created {
+        eprintln!(
+            "switchyard: created {path} with every setting commented out at its default.\n\
+             switchyard: to add a provider, uncomment one of its [[providers]] examples (openai, \
+             claude, gemini, openai-responses, ...), export the key variable its account names \
+             (e.g. OPENAI_API_KEY) and restart; or `switchyard login <provider>` for a \
+             subscription. See docs/src/getting-started.md."
+        );
+    }
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    if config.providers.is_empty() {
+        tracing::warn!(
+            "no providers are configured: every model request fails until one is added to {path}"
+        );
+    }
+    Ok(config)
 }
 
 /// The accounts' saved state, once the resets asked for while no server ran

@@ -238,6 +238,12 @@ fn list(config: &Config, store: &Store) -> Result<String, Error> {
                 p.name, a.name, "config", "api key", "active", "-"
             ));
         }
+        for u in &p.unset_keys {
+            out.push_str(&format!(
+                "{:<14}  {:<28}  {:<7}  {:<7}  {:<12}  {}  (skipped: environment variable {} is not set)\n",
+                p.name, u.account, "config", "api key", "key unset", "-", u.var
+            ));
+        }
     }
     for a in &stored {
         let auth = if a.credential.is_oauth() {
@@ -264,7 +270,12 @@ fn list(config: &Config, store: &Store) -> Result<String, Error> {
         out.push_str(&line);
         out.push('\n');
     }
-    if config.providers.iter().all(|p| p.accounts.is_empty()) && stored.is_empty() {
+    if config
+        .providers
+        .iter()
+        .all(|p| p.accounts.is_empty() && p.unset_keys.is_empty())
+        && stored.is_empty()
+    {
         out.push_str(
             "(no accounts: add api keys to the config, or `switchyard login <provider>`)\n",
         );

@@ -4,6 +4,26 @@
 use super::file::File;
 use super::{ENV_PREFIX, Invalid};
 
+/// Each variable (after the prefix) and the key it overrides, for the configuration
+/// reference; a test keeps it equal to the names [`apply_env`] reads.
+pub(super) const OVERRIDES: &[(&str, &str)] = &[
+    ("LISTEN", "server.listen"),
+    ("ACCOUNT_RELOAD_MS", "server.account_reload_ms"),
+    ("BUSY_POLL_US", "server.busy_poll_us"),
+    ("THREADS", "server.threads"),
+    ("BODY_LIMIT", "server.body_limit"),
+    ("MAX_CONNECTIONS", "server.max_connections"),
+    ("DATABASE", "storage.database"),
+    ("DEBUG_LOGS", "debug_logs.enabled"),
+    ("LOGS_DIR", "debug_logs.dir"),
+    ("CONNECT_TIMEOUT_MS", "timeouts.connect_ms"),
+    ("FIRST_BYTE_TIMEOUT_MS", "timeouts.first_byte_ms"),
+    ("IDLE_TIMEOUT_MS", "timeouts.idle_ms"),
+    ("TOTAL_TIMEOUT_MS", "timeouts.total_ms"),
+    ("CLIENT_HEADER_TIMEOUT_MS", "timeouts.client_header_ms"),
+    ("CLIENT_BODY_TIMEOUT_MS", "timeouts.client_body_ms"),
+];
+
 /// `SWITCHYARD_*` variables override single file values.
 pub(super) fn apply_env(
     file: &mut File,
@@ -64,4 +84,29 @@ pub(super) fn apply_env(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference lists exactly the variables `apply_env` reads.
+    #[test]
+    fn every_override_is_listed() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let mut file = File::default();
+        apply_env(&mut file, &|name: &str| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let mut asked = asked.into_inner();
+        let mut listed: Vec<String> = OVERRIDES
+            .iter()
+            .map(|(var, _)| format!("{ENV_PREFIX}{var}"))
+            .collect();
+        asked.sort();
+        listed.sort();
+        assert_eq!(asked, listed);
+    }
 }

@@ -5,49 +5,69 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
+    /// The listener, keys for the admin API and metrics, and serving threads.
     #[serde(default)]
     pub(super) server: ServerFile,
+    /// Keys clients send (`Authorization: Bearer`, `x-api-key` or `x-goog-api-key`). With none,
+    /// only clients on this machine (loopback) are served.
     #[serde(default)]
     pub(super) client_keys: Vec<ClientKeyFile>,
+    /// Where the SQLite database (usage, stored accounts, state) lives.
     #[serde(default)]
     pub(super) storage: StorageFile,
+    /// Numbered per-request folders with every stage of a request and its answer.
     #[serde(default)]
     pub(super) debug_logs: DebugLogsFile,
+    /// Upstream and client timeouts, in milliseconds.
     #[serde(default)]
     pub(super) timeouts: TimeoutsFile,
+    /// The upstreams: one entry per provider, each with its accounts.
     #[serde(default)]
     pub(super) providers: Vec<ProviderFile>,
+    /// Model names clients may send, each standing for one `provider/model`.
     #[serde(default)]
     pub(super) aliases: BTreeMap<String, String>,
+    /// Ordered fallback chains clients name as their model.
     #[serde(default)]
     pub(super) combos: Vec<ComboFile>,
+    /// How accounts are picked and what failures cost them.
     #[serde(default)]
     pub(super) routing: RoutingFile,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ComboFile {
+    /// The name clients send as their model.
     pub(super) name: String,
     /// `provider/model`, or `provider/model@account` to pin an account.
     pub(super) targets: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RoutingFile {
+    /// How a provider orders its accounts (a provider's `strategy` overrides it).
     pub(super) strategy: Strategy,
+    /// `round-robin`: requests an account serves in a row before the next takes over.
     pub(super) sticky_limit: u32,
+    /// Cooldown after a 429 (or 401/403) with no reset hint; it doubles with each failure.
     pub(super) backoff_base_ms: u64,
+    /// The longest such cooldown.
     pub(super) backoff_max_ms: u64,
+    /// Consecutive failures after which an account is set aside.
     pub(super) disable_after: u32,
+    /// How long a set-aside account waits before one request probes it again.
     pub(super) probe_after_ms: u64,
+    /// Requests carrying the same value in this header stay on one account.
     pub(super) session_header: String,
+    /// How long a session keeps its account after its last request.
     pub(super) session_ttl_secs: u64,
     /// Daily counters reset at midnight in this UTC offset, e.g. "+02:00".
     pub(super) daily_reset_offset: String,
@@ -70,7 +90,7 @@ impl Default for RoutingFile {
 }
 
 /// How a provider orders its accounts for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Lowest `priority` first (fill-first).
@@ -85,20 +105,35 @@ pub enum Strategy {
     Health,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct ServerFile {
+    /// Address and port to listen on (port 0 picks a free one); also `--listen`.
     pub(super) listen: String,
+    /// Largest request body in bytes; a larger one gets 413.
     pub(super) body_limit: usize,
+    /// `User-Agent` sent upstream unless a provider sets its own.
     pub(super) user_agent: String,
+    /// The admin key itself (prefer `admin_key_env`); opens `/api/accounts` and `/metrics`.
     pub(super) admin_key: Option<String>,
+    /// The environment variable holding the admin key.
     pub(super) admin_key_env: Option<String>,
+    /// A Bearer key for `GET /metrics` only (prefer `metrics_key_env`). With no key of
+    /// any kind, only loopback clients read the metrics.
     pub(super) metrics_key: Option<String>,
+    /// The environment variable holding the metrics key.
     pub(super) metrics_key_env: Option<String>,
+    /// Send `x-switchyard-overhead-us` (time spent in the proxy) on answers.
     pub(super) overhead_header: bool,
+    /// Serving threads, each with its own runtime and listener.
+    #[schemars(extend("x-default-text" = "one per core"))]
     pub(super) threads: usize,
+    /// How often logins, aliases, combos and `accounts reset` requests made while the
+    /// server runs are taken in.
     pub(super) account_reload_ms: u64,
+    /// After traffic, poll sockets this long before sleeping (0: never poll).
     pub(super) busy_poll_us: u64,
+    /// Client connections open at once; a further one gets a 503 and is closed.
     pub(super) max_connections: usize,
 }
 
@@ -124,20 +159,27 @@ impl Default for ServerFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClientKeyFile {
+    /// The key's name, recorded in the usage table.
     pub(super) id: String,
+    /// The key itself (prefer `key_env`).
     pub(super) key: Option<String>,
+    /// The environment variable holding the key.
     pub(super) key_env: Option<String>,
+    /// Requests a minute; beyond it a 429 with `Retry-After`.
     pub(super) requests_per_minute: Option<u32>,
+    /// Tokens a day (from `routing.daily_reset_offset` midnight); beyond it a 429.
     pub(super) tokens_per_day: Option<u64>,
+    /// Tokens a calendar month (in the routing offset); beyond it a 429.
     pub(super) tokens_per_month: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct StorageFile {
+    /// The SQLite database file.
     pub(super) database: PathBuf,
 }
 
@@ -149,10 +191,12 @@ impl Default for StorageFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct DebugLogsFile {
+    /// Write the numbered per-request folders (credentials masked).
     pub(super) enabled: bool,
+    /// Where they go.
     pub(super) dir: PathBuf,
 }
 
@@ -165,14 +209,21 @@ impl Default for DebugLogsFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct TimeoutsFile {
+    /// Connecting to an upstream.
     pub(super) connect_ms: u64,
+    /// From sending a request upstream to its answer's first byte.
     pub(super) first_byte_ms: u64,
+    /// Between two chunks of an upstream stream.
     pub(super) idle_ms: u64,
+    /// A whole upstream request, stream included.
     pub(super) total_ms: u64,
+    /// A client's request headers must arrive within this, from when its connection
+    /// opens or its previous answer went out.
     pub(super) client_header_ms: u64,
+    /// A client's request body may pause this long (then 408).
     pub(super) client_body_ms: u64,
 }
 
@@ -189,19 +240,29 @@ impl Default for TimeoutsFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProviderFile {
+    /// The provider's name in model strings (`name/model`).
     pub(super) name: String,
+    /// The wire format and login: `openai`, `openai-responses`, `claude`, `gemini`, `kiro`,
+    /// `cursor`, `codex`, `gemini-cli` or `copilot`.
     #[serde(default = "default_kind")]
     pub(super) kind: String,
-    /// Spanned so that an unusable URL can be reported with its line.
+    /// The provider's API root, e.g. `https://api.openai.com/v1`.
+    // Spanned so that an unusable URL can be reported with its line.
+    #[schemars(with = "String")]
     pub(super) base_url: toml::Spanned<String>,
+    /// Models listed by `GET /v1/models` and matched by bare names and wildcards (any model
+    /// the provider serves works as `provider/model`).
     #[serde(default)]
     pub(super) models: Vec<String>,
+    /// Accounts with API keys (logins live in the database: `switchyard login`, `import`).
     #[serde(default)]
     pub(super) accounts: Vec<AccountFile>,
+    /// `User-Agent` for this provider (default: `server.user_agent`).
     pub(super) user_agent: Option<String>,
+    /// Extra headers sent with every request to this provider.
     #[serde(default)]
     pub(super) headers: BTreeMap<String, String>,
     /// Settings only one kind of provider reads (an auth endpoint, a region, a version...).
@@ -218,18 +279,27 @@ pub(super) fn default_kind() -> String {
     "openai".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccountFile {
+    /// The account's name (unique within its provider; `@name` pins it in a combo).
     pub(super) name: String,
+    /// The environment variable holding the key; an unset one skips the account (named in
+    /// the 503 a client gets and in `switchyard accounts`).
     pub(super) api_key_env: Option<String>,
+    /// The key itself (prefer `api_key_env`); none for a local server that wants no key.
     pub(super) api_key: Option<String>,
+    /// `priority` strategy: lower is tried first.
     #[serde(default)]
     pub(super) priority: u32,
+    /// `weighted` strategy: share of requests (at least 1).
     #[serde(default = "default_weight")]
     pub(super) weight: u32,
+    /// Requests in flight at once on this account.
     pub(super) max_concurrency: Option<u32>,
+    /// Requests a day (from `routing.daily_reset_offset` midnight).
     pub(super) daily_requests: Option<u64>,
+    /// Tokens a day.
     pub(super) daily_tokens: Option<u64>,
 }
 

@@ -25,6 +25,59 @@ fn default_file_parses_to_defaults() {
     assert_eq!(c.database, PathBuf::from("data/switchyard.db"));
 }
 
+/// The default file with every commented line that is TOML on its own uncommented: what a
+/// user gets by uncommenting the examples (prose lines stay comments).
+fn default_file_uncommented() -> String {
+    DEFAULT_FILE
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.trim_start().starts_with('[') || rest.parse::<toml::Table>().is_ok() =>
+            {
+                rest.to_owned()
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every example in the default file is valid as written, and its combo names only
+/// providers the file declares.
+#[test]
+fn default_file_examples_parse_uncommented() {
+    let text = default_file_uncommented();
+    let vars =
+        |name: &str| (name.contains("KEY") || name.contains("TOKEN")).then(|| "k".to_owned());
+    let c = parse(
+        &text,
+        Path::new("config.toml"),
+        &Overrides::default(),
+        &vars,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let kinds: Vec<&str> = c.providers.iter().map(|p| p.kind.as_str()).collect();
+    for kind in [
+        "openai",
+        "claude",
+        "gemini",
+        "openai-responses",
+        "kiro",
+        "cursor",
+        "codex",
+    ] {
+        assert!(kinds.contains(&kind), "no `{kind}` example in {kinds:?}");
+    }
+    let coding = &c.combos["coding"];
+    assert_eq!(coding.len(), 3);
+    for step in coding {
+        assert!(
+            c.providers.iter().any(|p| p.name == step.provider),
+            "{step:?}"
+        );
+    }
+}
+
 #[test]
 fn unknown_key_names_key_and_line() {
     let err = parse_with("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n", &[]).unwrap_err();

@@ -12,6 +12,7 @@ use super::Strategy;
 use super::file::{ClientKeyFile, File, ProviderFile, RoutingFile, TimeoutsFile};
 use super::{
     AccountConfig, ClientKey, ComboTarget, Config, Invalid, ProviderConfig, Routing, Timeouts,
+    UnsetKey,
 };
 
 /// The 1-based line of byte `offset` in `text`.
@@ -220,6 +221,7 @@ fn provider(
         check_model(m).map_err(|e| Invalid(format!("provider `{}`: {e}", p.name)))?;
     }
     let mut accounts = Vec::new();
+    let mut unset_keys = Vec::new();
     for a in p.accounts {
         let key = match (a.api_key, a.api_key_env) {
             (Some(_), Some(_)) => {
@@ -236,6 +238,10 @@ fn provider(
                         "provider `{}` account `{}`: environment variable {var} is not set; the account is skipped",
                         p.name, a.name
                     ));
+                    unset_keys.push(UnsetKey {
+                        account: a.name,
+                        var,
+                    });
                     continue;
                 }
             },
@@ -278,6 +284,7 @@ fn provider(
         options: p.options,
         strategy: p.strategy.unwrap_or(strategy),
         per_model_limits: p.per_model_limits,
+        unset_keys,
     })
 }
 

@@ -379,7 +379,17 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
     } else {
         (503, ErrorKind::Overloaded, "has every account busy")
     };
-    let message = format!("provider `{}` {what} for `{model}`", provider.name);
+    let mut message = format!("provider `{}` {what} for `{model}`", provider.name);
+    if accounts.is_empty() {
+        // The usual first-run mistake: the key's variable was not exported where the server
+        // runs. Its name is not a secret, and it is the one thing the user needs to know.
+        for unset in &provider.unset_keys {
+            message.push_str(&format!(
+                "; account `{}` is skipped because the environment variable {} is not set where the server runs",
+                unset.account, unset.var
+            ));
+        }
+    }
     Failure {
         error: ApiError::new(status, kind, message).with_code("no_account_available"),
         upstream_body: None,

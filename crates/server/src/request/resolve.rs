@@ -6,6 +6,9 @@ use switchyard_hub::{ApiError, Format};
 use crate::config::{ProviderConfig, Routes, check_model};
 use crate::state::app::App;
 
+/// The answer to any model while the config declares no provider.
+pub const NO_PROVIDERS: &str = "no providers are configured; add one to data/config.toml (see docs/src/getting-started.md, or the commented examples in that file) and restart";
+
 /// What resolution needs to know of a provider: the running one, or its config.
 pub trait Listed {
     fn name(&self) -> &str;
@@ -60,6 +63,10 @@ pub fn resolve_in<P: Listed>(
     requested: &str,
 ) -> Result<Resolved, ApiError> {
     check_model(requested).map_err(|e| ApiError::invalid_request(e.0))?;
+    if providers.is_empty() {
+        // A fresh install: saying how to add one helps more than "use provider/model".
+        return Err(ApiError::not_found(NO_PROVIDERS.to_owned()).with_code("model_not_found"));
+    }
     let provider_index = |name: &str| providers.iter().position(|p| p.name() == name);
     if let Some(steps) = routes.combos.get(requested) {
         let targets = steps

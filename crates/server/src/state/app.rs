@@ -52,6 +52,8 @@ pub struct Provider {
     accounts: RwLock<Arc<Vec<Arc<Account>>>>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
+    /// Configured accounts left out because their key variable is unset.
+    pub unset_keys: Vec<crate::config::UnsetKey>,
     rotation: Mutex<Rotation>,
 }
 
@@ -350,6 +352,7 @@ pub fn build(
             accounts: RwLock::new(Arc::new(accounts)),
             strategy: p.strategy,
             per_model_limits: p.per_model_limits,
+            unset_keys: p.unset_keys.clone(),
             rotation: Mutex::new(Rotation::default()),
         });
     }
