@@ -3,11 +3,6 @@
 //! and an account whose key variable is unset is named where the user looks (the client's
 //! 503 and `switchyard accounts`), not only in the server log.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
