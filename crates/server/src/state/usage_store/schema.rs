@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS routes (
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     "ALTER TABLE usage ADD COLUMN combo TEXT;
      ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
@@ -71,6 +71,9 @@ pub(super) const MIGRATIONS: [&str; 3] = [
          account      TEXT,
          requested_ms INTEGER NOT NULL
      );",
+    // Endpoints beyond chat: which one a row is for, and the units that are not tokens.
+    "ALTER TABLE usage ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
+     ALTER TABLE usage ADD COLUMN images INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
