@@ -7,4 +7,5 @@ pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod embeddings;
 pub mod gemini;
+pub(crate) mod images;
 pub(crate) mod responses;

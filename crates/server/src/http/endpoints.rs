@@ -52,6 +52,22 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
+        // google-genai's `generate_images` speaks only Vertex AI; in express mode (an API
+        // key, no project) it posts to this path, with a Gemini body.
+        (p, &Method::POST) if p.starts_with(VERTEX_MODELS) => {
+            match gemini_route(p.trim_start_matches(VERTEX_MODELS))
+                .filter(|r| r.op == Operation::Images)
+            {
+                Some(route) => request::handle(app, req, peer, route).await,
+                None => respond::error(
+                    &ApiError::not_found(format!(
+                        "no Vertex method at {p}; only :predict (Imagen) is served"
+                    ))
+                    .with_code("unknown_route"),
+                    Format::Gemini,
+                ),
+            }
+        }
         (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
             match gemini_route(p.trim_start_matches("/v1beta/models/")) {
                 Some(route) => request::handle(app, req, peer, route).await,
@@ -96,6 +112,9 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         ),
     }
 }
+
+/// Where Vertex AI's publisher models live, as google-genai's express mode addresses them.
+const VERTEX_MODELS: &str = "/v1beta1/publishers/google/models/";
 
 /// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
 /// carry the model in the path, are read by `gemini_route`.
