@@ -15,7 +15,7 @@ use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::harness::Proxy;
-use switchyard_tester::http_client::{Reply, request};
+use switchyard_tester::http_client::{Reply, request, sse_data};
 
 const KEY: &str = "sk-client-endpoints-0001";
 
@@ -69,6 +69,9 @@ e_openai = "p_openai/text-embedding-3-small"
 e_gemini = "p_gemini/gemini-embedding-001"
 m_claude = "p_claude/claude-test"
 m_gemini = "p_gemini/gemini-2.5-flash"
+m_openai = "p_openai/gpt-test"
+i_openai = "p_openai/gpt-image-1"
+i_imagen = "p_gemini/imagen-4.0-generate-001"
 
 [[combos]]
 name = "claude_then_gemini"
@@ -336,4 +339,163 @@ async fn a_model_without_the_endpoint_is_refused_naming_model_and_endpoint() {
     proxy.stop();
     let rows = rows(&proxy);
     assert_eq!(rows.iter().filter(|r| r.1 == 400).count(), 2, "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_completions_pass_through_or_go_as_chat_streamed_and_not() {
+    let (fakes, mut proxy) = setup().await;
+    for model in ["m_openai", "m_claude", "m_gemini"] {
+        let res = post(
+            &proxy,
+            "/v1/completions",
+            &json!({"model": model, "prompt": "say hi", "max_tokens": 50}),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{model}: {}", res.text());
+        let v = res.json();
+        assert_eq!(v["object"], "text_completion", "{v}");
+        let text = v["choices"][0]["text"].as_str().unwrap();
+        assert!(text.contains("Hello"), "{model}: {v}");
+        assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{v}");
+
+        let res = post(
+            &proxy,
+            "/v1/completions",
+            &json!({"model": model, "prompt": "say hi", "max_tokens": 50, "stream": true,
+                "stream_options": {"include_usage": true}}),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{model}: {}", res.text());
+        let events = sse_data(&res.text());
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("[DONE]"),
+            "{model}: {events:?}"
+        );
+        let chunks: Vec<Value> = events
+            .iter()
+            .filter(|e| *e != "[DONE]")
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert!(
+            chunks.iter().all(|c| c["object"] == "text_completion"),
+            "{chunks:?}"
+        );
+        let streamed: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["text"].as_str())
+            .collect();
+        assert!(!streamed.is_empty(), "{model}: {chunks:?}");
+        assert!(
+            chunks.last().unwrap()["usage"]["completion_tokens"]
+                .as_u64()
+                .unwrap()
+                > 0,
+            "{chunks:?}"
+        );
+    }
+    // OpenAI got its own endpoint, the body as sent; Claude got a chat turn.
+    let sent = fakes.openai.requests();
+    assert!(sent.iter().all(|r| r.path == "/v1/completions"), "{sent:?}");
+    assert_eq!(sent[0].body["prompt"], "say hi");
+    let sent = fakes.claude.requests();
+    assert_eq!(sent[0].body["messages"][0]["role"], "user");
+    assert!(
+        sent[0].body["messages"][0].to_string().contains("say hi"),
+        "{:?}",
+        sent[0].body
+    );
+
+    // What a chat model cannot carry is refused in the client's format; OpenAI takes it.
+    let res = post(
+        &proxy,
+        "/v1/completions",
+        &json!({"model": "m_claude", "prompt": "a", "suffix": "b"}),
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(res.text().contains("suffix"), "{}", res.text());
+    proxy.stop();
+    let rows = rows(&proxy);
+    let ok: Vec<&Row> = rows.iter().filter(|r| r.1 == 200).collect();
+    assert_eq!(ok.len(), 6, "{rows:?}");
+    assert!(
+        ok.iter().all(|r| r.0 == "completions" && r.4 > 0),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_generated_by_openai_and_imagen_in_either_client_format() {
+    let (fakes, mut proxy) = setup().await;
+    // OpenAI client: GPT image passthrough, Imagen translated (two images).
+    for (model, n) in [("i_openai", 1), ("i_imagen", 2)] {
+        let res = post(
+            &proxy,
+            "/v1/images/generations",
+            &json!({"model": model, "prompt": "a red square", "n": n, "size": "1536x1024"}),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{model}: {}", res.text());
+        let v = res.json();
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), n, "{v}");
+        assert!(data.iter().all(|d| d["b64_json"].is_string()), "{v}");
+    }
+    let predict = fakes.gemini.requests();
+    let predict = predict
+        .iter()
+        .find(|r| r.path.ends_with(":predict"))
+        .unwrap();
+    assert_eq!(
+        predict.body,
+        json!({"instances": [{"prompt": "a red square"}], "parameters": {"sampleCount": 2, "aspectRatio": "4:3"}})
+    );
+    // Gemini client (and google-genai's Vertex path): Imagen passthrough, OpenAI translated.
+    for (path, model) in [
+        ("/v1beta/models/i_imagen:predict", "i_imagen"),
+        (
+            "/v1beta1/publishers/google/models/i_imagen:predict",
+            "i_imagen",
+        ),
+        ("/v1beta/models/i_openai:predict", "i_openai"),
+    ] {
+        let res = post(
+            &proxy,
+            path,
+            &json!({"instances": [{"prompt": "a cat"}], "parameters": {"sampleCount": 1}}),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        let v = res.json();
+        assert_eq!(
+            v["predictions"].as_array().unwrap().len(),
+            1,
+            "{model}: {v}"
+        );
+        assert!(v["predictions"][0]["bytesBase64Encoded"].is_string(), "{v}");
+    }
+    let sent = fakes.openai.requests();
+    let last = sent.last().unwrap();
+    assert_eq!(last.path, "/v1/images/generations");
+    assert_eq!(
+        last.body,
+        json!({"model": "gpt-image-1", "prompt": "a cat", "n": 1})
+    );
+    // A model without image generation is refused.
+    let res = post(
+        &proxy,
+        "/v1/images/generations",
+        &json!({"model": "m_claude", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    proxy.stop();
+    let rows = rows(&proxy);
+    let images: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.0 == "images" && r.1 == 200)
+        .map(|r| r.5)
+        .collect();
+    assert_eq!(images, vec![1, 2, 1, 1, 1], "{rows:?}");
 }
