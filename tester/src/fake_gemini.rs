@@ -1,5 +1,6 @@
 //! A fake Gemini API v1beta (`POST /v1beta/models/{model}:generateContent` and
-//! `:streamGenerateContent`), written from Google's public wire format with raw JSON. It is
+//! `:streamGenerateContent`, and `:embedContent`, `:batchEmbedContents` and Imagen's
+//! `:predict` in [`endpoints`]), written from Google's public wire format with raw JSON. It is
 //! strict where the real API is strict (see [`validate`]) and answers with the real error
 //! shape `{"error":{"code","message","status"}}`.
 //!
@@ -34,6 +35,8 @@ use crate::fake_anthropic::{
     Answer, FakeState, Frame, Recorded, Script, ToolAsk, decide, header, receive, stream_frames,
 };
 use crate::server::{FakeBody, full, serve};
+
+pub mod endpoints;
 
 /// Counts the cached tokens too, as Gemini's prompt count does.
 pub const PROMPT_TOKEN_COUNT: u64 = 13;
@@ -155,6 +158,7 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
+        m if endpoints::METHODS.contains(&m) => false,
         _ => {
             return error(
                 404,
@@ -203,6 +207,12 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
             None,
         );
     };
+    if endpoints::METHODS.contains(&method) {
+        return match endpoints::answer(model, method, &body) {
+            Ok(answer) => full(200, "application/json; charset=UTF-8", answer.to_string()),
+            Err((code, message)) => error(code, &message, None),
+        };
+    }
     if let Err(r) = validate(&body, model) {
         return error(400, &r.message, r.details);
     }

@@ -17,6 +17,9 @@
 //! Directives are read from the last user message, text parts included.
 //!
 //! An account key that starts with `sk-revoked` is refused with 401.
+//!
+//! Beside chat it serves `/v1/embeddings`, `/v1/completions` and `/v1/images/generations`
+//! (see [`endpoints`]), with the same keys and scripted faults.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +34,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::server::{FakeBody, full, serve};
+
+pub mod endpoints;
 
 pub const PROMPT_TOKENS: u64 = 11;
 pub const COMPLETION_TOKENS: u64 = 7;
@@ -156,7 +161,7 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    if path != "/v1/chat/completions" {
+    if path != "/v1/chat/completions" && !endpoints::PATHS.contains(&path.as_str()) {
         return error(
             404,
             &format!("Unknown request URL: {} {path}", parts.method),
@@ -284,6 +289,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             None,
         );
     };
+    if path != "/v1/chat/completions" {
+        return match endpoints::answer(&path, &body) {
+            Ok(res) => res,
+            Err(msg) => error(400, &msg, "invalid_request_error", None),
+        };
+    }
     if let Err(msg) = validate(&body) {
         return error(400, &msg, "invalid_request_error", None);
     }

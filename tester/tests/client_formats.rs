@@ -217,7 +217,7 @@ async fn bad_input_gets_an_error_in_the_clients_own_format() {
     let v = res.json();
     assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(v["error"]["code"], 400);
-    let res = post(&proxy, "/v1beta/models/gm:embedContent", "{}").await;
+    let res = post(&proxy, "/v1beta/models/gm:generateAnswer", "{}").await;
     assert_eq!(res.status, 404);
     assert_eq!(res.json()["error"]["status"], "NOT_FOUND");
 }

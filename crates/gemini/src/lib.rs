@@ -1,14 +1,16 @@
-//! The executor for the Gemini API (v1beta generateContent / streamGenerateContent), and
-//! in [`code_assist`] the one for Gemini Code Assist (`gemini-cli` kind).
+//! The executor for the Gemini API (v1beta generateContent / streamGenerateContent, and
+//! embedContent / batchEmbedContents and Imagen's predict beside them), and in
+//! [`code_assist`] the one for Gemini Code Assist (`gemini-cli` kind).
 
 pub mod code_assist;
 mod envelope;
 
 use std::sync::Arc;
 
+use http::HeaderMap;
 use serde_json::Value;
 use switchyard_auth::Credential;
-use switchyard_hub::{ApiError, Format};
+use switchyard_hub::{ApiError, Format, Operation};
 use switchyard_provider::executor::join_url;
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
@@ -59,6 +61,48 @@ impl Executor for GeminiExecutor {
         } else {
             format!("models/{model}:generateContent")
         };
+        let headers = self.headers(stream, credential)?;
+        post_json(join_url(&self.settings.base_url, &path), headers, &body)
+    }
+
+    fn serves(&self, op: Operation) -> Option<Format> {
+        match op {
+            Operation::Chat | Operation::Embeddings | Operation::Images => Some(Format::Gemini),
+            Operation::Completions => None,
+        }
+    }
+
+    fn build_for(
+        &self,
+        op: Operation,
+        mut body: Value,
+        model: &str,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        check_model(model)?;
+        let method = match op {
+            Operation::Chat | Operation::Completions => {
+                return self.build(body, model, stream, credential);
+            }
+            Operation::Embeddings => embed_method(&mut body, model)?,
+            // Imagen models take `instances` at `:predict`; Gemini image models answer
+            // generateContent with image parts.
+            Operation::Images if body.get("instances").is_some() => "predict",
+            Operation::Images => {
+                let obj = object_mut(&mut body)?;
+                obj.remove("model");
+                "generateContent"
+            }
+        };
+        let headers = self.headers(false, credential)?;
+        let path = format!("models/{model}:{method}");
+        post_json(join_url(&self.settings.base_url, &path), headers, &body)
+    }
+}
+
+impl GeminiExecutor {
+    fn headers(&self, stream: bool, credential: &Credential) -> Result<HeaderMap, ApiError> {
         let mut headers = base_headers(&self.settings, stream);
         match credential {
             Credential::ApiKey(key) => {
@@ -71,8 +115,26 @@ impl Executor for GeminiExecutor {
                 );
             }
         }
-        post_json(join_url(&self.settings.base_url, &path), headers, &body)
+        Ok(headers)
     }
+}
+
+/// The embedding method a body is for (a batch of `requests`, or one `content`), with every
+/// model it names set to `model`: the API refuses a batch item whose model is not the one in
+/// the path, and a client names the model it asked the proxy for (an alias, say).
+fn embed_method(body: &mut Value, model: &str) -> Result<&'static str, ApiError> {
+    let named = Value::String(format!("models/{model}"));
+    let obj = object_mut(body)?;
+    if let Some(requests) = obj.get_mut("requests").and_then(Value::as_array_mut) {
+        for r in requests.iter_mut().filter_map(Value::as_object_mut) {
+            r.insert("model".into(), named.clone());
+        }
+        return Ok("batchEmbedContents");
+    }
+    if obj.contains_key("model") {
+        obj.insert("model".into(), named);
+    }
+    Ok("embedContent")
 }
 
 #[cfg(test)]
@@ -111,6 +173,45 @@ mod tests {
         assert_eq!(req.headers["x-goog-api-key"], "AIza-secret-key");
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         assert!(body.get("model").is_none() && body.get("stream").is_none());
+    }
+
+    #[test]
+    fn embeddings_name_the_target_model_in_the_url_and_every_item() {
+        let cred = Credential::ApiKey(Secret::new("k"));
+        let body =
+            json!({"requests": [{"model": "models/alias", "content": {"parts": [{"text": "a"}]}}]});
+        let req = exec()
+            .build_for(
+                Operation::Embeddings,
+                body,
+                "gemini-embedding-001",
+                false,
+                &cred,
+            )
+            .unwrap();
+        assert!(
+            req.url
+                .ends_with("/models/gemini-embedding-001:batchEmbedContents")
+        );
+        let sent: Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(sent["requests"][0]["model"], "models/gemini-embedding-001");
+        let one = json!({"content": {"parts": [{"text": "a"}]}});
+        let req = exec()
+            .build_for(Operation::Embeddings, one, "e", false, &cred)
+            .unwrap();
+        assert!(req.url.ends_with("/models/e:embedContent"));
+        let predict = json!({"instances": [{"prompt": "a cat"}]});
+        let req = exec()
+            .build_for(
+                Operation::Images,
+                predict,
+                "imagen-4.0-generate-001",
+                false,
+                &cred,
+            )
+            .unwrap();
+        assert!(req.url.ends_with("/models/imagen-4.0-generate-001:predict"));
+        assert_eq!(exec().serves(Operation::Completions), None);
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub struct TranslateCtx {
     /// The prompt's size in tokens, estimated by a request translator whose provider reports
     /// no usage (Cursor), so its stream stage can report an estimate flagged as one.
     pub prompt_estimate: u64,
+    /// The client sent one item in a format that also has a batch shape (Gemini's
+    /// `:embedContent` beside `:batchEmbedContents`), so its answer is one item too.
+    pub single_item: bool,
+    /// The client asked for embeddings as base64 (`encoding_format: "base64"`) from a
+    /// provider that only sends floats.
+    pub base64_embeddings: bool,
 }
 
 impl TranslateCtx {
@@ -31,6 +37,8 @@ impl TranslateCtx {
             client_wants_usage: false,
             tool_names: ToolNameMap::default(),
             prompt_estimate: 0,
+            single_item: false,
+            base64_embeddings: false,
         }
     }
 }

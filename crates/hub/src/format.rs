@@ -10,12 +10,14 @@ pub enum Format {
     GeminiCli,
     Kiro,
     Cursor,
+    /// OpenAI's legacy text completions (`prompt` in, `choices[].text` out).
+    Completions,
 }
 
 impl Format {
     pub const HUB: Format = Format::OpenAi;
 
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::OpenAi,
         Format::Responses,
         Format::Claude,
@@ -23,6 +25,7 @@ impl Format {
         Format::GeminiCli,
         Format::Kiro,
         Format::Cursor,
+        Format::Completions,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -34,7 +37,14 @@ impl Format {
             Format::GeminiCli => "gemini-cli",
             Format::Kiro => "kiro",
             Format::Cursor => "cursor",
+            Format::Completions => "completions",
         }
+    }
+
+    /// Whether streams in this format end with `data: [DONE]` and carry OpenAI's usage-only
+    /// last chunk (chat completions and legacy completions).
+    pub const fn is_openai_stream(self) -> bool {
+        matches!(self, Format::OpenAi | Format::Completions)
     }
 
     pub fn parse(s: &str) -> Option<Format> {

@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
+use crate::operation::Operation;
 use crate::registry::{Registry, RequestFn, ResponseFn, StreamFn};
 use crate::stream::StreamStage;
 
@@ -33,6 +34,25 @@ impl Pipeline {
         stream: bool,
         upstream_stream: bool,
     ) -> Result<Pipeline, TranslateError> {
+        Self::for_op(
+            registry,
+            Operation::Chat,
+            client,
+            provider,
+            stream,
+            upstream_stream,
+        )
+    }
+
+    /// The pipeline of an `op` request, with the translators registered for that operation.
+    pub fn for_op(
+        registry: &Registry,
+        op: Operation,
+        client: Format,
+        provider: Format,
+        stream: bool,
+        upstream_stream: bool,
+    ) -> Result<Pipeline, TranslateError> {
         let mut p = Pipeline {
             client,
             provider,
@@ -48,19 +68,19 @@ impl Pipeline {
             return Ok(p);
         }
         if client != Format::HUB {
-            p.request_to_hub = Some(registry.request(client, Format::HUB)?);
+            p.request_to_hub = Some(registry.request_for(op, client, Format::HUB)?);
             if stream {
-                p.stream_to_client = Some(registry.stream(Format::HUB, client)?);
+                p.stream_to_client = Some(registry.stream_for(op, Format::HUB, client)?);
             } else {
-                p.response_to_client = Some(registry.response(Format::HUB, client)?);
+                p.response_to_client = Some(registry.response_for(op, Format::HUB, client)?);
             }
         }
         if provider != Format::HUB {
-            p.request_to_provider = Some(registry.request(Format::HUB, provider)?);
+            p.request_to_provider = Some(registry.request_for(op, Format::HUB, provider)?);
             if upstream_stream {
-                p.stream_to_hub = Some(registry.stream(provider, Format::HUB)?);
+                p.stream_to_hub = Some(registry.stream_for(op, provider, Format::HUB)?);
             } else {
-                p.response_to_hub = Some(registry.response(provider, Format::HUB)?);
+                p.response_to_hub = Some(registry.response_for(op, provider, Format::HUB)?);
             }
         }
         Ok(p)

@@ -1,7 +1,11 @@
-//! Translators between the hub and each client-facing format. Each module registers its
+//! Translators between the hub and each client-facing format (for chat, and for the other
+//! operations in `embeddings` and `images`). Each module registers its
 //! pairs with `inventory::submit!`. The Gemini pair is also public: the `gemini-cli`
 //! envelope (in the gemini provider crate) wraps it and calls it directly.
 
 pub(crate) mod claude;
+pub(crate) mod completions;
+pub(crate) mod embeddings;
 pub mod gemini;
+pub(crate) mod images;
 pub(crate) mod responses;

@@ -1,12 +1,14 @@
 //! The executor for any OpenAI-compatible endpoint (OpenAI, OpenRouter, Groq, Cerebras, a
-//! local server...), speaking chat completions or the Responses API.
+//! local server...), speaking chat completions or the Responses API, and beside them the
+//! other OpenAI endpoints of the same base URL (embeddings, legacy completions, images),
+//! whose bodies go out as the client wrote them with only the model named anew.
 
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use serde_json::{Value, json};
 use switchyard_auth::Credential;
-use switchyard_hub::{ApiError, Format};
+use switchyard_hub::{ApiError, Format, Operation};
 use switchyard_provider::executor::join_url;
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
@@ -81,6 +83,48 @@ impl Executor for OpenAiExecutor {
         }
         post_json(self.url.clone(), headers, &body)
     }
+
+    fn serves(&self, op: Operation) -> Option<Format> {
+        Some(match op {
+            Operation::Chat => self.format,
+            Operation::Completions => Format::Completions,
+            Operation::Embeddings | Operation::Images => Format::OpenAi,
+        })
+    }
+
+    fn build_for(
+        &self,
+        op: Operation,
+        mut body: Value,
+        model: &str,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let path = match op {
+            Operation::Chat => return self.build(body, model, stream, credential),
+            Operation::Completions => "completions",
+            Operation::Embeddings => "embeddings",
+            Operation::Images => "images/generations",
+        };
+        let obj = object_mut(&mut body)?;
+        obj.insert("model".into(), Value::String(model.to_owned()));
+        if op == Operation::Completions {
+            obj.insert("stream".into(), Value::Bool(stream));
+            if stream {
+                // As for chat: usage arrives only when asked for, and the server hides the
+                // extra chunk from clients that did not ask.
+                let opts = obj.entry("stream_options").or_insert_with(|| json!({}));
+                if let Some(opts) = opts.as_object_mut() {
+                    opts.insert("include_usage".into(), Value::Bool(true));
+                }
+            }
+        }
+        let mut headers = base_headers(&self.settings, stream);
+        if !credential.token().is_empty() {
+            headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
+        }
+        post_json(join_url(&self.settings.base_url, path), headers, &body)
+    }
 }
 
 /// Removes the hub's own message fields (thinking signatures carried between other formats),
@@ -154,6 +198,42 @@ mod tests {
         assert_eq!(body["model"], "m2");
         assert!(body.get("stream_options").is_none());
         assert_eq!(body["stream"], false);
+    }
+
+    #[test]
+    fn other_operations_go_to_their_own_paths_with_the_model_named() {
+        let cred = Credential::ApiKey(Secret::new("k"));
+        let req = exec()
+            .build_for(
+                Operation::Embeddings,
+                json!({"model": "alias", "input": "hi"}),
+                "text-embedding-3-small",
+                false,
+                &cred,
+            )
+            .unwrap();
+        assert_eq!(req.url, "http://127.0.0.1:9/openai/v1/embeddings");
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"model": "text-embedding-3-small", "input": "hi"})
+        );
+        let req = exec()
+            .build_for(
+                Operation::Completions,
+                json!({"prompt": "a"}),
+                "m",
+                true,
+                &cred,
+            )
+            .unwrap();
+        assert_eq!(req.url, "http://127.0.0.1:9/openai/v1/completions");
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(
+            exec().serves(Operation::Completions),
+            Some(Format::Completions)
+        );
     }
 
     #[test]

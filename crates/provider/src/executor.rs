@@ -14,7 +14,7 @@ use serde_json::Value;
 use switchyard_auth::oauth::LoginUi;
 use switchyard_auth::{AuthError, Credential};
 use switchyard_hub::framing::SseDecoder;
-use switchyard_hub::{ApiError, Decoder, Format};
+use switchyard_hub::{ApiError, Decoder, Format, Operation};
 
 use crate::client::UpstreamClient;
 use crate::failure::Failure;
@@ -72,6 +72,32 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         stream: bool,
         credential: &Credential,
     ) -> Result<UpstreamRequest, ApiError>;
+
+    /// The format this provider takes `op` requests in, or `None` when it has no endpoint
+    /// for `op` (an operation that can go as chat, [`Operation::via_chat`], then does).
+    fn serves(&self, op: Operation) -> Option<Format> {
+        (op == Operation::Chat).then(|| self.format())
+    }
+
+    /// Builds the request for an `op` request whose body is already in
+    /// [`Executor::serves`]'s format. Chat is [`Executor::build`]; a provider that
+    /// serves another operation says so in `serves` and builds it here.
+    fn build_for(
+        &self,
+        op: Operation,
+        body: Value,
+        model: &str,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        if op == Operation::Chat {
+            return self.build(body, model, stream, credential);
+        }
+        Err(
+            ApiError::invalid_request(format!("model `{model}` cannot serve {op}"))
+                .with_code("unsupported_endpoint"),
+        )
+    }
 
     /// Ties a built request to the client's conversation, for providers that route or cache
     /// by a session id (Codex's `session_id`). Most have nothing to add.

@@ -19,8 +19,8 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
-use switchyard_hub::usage::estimate_tokens;
-use switchyard_hub::{ApiError, Format, Usage};
+use switchyard_hub::usage::{estimate_prompt_tokens, estimate_tokens};
+use switchyard_hub::{ApiError, Format, Operation, Usage};
 use switchyard_provider::ClientHeaders;
 
 use crate::http::respond::{self, Body};
@@ -34,6 +34,8 @@ use record::{CLIENT_CLOSED, Call};
 pub struct Endpoint {
     pub client: Format,
     pub kind: EndpointKind,
+    /// What the model is asked to do (chat, embeddings...).
+    pub op: Operation,
     /// The model named in the path (Gemini routes), which the body does not carry.
     pub path_model: Option<String>,
     /// Streaming decided by the path (Gemini's `:streamGenerateContent`).
@@ -113,19 +115,35 @@ async fn run(
     intake::admit(app, call, &parts.headers, peer)?;
     let intake = intake::read(app, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
-    let resolved = resolve::resolve(app, &intake.model)?;
+    call.operation(endpoint.op);
+    let mut resolved = resolve::resolve(app, &intake.model)?;
     call.resolved(resolved.combo);
     if endpoint.kind == EndpointKind::CountTokens {
         return Ok(answer::count_tokens(endpoint.client, &intake.body));
     }
+    deliver::keep_serving(
+        app,
+        &mut resolved.targets,
+        endpoint.op,
+        &intake.model,
+        parts.uri.path(),
+    )?;
+    // A chat body is mostly prompt, so its size is a fair guess that costs nothing; the
+    // other bodies are small and walked for their text.
+    let prompt_estimate = if endpoint.op.via_chat() {
+        estimate_tokens(intake.size)
+    } else {
+        estimate_prompt_tokens(&intake.body)
+    };
     let reply = Reply {
+        op: endpoint.op,
         stream: intake.stream,
         client_wants_usage: intake
             .body
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        prompt_estimate: estimate_tokens(intake.size),
+        prompt_estimate,
         idle: app.config.timeouts.idle,
         deadline: Instant::now() + app.config.timeouts.total,
     };
@@ -134,6 +152,7 @@ async fn run(
     let delivery = Delivery {
         app,
         client: endpoint.client,
+        op: endpoint.op,
         stream: intake.stream,
         session: session.as_deref(),
         client_headers: &client_headers,

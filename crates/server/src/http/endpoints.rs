@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
-use switchyard_hub::{ApiError, Format};
+use switchyard_hub::{ApiError, Format, Operation};
 
 use crate::api::{self, not_allowed};
 use crate::dashboard;
@@ -64,11 +64,27 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
+        // google-genai's `generate_images` speaks only Vertex AI; in express mode (an API
+        // key, no project) it posts to this path, with a Gemini body.
+        (p, &Method::POST) if p.starts_with(VERTEX_MODELS) => {
+            match gemini_route(p.trim_start_matches(VERTEX_MODELS))
+                .filter(|r| r.op == Operation::Images)
+            {
+                Some(route) => request::handle(app, req, peer, route).await,
+                None => respond::error(
+                    &ApiError::not_found(format!(
+                        "no Vertex method at {p}; only :predict (Imagen) is served"
+                    ))
+                    .with_code("unknown_route"),
+                    Format::Gemini,
+                ),
+            }
+        }
         (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
             match gemini_route(p.trim_start_matches("/v1beta/models/")) {
                 Some(route) => request::handle(app, req, peer, route).await,
                 None => respond::error(
-                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent or :countTokens"))
+                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent, :countTokens, :embedContent, :batchEmbedContents or :predict"))
                         .with_code("unknown_route"),
                     Format::Gemini,
                 ),
@@ -82,7 +98,13 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             | "/v1/responses"
             | "/responses"
             | "/v1/messages"
-            | "/v1/messages/count_tokens",
+            | "/v1/messages/count_tokens"
+            | "/v1/embeddings"
+            | "/embeddings"
+            | "/v1/completions"
+            | "/completions"
+            | "/v1/images/generations"
+            | "/images/generations",
             _,
         ) => not_allowed("POST"),
         _ => respond::error(
@@ -93,19 +115,31 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     }
 }
 
+/// Where Vertex AI's publisher models live, as google-genai's express mode addresses them.
+const VERTEX_MODELS: &str = "/v1beta1/publishers/google/models/";
+
 /// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
 /// carry the model in the path, are read by `gemini_route`.
 fn proxied(path: &str) -> Option<Endpoint> {
-    let (client, kind) = match path {
-        "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, EndpointKind::Generate),
-        "/v1/responses" | "/responses" => (Format::Responses, EndpointKind::Generate),
-        "/v1/messages" => (Format::Claude, EndpointKind::Generate),
-        "/v1/messages/count_tokens" => (Format::Claude, EndpointKind::CountTokens),
+    use EndpointKind::{CountTokens, Generate};
+    let (client, kind, op) = match path {
+        "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, Generate, Operation::Chat),
+        "/v1/responses" | "/responses" => (Format::Responses, Generate, Operation::Chat),
+        "/v1/messages" => (Format::Claude, Generate, Operation::Chat),
+        "/v1/messages/count_tokens" => (Format::Claude, CountTokens, Operation::Chat),
+        "/v1/embeddings" | "/embeddings" => (Format::OpenAi, Generate, Operation::Embeddings),
+        "/v1/completions" | "/completions" => {
+            (Format::Completions, Generate, Operation::Completions)
+        }
+        "/v1/images/generations" | "/images/generations" => {
+            (Format::OpenAi, Generate, Operation::Images)
+        }
         _ => return None,
     };
     Some(Endpoint {
         client,
         kind,
+        op,
         path_model: None,
         path_stream: None,
     })
@@ -122,15 +156,20 @@ fn wants_html(headers: &http::HeaderMap) -> bool {
 /// `{model}:{method}` of a Gemini path.
 fn gemini_route(rest: &str) -> Option<Endpoint> {
     let (model, method) = rest.rsplit_once(':')?;
-    let (kind, stream) = match method {
-        "generateContent" => (EndpointKind::Generate, false),
-        "streamGenerateContent" => (EndpointKind::Generate, true),
-        "countTokens" => (EndpointKind::CountTokens, false),
+    let (kind, op, stream) = match method {
+        "generateContent" => (EndpointKind::Generate, Operation::Chat, false),
+        "streamGenerateContent" => (EndpointKind::Generate, Operation::Chat, true),
+        "countTokens" => (EndpointKind::CountTokens, Operation::Chat, false),
+        "embedContent" | "batchEmbedContents" => {
+            (EndpointKind::Generate, Operation::Embeddings, false)
+        }
+        "predict" => (EndpointKind::Generate, Operation::Images, false),
         _ => return None,
     };
     Some(Endpoint {
         client: Format::Gemini,
         kind,
+        op,
         path_model: Some(model.to_owned()),
         path_stream: Some(stream),
     })
@@ -150,6 +189,12 @@ mod tests {
             EndpointKind::CountTokens
         ));
         assert!(gemini_route("m:embed").is_none());
+        assert_eq!(
+            gemini_route("text-embedding-004:batchEmbedContents")
+                .unwrap()
+                .op,
+            Operation::Embeddings
+        );
         assert!(gemini_route("no-method").is_none());
     }
 }

@@ -191,7 +191,7 @@ impl StreamBody {
                 .get("choices")
                 .and_then(|c| c.as_array())
                 .is_some_and(Vec::is_empty);
-            if format == Format::OpenAi && usage_only && !self.ctx.client_wants_usage {
+            if format.is_openai_stream() && usage_only && !self.ctx.client_wants_usage {
                 return Ok(());
             }
         } else if !ev.is_done() && !ev.data.trim_ascii_start().is_empty() {
@@ -305,7 +305,7 @@ impl StreamBody {
             self.emit(buf);
             return self.fail(e);
         }
-        if matches!(self.mode, Mode::Translate { .. }) && self.client == Format::OpenAi {
+        if matches!(self.mode, Mode::Translate { .. }) && self.client.is_openai_stream() {
             buf.extend_from_slice(b"data: [DONE]\n\n");
         }
         self.emit(buf);
@@ -502,7 +502,7 @@ fn hub_text_bytes(chunk: &serde_json::Value) -> usize {
 /// Whether a passthrough event is its format's last one.
 fn is_terminal(format: Format, ev: &SseEvent) -> bool {
     match format {
-        Format::OpenAi => ev.is_done(),
+        Format::OpenAi | Format::Completions => ev.is_done(),
         Format::Claude => ev.event.as_deref() == Some("message_stop"),
         Format::Responses => matches!(
             ev.event.as_deref(),

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_hub::collect::Collector;
 use switchyard_hub::usage::{self, estimate_prompt_tokens, estimate_tokens};
-use switchyard_hub::{ApiError, Decoder, Format, Pipeline, TranslateCtx, Usage};
+use switchyard_hub::{ApiError, Decoder, Format, Operation, Pipeline, TranslateCtx, Usage};
 use switchyard_provider::Failure;
 
 use crate::http::respond::{self, Body};
@@ -35,6 +35,8 @@ pub enum Outcome {
 
 /// What the client asked of the answer, beyond its body.
 pub struct Reply {
+    /// The endpoint's operation: what the answer holds besides text (vectors, images).
+    pub op: Operation,
     pub stream: bool,
     /// `stream_options.include_usage`: a usage chunk at the end of an OpenAI stream.
     pub client_wants_usage: bool,
@@ -176,10 +178,16 @@ impl Answering<'_> {
         parsed: Parsed,
     ) -> Result<Outcome, ApiError> {
         call.trace_raw("4_res_provider.json", || bytes.to_vec());
+        // Vectors and images are not generated tokens: only chat answers are counted by size.
+        let generated = if self.reply.op.via_chat() {
+            estimate_tokens(bytes.len())
+        } else {
+            0
+        };
         let estimate = |reported: Option<Usage>| {
             reported.unwrap_or_else(|| Usage {
                 prompt_tokens: self.reply.prompt_estimate,
-                completion_tokens: estimate_tokens(bytes.len()),
+                completion_tokens: generated,
                 estimated: true,
                 ..Usage::default()
             })
@@ -207,12 +215,38 @@ impl Answering<'_> {
             }
         };
         call.trace_raw("6_res_client.json", || body.to_vec());
+        if self.reply.op == Operation::Images {
+            call.images(count_images(self.pipeline.client, &body));
+        }
         Ok(Outcome::Json {
             status,
             body,
             usage,
         })
     }
+}
+
+/// The images an answer to the client holds: OpenAI's `data[]`, Imagen's `predictions[]`,
+/// or Gemini's inline image parts.
+fn count_images(client: Format, body: &[u8]) -> u64 {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return 0;
+    };
+    let len = |p: &str| v.pointer(p).and_then(Value::as_array).map_or(0, Vec::len);
+    let n = match client {
+        Format::Gemini if v.get("predictions").is_some() => len("/predictions"),
+        Format::Gemini => v
+            .get("candidates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.pointer("/content/parts").and_then(Value::as_array))
+            .flatten()
+            .filter(|p| p.get("inlineData").is_some())
+            .count(),
+        _ => len("/data"),
+    };
+    n as u64
 }
 
 /// Decodes a whole provider stream into hub chunks and collects them into one hub answer.

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_hub::usage;
-use switchyard_hub::{ApiError, Pipeline, TranslateError, Usage};
+use switchyard_hub::{ApiError, Operation, Pipeline, TranslateError, Usage};
 use switchyard_provider::{ClientHeaders, Failure, UpstreamRequest};
 
 use crate::request::record::Call;
@@ -56,6 +56,8 @@ pub struct Attempt<'a> {
     pub account: &'a Account,
     pub model: &'a str,
     pub pipeline: &'a Pipeline,
+    /// What the upstream is asked for (an endpoint's operation, or chat).
+    pub op: Operation,
     /// Whether the upstream is asked for a stream.
     pub stream: bool,
     pub session: Option<&'a str>,
@@ -114,7 +116,7 @@ impl Attempt<'_> {
     fn build(&self, body: Value, credential: &Credential) -> Result<UpstreamRequest, Failure> {
         let executor = &self.provider.executor;
         let mut req = executor
-            .build(body, self.model, self.stream, credential)
+            .build_for(self.op, body, self.model, self.stream, credential)
             .map_err(Failure::request)?;
         if let Some(s) = self.session {
             executor.add_session(s, &mut req.headers);

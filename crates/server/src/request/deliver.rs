@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use switchyard_hub::{ApiError, ErrorKind, Format, Pipeline, TranslateCtx};
+use switchyard_hub::{ApiError, ErrorKind, Format, Operation, Pipeline, TranslateCtx};
 use switchyard_provider::failure::FailureClass;
 use switchyard_provider::{ClientHeaders, Failure};
 
@@ -48,6 +48,8 @@ impl From<switchyard_hub::TranslateError> for Undelivered {
 pub struct Delivery<'a> {
     pub app: &'a App,
     pub client: Format,
+    /// What the endpoint asks for; a target may serve it as chat (see [`Delivery::route`]).
+    pub op: Operation,
     /// Whether the client asked for a stream.
     pub stream: bool,
     /// The client's conversation id, for session affinity.
@@ -93,14 +95,17 @@ impl<'a> Delivery<'a> {
                 .get(target.provider)
                 .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
             call.targeting(index, &provider.name, &target.model);
+            let Some((op, mut format)) = self.route(provider, &target.model) else {
+                // `keep_serving` left out every target that cannot serve the endpoint.
+                continue;
+            };
             // A provider that learns endpoints (Copilot) may learn from a refusal that this
             // model lives on another one: the target is then tried once more in the new
             // format. Any other provider gets one try per target.
-            let learning = provider.executor.endpoint_learning();
-            let mut format = learning.map_or_else(
-                || provider.executor.format(),
-                |l| l.format_for(&target.model),
-            );
+            let learning = provider
+                .executor
+                .endpoint_learning()
+                .filter(|_| op == Operation::Chat);
             let tries = if learning.is_some() { 2 } else { 1 };
             for _ in 0..tries {
                 // The client's body is translated anew for each try; only the last may take
@@ -112,7 +117,7 @@ impl<'a> Delivery<'a> {
                     body.clone()
                 };
                 match self
-                    .try_target(call, provider, target, format, this)
+                    .try_target(call, provider, target, (op, format), this)
                     .await?
                 {
                     TargetTried::Delivered(d) => return Ok(*d),
@@ -149,13 +154,32 @@ impl<'a> Delivery<'a> {
         Err(Undelivered::Failed(Box::new(failure), pipeline))
     }
 
+    /// The operation a target is asked for and the format it goes out in: the endpoint's
+    /// own when the provider has that endpoint, else chat for an operation that can go as
+    /// chat; `None` when the provider cannot serve it at all.
+    fn route(&self, provider: &Provider, model: &str) -> Option<(Operation, Format)> {
+        if self.op != Operation::Chat {
+            if let Some(f) = provider.executor.serves(self.op) {
+                return Some((self.op, f));
+            }
+            if !self.op.via_chat() {
+                return None;
+            }
+        }
+        let format = provider
+            .executor
+            .endpoint_learning()
+            .map_or_else(|| provider.executor.format(), |l| l.format_for(model));
+        Some((Operation::Chat, format))
+    }
+
     /// Translates the request for one target and tries its accounts in the strategy's order.
     async fn try_target(
         &self,
         call: &mut Call,
         provider: &'a Provider,
         target: &Target,
-        format: Format,
+        (op, format): (Operation, Format),
         body: Value,
     ) -> Result<TargetTried<'a>, Undelivered> {
         let Prepared {
@@ -163,7 +187,7 @@ impl<'a> Delivery<'a> {
             ctx,
             body,
             upstream_stream,
-        } = self.prepare(call, provider, target, format, body)?;
+        } = self.prepare(call, provider, target, (op, format), body)?;
         let forwarded = self.client_headers.for_format(pipeline.provider);
         let order = self.order(provider, target);
         let mut first: Option<Failure> = None;
@@ -188,6 +212,7 @@ impl<'a> Delivery<'a> {
                 account: &account,
                 model: &target.model,
                 pipeline: &pipeline,
+                op,
                 stream: upstream_stream,
                 session: self.session,
                 forwarded,
@@ -228,12 +253,14 @@ impl<'a> Delivery<'a> {
         call: &mut Call,
         provider: &Provider,
         target: &Target,
-        format: Format,
+        (op, format): (Operation, Format),
         body: Value,
     ) -> Result<Prepared, Undelivered> {
-        let upstream_stream = self.stream || provider.executor.always_streams();
-        let pipeline = Pipeline::new(
+        let upstream_stream =
+            self.stream || (op == Operation::Chat && provider.executor.always_streams());
+        let pipeline = Pipeline::for_op(
             &self.app.registry,
+            op,
             self.client,
             format,
             self.stream,
@@ -314,6 +341,45 @@ impl<'a> Delivery<'a> {
             cooldown_ms = penalty.cooldown.map(|d| d.as_millis() as u64), disabled = penalty.disabled,
             "upstream attempt failed: {}", failure.error.message
         );
+    }
+}
+
+/// Leaves out the targets whose provider cannot serve `op` at all; none left is the
+/// client's error (400), naming the model and the endpoint.
+pub fn keep_serving(
+    app: &App,
+    targets: &mut Vec<Target>,
+    op: Operation,
+    requested: &str,
+    path: &str,
+) -> Result<(), ApiError> {
+    if op.via_chat() {
+        return Ok(());
+    }
+    let serves = |t: &Target| {
+        app.providers
+            .get(t.provider)
+            .is_some_and(|p| p.executor.serves(op).is_some())
+    };
+    let first = targets.first().cloned();
+    targets.retain(serves);
+    match first {
+        Some(t) if targets.is_empty() => {
+            let provider = app
+                .providers
+                .get(t.provider)
+                .map_or("", |p| p.name.as_str());
+            let shown = if requested == t.model {
+                format!("`{requested}`")
+            } else {
+                format!("`{requested}` (`{provider}/{}`)", t.model)
+            };
+            Err(ApiError::invalid_request(format!(
+                "model {shown} cannot serve {path}: its provider has no {op} endpoint"
+            ))
+            .with_code("unsupported_endpoint"))
+        }
+        _ => Ok(()),
     }
 }
 

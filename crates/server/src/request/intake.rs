@@ -10,7 +10,7 @@ use http::request::Parts;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
-use switchyard_hub::{ApiError, ErrorKind, Format, TranslateCtx};
+use switchyard_hub::{ApiError, ErrorKind, Format, Operation, TranslateCtx};
 
 use crate::http::client_auth;
 use crate::request::record::{CLIENT_CLOSED, Call};
@@ -75,7 +75,10 @@ pub async fn read(
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         request_json(parts.method.as_str(), target, &parts.headers, body.clone())
     });
-    if endpoint.client == Format::OpenAi && is_responses_body(&body) {
+    if endpoint.client == Format::OpenAi
+        && endpoint.op == Operation::Chat
+        && is_responses_body(&body)
+    {
         body = responses_to_chat(app, body)?;
     }
     let (model, stream) = check_body(&body, endpoint)?;
@@ -245,13 +248,26 @@ fn check_body(body: &Value, endpoint: &Endpoint) -> Result<(String, bool), ApiEr
         (None, Some(Value::Bool(b))) => *b,
         (None, Some(_)) => return Err(ApiError::invalid_request("`stream` must be a boolean")),
     };
+    if stream && !endpoint.op.via_chat() {
+        return Err(ApiError::invalid_request(format!(
+            "`stream` is not supported for {}",
+            endpoint.op
+        )));
+    }
     // The field that tells each format's bodies apart; a body for another endpoint fails here.
-    let required: &[&str] = match (endpoint.client, endpoint.kind) {
-        (Format::OpenAi, _) => &["messages"],
-        (Format::Claude, EndpointKind::Generate) => &["messages", "max_tokens"],
-        (Format::Claude, EndpointKind::CountTokens) => &["messages"],
-        (Format::Responses, _) => &["input"],
-        (Format::Gemini, _) => &["contents"],
+    let required: &[&str] = match (endpoint.client, endpoint.kind, endpoint.op) {
+        (Format::OpenAi, _, Operation::Embeddings) => &["input"],
+        (Format::OpenAi | Format::Completions, _, Operation::Images | Operation::Completions) => {
+            &["prompt"]
+        }
+        (Format::Gemini, _, Operation::Embeddings) if !obj.contains_key("requests") => &["content"],
+        (Format::Gemini, _, Operation::Embeddings) => &["requests"],
+        (Format::Gemini, _, Operation::Images) => &["instances"],
+        (Format::OpenAi, _, _) => &["messages"],
+        (Format::Claude, EndpointKind::Generate, _) => &["messages", "max_tokens"],
+        (Format::Claude, EndpointKind::CountTokens, _) => &["messages"],
+        (Format::Responses, _, _) => &["input"],
+        (Format::Gemini, _, _) => &["contents"],
         _ => &[],
     };
     for field in required {
@@ -263,13 +279,23 @@ fn check_body(body: &Value, endpoint: &Endpoint) -> Result<(String, bool), ApiEr
         };
         let ok = match *field {
             "max_tokens" => v.as_u64().is_some_and(|n| n > 0),
-            "input" => v.is_string() || v.as_array().is_some_and(|a| !a.is_empty()),
+            "input" | "prompt" if endpoint.op != Operation::Images => {
+                v.as_str()
+                    .is_some_and(|t| !t.is_empty() || *field == "prompt")
+                    || v.as_array().is_some_and(|a| !a.is_empty())
+            }
+            "prompt" => v.as_str().is_some_and(|t| !t.is_empty()),
+            "content" => v.is_object(),
             _ => v.as_array().is_some_and(|a| !a.is_empty()),
         };
         if !ok {
             let want = match *field {
                 "max_tokens" => "a positive integer",
-                "input" => "a string or a non-empty array",
+                "input" | "prompt" if endpoint.op != Operation::Images => {
+                    "a string or a non-empty array"
+                }
+                "prompt" => "a non-empty string",
+                "content" => "an object",
                 _ => "a non-empty array",
             };
             return Err(ApiError::invalid_request(format!(

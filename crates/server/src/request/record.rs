@@ -87,6 +87,16 @@ impl Call {
         self.row.stream = stream;
     }
 
+    /// What the endpoint asks of the model, for the row's `endpoint`.
+    pub fn operation(&mut self, op: switchyard_hub::Operation) {
+        self.row.operation = op;
+    }
+
+    /// Images the answer holds.
+    pub fn images(&mut self, count: u64) {
+        self.row.images = count;
+    }
+
     /// The combo the model string named, if any.
     pub fn resolved(&mut self, combo: Option<String>) {
         self.row.combo = combo;

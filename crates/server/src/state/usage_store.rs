@@ -68,6 +68,10 @@ pub struct UsageRow {
     pub target_index: u32,
     /// Upstream attempts made, across accounts and targets.
     pub attempts: u32,
+    /// What the request asked for (chat, embeddings, images...).
+    pub operation: switchyard_hub::Operation,
+    /// Images generated, for image requests.
+    pub images: u64,
 }
 
 /// An account's routing state, saved so cooldowns and counters survive a restart.
@@ -429,8 +433,9 @@ fn insert(
             "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
                 completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
-                combo, target_index, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                combo, target_index, attempts, endpoint, images)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                ?22, ?23)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -455,6 +460,8 @@ fn insert(
                 r.combo,
                 r.target_index,
                 r.attempts,
+                r.operation.as_str(),
+                r.images as i64,
             ])?;
         }
         if !states.is_empty() {

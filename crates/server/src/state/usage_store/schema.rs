@@ -81,6 +81,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
          before TEXT,
          after  TEXT
      );",
+    // Endpoints beyond chat: which one a row is for, and the units that are not tokens.
+    "ALTER TABLE usage ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
+     ALTER TABLE usage ADD COLUMN images INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
