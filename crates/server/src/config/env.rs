@@ -58,6 +58,7 @@ pub(super) fn apply_env(
         ("TOTAL_TIMEOUT_MS", &mut t.total_ms),
         ("CLIENT_HEADER_TIMEOUT_MS", &mut t.client_header_ms),
         ("CLIENT_BODY_TIMEOUT_MS", &mut t.client_body_ms),
+        ("KEEPALIVE_MS", &mut t.keepalive_ms),
     ] {
         if let Some(v) = var(name) {
             *slot = num(name, v)?;
