@@ -39,6 +39,9 @@ pub struct Endpoint {
     pub path_model: Option<String>,
     /// Streaming decided by the path (Gemini's `:streamGenerateContent`).
     pub path_stream: Option<bool>,
+    /// The provider named in the path (`/v1/providers/{name}/...`): the model string is
+    /// looked up within it only.
+    pub pinned: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +160,10 @@ async fn prepare(
     intake::admit(app, call, &parts.headers, peer)?;
     let intake = intake::read(app, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
-    let resolved = resolve::resolve(app, &intake.model)?;
+    let resolved = match &endpoint.pinned {
+        Some(provider) => resolve::resolve_pinned(app, provider, &intake.model)?,
+        None => resolve::resolve(app, &intake.model)?,
+    };
     call.resolved(resolved.combo);
     if endpoint.kind == EndpointKind::CountTokens {
         return Ok(Prepared::Answered(answer::count_tokens(

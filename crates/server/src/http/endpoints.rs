@@ -92,8 +92,31 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
 }
 
 /// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
-/// carry the model in the path, are read by `gemini_route`.
+/// carry the model in the path, are read by `gemini_route`; `/v1/providers/{name}/...`
+/// pins a provider (tools that pick the provider in the URL), and
+/// `/openai/deployments/{name}/chat/completions` is Azure OpenAI's shape (clients that only
+/// offer an Azure base URL), the deployment naming the model.
 fn proxied(path: &str) -> Option<Endpoint> {
+    if let Some(rest) = path.strip_prefix("/v1/providers/") {
+        let (provider, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix("v1/").unwrap_or(rest);
+        let mut endpoint = match rest.strip_prefix("v1beta/models/") {
+            Some(gemini) => gemini_route(gemini)?,
+            None => proxied(&format!("/v1/{rest}"))?,
+        };
+        endpoint.pinned = Some(percent_decoded(provider)?);
+        return Some(endpoint);
+    }
+    if let Some(rest) = path.strip_prefix("/openai/deployments/") {
+        let deployment = rest.strip_suffix("/chat/completions")?;
+        return Some(Endpoint {
+            client: Format::OpenAi,
+            kind: EndpointKind::Generate,
+            path_model: Some(percent_decoded(deployment)?).filter(|d| !d.is_empty()),
+            path_stream: None,
+            pinned: None,
+        });
+    }
     let (client, kind) = match path {
         "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, EndpointKind::Generate),
         "/v1/responses" | "/responses" => (Format::Responses, EndpointKind::Generate),
@@ -106,7 +129,30 @@ fn proxied(path: &str) -> Option<Endpoint> {
         kind,
         path_model: None,
         path_stream: None,
+        pinned: None,
     })
+}
+
+/// A path segment with its `%XX` escapes decoded (a model or provider name may carry a `/`
+/// or a space); `None` when it is not UTF-8 once decoded.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|h| (*h as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Admin routes take only the admin key, and only when one is configured.
@@ -144,6 +190,7 @@ fn gemini_route(rest: &str) -> Option<Endpoint> {
         kind,
         path_model: Some(model.to_owned()),
         path_stream: Some(stream),
+        pinned: None,
     })
 }
 
@@ -175,5 +222,50 @@ mod tests {
         ));
         assert!(gemini_route("m:embed").is_none());
         assert!(gemini_route("no-method").is_none());
+    }
+
+    #[test]
+    fn provider_and_azure_paths_pin_a_provider_or_name_the_model() {
+        let e = proxied("/v1/providers/my%20openai/chat/completions").unwrap();
+        assert_eq!(
+            (e.client, e.pinned.as_deref()),
+            (Format::OpenAi, Some("my openai"))
+        );
+        let e = proxied("/v1/providers/an/v1/messages/count_tokens").unwrap();
+        assert_eq!(
+            (e.client, e.kind),
+            (Format::Claude, EndpointKind::CountTokens)
+        );
+        assert_eq!(
+            proxied("/v1/providers/re/responses").unwrap().client,
+            Format::Responses
+        );
+        let e = proxied("/v1/providers/ge/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+            .unwrap();
+        assert_eq!(
+            (e.client, e.pinned.as_deref(), e.path_stream),
+            (Format::Gemini, Some("ge"), Some(true))
+        );
+        assert!(proxied("/v1/providers/x/embeddings").is_none());
+        assert!(proxied("/v1/providers/x").is_none());
+        let e = proxied("/openai/deployments/fake/gpt-test/chat/completions").unwrap();
+        assert_eq!(
+            (e.client, e.path_model.as_deref()),
+            (Format::OpenAi, Some("fake/gpt-test"))
+        );
+        assert_eq!(
+            proxied("/openai/deployments/a%2Fb/chat/completions")
+                .unwrap()
+                .path_model
+                .as_deref(),
+            Some("a/b")
+        );
+        assert!(
+            proxied("/openai/deployments//chat/completions")
+                .unwrap()
+                .path_model
+                .is_none()
+        );
+        assert!(proxied("/openai/deployments/x/embeddings").is_none());
     }
 }
