@@ -7,6 +7,10 @@
 //!
 //! - `#chunks=N` split the text over N `text_delta`s (default 3); `#delay=MS` between events
 //! - `#hold` stream up to the first delta, then wait for [`FakeAnthropic::release`]
+//! - `#wait` send the headers, then nothing until [`FakeAnthropic::release`] (a slow first
+//!   byte)
+//! - `#cut` end the stream cleanly after the first delta, without the closing events (a
+//!   provider that stops short of `message_stop`)
 //! - `#status=CODE` fail with that status (`#retry-after=S` adds the header)
 //! - `#reset` stream two deltas, then break the connection
 //! - `#tool=NAME` answer with a `tool_use` of the declared tool named exactly NAME (else the
@@ -203,7 +207,8 @@ pub(crate) fn sse_event(name: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// Writes `frames` as a streamed body, honouring `#hold`, `#delay` and `#reset`.
+/// Writes `frames` as a streamed body, honouring `#hold`, `#wait`, `#cut`, `#delay` and
+/// `#reset`.
 pub(crate) fn stream_frames(
     state: Arc<FakeState>,
     script: &Script,
@@ -211,6 +216,8 @@ pub(crate) fn stream_frames(
     content_type: &str,
 ) -> Response<FakeBody> {
     let hold = script.has("hold");
+    let wait = script.has("wait");
+    let cut = script.has("cut");
     let reset = script.has("reset");
     let delay = Duration::from_millis(
         script
@@ -228,10 +235,16 @@ pub(crate) fn stream_frames(
     let reset_after = deltas.get(1).or(deltas.last()).copied();
     let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
     tokio::spawn(async move {
+        if wait {
+            state.release.notified().await;
+        }
         for (i, frame) in frames.into_iter().enumerate() {
             if tx.send_data(frame.bytes).await.is_err() {
                 state.cancelled.fetch_add(1, Ordering::SeqCst);
                 return;
+            }
+            if cut && Some(i) == hold_after {
+                break;
             }
             if reset && Some(i) == reset_after {
                 tx.abort(std::io::Error::other("scripted reset"));

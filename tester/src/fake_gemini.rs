@@ -14,7 +14,7 @@
 //! `API_KEY_INVALID`.
 //!
 //! Scriptable from the text parts of the last user content with the directives of
-//! [`crate::fake_anthropic`]: `#chunks=N`, `#delay=MS`, `#hold`, `#status=CODE`,
+//! [`crate::fake_anthropic`]: `#chunks=N`, `#delay=MS`, `#hold`, `#wait`, `#cut`, `#status=CODE`,
 //! `#retry-after=S`, `#reset`, `#tool=NAME` (one whole `functionCall` with args
 //! [`TOOL_ARGS`], carrying a `thoughtSignature`) and `#think` (a `thought: true` part with
 //! `thoughtSignature` [`THOUGHT_SIGNATURE`] first). A last user content holding

@@ -4,6 +4,9 @@
 //!
 //! - `#chunks=N` stream N content chunks (default 3); `#delay=MS` between chunks
 //! - `#hold` stream one chunk, then wait for [`FakeOpenAi::release`]
+//! - `#wait` send the headers, then nothing until [`FakeOpenAi::release`]
+//! - `#cut` end the stream cleanly after the first content chunk: no finish reason, no
+//!   `[DONE]`
 //! - `#status=CODE` fail with that status (`#retry-after=S` adds the header)
 //! - `#reset` stream two chunks, then break the connection
 //! - `#nousage` never send usage, even when asked
@@ -386,6 +389,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .unwrap_or(3);
     let delay = Duration::from_millis(directive("delay").and_then(|n| n.parse().ok()).unwrap_or(0));
     let hold = directive("hold").is_some();
+    let wait = directive("wait").is_some();
+    let cut = directive("cut").is_some();
     let reset = directive("reset").is_some() || reset_after_first;
 
     let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
@@ -441,7 +446,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
 
+        if wait {
+            state.release.notified().await;
+        }
         for (i, ev) in events.into_iter().enumerate() {
+            if cut && i == 2 {
+                break;
+            }
             if reset && i == 3 {
                 // Let the events already sent reach the wire: an abort drops unflushed data,
                 // and the point is a stream that breaks after its first bytes.

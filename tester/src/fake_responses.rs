@@ -3,7 +3,7 @@
 //! answers with the real error shape `{"error":{"message","type","param","code"}}`.
 //!
 //! Scriptable from the text of the last user message, when nothing but tool outputs follows
-//! it, with the directives of [`crate::fake_anthropic`]: `#chunks=N`, `#delay=MS`, `#hold`,
+//! it, with the directives of [`crate::fake_anthropic`]: `#chunks=N`, `#delay=MS`, `#hold`, `#wait`, `#cut`,
 //! `#status=CODE`, `#retry-after=S`, `#reset`, `#tool=NAME` (a `function_call` with
 //! [`TOOL_ARGS`], streamed as several `response.function_call_arguments.delta` fragments)
 //! and `#think` (a reasoning item with a summary, plus `encrypted_content`

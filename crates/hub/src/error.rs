@@ -185,6 +185,35 @@ impl ApiError {
             _ => StreamEvent::hub(self.body(format)),
         }
     }
+
+    /// The error as the last event of a stream in `format`: what a client waiting for its
+    /// format's terminal event takes as the end. A Responses client (Codex) ignores a bare
+    /// `error` event and waits for `response.*` to end the turn, so it gets
+    /// `response.failed`; the other formats end on their error event.
+    pub fn stream_end(&self, format: Format) -> crate::stream::StreamEvent {
+        use crate::stream::StreamEvent;
+        match format {
+            Format::Responses => StreamEvent::named(
+                "response.failed",
+                json!({
+                    "type": "response.failed",
+                    "response": {
+                        "id": "resp_switchyard_failed",
+                        "object": "response",
+                        "created_at": crate::clock::now_secs(),
+                        "status": "failed",
+                        "error": {
+                            "code": self.code.unwrap_or(self.kind.openai_type()),
+                            "message": self.message,
+                        },
+                        "incomplete_details": Value::Null,
+                        "output": [],
+                    },
+                }),
+            ),
+            _ => self.stream_event(format),
+        }
+    }
 }
 
 /// A translation failure. Request-side failures are the client's; response-side ones the

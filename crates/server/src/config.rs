@@ -99,6 +99,10 @@ pub struct Timeouts {
     pub client_header: Duration,
     /// How long a client's request body may go without a byte arriving.
     pub client_body: Duration,
+    /// How long a stream waits for its upstream's first byte before the client is sent
+    /// its headers and a keep-alive comment, and then again between comments; `None`
+    /// (`keepalive_ms = 0`) sends none.
+    pub keepalive: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

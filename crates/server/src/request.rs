@@ -8,6 +8,7 @@ pub mod answer;
 pub mod attempt;
 pub mod deliver;
 pub mod intake;
+pub mod keep_alive;
 pub mod record;
 pub mod resolve;
 
@@ -32,14 +33,17 @@ use record::{CLIENT_CLOSED, Call};
 
 /// What the endpoint knows before the body is read.
 pub struct Endpoint {
-    pub client: Format,
-    pub kind: EndpointKind,
     /// What the model is asked to do (chat, embeddings...).
     pub op: Operation,
+    pub client: Format,
+    pub kind: EndpointKind,
     /// The model named in the path (Gemini routes), which the body does not carry.
     pub path_model: Option<String>,
     /// Streaming decided by the path (Gemini's `:streamGenerateContent`).
     pub path_stream: Option<bool>,
+    /// The provider named in the path (`/v1/providers/{name}/...`): the model string is
+    /// looked up within it only.
+    pub pinned: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +54,9 @@ pub enum EndpointKind {
     CountTokens,
 }
 
-/// Serves one proxied request: [`run`] decides how it ends, and this turns that into the
-/// response and the request's usage row.
+/// Serves one proxied request: [`prepare`] reads and checks it, [`deliver`] gets it
+/// answered, and [`respond`] turns how that ended into the response and the usage row. A
+/// stream whose upstream is slow to answer is committed to early (see [`keep_alive`]).
 pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
@@ -65,7 +70,32 @@ pub async fn handle(
     let mut call = Call::new(app.clone(), endpoint.client);
     let client = endpoint.client;
     let id = call.id().to_owned();
-    let res = match run(&app, &mut call, req, peer, endpoint).await {
+    let res = match prepare(&app, &mut call, req, peer, endpoint).await {
+        Ok(Prepared::Answered(outcome)) => respond(&app, call, client, Ok(outcome)),
+        Ok(Prepared::Deliver(job)) => {
+            let every = app.config.timeouts.keepalive.filter(|_| job.reply.stream);
+            let answering = Box::pin(deliver(app.clone(), call, job));
+            match every {
+                Some(every) => keep_alive::answer(&app, client, answering, every).await,
+                None => {
+                    let (outcome, call) = answering.await;
+                    respond(&app, call, client, outcome)
+                }
+            }
+        }
+        Err(err) => respond(&app, call, client, Err(err)),
+    };
+    respond::with_request_id(res, &id)
+}
+
+/// How a request ended, as the response and its usage row.
+fn respond(
+    app: &App,
+    call: Call,
+    client: Format,
+    outcome: Result<Outcome, ApiError>,
+) -> Response<Body> {
+    match outcome {
         Ok(Outcome::Stream(setup)) => respond::sse(StreamBody::new(setup, call).boxed_unsync()),
         Ok(Outcome::Json {
             status,
@@ -99,27 +129,50 @@ pub async fn handle(
             call.fail(&err, Usage::default(), None);
             respond::error(&err, client)
         }
-    };
-    respond::with_request_id(res, &id)
+    }
 }
 
-/// The phases in order; each returns early with the error that ends the request.
-async fn run(
+/// A request read and checked: answered already (a token count), or to deliver upstream.
+enum Prepared {
+    Answered(Outcome),
+    Deliver(Job),
+}
+
+/// What delivering a request needs, owned, so that it can outlive the handler's first
+/// answer (a keep-alive stream) as the body's own future.
+struct Job {
+    client: Format,
+    body: Value,
+    targets: Vec<resolve::Target>,
+    reply: Reply,
+    session: Option<String>,
+    client_headers: ClientHeaders,
+}
+
+/// The phases before any upstream is asked; each returns early with the error that ends
+/// the request.
+async fn prepare(
     app: &App,
     call: &mut Call,
     req: Request<Incoming>,
     peer: SocketAddr,
     endpoint: Endpoint,
-) -> Result<Outcome, ApiError> {
+) -> Result<Prepared, ApiError> {
     let (parts, body) = req.into_parts();
     intake::admit(app, call, &parts.headers, peer)?;
     let intake = intake::read(app, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
     call.operation(endpoint.op);
-    let mut resolved = resolve::resolve(app, &intake.model)?;
+    let mut resolved = match &endpoint.pinned {
+        Some(provider) => resolve::resolve_pinned(app, provider, &intake.model)?,
+        None => resolve::resolve(app, &intake.model)?,
+    };
     call.resolved(resolved.combo);
     if endpoint.kind == EndpointKind::CountTokens {
-        return Ok(answer::count_tokens(endpoint.client, &intake.body));
+        return Ok(Prepared::Answered(answer::count_tokens(
+            endpoint.client,
+            &intake.body,
+        )));
     }
     deliver::keep_serving(
         app,
@@ -147,22 +200,42 @@ async fn run(
         idle: app.config.timeouts.idle,
         deadline: Instant::now() + app.config.timeouts.total,
     };
-    let session = intake::session_id(&parts.headers, &app.config.routing.session_header);
-    let client_headers = ClientHeaders::from_request(endpoint.client, &parts.headers);
-    let delivery = Delivery {
-        app,
+    Ok(Prepared::Deliver(Job {
         client: endpoint.client,
-        op: endpoint.op,
-        stream: intake.stream,
+        body: intake.body,
+        targets: resolved.targets,
+        reply,
+        session: intake::session_id(&parts.headers, &app.config.routing.session_header),
+        client_headers: ClientHeaders::from_request(endpoint.client, &parts.headers),
+    }))
+}
+
+/// Delivers the request upstream and answers it; the call comes back with the outcome, so
+/// whoever awaits this (the handler, or a keep-alive body) records it.
+async fn deliver(app: Arc<App>, mut call: Call, job: Job) -> (Result<Outcome, ApiError>, Call) {
+    let Job {
+        client,
+        body,
+        targets,
+        reply,
+        session,
+        client_headers,
+    } = job;
+    let delivery = Delivery {
+        app: &app,
+        client,
+        op: reply.op,
+        stream: reply.stream,
         session: session.as_deref(),
         client_headers: &client_headers,
         deadline: reply.deadline,
     };
-    match delivery.deliver(call, &resolved.targets, intake.body).await {
-        Ok(delivered) => answer::answer(call, delivered, &reply).await,
+    let outcome = match delivery.deliver(&mut call, &targets, body).await {
+        Ok(delivered) => answer::answer(&mut call, delivered, &reply).await,
         Err(Undelivered::Request(e)) => Err(e),
         Err(Undelivered::Failed(failure, pipeline)) => {
-            Ok(answer::failed(call, &pipeline, *failure))
+            Ok(answer::failed(&mut call, &pipeline, *failure))
         }
-    }
+    };
+    (outcome, call)
 }

@@ -38,8 +38,8 @@
 //!   not decrypt) are left out.
 //! - `max_output_tokens` <-> hub `max_tokens` (hub -> Responses also reads
 //!   `max_completion_tokens`); `reasoning.effort` <-> `reasoning_effort`; `text.format` <->
-//!   `response_format`; `prompt_cache_key` is kept. `store`, `include`, `client_metadata`,
-//!   `metadata`, `text.verbosity`, `reasoning.summary`, `service_tier`, `truncation`, `user`
+//!   `response_format`; `prompt_cache_key` and `service_tier` are kept. `store`, `include`, `client_metadata`,
+//!   `metadata`, `text.verbosity`, `reasoning.summary`, `truncation`, `user`
 //!   and `safety_identifier` are not sent to the hub.
 //! - An `input_image` given only by `file_id` becomes a hub `file` part `{file_id}` (the hub
 //!   has no image-by-id); `input_file` keeps `file_data`, `file_id`, `filename` and `file_url`

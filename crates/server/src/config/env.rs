@@ -22,6 +22,7 @@ pub(super) const OVERRIDES: &[(&str, &str)] = &[
     ("TOTAL_TIMEOUT_MS", "timeouts.total_ms"),
     ("CLIENT_HEADER_TIMEOUT_MS", "timeouts.client_header_ms"),
     ("CLIENT_BODY_TIMEOUT_MS", "timeouts.client_body_ms"),
+    ("KEEPALIVE_MS", "timeouts.keepalive_ms"),
 ];
 
 /// `SWITCHYARD_*` variables override single file values.
@@ -78,6 +79,7 @@ pub(super) fn apply_env(
         ("TOTAL_TIMEOUT_MS", &mut t.total_ms),
         ("CLIENT_HEADER_TIMEOUT_MS", &mut t.client_header_ms),
         ("CLIENT_BODY_TIMEOUT_MS", &mut t.client_body_ms),
+        ("KEEPALIVE_MS", &mut t.keepalive_ms),
     ] {
         if let Some(v) = var(name) {
             *slot = num(name, v)?;

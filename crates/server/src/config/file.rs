@@ -225,6 +225,7 @@ pub(super) struct TimeoutsFile {
     pub(super) client_header_ms: u64,
     /// A client's request body may pause this long (then 408).
     pub(super) client_body_ms: u64,
+    pub(super) keepalive_ms: u64,
 }
 
 impl Default for TimeoutsFile {
@@ -236,6 +237,8 @@ impl Default for TimeoutsFile {
             total_ms: 1_800_000,
             client_header_ms: 30_000,
             client_body_ms: 30_000,
+            // Well inside the 60 s idle limit of common load balancers and clients.
+            keepalive_ms: 15_000,
         }
     }
 }

@@ -280,6 +280,7 @@ mod properties {
         "dir",
         "connect_ms",
         "first_byte_ms",
+        "keepalive_ms",
         "idle_ms",
         "total_ms",
         "name",

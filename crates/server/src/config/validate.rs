@@ -331,6 +331,7 @@ fn timeouts(t: TimeoutsFile) -> Result<Timeouts, Invalid> {
         total: Duration::from_millis(t.total_ms),
         client_header: Duration::from_millis(t.client_header_ms),
         client_body: Duration::from_millis(t.client_body_ms),
+        keepalive: (t.keepalive_ms > 0).then(|| Duration::from_millis(t.keepalive_ms)),
     })
 }
 

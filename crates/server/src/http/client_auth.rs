@@ -23,7 +23,8 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
         let v = v.as_bytes();
         return Some(v.strip_prefix(b"Bearer ").unwrap_or(v).trim_ascii());
     }
-    ["x-api-key", "x-goog-api-key"]
+    // `api-key` is Azure OpenAI's header, which its SDKs send instead of a bearer token.
+    ["x-api-key", "x-goog-api-key", "api-key"]
         .iter()
         .find_map(|h| headers.get(*h))
         .map(|v| v.as_bytes().trim_ascii())
@@ -57,7 +58,7 @@ pub fn authenticate(
         return Err(ApiError::new(
             401,
             ErrorKind::Authentication,
-            "missing API key: send it as `Authorization: Bearer <key>`, `x-api-key` or `x-goog-api-key`",
+            "missing API key: send it as `Authorization: Bearer <key>`, `x-api-key`, `x-goog-api-key` or `api-key`",
         ));
     };
     // Every key is compared, so the time taken does not tell which one nearly matched.

@@ -119,8 +119,32 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
 const VERTEX_MODELS: &str = "/v1beta1/publishers/google/models/";
 
 /// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
-/// carry the model in the path, are read by `gemini_route`.
+/// carry the model in the path, are read by `gemini_route`; `/v1/providers/{name}/...`
+/// pins a provider (tools that pick the provider in the URL), and
+/// `/openai/deployments/{name}/chat/completions` is Azure OpenAI's shape (clients that only
+/// offer an Azure base URL), the deployment naming the model.
 fn proxied(path: &str) -> Option<Endpoint> {
+    if let Some(rest) = path.strip_prefix("/v1/providers/") {
+        let (provider, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix("v1/").unwrap_or(rest);
+        let mut endpoint = match rest.strip_prefix("v1beta/models/") {
+            Some(gemini) => gemini_route(gemini)?,
+            None => proxied(&format!("/v1/{rest}"))?,
+        };
+        endpoint.pinned = Some(percent_decoded(provider)?);
+        return Some(endpoint);
+    }
+    if let Some(rest) = path.strip_prefix("/openai/deployments/") {
+        let deployment = rest.strip_suffix("/chat/completions")?;
+        return Some(Endpoint {
+            client: Format::OpenAi,
+            kind: EndpointKind::Generate,
+            op: Operation::Chat,
+            path_model: Some(percent_decoded(deployment)?).filter(|d| !d.is_empty()),
+            path_stream: None,
+            pinned: None,
+        });
+    }
     use EndpointKind::{CountTokens, Generate};
     let (client, kind, op) = match path {
         "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, Generate, Operation::Chat),
@@ -142,6 +166,7 @@ fn proxied(path: &str) -> Option<Endpoint> {
         op,
         path_model: None,
         path_stream: None,
+        pinned: None,
     })
 }
 
@@ -151,6 +176,15 @@ fn wants_html(headers: &http::HeaderMap) -> bool {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"))
+}
+
+/// A path segment with its `%XX` escapes decoded (a model or provider name may carry a `/`
+/// or a space); `None` when it is not UTF-8 once decoded.
+fn percent_decoded(segment: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// `{model}:{method}` of a Gemini path.
@@ -172,6 +206,7 @@ fn gemini_route(rest: &str) -> Option<Endpoint> {
         op,
         path_model: Some(model.to_owned()),
         path_stream: Some(stream),
+        pinned: None,
     })
 }
 
@@ -196,5 +231,50 @@ mod tests {
             Operation::Embeddings
         );
         assert!(gemini_route("no-method").is_none());
+    }
+
+    #[test]
+    fn provider_and_azure_paths_pin_a_provider_or_name_the_model() {
+        let e = proxied("/v1/providers/my%20openai/chat/completions").unwrap();
+        assert_eq!(
+            (e.client, e.pinned.as_deref()),
+            (Format::OpenAi, Some("my openai"))
+        );
+        let e = proxied("/v1/providers/an/v1/messages/count_tokens").unwrap();
+        assert_eq!(
+            (e.client, e.kind),
+            (Format::Claude, EndpointKind::CountTokens)
+        );
+        assert_eq!(
+            proxied("/v1/providers/re/responses").unwrap().client,
+            Format::Responses
+        );
+        let e = proxied("/v1/providers/ge/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+            .unwrap();
+        assert_eq!(
+            (e.client, e.pinned.as_deref(), e.path_stream),
+            (Format::Gemini, Some("ge"), Some(true))
+        );
+        assert!(proxied("/v1/providers/x/audio/speech").is_none());
+        assert!(proxied("/v1/providers/x").is_none());
+        let e = proxied("/openai/deployments/fake/gpt-test/chat/completions").unwrap();
+        assert_eq!(
+            (e.client, e.path_model.as_deref()),
+            (Format::OpenAi, Some("fake/gpt-test"))
+        );
+        assert_eq!(
+            proxied("/openai/deployments/a%2Fb/chat/completions")
+                .unwrap()
+                .path_model
+                .as_deref(),
+            Some("a/b")
+        );
+        assert!(
+            proxied("/openai/deployments//chat/completions")
+                .unwrap()
+                .path_model
+                .is_none()
+        );
+        assert!(proxied("/openai/deployments/x/embeddings").is_none());
     }
 }

@@ -60,6 +60,13 @@ pub struct StreamBody {
     mode: Mode,
     ctx: TranslateCtx,
     client: Format,
+    provider: Format,
+    /// The provider sent its format's last event (or its format has none to wait for): a
+    /// stream that ends without it was cut short, whatever the stages would close it with.
+    provider_ended: bool,
+    /// A passthrough OpenAI stream gave its finish reason (some compatible servers end
+    /// there, without `[DONE]`).
+    finish_seen: bool,
     /// Client bytes ready to go, gathered while the upstream has more at hand.
     out: Vec<u8>,
     /// A frame came from the upstream since the last turn given to its connection.
@@ -109,6 +116,9 @@ impl StreamBody {
             upstream: setup.upstream,
             mode,
             client: setup.pipeline.client,
+            provider: setup.pipeline.provider,
+            provider_ended: !has_terminal(setup.pipeline.provider),
+            finish_seen: false,
             ctx: setup.ctx,
             out: Vec::new(),
             // The first bytes go out with the headers, at once.
@@ -202,6 +212,9 @@ impl StreamBody {
         if is_terminal(format, &ev) {
             self.delivered = true;
         }
+        if format == Format::OpenAi && has_finish_reason(data) {
+            self.finish_seen = true;
+        }
         buf.extend_from_slice(&ev.raw);
         Ok(())
     }
@@ -215,6 +228,11 @@ impl StreamBody {
             return Ok(());
         };
         let end = event.is_none();
+        if let Some(ev) = &event
+            && !self.provider_ended
+        {
+            self.provider_ended = ends_stream(self.provider, ev);
+        }
         let mut hub = Vec::new();
         match (to_hub.as_mut(), event) {
             (Some(stage), Some(ev)) => stage.push(ev, &mut hub)?,
@@ -301,11 +319,28 @@ impl StreamBody {
                 Err(e) => Err(e.into()),
             },
         };
-        if let Err(e) = rest.and_then(|()| self.translate(None, &mut buf)) {
+        let cut = match self.mode {
+            Mode::Passthrough(_) => !self.delivered && !self.finish_seen,
+            Mode::Translate { .. } => !self.provider_ended,
+        };
+        // Claude Code and Codex wait for their format's last event and show nothing
+        // without it: a stream cut short ends with an error event they do show.
+        let rest = rest.and_then(|()| match cut {
+            true => Err(ApiError::bad_gateway(format!(
+                "the upstream ended its stream without {}; the answer may be incomplete",
+                terminal_name(self.provider)
+            ))),
+            false => self.translate(None, &mut buf),
+        });
+        if let Err(e) = rest {
             self.emit(buf);
             return self.fail(e);
         }
-        if matches!(self.mode, Mode::Translate { .. }) && self.client.is_openai_stream() {
+        // `[DONE]` is Switchyard's to send when translating, and the provider's when not;
+        // an OpenAI-compatible server that ended on its finish reason gets it added.
+        if self.client.is_openai_stream()
+            && (matches!(self.mode, Mode::Translate { .. }) || !self.delivered)
+        {
             buf.extend_from_slice(b"data: [DONE]\n\n");
         }
         self.emit(buf);
@@ -326,7 +361,7 @@ impl StreamBody {
                 to_client: Some(stage),
                 ..
             } => stage.fail(&err, &mut events),
-            _ => events.push(err.stream_event(self.client)),
+            _ => events.push(err.stream_end(self.client)),
         }
         let mut buf = Vec::new();
         for ev in &events {
@@ -499,6 +534,76 @@ fn hub_text_bytes(chunk: &serde_json::Value) -> usize {
     len(delta.get("content")) + len(delta.get("reasoning_content")) + tools
 }
 
+/// Whether streams of `provider` format end with an event that says so (Kiro's and
+/// Cursor's binary streams simply end).
+fn has_terminal(provider: Format) -> bool {
+    matches!(
+        provider,
+        Format::OpenAi | Format::Claude | Format::Responses | Format::Gemini | Format::GeminiCli
+    )
+}
+
+/// The event that ends a stream of `provider` format, for the error that says it is missing.
+fn terminal_name(provider: Format) -> &'static str {
+    match provider {
+        Format::OpenAi => "a finish_reason",
+        Format::Claude => "message_stop",
+        Format::Responses => "response.completed",
+        _ => "a finishReason",
+    }
+}
+
+/// Whether a decoded provider event ends its stream: after it, the end of the body is the
+/// normal end. A Claude `message_delta` with its stop reason counts: the answer is whole.
+fn ends_stream(provider: Format, ev: &StreamEvent) -> bool {
+    let data = &ev.data;
+    let kind = data
+        .get("type")
+        .and_then(|t| t.as_str())
+        .or(ev.event.as_deref());
+    let finish_in = |candidates: Option<&serde_json::Value>| {
+        candidates.and_then(|c| c.as_array()).is_some_and(|c| {
+            c.iter()
+                .any(|c| c.get("finishReason").is_some_and(|f| f.is_string()))
+        })
+    };
+    match provider {
+        Format::OpenAi => data
+            .get("choices")
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.get("finish_reason").is_some_and(|f| f.is_string()))
+            }),
+        Format::Claude => {
+            kind == Some("message_stop")
+                || data
+                    .pointer("/delta/stop_reason")
+                    .is_some_and(|r| r.is_string())
+        }
+        Format::Responses => matches!(
+            kind,
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        ),
+        Format::Gemini | Format::GeminiCli => {
+            finish_in(data.get("candidates")) || finish_in(data.pointer("/response/candidates"))
+        }
+        _ => true,
+    }
+}
+
+/// Whether an OpenAI chunk's bytes give a finish reason (a string, not `null`), read
+/// without parsing the chunk.
+fn has_finish_reason(data: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"finish_reason\"";
+    memchr::memmem::find_iter(data, KEY).any(|at| {
+        data[at + KEY.len()..]
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b':'))
+            == Some(&b'"')
+    })
+}
+
 /// Whether a passthrough event is its format's last one.
 fn is_terminal(format: Format, ev: &SseEvent) -> bool {
     match format {
@@ -517,6 +622,62 @@ fn is_terminal(format: Format, ev: &SseEvent) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn finish_reason_is_read_from_bytes() {
+        assert!(has_finish_reason(
+            br#"{"choices":[{"finish_reason": "stop"}]}"#
+        ));
+        assert!(has_finish_reason(
+            br#"{"choices":[{"finish_reason":"length"}]}"#
+        ));
+        assert!(!has_finish_reason(
+            br#"{"choices":[{"finish_reason":null}]}"#
+        ));
+        assert!(!has_finish_reason(
+            br#"{"choices":[{"delta":{"content":"x"}}]}"#
+        ));
+        assert!(!has_finish_reason(br#"{"finish_reason""#));
+    }
+
+    #[test]
+    fn provider_terminal_events_are_recognised() {
+        let named = |e: &'static str, d| StreamEvent::named(e, d);
+        assert!(ends_stream(
+            Format::Claude,
+            &named("message_stop", json!({"type": "message_stop"}))
+        ));
+        assert!(!ends_stream(
+            Format::Claude,
+            &named("content_block_stop", json!({"type": "content_block_stop"}))
+        ));
+        assert!(ends_stream(
+            Format::Responses,
+            &named("response.incomplete", json!({}))
+        ));
+        assert!(!ends_stream(
+            Format::Responses,
+            &named("response.output_text.delta", json!({}))
+        ));
+        let gemini = json!({"candidates": [{"finishReason": "STOP"}]});
+        assert!(ends_stream(
+            Format::Gemini,
+            &StreamEvent::hub(gemini.clone())
+        ));
+        assert!(ends_stream(
+            Format::GeminiCli,
+            &StreamEvent::hub(json!({"response": gemini}))
+        ));
+        assert!(!ends_stream(
+            Format::Gemini,
+            &StreamEvent::hub(json!({"candidates": [{}]}))
+        ));
+        assert!(ends_stream(
+            Format::OpenAi,
+            &StreamEvent::hub(json!({"choices": [{"finish_reason": "stop"}]}))
+        ));
+        assert!(ends_stream(Format::Kiro, &StreamEvent::hub(json!({}))));
+    }
 
     #[test]
     fn hub_text_counts_content_reasoning_and_tool_arguments() {

@@ -55,6 +55,42 @@ pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
     resolve_in(&app.routes(), &app.providers, requested)
 }
 
+/// [`resolve`] within one provider (a `/v1/providers/{name}/...` route): the targets the
+/// model string leads to on that provider (an alias, a combo's steps, `name/model`, a
+/// listed model); else the string is taken as the provider's own model id, as it is.
+pub fn resolve_pinned(app: &App, provider: &str, requested: &str) -> Result<Resolved, ApiError> {
+    resolve_pinned_in(&app.routes(), &app.providers, provider, requested)
+}
+
+fn resolve_pinned_in<P: Listed>(
+    routes: &Routes,
+    providers: &[P],
+    provider: &str,
+    requested: &str,
+) -> Result<Resolved, ApiError> {
+    let index = providers
+        .iter()
+        .position(|p| p.name() == provider)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no provider named `{provider}` is configured"))
+                .with_code("provider_not_found")
+        })?;
+    check_model(requested).map_err(|e| ApiError::invalid_request(e.0))?;
+    let mut resolved = resolve_in(routes, providers, requested).unwrap_or(Resolved {
+        combo: None,
+        targets: Vec::new(),
+    });
+    resolved.targets.retain(|t| t.provider == index);
+    if resolved.targets.is_empty() {
+        resolved.targets.push(Target {
+            provider: index,
+            model: requested.to_owned(),
+            account: None,
+        });
+    }
+    Ok(resolved)
+}
+
 /// [`resolve`] against `providers` (in config order), so it can be checked without a
 /// running server.
 pub fn resolve_in<P: Listed>(

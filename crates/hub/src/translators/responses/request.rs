@@ -156,6 +156,11 @@ fn insert_options_to_hub(
     if let Some(key) = req.get("prompt_cache_key").filter(|k| k.is_string()) {
         out.insert("prompt_cache_key".into(), key.clone());
     }
+    // Chat completions and the Responses API take the same tiers (`auto`, `default`,
+    // `flex`, `priority`); executors whose backend refuses the field remove it.
+    if let Some(tier) = req.get("service_tier").filter(|t| t.is_string()) {
+        out.insert("service_tier".into(), tier.clone());
+    }
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     out.insert("stream".into(), stream.into());
     if stream {
@@ -1040,6 +1045,11 @@ fn insert_options(out: &mut Map<String, Value>, req: &Map<String, Value>, ctx: &
     }
     if let Some(key) = req.get("prompt_cache_key").filter(|k| k.is_string()) {
         out.insert("prompt_cache_key".into(), key.clone());
+    }
+    // Chat completions and the Responses API take the same tiers (`auto`, `default`,
+    // `flex`, `priority`); executors whose backend refuses the field remove it.
+    if let Some(tier) = req.get("service_tier").filter(|t| t.is_string()) {
+        out.insert("service_tier".into(), tier.clone());
     }
     out.insert(
         "stream".into(),

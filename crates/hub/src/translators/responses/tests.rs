@@ -447,6 +447,30 @@ fn bad_requests_name_the_problem() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn service_tier_crosses_the_hub_both_ways() {
+    let mut ctx = client_ctx();
+    let hub = super::request::responses_to_hub(
+        json!({"model": "m", "input": "hi", "service_tier": "priority"}),
+        &mut ctx,
+    )
+    .unwrap();
+    assert_eq!(hub["service_tier"], "priority");
+    let mut ctx = provider_ctx();
+    let req = super::request::hub_to_responses(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "service_tier": "flex"}),
+        &mut ctx,
+    )
+    .unwrap();
+    assert_eq!(req["service_tier"], "flex");
+    let req = super::request::hub_to_responses(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "service_tier": 3}),
+        &mut ctx,
+    )
+    .unwrap();
+    assert!(req.get("service_tier").is_none());
+}
+
+#[test]
 fn hub_request_becomes_responses_request() {
     let mut ctx = provider_ctx();
     let req =
