@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// Show each account's health: cooldowns, failures and today's counters.
     Status,
+    /// The model catalogue: context window, max output, prices (USD per million tokens)
+    /// and where each entry came from.
+    Models,
     /// Aliases kept in the database (beside those in the config file).
     Alias {
         #[command(subcommand)]
@@ -163,6 +166,7 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Serve { listen } => Ok(crate::serve(config, listen)?),
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
+        Command::Models => report::models(config),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {

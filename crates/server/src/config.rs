@@ -44,6 +44,11 @@ pub struct Config {
     pub metrics_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
+    /// Send `x-switchyard-cost-usd` on non-streaming answers and a final `: cost-usd` comment
+    /// on streams.
+    pub cost_header: bool,
+    /// The model catalogue with the file's `[[models]]` applied.
+    pub catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
     /// Serving threads, each with its own runtime and listener (default: one per core).
     pub threads: usize,
     /// How often logins added or removed while the server runs are taken in.

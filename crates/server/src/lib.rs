@@ -7,6 +7,7 @@
 //! credentials, the usage store, debug logs, metrics); [`config`] is the file it all starts
 //! from.
 
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod http;

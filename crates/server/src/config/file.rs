@@ -28,6 +28,9 @@ pub(super) struct File {
     pub(super) combos: Vec<ComboFile>,
     #[serde(default)]
     pub(super) routing: RoutingFile,
+    /// Catalogue entries that replace or add to `data/models.toml`.
+    #[serde(default)]
+    pub(super) models: Vec<crate::catalogue::ModelEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +99,7 @@ pub(super) struct ServerFile {
     pub(super) metrics_key: Option<String>,
     pub(super) metrics_key_env: Option<String>,
     pub(super) overhead_header: bool,
+    pub(super) cost_header: bool,
     pub(super) threads: usize,
     pub(super) account_reload_ms: u64,
     pub(super) busy_poll_us: u64,
@@ -113,6 +117,7 @@ impl Default for ServerFile {
             metrics_key: None,
             metrics_key_env: None,
             overhead_header: false,
+            cost_header: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             account_reload_ms: 5_000,
             busy_poll_us: 250,

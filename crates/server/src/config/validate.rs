@@ -132,6 +132,9 @@ pub(super) fn validate(
     )?;
 
     let timeouts = timeouts(file.timeouts)?;
+    let catalogue = crate::catalogue::Catalogue::builtin()
+        .and_then(|c| c.with_overrides(&file.models))
+        .map_err(|e| Invalid(e.to_string()))?;
 
     Ok(Config {
         listen,
@@ -148,6 +151,8 @@ pub(super) fn validate(
         admin_key,
         metrics_key,
         overhead_header: file.server.overhead_header,
+        cost_header: file.server.cost_header,
+        catalogue: std::sync::Arc::new(catalogue),
         threads: file.server.threads,
         account_reload: Duration::from_millis(file.server.account_reload_ms.max(100)),
         // Beyond a few milliseconds polling only burns CPU: no peer answers that slowly
