@@ -72,8 +72,11 @@ pub async fn handle(
         }) => {
             let ttfb = call.elapsed_ms();
             let overhead = call.overhead();
-            call.succeed(status, usage, Some(ttfb));
-            let res = respond::bytes(status, "application/json", body);
+            let cost = call.succeed(status, usage, Some(ttfb));
+            let mut res = respond::bytes(status, "application/json", body);
+            if app.config.cost_header {
+                res = respond::with_header(res, COST_HEADER, &cost_text(cost));
+            }
             match overhead.filter(|_| app.config.overhead_header) {
                 Some(o) => respond::with_header(
                     res,
@@ -99,6 +102,15 @@ pub async fn handle(
         }
     };
     respond::with_request_id(res, &id)
+}
+
+/// The response header with a non-streaming answer's cost, when `server.cost_header` is on.
+pub const COST_HEADER: &str = "x-switchyard-cost-usd";
+
+/// A cost as the header and the stream comment give it: dollars to a millionth of a cent,
+/// or `unknown` for a model with no price.
+pub fn cost_text(cost: Option<f64>) -> String {
+    cost.map_or_else(|| "unknown".to_owned(), |c| format!("{c:.8}"))
 }
 
 /// The phases in order; each returns early with the error that ends the request.

@@ -34,6 +34,8 @@ pub struct Call {
     /// between is the upstream's, the rest is ours.
     upstream_span: (Option<Instant>, Option<Instant>),
     recorded: bool,
+    /// The recorded cost, kept for the cost header once the row has gone to the writer.
+    cost_usd: Option<f64>,
 }
 
 impl Call {
@@ -61,6 +63,7 @@ impl Call {
             account: None,
             upstream_span: (None, None),
             recorded: false,
+            cost_usd: None,
         }
     }
 
@@ -169,12 +172,13 @@ impl Call {
         )
     }
 
-    /// Records a success.
-    pub fn succeed(mut self, status: u16, usage: Usage, ttfb_ms: Option<f64>) {
+    /// Records a success; returns its cost in USD when its model has a price.
+    pub fn succeed(mut self, status: u16, usage: Usage, ttfb_ms: Option<f64>) -> Option<f64> {
         self.row.status = status;
         self.row.usage = usage;
         self.row.ttfb_ms = ttfb_ms;
         self.record();
+        self.cost_usd
     }
 
     /// Records a failure; the error is also kept in the debug trace.
@@ -204,6 +208,7 @@ impl Call {
         }
         self.recorded = true;
         self.row.latency_ms = self.elapsed_ms();
+        self.price();
         let tokens = self.row.usage.total();
         if tokens > 0 {
             let today = day_number(
@@ -238,6 +243,33 @@ impl Call {
             }
             logger.submit(trace);
         }
+    }
+}
+
+impl Call {
+    /// Prices the row from the model catalogue: the provider's kind and the upstream model
+    /// find the entry, the usage (in hub terms, the same for every format) is billed at it.
+    /// A Claude account that came from a login (not an API key) is a subscription.
+    fn price(&mut self) {
+        let (Some(provider), Some(model)) = (&self.row.provider, &self.row.upstream_model) else {
+            return;
+        };
+        let Some(p) = self.app.providers.iter().find(|p| &p.name == provider) else {
+            return;
+        };
+        let login = self
+            .account
+            .as_ref()
+            .is_some_and(|a| p.kind == "claude" && a.credential.id.is_some());
+        let cost = self
+            .app
+            .config
+            .catalogue
+            .cost(&p.kind, model, login, &self.row.usage);
+        self.row.cost_usd = cost.usd;
+        self.row.price_version = cost.version;
+        self.row.cost_basis = Some(cost.basis.as_str());
+        self.cost_usd = cost.usd;
     }
 }
 

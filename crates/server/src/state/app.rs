@@ -44,6 +44,8 @@ pub struct App {
 pub struct Provider {
     pub index: usize,
     pub name: String,
+    /// The executor kind (`claude`, `openai`, ...), which the model catalogue is keyed by.
+    pub kind: String,
     pub models: Vec<String>,
     pub executor: Arc<dyn Executor>,
     /// Swapped whole when logins are added or removed while the server runs.
@@ -343,6 +345,7 @@ pub fn build(
         providers.push(Provider {
             index,
             name: p.name.clone(),
+            kind: p.kind.clone(),
             models: p.models.clone(),
             executor,
             accounts: RwLock::new(Arc::new(accounts)),

@@ -68,6 +68,12 @@ pub struct UsageRow {
     pub target_index: u32,
     /// Upstream attempts made, across accounts and targets.
     pub attempts: u32,
+    /// What the request cost in USD; `None` when its model has no price.
+    pub cost_usd: Option<f64>,
+    /// The catalogue entry's origin and date checked, when the model was found.
+    pub price_version: Option<String>,
+    /// `api`, `equivalent` or `no price` (see [`crate::catalogue::Basis`]).
+    pub cost_basis: Option<&'static str>,
 }
 
 /// An account's routing state, saved so cooldowns and counters survive a restart.
@@ -183,6 +189,7 @@ fn row_bytes(r: &UsageRow) -> usize {
         + opt(&r.account)
         + opt(&r.upstream_model)
         + opt(&r.combo)
+        + opt(&r.price_version)
 }
 
 /// The sending side, cheap to clone into every request.
@@ -416,8 +423,8 @@ fn insert(
             "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
                 completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
-                combo, target_index, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                combo, target_index, attempts, cost_usd, price_version, cost_basis)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -442,6 +449,9 @@ fn insert(
                 r.combo,
                 r.target_index,
                 r.attempts,
+                r.cost_usd,
+                r.price_version,
+                r.cost_basis,
             ])?;
         }
         if !states.is_empty() {

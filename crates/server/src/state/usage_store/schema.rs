@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS routes (
 ";
 
 /// Columns added after the first release, each applied once (tracked by `user_version`).
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     "ALTER TABLE usage ADD COLUMN combo TEXT;
      ALTER TABLE usage ADD COLUMN target_index INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
@@ -71,6 +71,12 @@ pub(super) const MIGRATIONS: [&str; 3] = [
          account      TEXT,
          requested_ms INTEGER NOT NULL
      );",
+    // Each request's cost in USD from the model catalogue (NULL: no price), the price it
+    // used (`catalogue:<date checked>` or `config:...`) and its basis: `api`, `equivalent`
+    // (a subscription, priced as the API would bill it) or `no price`.
+    "ALTER TABLE usage ADD COLUMN cost_usd REAL;
+     ALTER TABLE usage ADD COLUMN price_version TEXT;
+     ALTER TABLE usage ADD COLUMN cost_basis TEXT;",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
