@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod attempt;
 pub mod deliver;
+pub mod hygiene;
 pub mod intake;
 pub mod record;
 pub mod resolve;

@@ -10,6 +10,7 @@ use switchyard_provider::failure::FailureClass;
 use switchyard_provider::{ClientHeaders, Failure};
 
 use crate::request::attempt::{Answer, Attempt};
+use crate::request::hygiene;
 use crate::request::record::Call;
 use crate::request::resolve::Target;
 use crate::routing::day_number;
@@ -248,7 +249,22 @@ impl<'a> Delivery<'a> {
         let hub = pipeline.request_to_hub(body, &mut ctx)?;
         call.trace_folder(pipeline.provider, &target.model);
         call.trace_json("2_req_hub.json", &hub);
-        let body = pipeline.request_to_provider(hub, &mut ctx)?;
+        let mut body = pipeline.request_to_provider(hub, &mut ctx)?;
+        if let Some(info) = self
+            .app
+            .config
+            .catalogue
+            .find(&provider.kind, &target.model)
+            && let Some(asked) =
+                hygiene::clamp_max_tokens(pipeline.provider, &mut body, info.max_output)
+        {
+            tracing::debug!(
+                model = %target.model,
+                asked,
+                max = info.max_output,
+                "output limit lowered to the model's maximum"
+            );
+        }
         Ok(Prepared {
             pipeline,
             ctx,
