@@ -69,6 +69,8 @@ pub struct ClientKey {
     pub tokens_per_day: Option<u64>,
     /// A monthly token budget (calendar month, in the routing offset).
     pub tokens_per_month: Option<u64>,
+    /// Dollar budgets (see `routing::budgets`).
+    pub budget: crate::routing::budgets::Budget,
 }
 
 /// One step of a combo.
@@ -117,6 +119,7 @@ pub struct ProviderConfig {
     pub options: BTreeMap<String, String>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
+    pub budget: crate::routing::budgets::Budget,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,7 @@ pub struct AccountConfig {
     pub max_concurrency: Option<u32>,
     pub daily_requests: Option<u64>,
     pub daily_tokens: Option<u64>,
+    pub budget: crate::routing::budgets::Budget,
 }
 
 #[derive(Debug, thiserror::Error)]

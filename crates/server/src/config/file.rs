@@ -138,6 +138,8 @@ pub(super) struct ClientKeyFile {
     pub(super) requests_per_minute: Option<u32>,
     pub(super) tokens_per_day: Option<u64>,
     pub(super) tokens_per_month: Option<u64>,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +219,8 @@ pub(super) struct ProviderFile {
     /// The provider limits each model separately, so a 429 cools only that model.
     #[serde(default)]
     pub(super) per_model_limits: bool,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 pub(super) fn default_kind() -> String {
@@ -236,6 +240,8 @@ pub(super) struct AccountFile {
     pub(super) max_concurrency: Option<u32>,
     pub(super) daily_requests: Option<u64>,
     pub(super) daily_tokens: Option<u64>,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 pub(super) fn default_weight() -> u32 {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 use switchyard_hub::{ApiError, Format, Usage};
 
+use crate::routing::budgets::Scope;
 use crate::routing::day_number;
 use crate::state::app::{Account, App};
 use crate::state::debug_log::{DebugTrace, folder_name};
@@ -209,6 +210,7 @@ impl Call {
         self.recorded = true;
         self.row.latency_ms = self.elapsed_ms();
         self.price();
+        self.spend();
         let tokens = self.row.usage.total();
         if tokens > 0 {
             let today = day_number(
@@ -270,6 +272,33 @@ impl Call {
         self.row.price_version = cost.version;
         self.row.cost_basis = Some(cost.basis.as_str());
         self.cost_usd = cost.usd;
+    }
+}
+
+impl Call {
+    /// Adds the row's cost to the budgets of its client key, account and provider.
+    fn spend(&self) {
+        let Some(usd) = self.row.cost_usd else {
+            return;
+        };
+        let now = switchyard_hub::clock::now();
+        let offset = self.app.config.routing.day_offset_secs;
+        let budgets = &self.app.budgets;
+        if let Some(key) = &self.row.client_key {
+            budgets.add(Scope::Key, key, usd, now, offset);
+        }
+        if let Some(provider) = &self.row.provider {
+            budgets.add(Scope::Provider, provider, usd, now, offset);
+            if let Some(account) = &self.row.account {
+                budgets.add(
+                    Scope::Account,
+                    &format!("{provider}/{account}"),
+                    usd,
+                    now,
+                    offset,
+                );
+            }
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub struct App {
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
     pub limits: ClientLimits,
+    /// Dollars spent per client key, account and provider, against their budgets.
+    pub budgets: crate::routing::budgets::Budgets,
     pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
@@ -380,6 +382,7 @@ pub fn build(
         usage,
         debug,
         limits: ClientLimits::default(),
+        budgets: crate::routing::budgets::Budgets::default(),
         metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),

@@ -26,8 +26,8 @@ mod resets;
 mod schema;
 
 pub use queries::{
-    StoredRoutes, load_account_states, load_learned_formats, load_routes, remove_route, save_route,
-    summary, tokens_by_key_since,
+    StoredRoutes, cost_since, load_account_states, load_learned_formats, load_routes, remove_route,
+    save_route, summary, tokens_by_key_since,
 };
 pub use resets::{ResetScope, apply_pending_resets, forget_resets, pending_resets, request_reset};
 pub use schema::open;

@@ -96,6 +96,30 @@ pub fn tokens_by_key_since(
     rows.collect()
 }
 
+/// Dollars spent since `since_ms`, to seed the budgets after a restart: (scope, name, usd)
+/// with scope `key` (client key id), `account` (`provider/account`) or `provider`.
+pub fn cost_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<Vec<(&'static str, String, f64)>> {
+    let mut out = Vec::new();
+    for (scope, name) in [
+        ("key", "client_key"),
+        ("account", "provider || '/' || account"),
+        ("provider", "provider"),
+    ] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {name}, sum(cost_usd) FROM usage
+             WHERE ts_ms >= ?1 AND cost_usd IS NOT NULL AND {name} IS NOT NULL GROUP BY 1"
+        ))?;
+        let rows = stmt.query_map([since_ms], |r| Ok((scope, r.get(0)?, r.get(1)?)))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
 /// `switchyard usage`: requests, tokens and cost by day, provider, model and client key.
 /// `cost $` is what was billed per token; `equiv $` what subscription requests would have
 /// cost at the API price; rows with tokens but no price are counted beside.
