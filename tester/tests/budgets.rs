@@ -2,11 +2,6 @@
 //! in the client's own format naming the budget and the exact time it resets, and a spent
 //! account is passed over for the next.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use serde_json::{Value, json};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::harness::Proxy;

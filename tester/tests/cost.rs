@@ -63,7 +63,10 @@ fn chat(model: &str, stream: bool) -> Value {
     body
 }
 
-fn priced_rows(proxy: &Proxy) -> Vec<(String, Option<f64>, Option<String>, Option<String>)> {
+/// A usage row's requested model, cost, price version and cost basis.
+type Priced = (String, Option<f64>, Option<String>, Option<String>);
+
+fn priced_rows(proxy: &Proxy) -> Vec<Priced> {
     let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
     let mut stmt = conn
         .prepare(

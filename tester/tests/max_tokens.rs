@@ -2,11 +2,6 @@
 //! lowered to the catalogue's maximum, so the request succeeds where the provider would
 //! refuse it; the fakes refuse it as the real APIs do.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_gemini::FakeGemini;

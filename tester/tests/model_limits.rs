@@ -3,11 +3,6 @@
 //! Python SDKs. Needs `$SWITCHYARD_PYTHON` (as `conformance` does); without it, the shapes
 //! are checked over plain HTTP only.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

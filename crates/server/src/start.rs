@@ -87,10 +87,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let month_start = routing::month_bounds(now, offset).0;
         let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
             .map_err(Error::read("this month's usage"))?;
-        let spent_today = usage_store::cost_since(&conn, routing::epoch_ms(day_start))
-            .map_err(Error::read("today's spending"))?;
-        let spent_this_month = usage_store::cost_since(&conn, routing::epoch_ms(month_start))
-            .map_err(Error::read("this month's spending"))?;
+        let spent = (usage_store::cost_since(&conn, routing::epoch_ms(day_start)), usage_store::cost_since(&conn, routing::epoch_ms(month_start)));
+        let (spent_today, spent_this_month) = (spent.0.map_err(Error::read("spending"))?, spent.1.map_err(Error::read("spending"))?);
         let (usage, usage_writer) = usage_store::start(conn, writer_options())
             .map_err(Error::UsageWriter)?;
         let (debug, debug_writer) = if config.debug_logs {

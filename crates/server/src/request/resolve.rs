@@ -172,13 +172,16 @@ fn route_limits<'a>(
     out
 }
 
+/// One entry of a model list: id, owner, (context window, max output) when known.
+type ListEntry<'a> = (String, &'a str, Option<(u64, u64)>);
+
 /// The model list (`GET /v1/models`, `GET /v1beta/models`) in `format`'s shape: every
 /// configured `provider/model` and alias, with the context window and output limit from the
 /// catalogue in the format's own fields (Gemini `inputTokenLimit`/`outputTokenLimit`,
 /// Anthropic `max_input_tokens`/`max_tokens`; OpenAI has none, so `context_window` and
 /// `max_output_tokens` are added beside its fields).
 pub fn list(app: &App, format: Format) -> Value {
-    let mut ids: Vec<(String, &str, Option<(u64, u64)>)> = Vec::new();
+    let mut ids: Vec<ListEntry<'_>> = Vec::new();
     for p in &app.providers {
         for m in &p.models {
             ids.push((
