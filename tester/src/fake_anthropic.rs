@@ -772,6 +772,24 @@ fn is_versioned_tool(kind: &str) -> bool {
 }
 
 /// The checks Anthropic's API makes before it answers; the message is the real one's.
+/// The output limits Anthropic's API enforces, from its public model pages, for the models
+/// tests name (by id prefix, so dated ids match); other models are not limited here.
+const OUTPUT_LIMITS: [(&str, i64); 5] = [
+    ("claude-3-haiku", 4_096),
+    ("claude-3-5-haiku", 8_192),
+    ("claude-opus-4-1", 32_000),
+    ("claude-haiku-4-5", 64_000),
+    ("claude-sonnet-4-5", 64_000),
+];
+
+/// The most output tokens `model` may be asked for, when this fake knows it.
+pub fn output_limit(model: &str) -> Option<i64> {
+    OUTPUT_LIMITS
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, limit)| *limit)
+}
+
 pub fn validate(body: &Value, beta: &str, count_tokens: bool) -> Result<(), String> {
     let obj = body
         .as_object()
@@ -814,6 +832,14 @@ pub fn validate(body: &Value, beta: &str, count_tokens: bool) -> Result<(), Stri
             .ok_or("max_tokens: Input should be a valid integer")?;
         if m < 1 {
             return Err("max_tokens: Input should be greater than or equal to 1".into());
+        }
+        if let Some(Value::String(model)) = obj.get("model")
+            && let Some(limit) = output_limit(model)
+            && m > limit
+        {
+            return Err(format!(
+                "max_tokens: {m} > {limit}, which is the maximum allowed number of output tokens for {model}"
+            ));
         }
         Some(m)
     };

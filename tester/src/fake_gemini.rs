@@ -730,6 +730,22 @@ fn check_content(content: &Value, at: &str) -> Result<(), Reject> {
 }
 
 /// The checks the Gemini API makes before it answers.
+/// The output limits Google's API enforces, from its public model pages, for the models
+/// tests name (by id prefix); other models are not limited here.
+const OUTPUT_LIMITS: [(&str, u64); 3] = [
+    ("gemini-2.0-flash", 8_192),
+    ("gemini-2.5-", 65_536),
+    ("gemini-3", 65_536),
+];
+
+/// The most output tokens `model` may be asked for, when this fake knows it.
+pub fn output_limit(model: &str) -> Option<u64> {
+    OUTPUT_LIMITS
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, limit)| *limit)
+}
+
 pub fn validate(body: &Value, model: &str) -> Result<(), Reject> {
     let obj = object(body, "")?;
     known_fields(obj, REQUEST, "")?;
@@ -746,6 +762,15 @@ pub fn validate(body: &Value, model: &str) -> Result<(), Reject> {
                 "generation_config.temperature",
                 "must be in the range [0.0, 2.0]",
             ));
+        }
+        if let Some(n) = field(c, "maxOutputTokens").and_then(Value::as_u64)
+            && let Some(limit) = output_limit(model)
+            && n > limit
+        {
+            return Err(Reject::from(format!(
+                "Unable to submit request because it has a maxOutputTokens value of {n} but the supported range is from 1 (inclusive) to {} (exclusive). Update the value and try again.",
+                limit + 1
+            )));
         }
         if let Some(thinking) = field(c, "thinkingConfig") {
             let at = "generation_config.thinking_config";

@@ -535,6 +535,22 @@ fn tool_call_for(body: &Value, name: &str) -> Result<(String, String), String> {
 }
 
 /// The checks OpenAI's API makes before it answers.
+/// The completion limits OpenAI's API enforces, from its public model pages, for the models
+/// tests name (by id prefix); other models are not limited here.
+const OUTPUT_LIMITS: [(&str, u64); 3] = [
+    ("gpt-4.1", 32_768),
+    ("gpt-4o", 16_384),
+    ("o4-mini", 100_000),
+];
+
+/// The most completion tokens `model` may be asked for, when this fake knows it.
+pub fn output_limit(model: &str) -> Option<u64> {
+    OUTPUT_LIMITS
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, limit)| *limit)
+}
+
 fn validate(body: &Value) -> Result<(), String> {
     let obj = body
         .as_object()
@@ -542,6 +558,19 @@ fn validate(body: &Value) -> Result<(), String> {
     match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => {}
         _ => return Err("you must provide a model parameter".into()),
+    }
+    if let Some(Value::String(model)) = obj.get("model")
+        && let Some(limit) = output_limit(model)
+    {
+        for field in ["max_tokens", "max_completion_tokens"] {
+            if let Some(n) = obj.get(field).and_then(Value::as_u64)
+                && n > limit
+            {
+                return Err(format!(
+                    "{field} is too large: {n}. This model supports at most {limit} completion tokens, whereas you provided {n}."
+                ));
+            }
+        }
     }
     let messages = obj
         .get("messages")

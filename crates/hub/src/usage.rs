@@ -9,7 +9,12 @@ use crate::translators::{claude, gemini, responses};
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Input tokens read from a prompt cache (part of `prompt_tokens`).
     pub cached_tokens: u64,
+    /// Input tokens written to a prompt cache (part of `prompt_tokens`; Anthropic bills them
+    /// above the input price).
+    pub cache_write_tokens: u64,
+    /// Output tokens spent reasoning (part of `completion_tokens`).
     pub reasoning_tokens: u64,
     /// True when the numbers are our estimate rather than the provider's count.
     pub estimated: bool,
@@ -26,6 +31,7 @@ impl Usage {
             prompt_tokens: n(obj.get("prompt_tokens")),
             completion_tokens: n(obj.get("completion_tokens")),
             cached_tokens: n(usage.pointer("/prompt_tokens_details/cached_tokens")),
+            cache_write_tokens: n(usage.pointer("/prompt_tokens_details/cache_creation_tokens")),
             reasoning_tokens: n(usage.pointer("/completion_tokens_details/reasoning_tokens")),
             estimated: obj
                 .get("estimated")

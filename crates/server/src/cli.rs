@@ -53,6 +53,9 @@ pub enum Command {
     /// Check the config file (every key, value and name it refers to) and print its
     /// warnings; fails when `serve` would refuse to start with it.
     Check,
+    /// The model catalogue: context window, max output, prices (USD per million tokens)
+    /// and where each entry came from.
+    Models,
     /// Aliases kept in the database (beside those in the config file).
     Alias {
         #[command(subcommand)]
@@ -192,6 +195,7 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
         Command::Check => check(config),
+        Command::Models => report::models(config),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {

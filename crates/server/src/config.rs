@@ -45,6 +45,11 @@ pub struct Config {
     pub metrics_key: Option<Secret>,
     /// Send `x-switchyard-overhead-us` on answers.
     pub overhead_header: bool,
+    /// Send `x-switchyard-cost-usd` on non-streaming answers and a final `: cost-usd` comment
+    /// on streams.
+    pub cost_header: bool,
+    /// The model catalogue with the file's `[[models]]` applied.
+    pub catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
     /// Serving threads, each with its own runtime and listener (default: one per core).
     pub threads: usize,
     /// How often logins added or removed while the server runs are taken in.
@@ -65,6 +70,8 @@ pub struct ClientKey {
     pub tokens_per_day: Option<u64>,
     /// A monthly token budget (calendar month, in the routing offset).
     pub tokens_per_month: Option<u64>,
+    /// Dollar budgets (see `routing::budgets`).
+    pub budget: crate::routing::budgets::Budget,
 }
 
 /// One step of a combo.
@@ -117,6 +124,7 @@ pub struct ProviderConfig {
     pub options: BTreeMap<String, String>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
+    pub budget: crate::routing::budgets::Budget,
     /// Accounts left out because their `api_key_env` variable is unset: named in the 503 a
     /// client gets and in `switchyard accounts`, so the fix is visible where it is needed.
     pub unset_keys: Vec<UnsetKey>,
@@ -138,6 +146,7 @@ pub struct AccountConfig {
     pub max_concurrency: Option<u32>,
     pub daily_requests: Option<u64>,
     pub daily_tokens: Option<u64>,
+    pub budget: crate::routing::budgets::Budget,
 }
 
 #[derive(Debug, thiserror::Error)]

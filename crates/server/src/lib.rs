@@ -8,6 +8,7 @@
 //! from.
 
 pub mod api;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

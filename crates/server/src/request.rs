@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod attempt;
 pub mod deliver;
+pub mod hygiene;
 pub mod intake;
 pub mod keep_alive;
 pub mod record;
@@ -104,8 +105,11 @@ fn respond(
         }) => {
             let ttfb = call.elapsed_ms();
             let overhead = call.overhead();
-            call.succeed(status, usage, Some(ttfb));
-            let res = respond::bytes(status, "application/json", body);
+            let cost = call.succeed(status, usage, Some(ttfb));
+            let mut res = respond::bytes(status, "application/json", body);
+            if app.config.cost_header {
+                res = respond::with_header(res, COST_HEADER, &cost_text(cost));
+            }
             match overhead.filter(|_| app.config.overhead_header) {
                 Some(o) => respond::with_header(
                     res,
@@ -130,6 +134,15 @@ fn respond(
             respond::error(&err, client)
         }
     }
+}
+
+/// The response header with a non-streaming answer's cost, when `server.cost_header` is on.
+pub const COST_HEADER: &str = "x-switchyard-cost-usd";
+
+/// A cost as the header and the stream comment give it: dollars to a millionth of a cent,
+/// or `unknown` for a model with no price.
+pub fn cost_text(cost: Option<f64>) -> String {
+    cost.map_or_else(|| "unknown".to_owned(), |c| format!("{c:.8}"))
 }
 
 /// A request read and checked: answered already (a token count), or to deliver upstream.

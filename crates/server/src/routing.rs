@@ -1,6 +1,7 @@
 //! Where a request goes: model strings to targets, accounts in the order a strategy picks
 //! them, what each failure costs an account, and the limits that stop a request early.
 
+pub mod budgets;
 pub mod health;
 pub mod limits;
 pub mod select;

@@ -83,6 +83,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let month_start = routing::month_bounds(now, offset).0;
         let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
             .map_err(Error::read("this month's usage"))?;
+        let spent = (usage_store::cost_since(&conn, routing::epoch_ms(day_start)), usage_store::cost_since(&conn, routing::epoch_ms(month_start)));
+        let (spent_today, spent_this_month) = (spent.0.map_err(Error::read("spending"))?, spent.1.map_err(Error::read("spending"))?);
         let (usage, usage_writer) = usage_store::start(conn, writer_options())
             .map_err(Error::UsageWriter)?;
         let (debug, debug_writer) = if config.debug_logs {
@@ -112,6 +114,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             routing::month_number(now, offset),
             used_this_month,
         );
+
+        seed_budgets(&app, &spent_today, &spent_this_month, now);
 
         if app.config.client_keys.is_empty() {
             tracing::warn!("no client keys configured: only loopback clients are served");
@@ -356,5 +360,33 @@ async fn apply_requested_resets(app: &App, conn: Arc<std::sync::Mutex<rusqlite::
     .await;
     if let Ok(Err(e)) = forgotten {
         tracing::warn!("cannot clear applied account reset requests: {e}");
+    }
+}
+
+/// Seeds the dollar budgets with what the usage table says was spent today and this month.
+fn seed_budgets(
+    app: &app::App,
+    today: &[(&'static str, String, f64)],
+    month: &[(&'static str, String, f64)],
+    now: std::time::SystemTime,
+) {
+    use crate::routing::budgets::Scope;
+    let offset = app.config.routing.day_offset_secs;
+    let (day_n, month_n) = (
+        routing::day_number(now, offset),
+        routing::month_number(now, offset),
+    );
+    let scope = |s: &str| match s {
+        "key" => Scope::Key,
+        "account" => Scope::Account,
+        _ => Scope::Provider,
+    };
+    for (s, name, month_usd) in month {
+        let day_usd = today
+            .iter()
+            .find(|(t, n, _)| t == s && n == name)
+            .map_or(0.0, |t| t.2);
+        app.budgets
+            .seed(scope(s), name, day_n, day_usd, month_n, *month_usd);
     }
 }

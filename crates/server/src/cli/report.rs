@@ -14,6 +14,60 @@ pub fn usage(config_path: &Path, days: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// `switchyard models`: the catalogue with the config file's entries applied, one line per
+/// model; subscription kinds are marked `*` (their price is an API equivalent).
+pub fn models(config_path: &Path) -> Result<(), Error> {
+    let config = crate::config::load(config_path, &crate::config::Overrides::default())?;
+    print!("{}", models_table(&config.catalogue));
+    Ok(())
+}
+
+fn models_table(catalogue: &crate::catalogue::Catalogue) -> String {
+    use std::fmt::Write as _;
+    let price = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
+    let mut out = format!(
+        "{:<28}  {:>9}  {:>9}  {:>7}  {:>7}  {:>7}  {:>7}  {:<21}  {:<40}  kinds (* subscription: equivalent API price)\n",
+        "model",
+        "context",
+        "max out",
+        "input",
+        "output",
+        "c.read",
+        "c.write",
+        "source",
+        "where from"
+    );
+    for m in catalogue.models() {
+        let p = m.prices;
+        let kinds: Vec<String> = m
+            .kinds
+            .iter()
+            .map(|k| {
+                if catalogue.is_subscription(k) {
+                    format!("{k}*")
+                } else {
+                    k.clone()
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<28}  {:>9}  {:>9}  {:>7}  {:>7}  {:>7}  {:>7}  {:<21}  {:<40}  {}",
+            m.id,
+            m.context,
+            m.max_output,
+            price(p.map(|p| p.input)),
+            price(p.map(|p| p.output)),
+            price(p.map(|p| p.cache_read)),
+            price(p.map(|p| p.cache_write)),
+            m.price_version(),
+            m.source,
+            kinds.join(" ")
+        );
+    }
+    out
+}
+
 pub fn status(config_path: &Path) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     let saved = usage_store::load_account_states(&conn)?;
@@ -64,4 +118,35 @@ pub fn status(config_path: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_models_table_lists_limits_prices_and_sources() {
+        let c = crate::catalogue::Catalogue::builtin().unwrap();
+        let table = models_table(&c);
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("gemini-2.5-pro "))
+            .unwrap();
+        for part in [
+            "1048576",
+            "65536",
+            "1.25",
+            "10",
+            "0.125",
+            "catalogue:2026-12-07",
+            "gemini-cli*",
+        ] {
+            assert!(line.contains(part), "{part} missing from {line}");
+        }
+        let unpriced = table
+            .lines()
+            .find(|l| l.starts_with("gpt-5.6-sol "))
+            .unwrap();
+        assert!(unpriced.contains(" - "), "{unpriced}");
+    }
 }

@@ -39,6 +39,9 @@ pub(super) struct File {
     /// How accounts are picked and what failures cost them.
     #[serde(default)]
     pub(super) routing: RoutingFile,
+    /// Catalogue entries that replace or add to `data/models.toml`.
+    #[serde(default)]
+    pub(super) models: Vec<crate::catalogue::ModelEntry>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -125,6 +128,9 @@ pub(super) struct ServerFile {
     pub(super) metrics_key_env: Option<String>,
     /// Send `x-switchyard-overhead-us` (time spent in the proxy) on answers.
     pub(super) overhead_header: bool,
+    /// Send `x-switchyard-cost-usd` on non-streaming answers and a final `: cost-usd`
+    /// comment on streams.
+    pub(super) cost_header: bool,
     /// Serving threads, each with its own runtime and listener.
     #[schemars(extend("x-default-text" = "one per core"))]
     pub(super) threads: usize,
@@ -148,6 +154,7 @@ impl Default for ServerFile {
             metrics_key: None,
             metrics_key_env: None,
             overhead_header: false,
+            cost_header: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             account_reload_ms: 5_000,
             busy_poll_us: 250,
@@ -174,6 +181,8 @@ pub(super) struct ClientKeyFile {
     pub(super) tokens_per_day: Option<u64>,
     /// Tokens a calendar month (in the routing offset); beyond it a 429.
     pub(super) tokens_per_month: Option<u64>,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -276,6 +285,8 @@ pub(super) struct ProviderFile {
     /// The provider limits each model separately, so a 429 cools only that model.
     #[serde(default)]
     pub(super) per_model_limits: bool,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 pub(super) fn default_kind() -> String {
@@ -304,6 +315,8 @@ pub(super) struct AccountFile {
     pub(super) daily_requests: Option<u64>,
     /// Tokens a day.
     pub(super) daily_tokens: Option<u64>,
+    pub(super) usd_per_day: Option<f64>,
+    pub(super) usd_per_month: Option<f64>,
 }
 
 pub(super) fn default_weight() -> u32 {

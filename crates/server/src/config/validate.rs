@@ -133,6 +133,9 @@ pub(super) fn validate(
     )?;
 
     let timeouts = timeouts(file.timeouts)?;
+    let catalogue = crate::catalogue::Catalogue::builtin()
+        .and_then(|c| c.with_overrides(&file.models))
+        .map_err(|e| Invalid(e.to_string()))?;
 
     Ok(Config {
         listen,
@@ -149,6 +152,8 @@ pub(super) fn validate(
         admin_key,
         metrics_key,
         overhead_header: file.server.overhead_header,
+        cost_header: file.server.cost_header,
+        catalogue: std::sync::Arc::new(catalogue),
         threads: file.server.threads,
         account_reload: Duration::from_millis(file.server.account_reload_ms.max(100)),
         // Beyond a few milliseconds polling only burns CPU: no peer answers that slowly
@@ -187,12 +192,18 @@ fn client_keys(
         if client_keys.iter().any(|c: &ClientKey| c.id == k.id) {
             return Err(Invalid(format!("client key id `{}` is used twice", k.id)));
         }
+        let key_budget = budget(
+            &format!("client key `{}`", k.id),
+            k.usd_per_day,
+            k.usd_per_month,
+        )?;
         client_keys.push(ClientKey {
             id: k.id,
             key: Secret::new(key),
             requests_per_minute: k.requests_per_minute,
             tokens_per_day: k.tokens_per_day,
             tokens_per_month: k.tokens_per_month,
+            budget: key_budget,
         });
     }
     Ok(client_keys)
@@ -260,6 +271,11 @@ fn provider(
                 p.name, a.name
             )));
         }
+        let account_budget = budget(
+            &format!("account `{}/{}`", p.name, a.name),
+            a.usd_per_day,
+            a.usd_per_month,
+        )?;
         accounts.push(AccountConfig {
             name: a.name,
             key: Secret::new(key),
@@ -268,11 +284,17 @@ fn provider(
             max_concurrency: a.max_concurrency,
             daily_requests: a.daily_requests,
             daily_tokens: a.daily_tokens,
+            budget: account_budget,
         });
     }
     if accounts.is_empty() {
         warnings.push(format!("provider `{}` has no usable account", p.name));
     }
+    let provider_budget = budget(
+        &format!("provider `{}`", p.name),
+        p.usd_per_day,
+        p.usd_per_month,
+    )?;
     Ok(ProviderConfig {
         name: p.name,
         kind: p.kind,
@@ -285,6 +307,31 @@ fn provider(
         strategy: p.strategy.unwrap_or(strategy),
         per_model_limits: p.per_model_limits,
         unset_keys,
+        budget: provider_budget,
+    })
+}
+
+/// A dollar budget: each cap, when given, a positive number of dollars.
+fn budget(
+    owner: &str,
+    usd_per_day: Option<f64>,
+    usd_per_month: Option<f64>,
+) -> Result<crate::routing::budgets::Budget, Invalid> {
+    for (key, v) in [
+        ("usd_per_day", usd_per_day),
+        ("usd_per_month", usd_per_month),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Invalid(format!(
+                "{owner}: {key} = {v} must be a positive number of dollars"
+            )));
+        }
+    }
+    Ok(crate::routing::budgets::Budget {
+        usd_per_day,
+        usd_per_month,
     })
 }
 

@@ -129,6 +129,7 @@ mod tests {
             requests_per_minute: None,
             tokens_per_day: None,
             tokens_per_month: None,
+            budget: Default::default(),
         }]
     }
 

@@ -10,8 +10,10 @@ use switchyard_provider::failure::FailureClass;
 use switchyard_provider::{ClientHeaders, Failure};
 
 use crate::request::attempt::{Answer, Attempt};
+use crate::request::hygiene;
 use crate::request::record::Call;
 use crate::request::resolve::Target;
+use crate::routing::budgets::{Budget, Scope};
 use crate::routing::day_number;
 use crate::routing::select::{self, Ordered, Want};
 use crate::state::app::{Account, App, InFlight, Provider};
@@ -189,11 +191,19 @@ impl<'a> Delivery<'a> {
             upstream_stream,
         } = self.prepare(call, provider, target, (op, format), body)?;
         let forwarded = self.client_headers.for_format(pipeline.provider);
+        let budgets = Budgets::of(self.app, provider);
+        if let Err(spent) = budgets.provider() {
+            return Ok(TargetTried::Failed(Box::new(spent), pipeline));
+        }
         let order = self.order(provider, target);
         let mut first: Option<Failure> = None;
         let mut body = Some(body);
         let count = order.accounts.len();
         for (i, account) in order.accounts.into_iter().enumerate() {
+            if let Err(spent) = budgets.account(&account.name) {
+                first.get_or_insert(spent);
+                continue;
+            }
             let Some(slot) = account.acquire() else {
                 continue;
             };
@@ -275,7 +285,22 @@ impl<'a> Delivery<'a> {
         let hub = pipeline.request_to_hub(body, &mut ctx)?;
         call.trace_folder(pipeline.provider, &target.model);
         call.trace_json("2_req_hub.json", &hub);
-        let body = pipeline.request_to_provider(hub, &mut ctx)?;
+        let mut body = pipeline.request_to_provider(hub, &mut ctx)?;
+        if let Some(info) = self
+            .app
+            .config
+            .catalogue
+            .find(&provider.kind, &target.model)
+            && let Some(asked) =
+                hygiene::clamp_max_tokens(pipeline.provider, &mut body, info.max_output)
+        {
+            tracing::debug!(
+                model = %target.model,
+                asked,
+                max = info.max_output,
+                "output limit lowered to the model's maximum"
+            );
+        }
         Ok(Prepared {
             pipeline,
             ctx,
@@ -461,6 +486,62 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
         upstream_body: None,
         class: FailureClass::RateLimit,
         retry_after: earliest.and_then(|t| t.duration_since(switchyard_hub::clock::now()).ok()),
+    }
+}
+
+/// The dollar budgets a provider and its configured accounts carry, checked before an
+/// upstream is asked: a spent one is a 429 that names it and says when it resets.
+struct Budgets<'a> {
+    app: &'a App,
+    provider: &'a Provider,
+    config: Option<&'a crate::config::ProviderConfig>,
+    now: SystemTime,
+}
+
+impl<'a> Budgets<'a> {
+    fn of(app: &'a App, provider: &'a Provider) -> Self {
+        Budgets {
+            app,
+            provider,
+            config: app
+                .config
+                .providers
+                .iter()
+                .find(|p| p.name == provider.name),
+            now: switchyard_hub::clock::now(),
+        }
+    }
+
+    fn provider(&self) -> Result<(), Failure> {
+        let Some(c) = self.config.filter(|c| c.budget.is_set()) else {
+            return Ok(());
+        };
+        self.check(Scope::Provider, &self.provider.name, &c.budget)
+    }
+
+    fn account(&self, name: &str) -> Result<(), Failure> {
+        let Some(a) = self
+            .config
+            .and_then(|c| c.accounts.iter().find(|a| a.name == name))
+            .filter(|a| a.budget.is_set())
+        else {
+            return Ok(());
+        };
+        let id = format!("{}/{name}", self.provider.name);
+        self.check(Scope::Account, &id, &a.budget)
+    }
+
+    fn check(&self, scope: Scope, name: &str, budget: &Budget) -> Result<(), Failure> {
+        let offset = self.app.config.routing.day_offset_secs;
+        self.app
+            .budgets
+            .check(scope, name, budget, self.now, offset)
+            .map_err(|error| Failure {
+                retry_after: error.retry_after.map(Duration::from_secs),
+                error,
+                upstream_body: None,
+                class: FailureClass::RateLimit,
+            })
     }
 }
 

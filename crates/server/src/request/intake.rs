@@ -15,6 +15,7 @@ use switchyard_hub::{ApiError, ErrorKind, Format, Operation, TranslateCtx};
 use crate::http::client_auth;
 use crate::request::record::{CLIENT_CLOSED, Call};
 use crate::request::{Endpoint, EndpointKind};
+use crate::routing::budgets::Scope;
 use crate::state::app::App;
 use crate::state::debug_log::request_json;
 
@@ -45,11 +46,11 @@ pub fn admit(
         .client_key()
         .and_then(|id| app.config.client_keys.iter().find(|k| k.id == id));
     if let Some(key) = key {
-        app.limits.admit(
-            key,
-            switchyard_hub::clock::now(),
-            app.config.routing.day_offset_secs,
-        )?;
+        let now = switchyard_hub::clock::now();
+        let offset = app.config.routing.day_offset_secs;
+        app.budgets
+            .check(Scope::Key, &key.id, &key.budget, now, offset)?;
+        app.limits.admit(key, now, offset)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 use switchyard_hub::{ApiError, Format, Usage};
 
+use crate::routing::budgets::Scope;
 use crate::routing::day_number;
 use crate::state::app::{Account, App};
 use crate::state::debug_log::{DebugTrace, folder_name};
@@ -34,6 +35,8 @@ pub struct Call {
     /// between is the upstream's, the rest is ours.
     upstream_span: (Option<Instant>, Option<Instant>),
     recorded: bool,
+    /// The recorded cost, kept for the cost header once the row has gone to the writer.
+    cost_usd: Option<f64>,
 }
 
 impl Call {
@@ -61,6 +64,7 @@ impl Call {
             account: None,
             upstream_span: (None, None),
             recorded: false,
+            cost_usd: None,
         }
     }
 
@@ -179,12 +183,13 @@ impl Call {
         )
     }
 
-    /// Records a success.
-    pub fn succeed(mut self, status: u16, usage: Usage, ttfb_ms: Option<f64>) {
+    /// Records a success; returns its cost in USD when its model has a price.
+    pub fn succeed(mut self, status: u16, usage: Usage, ttfb_ms: Option<f64>) -> Option<f64> {
         self.row.status = status;
         self.row.usage = usage;
         self.row.ttfb_ms = ttfb_ms;
         self.record();
+        self.cost_usd
     }
 
     /// Records a failure; the error is also kept in the debug trace.
@@ -214,6 +219,8 @@ impl Call {
         }
         self.recorded = true;
         self.row.latency_ms = self.elapsed_ms();
+        self.price();
+        self.spend();
         let tokens = self.row.usage.total();
         if tokens > 0 {
             let today = day_number(
@@ -247,6 +254,60 @@ impl Call {
                 );
             }
             logger.submit(trace);
+        }
+    }
+}
+
+impl Call {
+    /// Prices the row from the model catalogue: the provider's kind and the upstream model
+    /// find the entry, the usage (in hub terms, the same for every format) is billed at it.
+    /// A Claude account that came from a login (not an API key) is a subscription.
+    fn price(&mut self) {
+        let (Some(provider), Some(model)) = (&self.row.provider, &self.row.upstream_model) else {
+            return;
+        };
+        let Some(p) = self.app.providers.iter().find(|p| &p.name == provider) else {
+            return;
+        };
+        let login = self
+            .account
+            .as_ref()
+            .is_some_and(|a| p.kind == "claude" && a.credential.id.is_some());
+        let cost = self
+            .app
+            .config
+            .catalogue
+            .cost(&p.kind, model, login, &self.row.usage);
+        self.row.cost_usd = cost.usd;
+        self.row.price_version = cost.version;
+        self.row.cost_basis = Some(cost.basis.as_str());
+        self.cost_usd = cost.usd;
+    }
+}
+
+impl Call {
+    /// Adds the row's cost to the budgets of its client key, account and provider.
+    fn spend(&self) {
+        let Some(usd) = self.row.cost_usd else {
+            return;
+        };
+        let now = switchyard_hub::clock::now();
+        let offset = self.app.config.routing.day_offset_secs;
+        let budgets = &self.app.budgets;
+        if let Some(key) = &self.row.client_key {
+            budgets.add(Scope::Key, key, usd, now, offset);
+        }
+        if let Some(provider) = &self.row.provider {
+            budgets.add(Scope::Provider, provider, usd, now, offset);
+            if let Some(account) = &self.row.account {
+                budgets.add(
+                    Scope::Account,
+                    &format!("{provider}/{account}"),
+                    usd,
+                    now,
+                    offset,
+                );
+            }
         }
     }
 }

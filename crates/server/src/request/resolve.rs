@@ -193,41 +193,107 @@ fn glob(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
+/// The catalogue's (context window, max output) for `model` at the provider named
+/// `provider`, when the catalogue knows it.
+pub fn limits(app: &App, provider: &str, model: &str) -> Option<(u64, u64)> {
+    let p = app.providers.iter().find(|p| p.name == provider)?;
+    let info = app.config.catalogue.find(&p.kind, model)?;
+    Some((info.context, info.max_output))
+}
+
+/// The limits a route name can promise: its target's for an alias, the smallest of its
+/// targets' for a combo (any of them may answer).
+fn route_limits<'a>(
+    app: &App,
+    targets: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<(u64, u64)> {
+    let mut out: Option<(u64, u64)> = None;
+    for (provider, model) in targets {
+        let (c, m) = limits(app, provider, model)?;
+        out = Some(out.map_or((c, m), |(oc, om)| (oc.min(c), om.min(m))));
+    }
+    out
+}
+
+/// One entry of a model list: id, owner, (context window, max output) when known.
+type ListEntry<'a> = (String, &'a str, Option<(u64, u64)>);
+
 /// The model list (`GET /v1/models`, `GET /v1beta/models`) in `format`'s shape: every
-/// configured `provider/model` and alias.
+/// configured `provider/model` and alias, with the context window and output limit from the
+/// catalogue in the format's own fields (Gemini `inputTokenLimit`/`outputTokenLimit`,
+/// Anthropic `max_input_tokens`/`max_tokens`; OpenAI has none, so `context_window` and
+/// `max_output_tokens` are added beside its fields).
 pub fn list(app: &App, format: Format) -> Value {
-    let mut ids: Vec<(String, &str)> = Vec::new();
+    let mut ids: Vec<ListEntry<'_>> = Vec::new();
     for p in &app.providers {
         for m in &p.models {
-            ids.push((format!("{}/{m}", p.name), p.name.as_str()));
+            ids.push((
+                format!("{}/{m}", p.name),
+                p.name.as_str(),
+                limits(app, &p.name, m),
+            ));
         }
     }
     let routes = app.routes();
-    for alias in routes.aliases.keys().chain(routes.combos.keys()) {
-        ids.push((alias.clone(), "switchyard"));
+    for (alias, target) in &routes.aliases {
+        let limits = target
+            .split_once('/')
+            .and_then(|(p, m)| route_limits(app, [(p, m)]));
+        ids.push((alias.clone(), "switchyard", limits));
+    }
+    for (combo, targets) in &routes.combos {
+        let limits = route_limits(
+            app,
+            targets
+                .iter()
+                .map(|t| (t.provider.as_str(), t.model.as_str())),
+        );
+        ids.push((combo.clone(), "switchyard", limits));
     }
     match format {
         Format::Claude => {
             let data: Vec<Value> = ids
                 .iter()
-                .map(|(id, _)| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+                .map(|(id, _, limits)| {
+                    let mut m = json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"});
+                    if let Some((context, max_output)) = limits {
+                        m["max_input_tokens"] = json!(context);
+                        m["max_tokens"] = json!(max_output);
+                    }
+                    m
+                })
                 .collect();
             json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
         }
         Format::Gemini => {
             let models: Vec<Value> = ids
                 .iter()
-                .map(|(id, _)| json!({
-                    "name": format!("models/{id}"), "displayName": id,
-                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
-                }))
+                .map(|(id, _, limits)| {
+                    let mut m = json!({
+                        "name": format!("models/{id}"), "displayName": id,
+                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+                    });
+                    if let Some((context, max_output)) = limits {
+                        m["inputTokenLimit"] = json!(context);
+                        m["outputTokenLimit"] = json!(max_output);
+                    }
+                    m
+                })
                 .collect();
             json!({"models": models})
         }
         _ => {
             let data: Vec<Value> = ids
                 .iter()
-                .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+                .map(|(id, owner, limits)| {
+                    let mut m =
+                        json!({"id": id, "object": "model", "created": 0, "owned_by": owner});
+                    if let Some((context, max_output)) = limits {
+                        m["context_window"] = json!(context);
+                        m["max_output_tokens"] = json!(max_output);
+                    }
+                    m
+                })
                 .collect();
             json!({"object": "list", "data": data})
         }

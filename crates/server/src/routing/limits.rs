@@ -163,6 +163,7 @@ mod budget_tests {
             requests_per_minute: None,
             tokens_per_day: None,
             tokens_per_month: Some(1000),
+            budget: Default::default(),
         };
         let now = switchyard_hub::clock::now();
         limits.seed(0, [], month_number(now, 0), [("b".to_owned(), 990)]);
@@ -186,6 +187,7 @@ mod tests {
             requests_per_minute: rpm,
             tokens_per_day: tpd,
             tokens_per_month: None,
+            budget: Default::default(),
         }
     }
 

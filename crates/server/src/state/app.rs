@@ -29,6 +29,8 @@ pub struct App {
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
     pub limits: ClientLimits,
+    /// Dollars spent per client key, account and provider, against their budgets.
+    pub budgets: crate::routing::budgets::Budgets,
     pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
@@ -46,6 +48,8 @@ pub struct App {
 pub struct Provider {
     pub index: usize,
     pub name: String,
+    /// The executor kind (`claude`, `openai`, ...), which the model catalogue is keyed by.
+    pub kind: String,
     pub models: Vec<String>,
     pub executor: Arc<dyn Executor>,
     /// Swapped whole when logins are added or removed while the server runs.
@@ -347,6 +351,7 @@ pub fn build(
         providers.push(Provider {
             index,
             name: p.name.clone(),
+            kind: p.kind.clone(),
             models: p.models.clone(),
             executor,
             accounts: RwLock::new(Arc::new(accounts)),
@@ -382,6 +387,7 @@ pub fn build(
         usage,
         debug,
         limits: ClientLimits::default(),
+        budgets: crate::routing::budgets::Budgets::default(),
         metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),

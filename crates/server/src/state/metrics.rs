@@ -1,6 +1,8 @@
 //! `GET /metrics` in the Prometheus text format, fed from the one place every request ends
 //! (its usage row) plus the stream and cooldown events.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -33,6 +35,13 @@ pub struct TokenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CostLabels {
+    pub provider: String,
+    pub model: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AccountLabels {
     pub provider: String,
     pub account: String,
@@ -44,6 +53,7 @@ pub struct Metrics {
     failures: Family<StatusLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     tokens: Family<TokenLabels, Counter>,
+    cost: Family<CostLabels, Counter<f64, AtomicU64>>,
     fallbacks: Counter,
     cooldowns: Family<AccountLabels, Counter>,
     pub active_streams: Gauge,
@@ -64,6 +74,7 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let tokens = Family::<TokenLabels, Counter>::default();
+        let cost = Family::<CostLabels, Counter<f64, AtomicU64>>::default();
         let fallbacks = Counter::default();
         let cooldowns = Family::<AccountLabels, Counter>::default();
         let active_streams = Gauge::default();
@@ -90,6 +101,11 @@ impl Default for Metrics {
             tokens.clone(),
         );
         registry.register(
+            "cost_usd",
+            "Cost in USD by provider, model and client key (subscriptions at their API-equivalent price)",
+            cost.clone(),
+        );
+        registry.register(
             "fallbacks",
             "Upstream attempts beyond each request's first",
             fallbacks.clone(),
@@ -107,6 +123,7 @@ impl Default for Metrics {
             failures,
             latency,
             tokens,
+            cost,
             fallbacks,
             cooldowns,
             active_streams,
@@ -156,6 +173,15 @@ impl Metrics {
                     })
                     .inc_by(n);
             }
+        }
+        if let Some(usd) = row.cost_usd.filter(|c| *c > 0.0) {
+            self.cost
+                .get_or_create(&CostLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    key: row.client_key.clone().unwrap_or_default(),
+                })
+                .inc_by(usd);
         }
         if row.attempts > 1 {
             self.fallbacks.inc_by(u64::from(row.attempts - 1));
@@ -224,6 +250,8 @@ mod tests {
                 prompt_tokens: 5,
                 ..Default::default()
             },
+            client_key: Some("laptop".into()),
+            cost_usd: Some(0.0125),
             ..UsageRow::default()
         };
         m.record(&row, Some(0.000_04));
@@ -238,6 +266,12 @@ mod tests {
             )
         );
         assert!(text.contains("switchyard_overhead_seconds_count 1"));
+        assert!(
+            text.contains(
+                r#"switchyard_cost_usd_total{provider="groq",model="llama",key="laptop"} 0.0125"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"switchyard_cooldowns_total{provider="groq",account="a1"} 1"#));
         assert!(text.contains("switchyard_active_streams 0"));
     }

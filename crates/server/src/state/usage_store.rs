@@ -26,8 +26,8 @@ mod resets;
 mod schema;
 
 pub use queries::{
-    StoredRoutes, load_account_states, load_learned_formats, load_routes, remove_route, save_route,
-    summary, tokens_by_key_since,
+    StoredRoutes, cost_since, load_account_states, load_learned_formats, load_routes, remove_route,
+    save_route, summary, tokens_by_key_since,
 };
 pub use resets::{ResetScope, apply_pending_resets, forget_resets, pending_resets, request_reset};
 pub use schema::open;
@@ -72,6 +72,12 @@ pub struct UsageRow {
     pub operation: switchyard_hub::Operation,
     /// Images generated, for image requests.
     pub images: u64,
+    /// What the request cost in USD; `None` when its model has no price.
+    pub cost_usd: Option<f64>,
+    /// The catalogue entry's origin and date checked, when the model was found.
+    pub price_version: Option<String>,
+    /// `api`, `equivalent` or `no price` (see [`crate::catalogue::Basis`]).
+    pub cost_basis: Option<&'static str>,
 }
 
 /// An account's routing state, saved so cooldowns and counters survive a restart.
@@ -187,6 +193,7 @@ fn row_bytes(r: &UsageRow) -> usize {
         + opt(&r.account)
         + opt(&r.upstream_model)
         + opt(&r.combo)
+        + opt(&r.price_version)
 }
 
 /// The sending side, cheap to clone into every request.
@@ -433,9 +440,9 @@ fn insert(
             "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
                 completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
-                combo, target_index, attempts, endpoint, images)
+                combo, target_index, attempts, endpoint, images, cost_usd, price_version, cost_basis)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                ?22, ?23)",
+                ?22, ?23, ?24, ?25, ?26)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -462,6 +469,9 @@ fn insert(
                 r.attempts,
                 r.operation.as_str(),
                 r.images as i64,
+                r.cost_usd,
+                r.price_version,
+                r.cost_basis,
             ])?;
         }
         if !states.is_empty() {

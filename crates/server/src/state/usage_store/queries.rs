@@ -96,19 +96,48 @@ pub fn tokens_by_key_since(
     rows.collect()
 }
 
-/// `switchyard usage`: requests and tokens by day, provider, model and client key.
+/// Dollars spent since `since_ms`, to seed the budgets after a restart: (scope, name, usd)
+/// with scope `key` (client key id), `account` (`provider/account`) or `provider`.
+pub fn cost_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<Vec<(&'static str, String, f64)>> {
+    let mut out = Vec::new();
+    for (scope, name) in [
+        ("key", "client_key"),
+        ("account", "provider || '/' || account"),
+        ("provider", "provider"),
+    ] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {name}, sum(cost_usd) FROM usage
+             WHERE ts_ms >= ?1 AND cost_usd IS NOT NULL AND {name} IS NOT NULL GROUP BY 1"
+        ))?;
+        let rows = stmt.query_map([since_ms], |r| Ok((scope, r.get(0)?, r.get(1)?)))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+/// `switchyard usage`: requests, tokens and cost by day, provider, model and client key.
+/// `cost $` is what was billed per token; `equiv $` what subscription requests would have
+/// cost at the API price; rows with tokens but no price are counted beside.
 pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
     let since_ms = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
     let mut stmt = conn.prepare(
         "SELECT date(ts_ms / 1000, 'unixepoch') AS day,
                 coalesce(provider, '-'), requested_model, coalesce(client_key, '-'),
                 count(*), sum(status >= 400), sum(prompt_tokens), sum(completion_tokens),
-                sum(cached_tokens), sum(tokens_estimated), avg(latency_ms)
+                sum(cached_tokens), sum(tokens_estimated), avg(latency_ms),
+                coalesce(sum(CASE WHEN cost_basis = 'api' THEN cost_usd END), 0.0),
+                coalesce(sum(CASE WHEN cost_basis = 'equivalent' THEN cost_usd END), 0.0),
+                sum(cost_basis = 'no price' AND prompt_tokens + completion_tokens > 0)
          FROM usage WHERE ts_ms >= ?1
          GROUP BY day, 2, 3, 4 ORDER BY day DESC, 5 DESC",
     )?;
     let mut out = format!(
-        "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9}\n",
+        "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9}  {:>10}  {:>10}\n",
         "day",
         "provider",
         "model",
@@ -118,11 +147,14 @@ pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
         "prompt",
         "completion",
         "cached",
-        "avg ms"
+        "avg ms",
+        "cost $",
+        "equiv $"
     );
     let rows = stmt.query_map([since_ms], |r| {
+        let unpriced = r.get::<_, Option<i64>>(13)?.unwrap_or(0);
         Ok(format!(
-            "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9.1}{}\n",
+            "{:<10}  {:<12}  {:<28}  {:<10}  {:>6}  {:>6}  {:>10}  {:>10}  {:>8}  {:>9.1}  {:>10.4}  {:>10.4}{}{}\n",
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
@@ -133,10 +165,17 @@ pub fn summary(conn: &Connection, days: u32) -> rusqlite::Result<String> {
             r.get::<_, i64>(7)?,
             r.get::<_, i64>(8)?,
             r.get::<_, f64>(10)?,
+            r.get::<_, f64>(11)?,
+            r.get::<_, f64>(12)?,
             if r.get::<_, i64>(9)? > 0 {
                 "  (some estimated)"
             } else {
                 ""
+            },
+            if unpriced > 0 {
+                format!("  ({unpriced} no price)")
+            } else {
+                String::new()
             },
         ))
     })?;

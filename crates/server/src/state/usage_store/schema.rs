@@ -84,6 +84,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // Endpoints beyond chat: which one a row is for, and the units that are not tokens.
     "ALTER TABLE usage ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
      ALTER TABLE usage ADD COLUMN images INTEGER NOT NULL DEFAULT 0;",
+    // Each request's cost in USD from the model catalogue (NULL: no price), the price it
+    // used (`catalogue:<date checked>` or `config:...`) and its basis: `api`, `equivalent`
+    // (a subscription, priced as the API would bill it) or `no price`.
+    "ALTER TABLE usage ADD COLUMN cost_usd REAL;
+     ALTER TABLE usage ADD COLUMN price_version TEXT;
+     ALTER TABLE usage ADD COLUMN cost_basis TEXT;",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.

@@ -95,6 +95,9 @@ fn rows_are_written_and_summarised() {
                     completion_tokens: 2,
                     ..Usage::default()
                 },
+                cost_usd: (i < 2).then_some(0.25),
+                price_version: (i < 2).then(|| "catalogue:2026-12-07".to_owned()),
+                cost_basis: Some(if i < 2 { "api" } else { "no price" }),
                 ..UsageRow::default()
             });
         }
@@ -144,5 +147,17 @@ fn rows_are_written_and_summarised() {
     let text = summary(&conn, 7).unwrap();
     assert!(text.contains("groq/llama"), "{text}");
     assert!(text.contains("     3       1"), "{text}");
+    assert!(
+        text.contains("    0.5000      0.0000  (1 no price)"),
+        "{text}"
+    );
+    let stored: (f64, String) = conn
+        .query_row(
+            "SELECT sum(cost_usd), min(price_version) FROM usage WHERE cost_basis = 'api'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(stored, (0.5, "catalogue:2026-12-07".to_owned()));
     let _ = std::fs::remove_dir_all(dir);
 }
