@@ -16,6 +16,7 @@ use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
+use crate::state::client_keys::KeyTable;
 use crate::state::credentials::{Credentials, Live};
 use crate::state::debug_log::DebugLogger;
 use crate::state::metrics::Metrics;
@@ -29,6 +30,8 @@ pub struct App {
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
     pub limits: ClientLimits,
+    /// The client keys in force: the config file's and the stored ones.
+    pub client_keys: KeyTable,
     pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
@@ -369,6 +372,7 @@ pub fn build(
     let mut metrics = Metrics::default();
     metrics.register_usage(usage.stats());
     let open_connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let client_keys = KeyTable::new(&config.client_keys);
     Ok(App {
         config,
         registry,
@@ -377,6 +381,7 @@ pub fn build(
         usage,
         debug,
         limits: ClientLimits::default(),
+        client_keys,
         metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
