@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod body;
+pub mod keys;
 pub mod openapi;
 pub mod preview;
 pub mod reset;
@@ -83,6 +84,15 @@ async fn route(
         (["routing", "preview"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
+        (["keys"], Method::GET) => keys::list(app).await,
+        (["keys"], Method::POST) => keys::create(app, req, actor).await,
+        (["keys"], _) => Ok(not_allowed("GET, POST")),
+        (["keys", id], Method::GET) => keys::read(app, (*id).to_owned()).await,
+        (["keys", id], Method::PATCH) => keys::update(app, req, actor, (*id).to_owned()).await,
+        (["keys", id], Method::DELETE) => keys::delete(app, actor, (*id).to_owned()).await,
+        (["keys", _], _) => Ok(not_allowed("GET, PATCH, DELETE")),
+        (["keys", id, "revoke"], Method::POST) => keys::revoke(app, actor, (*id).to_owned()).await,
+        (["keys", _, "revoke"], _) => Ok(not_allowed("POST")),
         (_, method) => Err(ApiError::not_found(format!(
             "no management route for {method} {}; see GET /api/openapi.json",
             req.uri().path()

@@ -2,6 +2,7 @@
 //! `serve` that read or change what a server keeps (accounts, usage, aliases and combos).
 
 pub mod accounts;
+pub mod keys;
 pub mod report;
 pub mod stored;
 
@@ -84,6 +85,13 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<AccountsCommand>,
     },
+    /// Client keys kept in the database (beside those in the config file): create one
+    /// (its secret printed once), list them, revoke one. A running server takes a change in
+    /// within a second.
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysCommand>,
+    },
     /// Import a login another tool holds: claude (Claude Code), codex (Codex CLI), gemini
     /// (Gemini CLI), kiro (Kiro IDE), cursor (Cursor IDE).
     Import {
@@ -118,6 +126,28 @@ pub enum StoredAction {
     },
     /// List them, from the config file and the database.
     List,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make a key called NAME and print its secret (only this once).
+    Create {
+        name: String,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
+        #[arg(long)]
+        tokens_per_month: Option<u64>,
+        /// When the key stops working: a date (2027-01-31, 00:00 UTC) or an RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Every key, the config file's and the stored ones, secrets masked (the default).
+    List,
+    /// Revoke the stored key ID: its next request is refused.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -217,6 +247,28 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
             };
             accounts::accounts(config, action)
         }
+        Command::Keys { action } => match action.unwrap_or(KeysCommand::List) {
+            KeysCommand::Create {
+                name,
+                rpm,
+                tokens_per_day,
+                tokens_per_month,
+                expires,
+            } => keys::create(
+                config,
+                keys::NewKey {
+                    name,
+                    limits: crate::routing::limits::Limits {
+                        requests_per_minute: rpm,
+                        tokens_per_day,
+                        tokens_per_month,
+                    },
+                    expires,
+                },
+            ),
+            KeysCommand::List => keys::list(config),
+            KeysCommand::Revoke { id } => keys::revoke(config, &id),
+        },
         Command::Import {
             source,
             path,

@@ -74,6 +74,17 @@ pub struct ClientKey {
     pub budget: crate::routing::budgets::Budget,
 }
 
+impl ClientKey {
+    /// The limits it is admitted under (as stored keys' are).
+    pub fn limits(&self) -> crate::routing::limits::Limits {
+        crate::routing::limits::Limits {
+            requests_per_minute: self.requests_per_minute,
+            tokens_per_day: self.tokens_per_day,
+            tokens_per_month: self.tokens_per_month,
+        }
+    }
+}
+
 /// One step of a combo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComboTarget {

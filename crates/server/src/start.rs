@@ -85,6 +85,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             .map_err(Error::read("this month's usage"))?;
         let spent = (usage_store::cost_since(&conn, routing::epoch_ms(day_start)), usage_store::cost_since(&conn, routing::epoch_ms(month_start)));
         let (spent_today, spent_this_month) = (spent.0.map_err(Error::read("spending"))?, spent.1.map_err(Error::read("spending"))?);
+        let stored_keys = usage_store::load_keys(&conn).map_err(Error::read("client keys"))?;
         let (usage, usage_writer) = usage_store::start(conn, writer_options())
             .map_err(Error::UsageWriter)?;
         let (debug, debug_writer) = if config.debug_logs {
@@ -108,6 +109,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
                 l.restore(model, f);
             }
         }
+        app.client_keys.set_stored(stored_keys);
         app.limits.seed(
             routing::day_number(now, offset),
             used_today,
@@ -117,7 +119,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
 
         seed_budgets(&app, &spent_today, &spent_this_month, now);
 
-        if app.config.client_keys.is_empty() {
+        if !app.client_keys.any() {
             tracing::warn!("no client keys configured: only loopback clients are served");
         }
         let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
@@ -125,7 +127,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let reload = tokio::spawn(reload_stored(app.clone(), stored_routes));
+        let reload = tokio::spawn(watch_database(app.clone(), stored_routes));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -256,6 +258,11 @@ fn stored_routes(
     Ok((stored, routes))
 }
 
+/// Takes in what other processes (the CLI) change in the database while the server runs.
+async fn watch_database(app: Arc<App>, routes: usage_store::StoredRoutes) {
+    tokio::join!(reload_stored(app.clone(), routes), reload_keys(app));
+}
+
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`) and
 /// aliases and combos set or removed (`switchyard alias`, `combo`) while the server runs, and
 /// applies the resets `switchyard accounts reset` asked for (this server's state in memory is
@@ -287,6 +294,52 @@ async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
         if let Some(conn) = &conn {
             reload_routes(&app, conn.clone(), &mut routes).await;
             apply_requested_resets(&app, conn.clone()).await;
+        }
+    }
+}
+
+/// How often the database is asked whether it changed, for client keys created, changed or
+/// revoked with `switchyard keys` (the API puts its own changes in force at once).
+const KEYS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Takes in stored client keys changed by another process: when the database's
+/// `data_version` moved (any commit by another connection, usage rows included), the keys
+/// are read again and, if they differ, the serving table is swapped.
+async fn reload_keys(app: Arc<App>) {
+    let conn = match usage_store::open(&app.config.database) {
+        Ok(c) => Arc::new(std::sync::Mutex::new(c)),
+        Err(e) => {
+            tracing::warn!("client keys changed with `switchyard keys` are not read: {e}");
+            return;
+        }
+    };
+    let mut seen = None;
+    let mut tick = tokio::time::interval(KEYS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (c, a) = (conn.clone(), app.clone());
+        let read = move || {
+            // A poisoned lock only means an earlier turn panicked; the connection is still sound.
+            let guard = c.lock().unwrap_or_else(|p| p.into_inner());
+            let version = usage_store::data_version(&guard)?;
+            if Some(version) == seen {
+                return Ok((version, false));
+            }
+            let changed = a
+                .client_keys
+                .reload_stored(|| usage_store::load_keys(&guard))?;
+            Ok::<_, rusqlite::Error>((version, changed))
+        };
+        match tokio::task::spawn_blocking(read).await {
+            Ok(Ok((version, changed))) => {
+                seen = Some(version);
+                if changed {
+                    tracing::info!("stored client keys changed");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("cannot read stored client keys: {e}"),
+            Err(_) => return,
         }
     }
 }

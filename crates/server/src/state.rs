@@ -2,6 +2,7 @@
 //! store and its writer, debug logs, and metrics.
 
 pub mod app;
+pub mod client_keys;
 pub mod credentials;
 pub mod debug_log;
 pub mod metrics;

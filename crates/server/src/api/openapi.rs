@@ -20,6 +20,12 @@ use crate::http::respond::{self, Body};
         super::reset::handle,
         super::preview::handle,
         super::audit::list,
+        super::keys::list,
+        super::keys::create,
+        super::keys::read,
+        super::keys::update,
+        super::keys::delete,
+        super::keys::revoke,
     ),
     modifiers(&AdminKey),
     security(("admin_key" = []), ("admin_key_header" = [])),
@@ -27,6 +33,7 @@ use crate::http::respond::{self, Body};
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
         (name = "routing", description = "Aliases, combos and where a model goes"),
         (name = "audit", description = "Who changed what"),
+        (name = "keys", description = "Client keys: made with a secret shown once, limited, expired, revoked"),
     )
 )]
 pub struct ApiDoc;
@@ -82,7 +89,14 @@ mod tests {
     fn the_document_is_openapi_3_1_and_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
-        for path in ["/api/accounts", "/api/accounts/reset", "/api/audit"] {
+        for path in [
+            "/api/accounts",
+            "/api/accounts/reset",
+            "/api/audit",
+            "/api/keys",
+            "/api/keys/{id}",
+            "/api/keys/{id}/revoke",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }

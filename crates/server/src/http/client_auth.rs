@@ -1,12 +1,12 @@
-//! Who is calling: a configured client key, or with none configured, a loopback client; and
-//! who may read `/metrics`.
+//! Reading the key a caller presents, telling a loopback client, and who may read
+//! `/metrics`. Client keys themselves are checked in [`crate::state::client_keys`].
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use switchyard_hub::{ApiError, ErrorKind};
 
-use crate::config::{ClientKey, Config};
+use crate::config::Config;
 
 /// The key sent as `Authorization: Bearer <key>`, trimmed: how the admin and metrics keys
 /// are presented.
@@ -18,7 +18,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 /// The key a client presented, from whichever header its SDK uses.
-fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+pub fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.as_bytes();
         return Some(v.strip_prefix(b"Bearer ").unwrap_or(v).trim_ascii());
@@ -37,47 +37,13 @@ pub fn is_local(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
 }
 
-/// Returns the id of the client key used, or `None` for an unauthenticated loopback client.
-pub fn authenticate(
-    keys: &[ClientKey],
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Option<String>, ApiError> {
-    if keys.is_empty() {
-        return if is_local(peer.ip()) {
-            Ok(None)
-        } else {
-            Err(ApiError::new(
-                403,
-                ErrorKind::PermissionDenied,
-                "no client keys are configured, so only clients on this machine are served",
-            ))
-        };
-    }
-    let Some(presented) = presented_key(headers) else {
-        return Err(ApiError::new(
-            401,
-            ErrorKind::Authentication,
-            "missing API key: send it as `Authorization: Bearer <key>`, `x-api-key`, `x-goog-api-key` or `api-key`",
-        ));
-    };
-    // Every key is compared, so the time taken does not tell which one nearly matched.
-    let mut found = None;
-    for k in keys {
-        if k.key.matches(presented) {
-            found = Some(k.id.clone());
-        }
-    }
-    found
-        .map(Some)
-        .ok_or_else(|| ApiError::new(401, ErrorKind::Authentication, "invalid API key"))
-}
-
 /// `GET /metrics` names providers, accounts, models and counts, so it follows the rule of the
 /// other routes: with no key of any kind configured, clients on this machine only; otherwise
-/// the metrics key or the admin key as `Authorization: Bearer`. Client keys do not open it.
+/// the metrics key or the admin key as `Authorization: Bearer`. Client keys (`client_keys`:
+/// whether any exists, file or stored) do not open it.
 pub fn authorize_metrics(
     config: &Config,
+    client_keys: bool,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<(), ApiError> {
@@ -86,7 +52,7 @@ pub fn authorize_metrics(
         .flatten()
         .collect();
     if keys.is_empty() {
-        if !config.client_keys.is_empty() {
+        if client_keys {
             return Err(ApiError::new(
                 403,
                 ErrorKind::PermissionDenied,
@@ -120,82 +86,9 @@ pub fn authorize_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_auth::Secret;
-
-    fn keys() -> Vec<ClientKey> {
-        vec![ClientKey {
-            id: "me".into(),
-            key: Secret::new("sk-sw-1"),
-            requests_per_minute: None,
-            tokens_per_day: None,
-            tokens_per_month: None,
-            budget: Default::default(),
-        }]
-    }
 
     fn peer(ip: &str) -> SocketAddr {
         SocketAddr::new(ip.parse().unwrap(), 5000)
-    }
-
-    #[test]
-    fn accepts_each_header_style() {
-        for (h, v) in [
-            ("authorization", "Bearer sk-sw-1"),
-            ("x-api-key", "sk-sw-1"),
-            ("x-goog-api-key", "sk-sw-1"),
-        ] {
-            let mut headers = HeaderMap::new();
-            headers.insert(h, v.parse().unwrap());
-            assert_eq!(
-                authenticate(&keys(), &headers, peer("10.0.0.2")).unwrap(),
-                Some("me".into())
-            );
-        }
-    }
-
-    #[test]
-    fn rejects_wrong_or_missing_keys() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            authenticate(&keys(), &headers, peer("127.0.0.1"))
-                .unwrap_err()
-                .status,
-            401
-        );
-        headers.insert("authorization", "Bearer sk-sw-2".parse().unwrap());
-        assert_eq!(
-            authenticate(&keys(), &headers, peer("127.0.0.1"))
-                .unwrap_err()
-                .status,
-            401
-        );
-    }
-
-    #[test]
-    fn without_keys_only_loopback_is_served() {
-        let headers = HeaderMap::new();
-        assert_eq!(
-            authenticate(&[], &headers, peer("127.0.0.1")).unwrap(),
-            None
-        );
-        assert_eq!(authenticate(&[], &headers, peer("::1")).unwrap(), None);
-        // An IPv4 client of a socket listening on [::].
-        assert_eq!(
-            authenticate(&[], &headers, peer("::ffff:127.0.0.1")).unwrap(),
-            None
-        );
-        assert_eq!(
-            authenticate(&[], &headers, peer("::ffff:192.168.1.4"))
-                .unwrap_err()
-                .status,
-            403
-        );
-        assert_eq!(
-            authenticate(&[], &headers, peer("192.168.1.4"))
-                .unwrap_err()
-                .status,
-            403
-        );
     }
 
     fn config(text: &str) -> Config {
@@ -219,9 +112,9 @@ mod tests {
     fn metrics_without_keys_are_for_this_machine_only() {
         let c = config("");
         let none = HeaderMap::new();
-        assert!(authorize_metrics(&c, &none, peer("127.0.0.1")).is_ok());
-        assert!(authorize_metrics(&c, &none, peer("::ffff:127.0.0.1")).is_ok());
-        let e = authorize_metrics(&c, &none, peer("10.0.0.2")).unwrap_err();
+        assert!(authorize_metrics(&c, false, &none, peer("127.0.0.1")).is_ok());
+        assert!(authorize_metrics(&c, false, &none, peer("::ffff:127.0.0.1")).is_ok());
+        let e = authorize_metrics(&c, false, &none, peer("10.0.0.2")).unwrap_err();
         assert_eq!(e.status, 403);
     }
 
@@ -229,16 +122,16 @@ mod tests {
     fn metrics_with_keys_need_the_metrics_or_admin_key() {
         let c = config("[server]\nmetrics_key_env = \"METRICS\"\nadmin_key = \"sk-admin-1\"\n");
         for ip in ["127.0.0.1", "10.0.0.2"] {
-            assert!(authorize_metrics(&c, &bearer("sk-metrics-1"), peer(ip)).is_ok());
-            assert!(authorize_metrics(&c, &bearer("sk-admin-1"), peer(ip)).is_ok());
+            assert!(authorize_metrics(&c, false, &bearer("sk-metrics-1"), peer(ip)).is_ok());
+            assert!(authorize_metrics(&c, false, &bearer("sk-admin-1"), peer(ip)).is_ok());
             for headers in [HeaderMap::new(), bearer("sk-metrics-2"), bearer("")] {
-                let e = authorize_metrics(&c, &headers, peer(ip)).unwrap_err();
+                let e = authorize_metrics(&c, false, &headers, peer(ip)).unwrap_err();
                 assert_eq!(e.status, 401);
             }
         }
         // Client keys alone do not open it, even from this machine.
         let c = config("[[client_keys]]\nid = \"me\"\nkey = \"sk-sw-1\"\n");
-        let e = authorize_metrics(&c, &bearer("sk-sw-1"), peer("127.0.0.1")).unwrap_err();
+        let e = authorize_metrics(&c, true, &bearer("sk-sw-1"), peer("127.0.0.1")).unwrap_err();
         assert_eq!(e.status, 403);
         assert!(e.message.contains("metrics_key_env"), "{}", e.message);
     }

@@ -28,7 +28,12 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
-            match client_auth::authorize_metrics(&app.config, req.headers(), peer) {
+            match client_auth::authorize_metrics(
+                &app.config,
+                app.client_keys.any(),
+                req.headers(),
+                peer,
+            ) {
                 Ok(()) => respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render()),
                 Err(e) => respond::error(&e, Format::OpenAi),
             }
@@ -53,13 +58,13 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             } else {
                 Format::OpenAi
             };
-            match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
+            match app.client_keys.authenticate(req.headers(), peer) {
                 Ok(_) => respond::json(200, &resolve::list(&app, format)),
                 Err(e) => respond::error(&e, format),
             }
         }
         ("/v1beta/models", &Method::GET) => {
-            match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
+            match app.client_keys.authenticate(req.headers(), peer) {
                 Ok(_) => respond::json(200, &resolve::list(&app, Format::Gemini)),
                 Err(e) => respond::error(&e, Format::Gemini),
             }

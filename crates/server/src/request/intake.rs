@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use switchyard_hub::{ApiError, ErrorKind, Format, Operation, TranslateCtx};
 
-use crate::http::client_auth;
 use crate::request::record::{CLIENT_CLOSED, Call};
 use crate::request::{Endpoint, EndpointKind};
 use crate::routing::budgets::Scope;
@@ -37,20 +36,14 @@ pub fn admit(
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<(), ApiError> {
-    call.authenticated(client_auth::authenticate(
-        &app.config.client_keys,
-        headers,
-        peer,
-    )?);
-    let key = call
-        .client_key()
-        .and_then(|id| app.config.client_keys.iter().find(|k| k.id == id));
+    let key = app.client_keys.authenticate(headers, peer)?;
+    call.authenticated(key.as_ref().map(|k| k.id.clone()));
     if let Some(key) = key {
         let now = switchyard_hub::clock::now();
         let offset = app.config.routing.day_offset_secs;
         app.budgets
             .check(Scope::Key, &key.id, &key.budget, now, offset)?;
-        app.limits.admit(key, now, offset)?;
+        app.limits.admit(&key.id, &key.limits, now, offset)?;
     }
     Ok(())
 }

@@ -1,13 +1,35 @@
-//! Per client key limits: requests per minute and tokens per day.
+//! Per client key limits: requests per minute, tokens per day and per month. File keys and
+//! stored keys (created through the API or the CLI) are limited alike, by their id.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use serde::{Deserialize, Serialize};
 use switchyard_hub::{ApiError, ErrorKind};
+use utoipa::ToSchema;
 
-use crate::config::ClientKey;
 use crate::routing::{day_end, day_number, month_bounds, month_number};
+
+/// What one client key may use. Every limit is optional; none set means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests started in any 60 seconds.
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (prompt and completion) per day, the day beginning at `routing.day_offset`.
+    pub tokens_per_day: Option<u64>,
+    /// Tokens per calendar month, in the same offset.
+    pub tokens_per_month: Option<u64>,
+}
+
+impl Limits {
+    pub fn is_unlimited(&self) -> bool {
+        self.requests_per_minute.is_none()
+            && self.tokens_per_day.is_none()
+            && self.tokens_per_month.is_none()
+    }
+}
 
 #[derive(Default)]
 struct KeyUse {
@@ -47,21 +69,19 @@ impl ClientLimits {
         }
     }
 
-    /// Admits one request from `key` or says when to come back.
+    /// Admits one request from the key `id` under `limits`, or says when to come back.
     pub fn admit(
         &self,
-        key: &ClientKey,
+        id: &str,
+        limits: &Limits,
         now: SystemTime,
         offset_secs: i32,
     ) -> Result<(), ApiError> {
-        if key.requests_per_minute.is_none()
-            && key.tokens_per_day.is_none()
-            && key.tokens_per_month.is_none()
-        {
+        if limits.is_unlimited() {
             return Ok(());
         }
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        let e = keys.entry(key.id.clone()).or_default();
+        let e = keys.entry(id.to_owned()).or_default();
         let today = day_number(now, offset_secs);
         if e.day != today {
             e.day = today;
@@ -72,7 +92,7 @@ impl ClientLimits {
             e.month = month;
             e.month_tokens = 0;
         }
-        if let Some(max) = key.tokens_per_month
+        if let Some(max) = limits.tokens_per_month
             && e.month_tokens >= max
         {
             let wait = month_bounds(now, offset_secs)
@@ -80,25 +100,22 @@ impl ClientLimits {
                 .duration_since(now)
                 .unwrap_or_default();
             return Err(limited(
-                format!(
-                    "client key `{}` used its budget of {max} tokens for this month",
-                    key.id
-                ),
+                format!("client key `{id}` used its budget of {max} tokens for this month"),
                 wait,
             ));
         }
-        if let Some(max) = key.tokens_per_day
+        if let Some(max) = limits.tokens_per_day
             && e.day_tokens >= max
         {
             let wait = day_end(now, offset_secs)
                 .duration_since(now)
                 .unwrap_or_default();
             return Err(limited(
-                format!("client key `{}` used its {max} tokens for today", key.id),
+                format!("client key `{id}` used its {max} tokens for today"),
                 wait,
             ));
         }
-        if let Some(rpm) = key.requests_per_minute {
+        if let Some(rpm) = limits.requests_per_minute {
             let t = Instant::now();
             while e
                 .recent
@@ -112,16 +129,25 @@ impl ClientLimits {
                     Duration::from_secs(60).saturating_sub(t.duration_since(*s))
                 });
                 return Err(limited(
-                    format!(
-                        "client key `{}` is limited to {rpm} requests per minute",
-                        key.id
-                    ),
+                    format!("client key `{id}` is limited to {rpm} requests per minute"),
                     wait,
                 ));
             }
             e.recent.push_back(t);
         }
         Ok(())
+    }
+
+    /// Tokens `id` used today and this month, as the limits count them.
+    pub fn used(&self, id: &str, now: SystemTime, offset_secs: i32) -> (u64, u64) {
+        let (today, month) = (day_number(now, offset_secs), month_number(now, offset_secs));
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(id).map_or((0, 0), |e| {
+            (
+                if e.day == today { e.day_tokens } else { 0 },
+                if e.month == month { e.month_tokens } else { 0 },
+            )
+        })
     }
 
     pub fn add_tokens(&self, key: &str, tokens: u64, now: SystemTime, offset_secs: i32) {
@@ -152,24 +178,20 @@ pub fn limited(message: String, wait: Duration) -> ApiError {
 #[cfg(test)]
 mod budget_tests {
     use super::*;
-    use switchyard_auth::Secret;
 
     #[test]
     fn a_monthly_budget_stops_the_key_until_the_month_ends() {
         let limits = ClientLimits::default();
-        let k = ClientKey {
-            id: "b".into(),
-            key: Secret::new("x"),
-            requests_per_minute: None,
-            tokens_per_day: None,
+        let k = Limits {
             tokens_per_month: Some(1000),
-            budget: Default::default(),
+            ..Limits::default()
         };
         let now = switchyard_hub::clock::now();
         limits.seed(0, [], month_number(now, 0), [("b".to_owned(), 990)]);
-        assert!(limits.admit(&k, now, 0).is_ok());
+        assert!(limits.admit("b", &k, now, 0).is_ok());
         limits.add_tokens("b", 20, now, 0);
-        let err = limits.admit(&k, now, 0).unwrap_err();
+        assert_eq!(limits.used("b", now, 0), (20, 1010));
+        let err = limits.admit("b", &k, now, 0).unwrap_err();
         assert!(err.message.contains("this month"), "{}", err.message);
         assert!(err.retry_after.is_some());
     }
@@ -178,16 +200,12 @@ mod budget_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_auth::Secret;
 
-    fn key(rpm: Option<u32>, tpd: Option<u64>) -> ClientKey {
-        ClientKey {
-            id: "k".into(),
-            key: Secret::new("x"),
+    fn key(rpm: Option<u32>, tpd: Option<u64>) -> Limits {
+        Limits {
             requests_per_minute: rpm,
             tokens_per_day: tpd,
             tokens_per_month: None,
-            budget: Default::default(),
         }
     }
 
@@ -196,9 +214,9 @@ mod tests {
         let limits = ClientLimits::default();
         let k = key(Some(2), None);
         let now = switchyard_hub::clock::now();
-        assert!(limits.admit(&k, now, 0).is_ok());
-        assert!(limits.admit(&k, now, 0).is_ok());
-        let err = limits.admit(&k, now, 0).unwrap_err();
+        assert!(limits.admit("k", &k, now, 0).is_ok());
+        assert!(limits.admit("k", &k, now, 0).is_ok());
+        let err = limits.admit("k", &k, now, 0).unwrap_err();
         assert_eq!(err.status, 429);
         assert!(err.retry_after.is_some_and(|s| (1..=60).contains(&s)));
     }
@@ -209,13 +227,13 @@ mod tests {
         let k = key(None, Some(100));
         let now = switchyard_hub::clock::now();
         let today = day_number(now, 0);
-        assert!(limits.admit(&k, now, 0).is_ok());
+        assert!(limits.admit("k", &k, now, 0).is_ok());
         limits.add_tokens("k", 150, now, 0);
-        let err = limits.admit(&k, now, 0).unwrap_err();
+        let err = limits.admit("k", &k, now, 0).unwrap_err();
         assert!(err.message.contains("100 tokens"));
         limits.seed(today - 1, [("k".to_owned(), 500)], 0, []);
         assert!(
-            limits.admit(&k, now, 0).is_ok(),
+            limits.admit("k", &k, now, 0).is_ok(),
             "yesterday's tokens do not count"
         );
     }

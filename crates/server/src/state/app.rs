@@ -16,6 +16,7 @@ use crate::routing::day_number;
 use crate::routing::health::{Health, Unavailable};
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
+use crate::state::client_keys::KeyTable;
 use crate::state::credentials::{Credentials, Live};
 use crate::state::debug_log::DebugLogger;
 use crate::state::metrics::Metrics;
@@ -31,6 +32,8 @@ pub struct App {
     pub limits: ClientLimits,
     /// Dollars spent per client key, account and provider, against their budgets.
     pub budgets: crate::routing::budgets::Budgets,
+    /// The client keys in force: the config file's and the stored ones.
+    pub client_keys: KeyTable,
     pub metrics: Metrics,
     /// Session id -> (provider, account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
@@ -379,6 +382,7 @@ pub fn build(
     let mut metrics = Metrics::default();
     metrics.register_usage(usage.stats());
     let open_connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let client_keys = KeyTable::new(&config.client_keys);
     Ok(App {
         config,
         registry,
@@ -388,6 +392,7 @@ pub fn build(
         debug,
         limits: ClientLimits::default(),
         budgets: crate::routing::budgets::Budgets::default(),
+        client_keys,
         metrics,
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),

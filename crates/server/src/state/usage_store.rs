@@ -21,10 +21,12 @@ use rusqlite::{Connection, params};
 use switchyard_hub::Usage;
 use tokio::sync::Notify;
 
+mod keys;
 mod queries;
 mod resets;
 mod schema;
 
+pub use keys::{data_version, insert_key, load_key, load_keys, revoke_key, update_key};
 pub use queries::{
     StoredRoutes, cost_since, load_account_states, load_learned_formats, load_routes, remove_route,
     save_route, summary, tokens_by_key_since,

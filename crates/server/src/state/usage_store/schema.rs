@@ -90,6 +90,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE usage ADD COLUMN cost_usd REAL;
      ALTER TABLE usage ADD COLUMN price_version TEXT;
      ALTER TABLE usage ADD COLUMN cost_basis TEXT;",
+    // Client keys made through the API or `switchyard keys create`: the SHA-256 of the
+    // secret (never the secret), what a list shows of it, expiry, revocation and limits.
+    "CREATE TABLE client_keys (
+         id                  TEXT PRIMARY KEY,
+         name                TEXT NOT NULL,
+         secret_sha256       BLOB NOT NULL UNIQUE,
+         last4               TEXT NOT NULL,
+         created_ms          INTEGER NOT NULL,
+         expires_ms          INTEGER,
+         revoked_ms          INTEGER,
+         requests_per_minute INTEGER,
+         tokens_per_day      INTEGER,
+         tokens_per_month    INTEGER
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
