@@ -132,12 +132,15 @@ pub enum StoredAction {
 pub enum KeysCommand {
     /// Make a key called NAME and print its secret (only this once).
     Create {
+        /// A name to tell the key by (who or what uses it).
         name: String,
         /// Requests per minute.
         #[arg(long)]
         rpm: Option<u32>,
+        /// Tokens (prompt and completion) per day.
         #[arg(long)]
         tokens_per_day: Option<u64>,
+        /// Tokens per calendar month.
         #[arg(long)]
         tokens_per_month: Option<u64>,
         /// When the key stops working: a date (2027-01-31, 00:00 UTC) or an RFC 3339 time.
@@ -147,7 +150,10 @@ pub enum KeysCommand {
     /// Every key, the config file's and the stored ones, secrets masked (the default).
     List,
     /// Revoke the stored key ID: its next request is refused.
-    Revoke { id: String },
+    Revoke {
+        /// The key's id, as `switchyard keys list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
