@@ -13,6 +13,7 @@ pub mod audit;
 pub mod body;
 pub mod openapi;
 pub mod reset;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +77,19 @@ async fn route(
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
+        (["usage", "aggregate"], Method::GET) => usage::aggregate(app, req.uri().query()).await,
+        (["requests"], Method::GET) => usage::requests(app, req.uri().query()).await,
+        (["requests", id], Method::GET) => usage::request(app, id).await,
+        (["requests", id, "debug"], Method::GET) => usage::debug_list(app, id).await,
+        (["requests", id, "debug", file], Method::GET) => usage::debug_file(app, id, file).await,
+        (
+            ["usage", "aggregate"]
+            | ["requests"]
+            | ["requests", _]
+            | ["requests", _, "debug"]
+            | ["requests", _, "debug", _],
+            _,
+        ) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(
             "no management route for {method} {}; see GET /api/openapi.json",
             req.uri().path()

@@ -19,12 +19,18 @@ use crate::http::respond::{self, Body};
         super::accounts::list,
         super::reset::handle,
         super::audit::list,
+        super::usage::aggregate,
+        super::usage::requests,
+        super::usage::request,
+        super::usage::debug_list,
+        super::usage::debug_file,
     ),
     modifiers(&AdminKey),
     security(("admin_key" = []), ("admin_key_header" = [])),
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
         (name = "audit", description = "Who changed what"),
+        (name = "usage", description = "Usage aggregates, the request log and its debug logs"),
     )
 )]
 pub struct ApiDoc;
@@ -80,7 +86,16 @@ mod tests {
     fn the_document_is_openapi_3_1_and_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
-        for path in ["/api/accounts", "/api/accounts/reset", "/api/audit"] {
+        for path in [
+            "/api/accounts",
+            "/api/accounts/reset",
+            "/api/audit",
+            "/api/usage/aggregate",
+            "/api/requests",
+            "/api/requests/{request_id}",
+            "/api/requests/{request_id}/debug",
+            "/api/requests/{request_id}/debug/{file}",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }

@@ -22,6 +22,7 @@ use switchyard_hub::Usage;
 use tokio::sync::Notify;
 
 mod queries;
+pub mod reports;
 mod resets;
 mod schema;
 
