@@ -170,9 +170,14 @@ async fn requests_show_in_the_log_and_the_aggregates_with_their_fields_and_count
     let none = ok_json(&proxy, "/api/requests?client_format=claude").await;
     assert_eq!(ids(&none), Vec::<String>::new());
 
-    // Aggregates: the hourly rollup and the minute buckets read from the rows agree.
+    aggregates_count_them(&proxy).await;
+}
+
+/// The six requests of the test above (five answered, one 400) in the aggregates: the
+/// hourly rollup and the minute buckets read from the rows agree.
+async fn aggregates_count_them(proxy: &Proxy) {
     for bucket in ["minute", "hour", "day"] {
-        let all = ok_json(&proxy, &format!("/api/usage/aggregate?bucket={bucket}")).await;
+        let all = ok_json(proxy, &format!("/api/usage/aggregate?bucket={bucket}")).await;
         assert_eq!(all["bucket"], bucket);
         assert_eq!(sum(&all, "requests"), 6, "{all}");
         assert_eq!(sum(&all, "errors"), 1, "{all}");
@@ -185,7 +190,7 @@ async fn requests_show_in_the_log_and_the_aggregates_with_their_fields_and_count
         assert_eq!(sum(&all, "cached_tokens"), 15, "{all}");
     }
     let grouped = ok_json(
-        &proxy,
+        proxy,
         "/api/usage/aggregate?bucket=day&group_by=client_key,status",
     )
     .await;
@@ -211,13 +216,13 @@ async fn requests_show_in_the_log_and_the_aggregates_with_their_fields_and_count
         ]
     );
     let filtered = ok_json(
-        &proxy,
+        proxy,
         "/api/usage/aggregate?bucket=hour&model=p/m2&errors=false",
     )
     .await;
     assert_eq!(sum(&filtered, "requests"), 2, "{filtered}");
     let ranged = ok_json(
-        &proxy,
+        proxy,
         "/api/usage/aggregate?bucket=hour&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z",
     )
     .await;
