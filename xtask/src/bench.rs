@@ -8,6 +8,7 @@
 //! Results print as a table and go to `target/bench/results.json`.
 
 mod load;
+mod usage;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -458,6 +459,11 @@ fn open_streams(
 }
 
 pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
+    if only == Some("usage") {
+        // The usage API over a million rows: its own database, no upstream.
+        let (bin, dir) = release_build(root, "usage")?;
+        return usage::run(&bin, &dir, quick);
+    }
     let (bin, dir) = release_build(root, "bench")?;
 
     let (upstream, _) = spawn(

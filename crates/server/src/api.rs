@@ -15,6 +15,7 @@ pub mod keys;
 pub mod openapi;
 pub mod preview;
 pub mod reset;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,6 +94,19 @@ async fn route(
         (["keys", _], _) => Ok(not_allowed("GET, PATCH, DELETE")),
         (["keys", id, "revoke"], Method::POST) => keys::revoke(app, actor, (*id).to_owned()).await,
         (["keys", _, "revoke"], _) => Ok(not_allowed("POST")),
+        (["usage", "aggregate"], Method::GET) => usage::aggregate(app, req.uri().query()).await,
+        (["requests"], Method::GET) => usage::requests(app, req.uri().query()).await,
+        (["requests", id], Method::GET) => usage::request(app, id).await,
+        (["requests", id, "debug"], Method::GET) => usage::debug_list(app, id).await,
+        (["requests", id, "debug", file], Method::GET) => usage::debug_file(app, id, file).await,
+        (
+            ["usage", "aggregate"]
+            | ["requests"]
+            | ["requests", _]
+            | ["requests", _, "debug"]
+            | ["requests", _, "debug", _],
+            _,
+        ) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(
             "no management route for {method} {}; see GET /api/openapi.json",
             req.uri().path()

@@ -81,6 +81,37 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// A GET with `headers`; returns the status and the whole body.
+    pub async fn get(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Bytes), String> {
+        self.send.ready().await.map_err(|e| e.to_string())?;
+        let mut req = http::Request::get(path).header("host", self.host.as_str());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let res = self
+            .send
+            .send_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
 /// Closed loop: `c` connections, each sending its next request as soon as the last is
 /// answered, for `dur`. Returns (requests answered, seconds).
 pub async fn closed_loop(t: &Target, c: usize, dur: Duration) -> Result<(u64, f64), String> {

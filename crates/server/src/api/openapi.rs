@@ -26,6 +26,11 @@ use crate::http::respond::{self, Body};
         super::keys::update,
         super::keys::delete,
         super::keys::revoke,
+        super::usage::aggregate,
+        super::usage::requests,
+        super::usage::request,
+        super::usage::debug_list,
+        super::usage::debug_file,
     ),
     modifiers(&AdminKey),
     security(("admin_key" = []), ("admin_key_header" = [])),
@@ -34,6 +39,7 @@ use crate::http::respond::{self, Body};
         (name = "routing", description = "Aliases, combos and where a model goes"),
         (name = "audit", description = "Who changed what"),
         (name = "keys", description = "Client keys: made with a secret shown once, limited, expired, revoked"),
+        (name = "usage", description = "Usage aggregates, the request log and its debug logs"),
     )
 )]
 pub struct ApiDoc;
@@ -96,6 +102,11 @@ mod tests {
             "/api/keys",
             "/api/keys/{id}",
             "/api/keys/{id}/revoke",
+            "/api/usage/aggregate",
+            "/api/requests",
+            "/api/requests/{request_id}",
+            "/api/requests/{request_id}/debug",
+            "/api/requests/{request_id}/debug/{file}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }

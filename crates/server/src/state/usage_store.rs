@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 mod keys;
 mod queries;
+pub mod reports;
 mod resets;
 mod schema;
 

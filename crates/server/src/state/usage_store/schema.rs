@@ -104,6 +104,63 @@ pub(super) const MIGRATIONS: &[&str] = &[
          tokens_per_day      INTEGER,
          tokens_per_month    INTEGER
      );",
+    // The usage API (`GET /api/usage/aggregate`, `GET /api/requests`). Hour and day buckets
+    // read `usage_hourly`, per-hour sums by every dimension the API groups and filters by,
+    // kept by a trigger in the inserting transaction, so every writer of `usage` (the
+    // server's writer, a bulk load) keeps it exact. Measured on 1,000,000 rows over 30
+    // days, a 30-day hourly aggregate took 2.5 s from the table and 2.4 s from a covering
+    // index (SQLite spends its time summing, not reading); see `cargo xtask bench --only
+    // usage` for the figures with this table. Absent dimensions are '' (primary key
+    // columns cannot be NULL). The indexes serve the request log: one request by id, and a
+    // page filtered by key, provider or model without walking the whole table.
+    "CREATE TABLE usage_hourly (
+         hour_ms           INTEGER NOT NULL,
+         provider          TEXT NOT NULL,
+         account           TEXT NOT NULL,
+         model             TEXT NOT NULL,
+         upstream_model    TEXT NOT NULL,
+         client_key        TEXT NOT NULL,
+         client_format     TEXT NOT NULL,
+         status            INTEGER NOT NULL,
+         requests          INTEGER NOT NULL,
+         errors            INTEGER NOT NULL,
+         prompt_tokens     INTEGER NOT NULL,
+         completion_tokens INTEGER NOT NULL,
+         cached_tokens     INTEGER NOT NULL,
+         reasoning_tokens  INTEGER NOT NULL,
+         latency_sum_ms    REAL NOT NULL,
+         latency_max_ms    REAL NOT NULL,
+         PRIMARY KEY (hour_ms, provider, account, model, upstream_model, client_key, client_format, status)
+     ) WITHOUT ROWID;
+     INSERT INTO usage_hourly
+         SELECT (ts_ms / 3600000) * 3600000, coalesce(provider, ''), coalesce(account, ''),
+                requested_model, coalesce(upstream_model, ''), coalesce(client_key, ''),
+                client_format, status, count(*), sum(status >= 400), sum(prompt_tokens),
+                sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens),
+                sum(latency_ms), max(latency_ms)
+         FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+     CREATE TRIGGER usage_hourly_add AFTER INSERT ON usage BEGIN
+         INSERT INTO usage_hourly VALUES (
+             (NEW.ts_ms / 3600000) * 3600000, coalesce(NEW.provider, ''),
+             coalesce(NEW.account, ''), NEW.requested_model, coalesce(NEW.upstream_model, ''),
+             coalesce(NEW.client_key, ''), NEW.client_format, NEW.status, 1,
+             NEW.status >= 400, NEW.prompt_tokens, NEW.completion_tokens, NEW.cached_tokens,
+             NEW.reasoning_tokens, NEW.latency_ms, NEW.latency_ms)
+         ON CONFLICT (hour_ms, provider, account, model, upstream_model, client_key, client_format, status)
+         DO UPDATE SET
+             requests = requests + 1,
+             errors = errors + excluded.errors,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = completion_tokens + excluded.completion_tokens,
+             cached_tokens = cached_tokens + excluded.cached_tokens,
+             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+             latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+             latency_max_ms = max(latency_max_ms, excluded.latency_max_ms);
+     END;
+     CREATE INDEX usage_request_id ON usage(request_id);
+     CREATE INDEX usage_key_ts ON usage(client_key, ts_ms);
+     CREATE INDEX usage_provider_ts ON usage(provider, ts_ms);
+     CREATE INDEX usage_model_ts ON usage(requested_model, ts_ms);",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
