@@ -70,10 +70,24 @@ async fn route(
 ) -> Answer {
     let method = req.method().clone();
     match (segments, method) {
-        (["accounts"], Method::GET) => accounts::list(&app),
+        (["accounts"], Method::GET) => accounts::list(app).await,
         (["accounts"], _) => Ok(not_allowed("GET")),
         (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
+        (["accounts", p, a], Method::GET) => {
+            accounts::get(app, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", p, a], Method::DELETE) => {
+            accounts::remove(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", _, _], _) => Ok(not_allowed("GET, DELETE")),
+        (["accounts", p, a, "enable"], Method::POST) => {
+            accounts::enable(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", p, a, "disable"], Method::POST) => {
+            accounts::disable(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", _, _, "enable" | "disable"], _) => Ok(not_allowed("POST")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(

@@ -54,6 +54,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
+    /// The file this was read from: what the management API names as the source of the
+    /// accounts, aliases and combos declared there.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -195,7 +198,9 @@ pub fn parse(
     if let Some(listen) = &overrides.listen {
         file.server.listen = listen.clone();
     }
-    validate(file, env, text).map_err(invalid)
+    let mut config = validate(file, env, text).map_err(invalid)?;
+    config.file = path.to_owned();
+    Ok(config)
 }
 
 /// The names a request's model string may be looked up under: the config file's aliases and

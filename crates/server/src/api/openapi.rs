@@ -17,6 +17,10 @@ use crate::http::respond::{self, Body};
     ),
     paths(
         super::accounts::list,
+        super::accounts::get,
+        super::accounts::enable,
+        super::accounts::disable,
+        super::accounts::remove,
         super::reset::handle,
         super::audit::list,
     ),

@@ -81,6 +81,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
          before TEXT,
          after  TEXT
      );",
+    // Why each cooldown was set (`429 retry-after 7200 s`), for `GET /api/accounts`:
+    // a JSON list of (model or "", reason).
+    "ALTER TABLE account_state ADD COLUMN cooldown_reasons TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
