@@ -15,10 +15,13 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::{FakeOpenAi, Fault};
+use switchyard_tester::fake_subscriptions::{FakeCodex, FakeCopilot};
 use switchyard_tester::harness::{Proxy, run};
 use switchyard_tester::http_client::{Reply, post_json, request};
 
@@ -317,4 +320,265 @@ async fn accounts_list_read_cool_reset_enable_disable_and_remove() {
         ]
     );
     api.assert_no_secrets(&[K1, K2, S1, CLIENT, ADMIN]);
+}
+
+const OAUTH_CLIENT: &str = "sk-mgmt-oauth-client-01";
+
+/// A login's view, polled until it is no longer `starting` or `waiting`.
+async fn finished(api: &Admin<'_>, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let login = api
+            .expect("GET", &format!("/api/logins/{id}"), "", 200)
+            .await;
+        if login["status"] != "waiting" && login["status"] != "starting" {
+            return login;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the login never finished: {login}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_device_code_and_pasted_pkce_and_imports_through_the_api() {
+    let github = FakeOAuth::start(OAuthConfig::new(
+        "Iv1.test-client",
+        BodyStyle::Form,
+        Flavor::GitHub,
+    ))
+    .await;
+    let copilot = FakeCopilot::start(github.state.clone()).await;
+    copilot.state.ttl.store(1800, Ordering::SeqCst);
+    let mut codex_oauth = OAuthConfig::new("app_test", BodyStyle::Form, Flavor::OpenAi);
+    codex_oauth.id_claims = json!({"email": "dev@example.com",
+        "https://api.openai.com/auth": {"chatgpt_account_id": "acct-1"}});
+    let openai = FakeOAuth::start(codex_oauth).await;
+    let codex = FakeCodex::start(openai.state.clone(), "acct-1").await;
+    let fake = FakeOpenAi::start().await;
+    let cfg = format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[[client_keys]]
+id = "tests"
+key = "{OAUTH_CLIENT}"
+
+[[providers]]
+name = "gh"
+kind = "copilot"
+base_url = "{copilot}"
+models = ["gpt-4.1"]
+[providers.options]
+github_url = "{gh}"
+github_api_url = "{copilot}"
+client_id = "Iv1.test-client"
+
+[[providers]]
+name = "cx"
+kind = "codex"
+base_url = "{codex}"
+models = ["gpt-5-codex"]
+[providers.options]
+auth_url = "{auth}"
+token_url = "{token}"
+client_id = "app_test"
+redirect_uri = "http://localhost:0/auth/callback"
+
+[[providers]]
+name = "plain"
+base_url = "{plain}"
+"#,
+        copilot = copilot.url(),
+        gh = github.url(""),
+        codex = codex.base_url(),
+        auth = openai.url("/authorize"),
+        token = openai.url("/token"),
+        plain = fake.base_url(),
+    );
+    let proxy = Proxy::start(&cfg, &[]);
+    let api = Admin::new(&proxy);
+
+    // Device code: the API shows the code; approving it finishes the login by itself.
+    let login = api
+        .expect("POST", "/api/logins", r#"{"provider": "gh"}"#, 201)
+        .await;
+    assert_eq!(
+        (&login["status"], &login["flow"]),
+        (&json!("waiting"), &json!("device_code")),
+        "{login}"
+    );
+    assert!(
+        login["verification_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("http")
+    );
+    let id = login["id"].as_str().unwrap().to_owned();
+    // A device-code login takes no redirect.
+    api.expect(
+        "POST",
+        &format!("/api/logins/{id}/complete"),
+        r#"{"redirect_url": "http://localhost/cb?code=x&state=y"}"#,
+        409,
+    )
+    .await;
+    assert!(github.state.approve(login["user_code"].as_str().unwrap()));
+    let done = finished(&api, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["account"], "octocat", "{done}");
+    let account = api.account("gh", "octocat").await;
+    assert_eq!(
+        (&account["source"], &account["auth"], &account["in_use"]),
+        (&json!("login"), &json!("oauth"), &json!(true)),
+        "{account}"
+    );
+    assert!(account["token_expires_at"].is_string(), "{account}");
+    // In use at once: no restart, no reload turn.
+    let body = json!({"model": "gh/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]});
+    let res = post_json(&proxy.url("/v1/chat/completions"), OAUTH_CLIENT, &body).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // PKCE: the API gives the URL; the address the browser ended on is posted back.
+    let login = api
+        .expect("POST", "/api/logins", r#"{"provider": "codex"}"#, 201)
+        .await;
+    assert_eq!(login["flow"], "pkce", "{login}");
+    let url = login["authorization_url"].as_str().unwrap().to_owned();
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    let id = login["id"].as_str().unwrap().to_owned();
+    let complete = format!("/api/logins/{id}/complete");
+    // An address from another login (its state differs) is refused, and the login waits on.
+    let err = api
+        .expect(
+            "POST",
+            &complete,
+            r#"{"redirect_url": "http://localhost:1/auth/callback?code=c&state=not-this-one"}"#,
+            400,
+        )
+        .await;
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("state"),
+        "{err}"
+    );
+    api.expect("POST", &complete, r#"{"redirect": "x"}"#, 400)
+        .await;
+    let res = request("GET", &url, &[], "").await;
+    let back = res.headers["location"].to_str().unwrap().to_owned();
+    let done = api
+        .expect(
+            "POST",
+            &complete,
+            &json!({ "redirect_url": back }).to_string(),
+            200,
+        )
+        .await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["account"], "dev@example.com", "{done}");
+    assert_eq!(api.account("cx", "dev@example.com").await["auth"], "oauth");
+    api.expect(
+        "POST",
+        &complete,
+        &json!({ "redirect_url": back }).to_string(),
+        409,
+    )
+    .await;
+
+    // Imports: a login file's contents.
+    let (access, refresh, id_token, _) = openai.state.issue(3600);
+    let contents = json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
+        "access_token": access, "refresh_token": refresh, "account_id": "acct-1"}})
+    .to_string();
+    let imported = api
+        .expect(
+            "POST",
+            "/api/accounts/import",
+            &json!({"provider": "cx", "contents": contents, "name": "second"}).to_string(),
+            201,
+        )
+        .await;
+    assert_eq!(
+        (
+            &imported["account"],
+            &imported["source"],
+            &imported["in_use"]
+        ),
+        (&json!("second"), &json!("login"), &json!(true)),
+        "{imported}"
+    );
+    let listing = cli(&proxy.dir, &["accounts"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("second") && l.contains("oauth")),
+        "{listing}"
+    );
+    let err = api
+        .expect(
+            "POST",
+            "/api/accounts/import",
+            r#"{"provider": "cx", "contents": "{\"tokens\": 3}"}"#,
+            400,
+        )
+        .await;
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("codex"),
+        "{err}"
+    );
+    api.expect(
+        "POST",
+        "/api/accounts/import",
+        r#"{"provider": "plain", "contents": "{}"}"#,
+        400,
+    )
+    .await;
+    api.expect(
+        "POST",
+        "/api/accounts/import",
+        r#"{"provider": "nowhere", "contents": "{}"}"#,
+        404,
+    )
+    .await;
+
+    // Refusals.
+    api.expect("POST", "/api/logins", r#"{"provider": "nowhere"}"#, 404)
+        .await;
+    api.expect("POST", "/api/logins", r#"{"provider": 3}"#, 400)
+        .await;
+    api.expect("POST", "/api/logins", "not json", 400).await;
+    api.expect("GET", "/api/logins/no-such-login", "", 404)
+        .await;
+    assert_eq!(api.call("GET", "/api/logins", "").await.status, 405);
+    // A provider with no login fails with the provider's own reason.
+    let login = api
+        .expect("POST", "/api/logins", r#"{"provider": "plain"}"#, 201)
+        .await;
+    let failed = finished(&api, login["id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("api_key"),
+        "{failed}"
+    );
+
+    let audit = api.expect("GET", "/api/audit", "", 200).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["account.import", "account.login", "account.login"]
+    );
+
+    let mut secrets: Vec<String> = github.state.issued();
+    secrets.extend(openai.state.issued());
+    secrets.extend(copilot.state.last_token());
+    secrets.extend([access, refresh, id_token, ADMIN.into(), OAUTH_CLIENT.into()]);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    api.assert_no_secrets(&secrets);
 }

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod body;
+pub mod logins;
 pub mod openapi;
 pub mod reset;
 
@@ -74,6 +75,8 @@ async fn route(
         (["accounts"], _) => Ok(not_allowed("GET")),
         (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
+        (["accounts", "import"], Method::POST) => logins::import(app, req, actor).await,
+        (["accounts", "import"], _) => Ok(not_allowed("POST")),
         (["accounts", p, a], Method::GET) => {
             accounts::get(app, &accounts::decode(p), &accounts::decode(a)).await
         }
@@ -88,6 +91,12 @@ async fn route(
             accounts::disable(app, actor, &accounts::decode(p), &accounts::decode(a)).await
         }
         (["accounts", _, _, "enable" | "disable"], _) => Ok(not_allowed("POST")),
+        (["logins"], Method::POST) => logins::start(app, req, actor).await,
+        (["logins"], _) => Ok(not_allowed("POST")),
+        (["logins", id], Method::GET) => logins::get(id),
+        (["logins", _], _) => Ok(not_allowed("GET")),
+        (["logins", id, "complete"], Method::POST) => logins::complete(app, req, id).await,
+        (["logins", _, "complete"], _) => Ok(not_allowed("POST")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(
