@@ -582,3 +582,223 @@ base_url = "{plain}"
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     api.assert_no_secrets(&secrets);
 }
+
+/// The model the fake was last asked for.
+fn last_model(fake: &FakeOpenAi) -> String {
+    fake.requests().last().unwrap().body["model"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_and_combos_crud_reorder_in_force_at_once_and_shared_with_the_cli() {
+    let fake = FakeOpenAi::start().await;
+    let cfg = config(
+        &fake,
+        r#"
+[aliases]
+pinned = "p/file-model"
+
+[[combos]]
+name = "file-chain"
+targets = ["p/f1", "p/f2"]
+"#,
+    );
+    let proxy = Proxy::start(&cfg, &[]);
+    let api = Admin::new(&proxy);
+
+    // The file's are listed as such and cannot be changed here.
+    let aliases = api.expect("GET", "/api/aliases", "", 200).await;
+    assert_eq!(
+        aliases["aliases"],
+        json!([{"name": "pinned", "target": "p/file-model", "source": "file", "in_force": true}])
+    );
+    let combos = api.expect("GET", "/api/combos", "", 200).await;
+    assert_eq!(combos["combos"][0]["targets"], json!(["p/f1", "p/f2"]));
+    assert_eq!(combos["combos"][0]["source"], "file");
+    for (method, path, body) in [
+        ("PUT", "/api/aliases/pinned", r#"{"target": "p/x"}"#),
+        ("DELETE", "/api/aliases/pinned", ""),
+        (
+            "POST",
+            "/api/aliases",
+            r#"{"name": "pinned", "target": "p/x"}"#,
+        ),
+        ("PUT", "/api/combos/file-chain", r#"{"targets": ["p/x"]}"#),
+        ("DELETE", "/api/combos/file-chain", ""),
+        (
+            "POST",
+            "/api/combos/file-chain/order",
+            r#"{"order": [1, 0]}"#,
+        ),
+    ] {
+        let err = api.expect(method, path, body, 409).await;
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains("config.toml"), "{method} {path}: {err}");
+    }
+
+    // An alias: created, in force at once, changed, deleted.
+    let created = api
+        .expect(
+            "POST",
+            "/api/aliases",
+            r#"{"name": "fast", "target": "p/m-fast"}"#,
+            201,
+        )
+        .await;
+    assert_eq!(created["source"], "database");
+    assert_eq!(created["in_force"], true);
+    assert_eq!(ask(&proxy, "fast").await.status, 200);
+    assert_eq!(last_model(&fake), "m-fast");
+    api.expect(
+        "POST",
+        "/api/aliases",
+        r#"{"name": "fast", "target": "p/m2"}"#,
+        409,
+    )
+    .await;
+    api.expect(
+        "PUT",
+        "/api/aliases/fast",
+        r#"{"target": "p/m-faster"}"#,
+        200,
+    )
+    .await;
+    assert_eq!(ask(&proxy, "fast").await.status, 200);
+    assert_eq!(last_model(&fake), "m-faster");
+    let fast = api.expect("GET", "/api/aliases/fast", "", 200).await;
+    assert_eq!(fast["target"], "p/m-faster");
+    // The CLI reads the same rows.
+    let listing = cli(&proxy.dir, &["alias", "list"]);
+    assert!(
+        listing.contains("fast -> p/m-faster  (database)"),
+        "{listing}"
+    );
+    api.expect("DELETE", "/api/aliases/fast", "", 200).await;
+    assert_ne!(ask(&proxy, "fast").await.status, 200);
+    api.expect("GET", "/api/aliases/fast", "", 404).await;
+    api.expect("DELETE", "/api/aliases/fast", "", 404).await;
+    api.expect("PUT", "/api/aliases/fast", r#"{"target": "p/m"}"#, 404)
+        .await;
+
+    // Bad bodies.
+    for body in [
+        r#"{"name": "x", "target": "nowhere/m"}"#,
+        r#"{"name": "x", "target": "no-slash"}"#,
+        r#"{"name": "x", "target": "p/m@a1"}"#,
+        r#"{"name": "x"}"#,
+        r#"{"name": "x", "target": "p/m", "extra": 1}"#,
+        "[]",
+    ] {
+        api.expect("POST", "/api/aliases", body, 400).await;
+    }
+    for body in [
+        r#"{"name": "c", "targets": []}"#,
+        r#"{"name": "c/d", "targets": ["p/m"]}"#,
+        r#"{"name": "c", "targets": ["p/m@nobody"]}"#,
+    ] {
+        api.expect("POST", "/api/combos", body, 400).await;
+    }
+
+    // A combo: its first target serves; reordered, the other does, at once.
+    let created = api
+        .expect(
+            "POST",
+            "/api/combos",
+            r#"{"name": "chain", "targets": ["p/first@a1", "p/second"]}"#,
+            201,
+        )
+        .await;
+    assert_eq!(created["targets"], json!(["p/first@a1", "p/second"]));
+    assert_eq!(ask(&proxy, "chain").await.status, 200);
+    assert_eq!(last_model(&fake), "first");
+    let reordered = api
+        .expect(
+            "POST",
+            "/api/combos/chain/order",
+            r#"{"order": [1, 0]}"#,
+            200,
+        )
+        .await;
+    assert_eq!(reordered["targets"], json!(["p/second", "p/first@a1"]));
+    assert_eq!(ask(&proxy, "chain").await.status, 200);
+    assert_eq!(last_model(&fake), "second");
+    for order in [
+        r#"{"order": [0]}"#,
+        r#"{"order": [0, 0]}"#,
+        r#"{"order": [0, 2]}"#,
+    ] {
+        api.expect("POST", "/api/combos/chain/order", order, 400)
+            .await;
+    }
+    api.expect("POST", "/api/combos/none/order", r#"{"order": [0]}"#, 404)
+        .await;
+    api.expect(
+        "PUT",
+        "/api/combos/chain",
+        r#"{"targets": ["p/third"]}"#,
+        200,
+    )
+    .await;
+    assert_eq!(ask(&proxy, "chain").await.status, 200);
+    assert_eq!(last_model(&fake), "third");
+    // A name taken is refused; changes go through PUT.
+    api.expect(
+        "POST",
+        "/api/combos",
+        r#"{"name": "chain", "targets": ["p/x"]}"#,
+        409,
+    )
+    .await;
+    assert_eq!(
+        api.call("PATCH", "/api/combos/chain", "").await.headers["allow"],
+        "GET, PUT, DELETE"
+    );
+
+    // Set with the CLI: listed at once, in force from the server's next reload turn.
+    cli(&proxy.dir, &["combo", "set", "from-cli", "p/cli-model"]);
+    eventually("the CLI's combo reaches the server", || async {
+        let c = api.call("GET", "/api/combos/from-cli", "").await;
+        c.status == 200 && c.json()["in_force"] == true
+    })
+    .await;
+    assert_eq!(ask(&proxy, "from-cli").await.status, 200);
+    assert_eq!(last_model(&fake), "cli-model");
+    // Removed through the API: the CLI no longer lists it.
+    api.expect("DELETE", "/api/combos/from-cli", "", 200).await;
+    assert!(!cli(&proxy.dir, &["combo", "list"]).contains("from-cli"));
+    api.expect("DELETE", "/api/combos/chain", "", 200).await;
+    assert_ne!(ask(&proxy, "chain").await.status, 200);
+
+    let audit = api.expect("GET", "/api/audit", "", 200).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "combo.delete",
+            "combo.delete",
+            "combo.update",
+            "combo.reorder",
+            "combo.create",
+            "alias.delete",
+            "alias.update",
+            "alias.create"
+        ]
+    );
+    let reorder = &audit["entries"][3];
+    assert_eq!(
+        reorder["before"]["targets"],
+        json!(["p/first@a1", "p/second"])
+    );
+    assert_eq!(
+        reorder["after"]["targets"],
+        json!(["p/second", "p/first@a1"])
+    );
+    api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
+}

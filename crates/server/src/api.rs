@@ -14,6 +14,7 @@ pub mod body;
 pub mod logins;
 pub mod openapi;
 pub mod reset;
+pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,6 +98,32 @@ async fn route(
         (["logins", _], _) => Ok(not_allowed("GET")),
         (["logins", id, "complete"], Method::POST) => logins::complete(app, req, id).await,
         (["logins", _, "complete"], _) => Ok(not_allowed("POST")),
+        (["aliases"], Method::GET) => routes::list_aliases(app).await,
+        (["aliases"], Method::POST) => routes::create_alias(app, req, actor).await,
+        (["aliases"], _) => Ok(not_allowed("GET, POST")),
+        (["aliases", name], Method::GET) => routes::get_alias(app, &accounts::decode(name)).await,
+        (["aliases", name], Method::PUT) => {
+            routes::update_alias(app, req, actor, accounts::decode(name)).await
+        }
+        (["aliases", name], Method::DELETE) => {
+            routes::delete_alias(app, actor, accounts::decode(name)).await
+        }
+        (["aliases", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["combos"], Method::GET) => routes::list_combos(app).await,
+        (["combos"], Method::POST) => routes::create_combo(app, req, actor).await,
+        (["combos"], _) => Ok(not_allowed("GET, POST")),
+        (["combos", name], Method::GET) => routes::get_combo(app, &accounts::decode(name)).await,
+        (["combos", name], Method::PUT) => {
+            routes::update_combo(app, req, actor, accounts::decode(name)).await
+        }
+        (["combos", name], Method::DELETE) => {
+            routes::delete_combo(app, actor, accounts::decode(name)).await
+        }
+        (["combos", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["combos", name, "order"], Method::POST) => {
+            routes::reorder_combo(app, req, actor, accounts::decode(name)).await
+        }
+        (["combos", _, "order"], _) => Ok(not_allowed("POST")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(

@@ -264,8 +264,14 @@ impl Config {
     pub fn check_stored(&self, name: &str, steps: &[String]) -> Result<(), Invalid> {
         match steps {
             [one] if !one.contains('@') => check_alias(name, one, &self.providers),
-            _ => combo_targets(name, steps, &self.providers).map(|_| ()),
+            _ => self.check_combo(name, steps),
         }
+    }
+
+    /// Checks a combo before it is stored, even one of a single target (which
+    /// [`Config::check_stored`] would check as an alias, whose names may hold '/').
+    pub fn check_combo(&self, name: &str, steps: &[String]) -> Result<(), Invalid> {
+        combo_targets(name, steps, &self.providers).map(|_| ())
     }
 }
 

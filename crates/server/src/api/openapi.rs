@@ -25,6 +25,17 @@ use crate::http::respond::{self, Body};
         super::logins::get,
         super::logins::complete,
         super::logins::import,
+        super::routes::list_aliases,
+        super::routes::create_alias,
+        super::routes::get_alias,
+        super::routes::update_alias,
+        super::routes::delete_alias,
+        super::routes::list_combos,
+        super::routes::create_combo,
+        super::routes::get_combo,
+        super::routes::update_combo,
+        super::routes::delete_combo,
+        super::routes::reorder_combo,
         super::reset::handle,
         super::audit::list,
     ),
@@ -32,6 +43,7 @@ use crate::http::respond::{self, Body};
     security(("admin_key" = []), ("admin_key_header" = [])),
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
+        (name = "routing", description = "Aliases and combos: the file's (read only) and the database's"),
         (name = "audit", description = "Who changed what"),
     )
 )]
@@ -88,7 +100,18 @@ mod tests {
     fn the_document_is_openapi_3_1_and_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
-        for path in ["/api/accounts", "/api/accounts/reset", "/api/audit"] {
+        for path in [
+            "/api/accounts",
+            "/api/accounts/reset",
+            "/api/accounts/{provider}/{account}",
+            "/api/accounts/{provider}/{account}/enable",
+            "/api/accounts/import",
+            "/api/logins",
+            "/api/logins/{id}/complete",
+            "/api/aliases/{name}",
+            "/api/combos/{name}/order",
+            "/api/audit",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }
