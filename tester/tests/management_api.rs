@@ -802,3 +802,94 @@ targets = ["p/f1", "p/f2"]
     );
     api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_show_each_value_its_source_with_secrets_masked() {
+    let fake = FakeOpenAi::start().await;
+    let cfg = config(&fake, "\n[timeouts]\nconnect_ms = 4000\n");
+    let proxy = Proxy::start(&cfg, &[("SWITCHYARD_IDLE_TIMEOUT_MS", "5000")]);
+    let api = Admin::new(&proxy);
+    let view = api.expect("GET", "/api/settings", "", 200).await;
+    let get = |key: &str| {
+        view["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in {view}"))
+    };
+    let pair = |key: &str| {
+        let s = get(key);
+        (s["value"].clone(), s["source"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(pair("timeouts.connect_ms"), (json!(4000), "file".into()));
+    assert_eq!(
+        pair("timeouts.idle_ms"),
+        (json!(5000), "environment".into())
+    );
+    assert_eq!(
+        pair("timeouts.total_ms"),
+        (json!(1_800_000), "default".into())
+    );
+    assert_eq!(
+        pair("server.account_reload_ms"),
+        (json!(200), "file".into())
+    );
+    assert_eq!(pair("server.admin_key").1, "file");
+    assert!(
+        pair("server.admin_key")
+            .0
+            .as_str()
+            .unwrap()
+            .starts_with("****")
+    );
+    assert_eq!(pair("server.listen").1, "command_line");
+    assert_eq!(get("providers")["value"][0]["accounts"][0]["name"], "a1");
+    assert!(view["file"].as_str().unwrap().ends_with("config.toml"));
+    assert!(view["reload"]["loaded_at"].is_string(), "{view}");
+    api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_wants_the_admin_key_and_none_answers_without_one_configured() {
+    let fake = FakeOpenAi::start().await;
+    let proxy = Proxy::start(&config(&fake, ""), &[]);
+    let api = Admin::new(&proxy);
+    let routes = [
+        ("GET", "/api/accounts"),
+        ("GET", "/api/accounts/p/a1"),
+        ("DELETE", "/api/accounts/s/s1"),
+        ("POST", "/api/accounts/s/s1/enable"),
+        ("POST", "/api/accounts/s/s1/disable"),
+        ("POST", "/api/accounts/reset"),
+        ("POST", "/api/accounts/import"),
+        ("POST", "/api/logins"),
+        ("GET", "/api/logins/x"),
+        ("POST", "/api/logins/x/complete"),
+        ("GET", "/api/aliases"),
+        ("POST", "/api/aliases"),
+        ("PUT", "/api/aliases/x"),
+        ("GET", "/api/combos"),
+        ("POST", "/api/combos/x/order"),
+        ("GET", "/api/settings"),
+        ("GET", "/api/audit"),
+    ];
+    for (method, path) in routes {
+        let res = api.call_as(None, method, path, "{}").await;
+        assert_eq!(res.status, 401, "{method} {path}: {}", res.text());
+        let res = api.call_as(Some(CLIENT), method, path, "{}").await;
+        assert_eq!(res.status, 401, "{method} {path} with a client key");
+    }
+    api.expect("GET", "/api/no-such-thing", "", 404).await;
+    // No admin key configured: the API is off, whatever is presented.
+    let off = config(&fake, "").replace(&format!("admin_key = \"{ADMIN}\""), "");
+    let proxy = Proxy::start(&off, &[]);
+    let closed = Admin::new(&proxy);
+    for (method, path) in routes {
+        let res = closed.call(method, path, "{}").await;
+        assert_eq!(res.status, 403, "{method} {path}: {}", res.text());
+    }
+    api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
+    closed.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
+}

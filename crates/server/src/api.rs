@@ -15,6 +15,7 @@ pub mod logins;
 pub mod openapi;
 pub mod reset;
 pub mod routes;
+pub mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -124,6 +125,8 @@ async fn route(
             routes::reorder_combo(app, req, actor, accounts::decode(name)).await
         }
         (["combos", _, "order"], _) => Ok(not_allowed("POST")),
+        (["settings"], Method::GET) => settings::get(app).await,
+        (["settings"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (_, method) => Err(ApiError::not_found(format!(

@@ -36,6 +36,7 @@ use crate::http::respond::{self, Body};
         super::routes::update_combo,
         super::routes::delete_combo,
         super::routes::reorder_combo,
+        super::settings::get,
         super::reset::handle,
         super::audit::list,
     ),
@@ -44,6 +45,7 @@ use crate::http::respond::{self, Body};
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
         (name = "routing", description = "Aliases and combos: the file's (read only) and the database's"),
+        (name = "settings", description = "The configuration in force and where each value came from"),
         (name = "audit", description = "Who changed what"),
     )
 )]
@@ -110,6 +112,7 @@ mod tests {
             "/api/logins/{id}/complete",
             "/api/aliases/{name}",
             "/api/combos/{name}/order",
+            "/api/settings",
             "/api/audit",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");

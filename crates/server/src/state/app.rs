@@ -38,6 +38,8 @@ pub struct App {
     /// Aliases and combos (the file's and the stored ones), swapped whole when the stored
     /// ones change while the server runs.
     routes: RwLock<Arc<Routes>>,
+    /// When this configuration was put in force (start-up, for now).
+    pub started: std::time::SystemTime,
 }
 
 pub struct Provider {
@@ -387,6 +389,7 @@ pub fn build(
         credentials: Credentials::new(Some(store)),
         open_connections,
         routes: RwLock::new(Arc::new(routes)),
+        started: switchyard_hub::clock::now(),
     })
 }
 
