@@ -893,3 +893,65 @@ async fn every_route_wants_the_admin_key_and_none_answers_without_one_configured
     api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
     closed.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
 }
+
+/// Checks an OpenAPI document with `openapi-spec-validator` (pinned in xtask's Python
+/// clients): reads it from stdin, prints what is wrong and fails when it is not valid.
+const VALIDATE: &str = r"
+import json, sys
+from openapi_spec_validator import validate
+spec = json.load(sys.stdin)
+validate(spec)
+print('valid OpenAPI', spec['openapi'])
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_a_key_and_passes_a_real_validator() {
+    let fake = FakeOpenAi::start().await;
+    let proxy = Proxy::start(&config(&fake, ""), &[]);
+    let api = Admin::new(&proxy);
+    let res = api.call_as(None, "GET", "/api/openapi.json", "").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let doc = res.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    for path in [
+        "/api/accounts/{provider}/{account}",
+        "/api/logins/{id}/complete",
+        "/api/accounts/import",
+        "/api/aliases/{name}",
+        "/api/combos/{name}/order",
+        "/api/settings",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert_eq!(
+        api.call_as(None, "POST", "/api/openapi.json", "")
+            .await
+            .status,
+        405
+    );
+    api.assert_no_secrets(&[K1, K2, CLIENT, ADMIN]);
+
+    let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
+        println!("skipped the OpenAPI validator: set SWITCHYARD_PYTHON (cargo xtask ci does)");
+        return;
+    };
+    let mut child = std::process::Command::new(python)
+        .args(["-c", VALIDATE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &res.body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the OpenAPI document is not valid:\n{text}"
+    );
+    assert!(text.contains("valid OpenAPI 3.1"), "{text}");
+}

@@ -328,6 +328,7 @@ pub(crate) async fn find(
 
 /// Lists the accounts of the configured providers.
 #[utoipa::path(
+    operation_id = "list_accounts",
     get,
     path = "/api/accounts",
     tag = "accounts",
@@ -349,6 +350,7 @@ pub async fn list(app: Arc<App>) -> Answer {
 
 /// Reads one account.
 #[utoipa::path(
+    operation_id = "get_account",
     get,
     path = "/api/accounts/{provider}/{account}",
     tag = "accounts",
@@ -445,6 +447,7 @@ async fn change(app: Arc<App>, actor: Actor, provider: &str, account: &str, what
 
 /// Uses a disabled stored login again (as `switchyard accounts enable`).
 #[utoipa::path(
+    operation_id = "enable_account",
     post,
     path = "/api/accounts/{provider}/{account}/enable",
     tag = "accounts",
@@ -465,6 +468,7 @@ pub async fn enable(app: Arc<App>, actor: Actor, provider: &str, account: &str) 
 /// Stops using a stored login (as `switchyard accounts disable`); requests in flight on it
 /// finish.
 #[utoipa::path(
+    operation_id = "disable_account",
     post,
     path = "/api/accounts/{provider}/{account}/disable",
     tag = "accounts",
@@ -484,6 +488,7 @@ pub async fn disable(app: Arc<App>, actor: Actor, provider: &str, account: &str)
 
 /// Deletes a stored login and its tokens (as `switchyard accounts remove`).
 #[utoipa::path(
+    operation_id = "remove_account",
     delete,
     path = "/api/accounts/{provider}/{account}",
     tag = "accounts",

@@ -204,6 +204,7 @@ async fn moved_on(mut rx: watch::Receiver<State>, from: fn(&State) -> bool) {
 
 /// Starts an OAuth login.
 #[utoipa::path(
+    operation_id = "start_login",
     post,
     path = "/api/logins",
     tag = "accounts",
@@ -332,6 +333,7 @@ fn session(id: &str) -> Result<Arc<Session>, ApiError> {
 
 /// Reads a login: poll it until `done` or `failed`.
 #[utoipa::path(
+    operation_id = "get_login",
     get,
     path = "/api/logins/{id}",
     tag = "accounts",
@@ -348,6 +350,7 @@ pub fn get(id: &str) -> Answer {
 
 /// Finishes a PKCE login with the address the browser ended on.
 #[utoipa::path(
+    operation_id = "complete_login",
     post,
     path = "/api/logins/{id}/complete",
     tag = "accounts",
@@ -391,6 +394,7 @@ pub async fn complete(app: Arc<App>, req: Request<Incoming>, id: &str) -> Answer
 
 /// Imports a login file's contents, as `switchyard import` does with the file.
 #[utoipa::path(
+    operation_id = "import_login",
     post,
     path = "/api/accounts/import",
     tag = "accounts",

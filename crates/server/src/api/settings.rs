@@ -283,6 +283,7 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
 
 /// Reads the configuration in force.
 #[utoipa::path(
+    operation_id = "get_settings",
     get,
     path = "/api/settings",
     tag = "settings",
