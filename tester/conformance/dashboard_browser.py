@@ -155,14 +155,14 @@ def run(driver):
 
     # Accounts: a1 is cooling (a 2-hour hint), counting down; reset it.
     driver.get(BASE + "/ui/accounts")
-    status = driver.find_element(By.XPATH, "//tr[td[2][text()='a1']]/td[3]").text
+    status = driver.find_element(By.XPATH, "//tr[td[2][text()='a1']]/td[4]").text
     check("a1 shows as cooling", status == "cooling", status)
-    countdown = driver.find_element(By.XPATH, "//tr[td[2][text()='a1']]/td[4]//span[@data-until]").text
+    countdown = driver.find_element(By.XPATH, "//tr[td[2][text()='a1']]/td[5]//span[@data-until]").text
     check("a1's cooldown counts down from about two hours", countdown.startswith("1h 5") or countdown.startswith("2h"), countdown)
     accessible(driver, "accounts")
     shot(driver, "05-accounts")
     driver.find_element(By.CSS_SELECTOR, "button[aria-label='Reset p/a1']").click()
-    wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[2][text()='a1']]/td[3]"), "ok"), "a1 to be ok after reset", 15)
+    wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[2][text()='a1']]/td[4]"), "ok"), "a1 to be ok after reset", 15)
     console_clean(driver, "accounts")
 
     # Routing.

@@ -349,11 +349,11 @@ async fn three_failures_in_a_row_set_an_account_aside_until_a_probe_succeeds() {
     for _ in 0..3 {
         assert_eq!(ask(&proxy, "p/m1").await.status, 200);
     }
-    assert_eq!(account(&proxy, "a1").await["status"], "disabled");
+    assert_eq!(account(&proxy, "a1").await["status"], "set_aside");
     assert_eq!(ask(&proxy, "p/m1").await.status, 200);
     assert_eq!(fake.keys_seen(), [K1, K2, K1, K2, K1, K2, K2]);
     let start = Instant::now();
-    while account(&proxy, "a1").await["status"] == "disabled" {
+    while account(&proxy, "a1").await["status"] == "set_aside" {
         assert!(start.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -9,11 +9,14 @@ use std::process::{Command, Stdio};
 
 /// Pinned so the tests do not drift with new client releases (see shared/CLIENTS.md).
 /// Selenium drives Chromium in the dashboard's browser tests.
+/// `openapi-spec-validator` checks the management API's OpenAPI document
+/// (tester/tests/management_api.rs).
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
     "google-genai==3.4.0",
     "selenium==4.50.0",
+    "openapi-spec-validator==0.9.0",
 ];
 const NPM_PACKAGES: &[&str] = &["@anthropic-ai/claude-code@2.1.197", "@openai/codex@0.169.0"];
 
@@ -68,7 +71,7 @@ fn ensure_python(venv: &Path) -> Result<PathBuf, String> {
     let pins = PYTHON_PACKAGES.join("\n");
     let import_check = [
         "-c",
-        "import openai, anthropic, google.genai; print(openai.__version__, anthropic.__version__)",
+        "import openai, anthropic, google.genai, openapi_spec_validator; print(openai.__version__, anthropic.__version__)",
     ];
     if stamped(venv, &pins) && quiet_ok(&python, &import_check) {
         eprintln!("python SDKs: reusing {}", venv.display());

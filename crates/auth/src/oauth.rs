@@ -24,7 +24,7 @@ use crate::error::AuthError;
 use crate::http::{HttpSend, OAuthHttp, body_json, form_request, json_request};
 use crate::secret::Secret;
 
-pub use loopback::{LoginUi, parse_pasted};
+pub use loopback::{LoginPrompt, LoginUi, parse_pasted};
 
 /// What a token endpoint granted.
 #[derive(Clone, Debug)]
@@ -490,6 +490,10 @@ pub async fn pkce_login(
 ) -> Result<TokenSet, AuthError> {
     let (listener, redirect) = loopback::bind(redirect_uri).await;
     let pkce = authorize(app, &redirect, extra)?;
+    ui.prompt(LoginPrompt::Authorize {
+        url: pkce.url.clone(),
+        redirect_uri: pkce.redirect_uri.clone(),
+    });
     ui.say(&format!(
         "Open this URL in a browser and sign in:\n\n  {}\n",
         pkce.url

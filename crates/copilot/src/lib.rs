@@ -198,6 +198,12 @@ impl CopilotExecutor {
             scopes: vec!["read:user".into()],
         };
         let code = flow::device_start(&app, client).await?;
+        ui.prompt(flow::LoginPrompt::DeviceCode {
+            user_code: code.user_code.clone(),
+            verification_uri: code.verification_uri.clone(),
+            verification_uri_complete: code.verification_uri_complete.clone(),
+            expires_in: code.expires_in,
+        });
         ui.say(&format!(
             "Open {} and enter the code {}",
             code.verification_uri, code.user_code

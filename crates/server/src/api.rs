@@ -12,9 +12,12 @@ pub mod accounts;
 pub mod audit;
 pub mod body;
 pub mod keys;
+pub mod logins;
 pub mod openapi;
 pub mod preview;
 pub mod reset;
+pub mod routes;
+pub mod settings;
 pub mod usage;
 
 use std::net::SocketAddr;
@@ -77,12 +80,62 @@ async fn route(
 ) -> Answer {
     let method = req.method().clone();
     match (segments, method) {
-        (["accounts"], Method::GET) => accounts::list(&app),
+        (["accounts"], Method::GET) => accounts::list(app).await,
         (["accounts"], _) => Ok(not_allowed("GET")),
         (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
         (["routing", "preview"], Method::GET) => preview::handle(&app, req.uri().query()),
         (["routing", "preview"], _) => Ok(not_allowed("GET")),
+        (["accounts", "import"], Method::POST) => logins::import(app, req, actor).await,
+        (["accounts", "import"], _) => Ok(not_allowed("POST")),
+        (["accounts", p, a], Method::GET) => {
+            accounts::get(app, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", p, a], Method::DELETE) => {
+            accounts::remove(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", _, _], _) => Ok(not_allowed("GET, DELETE")),
+        (["accounts", p, a, "enable"], Method::POST) => {
+            accounts::enable(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", p, a, "disable"], Method::POST) => {
+            accounts::disable(app, actor, &accounts::decode(p), &accounts::decode(a)).await
+        }
+        (["accounts", _, _, "enable" | "disable"], _) => Ok(not_allowed("POST")),
+        (["logins"], Method::POST) => logins::start(app, req, actor).await,
+        (["logins"], _) => Ok(not_allowed("POST")),
+        (["logins", id], Method::GET) => logins::get(id),
+        (["logins", _], _) => Ok(not_allowed("GET")),
+        (["logins", id, "complete"], Method::POST) => logins::complete(app, req, id).await,
+        (["logins", _, "complete"], _) => Ok(not_allowed("POST")),
+        (["aliases"], Method::GET) => routes::list_aliases(app).await,
+        (["aliases"], Method::POST) => routes::create_alias(app, req, actor).await,
+        (["aliases"], _) => Ok(not_allowed("GET, POST")),
+        (["aliases", name], Method::GET) => routes::get_alias(app, &accounts::decode(name)).await,
+        (["aliases", name], Method::PUT) => {
+            routes::update_alias(app, req, actor, accounts::decode(name)).await
+        }
+        (["aliases", name], Method::DELETE) => {
+            routes::delete_alias(app, actor, accounts::decode(name)).await
+        }
+        (["aliases", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["combos"], Method::GET) => routes::list_combos(app).await,
+        (["combos"], Method::POST) => routes::create_combo(app, req, actor).await,
+        (["combos"], _) => Ok(not_allowed("GET, POST")),
+        (["combos", name], Method::GET) => routes::get_combo(app, &accounts::decode(name)).await,
+        (["combos", name], Method::PUT) => {
+            routes::update_combo(app, req, actor, accounts::decode(name)).await
+        }
+        (["combos", name], Method::DELETE) => {
+            routes::delete_combo(app, actor, accounts::decode(name)).await
+        }
+        (["combos", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["combos", name, "order"], Method::POST) => {
+            routes::reorder_combo(app, req, actor, accounts::decode(name)).await
+        }
+        (["combos", _, "order"], _) => Ok(not_allowed("POST")),
+        (["settings"], Method::GET) => settings::get(app).await,
+        (["settings"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (["keys"], Method::GET) => keys::list(app).await,

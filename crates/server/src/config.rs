@@ -60,6 +60,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
+    /// The file this was read from: what the management API names as the source of the
+    /// accounts, aliases and combos declared there.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -230,7 +233,9 @@ pub fn parse(
     if let Some(listen) = &overrides.listen {
         file.server.listen = listen.clone();
     }
-    validate(file, env, text).map_err(invalid)
+    let mut config = validate(file, env, text).map_err(invalid)?;
+    config.file = path.to_owned();
+    Ok(config)
 }
 
 /// The names a request's model string may be looked up under: the config file's aliases and
@@ -294,8 +299,14 @@ impl Config {
     pub fn check_stored(&self, name: &str, steps: &[String]) -> Result<(), Invalid> {
         match steps {
             [one] if !one.contains('@') => check_alias(name, one, &self.providers),
-            _ => combo_targets(name, steps, &self.providers).map(|_| ()),
+            _ => self.check_combo(name, steps),
         }
+    }
+
+    /// Checks a combo before it is stored, even one of a single target (which
+    /// [`Config::check_stored`] would check as an alias, whose names may hold '/').
+    pub fn check_combo(&self, name: &str, steps: &[String]) -> Result<(), Invalid> {
+        combo_targets(name, steps, &self.providers).map(|_| ())
     }
 }
 

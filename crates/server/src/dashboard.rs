@@ -7,7 +7,7 @@
 //! Who may see it: with an admin key configured, whoever signs in with it; without one, only
 //! this machine (a loopback peer naming a loopback host, which also defeats DNS rebinding).
 
-mod accounts;
+pub mod accounts;
 mod chart;
 mod connect;
 mod layout;
@@ -106,7 +106,7 @@ async fn route(
         "/ui/accounts" => (
             "Providers & accounts",
             "/ui/accounts",
-            Ok(accounts::page(&app)),
+            accounts::page(&app).await,
         ),
         "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app, query))),
         "/ui/connect" => (

@@ -13,9 +13,29 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::Pkce;
 use crate::error::AuthError;
 
+/// What a login asks the person to do, for a front end that shows it its own way (the
+/// management API answers it as JSON; the terminal gets the same through `say`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginPrompt {
+    /// Open `url` and sign in. The browser ends on `redirect_uri`; when that cannot load
+    /// (another machine), the address it ended on is pasted back.
+    Authorize { url: String, redirect_uri: String },
+    /// Open `verification_uri` and enter `user_code`.
+    DeviceCode {
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        expires_in: Duration,
+    },
+}
+
+/// Where a front end takes [`LoginPrompt`]s.
+type PromptSink = Box<dyn Fn(&LoginPrompt) + Send + Sync>;
+
 /// How a login talks to the person doing it.
 pub struct LoginUi {
     say: Box<dyn Fn(&str) + Send + Sync>,
+    prompt: Option<PromptSink>,
     pasted: Mutex<UnboundedReceiver<String>>,
     /// Whether to try opening URLs in a browser.
     pub open_browser: bool,
@@ -33,14 +53,30 @@ impl LoginUi {
     ) -> Self {
         LoginUi {
             say: Box::new(say),
+            prompt: None,
             pasted: Mutex::new(pasted),
             open_browser,
             timeout: Duration::from_secs(600),
         }
     }
 
+    /// Also hands each [`LoginPrompt`] to `prompt`.
+    #[must_use]
+    pub fn with_prompt(mut self, prompt: impl Fn(&LoginPrompt) + Send + Sync + 'static) -> Self {
+        self.prompt = Some(Box::new(prompt));
+        self
+    }
+
     pub fn say(&self, text: &str) {
         (self.say)(text);
+    }
+
+    /// Tells a front end what the person must do now (the text for a terminal is said
+    /// separately).
+    pub fn prompt(&self, prompt: LoginPrompt) {
+        if let Some(p) = &self.prompt {
+            p(&prompt);
+        }
     }
 
     /// The next non-empty line the person typed, or `None` once input is closed.

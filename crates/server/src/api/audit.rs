@@ -124,6 +124,7 @@ pub struct AuditPage {
 
 /// Reads the audit log, newest first.
 #[utoipa::path(
+    operation_id = "list_audit",
     get,
     path = "/api/audit",
     tag = "audit",

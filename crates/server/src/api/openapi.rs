@@ -17,6 +17,26 @@ use crate::http::respond::{self, Body};
     ),
     paths(
         super::accounts::list,
+        super::accounts::get,
+        super::accounts::enable,
+        super::accounts::disable,
+        super::accounts::remove,
+        super::logins::start,
+        super::logins::get,
+        super::logins::complete,
+        super::logins::import,
+        super::routes::list_aliases,
+        super::routes::create_alias,
+        super::routes::get_alias,
+        super::routes::update_alias,
+        super::routes::delete_alias,
+        super::routes::list_combos,
+        super::routes::create_combo,
+        super::routes::get_combo,
+        super::routes::update_combo,
+        super::routes::delete_combo,
+        super::routes::reorder_combo,
+        super::settings::get,
         super::reset::handle,
         super::preview::handle,
         super::audit::list,
@@ -36,7 +56,8 @@ use crate::http::respond::{self, Body};
     security(("admin_key" = []), ("admin_key_header" = [])),
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
-        (name = "routing", description = "Aliases, combos and where a model goes"),
+        (name = "routing", description = "Aliases and combos (the file's read only, the database's) and where a model goes now"),
+        (name = "settings", description = "The configuration in force and where each value came from"),
         (name = "audit", description = "Who changed what"),
         (name = "keys", description = "Client keys: made with a secret shown once, limited, expired, revoked"),
         (name = "usage", description = "Usage aggregates, the request log and its debug logs"),
@@ -107,8 +128,32 @@ mod tests {
             "/api/requests/{request_id}",
             "/api/requests/{request_id}/debug",
             "/api/requests/{request_id}/debug/{file}",
+            "/api/accounts/{provider}/{account}",
+            "/api/accounts/{provider}/{account}/enable",
+            "/api/accounts/import",
+            "/api/logins",
+            "/api/logins/{id}/complete",
+            "/api/aliases/{name}",
+            "/api/combos/{name}/order",
+            "/api/settings",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let all = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "{ids:?}");
     }
 }

@@ -25,6 +25,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 
 /// Clears the cooldowns, backoff, failure count and set-aside of the accounts named.
 #[utoipa::path(
+    operation_id = "reset_accounts",
     post,
     path = "/api/accounts/reset",
     tag = "accounts",

@@ -27,7 +27,7 @@ fn open_store(config: &Config) -> Result<Store, Error> {
 }
 
 /// The configured provider called `name`, or the only one of kind `name`.
-fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, Error> {
+pub(crate) fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, Error> {
     if let Some(p) = config.providers.iter().find(|p| p.name == name) {
         return Ok(p);
     }
@@ -62,7 +62,7 @@ fn executor(p: &ProviderConfig) -> Result<Arc<dyn Executor>, Error> {
 }
 
 /// A name for a new account: the one asked for, the provider's label, or `<provider>-<n>`.
-fn account_name(
+pub(crate) fn account_name(
     store: &Store,
     provider: &str,
     asked: Option<String>,

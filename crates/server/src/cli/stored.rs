@@ -25,7 +25,11 @@ pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<()
                     "`{name}` is defined in the config file; change it there"
                 )));
             }
-            config.check_stored(&name, &targets)?;
+            if kind == "combo" {
+                config.check_combo(&name, &targets)?;
+            } else {
+                config.check_stored(&name, &targets)?;
+            }
             usage_store::save_route(&conn, &name, kind, &targets)?;
             println!("{kind} `{name}` -> {}", targets.join(", "));
             println!("{RELOAD}");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use switchyard_auth::Secret;
@@ -161,6 +162,7 @@ pub(super) fn validate(
         busy_poll: Duration::from_micros(file.server.busy_poll_us.min(10_000)),
         max_connections: file.server.max_connections,
         warnings,
+        file: PathBuf::new(),
     })
 }
 

@@ -1,17 +1,26 @@
 //! Providers and accounts: each account's status, health, cooldown (counting down) and why,
-//! today's counters, and the actions an operator takes on them.
+//! today's counters, and the actions an operator takes on them (through the management API).
 
 use std::sync::Arc;
 
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::api::accounts::{self, AccountSource, AccountStatusView, AccountView};
+use crate::dashboard::Page;
 use crate::state::app::App;
 
-pub fn page(app: &Arc<App>) -> Markup {
-    let report = app.accounts_report();
-    let rows = report["accounts"].as_array().cloned().unwrap_or_default();
-    html! {
+/// Every account the server knows, as the API shows it.
+pub async fn all(app: &Arc<App>) -> Result<Vec<AccountView>, (u16, String)> {
+    let stored = accounts::on_store(app, |s| s.list(None))
+        .await
+        .map_err(|e| (500, e.message))?;
+    Ok(accounts::views(app, &stored))
+}
+
+pub async fn page(app: &Arc<App>) -> Page {
+    let rows = all(app).await?;
+    Ok(html! {
         p {
             button.secondary type="button" data-url="/api/accounts/reset" data-body=(json!({"all": true}).to_string())
                 data-confirm="Clear every account's cooldowns and failure counts?" data-ok="Every account reset" { "Reset every account" }
@@ -21,7 +30,7 @@ pub fn page(app: &Arc<App>) -> Markup {
         } @else {
             table {
                 thead { tr {
-                    @for h in ["provider", "account", "status", "cooldown", "last error"] { th scope="col" { (h) } }
+                    @for h in ["provider", "account", "source", "status", "cooldown", "last error"] { th scope="col" { (h) } }
                     @for h in ["health", "requests today", "tokens today"] { th.num scope="col" { (h) } }
                     th scope="col" { "actions" }
                 } }
@@ -30,43 +39,69 @@ pub fn page(app: &Arc<App>) -> Markup {
                 }
             }
         }
+    })
+}
+
+fn status_word(s: AccountStatusView) -> (&'static str, &'static str) {
+    match s {
+        AccountStatusView::Ok => ("ok", "status-ok"),
+        AccountStatusView::Cooling => ("cooling", "status-cooling"),
+        AccountStatusView::SetAside => ("set aside", "status-warn"),
+        AccountStatusView::NeedsLogin => ("needs login", "status-bad"),
+        AccountStatusView::Disabled => ("disabled", "status-disabled"),
     }
 }
 
-fn row(a: &Value) -> Markup {
-    let text = |k: &str| a[k].as_str().unwrap_or("-").to_owned();
-    let status = text("status");
-    let (provider, account) = (text("provider"), text("account"));
-    let until = a["cooldown_until"]
-        .as_str()
-        .or_else(|| a["disabled_until"].as_str());
-    let per_model: Vec<(String, String)> = a["model_cooldowns"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+fn row(a: &AccountView) -> Markup {
+    let (word, class) = status_word(a.status);
+    let name = format!("{}/{}", a.provider, a.account);
+    let path = format!(
+        "/api/accounts/{}/{}",
+        urlencode(&a.provider),
+        urlencode(&a.account)
+    );
+    let until = a.cooldown_until.as_deref().or(a.set_aside_until.as_deref());
     html! {
         tr {
-            td { (provider) }
-            td { (account) }
-            td class=(format!("status-{status}")) { (status) }
+            td { (a.provider) }
+            td { (a.account) }
+            td { (match a.source { AccountSource::File => "file", AccountSource::Login => "login" }) }
+            td class=(class) { (word) }
             td {
-                @if let Some(t) = until { span data-until=(t) { (t) } }
-                @for (model, t) in &per_model { div { (model) ": " span data-until=(t) { (t) } } }
-                @if until.is_none() && per_model.is_empty() { span.muted { "none" } }
+                @if let Some(t) = until {
+                    span data-until=(t) { (t) }
+                    @if let Some(r) = &a.cooldown_reason { div.muted { (r) } }
+                }
+                @for (model, c) in &a.model_cooldowns {
+                    div { (model) ": " span data-until=(c.until) { (c.until) }
+                        @if let Some(r) = &c.reason { " " span.muted { (r) } } }
+                }
+                @if until.is_none() && a.model_cooldowns.is_empty() { span.muted { "none" } }
             }
-            td { (a["last_error"]["message"].as_str().unwrap_or("")) }
-            td.num { (a["health"].as_f64().map(|h| format!("{h:.2}")).unwrap_or_default()) }
-            td.num { (a["requests_today"]) }
-            td.num { (a["tokens_today"]) }
+            td { (a.last_error.as_ref().map(|e| e.message.as_str()).unwrap_or("")) }
+            td.num { (a.health) }
+            td.num { (a.requests_today) }
+            td.num { (a.tokens_today) }
             td {
                 button.secondary type="button" data-url="/api/accounts/reset"
-                    data-body=(json!({"provider": provider, "account": account}).to_string())
-                    aria-label=(format!("Reset {provider}/{account}")) data-ok=(format!("{provider}/{account} reset")) { "Reset" }
+                    data-body=(json!({"provider": a.provider, "account": a.account}).to_string())
+                    aria-label=(format!("Reset {name}")) data-ok=(format!("{name} reset")) { "Reset" }
+                @if a.source == AccountSource::Login {
+                    " "
+                    @if a.status == AccountStatusView::Disabled {
+                        button.secondary type="button" data-url=(format!("{path}/enable")) aria-label=(format!("Enable {name}")) { "Enable" }
+                    } @else {
+                        button.secondary type="button" data-url=(format!("{path}/disable")) aria-label=(format!("Disable {name}")) { "Disable" }
+                    }
+                    " "
+                    button.danger type="button" data-method="DELETE" data-url=(path) aria-label=(format!("Remove {name}"))
+                        data-confirm=(format!("Remove the login {name}?")) { "Remove" }
+                }
             }
         }
     }
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -69,10 +69,11 @@ pub async fn page(app: &Arc<App>, query: Option<&str>) -> Page {
             errors: 0.0,
         })
         .collect();
-    let accounts = app.accounts_report();
-    let cooling = accounts["accounts"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter(|r| r["status"] != "ok").count());
+    let cooling = crate::dashboard::accounts::all(app)
+        .await?
+        .iter()
+        .filter(|a| a.in_use && a.status != crate::api::accounts::AccountStatusView::Ok)
+        .count();
     let (requests, errors, tokens, fallbacks) = figures.totals;
     let overhead = overhead_percentiles(&app.metrics.render());
     Ok(html! {

@@ -16,6 +16,9 @@ pub struct Health {
     pub cooldown_until: Option<SystemTime>,
     /// Cooldowns for single models, when the provider limits each model separately.
     pub model_cooldowns: HashMap<String, SystemTime>,
+    /// Why each cooldown was set, as an operator reads it (`429 retry-after 7200 s`): keyed
+    /// by model for per-model cooldowns, by "" for the account's own.
+    pub cooldown_reasons: HashMap<String, String>,
     /// How many backoff steps the next cooldown takes; success resets it.
     pub backoff_level: u32,
     pub consecutive_failures: u32,
@@ -108,6 +111,8 @@ impl Health {
         self.disabled_until = None;
         self.cooldown_until = None;
         self.model_cooldowns.remove(model);
+        self.cooldown_reasons.remove(model);
+        self.cooldown_reasons.remove("");
     }
 
     /// Forgets every routing penalty (cooldowns, backoff, failures in a row, the set-aside),
@@ -116,6 +121,7 @@ impl Health {
     pub fn reset(&mut self) {
         self.cooldown_until = None;
         self.model_cooldowns.clear();
+        self.cooldown_reasons.clear();
         self.backoff_level = 0;
         self.consecutive_failures = 0;
         self.disabled_until = None;
@@ -158,10 +164,16 @@ impl Health {
                 // capped only against absurd values.
                 let d = hint.map_or(backoff, |h| h.min(Duration::from_secs(24 * 3600)));
                 let until = now + d;
+                let reason = match hint {
+                    Some(h) => format!("{} retry-after {} s", failure.error.status, h.as_secs()),
+                    None => format!("{} backoff {} s", failure.error.status, d.as_secs()),
+                };
                 if per_model && class == FailureClass::RateLimit {
                     self.model_cooldowns.insert(model.to_owned(), until);
+                    self.cooldown_reasons.insert(model.to_owned(), reason);
                 } else {
                     self.cooldown_until = Some(until);
+                    self.cooldown_reasons.insert(String::new(), reason);
                 }
                 Some(d)
             }
@@ -232,6 +244,14 @@ mod tests {
             Err(Unavailable::Cooling(now + Duration::from_secs(90)))
         );
         assert_eq!(h.check("m2", now), Ok(()));
+        // The operator sees where the cooldown came from: the provider's hint, not backoff.
+        let reason = &h.cooldown_reasons["m1"];
+        assert!(reason.ends_with("retry-after 90 s"), "{reason}");
+        let plain = failure(FailureClass::RateLimit, None);
+        h.on_failure(&plain, "m1", false, &routing(), now);
+        assert!(h.cooldown_reasons[""].ends_with("backoff 2 s"), "{h:?}");
+        h.on_success("m1");
+        assert!(h.cooldown_reasons.is_empty(), "{h:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
 use switchyard_auth::{Credential, Secret};
@@ -12,8 +12,7 @@ use switchyard_hub::Registry;
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
 use crate::config::{AccountConfig, Config, Routes, Strategy};
-use crate::routing::day_number;
-use crate::routing::health::{Health, Unavailable};
+use crate::routing::health::Health;
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
 use crate::state::client_keys::KeyTable;
@@ -46,6 +45,8 @@ pub struct App {
     routes: RwLock<Arc<Routes>>,
     /// Signed-in dashboard sessions.
     pub ui_sessions: crate::dashboard::session::Sessions,
+    /// When this configuration was put in force (start-up, for now).
+    pub started: std::time::SystemTime,
 }
 
 pub struct Provider {
@@ -213,6 +214,11 @@ impl Account {
                 .iter()
                 .map(|(m, t)| (m.clone(), epoch_ms(*t)))
                 .collect(),
+            cooldown_reasons: h
+                .cooldown_reasons
+                .iter()
+                .map(|(m, r)| (m.clone(), r.clone()))
+                .collect(),
             backoff_level: h.backoff_level,
             consecutive_failures: h.consecutive_failures,
             disabled_until_ms: h.disabled_until.map(epoch_ms),
@@ -234,6 +240,7 @@ impl Account {
             .iter()
             .map(|(m, t)| (m.clone(), from_epoch_ms(*t)))
             .collect();
+        h.cooldown_reasons = row.cooldown_reasons.iter().cloned().collect();
         h.backoff_level = row.backoff_level;
         h.consecutive_failures = row.consecutive_failures;
         h.disabled_until = row.disabled_until_ms.map(from_epoch_ms);
@@ -399,6 +406,7 @@ pub fn build(
         open_connections,
         routes: RwLock::new(Arc::new(routes)),
         ui_sessions: Default::default(),
+        started: switchyard_hub::clock::now(),
     })
 }
 
@@ -415,47 +423,6 @@ impl App {
     /// Puts `routes` in force for requests that start from now on.
     pub fn set_routes(&self, routes: Routes) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
-    }
-
-    /// Every account's state for `GET /api/accounts`.
-    pub fn accounts_report(&self) -> serde_json::Value {
-        let now = switchyard_hub::clock::now();
-        let today = day_number(now, self.config.routing.day_offset_secs);
-        let rows: Vec<serde_json::Value> = self
-            .providers
-            .iter()
-            .flat_map(|p| p.accounts().iter().cloned().collect::<Vec<_>>())
-            .map(|a| {
-                let mut h = a.lock_health();
-                h.roll_day(today);
-                let status = match h.check("", now) {
-                    Ok(()) => "ok",
-                    Err(Unavailable::Disabled(_)) => "disabled",
-                    Err(_) => "cooling",
-                };
-                let iso = |t: SystemTime| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339();
-                let active = |t: &SystemTime| *t > now;
-                serde_json::json!({
-                    "provider": a.provider,
-                    "account": a.name,
-                    "status": status,
-                    "health": h.score(now),
-                    "cooldown_until": h.cooldown_until.filter(active).map(iso),
-                    "model_cooldowns": h.model_cooldowns.iter().filter(|(_, t)| active(t))
-                        .map(|(m, t)| (m.clone(), serde_json::Value::String(iso(*t)))).collect::<serde_json::Map<_, _>>(),
-                    "disabled_until": h.disabled_until.filter(active).map(iso),
-                    "backoff_level": h.backoff_level,
-                    "consecutive_failures": h.consecutive_failures,
-                    "last_error": h.last_error.as_ref().map(|(t, m)| serde_json::json!({"at": iso(*t), "message": m})),
-                    "requests_today": h.day_requests,
-                    "tokens_today": h.day_tokens,
-                    "daily_requests_limit": a.daily_requests,
-                    "daily_tokens_limit": a.daily_tokens,
-                    "in_flight": a.in_flight.load(Ordering::Relaxed),
-                })
-            })
-            .collect();
-        serde_json::json!({ "accounts": rows })
     }
 
     /// Clears the routing penalties of every account in use that `scope` covers and queues

@@ -90,6 +90,8 @@ pub struct AccountStateRow {
     pub account: String,
     pub cooldown_until_ms: Option<i64>,
     pub model_cooldowns: Vec<(String, i64)>,
+    /// Why each cooldown was set: (model, or "" for the account's own; reason).
+    pub cooldown_reasons: Vec<(String, String)>,
     pub backoff_level: u32,
     pub consecutive_failures: u32,
     pub disabled_until_ms: Option<i64>,
@@ -481,12 +483,14 @@ fn insert(
             let mut state = tx.prepare_cached(
                 "INSERT OR REPLACE INTO account_state (provider, account, cooldown_until_ms, model_cooldowns,
                     backoff_level, consecutive_failures, disabled_until_ms, last_error_ms, last_error, day,
-                    day_requests, day_tokens)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    day_requests, day_tokens, cooldown_reasons)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for a in states {
                 let cooldowns =
                     serde_json::to_string(&a.model_cooldowns).unwrap_or_else(|_| "[]".into());
+                let reasons =
+                    serde_json::to_string(&a.cooldown_reasons).unwrap_or_else(|_| "[]".into());
                 state.execute(params![
                     a.provider,
                     a.account,
@@ -500,6 +504,7 @@ fn insert(
                     a.day,
                     a.day_requests as i64,
                     a.day_tokens as i64,
+                    reasons,
                 ])?;
             }
         }

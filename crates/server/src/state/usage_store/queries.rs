@@ -58,10 +58,12 @@ pub fn remove_route(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 pub fn load_account_states(conn: &Connection) -> rusqlite::Result<Vec<AccountStateRow>> {
     let mut stmt = conn.prepare(
         "SELECT provider, account, cooldown_until_ms, model_cooldowns, backoff_level, consecutive_failures,
-                disabled_until_ms, last_error_ms, last_error, day, day_requests, day_tokens FROM account_state",
+                disabled_until_ms, last_error_ms, last_error, day, day_requests, day_tokens, cooldown_reasons
+         FROM account_state",
     )?;
     let rows = stmt.query_map([], |r| {
         let cooldowns: String = r.get(3)?;
+        let reasons: String = r.get(12)?;
         let last_error = match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<String>>(8)?) {
             (Some(t), Some(m)) => Some((t, m)),
             _ => None,
@@ -71,6 +73,7 @@ pub fn load_account_states(conn: &Connection) -> rusqlite::Result<Vec<AccountSta
             account: r.get(1)?,
             cooldown_until_ms: r.get(2)?,
             model_cooldowns: serde_json::from_str(&cooldowns).unwrap_or_default(),
+            cooldown_reasons: serde_json::from_str(&reasons).unwrap_or_default(),
             backoff_level: r.get(4)?,
             consecutive_failures: r.get(5)?,
             disabled_until_ms: r.get(6)?,

@@ -50,7 +50,7 @@ impl std::fmt::Display for ResetScope {
 fn clear_saved(conn: &Connection, scope: &ResetScope) -> rusqlite::Result<usize> {
     let (provider, account) = scope.columns();
     conn.execute(
-        "UPDATE account_state SET cooldown_until_ms = NULL, model_cooldowns = '[]',
+        "UPDATE account_state SET cooldown_until_ms = NULL, model_cooldowns = '[]', cooldown_reasons = '[]',
              backoff_level = 0, consecutive_failures = 0, disabled_until_ms = NULL
          WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR account = ?2)",
         params![provider, account],
