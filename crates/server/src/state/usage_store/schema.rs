@@ -104,6 +104,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
          tokens_per_day      INTEGER,
          tokens_per_month    INTEGER
      );",
+    // Why each cooldown was set (`429 retry-after 7200 s`), for `GET /api/accounts`:
+    // a JSON list of (model or "", reason).
+    "ALTER TABLE account_state ADD COLUMN cooldown_reasons TEXT NOT NULL DEFAULT '[]';",
     // The usage API (`GET /api/usage/aggregate`, `GET /api/requests`). Hour and day buckets
     // read `usage_hourly`, per-hour sums by every dimension the API groups and filters by,
     // kept by a trigger in the inserting transaction, so every writer of `usage` (the
@@ -161,9 +164,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX usage_key_ts ON usage(client_key, ts_ms);
      CREATE INDEX usage_provider_ts ON usage(provider, ts_ms);
      CREATE INDEX usage_model_ts ON usage(requested_model, ts_ms);",
-    // Why each cooldown was set (`429 retry-after 7200 s`), for `GET /api/accounts`:
-    // a JSON list of (model or "", reason).
-    "ALTER TABLE account_state ADD COLUMN cooldown_reasons TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
