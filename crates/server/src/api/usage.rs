@@ -465,7 +465,8 @@ async fn on_disk<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("cannot read the debug logs: {e}")))
 }
 
-async fn debug_folder(app: &Arc<App>, id: &str) -> Result<(RequestRow, PathBuf), ApiError> {
+/// The request's row and its debug-log folder, or a 404 that says why there is none.
+pub async fn debug_folder(app: &Arc<App>, id: &str) -> Result<(RequestRow, PathBuf), ApiError> {
     let row = row_of(app, id).await?;
     let dir = app.config.logs_dir.clone();
     let wanted = row.clone();

@@ -2,7 +2,7 @@
 //! row and, when debug logs were on, the six numbered stages side by side with a diff between
 //! what the client sent and what went to the provider — the translation inspector.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use maud::{Markup, html};
@@ -167,12 +167,13 @@ pub async fn one(app: &Arc<App>, request_id: &str) -> Page {
         .await
         .map_err(|e| (500, e.message))?
         .ok_or((404, format!("no request `{request_id}` in the usage log")))?;
-    let folder = app
-        .config
-        .debug_logs
-        .then(|| find_folder(&app.config.logs_dir, request_id))
-        .flatten();
-    let files = folder.as_deref().map(read_stages).unwrap_or_default();
+    let files = match crate::api::usage::debug_folder(app, request_id).await {
+        // Reading a few files is blocking work: off the serving thread.
+        Ok((_, folder)) => tokio::task::spawn_blocking(move || read_stages(&folder))
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     let text_of = |stem: &str| {
         files
             .iter()
@@ -238,25 +239,6 @@ fn row_of(
         Ok(out)
     })
     .optional()
-}
-
-/// The debug folder of `request_id`: its name ends with the id's first eight characters.
-pub fn find_folder(logs: &Path, request_id: &str) -> Option<PathBuf> {
-    let short: String = request_id.chars().take(8).collect();
-    if short.is_empty() || !short.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return None;
-    }
-    let suffix = format!("_{short}");
-    std::fs::read_dir(logs)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(&suffix))
-        })
 }
 
 /// The folder's files, JSON pretty-printed, largest kept to a readable size.
