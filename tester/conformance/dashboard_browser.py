@@ -179,6 +179,34 @@ def run(driver):
     console_clean(driver, "routing")
     shot(driver, "06-routing")
 
+    # Client keys: make one, its secret shown once; it serves, and once revoked it does not.
+    driver.get(BASE + "/ui/keys")
+    driver.find_element(By.NAME, "name").send_keys("browser-made")
+    driver.find_element(By.NAME, "limits.requests_per_minute").send_keys("50")
+    driver.find_element(By.XPATH, "//button[text()='Make key']").click()
+    wait(driver, EC.text_to_be_present_in_element((By.ID, "new-secret"), "sk-sy-"), "the new key's secret")
+    secret = driver.find_element(By.ID, "new-secret").text.strip()
+    made = OpenAI(base_url=BASE + "/v1", api_key=secret)
+    try:
+        made.chat.completions.create(model="p/m1", messages=[{"role": "user", "content": "with a new key"}])
+        check("a key made in the dashboard serves", True)
+    except Exception as e:
+        check("a key made in the dashboard serves", False, str(e))
+    driver.get(BASE + "/ui/keys")
+    row = driver.find_element(By.XPATH, "//tr[td[2][text()='browser-made']]")
+    check("the new key is listed masked with its limit", secret not in row.text and "50/min" in row.text, row.text)
+    accessible(driver, "keys")
+    shot(driver, "07-keys")
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Revoke browser-made']").click()
+    driver.switch_to.alert.accept()
+    wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[2][text()='browser-made']]/td[5]"), "revoked"), "the key to show as revoked", 15)
+    try:
+        made.chat.completions.create(model="p/m1", messages=[{"role": "user", "content": "after revocation"}])
+        check("a revoked key is refused", False, "it was served")
+    except Exception as e:
+        check("a revoked key is refused", "401" in str(e) or "revoked" in str(e), str(e))
+    console_clean(driver, "keys")
+
     # Connect: the key typed in is filled into every snippet.
     driver.get(BASE + "/ui/connect")
     driver.find_element(By.NAME, "key").send_keys(CLIENT_KEY)
@@ -186,7 +214,7 @@ def run(driver):
     check("connect fills the key and address into the snippets", CLIENT_KEY in snippet and BASE in snippet, snippet)
     accessible(driver, "connect")
     console_clean(driver, "connect")
-    shot(driver, "07-connect")
+    shot(driver, "08-connect")
 
     # Sign out: back to the login page, and the pages are closed again.
     driver.find_element(By.XPATH, "//button[text()='Sign out']").click()

@@ -10,6 +10,7 @@
 pub mod accounts;
 mod chart;
 mod connect;
+mod keys;
 mod layout;
 mod live;
 mod overview;
@@ -109,6 +110,7 @@ async fn route(
             accounts::page(&app).await,
         ),
         "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app, query))),
+        "/ui/keys" => ("Client keys", "/ui/keys", keys::page(&app).await),
         "/ui/connect" => (
             "Connect",
             "/ui/connect",

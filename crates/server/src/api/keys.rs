@@ -118,16 +118,26 @@ pub struct CreatedKey {
     )
 )]
 pub async fn list(app: Arc<App>) -> Answer {
-    let stored = with_db(&app, |conn| usage_store::load_keys(conn)).await?;
+    ok(
+        200,
+        &KeyList {
+            keys: views(&app).await?,
+        },
+    )
+}
+
+/// Every client key as the API shows it: the config file's, then the stored ones.
+pub async fn views(app: &Arc<App>) -> Result<Vec<KeyView>, ApiError> {
+    let stored = with_db(app, |conn| usage_store::load_keys(conn)).await?;
     let now = now_ms();
     let mut keys: Vec<KeyView> = app
         .config
         .client_keys
         .iter()
-        .map(|k| file_view(&app, k))
+        .map(|k| file_view(app, k))
         .collect();
-    keys.extend(stored.iter().map(|k| stored_view(&app, k, now)));
-    ok(200, &KeyList { keys })
+    keys.extend(stored.iter().map(|k| stored_view(app, k, now)));
+    Ok(keys)
 }
 
 /// Reads one client key.

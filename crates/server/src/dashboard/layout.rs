@@ -8,11 +8,12 @@ pub const STYLE: &str = include_str!("assets/style.css");
 pub const SCRIPT: &str = include_str!("assets/app.js");
 
 /// The pages, in navigation order: (path, label).
-const PAGES: [(&str, &str); 5] = [
+const PAGES: [(&str, &str); 6] = [
     ("/ui/", "Overview"),
     ("/ui/requests", "Requests"),
     ("/ui/accounts", "Providers & accounts"),
     ("/ui/routing", "Routing"),
+    ("/ui/keys", "Client keys"),
     ("/ui/connect", "Connect"),
 ];
 

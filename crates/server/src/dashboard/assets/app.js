@@ -50,7 +50,8 @@ document.addEventListener("click", async (event) => {
 });
 
 // <form data-api="/api/..." data-method="POST"> fields become a JSON object; a field with
-// data-list is split on commas or new lines; data-number makes a number; empty fields are left out.
+// data-list is split on commas or new lines; data-number makes a number; empty fields are left
+// out; a dotted name (`limits.requests_per_minute`) makes a nested object.
 document.addEventListener("submit", async (event) => {
   const form = event.target.closest("form[data-api]");
   if (!form) return;
@@ -59,9 +60,13 @@ document.addEventListener("submit", async (event) => {
   for (const field of form.querySelectorAll("input[name], select[name], textarea[name]")) {
     const raw = field.value.trim();
     if (raw === "") continue;
-    if (field.dataset.list !== undefined) body[field.name] = raw.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
-    else if (field.dataset.number !== undefined) body[field.name] = Number(raw);
-    else body[field.name] = raw;
+    let value = raw;
+    if (field.dataset.list !== undefined) value = raw.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
+    else if (field.dataset.number !== undefined) value = Number(raw);
+    const path = field.name.split(".");
+    let into = body;
+    for (const part of path.slice(0, -1)) into = into[part] ??= {};
+    into[path[path.length - 1]] = value;
   }
   try {
     const data = await api(form.dataset.method ?? "POST", form.dataset.api, body);
