@@ -25,7 +25,7 @@ use switchyard_provider::ClientHeaders;
 
 use crate::http::respond::{self, Body};
 use crate::http::stream_body::StreamBody;
-use crate::state::app::App;
+use crate::state::app::{App, Snapshot};
 use answer::{Outcome, Reply};
 use deliver::{Delivery, Undelivered};
 use record::{CLIENT_CLOSED, Call};
@@ -60,10 +60,13 @@ pub async fn handle(
     // write a row waits for room in its queue; on a kept-alive connection that is after the
     // previous answer was delivered. Health checks and metrics do not wait.
     app.usage.room().await;
-    let mut call = Call::new(app.clone(), endpoint.client);
+    // The one load of the live configuration: everything below uses this snapshot, so a
+    // reconfiguration while the request runs changes nothing for it.
+    let live = app.snapshot();
+    let mut call = Call::new(app.clone(), &live, endpoint.client);
     let client = endpoint.client;
     let id = call.id().to_owned();
-    let res = match run(&app, &mut call, req, peer, endpoint).await {
+    let res = match run(&app, &live, &mut call, req, peer, endpoint).await {
         Ok(Outcome::Stream(setup)) => respond::sse(StreamBody::new(setup, call).boxed_unsync()),
         Ok(Outcome::Json {
             status,
@@ -74,7 +77,7 @@ pub async fn handle(
             let overhead = call.overhead();
             call.succeed(status, usage, Some(ttfb));
             let res = respond::bytes(status, "application/json", body);
-            match overhead.filter(|_| app.config.overhead_header) {
+            match overhead.filter(|_| live.config.overhead_header) {
                 Some(o) => respond::with_header(
                     res,
                     "x-switchyard-overhead-us",
@@ -104,16 +107,17 @@ pub async fn handle(
 /// The phases in order; each returns early with the error that ends the request.
 async fn run(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     req: Request<Incoming>,
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Result<Outcome, ApiError> {
     let (parts, body) = req.into_parts();
-    intake::admit(app, call, &parts.headers, peer)?;
-    let intake = intake::read(app, call, &parts, body, &endpoint).await?;
+    intake::admit(app, live, call, &parts.headers, peer)?;
+    let intake = intake::read(app, live, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
-    let resolved = resolve::resolve(app, &intake.model)?;
+    let resolved = resolve::resolve(live, &intake.model)?;
     call.resolved(resolved.combo);
     if endpoint.kind == EndpointKind::CountTokens {
         return Ok(answer::count_tokens(endpoint.client, &intake.body));
@@ -126,13 +130,14 @@ async fn run(
             .and_then(Value::as_bool)
             .unwrap_or(false),
         prompt_estimate: estimate_tokens(intake.size),
-        idle: app.config.timeouts.idle,
-        deadline: Instant::now() + app.config.timeouts.total,
+        idle: live.config.timeouts.idle,
+        deadline: Instant::now() + live.config.timeouts.total,
     };
-    let session = intake::session_id(&parts.headers, &app.config.routing.session_header);
+    let session = intake::session_id(&parts.headers, &live.config.routing.session_header);
     let client_headers = ClientHeaders::from_request(endpoint.client, &parts.headers);
     let delivery = Delivery {
         app,
+        live,
         client: endpoint.client,
         stream: intake.stream,
         session: session.as_deref(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::state::app::{self, App};
+use crate::state::snapshot::{Reconfigure, ReloadSource, ReloadStatus};
 use crate::state::{debug_log, usage_store};
 use crate::{config, http::serve, routing};
 
@@ -76,7 +77,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let (stored_routes, routes) = stored_routes(&conn, &config)?;
+        let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -102,9 +103,11 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let first = others.remove(0);
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
-        let app = Arc::new(app::build(config, usage, debug, &saved, routes)?);
+        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers: Vec::new() };
+        let app = Arc::new(app::build(usage, debug, &saved, sources)?);
+        let live = app.snapshot();
         for (name, model, format) in &learned {
-            let provider = app.providers.iter().find(|p| &p.name == name);
+            let provider = live.provider(name);
             let learning = provider.and_then(|p| p.executor.endpoint_learning());
             if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
                 l.restore(model, f);
@@ -117,14 +120,15 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             used_this_month,
         );
 
-        if app.config.client_keys.is_empty() {
+        if live.config.client_keys.is_empty() {
             tracing::warn!("no client keys configured: only loopback clients are served");
         }
         let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
-        tracing::info!(providers = app.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
+        tracing::info!(providers = live.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
+        drop(live);
         let reload = tokio::spawn(reload_stored(app.clone(), stored_routes));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
@@ -216,20 +220,6 @@ fn writer_options() -> usage_store::WriterOptions {
     options
 }
 
-/// The aliases and combos kept in the database, and the table they make with the config
-/// file's (its warnings logged).
-fn stored_routes(
-    conn: &rusqlite::Connection,
-    config: &config::Config,
-) -> Result<(usage_store::StoredRoutes, config::Routes), Error> {
-    let stored = usage_store::load_routes(conn).map_err(Error::read("stored routes"))?;
-    let (routes, warnings) = config.routes_with(stored.0.clone(), stored.1.clone());
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    Ok((stored, routes))
-}
-
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`) and
 /// aliases and combos set or removed (`switchyard alias`, `combo`) while the server runs, and
 /// applies the resets `switchyard accounts reset` asked for (this server's state in memory is
@@ -237,7 +227,8 @@ fn stored_routes(
 /// database held when the alias and combo table in force was built.
 async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
     let store = app.credentials.store.clone();
-    let conn = usage_store::open(&app.config.database)
+    let started = app.snapshot();
+    let conn = usage_store::open(&started.config.database)
         .inspect_err(|e| {
             tracing::warn!(
                 "`switchyard accounts reset`, `alias` and `combo` changes are not read: {e}"
@@ -245,14 +236,15 @@ async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
         })
         .ok()
         .map(|c| Arc::new(std::sync::Mutex::new(c)));
-    let mut tick = tokio::time::interval(app.config.account_reload);
+    let mut tick = tokio::time::interval(started.config.account_reload);
+    drop(started);
     tick.tick().await;
     loop {
         tick.tick().await;
         if let Some(store) = store.clone()
             && let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await
         {
-            for p in &app.providers {
+            for p in &app.snapshot().providers {
                 if p.sync_stored(&rows) {
                     tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
                 }
@@ -289,16 +281,22 @@ async fn reload_routes(
     if stored == *last {
         return;
     }
-    let (routes, warnings) = app.config.routes_with(stored.0.clone(), stored.1.clone());
-    for w in warnings {
-        tracing::warn!("{w}");
+    let mut sources = app.reconfigure.lock().await;
+    sources.stored_routes = stored.clone();
+    let result = app.rebuild(&sources);
+    let error = result.as_ref().err().map(ToString::to_string);
+    app.set_reload_status(ReloadStatus::now(ReloadSource::Database, error, Vec::new()));
+    match result {
+        Ok(()) => {
+            let live = app.snapshot();
+            tracing::info!(
+                aliases = live.routes.aliases.len(),
+                combos = live.routes.combos.len(),
+                "stored aliases and combos changed"
+            );
+        }
+        Err(e) => tracing::warn!("stored aliases and combos not taken in: {e}"),
     }
-    tracing::info!(
-        aliases = routes.aliases.len(),
-        combos = routes.combos.len(),
-        "stored aliases and combos changed"
-    );
-    app.set_routes(routes);
     *last = stored;
 }
 

@@ -5,4 +5,5 @@ pub mod app;
 pub mod credentials;
 pub mod debug_log;
 pub mod metrics;
+pub mod snapshot;
 pub mod usage_store;

@@ -26,7 +26,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
-            match client_auth::authorize_metrics(&app.config, req.headers(), peer) {
+            match client_auth::authorize_metrics(&app.snapshot().config, req.headers(), peer) {
                 Ok(()) => respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render()),
                 Err(e) => respond::error(&e, Format::OpenAi),
             }
@@ -41,14 +41,16 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             } else {
                 Format::OpenAi
             };
-            match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &resolve::list(&app, format)),
+            let live = app.snapshot();
+            match client_auth::authenticate(&live.config.client_keys, req.headers(), peer) {
+                Ok(_) => respond::json(200, &resolve::list(&live, format)),
                 Err(e) => respond::error(&e, format),
             }
         }
         ("/v1beta/models", &Method::GET) => {
-            match client_auth::authenticate(&app.config.client_keys, req.headers(), peer) {
-                Ok(_) => respond::json(200, &resolve::list(&app, Format::Gemini)),
+            let live = app.snapshot();
+            match client_auth::authenticate(&live.config.client_keys, req.headers(), peer) {
+                Ok(_) => respond::json(200, &resolve::list(&live, Format::Gemini)),
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
@@ -111,7 +113,8 @@ fn proxied(path: &str) -> Option<Endpoint> {
 
 /// Admin routes take only the admin key, and only when one is configured.
 fn admin(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
-    let Some(key) = &app.config.admin_key else {
+    let live = app.snapshot();
+    let Some(key) = &live.config.admin_key else {
         return Err(ApiError::new(
             403,
             ErrorKind::PermissionDenied,

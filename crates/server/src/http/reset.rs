@@ -24,7 +24,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 
 /// Answers an authorized reset request.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let scope = match read_scope(req.into_body(), app.config.timeouts.client_body).await {
+    let scope = match read_scope(req.into_body(), app.snapshot().config.timeouts.client_body).await
+    {
         Ok(s) => s,
         Err(e) => return respond::error(&e, switchyard_hub::Format::OpenAi),
     };

@@ -14,7 +14,7 @@ use crate::request::record::Call;
 use crate::request::resolve::Target;
 use crate::routing::day_number;
 use crate::routing::select::{self, Ordered, Want};
-use crate::state::app::{Account, App, InFlight, Provider};
+use crate::state::app::{Account, App, InFlight, Provider, Snapshot};
 
 /// An upstream that answered with success, and what is needed to read its answer.
 pub struct Delivered<'a> {
@@ -47,6 +47,8 @@ impl From<switchyard_hub::TranslateError> for Undelivered {
 /// What every attempt of one request shares.
 pub struct Delivery<'a> {
     pub app: &'a App,
+    /// What was in force when the request came in; its providers serve the whole request.
+    pub live: &'a Snapshot,
     pub client: Format,
     /// Whether the client asked for a stream.
     pub stream: bool,
@@ -88,7 +90,7 @@ impl<'a> Delivery<'a> {
         let mut first_failure: Option<(Failure, Pipeline)> = None;
         for (index, target) in targets.iter().enumerate() {
             let provider = self
-                .app
+                .live
                 .providers
                 .get(target.provider)
                 .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
@@ -140,7 +142,7 @@ impl<'a> Delivery<'a> {
         let (mut failure, pipeline) =
             first_failure.ok_or_else(|| ApiError::internal("no target to try"))?;
         // When every account on every target is cooling down, say when the first one is back.
-        if let Some(until) = earliest_free(self.app, targets) {
+        if let Some(until) = earliest_free(self.live, targets) {
             let wait = until
                 .duration_since(switchyard_hub::clock::now())
                 .unwrap_or_default();
@@ -192,6 +194,7 @@ impl<'a> Delivery<'a> {
                 session: self.session,
                 forwarded,
                 deadline: self.deadline,
+                timeouts: self.live.config.timeouts,
             };
             let failure = match attempt.run(call, this).await {
                 Ok(answer) => {
@@ -260,15 +263,16 @@ impl<'a> Delivery<'a> {
     /// The provider's accounts in the order the strategy tries them for `target`.
     fn order(&self, provider: &Provider, target: &Target) -> Ordered {
         let now = switchyard_hub::clock::now();
-        let routing = &self.app.config.routing;
+        let routing = &self.live.config.routing;
         select::order(
             provider,
             &Want {
                 model: &target.model,
                 pin: target.account.as_deref(),
-                preferred: self
-                    .session
-                    .and_then(|s| self.app.session_account(s, provider.index)),
+                preferred: self.session.and_then(|s| {
+                    self.app
+                        .session_account(s, &provider.name, routing.session_ttl)
+                }),
                 now,
                 today: day_number(now, routing.day_offset_secs),
                 day_offset_secs: routing.day_offset_secs,
@@ -282,7 +286,9 @@ impl<'a> Delivery<'a> {
         account.lock_health().on_success(model);
         self.app.save_account(account);
         if let Some(s) = self.session {
-            self.app.remember_session(s, provider.index, account.index);
+            let ttl = self.live.config.routing.session_ttl;
+            self.app
+                .remember_session(s, &provider.name, account.index, ttl);
         }
         call.answered_by(account.clone());
     }
@@ -300,7 +306,7 @@ impl<'a> Delivery<'a> {
             failure,
             model,
             provider.per_model_limits,
-            &self.app.config.routing,
+            &self.live.config.routing,
             switchyard_hub::clock::now(),
         );
         if penalty.cooldown.is_some() {
@@ -388,11 +394,11 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
 }
 
 /// When the first account of any target frees up, if none can take a request now.
-fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
+fn earliest_free(live: &Snapshot, targets: &[Target]) -> Option<SystemTime> {
     let now = switchyard_hub::clock::now();
     let mut earliest: Option<SystemTime> = None;
     for t in targets {
-        let provider = app.providers.get(t.provider)?;
+        let provider = live.providers.get(t.provider)?;
         for a in provider.accounts().iter() {
             if t.account.as_deref().is_some_and(|p| p != a.name) {
                 continue;

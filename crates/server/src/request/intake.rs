@@ -15,7 +15,7 @@ use switchyard_hub::{ApiError, ErrorKind, Format, TranslateCtx};
 use crate::http::client_auth;
 use crate::request::record::{CLIENT_CLOSED, Call};
 use crate::request::{Endpoint, EndpointKind};
-use crate::state::app::App;
+use crate::state::app::{App, Snapshot};
 use crate::state::debug_log::request_json;
 
 /// A request's body, read, parsed and checked.
@@ -32,23 +32,24 @@ pub struct Intake {
 /// Authenticates the caller and admits it under its key's limits.
 pub fn admit(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<(), ApiError> {
     call.authenticated(client_auth::authenticate(
-        &app.config.client_keys,
+        &live.config.client_keys,
         headers,
         peer,
     )?);
     let key = call
         .client_key()
-        .and_then(|id| app.config.client_keys.iter().find(|k| k.id == id));
+        .and_then(|id| live.config.client_keys.iter().find(|k| k.id == id));
     if let Some(key) = key {
         app.limits.admit(
             key,
             switchyard_hub::clock::now(),
-            app.config.routing.day_offset_secs,
+            live.config.routing.day_offset_secs,
         )?;
     }
     Ok(())
@@ -57,6 +58,7 @@ pub fn admit(
 /// Reads, parses and checks the body (see [`Intake`]).
 pub async fn read(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     parts: &Parts,
     body: Incoming,
@@ -65,8 +67,8 @@ pub async fn read(
     let raw = read_body(
         body,
         &parts.headers,
-        app.config.body_limit,
-        app.config.timeouts.client_body,
+        live.config.body_limit,
+        live.config.timeouts.client_body,
     )
     .await?;
     let mut body: Value = serde_json::from_slice(&raw)

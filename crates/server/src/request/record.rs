@@ -8,7 +8,7 @@ use serde_json::Value;
 use switchyard_hub::{ApiError, Format, Usage};
 
 use crate::routing::day_number;
-use crate::state::app::{Account, App};
+use crate::state::app::{Account, App, Snapshot};
 use crate::state::debug_log::{DebugTrace, folder_name};
 use crate::state::usage_store::UsageRow;
 
@@ -22,6 +22,8 @@ const CANCELLED: &str = "cancelled";
 /// for the step of the request that knows the value.
 pub struct Call {
     app: Arc<App>,
+    /// Where the day for daily counts begins, as the request's snapshot says.
+    day_offset_secs: i32,
     id: String,
     client: Format,
     started: Instant,
@@ -37,14 +39,18 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn new(app: Arc<App>, client: Format) -> Self {
+    pub fn new(app: Arc<App>, live: &Snapshot, client: Format) -> Self {
         // A random v4 id from the thread's fast generator: ids need to be unique, not secret,
         // and `new_v4` would cost a getrandom system call per request.
         let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
             .into_uuid()
             .simple()
             .to_string();
-        let trace = app.debug.as_ref().map(|_| DebugTrace::default());
+        let trace = app
+            .debug
+            .as_ref()
+            .filter(|_| live.config.debug_logs)
+            .map(|_| DebugTrace::default());
         let row = UsageRow {
             ts_ms: chrono::Utc::now().timestamp_millis(),
             request_id: id.clone(),
@@ -53,6 +59,7 @@ impl Call {
         };
         Call {
             app,
+            day_offset_secs: live.config.routing.day_offset_secs,
             id,
             client,
             started: Instant::now(),
@@ -206,10 +213,7 @@ impl Call {
         self.row.latency_ms = self.elapsed_ms();
         let tokens = self.row.usage.total();
         if tokens > 0 {
-            let today = day_number(
-                switchyard_hub::clock::now(),
-                self.app.config.routing.day_offset_secs,
-            );
+            let today = day_number(switchyard_hub::clock::now(), self.day_offset_secs);
             if let Some(a) = &self.account {
                 let mut h = a.lock_health();
                 h.roll_day(today);
@@ -218,7 +222,7 @@ impl Call {
                 self.app.save_account(a);
             }
             if let Some(key) = &self.row.client_key {
-                let offset = self.app.config.routing.day_offset_secs;
+                let offset = self.day_offset_secs;
                 self.app
                     .limits
                     .add_tokens(key, tokens, switchyard_hub::clock::now(), offset);

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format};
 
 use crate::config::{ProviderConfig, Routes, check_model};
-use crate::state::app::App;
+use crate::state::app::Snapshot;
 
 /// What resolution needs to know of a provider: the running one, or its config.
 pub trait Listed {
@@ -13,6 +13,15 @@ pub trait Listed {
 }
 
 impl Listed for crate::state::app::Provider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn models(&self) -> &[String] {
+        &self.models
+    }
+}
+
+impl Listed for std::sync::Arc<crate::state::app::Provider> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -48,8 +57,8 @@ pub struct Resolved {
 /// Resolves a model string: a combo, an alias, `provider/model`, a wildcard such as
 /// `*/claude-*` (every listed model that matches, providers in config order), or a bare
 /// model a provider lists.
-pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
-    resolve_in(&app.routes(), &app.providers, requested)
+pub fn resolve(live: &Snapshot, requested: &str) -> Result<Resolved, ApiError> {
+    resolve_in(&live.routes, &live.providers, requested)
 }
 
 /// [`resolve`] against `providers` (in config order), so it can be checked without a
@@ -152,14 +161,14 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The model list (`GET /v1/models`, `GET /v1beta/models`) in `format`'s shape: every
 /// configured `provider/model` and alias.
-pub fn list(app: &App, format: Format) -> Value {
+pub fn list(live: &Snapshot, format: Format) -> Value {
     let mut ids: Vec<(String, &str)> = Vec::new();
-    for p in &app.providers {
+    for p in &live.providers {
         for m in &p.models {
             ids.push((format!("{}/{m}", p.name), p.name.as_str()));
         }
     }
-    let routes = app.routes();
+    let routes = &live.routes;
     for alias in routes.aliases.keys().chain(routes.combos.keys()) {
         ids.push((alias.clone(), "switchyard"));
     }
