@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+mod reload;
 mod request;
 pub mod routing;
 mod start;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::state::app::{self, App};
 use crate::state::snapshot::{Reconfigure, ReloadSource, ReloadStatus};
 use crate::state::{debug_log, usage_store};
-use crate::{config, http::serve, routing};
+use crate::{config, http::serve, reload, routing};
 
 /// Why the server could not start (or stop cleanly).
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,7 @@ impl Error {
 pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     let overrides = config::Overrides { listen };
     let config = config::load(config_path, &overrides)?;
+    let watched = (config_path.to_owned(), overrides.clone());
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -130,6 +131,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
 
         drop(live);
         let reload = tokio::spawn(reload_stored(app.clone(), stored_routes));
+        let watch = tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -161,6 +163,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // the writers can drain and stop.
         reload.abort();
         let _ = reload.await;
+        watch.abort();
+        let _ = watch.await;
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {
@@ -236,11 +240,30 @@ async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
         })
         .ok()
         .map(|c| Arc::new(std::sync::Mutex::new(c)));
-    let mut tick = tokio::time::interval(started.config.account_reload);
+    let watch = reload::DatabaseWatch::open(&started.config.database)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "database changes are read every {:?} only: {e}",
+                started.config.account_reload
+            )
+        })
+        .ok();
+    // A full reload at least every `account_reload`; in between, one as soon as another
+    // connection (the CLI) changed the database.
+    let every = (started.config.account_reload.as_millis()
+        / reload::DatabaseWatch::poll_interval().as_millis().max(1))
+    .max(1);
     drop(started);
-    tick.tick().await;
+    let mut tick = tokio::time::interval(reload::DatabaseWatch::poll_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u128 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        let changed = watch.as_ref().is_some_and(reload::DatabaseWatch::changed);
+        if !changed && ticks % every != 0 {
+            continue;
+        }
         if let Some(store) = store.clone()
             && let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await
         {
