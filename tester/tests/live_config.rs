@@ -19,6 +19,11 @@ use switchyard_tester::harness::{Proxy, run};
 use switchyard_tester::http_client::{Reply, post_json};
 
 const CLIENT: &str = "sk-client-key-live-config";
+const CLI_CHANGES: usize = 40;
+
+/// The tests here measure how soon a change applies: they run one at a time, so one's load
+/// does not slow the other's clock.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The file: provider `a` with the aliases and combo every request uses, plus `extra`
 /// (providers, aliases, combos that come and go).
@@ -108,6 +113,7 @@ fn cli(dir: &Path, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_and_cli_changes_apply_within_a_second() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let a = FakeOpenAi::start().await;
     let b = FakeOpenAi::start().await;
     let proxy = Proxy::start(&config(&a, ""), &[]);
@@ -154,13 +160,13 @@ async fn file_and_cli_changes_apply_within_a_second() {
 /// succeed and reach provider `a`'s upstream, never another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_changes_under_load_fail_and_misroute_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let a = FakeOpenAi::start().await;
     let b = FakeOpenAi::start().await;
     let c = FakeOpenAi::start().await;
     let proxy = Arc::new(Proxy::start(&config(&a, ""), &[]));
     const REQUESTS: usize = 5_000;
     const FILE_CHANGES: usize = 160;
-    const CLI_CHANGES: usize = 40;
 
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -200,29 +206,7 @@ async fn two_hundred_changes_under_load_fail_and_misroute_nothing() {
     }
 
     let dir = proxy.dir.clone();
-    let cli_task = tokio::task::spawn_blocking(move || {
-        for i in 0..CLI_CHANGES {
-            let name = format!("cli{i}");
-            let args: Vec<&str> = if i % 2 == 0 {
-                vec!["alias", "set", &name, "a/cli-model"]
-            } else {
-                vec!["combo", "set", &name, "a/x", "a/y"]
-            };
-            // The CLI reads the config file too: while an invalid one is in place it
-            // refuses, as it should; the next try finds a valid one.
-            let mut tries = 0;
-            loop {
-                let mut full = vec!["--config", "config.toml"];
-                full.extend_from_slice(&args);
-                let (ok, out, err) = run(&dir, &full);
-                if ok {
-                    break;
-                }
-                tries += 1;
-                assert!(tries < 50, "{args:?}: {out}{err}");
-            }
-        }
-    });
+    let cli_task = tokio::task::spawn_blocking(move || cli_changes(&dir));
     for i in 0..FILE_CHANGES {
         let mut extra = String::new();
         if i % 2 == 0 {
@@ -255,7 +239,7 @@ async fn two_hundred_changes_under_load_fail_and_misroute_nothing() {
         t.await.unwrap();
     }
 
-    let failures = failures.lock().unwrap();
+    let failures = std::mem::take(&mut *failures.lock().unwrap());
     assert!(
         failures.is_empty(),
         "{} failed, first: {:?}\n{}",
@@ -283,4 +267,29 @@ async fn two_hundred_changes_under_load_fail_and_misroute_nothing() {
     assert!(proxy.stderr().contains("config file change refused"));
     assert!(proxy.stderr().contains("config file change taken in"));
     assert_eq!(ask(&proxy, "cli0", "hi", false).await.status, 200);
+}
+
+/// `CLI_CHANGES` alias and combo changes through the CLI, as a user makes them.
+fn cli_changes(dir: &Path) {
+    for i in 0..CLI_CHANGES {
+        let name = format!("cli{i}");
+        let args: Vec<&str> = if i % 2 == 0 {
+            vec!["alias", "set", &name, "a/cli-model"]
+        } else {
+            vec!["combo", "set", &name, "a/x", "a/y"]
+        };
+        // The CLI reads the config file too: while an invalid one is in place it
+        // refuses, as it should; the next try finds a valid one.
+        let mut tries = 0;
+        loop {
+            let mut full = vec!["--config", "config.toml"];
+            full.extend_from_slice(&args);
+            let (ok, out, err) = run(dir, &full);
+            if ok {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 50, "{args:?}: {out}{err}");
+        }
+    }
 }

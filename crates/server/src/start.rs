@@ -107,13 +107,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers: Vec::new() };
         let app = Arc::new(app::build(usage, debug, &saved, sources)?);
         let live = app.snapshot();
-        for (name, model, format) in &learned {
-            let provider = live.provider(name);
-            let learning = provider.and_then(|p| p.executor.endpoint_learning());
-            if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
-                l.restore(model, f);
-            }
-        }
+        restore_learned(&live, &learned);
         app.limits.seed(
             routing::day_number(now, offset),
             used_today,
@@ -130,8 +124,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         println!("switchyard listening on http://{addr}");
 
         drop(live);
-        let reload = tokio::spawn(reload_stored(app.clone(), stored_routes));
-        let watch = tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1));
+        let (reload, watch) = (tokio::spawn(reload_stored(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -161,10 +154,10 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let _ = joined.await;
         // The reload task holds the app (and through it the usage sink): stop it first so
         // the writers can drain and stop.
-        reload.abort();
-        let _ = reload.await;
-        watch.abort();
-        let _ = watch.await;
+        for task in [reload, watch] {
+            task.abort();
+            let _ = task.await;
+        }
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {
@@ -176,6 +169,17 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         .await
         .map_err(Error::from)
     })
+}
+
+/// Gives providers that learn endpoints (Copilot) what they had learned before.
+fn restore_learned(live: &app::Snapshot, learned: &[(String, String, String)]) {
+    for (name, model, format) in learned {
+        let provider = live.provider(name);
+        let learning = provider.and_then(|p| p.executor.endpoint_learning());
+        if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
+            l.restore(model, f);
+        }
+    }
 }
 
 /// The accounts' saved state, once the resets asked for while no server ran
@@ -261,7 +265,7 @@ async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
         tick.tick().await;
         ticks += 1;
         let changed = watch.as_ref().is_some_and(reload::DatabaseWatch::changed);
-        if !changed && ticks % every != 0 {
+        if !changed && !ticks.is_multiple_of(every) {
             continue;
         }
         if let Some(store) = store.clone()

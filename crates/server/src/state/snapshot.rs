@@ -233,10 +233,9 @@ fn carried_accounts(old: &Provider, p: &ProviderConfig) -> Vec<Arc<Account>> {
         .filter(|c| c.credential.id.is_some())
         .filter(|c| !p.accounts.iter().any(|a| a.name == c.name));
     kept.extend(logins.cloned());
-    let mut next = kept.iter().map(|a| a.index + 1).max().unwrap_or(0);
-    for a in added {
-        kept.push(Arc::new(Account::configured(next, &p.name, a)));
-        next += 1;
+    let first = kept.iter().map(|a| a.index + 1).max().unwrap_or(0);
+    for (index, a) in (first..).zip(added) {
+        kept.push(Arc::new(Account::configured(index, &p.name, a)));
     }
     kept
 }
