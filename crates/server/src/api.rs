@@ -182,7 +182,7 @@ fn admin(app: &App, req: &Request<Incoming>, peer: SocketAddr) -> Result<Actor, 
         let reading = matches!(*req.method(), Method::GET | Method::HEAD);
         // Without an admin key only this machine holds sessions; re-check in case the
         // cookie travelled.
-        let trusted = app.config.admin_key.is_some() || client_auth::is_local(peer.ip());
+        let trusted = app.snapshot().config.admin_key.is_some() || client_auth::is_local(peer.ip());
         return if trusted && (reading || session.csrf_matches(csrf)) {
             Ok(Actor("dashboard".into()))
         } else {
@@ -193,7 +193,7 @@ fn admin(app: &App, req: &Request<Incoming>, peer: SocketAddr) -> Result<Actor, 
             ))
         };
     }
-    let Some(key) = &app.config.admin_key else {
+    let Some(key) = &app.snapshot().config.admin_key else {
         return Err(ApiError::new(
             403,
             ErrorKind::PermissionDenied,
@@ -238,7 +238,7 @@ pub async fn with_db<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let path = app.config.database.clone();
+    let path = app.snapshot().config.database.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = usage_store::open(&path)?;
         f(&mut conn)

@@ -65,7 +65,7 @@ pub struct Config {
     pub file: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientKey {
     pub id: String,
     pub key: Secret,
@@ -96,7 +96,7 @@ pub struct ComboTarget {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routing {
     pub sticky_limit: u32,
     pub backoff_base: Duration,
@@ -109,7 +109,7 @@ pub struct Routing {
     pub day_offset_secs: i32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect: Duration,
     pub first_byte: Duration,
@@ -126,7 +126,7 @@ pub struct Timeouts {
     pub keepalive: Option<Duration>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderConfig {
     pub name: String,
     pub kind: String,
@@ -151,7 +151,7 @@ pub struct UnsetKey {
     pub var: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountConfig {
     pub name: String,
     pub key: Secret,
@@ -293,6 +293,59 @@ impl Config {
             }
         }
         (routes, warnings)
+    }
+
+    /// The settings read once when the process starts (listener, threads, database, limits
+    /// on connections and bodies, the upstream connect timeout, debug logs), by the name of
+    /// their key, that differ between `self` and `next`: changing them needs a restart.
+    pub fn restart_needed(&self, next: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut check = |differs: bool, key: &'static str| {
+            if differs {
+                changed.push(key);
+            }
+        };
+        check(self.listen != next.listen, "server.listen");
+        check(self.threads != next.threads, "server.threads");
+        check(self.database != next.database, "storage.database");
+        check(
+            self.max_connections != next.max_connections,
+            "server.max_connections",
+        );
+        check(self.body_limit != next.body_limit, "server.body_limit");
+        check(self.busy_poll != next.busy_poll, "server.busy_poll_us");
+        check(
+            self.account_reload != next.account_reload,
+            "server.account_reload_ms",
+        );
+        check(self.logs_dir != next.logs_dir, "debug_logs.dir");
+        check(self.debug_logs != next.debug_logs, "debug_logs.enabled");
+        check(
+            self.timeouts.connect != next.timeouts.connect,
+            "timeouts.connect",
+        );
+        check(
+            self.timeouts.client_header != next.timeouts.client_header,
+            "timeouts.client_header",
+        );
+        changed
+    }
+
+    /// `self` with the process-level settings (see [`Config::restart_needed`]) of `running`,
+    /// so a snapshot built while the server runs describes the process as it is.
+    pub fn with_process_of(mut self, running: &Config) -> Config {
+        self.listen = running.listen;
+        self.threads = running.threads;
+        self.database.clone_from(&running.database);
+        self.max_connections = running.max_connections;
+        self.body_limit = running.body_limit;
+        self.busy_poll = running.busy_poll;
+        self.account_reload = running.account_reload;
+        self.logs_dir.clone_from(&running.logs_dir);
+        self.debug_logs = running.debug_logs;
+        self.timeouts.connect = running.timeouts.connect;
+        self.timeouts.client_header = running.timeouts.client_header;
+        self
     }
 
     /// Checks an alias or a combo before it is stored.

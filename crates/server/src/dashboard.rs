@@ -43,7 +43,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         "/ui/assets/app.js" => return asset("text/javascript; charset=utf-8", layout::SCRIPT),
         _ => {}
     }
-    let signing_in = app.config.admin_key.is_some();
+    let signing_in = app.snapshot().config.admin_key.is_some();
     if !signing_in && !this_machine(req.headers(), peer) {
         return text(
             403,
@@ -144,7 +144,7 @@ async fn login(app: &App, req: Request<Incoming>) -> Response<Body> {
         key: String,
     }
     let form: Option<Form> = read_form(req).await;
-    let good = match (&app.config.admin_key, form) {
+    let good = match (&app.snapshot().config.admin_key, form) {
         (Some(admin), Some(f)) => admin.matches(f.key.trim().as_bytes()),
         _ => false,
     };
@@ -171,7 +171,7 @@ async fn logout(app: &App, req: Request<Incoming>, session: &Session) -> Respons
         );
     }
     app.ui_sessions.end(&headers);
-    let to = if app.config.admin_key.is_some() {
+    let to = if app.snapshot().config.admin_key.is_some() {
         "/ui/login"
     } else {
         "/ui/"

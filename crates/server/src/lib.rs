@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod http;
+mod reload;
 mod request;
 pub mod routing;
 mod start;

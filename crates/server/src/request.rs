@@ -27,7 +27,7 @@ use switchyard_provider::ClientHeaders;
 
 use crate::http::respond::{self, Body};
 use crate::http::stream_body::StreamBody;
-use crate::state::app::App;
+use crate::state::app::{App, Snapshot};
 use answer::{Outcome, Reply};
 use deliver::{Delivery, Undelivered};
 use record::{CLIENT_CLOSED, Call};
@@ -68,30 +68,33 @@ pub async fn handle(
     // write a row waits for room in its queue; on a kept-alive connection that is after the
     // previous answer was delivered. Health checks and metrics do not wait.
     app.usage.room().await;
-    let mut call = Call::new(app.clone(), endpoint.client);
+    // The one load of the live configuration: everything below uses this snapshot, so a
+    // reconfiguration while the request runs changes nothing for it.
+    let live = app.snapshot();
+    let mut call = Call::new(app.clone(), &live, endpoint.client);
     let client = endpoint.client;
     let id = call.id().to_owned();
-    let res = match prepare(&app, &mut call, req, peer, endpoint).await {
-        Ok(Prepared::Answered(outcome)) => respond(&app, call, client, Ok(outcome)),
+    let res = match prepare(&app, &live, &mut call, req, peer, endpoint).await {
+        Ok(Prepared::Answered(outcome)) => respond(&live, call, client, Ok(outcome)),
         Ok(Prepared::Deliver(job)) => {
-            let every = app.config.timeouts.keepalive.filter(|_| job.reply.stream);
-            let answering = Box::pin(deliver(app.clone(), call, job));
+            let every = live.config.timeouts.keepalive.filter(|_| job.reply.stream);
+            let answering = Box::pin(deliver(app.clone(), live.clone(), call, job));
             match every {
-                Some(every) => keep_alive::answer(&app, client, answering, every).await,
+                Some(every) => keep_alive::answer(&live, client, answering, every).await,
                 None => {
                     let (outcome, call) = answering.await;
-                    respond(&app, call, client, outcome)
+                    respond(&live, call, client, outcome)
                 }
             }
         }
-        Err(err) => respond(&app, call, client, Err(err)),
+        Err(err) => respond(&live, call, client, Err(err)),
     };
     respond::with_request_id(res, &id)
 }
 
 /// How a request ended, as the response and its usage row.
 fn respond(
-    app: &App,
+    live: &Snapshot,
     call: Call,
     client: Format,
     outcome: Result<Outcome, ApiError>,
@@ -107,10 +110,10 @@ fn respond(
             let overhead = call.overhead();
             let cost = call.succeed(status, usage, Some(ttfb));
             let mut res = respond::bytes(status, "application/json", body);
-            if app.config.cost_header {
+            if live.config.cost_header {
                 res = respond::with_header(res, COST_HEADER, &cost_text(cost));
             }
-            match overhead.filter(|_| app.config.overhead_header) {
+            match overhead.filter(|_| live.config.overhead_header) {
                 Some(o) => respond::with_header(
                     res,
                     "x-switchyard-overhead-us",
@@ -166,19 +169,20 @@ struct Job {
 /// the request.
 async fn prepare(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     req: Request<Incoming>,
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Result<Prepared, ApiError> {
     let (parts, body) = req.into_parts();
-    intake::admit(app, call, &parts.headers, peer)?;
-    let intake = intake::read(app, call, &parts, body, &endpoint).await?;
+    intake::admit(app, live, call, &parts.headers, peer)?;
+    let intake = intake::read(app, live, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
     call.operation(endpoint.op);
     let mut resolved = match &endpoint.pinned {
-        Some(provider) => resolve::resolve_pinned(app, provider, &intake.model)?,
-        None => resolve::resolve(app, &intake.model)?,
+        Some(provider) => resolve::resolve_pinned(live, provider, &intake.model)?,
+        None => resolve::resolve(live, &intake.model)?,
     };
     call.resolved(resolved.combo);
     if endpoint.kind == EndpointKind::CountTokens {
@@ -188,7 +192,7 @@ async fn prepare(
         )));
     }
     deliver::keep_serving(
-        app,
+        live,
         &mut resolved.targets,
         endpoint.op,
         &intake.model,
@@ -210,22 +214,27 @@ async fn prepare(
             .and_then(Value::as_bool)
             .unwrap_or(false),
         prompt_estimate,
-        idle: app.config.timeouts.idle,
-        deadline: Instant::now() + app.config.timeouts.total,
+        idle: live.config.timeouts.idle,
+        deadline: Instant::now() + live.config.timeouts.total,
     };
     Ok(Prepared::Deliver(Job {
         client: endpoint.client,
         body: intake.body,
         targets: resolved.targets,
         reply,
-        session: intake::session_id(&parts.headers, &app.config.routing.session_header),
+        session: intake::session_id(&parts.headers, &live.config.routing.session_header),
         client_headers: ClientHeaders::from_request(endpoint.client, &parts.headers),
     }))
 }
 
 /// Delivers the request upstream and answers it; the call comes back with the outcome, so
 /// whoever awaits this (the handler, or a keep-alive body) records it.
-async fn deliver(app: Arc<App>, mut call: Call, job: Job) -> (Result<Outcome, ApiError>, Call) {
+async fn deliver(
+    app: Arc<App>,
+    live: Arc<Snapshot>,
+    mut call: Call,
+    job: Job,
+) -> (Result<Outcome, ApiError>, Call) {
     let Job {
         client,
         body,
@@ -236,6 +245,7 @@ async fn deliver(app: Arc<App>, mut call: Call, job: Job) -> (Result<Outcome, Ap
     } = job;
     let delivery = Delivery {
         app: &app,
+        live: &live,
         client,
         op: reply.op,
         stream: reply.stream,

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::state::app::{self, App};
+use crate::state::snapshot::{Reconfigure, ReloadSource, ReloadStatus};
 use crate::state::{debug_log, usage_store};
-use crate::{config, http::serve, routing};
+use crate::{config, http::serve, reload, routing};
 
 /// Why the server could not start (or stop cleanly).
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +60,9 @@ impl Error {
 /// Runs the proxy with the config at `config_path` (and `listen` over its address) until a
 /// shutdown signal, and returns once every request has ended and every row is written.
 pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
-    let config = load_config(config_path, listen)?;
+    let overrides = config::Overrides { listen };
+    let config = load_config(config_path, &overrides)?;
+    let watched = (config_path.to_owned(), overrides.clone());
     // One current-thread runtime per serving thread (default: one per core), each with its
     // own listener on the same port (SO_REUSEPORT: the kernel spreads connections) and its
     // own upstream pool, so a request's client and upstream connections live on one thread
@@ -72,7 +75,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let (stored_routes, routes) = stored_routes(&conn, &config)?;
+        let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -101,14 +104,9 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let first = others.remove(0);
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
-        let app = Arc::new(app::build(config, usage, debug, &saved, routes)?);
-        for (name, model, format) in &learned {
-            let provider = app.providers.iter().find(|p| &p.name == name);
-            let learning = provider.and_then(|p| p.executor.endpoint_learning());
-            if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
-                l.restore(model, f);
-            }
-        }
+        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers: Vec::new() };
+        let app = Arc::new(app::build(usage, debug, &saved, sources)?);
+        restore_learned(&app.snapshot(), &learned);
         app.client_keys.set_stored(stored_keys);
         app.limits.seed(
             routing::day_number(now, offset),
@@ -123,11 +121,11 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             tracing::warn!("no client keys configured: only loopback clients are served");
         }
         let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
-        tracing::info!(providers = app.providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
+        tracing::info!(providers = app.snapshot().providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let reload = tokio::spawn(watch_database(app.clone(), stored_routes));
+        let (reload, watch) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -157,8 +155,10 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let _ = joined.await;
         // The reload task holds the app (and through it the usage sink): stop it first so
         // the writers can drain and stop.
-        reload.abort();
-        let _ = reload.await;
+        for task in [reload, watch] {
+            task.abort();
+            let _ = task.await;
+        }
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {
@@ -174,9 +174,9 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
 
 /// Loads the config (writing the commented default on first start) and says what a new
 /// user needs to hear: that the file was created, and how to add a provider to it.
-fn load_config(config_path: &Path, listen: Option<String>) -> Result<config::Config, Error> {
+fn load_config(config_path: &Path, overrides: &config::Overrides) -> Result<config::Config, Error> {
     let created = !config_path.exists();
-    let config = config::load(config_path, &config::Overrides { listen })?;
+    let config = config::load(config_path, overrides)?;
     let path = config_path.display();
     if created {
         eprintln!(
@@ -196,6 +196,17 @@ fn load_config(config_path: &Path, listen: Option<String>) -> Result<config::Con
         );
     }
     Ok(config)
+}
+
+/// Gives providers that learn endpoints (Copilot) what they had learned before.
+fn restore_learned(live: &app::Snapshot, learned: &[(String, String, String)]) {
+    for (name, model, format) in learned {
+        let provider = live.provider(name);
+        let learning = provider.and_then(|p| p.executor.endpoint_learning());
+        if let (Some(l), Some(f)) = (learning, switchyard_hub::Format::parse(format)) {
+            l.restore(model, f);
+        }
+    }
 }
 
 /// The accounts' saved state, once the resets asked for while no server ran
@@ -244,20 +255,6 @@ fn writer_options() -> usage_store::WriterOptions {
     options
 }
 
-/// The aliases and combos kept in the database, and the table they make with the config
-/// file's (its warnings logged).
-fn stored_routes(
-    conn: &rusqlite::Connection,
-    config: &config::Config,
-) -> Result<(usage_store::StoredRoutes, config::Routes), Error> {
-    let stored = usage_store::load_routes(conn).map_err(Error::read("stored routes"))?;
-    let (routes, warnings) = config.routes_with(stored.0.clone(), stored.1.clone());
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    Ok((stored, routes))
-}
-
 /// Takes in what other processes (the CLI) change in the database while the server runs.
 async fn watch_database(app: Arc<App>, routes: usage_store::StoredRoutes) {
     tokio::join!(reload_stored(app.clone(), routes), reload_keys(app));
@@ -270,7 +267,8 @@ async fn watch_database(app: Arc<App>, routes: usage_store::StoredRoutes) {
 /// database held when the alias and combo table in force was built.
 async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
     let store = app.credentials.store.clone();
-    let conn = usage_store::open(&app.config.database)
+    let started = app.snapshot();
+    let conn = usage_store::open(&started.config.database)
         .inspect_err(|e| {
             tracing::warn!(
                 "`switchyard accounts reset`, `alias` and `combo` changes are not read: {e}"
@@ -278,14 +276,34 @@ async fn reload_stored(app: Arc<App>, mut routes: usage_store::StoredRoutes) {
         })
         .ok()
         .map(|c| Arc::new(std::sync::Mutex::new(c)));
-    let mut tick = tokio::time::interval(app.config.account_reload);
-    tick.tick().await;
+    let watch = reload::DatabaseWatch::open(&started.config.database)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "database changes are read every {:?} only: {e}",
+                started.config.account_reload
+            )
+        })
+        .ok();
+    // A full reload at least every `account_reload`; in between, one as soon as another
+    // connection (the CLI) changed the database.
+    let every = (started.config.account_reload.as_millis()
+        / reload::DatabaseWatch::poll_interval().as_millis().max(1))
+    .max(1);
+    drop(started);
+    let mut tick = tokio::time::interval(reload::DatabaseWatch::poll_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u128 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        let changed = watch.as_ref().is_some_and(reload::DatabaseWatch::changed);
+        if !changed && !ticks.is_multiple_of(every) {
+            continue;
+        }
         if let Some(store) = store.clone()
             && let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.list(None)).await
         {
-            for p in &app.providers {
+            for p in &app.snapshot().providers {
                 if p.sync_stored(&rows) {
                     tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
                 }
@@ -306,7 +324,7 @@ const KEYS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// `data_version` moved (any commit by another connection, usage rows included), the keys
 /// are read again and, if they differ, the serving table is swapped.
 async fn reload_keys(app: Arc<App>) {
-    let conn = match usage_store::open(&app.config.database) {
+    let conn = match usage_store::open(&app.snapshot().config.database) {
         Ok(c) => Arc::new(std::sync::Mutex::new(c)),
         Err(e) => {
             tracing::warn!("client keys changed with `switchyard keys` are not read: {e}");
@@ -368,16 +386,22 @@ async fn reload_routes(
     if stored == *last {
         return;
     }
-    let (routes, warnings) = app.config.routes_with(stored.0.clone(), stored.1.clone());
-    for w in warnings {
-        tracing::warn!("{w}");
+    let mut sources = app.reconfigure.lock().await;
+    sources.stored_routes = stored.clone();
+    let result = app.rebuild(&sources);
+    let error = result.as_ref().err().map(ToString::to_string);
+    app.set_reload_status(ReloadStatus::now(ReloadSource::Database, error, Vec::new()));
+    match result {
+        Ok(()) => {
+            let live = app.snapshot();
+            tracing::info!(
+                aliases = live.routes.aliases.len(),
+                combos = live.routes.combos.len(),
+                "stored aliases and combos changed"
+            );
+        }
+        Err(e) => tracing::warn!("stored aliases and combos not taken in: {e}"),
     }
-    tracing::info!(
-        aliases = routes.aliases.len(),
-        combos = routes.combos.len(),
-        "stored aliases and combos changed"
-    );
-    app.set_routes(routes);
     *last = stored;
 }
 
@@ -424,7 +448,7 @@ fn seed_budgets(
     now: std::time::SystemTime,
 ) {
     use crate::routing::budgets::Scope;
-    let offset = app.config.routing.day_offset_secs;
+    let offset = app.snapshot().config.routing.day_offset_secs;
     let (day_n, month_n) = (
         routing::day_number(now, offset),
         routing::month_number(now, offset),

@@ -6,4 +6,5 @@ pub mod client_keys;
 pub mod credentials;
 pub mod debug_log;
 pub mod metrics;
+pub mod snapshot;
 pub mod usage_store;

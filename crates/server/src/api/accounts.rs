@@ -128,7 +128,7 @@ fn iso(t: SystemTime) -> String {
 
 fn view(app: &App, p: &Provider, a: &Account) -> AccountView {
     let now = switchyard_hub::clock::now();
-    let today = day_number(now, app.config.routing.day_offset_secs);
+    let today = day_number(now, app.snapshot().config.routing.day_offset_secs);
     let credential = a.credential.get();
     let file_account = a.credential.id.is_none();
     let mut h = a.lock_health();
@@ -151,7 +151,7 @@ fn view(app: &App, p: &Provider, a: &Account) -> AccountView {
         } else {
             AccountSource::Login
         },
-        file: file_account.then(|| app.config.file.display().to_string()),
+        file: file_account.then(|| app.snapshot().config.file.display().to_string()),
         auth: if credential.is_oauth() {
             AuthKind::Oauth
         } else {
@@ -233,7 +233,7 @@ fn stored_view(row: &StoredAccount) -> AccountView {
 /// Every account of the configured providers: those in use, then stored logins out of use.
 pub fn views(app: &App, stored: &[StoredAccount]) -> Vec<AccountView> {
     let mut out = Vec::new();
-    for p in &app.providers {
+    for p in &app.snapshot().providers {
         let live = p.accounts();
         for a in live.iter() {
             let mut v = view(app, p, a);
@@ -277,7 +277,7 @@ pub async fn on_store<T: Send + 'static>(
 /// next turn), so an API change is in force when its answer arrives.
 pub async fn take_in(app: &App) -> Result<Vec<StoredAccount>, ApiError> {
     let rows = on_store(app, |s| s.list(None)).await?;
-    for p in &app.providers {
+    for p in &app.snapshot().providers {
         if p.sync_stored(&rows) {
             tracing::info!(provider = %p.name, accounts = p.accounts().len(), "stored accounts changed");
         }
@@ -383,6 +383,7 @@ async fn stored_login(app: &App, provider: &str, account: &str) -> Result<Stored
         return Ok(row);
     }
     let in_file = app
+        .snapshot()
         .config
         .providers
         .iter()
@@ -394,7 +395,7 @@ async fn stored_login(app: &App, provider: &str, account: &str) -> Result<Stored
             ErrorKind::InvalidRequest,
             format!(
                 "account `{account}` of provider `{provider}` is declared in the config file {}; change it there",
-                app.config.file.display()
+                app.snapshot().config.file.display()
             ),
         )
         .with_code("declared_in_file"));

@@ -14,7 +14,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The request's body as `T`.
 pub async fn read<T: DeserializeOwned>(app: &App, req: Request<Incoming>) -> Result<T, ApiError> {
-    let pause = app.config.timeouts.client_body;
+    let pause = app.snapshot().config.timeouts.client_body;
     let collected =
         tokio::time::timeout(pause, Limited::new(req.into_body(), BODY_LIMIT).collect())
             .await

@@ -131,6 +131,7 @@ pub async fn views(app: &Arc<App>) -> Result<Vec<KeyView>, ApiError> {
     let stored = with_db(app, |conn| usage_store::load_keys(conn)).await?;
     let now = now_ms();
     let mut keys: Vec<KeyView> = app
+        .snapshot()
         .config
         .client_keys
         .iter()
@@ -153,7 +154,7 @@ pub async fn views(app: &Arc<App>) -> Result<Vec<KeyView>, ApiError> {
 )]
 pub async fn read(app: Arc<App>, id: String) -> Answer {
     if let Some(k) = file_key(&app, &id) {
-        return ok(200, &file_view(&app, k));
+        return ok(200, &file_view(&app, &k));
     }
     let key = stored(&app, id).await?;
     ok(200, &stored_view(&app, &key, now_ms()))
@@ -368,7 +369,7 @@ fn usage(app: &App, id: &str) -> KeyUsage {
     let (tokens_today, tokens_this_month) = app.limits.used(
         id,
         switchyard_hub::clock::now(),
-        app.config.routing.day_offset_secs,
+        app.snapshot().config.routing.day_offset_secs,
     );
     KeyUsage {
         tokens_today,
@@ -376,8 +377,13 @@ fn usage(app: &App, id: &str) -> KeyUsage {
     }
 }
 
-fn file_key<'a>(app: &'a App, id: &str) -> Option<&'a ClientKey> {
-    app.config.client_keys.iter().find(|k| k.id == id)
+fn file_key(app: &App, id: &str) -> Option<ClientKey> {
+    app.snapshot()
+        .config
+        .client_keys
+        .iter()
+        .find(|k| k.id == id)
+        .cloned()
 }
 
 fn file_view(app: &App, k: &ClientKey) -> KeyView {

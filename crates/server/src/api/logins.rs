@@ -190,8 +190,8 @@ fn view(id: &str, s: &Session) -> LoginView {
 }
 
 /// The provider a request names, as `switchyard login` and `import` find it.
-fn provider<'a>(app: &'a App, name: &str) -> Result<&'a ProviderConfig, ApiError> {
-    crate::cli::accounts::provider(&app.config, name).map_err(|e| {
+fn provider(app: &App, name: &str) -> Result<ProviderConfig, ApiError> {
+    crate::cli::accounts::provider(&app.snapshot().config, name).cloned().map_err(|e| {
         ApiError::not_found(e.to_string().lines().next().unwrap_or_default().to_owned())
             .with_code("no_such_provider")
     })
@@ -218,7 +218,8 @@ async fn moved_on(mut rx: watch::Receiver<State>, from: fn(&State) -> bool) {
 pub async fn start(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answer {
     let asked: StartLogin = body::read(&app, req).await?;
     let config = provider(&app, &asked.provider)?;
-    let p = app
+    let live = app.snapshot();
+    let p = live
         .providers
         .iter()
         .find(|p| p.name == config.name)

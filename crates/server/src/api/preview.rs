@@ -74,13 +74,14 @@ pub fn handle(app: &Arc<App>, query: Option<&str>) -> Answer {
 /// Resolves `model` and orders each target's accounts as a request would, without moving any
 /// rotation.
 pub fn preview(app: &App, model: &str) -> Result<Preview, switchyard_hub::ApiError> {
-    let resolved = resolve::resolve(app, model)?;
+    let live = app.snapshot();
+    let resolved = resolve::resolve(&live, model)?;
     let now = switchyard_hub::clock::now();
-    let routing = &app.config.routing;
+    let routing = &live.config.routing;
     let today = day_number(now, routing.day_offset_secs);
     let mut targets = Vec::with_capacity(resolved.targets.len());
     for t in &resolved.targets {
-        let Some(provider) = app.providers.get(t.provider) else {
+        let Some(provider) = live.providers.get(t.provider) else {
             continue;
         };
         let want = Want {

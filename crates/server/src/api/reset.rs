@@ -42,7 +42,7 @@ pub async fn handle(
     peer: SocketAddr,
     actor: Actor,
 ) -> Answer {
-    let scope = read_scope(req.into_body(), app.config.timeouts.client_body).await?;
+    let scope = read_scope(req.into_body(), app.snapshot().config.timeouts.client_body).await?;
     let done = app.reset_accounts(&scope);
     if done.is_empty() {
         return Err(ApiError::not_found(format!(

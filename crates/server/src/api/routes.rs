@@ -139,8 +139,9 @@ async fn stored(app: &Arc<App>) -> Result<StoredRoutes, ApiError> {
 }
 
 fn aliases(app: &App, stored: &StoredRoutes) -> Vec<AliasView> {
-    let routes = app.routes();
-    let file = app.config.aliases.iter().map(|(name, target)| AliasView {
+    let live = app.snapshot();
+    let routes = &live.routes;
+    let file = live.config.aliases.iter().map(|(name, target)| AliasView {
         name: name.clone(),
         target: target.clone(),
         source: RouteSource::File,
@@ -160,8 +161,9 @@ fn aliases(app: &App, stored: &StoredRoutes) -> Vec<AliasView> {
 }
 
 fn combos(app: &App, stored: &StoredRoutes) -> Vec<ComboView> {
-    let routes = app.routes();
-    let file = app.config.combos.iter().map(|(name, targets)| ComboView {
+    let live = app.snapshot();
+    let routes = &live.routes;
+    let file = live.config.combos.iter().map(|(name, targets)| ComboView {
         name: name.clone(),
         targets: targets.iter().map(step).collect(),
         source: RouteSource::File,
@@ -184,7 +186,8 @@ fn combos(app: &App, stored: &StoredRoutes) -> Vec<ComboView> {
 }
 
 fn in_file(app: &App, name: &str) -> bool {
-    app.config.aliases.contains_key(name) || app.config.combos.contains_key(name)
+    let live = app.snapshot();
+    live.config.aliases.contains_key(name) || live.config.combos.contains_key(name)
 }
 
 fn not_found(kind: Kind, name: &str) -> ApiError {
@@ -207,7 +210,7 @@ fn from_file(app: &App, kind: Kind, name: &str) -> ApiError {
     conflict(format!(
         "{} `{name}` is defined in the config file {}; change it there",
         kind.as_str(),
-        app.config.file.display()
+        app.snapshot().config.file.display()
     ))
     .with_code("defined_in_file")
 }
@@ -215,11 +218,9 @@ fn from_file(app: &App, kind: Kind, name: &str) -> ApiError {
 /// Rebuilds the alias and combo table from the file and the database and puts it in force.
 async fn apply(app: &Arc<App>) -> Result<StoredRoutes, ApiError> {
     let stored = stored(app).await?;
-    let (routes, warnings) = app.config.routes_with(stored.0.clone(), stored.1.clone());
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    app.set_routes(routes);
+    app.apply_stored_routes(stored.clone())
+        .await
+        .map_err(|e| ApiError::internal(format!("the change is stored but not in force: {e}")))?;
     Ok(stored)
 }
 
@@ -261,8 +262,8 @@ async fn save(
         )));
     }
     match kind {
-        Kind::Alias => app.config.check_stored(&name, &steps),
-        Kind::Combo => app.config.check_combo(&name, &steps),
+        Kind::Alias => app.snapshot().config.check_stored(&name, &steps),
+        Kind::Combo => app.snapshot().config.check_combo(&name, &steps),
     }
     .map_err(|e| body::invalid(e.0))?;
     let before = stored(&app).await?;

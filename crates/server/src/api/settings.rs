@@ -111,7 +111,7 @@ fn adder(out: &mut Vec<Setting>) -> impl FnMut(&str, Value, SettingSource) + '_ 
 
 /// The server's, the storage's and the timeouts' values, most of which a variable overrides.
 fn server(app: &App, file: &FileText, out: &mut Vec<Setting>) {
-    let c = &app.config;
+    let c = &app.snapshot().config;
     let mut add = adder(out);
     let listen_source = match source(file, "server.listen", Some("LISTEN")) {
         SettingSource::Environment => SettingSource::Environment,
@@ -192,7 +192,7 @@ fn server(app: &App, file: &FileText, out: &mut Vec<Setting>) {
 
 /// The keys (masked), routing, client keys, providers and route counts.
 fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>) {
-    let c = &app.config;
+    let c = &app.snapshot().config;
     let mut add = adder(out);
     add(
         "server.overhead_header",
@@ -293,7 +293,7 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
     )
 )]
 pub async fn get(app: Arc<App>) -> Answer {
-    let path = app.config.file.clone();
+    let path = app.snapshot().config.file.clone();
     // The file as it is now; a file that no longer parses shows every value as a default
     // (the values are still those in force).
     let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(path))
@@ -304,7 +304,7 @@ pub async fn get(app: Arc<App>) -> Answer {
     let file = FileText(toml::from_str(&text).unwrap_or_default());
     let stored = with_db(&app, |conn| usage_store::load_routes(conn)).await?;
     let view = SettingsView {
-        file: app.config.file.display().to_string(),
+        file: app.snapshot().config.file.display().to_string(),
         settings: settings(&app, &file, stored.0.len() + stored.1.len()),
         reload: ReloadStatus {
             loaded_at: chrono::DateTime::<chrono::Utc>::from(app.started).to_rfc3339(),

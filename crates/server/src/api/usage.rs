@@ -468,7 +468,7 @@ async fn on_disk<T: Send + 'static>(
 /// The request's row and its debug-log folder, or a 404 that says why there is none.
 pub async fn debug_folder(app: &Arc<App>, id: &str) -> Result<(RequestRow, PathBuf), ApiError> {
     let row = row_of(app, id).await?;
-    let dir = app.config.logs_dir.clone();
+    let dir = app.snapshot().config.logs_dir.clone();
     let wanted = row.clone();
     let folder = on_disk(move || find_folder(&dir, &wanted)).await?;
     match folder {

@@ -122,7 +122,7 @@ pub fn login(
     let name = account_name(&store, &p.name, name, outcome.label)?;
     store.upsert(&p.name, &name, &outcome.credential)?;
     say(&format!(
-        "Logged in: account `{name}` of provider `{}` is stored in {}. A running server takes it in within `server.account_reload_ms` (5 s by default).",
+        "Logged in: account `{name}` of provider `{}` is stored in {}. A running server takes it in within a second.",
         p.name,
         config.database.display()
     ));
@@ -200,7 +200,7 @@ pub fn accounts(config_path: &Path, action: Action) -> Result<(), Error> {
             say(&format!("{label} removed"));
         }
     }
-    say("A running server takes the change in within `server.account_reload_ms` (5 s by default).");
+    say("A running server takes the change in within a second.");
     Ok(())
 }
 
@@ -425,8 +425,6 @@ pub fn reset(
             AccountStatus::Disabled => say(&format!("left {label} as is: it is disabled")),
         }
     }
-    say(
-        "A running server applies the reset within `server.account_reload_ms` (5 s by default); a stopped one when it starts.",
-    );
+    say("A running server applies the reset within a second; a stopped one when it starts.");
     Ok(())
 }

@@ -6,8 +6,7 @@ use std::path::Path;
 use crate::cli::{Error, StoredAction, config_and_database};
 use crate::state::usage_store;
 
-const RELOAD: &str =
-    "A running server takes the change in within `server.account_reload_ms` (5 s by default).";
+const RELOAD: &str = "A running server takes the change in within a second.";
 
 /// `switchyard alias|combo set|remove|list`: the database's aliases and combos. A running
 /// server takes changes in within `server.account_reload_ms`.

@@ -44,9 +44,9 @@ pub fn page(app: &Arc<App>, headers: &http::HeaderMap) -> Markup {
     let host = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map_or_else(|| app.config.listen.to_string(), str::to_owned);
+        .map_or_else(|| app.snapshot().config.listen.to_string(), str::to_owned);
     let base = format!("http://{host}");
-    let listed = resolve::list(app, switchyard_hub::Format::OpenAi);
+    let listed = resolve::list(&app.snapshot(), switchyard_hub::Format::OpenAi);
     let models: Vec<String> = listed["data"]
         .as_array()
         .into_iter()
@@ -57,7 +57,7 @@ pub fn page(app: &Arc<App>, headers: &http::HeaderMap) -> Markup {
     html! {
         form id="connect-form" aria-label="Values filled into the snippets" {
             label { span { "Server" } input name="base" value=(base) size="32"; }
-            label { span { "Client key" } input name="key" type="password" placeholder=(if app.config.client_keys.is_empty() { "any (no client keys configured)" } else { "your client key" }) size="32"; }
+            label { span { "Client key" } input name="key" type="password" placeholder=(if app.snapshot().config.client_keys.is_empty() { "any (no client keys configured)" } else { "your client key" }) size="32"; }
             label { span { "Model" }
                 input name="model" value=(first) list="models" size="32";
                 datalist id="models" { @for m in &models { option value=(m) {} } }

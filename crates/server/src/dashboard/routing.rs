@@ -9,7 +9,8 @@ use crate::api::preview::{self, Preview};
 use crate::state::app::App;
 
 pub fn page(app: &Arc<App>, query: Option<&str>) -> Markup {
-    let routes = app.routes();
+    let live = app.snapshot();
+    let routes = &live.routes;
     let asked = query
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .and_then(|pairs| {
@@ -21,7 +22,7 @@ pub fn page(app: &Arc<App>, query: Option<&str>) -> Markup {
         .filter(|m| !m.trim().is_empty());
     let answer = asked.as_deref().map(|m| preview::preview(app, m.trim()));
     let from_file =
-        |name: &str| app.config.aliases.contains_key(name) || app.config.combos.contains_key(name);
+        |name: &str| live.config.aliases.contains_key(name) || live.config.combos.contains_key(name);
     html! {
         section {
             h2 { "Which account would serve a model now" }

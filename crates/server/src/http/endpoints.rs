@@ -29,7 +29,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
         ("/metrics", &Method::GET) => {
             match client_auth::authorize_metrics(
-                &app.config,
+                &app.snapshot().config,
                 app.client_keys.any(),
                 req.headers(),
                 peer,
@@ -59,13 +59,13 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Format::OpenAi
             };
             match app.client_keys.authenticate(req.headers(), peer) {
-                Ok(_) => respond::json(200, &resolve::list(&app, format)),
+                Ok(_) => respond::json(200, &resolve::list(&app.snapshot(), format)),
                 Err(e) => respond::error(&e, format),
             }
         }
         ("/v1beta/models", &Method::GET) => {
             match app.client_keys.authenticate(req.headers(), peer) {
-                Ok(_) => respond::json(200, &resolve::list(&app, Format::Gemini)),
+                Ok(_) => respond::json(200, &resolve::list(&app.snapshot(), Format::Gemini)),
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }

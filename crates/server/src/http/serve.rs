@@ -71,7 +71,9 @@ fn listener(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::Tcp
 
 pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let header_timeout = app.config.timeouts.client_header;
+    // Process-level settings: every snapshot carries those the process started with.
+    let started = app.snapshot();
+    let header_timeout = started.config.timeouts.client_header;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that trickles its headers (slowloris), or keeps a connection idle between
     // requests, is cut off instead of holding a connection open for ever.
@@ -79,7 +81,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Out
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    let busy = BusyPoll::new(app.config.busy_poll);
+    let busy = BusyPoll::new(started.config.busy_poll);
     tokio::spawn(busy.clone().run());
     let open = app.open_connections.clone();
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
@@ -103,7 +105,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Out
             if !std::mem::replace(&mut refusing, true) {
                 tracing::warn!(
                     "{} client connections are open (server.max_connections): refusing more with 503 until some close",
-                    app.config.max_connections
+                    started.config.max_connections
                 );
             }
             if let Ok(slot) = refusals.clone().try_acquire_owned() {

@@ -348,10 +348,11 @@ impl StreamBody {
         let usage = self.usage_or_estimate();
         self.write_debug();
         if let Some(call) = self.call.take() {
+            let cost_header = call.live().config.cost_header;
             let cost = call.succeed(200, usage, self.ttfb_ms);
             // An SSE comment: every client's parser skips it, and it comes after the
             // format's own end so nothing that reads the events is disturbed.
-            if self.app.config.cost_header {
+            if cost_header {
                 let comment = format!(": cost-usd {}\n\n", crate::request::cost_text(cost));
                 self.emit(comment.into_bytes());
             }

@@ -15,6 +15,7 @@ use switchyard_hub::usage;
 use switchyard_hub::{ApiError, Operation, Pipeline, TranslateError, Usage};
 use switchyard_provider::{ClientHeaders, Failure, UpstreamRequest};
 
+use crate::config::Timeouts;
 use crate::request::record::Call;
 use crate::state::app::{Account, App, Provider};
 use crate::state::credentials;
@@ -64,6 +65,8 @@ pub struct Attempt<'a> {
     /// The client's headers, when the body goes out in the client's own format.
     pub forwarded: Option<&'a ClientHeaders>,
     pub deadline: Instant,
+    /// The timeouts of the snapshot the request started with.
+    pub timeouts: Timeouts,
 }
 
 impl Attempt<'_> {
@@ -83,7 +86,7 @@ impl Attempt<'_> {
             request_json(req.method.as_str(), &req.url, &req.headers, body)
         });
         call.upstream_asked();
-        let sent = send(self.app, req, self.deadline).await;
+        let sent = send(self.app, req, self.timeouts.first_byte, self.deadline).await;
         // A refused token may only be stale: renewed once, the request goes again.
         let sent = credentials::again_after_401(
             self.app,
@@ -98,7 +101,7 @@ impl Attempt<'_> {
                         "no request kept to send again",
                     ))),
                 };
-                async move { send(self.app, req?, self.deadline).await }
+                async move { send(self.app, req?, self.timeouts.first_byte, self.deadline).await }
             },
         )
         .await;
@@ -139,13 +142,9 @@ impl Attempt<'_> {
             headers_json(res.headers())
         });
         let headers = res.headers().clone();
-        let body = read_upstream(
-            res.into_body(),
-            self.app.config.timeouts.idle,
-            self.deadline,
-        )
-        .await
-        .unwrap_or_default();
+        let body = read_upstream(res.into_body(), self.timeouts.idle, self.deadline)
+            .await
+            .unwrap_or_default();
         let mut failure = self
             .provider
             .executor
@@ -160,12 +159,7 @@ impl Attempt<'_> {
     /// A whole answer, read and parsed before committing to this upstream.
     async fn whole(&self, call: &mut Call, res: Response<Incoming>) -> Result<Answer, Failure> {
         let status = res.status().as_u16();
-        let body = read_upstream(
-            res.into_body(),
-            self.app.config.timeouts.idle,
-            self.deadline,
-        )
-        .await?;
+        let body = read_upstream(res.into_body(), self.timeouts.idle, self.deadline).await?;
         call.upstream_done();
         let parsed = parse_whole(self.pipeline, &body).map_err(|e| {
             Failure::connection(format!(
@@ -183,8 +177,6 @@ impl Attempt<'_> {
     /// before its first byte can still fail over to another account.
     async fn first_bytes(&self, mut res: Response<Incoming>) -> Result<Answer, Failure> {
         let wait = self
-            .app
-            .config
             .timeouts
             .first_byte
             .min(self.deadline.saturating_duration_since(Instant::now()));
@@ -250,6 +242,7 @@ fn parse_whole(pipeline: &Pipeline, body: &[u8]) -> Result<Parsed, serde_json::E
 async fn send(
     app: &App,
     req: UpstreamRequest,
+    first_byte: Duration,
     deadline: Instant,
 ) -> Result<Response<Incoming>, Failure> {
     let mut builder = Request::builder().method(req.method).uri(&req.url);
@@ -259,11 +252,7 @@ async fn send(
     let req = builder
         .body(Full::new(req.body))
         .map_err(|e| Failure::connection(format!("invalid upstream request: {e}")))?;
-    let wait = app
-        .config
-        .timeouts
-        .first_byte
-        .min(deadline.saturating_duration_since(Instant::now()));
+    let wait = first_byte.min(deadline.saturating_duration_since(Instant::now()));
     match tokio::time::timeout(wait, app.client.send(req)).await {
         Ok(Ok(res)) => Ok(res),
         Ok(Err(e)) => Err(Failure::connection(format!(

@@ -16,7 +16,7 @@ use crate::request::resolve::Target;
 use crate::routing::budgets::{Budget, Scope};
 use crate::routing::day_number;
 use crate::routing::select::{self, Ordered, Want};
-use crate::state::app::{Account, App, InFlight, Provider};
+use crate::state::app::{Account, App, InFlight, Provider, Snapshot};
 
 /// An upstream that answered with success, and what is needed to read its answer.
 pub struct Delivered<'a> {
@@ -49,6 +49,8 @@ impl From<switchyard_hub::TranslateError> for Undelivered {
 /// What every attempt of one request shares.
 pub struct Delivery<'a> {
     pub app: &'a App,
+    /// What was in force when the request came in; its providers serve the whole request.
+    pub live: &'a Snapshot,
     pub client: Format,
     /// What the endpoint asks for; a target may serve it as chat (see [`Delivery::route`]).
     pub op: Operation,
@@ -92,7 +94,7 @@ impl<'a> Delivery<'a> {
         let mut first_failure: Option<(Failure, Pipeline)> = None;
         for (index, target) in targets.iter().enumerate() {
             let provider = self
-                .app
+                .live
                 .providers
                 .get(target.provider)
                 .ok_or_else(|| ApiError::internal("resolved provider is missing"))?;
@@ -147,7 +149,7 @@ impl<'a> Delivery<'a> {
         let (mut failure, pipeline) =
             first_failure.ok_or_else(|| ApiError::internal("no target to try"))?;
         // When every account on every target is cooling down, say when the first one is back.
-        if let Some(until) = earliest_free(self.app, targets) {
+        if let Some(until) = earliest_free(self.live, targets) {
             let wait = until
                 .duration_since(switchyard_hub::clock::now())
                 .unwrap_or_default();
@@ -191,7 +193,7 @@ impl<'a> Delivery<'a> {
             upstream_stream,
         } = self.prepare(call, provider, target, (op, format), body)?;
         let forwarded = self.client_headers.for_format(pipeline.provider);
-        let budgets = Budgets::of(self.app, provider);
+        let budgets = Budgets::of(self.app, self.live, provider);
         if let Err(spent) = budgets.provider() {
             return Ok(TargetTried::Failed(Box::new(spent), pipeline));
         }
@@ -227,6 +229,7 @@ impl<'a> Delivery<'a> {
                 session: self.session,
                 forwarded,
                 deadline: self.deadline,
+                timeouts: self.live.config.timeouts,
             };
             let failure = match attempt.run(call, this).await {
                 Ok(answer) => {
@@ -287,7 +290,7 @@ impl<'a> Delivery<'a> {
         call.trace_json("2_req_hub.json", &hub);
         let mut body = pipeline.request_to_provider(hub, &mut ctx)?;
         if let Some(info) = self
-            .app
+            .live
             .config
             .catalogue
             .find(&provider.kind, &target.model)
@@ -312,15 +315,16 @@ impl<'a> Delivery<'a> {
     /// The provider's accounts in the order the strategy tries them for `target`.
     fn order(&self, provider: &Provider, target: &Target) -> Ordered {
         let now = switchyard_hub::clock::now();
-        let routing = &self.app.config.routing;
+        let routing = &self.live.config.routing;
         select::order(
             provider,
             &Want {
                 model: &target.model,
                 pin: target.account.as_deref(),
-                preferred: self
-                    .session
-                    .and_then(|s| self.app.session_account(s, provider.index)),
+                preferred: self.session.and_then(|s| {
+                    self.app
+                        .session_account(s, &provider.name, routing.session_ttl)
+                }),
                 now,
                 today: day_number(now, routing.day_offset_secs),
                 day_offset_secs: routing.day_offset_secs,
@@ -335,7 +339,9 @@ impl<'a> Delivery<'a> {
         account.lock_health().on_success(model);
         self.app.save_account(account);
         if let Some(s) = self.session {
-            self.app.remember_session(s, provider.index, account.index);
+            let ttl = self.live.config.routing.session_ttl;
+            self.app
+                .remember_session(s, &provider.name, account.index, ttl);
         }
         call.answered_by(account.clone());
     }
@@ -353,7 +359,7 @@ impl<'a> Delivery<'a> {
             failure,
             model,
             provider.per_model_limits,
-            &self.app.config.routing,
+            &self.live.config.routing,
             switchyard_hub::clock::now(),
         );
         if penalty.cooldown.is_some() {
@@ -372,7 +378,7 @@ impl<'a> Delivery<'a> {
 /// Leaves out the targets whose provider cannot serve `op` at all; none left is the
 /// client's error (400), naming the model and the endpoint.
 pub fn keep_serving(
-    app: &App,
+    live: &Snapshot,
     targets: &mut Vec<Target>,
     op: Operation,
     requested: &str,
@@ -382,7 +388,7 @@ pub fn keep_serving(
         return Ok(());
     }
     let serves = |t: &Target| {
-        app.providers
+        live.providers
             .get(t.provider)
             .is_some_and(|p| p.executor.serves(op).is_some())
     };
@@ -390,7 +396,7 @@ pub fn keep_serving(
     targets.retain(serves);
     match first {
         Some(t) if targets.is_empty() => {
-            let provider = app
+            let provider = live
                 .providers
                 .get(t.provider)
                 .map_or("", |p| p.name.as_str());
@@ -494,35 +500,35 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
 struct Budgets<'a> {
     app: &'a App,
     provider: &'a Provider,
-    config: Option<&'a crate::config::ProviderConfig>,
+    config: &'a crate::config::ProviderConfig,
     now: SystemTime,
+    day_offset_secs: i32,
 }
 
 impl<'a> Budgets<'a> {
-    fn of(app: &'a App, provider: &'a Provider) -> Self {
+    fn of(app: &'a App, live: &Snapshot, provider: &'a Provider) -> Self {
         Budgets {
             app,
             provider,
-            config: app
-                .config
-                .providers
-                .iter()
-                .find(|p| p.name == provider.name),
+            config: &provider.config,
             now: switchyard_hub::clock::now(),
+            day_offset_secs: live.config.routing.day_offset_secs,
         }
     }
 
     fn provider(&self) -> Result<(), Failure> {
-        let Some(c) = self.config.filter(|c| c.budget.is_set()) else {
+        if !self.config.budget.is_set() {
             return Ok(());
-        };
-        self.check(Scope::Provider, &self.provider.name, &c.budget)
+        }
+        self.check(Scope::Provider, &self.provider.name, &self.config.budget)
     }
 
     fn account(&self, name: &str) -> Result<(), Failure> {
         let Some(a) = self
             .config
-            .and_then(|c| c.accounts.iter().find(|a| a.name == name))
+            .accounts
+            .iter()
+            .find(|a| a.name == name)
             .filter(|a| a.budget.is_set())
         else {
             return Ok(());
@@ -532,7 +538,7 @@ impl<'a> Budgets<'a> {
     }
 
     fn check(&self, scope: Scope, name: &str, budget: &Budget) -> Result<(), Failure> {
-        let offset = self.app.config.routing.day_offset_secs;
+        let offset = self.day_offset_secs;
         self.app
             .budgets
             .check(scope, name, budget, self.now, offset)
@@ -546,11 +552,11 @@ impl<'a> Budgets<'a> {
 }
 
 /// When the first account of any target frees up, if none can take a request now.
-fn earliest_free(app: &App, targets: &[Target]) -> Option<SystemTime> {
+fn earliest_free(live: &Snapshot, targets: &[Target]) -> Option<SystemTime> {
     let now = switchyard_hub::clock::now();
     let mut earliest: Option<SystemTime> = None;
     for t in targets {
-        let provider = app.providers.get(t.provider)?;
+        let provider = live.providers.get(t.provider)?;
         for a in provider.accounts().iter() {
             if t.account.as_deref().is_some_and(|p| p != a.name) {
                 continue;

@@ -15,7 +15,7 @@ use switchyard_hub::{ApiError, ErrorKind, Format, Operation, TranslateCtx};
 use crate::request::record::{CLIENT_CLOSED, Call};
 use crate::request::{Endpoint, EndpointKind};
 use crate::routing::budgets::Scope;
-use crate::state::app::App;
+use crate::state::app::{App, Snapshot};
 use crate::state::debug_log::request_json;
 
 /// A request's body, read, parsed and checked.
@@ -32,6 +32,7 @@ pub struct Intake {
 /// Authenticates the caller and admits it under its key's limits.
 pub fn admit(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     headers: &HeaderMap,
     peer: SocketAddr,
@@ -40,7 +41,7 @@ pub fn admit(
     call.authenticated(key.as_ref().map(|k| k.id.clone()));
     if let Some(key) = key {
         let now = switchyard_hub::clock::now();
-        let offset = app.config.routing.day_offset_secs;
+        let offset = live.config.routing.day_offset_secs;
         app.budgets
             .check(Scope::Key, &key.id, &key.budget, now, offset)?;
         app.limits.admit(&key.id, &key.limits, now, offset)?;
@@ -51,6 +52,7 @@ pub fn admit(
 /// Reads, parses and checks the body (see [`Intake`]).
 pub async fn read(
     app: &App,
+    live: &Snapshot,
     call: &mut Call,
     parts: &Parts,
     body: Incoming,
@@ -59,8 +61,8 @@ pub async fn read(
     let raw = read_body(
         body,
         &parts.headers,
-        app.config.body_limit,
-        app.config.timeouts.client_body,
+        live.config.body_limit,
+        live.config.timeouts.client_body,
     )
     .await?;
     let mut body: Value = serde_json::from_slice(&raw)

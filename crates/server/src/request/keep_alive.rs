@@ -10,7 +10,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use crate::http::respond::{self, Body};
 use crate::http::stream_body::StreamBody;
 use crate::request::answer::Outcome;
 use crate::request::record::Call;
-use crate::state::app::App;
+use crate::state::app::Snapshot;
 
 /// The comment sent while waiting.
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -36,13 +35,13 @@ pub type Answering = Pin<Box<dyn Future<Output = (Result<Outcome, ApiError>, Cal
 /// Answers as usual when the upstream answers within `every`; past it, commits to a stream
 /// that keeps the client's connection alive until the upstream answers.
 pub async fn answer(
-    app: &Arc<App>,
+    live: &Snapshot,
     client: Format,
     mut answering: Answering,
     every: Duration,
 ) -> Response<Body> {
     tokio::select! {
-        (outcome, call) = &mut answering => super::respond(app, call, client, outcome),
+        (outcome, call) = &mut answering => super::respond(live, call, client, outcome),
         () = tokio::time::sleep(every) => {
             tracing::debug!("upstream slow to answer a stream: sending keep-alives every {} ms", every.as_millis());
             respond::sse(

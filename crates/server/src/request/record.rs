@@ -9,7 +9,7 @@ use switchyard_hub::{ApiError, Format, Usage};
 
 use crate::routing::budgets::Scope;
 use crate::routing::day_number;
-use crate::state::app::{Account, App};
+use crate::state::app::{Account, App, Snapshot};
 use crate::state::debug_log::{DebugTrace, folder_name};
 use crate::state::usage_store::UsageRow;
 
@@ -23,6 +23,8 @@ const CANCELLED: &str = "cancelled";
 /// for the step of the request that knows the value.
 pub struct Call {
     app: Arc<App>,
+    /// The configuration the request started with: its prices, budgets' day and settings.
+    live: Arc<Snapshot>,
     id: String,
     client: Format,
     started: Instant,
@@ -40,14 +42,18 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn new(app: Arc<App>, client: Format) -> Self {
+    pub fn new(app: Arc<App>, live: &Arc<Snapshot>, client: Format) -> Self {
         // A random v4 id from the thread's fast generator: ids need to be unique, not secret,
         // and `new_v4` would cost a getrandom system call per request.
         let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
             .into_uuid()
             .simple()
             .to_string();
-        let trace = app.debug.as_ref().map(|_| DebugTrace::default());
+        let trace = app
+            .debug
+            .as_ref()
+            .filter(|_| live.config.debug_logs)
+            .map(|_| DebugTrace::default());
         let row = UsageRow {
             ts_ms: chrono::Utc::now().timestamp_millis(),
             request_id: id.clone(),
@@ -56,6 +62,7 @@ impl Call {
         };
         Call {
             app,
+            live: live.clone(),
             id,
             client,
             started: Instant::now(),
@@ -74,6 +81,11 @@ impl Call {
 
     pub fn app(&self) -> &Arc<App> {
         &self.app
+    }
+
+    /// The configuration the request started with.
+    pub fn live(&self) -> &Snapshot {
+        &self.live
     }
 
     /// The client key that authenticated the request, once known.
@@ -223,10 +235,7 @@ impl Call {
         self.spend();
         let tokens = self.row.usage.total();
         if tokens > 0 {
-            let today = day_number(
-                switchyard_hub::clock::now(),
-                self.app.config.routing.day_offset_secs,
-            );
+            let today = day_number(switchyard_hub::clock::now(), self.live.config.routing.day_offset_secs);
             if let Some(a) = &self.account {
                 let mut h = a.lock_health();
                 h.roll_day(today);
@@ -235,7 +244,7 @@ impl Call {
                 self.app.save_account(a);
             }
             if let Some(key) = &self.row.client_key {
-                let offset = self.app.config.routing.day_offset_secs;
+                let offset = self.live.config.routing.day_offset_secs;
                 self.app
                     .limits
                     .add_tokens(key, tokens, switchyard_hub::clock::now(), offset);
@@ -266,7 +275,7 @@ impl Call {
         let (Some(provider), Some(model)) = (&self.row.provider, &self.row.upstream_model) else {
             return;
         };
-        let Some(p) = self.app.providers.iter().find(|p| &p.name == provider) else {
+        let Some(p) = self.live.provider(provider) else {
             return;
         };
         let login = self
@@ -274,7 +283,7 @@ impl Call {
             .as_ref()
             .is_some_and(|a| p.kind == "claude" && a.credential.id.is_some());
         let cost = self
-            .app
+            .live
             .config
             .catalogue
             .cost(&p.kind, model, login, &self.row.usage);
@@ -292,7 +301,7 @@ impl Call {
             return;
         };
         let now = switchyard_hub::clock::now();
-        let offset = self.app.config.routing.day_offset_secs;
+        let offset = self.live.config.routing.day_offset_secs;
         let budgets = &self.app.budgets;
         if let Some(key) = &self.row.client_key {
             budgets.add(Scope::Key, key, usd, now, offset);

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format};
 
 use crate::config::{ProviderConfig, Routes, check_model};
-use crate::state::app::App;
+use crate::state::app::Snapshot;
 
 /// The answer to any model while the config declares no provider.
 pub const NO_PROVIDERS: &str = "no providers are configured; add one to data/config.toml (see docs/src/getting-started.md, or the commented examples in that file) and restart";
@@ -16,6 +16,15 @@ pub trait Listed {
 }
 
 impl Listed for crate::state::app::Provider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn models(&self) -> &[String] {
+        &self.models
+    }
+}
+
+impl Listed for std::sync::Arc<crate::state::app::Provider> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -51,15 +60,15 @@ pub struct Resolved {
 /// Resolves a model string: a combo, an alias, `provider/model`, a wildcard such as
 /// `*/claude-*` (every listed model that matches, providers in config order), or a bare
 /// model a provider lists.
-pub fn resolve(app: &App, requested: &str) -> Result<Resolved, ApiError> {
-    resolve_in(&app.routes(), &app.providers, requested)
+pub fn resolve(live: &Snapshot, requested: &str) -> Result<Resolved, ApiError> {
+    resolve_in(&live.routes, &live.providers, requested)
 }
 
 /// [`resolve`] within one provider (a `/v1/providers/{name}/...` route): the targets the
 /// model string leads to on that provider (an alias, a combo's steps, `name/model`, a
 /// listed model); else the string is taken as the provider's own model id, as it is.
-pub fn resolve_pinned(app: &App, provider: &str, requested: &str) -> Result<Resolved, ApiError> {
-    resolve_pinned_in(&app.routes(), &app.providers, provider, requested)
+pub fn resolve_pinned(live: &Snapshot, provider: &str, requested: &str) -> Result<Resolved, ApiError> {
+    resolve_pinned_in(&live.routes, &live.providers, provider, requested)
 }
 
 fn resolve_pinned_in<P: Listed>(
@@ -195,21 +204,21 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The catalogue's (context window, max output) for `model` at the provider named
 /// `provider`, when the catalogue knows it.
-pub fn limits(app: &App, provider: &str, model: &str) -> Option<(u64, u64)> {
-    let p = app.providers.iter().find(|p| p.name == provider)?;
-    let info = app.config.catalogue.find(&p.kind, model)?;
+pub fn limits(live: &Snapshot, provider: &str, model: &str) -> Option<(u64, u64)> {
+    let p = live.providers.iter().find(|p| p.name == provider)?;
+    let info = live.config.catalogue.find(&p.kind, model)?;
     Some((info.context, info.max_output))
 }
 
 /// The limits a route name can promise: its target's for an alias, the smallest of its
 /// targets' for a combo (any of them may answer).
 fn route_limits<'a>(
-    app: &App,
+    live: &Snapshot,
     targets: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Option<(u64, u64)> {
     let mut out: Option<(u64, u64)> = None;
     for (provider, model) in targets {
-        let (c, m) = limits(app, provider, model)?;
+        let (c, m) = limits(live, provider, model)?;
         out = Some(out.map_or((c, m), |(oc, om)| (oc.min(c), om.min(m))));
     }
     out
@@ -223,27 +232,27 @@ type ListEntry<'a> = (String, &'a str, Option<(u64, u64)>);
 /// catalogue in the format's own fields (Gemini `inputTokenLimit`/`outputTokenLimit`,
 /// Anthropic `max_input_tokens`/`max_tokens`; OpenAI has none, so `context_window` and
 /// `max_output_tokens` are added beside its fields).
-pub fn list(app: &App, format: Format) -> Value {
+pub fn list(live: &Snapshot, format: Format) -> Value {
     let mut ids: Vec<ListEntry<'_>> = Vec::new();
-    for p in &app.providers {
+    for p in &live.providers {
         for m in &p.models {
             ids.push((
                 format!("{}/{m}", p.name),
                 p.name.as_str(),
-                limits(app, &p.name, m),
+                limits(live, &p.name, m),
             ));
         }
     }
-    let routes = app.routes();
+    let routes = &live.routes;
     for (alias, target) in &routes.aliases {
         let limits = target
             .split_once('/')
-            .and_then(|(p, m)| route_limits(app, [(p, m)]));
+            .and_then(|(p, m)| route_limits(live, [(p, m)]));
         ids.push((alias.clone(), "switchyard", limits));
     }
     for (combo, targets) in &routes.combos {
         let limits = route_limits(
-            app,
+            live,
             targets
                 .iter()
                 .map(|t| (t.provider.as_str(), t.model.as_str())),

@@ -1,4 +1,6 @@
-//! The shared, immutable state every request reads.
+//! The shared state every request reads: what lives as long as the process (the upstream
+//! client, the usage writer, metrics, client limits, sessions) and the [`Snapshot`] of what
+//! may change while it runs, swapped whole so a request keeps the one it started with.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -6,12 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
 use switchyard_auth::{Credential, Secret};
 use switchyard_hub::Registry;
-use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
+use switchyard_provider::executor::ExecutorKind;
+use switchyard_provider::{ClientOptions, Executor, UpstreamClient};
 
-use crate::config::{AccountConfig, Config, Routes, Strategy};
+use crate::config::{AccountConfig, Config, ProviderConfig, Strategy};
 use crate::routing::health::Health;
 use crate::routing::limits::ClientLimits;
 use crate::routing::{epoch_ms, from_epoch_ms};
@@ -19,12 +23,12 @@ use crate::state::client_keys::KeyTable;
 use crate::state::credentials::{Credentials, Live};
 use crate::state::debug_log::DebugLogger;
 use crate::state::metrics::Metrics;
+pub use crate::state::snapshot::Snapshot;
+use crate::state::snapshot::{self, Reconfigure, ReloadStatus};
 use crate::state::usage_store::{AccountState, AccountStateRow, ResetScope, UsageSink};
 
 pub struct App {
-    pub config: Config,
     pub registry: Registry,
-    pub providers: Vec<Provider>,
     pub client: UpstreamClient,
     pub usage: UsageSink,
     pub debug: Option<DebugLogger>,
@@ -34,35 +38,42 @@ pub struct App {
     /// The client keys in force: the config file's and the stored ones.
     pub client_keys: KeyTable,
     pub metrics: Metrics,
-    /// Session id -> (provider, account, last use), so a conversation stays on one account.
-    sessions: Mutex<HashMap<(String, usize), (usize, Instant)>>,
+    /// (session id, provider) -> (account, last use), so a conversation stays on one account.
+    sessions: Mutex<HashMap<(String, String), (usize, Instant)>>,
     pub credentials: Credentials,
     /// Room for `server.max_connections` open client connections, shared by every serving
     /// thread so the cap holds for the process, not per thread.
     pub open_connections: Arc<tokio::sync::Semaphore>,
-    /// Aliases and combos (the file's and the stored ones), swapped whole when the stored
-    /// ones change while the server runs.
-    routes: RwLock<Arc<Routes>>,
     /// Signed-in dashboard sessions.
     pub ui_sessions: crate::dashboard::session::Sessions,
     /// When this configuration was put in force (start-up, for now).
     pub started: std::time::SystemTime,
+    /// What may change while the server runs: a request loads it once at intake.
+    live: ArcSwap<Snapshot>,
+    /// The executor kinds linked in, to build providers added while the server runs.
+    pub(crate) kinds: HashMap<&'static str, &'static ExecutorKind>,
+    /// The sources the snapshot in force was built from; held while a new one is built, so
+    /// changes from the file, the database and the API are applied one at a time.
+    pub(crate) reconfigure: tokio::sync::Mutex<Reconfigure>,
+    /// How the last reload of the config file (or the database) went.
+    reload_status: Mutex<Option<ReloadStatus>>,
 }
 
 pub struct Provider {
-    pub index: usize,
     pub name: String,
     /// The executor kind (`claude`, `openai`, ...), which the model catalogue is keyed by.
     pub kind: String,
+    /// What it was built from: a rebuild keeps a provider whose settings did not change.
+    pub config: ProviderConfig,
     pub models: Vec<String>,
     pub executor: Arc<dyn Executor>,
     /// Swapped whole when logins are added or removed while the server runs.
-    accounts: RwLock<Arc<Vec<Arc<Account>>>>,
+    pub(crate) accounts: RwLock<Arc<Vec<Arc<Account>>>>,
     pub strategy: Strategy,
     pub per_model_limits: bool,
     /// Configured accounts left out because their key variable is unset.
     pub unset_keys: Vec<crate::config::UnsetKey>,
-    rotation: Mutex<Rotation>,
+    pub(crate) rotation: Mutex<Rotation>,
 }
 
 /// Round-robin position: the account in use and how many requests it has had in a row.
@@ -148,7 +159,7 @@ impl Provider {
 }
 
 impl Account {
-    fn configured(index: usize, provider: &str, a: &AccountConfig) -> Self {
+    pub(crate) fn configured(index: usize, provider: &str, a: &AccountConfig) -> Self {
         let credential = Live::new(Credential::ApiKey(a.key.clone()), None, false);
         Account {
             index,
@@ -168,7 +179,7 @@ impl Account {
     }
 
     /// A logged-in account from the store.
-    fn stored(index: usize, a: &StoredAccount) -> Self {
+    pub(crate) fn stored(index: usize, a: &StoredAccount) -> Self {
         let needs_login = a.status == AccountStatus::NeedsLogin;
         Account {
             index,
@@ -232,7 +243,7 @@ impl Account {
         }
     }
 
-    fn restore(&self, row: &AccountStateRow) {
+    pub(crate) fn restore(&self, row: &AccountStateRow) {
         let mut h = self.lock_health();
         h.cooldown_until = row.cooldown_until_ms.map(from_epoch_ms);
         h.model_cooldowns = row
@@ -307,19 +318,22 @@ pub enum StartError {
     Store(#[from] switchyard_auth::AuthError),
 }
 
+/// Builds the app from its `sources` (the config file and what the database holds), with
+/// the accounts' `saved` state restored.
 pub fn build(
-    config: Config,
     usage: UsageSink,
     debug: Option<DebugLogger>,
     saved: &[AccountStateRow],
-    routes: Routes,
+    sources: Reconfigure,
 ) -> Result<App, StartError> {
     let registry = Registry::load()?;
     let kinds = switchyard_provider::executor::kinds()?;
+    let config = &sources.file;
     let store = Arc::new(Store::open(&config.database)?);
     let stored = store.list(None)?;
+    let (effective, routes) = sources.effective();
     for a in &stored {
-        if !config.providers.iter().any(|p| p.name == a.provider) {
+        if !effective.providers.iter().any(|p| p.name == a.provider) {
             tracing::warn!(
                 "account `{}` belongs to provider `{}`, which the config does not declare; it is not used",
                 a.name,
@@ -327,52 +341,10 @@ pub fn build(
             );
         }
     }
-    let mut providers = Vec::new();
-    for (index, p) in config.providers.iter().enumerate() {
-        let Some(kind) = kinds.get(p.kind.as_str()) else {
-            let mut known: Vec<_> = kinds.keys().copied().collect();
-            known.sort();
-            return Err(StartError::UnknownKind {
-                provider: p.name.clone(),
-                kind: p.kind.clone(),
-                known: known.join(", "),
-            });
-        };
-        let executor = (kind.create)(ProviderSettings {
-            name: p.name.clone(),
-            base_url: p.base_url.clone(),
-            user_agent: Some(p.user_agent.clone()),
-            headers: p.headers.clone(),
-            options: p.options.clone(),
-        });
-        // Configured accounts first, then logged-in ones the store holds for this provider.
-        let configured = p
-            .accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Arc::new(Account::configured(i, &p.name, a)));
-        let logged_in = stored
-            .iter()
-            .filter(|a| a.provider == p.name && a.status != AccountStatus::Disabled)
-            .filter(|a| !p.accounts.iter().any(|c| c.name == a.name))
-            .enumerate()
-            .map(|(i, a)| Arc::new(Account::stored(p.accounts.len() + i, a)));
-        let accounts = configured.chain(logged_in).collect();
-        providers.push(Provider {
-            index,
-            name: p.name.clone(),
-            kind: p.kind.clone(),
-            models: p.models.clone(),
-            executor,
-            accounts: RwLock::new(Arc::new(accounts)),
-            strategy: p.strategy,
-            per_model_limits: p.per_model_limits,
-            unset_keys: p.unset_keys.clone(),
-            rotation: Mutex::new(Rotation::default()),
-        });
-    }
+    let live = snapshot::build(None, effective, routes, &kinds, &stored)?;
     for row in saved {
-        if let Some(a) = providers
+        if let Some(a) = live
+            .providers
             .iter()
             .filter(|p| p.name == row.provider)
             .flat_map(|p| p.accounts().iter().cloned().collect::<Vec<_>>())
@@ -391,9 +363,7 @@ pub fn build(
     let open_connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let client_keys = KeyTable::new(&config.client_keys);
     Ok(App {
-        config,
         registry,
-        providers,
         client,
         usage,
         debug,
@@ -404,25 +374,83 @@ pub fn build(
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
         open_connections,
-        routes: RwLock::new(Arc::new(routes)),
         ui_sessions: Default::default(),
         started: switchyard_hub::clock::now(),
+        live: ArcSwap::from_pointee(live),
+        kinds,
+        reconfigure: tokio::sync::Mutex::new(sources),
+        reload_status: Mutex::new(None),
     })
 }
 
 impl App {
-    /// The alias and combo table in force now; a request reads it once and keeps it.
-    pub fn routes(&self) -> Arc<Routes> {
-        // A poisoned lock only means a writer panicked between whole swaps; the value is sound.
-        self.routes
-            .read()
+    /// What is in force now: providers, routes, keys and settings. A request loads it once
+    /// and keeps it for its whole life, so a swap never changes a request half-way.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.live.load_full()
+    }
+
+    /// Puts `next` in force for requests that start from now on.
+    pub(crate) fn swap(&self, next: Snapshot) {
+        self.live.store(Arc::new(next));
+    }
+
+    /// How the last reload of the config file or the stored configuration went (none yet:
+    /// nothing changed since start-up), for `GET /api/settings`.
+    pub fn reload_status(&self) -> Option<ReloadStatus> {
+        self.reload_status
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Puts `routes` in force for requests that start from now on.
-    pub fn set_routes(&self, routes: Routes) {
-        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routes);
+    /// Builds a snapshot from `sources` (the caller holds [`App::reconfigure`]), reusing
+    /// what did not change, and puts it in force. When it cannot be built (a provider of an
+    /// unknown kind, the store unreadable), the snapshot in force stays.
+    pub(crate) fn rebuild(&self, sources: &Reconfigure) -> Result<(), StartError> {
+        let prev = self.snapshot();
+        let (config, routes) = sources.effective();
+        let config = config.with_process_of(&prev.config);
+        // Logins are read only for providers that are new: the others keep theirs.
+        let new_provider = config
+            .providers
+            .iter()
+            .any(|p| prev.provider(&p.name).is_none());
+        let stored = match &self.credentials.store {
+            Some(store) if new_provider => store.list(None)?,
+            _ => Vec::new(),
+        };
+        let next = snapshot::build(Some(&prev), config, routes, &self.kinds, &stored)?;
+        if let Some(debug) = &self.debug {
+            debug.set_secrets(App::secrets(&next.config));
+        }
+        if next.config.client_keys != prev.config.client_keys {
+            self.client_keys.set_file(&next.config.client_keys);
+        }
+        self.swap(next);
+        Ok(())
+    }
+
+    /// Puts the stored aliases and combos `stored` in force (the management API changed
+    /// them), with the config file and stored providers as they are.
+    pub(crate) async fn apply_stored_routes(
+        &self,
+        stored: crate::state::usage_store::StoredRoutes,
+    ) -> Result<(), StartError> {
+        let mut sources = self.reconfigure.lock().await;
+        sources.stored_routes = stored;
+        let result = self.rebuild(&sources);
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.set_reload_status(ReloadStatus::now(
+            snapshot::ReloadSource::Api,
+            error,
+            Vec::new(),
+        ));
+        result
+    }
+
+    pub(crate) fn set_reload_status(&self, status: ReloadStatus) {
+        *self.reload_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
     }
 
     /// Clears the routing penalties of every account in use that `scope` covers and queues
@@ -431,7 +459,7 @@ impl App {
     /// does not touch credentials). Returns (provider, account, needs login) of each.
     pub fn reset_accounts(&self, scope: &ResetScope) -> Vec<(String, String, bool)> {
         let mut done = Vec::new();
-        for p in &self.providers {
+        for p in &self.snapshot().providers {
             for a in p.accounts().iter() {
                 if !scope.covers(&a.provider, &a.name) {
                     continue;
@@ -449,20 +477,35 @@ impl App {
     }
 
     /// The account a session last used with `provider`, while the session is fresh.
-    pub fn session_account(&self, session: &str, provider: usize) -> Option<usize> {
+    /// Sessions are keyed by provider name: a provider keeps its name, not its position,
+    /// across reconfigurations.
+    pub fn session_account(
+        &self,
+        session: &str,
+        provider: &str,
+        ttl: std::time::Duration,
+    ) -> Option<usize> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let (account, at) = sessions.get(&(session.to_owned(), provider))?;
-        (at.elapsed() < self.config.routing.session_ttl).then_some(*account)
+        let (account, at) = sessions.get(&(session.to_owned(), provider.to_owned()))?;
+        (at.elapsed() < ttl).then_some(*account)
     }
 
-    pub fn remember_session(&self, session: &str, provider: usize, account: usize) {
+    pub fn remember_session(
+        &self,
+        session: &str,
+        provider: &str,
+        account: usize,
+        ttl: std::time::Duration,
+    ) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: drop stale sessions when the map grows.
         if sessions.len() >= 10_000 {
-            let ttl = self.config.routing.session_ttl;
             sessions.retain(|_, (_, at)| at.elapsed() < ttl);
         }
-        sessions.insert((session.to_owned(), provider), (account, Instant::now()));
+        sessions.insert(
+            (session.to_owned(), provider.to_owned()),
+            (account, Instant::now()),
+        );
     }
 
     /// Queues an account's state for saving, off the request path. The writer saves the

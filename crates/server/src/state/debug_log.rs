@@ -6,7 +6,7 @@
 //! secret is scrubbed from the bytes before they reach the disk.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, RwLock, mpsc};
 use std::thread::JoinHandle;
 
 use http::HeaderMap;
@@ -86,6 +86,13 @@ pub fn request_json(method: &str, target: &str, headers: &HeaderMap, body: Value
 #[derive(Clone, Debug)]
 pub struct DebugLogger {
     tx: mpsc::SyncSender<DebugTrace>,
+    /// What the writer scrubs; replaced whole when the configuration changes.
+    secrets: Arc<RwLock<Arc<Vec<String>>>>,
+}
+
+/// Secrets short enough to match ordinary text are not scrubbed.
+fn usable(secrets: Vec<String>) -> Vec<String> {
+    secrets.into_iter().filter(|s| s.len() >= 4).collect()
 }
 
 pub struct DebugWriter {
@@ -106,17 +113,24 @@ impl DebugLogger {
     ) -> std::io::Result<(DebugLogger, DebugWriter)> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = mpsc::sync_channel::<DebugTrace>(1024);
-        let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        let secrets = Arc::new(RwLock::new(Arc::new(usable(secrets))));
+        let current = secrets.clone();
         let handle = std::thread::Builder::new()
             .name("debug-logs".into())
             .spawn(move || {
                 for trace in rx {
+                    let secrets = current.read().unwrap_or_else(|p| p.into_inner()).clone();
                     if let Err(e) = write(&dir, &trace, &secrets) {
                         tracing::warn!(folder = %trace.folder, "cannot write debug logs: {e}");
                     }
                 }
             })?;
-        Ok((DebugLogger { tx }, DebugWriter { handle }))
+        Ok((DebugLogger { tx, secrets }, DebugWriter { handle }))
+    }
+
+    /// Replaces the secrets scrubbed from files, when the configuration changes.
+    pub fn set_secrets(&self, secrets: Vec<String>) {
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(usable(secrets));
     }
 
     pub fn submit(&self, trace: DebugTrace) {
