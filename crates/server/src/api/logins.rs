@@ -191,10 +191,12 @@ fn view(id: &str, s: &Session) -> LoginView {
 
 /// The provider a request names, as `switchyard login` and `import` find it.
 fn provider(app: &App, name: &str) -> Result<ProviderConfig, ApiError> {
-    crate::cli::accounts::provider(&app.snapshot().config, name).cloned().map_err(|e| {
-        ApiError::not_found(e.to_string().lines().next().unwrap_or_default().to_owned())
-            .with_code("no_such_provider")
-    })
+    crate::cli::accounts::provider(&app.snapshot().config, name)
+        .cloned()
+        .map_err(|e| {
+            ApiError::not_found(e.to_string().lines().next().unwrap_or_default().to_owned())
+                .with_code("no_such_provider")
+        })
 }
 
 /// Waits until the login is past `from` (or `STEP_WAIT` has passed).

@@ -21,8 +21,9 @@ pub fn page(app: &Arc<App>, query: Option<&str>) -> Markup {
         })
         .filter(|m| !m.trim().is_empty());
     let answer = asked.as_deref().map(|m| preview::preview(app, m.trim()));
-    let from_file =
-        |name: &str| live.config.aliases.contains_key(name) || live.config.combos.contains_key(name);
+    let from_file = |name: &str| {
+        live.config.aliases.contains_key(name) || live.config.combos.contains_key(name)
+    };
     html! {
         section {
             h2 { "Which account would serve a model now" }

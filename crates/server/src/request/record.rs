@@ -235,7 +235,10 @@ impl Call {
         self.spend();
         let tokens = self.row.usage.total();
         if tokens > 0 {
-            let today = day_number(switchyard_hub::clock::now(), self.live.config.routing.day_offset_secs);
+            let today = day_number(
+                switchyard_hub::clock::now(),
+                self.live.config.routing.day_offset_secs,
+            );
             if let Some(a) = &self.account {
                 let mut h = a.lock_health();
                 h.roll_day(today);

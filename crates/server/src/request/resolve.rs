@@ -67,7 +67,11 @@ pub fn resolve(live: &Snapshot, requested: &str) -> Result<Resolved, ApiError> {
 /// [`resolve`] within one provider (a `/v1/providers/{name}/...` route): the targets the
 /// model string leads to on that provider (an alias, a combo's steps, `name/model`, a
 /// listed model); else the string is taken as the provider's own model id, as it is.
-pub fn resolve_pinned(live: &Snapshot, provider: &str, requested: &str) -> Result<Resolved, ApiError> {
+pub fn resolve_pinned(
+    live: &Snapshot,
+    provider: &str,
+    requested: &str,
+) -> Result<Resolved, ApiError> {
     resolve_pinned_in(&live.routes, &live.providers, provider, requested)
 }
 
