@@ -15,6 +15,7 @@ pub mod keys;
 pub mod logins;
 pub mod openapi;
 pub mod preview;
+pub mod providers;
 pub mod reset;
 pub mod routes;
 pub mod settings;
@@ -134,6 +135,21 @@ async fn route(
             routes::reorder_combo(app, req, actor, accounts::decode(name)).await
         }
         (["combos", _, "order"], _) => Ok(not_allowed("POST")),
+        (["providers"], Method::GET) => providers::list(app).await,
+        (["providers"], Method::POST) => providers::create(app, req, actor).await,
+        (["providers"], _) => Ok(not_allowed("GET, POST")),
+        (["providers", name], Method::GET) => providers::get(app, &accounts::decode(name)).await,
+        (["providers", name], Method::PUT) => {
+            providers::update(app, req, actor, accounts::decode(name)).await
+        }
+        (["providers", name], Method::DELETE) => {
+            providers::delete(app, actor, accounts::decode(name)).await
+        }
+        (["providers", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["providers", name, "test"], Method::POST) => {
+            providers::test(app, &accounts::decode(name), req.uri().query()).await
+        }
+        (["providers", _, "test"], _) => Ok(not_allowed("POST")),
         (["settings"], Method::GET) => settings::get(app).await,
         (["settings"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,

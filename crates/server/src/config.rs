@@ -17,6 +17,7 @@ use env::apply_env;
 use file::File;
 pub use file::Strategy;
 pub use validate::check_model;
+pub use validate::stored_provider;
 use validate::validate;
 use validate::{check_alias, combo_targets};
 
@@ -58,6 +59,9 @@ pub struct Config {
     pub busy_poll: Duration,
     /// Client connections open at once; more are refused with a 503.
     pub max_connections: usize,
+    /// What a provider that sets no `user_agent` or `strategy` gets (`server.user_agent`,
+    /// `routing.strategy`), kept for providers defined through the management API.
+    pub provider_defaults: (String, Strategy),
     /// Problems that do not stop start-up (an account whose key variable is unset).
     pub warnings: Vec<String>,
     /// The file this was read from: what the management API names as the source of the

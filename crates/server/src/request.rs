@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod hygiene;
 pub mod intake;
 pub mod keep_alive;
+pub mod probe;
 pub mod record;
 pub mod resolve;
 

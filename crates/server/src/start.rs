@@ -76,6 +76,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
         let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
+        let stored_providers = usage_store::load_providers(&conn).map_err(Error::read("stored providers"))?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -104,7 +105,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let first = others.remove(0);
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
-        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers: Vec::new() };
+        let stored_providers = checked_providers(&stored_providers, &config);
+        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers };
         let app = Arc::new(app::build(usage, debug, &saved, sources)?);
         restore_learned(&app.snapshot(), &learned);
         app.client_keys.set_stored(stored_keys);
@@ -196,6 +198,28 @@ fn load_config(config_path: &Path, overrides: &config::Overrides) -> Result<conf
         );
     }
     Ok(config)
+}
+
+/// The providers the management API stored, checked as the file's are; one that no longer
+/// passes (a hand edit, a stricter check in a newer version) is left out with a warning.
+pub fn checked_providers(
+    stored: &[(String, serde_json::Value)],
+    file: &config::Config,
+) -> Vec<config::ProviderConfig> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut out = Vec::new();
+    for (name, definition) in stored {
+        match config::stored_provider(definition, file, &env) {
+            Ok((p, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                out.push(p);
+            }
+            Err(e) => tracing::warn!("stored provider `{name}` is left out: {}", e.0),
+        }
+    }
+    out
 }
 
 /// Gives providers that learn endpoints (Copilot) what they had learned before.

@@ -119,6 +119,7 @@ pub(super) fn validate(
         combos.insert(c.name, targets);
     }
 
+    let default_strategy = file.routing.strategy;
     let routing = routing(file.routing)?;
     let admin_key = server_secret(
         "admin_key",
@@ -161,6 +162,7 @@ pub(super) fn validate(
         // and still benefits from a faster wake-up.
         busy_poll: Duration::from_micros(file.server.busy_poll_us.min(10_000)),
         max_connections: file.server.max_connections,
+        provider_defaults: (file.server.user_agent.clone(), default_strategy),
         warnings,
         file: PathBuf::new(),
     })
@@ -209,6 +211,41 @@ fn client_keys(
         });
     }
     Ok(client_keys)
+}
+
+/// A provider defined through the management API: the JSON form of a `[[providers]]`
+/// table, checked exactly as the file's are (unknown fields refused, the URL, models and
+/// accounts checked), with the warnings it raised (an unset key variable).
+pub fn stored_provider(
+    definition: &serde_json::Value,
+    running: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ProviderConfig, Vec<String>), Invalid> {
+    let table = toml::Value::try_from(without_nulls(definition.clone()))
+        .map_err(|e| Invalid(format!("provider definition: {e}")))?;
+    let text = toml::to_string(&table).map_err(|e| Invalid(format!("provider definition: {e}")))?;
+    let p: ProviderFile = toml::from_str(&text)
+        .map_err(|e| Invalid(format!("provider definition: {}", e.message())))?;
+    let mut warnings = Vec::new();
+    let (user_agent, strategy) = &running.provider_defaults;
+    let p = provider(p, user_agent, *strategy, env, &text, &mut warnings)?;
+    Ok((p, warnings))
+}
+
+/// JSON `null` stands for "not set"; TOML has no null, so such fields are left out.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(without_nulls).collect())
+        }
+        other => other,
+    }
 }
 
 /// One provider and its accounts; `user_agent` and `strategy` are the server's, for a

@@ -437,8 +437,23 @@ impl App {
         &self,
         stored: crate::state::usage_store::StoredRoutes,
     ) -> Result<(), StartError> {
+        self.apply_stored(|sources| sources.stored_routes = stored)
+            .await
+    }
+
+    /// Puts the providers the management API stored in force, with the rest as it is.
+    pub(crate) async fn apply_stored_providers(
+        &self,
+        stored: Vec<ProviderConfig>,
+    ) -> Result<(), StartError> {
+        self.apply_stored(|sources| sources.stored_providers = stored)
+            .await
+    }
+
+    /// Changes one of the sources as `change` says, rebuilds and reports how it went.
+    async fn apply_stored(&self, change: impl FnOnce(&mut Reconfigure)) -> Result<(), StartError> {
         let mut sources = self.reconfigure.lock().await;
-        sources.stored_routes = stored;
+        change(&mut sources);
         let result = self.rebuild(&sources);
         let error = result.as_ref().err().map(ToString::to_string);
         self.set_reload_status(ReloadStatus::now(

@@ -2,6 +2,7 @@
 //! `alias` and `combo`), and the stored aliases and combos.
 
 use rusqlite::{Connection, params};
+use serde_json::Value;
 
 use super::AccountStateRow;
 
@@ -52,6 +53,38 @@ pub fn save_route(
 
 pub fn remove_route(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM routes WHERE name = ?1", [name])? > 0)
+}
+
+/// The providers defined through the management API: (name, definition), by name. A
+/// definition that is not JSON (edited by hand) comes back as `null` and is refused when
+/// checked.
+pub fn load_providers(conn: &Connection) -> rusqlite::Result<Vec<(String, Value)>> {
+    let mut stmt = conn.prepare("SELECT name, definition FROM stored_providers ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        let text: String = r.get(1)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        ))
+    })?;
+    rows.collect()
+}
+
+pub fn save_provider(
+    conn: &Connection,
+    name: &str,
+    definition: &Value,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO stored_providers (name, definition, updated_ms) VALUES (?1, ?2, ?3)",
+        params![name, definition.to_string(), now_ms],
+    )?;
+    Ok(())
+}
+
+pub fn remove_provider(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM stored_providers WHERE name = ?1", [name])? > 0)
 }
 
 /// Every saved account state.

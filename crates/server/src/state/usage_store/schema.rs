@@ -164,6 +164,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX usage_key_ts ON usage(client_key, ts_ms);
      CREATE INDEX usage_provider_ts ON usage(provider, ts_ms);
      CREATE INDEX usage_model_ts ON usage(requested_model, ts_ms);",
+    // Providers defined through the management API: each the JSON form of a
+    // `[[providers]]` table, checked as the file's are when read.
+    "CREATE TABLE IF NOT EXISTS stored_providers (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
