@@ -305,3 +305,135 @@ async fn a_provider_made_through_the_api_serves_at_once_and_is_kept_tested_chang
         }
     }
 }
+
+/// Routing and timeout settings changed through the API apply to the next request, survive
+/// a reload of the file, and give the key back to the file when set to null.
+#[tokio::test]
+async fn settings_changed_through_the_api_apply_at_once_and_outlive_a_file_reload() {
+    let a = FakeOpenAi::start().await;
+    let cfg = config(&a);
+    let proxy = Proxy::start(&cfg, &[]);
+    let seen = Mutex::new(Vec::new());
+    let admin = Admin {
+        proxy: &proxy,
+        seen: &seen,
+    };
+    let value = |view: &Value, key: &str| -> (Value, Value) {
+        let s = view["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap();
+        (s["value"].clone(), s["source"].clone())
+    };
+
+    // A stalled upstream is waited for under the default total timeout...
+    a.script(
+        FILE_KEY,
+        [Fault::Stall(std::time::Duration::from_millis(1_500))],
+    );
+    assert_eq!(ask(&proxy, "p/m").await.status, 200);
+    // ...and cut at 500 ms once the API says so.
+    let changed = admin
+        .expect(
+            "PATCH",
+            "/api/settings",
+            &json!({"timeouts.total_ms": 500, "routing.sticky_limit": 7}),
+            200,
+        )
+        .await;
+    assert_eq!(
+        value(&changed, "timeouts.total_ms"),
+        (json!(500), json!("database"))
+    );
+    assert_eq!(
+        value(&changed, "routing.sticky_limit"),
+        (json!(7), json!("database"))
+    );
+    a.script(
+        FILE_KEY,
+        [Fault::Stall(std::time::Duration::from_millis(1_500))],
+    );
+    let cut = ask(&proxy, "p/m").await;
+    assert_eq!(cut.status, 504, "{}", cut.text());
+
+    // A file change is taken in and the stored settings stay over it.
+    let edited = format!("{cfg}\n[aliases]\nfast = \"p/m\"\n");
+    std::fs::write(proxy.dir.join("config.toml"), edited).unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if ask(&proxy, "fast").await.status == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        reloaded,
+        "the file change was not taken in: {}",
+        proxy.stderr()
+    );
+    let after_reload = admin
+        .expect("GET", "/api/settings", &Value::Null, 200)
+        .await;
+    assert_eq!(value(&after_reload, "timeouts.total_ms").0, json!(500));
+    assert_eq!(after_reload["reload"]["last_source"], "file");
+
+    // Refused: a key the API does not change, a value that does not fit.
+    let listen = admin
+        .expect(
+            "PATCH",
+            "/api/settings",
+            &json!({"server.listen": "0.0.0.0:1"}),
+            400,
+        )
+        .await;
+    assert!(
+        listen["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.listen")
+    );
+    admin
+        .expect(
+            "PATCH",
+            "/api/settings",
+            &json!({"routing.sticky_limit": 0}),
+            400,
+        )
+        .await;
+    admin
+        .expect(
+            "PATCH",
+            "/api/settings",
+            &json!({"routing.backoff_base_ms": 999_999_999}),
+            400,
+        )
+        .await;
+
+    // Null gives the key back to the file (its default here).
+    let back = admin
+        .expect(
+            "PATCH",
+            "/api/settings",
+            &json!({"timeouts.total_ms": null}),
+            200,
+        )
+        .await;
+    assert_ne!(value(&back, "timeouts.total_ms").1, json!("database"));
+    a.script(
+        FILE_KEY,
+        [Fault::Stall(std::time::Duration::from_millis(1_500))],
+    );
+    assert_eq!(ask(&proxy, "p/m").await.status, 200);
+
+    let audit = admin.expect("GET", "/api/audit", &Value::Null, 200).await;
+    let updates = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "settings.update")
+        .count();
+    assert_eq!(updates, 2, "{audit}");
+}

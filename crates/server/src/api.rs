@@ -151,7 +151,8 @@ async fn route(
         }
         (["providers", _, "test"], _) => Ok(not_allowed("POST")),
         (["settings"], Method::GET) => settings::get(app).await,
-        (["settings"], _) => Ok(not_allowed("GET")),
+        (["settings"], Method::PATCH) => settings::update(app, req, actor).await,
+        (["settings"], _) => Ok(not_allowed("GET, PATCH")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,
         (["audit"], _) => Ok(not_allowed("GET")),
         (["keys"], Method::GET) => keys::list(app).await,

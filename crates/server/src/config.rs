@@ -3,6 +3,7 @@
 
 mod env;
 mod file;
+pub mod overrides;
 pub mod reference;
 mod validate;
 

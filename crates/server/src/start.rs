@@ -77,6 +77,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
         let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
         let stored_providers = usage_store::load_providers(&conn).map_err(Error::read("stored providers"))?;
+        let stored_settings = usage_store::load_overrides(&conn).map_err(Error::read("stored settings"))?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -106,7 +107,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
         let stored_providers = checked_providers(&stored_providers, &config);
-        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers };
+        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers, stored_settings };
         let app = Arc::new(app::build(usage, debug, &saved, sources)?);
         restore_learned(&app.snapshot(), &learned);
         app.client_keys.set_stored(stored_keys);

@@ -43,6 +43,7 @@ use crate::http::respond::{self, Body};
         super::providers::delete,
         super::providers::test,
         super::settings::get,
+        super::settings::update,
         super::reset::handle,
         super::preview::handle,
         super::audit::list,

@@ -1,17 +1,22 @@
 //! `GET /api/settings`: the configuration in force, each value with where it came from (the
 //! file, a `SWITCHYARD_*` variable, the command line, the default, or the database), secrets
 //! masked, so an operator can tell why the server behaves as it does without reading three
-//! places.
+//! places; and `PATCH /api/settings`, which changes routing and timeout settings in force at
+//! once (kept in the database, laid over the file's; `null` gives a key back to the file).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::api::{Answer, mask, ok, with_db};
+use crate::api::audit::{self, Change};
+use crate::api::{Actor, Answer, body, mask, ok, with_db};
 use crate::config::ENV_PREFIX;
+use crate::config::overrides::{self, Overrides};
 use crate::state::app::App;
 use crate::state::usage_store;
 
@@ -42,12 +47,16 @@ pub struct Setting {
 /// How the configuration in force was loaded.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReloadStatus {
-    /// When the configuration in force was loaded (RFC 3339). Until the config file is
-    /// watched and reloaded live, that is when the server started.
+    /// When the configuration in force was put in force (RFC 3339): start-up, or the last
+    /// reload that was taken in.
     pub loaded_at: String,
-    /// The last reload of the file that was refused, and why; the configuration in force
-    /// kept serving. None while the file is read at start-up only.
+    /// What the last reload came from (`file`, `database`, `api`), if any happened.
+    pub last_source: Option<String>,
+    /// The last reload, when it was refused, and why; the configuration before it kept
+    /// serving. No key is quoted in it.
     pub last_error: Option<String>,
+    /// Settings the file changed that take effect only after a restart.
+    pub restart_needed: Vec<String>,
 }
 
 /// The configuration in force.
@@ -92,10 +101,15 @@ fn source(file: &FileText, key: &str, env: Option<&str>) -> SettingSource {
     }
 }
 
-fn settings(app: &App, file: &FileText, stored_routes: usize) -> Vec<Setting> {
+fn settings(app: &App, file: &FileText, stored_routes: usize, stored: &Overrides) -> Vec<Setting> {
     let mut out = Vec::new();
     server(app, file, &mut out);
     rest(app, file, stored_routes, &mut out);
+    for s in &mut out {
+        if stored.contains_key(&s.key) {
+            s.source = SettingSource::Database;
+        }
+    }
     out
 }
 
@@ -281,6 +295,43 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
     );
 }
 
+/// The configuration in force, as the API shows it.
+pub async fn view(app: &Arc<App>) -> Result<SettingsView, switchyard_hub::ApiError> {
+    let path = app.snapshot().config.file.clone();
+    // The file as it is now; a file that no longer parses shows every value as a default
+    // (the values are still those in force).
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(path))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let file = FileText(toml::from_str(&text).unwrap_or_default());
+    let stored = with_db(&app, |conn| usage_store::load_routes(conn)).await?;
+    let overrides = app.reconfigure.lock().await.stored_settings.clone();
+    let started = chrono::DateTime::<chrono::Utc>::from(app.started).to_rfc3339();
+    let last = app.reload_status();
+    let view = SettingsView {
+        file: app.snapshot().config.file.display().to_string(),
+        settings: settings(&app, &file, stored.0.len() + stored.1.len(), &overrides),
+        reload: ReloadStatus {
+            loaded_at: last
+                .as_ref()
+                .filter(|s| s.ok)
+                .map_or(started, |s| s.at.clone()),
+            last_source: last.as_ref().and_then(|s| {
+                serde_json::to_value(s.source)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            }),
+            last_error: last.as_ref().and_then(|s| s.error.clone()),
+            restart_needed: last
+                .map(|s| s.restart_needed.iter().map(|k| (*k).to_owned()).collect())
+                .unwrap_or_default(),
+        },
+    };
+    Ok(view)
+}
+
 /// Reads the configuration in force.
 #[utoipa::path(
     operation_id = "get_settings",
@@ -293,23 +344,58 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
     )
 )]
 pub async fn get(app: Arc<App>) -> Answer {
-    let path = app.snapshot().config.file.clone();
-    // The file as it is now; a file that no longer parses shows every value as a default
-    // (the values are still those in force).
-    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(path))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let file = FileText(toml::from_str(&text).unwrap_or_default());
-    let stored = with_db(&app, |conn| usage_store::load_routes(conn)).await?;
-    let view = SettingsView {
-        file: app.snapshot().config.file.display().to_string(),
-        settings: settings(&app, &file, stored.0.len() + stored.1.len()),
-        reload: ReloadStatus {
-            loaded_at: chrono::DateTime::<chrono::Utc>::from(app.started).to_rfc3339(),
-            last_error: None,
-        },
+    ok(200, &view(&app).await?)
+}
+
+/// Changes routing and timeout settings, in force at once for requests that start from
+/// now on.
+#[utoipa::path(
+    operation_id = "update_settings",
+    patch,
+    path = "/api/settings",
+    tag = "settings",
+    request_body(content = serde_json::Value, description = "Setting keys as the file spells them (`routing.sticky_limit`, `timeouts.total_ms`...) to new values; `null` gives a key back to the file"),
+    responses(
+        (status = 200, description = "Every value in force with its source", body = SettingsView),
+        (status = 400, description = "A key that cannot be changed here, or a value that does not fit", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answer {
+    let asked: serde_json::Map<String, Value> = body::read(&app, req).await?;
+    let (before, file) = {
+        let sources = app.reconfigure.lock().await;
+        (sources.stored_settings.clone(), sources.file.clone())
     };
-    ok(200, &view)
+    let mut next = before.clone();
+    for (key, value) in asked {
+        if !overrides::KEYS.contains(&key.as_str()) {
+            return Err(body::invalid(format!(
+                "`{key}` cannot be changed through the API (these can: {})",
+                overrides::KEYS.join(", ")
+            )));
+        }
+        if value.is_null() {
+            next.remove(&key);
+        } else {
+            next.insert(key, value);
+        }
+    }
+    overrides::apply(&mut file.clone(), &next).map_err(|e| body::invalid(e.0))?;
+    let stored = next.clone();
+    with_db(&app, move |conn| usage_store::save_overrides(conn, &stored)).await?;
+    app.apply_stored_settings(next.clone())
+        .await
+        .map_err(|e| switchyard_hub::ApiError::internal(format!("stored but not in force: {e}")))?;
+    audit::record(
+        &app,
+        &actor,
+        Change {
+            action: "settings.update",
+            target: "settings".into(),
+            before: Some(json!(before)),
+            after: Some(json!(next)),
+        },
+    )
+    .await?;
+    ok(200, &view(&app).await?)
 }

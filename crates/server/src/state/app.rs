@@ -450,6 +450,15 @@ impl App {
             .await
     }
 
+    /// Puts the settings the management API stored in force over the file's.
+    pub(crate) async fn apply_stored_settings(
+        &self,
+        stored: crate::config::overrides::Overrides,
+    ) -> Result<(), StartError> {
+        self.apply_stored(|sources| sources.stored_settings = stored)
+            .await
+    }
+
     /// Changes one of the sources as `change` says, rebuilds and reports how it went.
     async fn apply_stored(&self, change: impl FnOnce(&mut Reconfigure)) -> Result<(), StartError> {
         let mut sources = self.reconfigure.lock().await;

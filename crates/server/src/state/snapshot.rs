@@ -40,6 +40,8 @@ pub struct Reconfigure {
     pub stored_routes: StoredRoutes,
     /// Providers created through the API; the file wins a name both define.
     pub stored_providers: Vec<ProviderConfig>,
+    /// Routing and timeout settings changed through the API, laid over the file's.
+    pub stored_settings: crate::config::overrides::Overrides,
 }
 
 impl Reconfigure {
@@ -47,6 +49,9 @@ impl Reconfigure {
     /// makes with the stored aliases and combos (warnings about stored entries logged).
     pub fn effective(&self) -> (Config, Routes) {
         let mut config = self.file.clone();
+        if let Err(e) = crate::config::overrides::apply(&mut config, &self.stored_settings) {
+            tracing::warn!("stored settings are left out: {}", e.0);
+        }
         for p in &self.stored_providers {
             if config.providers.iter().any(|f| f.name == p.name) {
                 tracing::warn!(

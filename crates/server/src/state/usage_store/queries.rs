@@ -83,6 +83,35 @@ pub fn save_provider(
     Ok(())
 }
 
+/// The settings changed through the management API.
+pub fn load_overrides(conn: &Connection) -> rusqlite::Result<crate::config::overrides::Overrides> {
+    let mut stmt = conn.prepare("SELECT key, value FROM setting_overrides")?;
+    let rows = stmt.query_map([], |r| {
+        let text: String = r.get(1)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Replaces the stored settings with `overrides`, in one transaction.
+pub fn save_overrides(
+    conn: &mut Connection,
+    overrides: &crate::config::overrides::Overrides,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM setting_overrides", [])?;
+    for (key, value) in overrides {
+        tx.execute(
+            "INSERT INTO setting_overrides (key, value) VALUES (?1, ?2)",
+            params![key, value.to_string()],
+        )?;
+    }
+    tx.commit()
+}
+
 pub fn remove_provider(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM stored_providers WHERE name = ?1", [name])? > 0)
 }

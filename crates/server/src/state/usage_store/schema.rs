@@ -171,6 +171,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         definition TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
      );",
+    // Routing and timeout settings changed through the management API, laid over the
+    // file's: key as the file spells it, value as JSON.
+    "CREATE TABLE IF NOT EXISTS setting_overrides (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
