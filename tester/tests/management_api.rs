@@ -955,3 +955,51 @@ async fn the_openapi_document_is_served_without_a_key_and_passes_a_real_validato
     );
     assert!(text.contains("valid OpenAPI 3.1"), "{text}");
 }
+
+/// Changes made with the CLI are audited as the API's are, with `cli` as the actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_changes_are_in_the_audit_log() {
+    let fake = FakeOpenAi::start().await;
+    let cfg = config(&fake, "");
+    let mut first = Proxy::start(&cfg, &[]);
+    first.stop();
+    store_login(&first.db_path(), "s1", S1);
+    let proxy = Proxy::start_in(first.dir.clone(), &cfg, &[]);
+    let api = Admin::new(&proxy);
+    cli(&proxy.dir, &["alias", "set", "quick", "p/m"]);
+    cli(&proxy.dir, &["alias", "set", "quick", "p/n"]);
+    cli(&proxy.dir, &["combo", "set", "pair", "p/m", "s/m"]);
+    cli(&proxy.dir, &["combo", "remove", "pair"]);
+    cli(&proxy.dir, &["accounts", "disable", "s/s1"]);
+    cli(&proxy.dir, &["accounts", "enable", "s/s1"]);
+    cli(&proxy.dir, &["accounts", "reset", "--all"]);
+    cli(&proxy.dir, &["accounts", "remove", "s/s1"]);
+    let audit = api.expect("GET", "/api/audit", "", 200).await;
+    let seen: Vec<(&str, &str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("cli", "account.remove", "s/s1"),
+            ("cli", "account.reset", "*"),
+            ("cli", "account.enable", "s/s1"),
+            ("cli", "account.disable", "s/s1"),
+            ("cli", "combo.delete", "pair"),
+            ("cli", "combo.create", "pair"),
+            ("cli", "alias.update", "quick"),
+            ("cli", "alias.create", "quick"),
+        ],
+        "{audit}"
+    );
+    api.assert_no_secrets(&[K1, K2, S1, CLIENT, ADMIN]);
+}

@@ -319,6 +319,20 @@ pub(crate) fn config_and_database(
     Ok((config, conn))
 }
 
+/// Writes the audit row of a change made at the command line (actor `cli`), as the API
+/// writes its own, so `GET /api/audit` shows every change whoever made it.
+pub(crate) fn audit(
+    config: &config::Config,
+    change: crate::api::audit::Change,
+) -> Result<(), Error> {
+    let conn = usage_store::open(&config.database).map_err(|source| Error::Database {
+        path: config.database.clone(),
+        source,
+    })?;
+    crate::api::audit::write(&conn, "cli", change)?;
+    Ok(())
+}
+
 /// Where the command-line reference page lives, relative to the workspace root.
 pub const REFERENCE_PAGE: &str = "docs/src/reference/cli.md";
 

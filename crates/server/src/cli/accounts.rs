@@ -11,6 +11,9 @@ use switchyard_auth::oauth::LoginUi;
 use switchyard_auth::store::{AccountStatus, Store, StoredAccount};
 use switchyard_provider::{ClientOptions, Executor, ProviderSettings, UpstreamClient};
 
+use serde_json::json;
+
+use crate::api::audit::Change;
 use crate::cli::Error;
 use crate::config::{self, Config, ProviderConfig};
 use crate::state::usage_store::{self, ResetScope};
@@ -121,6 +124,15 @@ pub fn login(
     })?;
     let name = account_name(&store, &p.name, name, outcome.label)?;
     store.upsert(&p.name, &name, &outcome.credential)?;
+    crate::cli::audit(
+        &config,
+        Change {
+            action: "account.login",
+            target: format!("{}/{name}", p.name),
+            before: None,
+            after: Some(json!({"provider": p.name, "account": name})),
+        },
+    )?;
     say(&format!(
         "Logged in: account `{name}` of provider `{}` is stored in {}. A running server takes it in within a second.",
         p.name,
@@ -159,6 +171,15 @@ pub fn import(
     let store = open_store(&config)?;
     let name = account_name(&store, &p.name, name, imported.label)?;
     store.upsert(&p.name, &name, &imported.credential)?;
+    crate::cli::audit(
+        &config,
+        Change {
+            action: "account.import",
+            target: format!("{}/{name}", p.name),
+            before: None,
+            after: Some(json!({"provider": p.name, "account": name, "from": source})),
+        },
+    )?;
     say(&format!(
         "Imported {} as account `{name}` of provider `{}`. It is refreshed by Switchyard from now on; \
          the other tool may have to log in again once the refresh token rotates.",
@@ -190,16 +211,34 @@ pub fn accounts(config_path: &Path, action: Action) -> Result<(), Error> {
     };
     let account = find(&store, &spec)?;
     let label = format!("{}/{}", account.provider, account.name);
-    match status {
+    let before = Some(json!({"status": account.status.as_str()}));
+    let change = match status {
         Some(status) => {
             store.set_status(account.id, status, None)?;
             say(&format!("{label} is now {}", status.as_str()));
+            Change {
+                action: if status == AccountStatus::Disabled {
+                    "account.disable"
+                } else {
+                    "account.enable"
+                },
+                target: label,
+                before,
+                after: Some(json!({"status": status.as_str()})),
+            }
         }
         None => {
             store.remove(account.id)?;
             say(&format!("{label} removed"));
+            Change {
+                action: "account.remove",
+                target: label,
+                before,
+                after: None,
+            }
         }
-    }
+    };
+    crate::cli::audit(&config, change)?;
     say("A running server takes the change in within a second.");
     Ok(())
 }
@@ -414,6 +453,20 @@ pub fn reset(
     }
     let now = crate::routing::epoch_ms(switchyard_hub::clock::now());
     usage_store::request_reset(&mut conn, &scope, now)?;
+    crate::api::audit::write(
+        &conn,
+        "cli",
+        Change {
+            action: "account.reset",
+            target: match &scope {
+                ResetScope::All => "*".into(),
+                ResetScope::Provider(p) => p.clone(),
+                ResetScope::Account { provider, account } => format!("{provider}/{account}"),
+            },
+            before: None,
+            after: Some(json!({"requested": true})),
+        },
+    )?;
     for c in covered {
         let label = format!("{}/{}", c.provider, c.name);
         match c.status {

@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use serde_json::json;
+
+use crate::api::audit::{self, Change};
 use crate::cli::{Error, StoredAction, config_and_database};
 use crate::state::usage_store;
 
@@ -29,7 +32,39 @@ pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<()
             } else {
                 config.check_stored(&name, &targets)?;
             }
+            let (aliases, combos) = usage_store::load_routes(&conn)?;
+            let before = aliases
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| json!({"name": name, "target": t}))
+                .or_else(|| {
+                    combos
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, s)| json!({"name": name, "targets": s}))
+                });
             usage_store::save_route(&conn, &name, kind, &targets)?;
+            let after = if kind == "alias" {
+                json!({"name": name, "target": targets.first()})
+            } else {
+                json!({"name": name, "targets": targets})
+            };
+            let action = match (kind, before.is_some()) {
+                ("alias", false) => "alias.create",
+                ("alias", true) => "alias.update",
+                (_, false) => "combo.create",
+                (_, true) => "combo.update",
+            };
+            audit::write(
+                &conn,
+                "cli",
+                Change {
+                    action,
+                    target: name.clone(),
+                    before,
+                    after: Some(after),
+                },
+            )?;
             println!("{kind} `{name}` -> {}", targets.join(", "));
             println!("{RELOAD}");
         }
@@ -37,6 +72,20 @@ pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<()
             if !usage_store::remove_route(&conn, &name)? {
                 return Err(Error::Refused(format!("no stored {kind} named `{name}`")));
             }
+            audit::write(
+                &conn,
+                "cli",
+                Change {
+                    action: if kind == "alias" {
+                        "alias.delete"
+                    } else {
+                        "combo.delete"
+                    },
+                    target: name.clone(),
+                    before: Some(json!({"name": name})),
+                    after: None,
+                },
+            )?;
             println!("removed {kind} `{name}`");
             println!("{RELOAD}");
         }
