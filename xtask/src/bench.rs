@@ -7,6 +7,7 @@
 //! Memory is read from /proc, the proxy's CPU time per request from /proc/<pid>/stat.
 //! Results print as a table and go to `target/bench/results.json`.
 
+mod dashboard;
 mod load;
 mod usage;
 
@@ -463,6 +464,11 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         // The usage API over a million rows: its own database, no upstream.
         let (bin, dir) = release_build(root, "usage")?;
         return usage::run(&bin, &dir, quick);
+    }
+    if only == Some("dashboard") {
+        // Each dashboard page's server render over the same million rows.
+        let (bin, dir) = release_build(root, "dashboard")?;
+        return dashboard::run(&bin, &dir, quick);
     }
     let (bin, dir) = release_build(root, "bench")?;
 
