@@ -77,6 +77,75 @@ def shot(driver, name):
     driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
 
+def served_model(model):
+    """The upstream model that served one openai SDK request for `model`, or the error."""
+    sdk = OpenAI(base_url=BASE + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    try:
+        return sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "route me"}]).model
+    except Exception as e:  # the caller checks what it expected
+        return f"error: {e}"
+
+
+def combo_targets(driver, name):
+    return [e.text for e in driver.find_elements(By.XPATH, f"//tr[td[1][text()='{name}']]//li/span[@class='target']")]
+
+
+def routing_changes(driver):
+    """Create, use, reorder, edit and delete a combo and an alias from the routing page."""
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New combo']")
+    form.find_element(By.NAME, "name").send_keys("made")
+    form.find_element(By.NAME, "targets").send_keys("p/m2\np/m1")
+    form.find_element(By.XPATH, ".//button[text()='Create combo']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m2", "p/m1"], "the new combo to be listed")
+    check("a combo made in the page is listed in order", combo_targets(driver, "made") == ["p/m2", "p/m1"],
+          json.dumps(combo_targets(driver, "made")))
+    got = served_model("made")
+    check("the new combo serves the openai SDK from its first target", got == "m2", got)
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Move p/m1 up in made']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m1", "p/m2"], "the reordered combo")
+    check("moving a target up reorders the combo", combo_targets(driver, "made") == ["p/m1", "p/m2"],
+          json.dumps(combo_targets(driver, "made")))
+    got = served_model("made")
+    check("the next request follows the new order", got == "m1", got)
+    # Edit the whole list: a single target.
+    edit = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Edit combo made'] textarea")
+    edit.clear()
+    edit.send_keys("p/m2")
+    driver.find_element(By.XPATH, "//form[@aria-label='Edit combo made']//button[text()='Save']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m2"], "the edited combo")
+    check("editing a combo's targets puts them in force", served_model("made") == "m2")
+
+    # An alias: create, use, retarget, delete.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New alias']")
+    form.find_element(By.NAME, "name").send_keys("short")
+    form.find_element(By.NAME, "target").send_keys("p/m1" + Keys.ENTER)
+    wait(driver, EC.presence_of_element_located((By.XPATH, "//tr[td[1][text()='short']]")), "the new alias")
+    got = served_model("short")
+    check("an alias made in the page serves", got == "m1", got)
+    target = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Edit alias short'] input")
+    target.clear()
+    target.send_keys("p/m2" + Keys.ENTER)
+    wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[1][text()='short']]/td[2]"), "p/m2"), "the alias's new target")
+    got = served_model("short")
+    check("an alias retargeted in the page serves its new target", got == "m2", got)
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Delete alias short']").click()
+    driver.switch_to.alert.accept()
+    wait(driver, EC.invisibility_of_element_located((By.XPATH, "//tr[td[1][text()='short']]")), "the alias to go")
+    got = served_model("short")
+    check("a deleted alias no longer serves", got.startswith("error") and ("404" in got or "400" in got), got)
+    check("the file's combo offers no change", not driver.find_elements(By.XPATH, "//tr[td[1][text()='duo']]//button"))
+    # The combo stays (for the screenshot); its delete button is checked on a second one.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New combo']")
+    form.find_element(By.NAME, "name").send_keys("gone")
+    form.find_element(By.NAME, "targets").send_keys("p/m1")
+    form.find_element(By.XPATH, ".//button[text()='Create combo']").click()
+    wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "button[aria-label='Delete combo gone']")), "the second combo")
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Delete combo gone']").click()
+    driver.switch_to.alert.accept()
+    wait(driver, EC.invisibility_of_element_located((By.XPATH, "//tr[td[1][text()='gone']]")), "the combo to go")
+    check("a deleted combo no longer serves", served_model("gone").startswith("error"))
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     driver = browser()
@@ -175,6 +244,7 @@ def run(driver):
     first = wait(driver, EC.presence_of_element_located((By.ID, "preview-first")), "the routing preview")
     check("the preview names the account that would serve the combo now",
           first is not None and "p/m1@a1" in first.text, first.text if first else "")
+    routing_changes(driver)
     accessible(driver, "routing")
     console_clean(driver, "routing")
     shot(driver, "06-routing")

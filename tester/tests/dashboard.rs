@@ -2,7 +2,8 @@
 //! `chromium-driver`) driven by Selenium from `tester/conformance/dashboard_browser.py`, through
 //! every page and action against the real binary and a fake provider: sign in, see a request
 //! the openai SDK makes appear in the live tail, open its translation inspector, reset an
-//! account cooled by a 2-hour hint (and see the next request served by it), with accessible
+//! account cooled by a 2-hour hint (and see the next request served by it), create, reorder,
+//! edit and delete a combo and an alias (each change followed by the next SDK request), with accessible
 //! names, keyboard navigation and no console errors checked on each page. Screenshots go to
 //! `target/screenshots/dashboard/`. Needs `$SWITCHYARD_PYTHON` (with selenium), as the SDK
 //! tests do.

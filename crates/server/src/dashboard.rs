@@ -109,7 +109,7 @@ async fn route(
             "/ui/accounts",
             accounts::page(&app).await,
         ),
-        "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app, query))),
+        "/ui/routing" => ("Routing", "/ui/routing", routing::page(&app, query).await),
         "/ui/keys" => ("Client keys", "/ui/keys", keys::page(&app).await),
         "/ui/connect" => (
             "Connect",
