@@ -277,6 +277,28 @@ def run(driver):
         check("a revoked key is refused", "401" in str(e) or "revoked" in str(e), str(e))
     console_clean(driver, "keys")
 
+    # Settings: every value with its source, secrets masked.
+    driver.get(BASE + "/ui/settings")
+    def setting(key):
+        cells = driver.find_elements(By.XPATH, f"//table[@id='settings']//tr[td[1][normalize-space()='{key}']]/td")
+        return [c.text for c in cells]
+    admin = setting("server.admin_key")
+    check("the admin key shows masked, from the file",
+          len(admin) == 3 and admin[1] == ADMIN[:4] + "***" and admin[2] == "file", json.dumps(admin))
+    connect_ms = setting("timeouts.connect_ms")
+    check("a value set by a variable says so", connect_ms[1:] == ["4000", "environment"], json.dumps(connect_ms))
+    listen = setting("server.listen")
+    check("--listen shows as the command line", listen[2:] == ["command line"], json.dumps(listen))
+    idle = setting("timeouts.idle_ms")
+    check("an unset value shows as the default", idle[2:] == ["default"], json.dumps(idle))
+    page = driver.page_source
+    check("no secret is on the settings page", ADMIN not in page and CLIENT_KEY not in page
+          and "sk-dashboard-account-0" not in page)
+    check("the settings page says it is read-only", "Read-only" in page)
+    accessible(driver, "settings")
+    console_clean(driver, "settings")
+    shot(driver, "09-settings")
+
     # Connect: the key typed in is filled into every snippet.
     driver.get(BASE + "/ui/connect")
     driver.find_element(By.NAME, "key").send_keys(CLIENT_KEY)

@@ -78,7 +78,8 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         return;
     };
     let fake = FakeOpenAi::start().await;
-    let proxy = Proxy::start(&config(&fake), &[]);
+    // One value from the environment, for the settings page to name its source.
+    let proxy = Proxy::start(&config(&fake), &[("SWITCHYARD_CONNECT_TIMEOUT_MS", "4000")]);
 
     // a1 answers 429 with a 2-hour hint: the request is served by a2 and a1 cools.
     fake.script(
@@ -124,6 +125,7 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         "06-routing",
         "07-keys",
         "08-connect",
+        "09-settings",
     ] {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
     }

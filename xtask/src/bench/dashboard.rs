@@ -16,7 +16,7 @@ use super::{percentile, spawn_proxy, write_results};
 const PAGE_TARGET_MS: f64 = 100.0;
 
 /// The pages timed: (name, path).
-const PAGES: [(&str, &str); 11] = [
+const PAGES: [(&str, &str); 12] = [
     ("overview 1 hour", "/ui/?range=1h"),
     ("overview 24 hours", "/ui/?range=24h"),
     ("overview 7 days", "/ui/?range=7d"),
@@ -33,6 +33,7 @@ const PAGES: [(&str, &str); 11] = [
         "/ui/routing?model=anthropic%2Fclaude-sonnet-4-5",
     ),
     ("keys", "/ui/keys"),
+    ("settings", "/ui/settings"),
     ("connect", "/ui/connect"),
 ];
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use switchyard_hub::ApiError;
 use utoipa::ToSchema;
 
 use crate::api::{Answer, mask, ok, with_db};
@@ -293,6 +294,12 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
     )
 )]
 pub async fn get(app: Arc<App>) -> Answer {
+    ok(200, &view(&app).await?)
+}
+
+/// The configuration in force, as `GET /api/settings` answers it (the dashboard's settings
+/// page shows the same view).
+pub async fn view(app: &Arc<App>) -> Result<SettingsView, ApiError> {
     let path = app.config.file.clone();
     // The file as it is now; a file that no longer parses shows every value as a default
     // (the values are still those in force).
@@ -302,14 +309,13 @@ pub async fn get(app: Arc<App>) -> Answer {
         .and_then(Result::ok)
         .unwrap_or_default();
     let file = FileText(toml::from_str(&text).unwrap_or_default());
-    let stored = with_db(&app, |conn| usage_store::load_routes(conn)).await?;
-    let view = SettingsView {
+    let stored = with_db(app, |conn| usage_store::load_routes(conn)).await?;
+    Ok(SettingsView {
         file: app.config.file.display().to_string(),
-        settings: settings(&app, &file, stored.0.len() + stored.1.len()),
+        settings: settings(app, &file, stored.0.len() + stored.1.len()),
         reload: ReloadStatus {
             loaded_at: chrono::DateTime::<chrono::Utc>::from(app.started).to_rfc3339(),
             last_error: None,
         },
-    };
-    ok(200, &view)
+    })
 }
