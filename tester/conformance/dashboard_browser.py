@@ -18,7 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, ADMIN, CLIENT_KEY, SHOTS = sys.argv[1:5]
 checks, failures = [], []
@@ -146,6 +146,68 @@ def routing_changes(driver):
     check("a deleted combo no longer serves", served_model("gone").startswith("error"))
 
 
+def account_row(driver, provider, account):
+    return f"//tr[td[1][text()='{provider}'] and td[2][text()='{account}']]"
+
+
+def accounts_added(driver):
+    """Add an API-key account, import a login file and complete a device-code login, all
+    from the accounts page."""
+    added_key = os.environ["DASHBOARD_ADDED_KEY"]
+    driver.get(BASE + "/ui/accounts")
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Add an API-key account']")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("s")
+    form.find_element(By.NAME, "name").send_keys("web")
+    form.find_element(By.NAME, "api_key").send_keys(added_key)
+    form.find_element(By.XPATH, ".//button[text()='Add account']").click()
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "s", "web"))), "the added account")
+    check("the added account is listed, in use", row is not None and "login" in row.text and " ok " in f" {row.text} ",
+          row.text if row else "")
+    check("the added key is not on the page", added_key not in driver.page_source)
+    got = served_model("s/m1")
+    check("the account added in the page serves the openai SDK", got == "m1", got)
+
+    # Import: a Codex auth.json pasted in.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Import a login file']")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("cx")
+    form.find_element(By.NAME, "name").send_keys("imported")
+    driver.execute_script("arguments[0].value = arguments[1];", form.find_element(By.NAME, "contents"),
+                          os.environ["DASHBOARD_CODEX_FILE"])
+    form.find_element(By.XPATH, ".//button[text()='Import']").click()
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "cx", "imported"))), "the imported login")
+    check("the imported login is listed as a login", row is not None and "login" in row.text, row.text if row else "")
+    tokens = json.loads(os.environ["DASHBOARD_CODEX_FILE"])["tokens"]
+    check("the imported tokens are not on the page",
+          tokens["access_token"] not in driver.page_source and tokens["refresh_token"] not in driver.page_source)
+
+    # Device-code login: the page shows the code and the provider's page to enter it on.
+    form = driver.find_element(By.ID, "oauth-login")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("gh")
+    form.find_element(By.XPATH, ".//button[text()='Start login']").click()
+    wait(driver, lambda d: d.find_element(By.ID, "oauth-code").text.strip() != "", "the device code")
+    code = driver.find_element(By.ID, "oauth-code").text.strip()
+    link = driver.find_element(By.ID, "oauth-verify").get_attribute("href")
+    check("the page shows the device code and where to enter it", code.startswith("USER-") and link.startswith("http"),
+          f"{code} {link}")
+    accessible(driver, "accounts with a login in progress")
+    main_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    driver.get(link)
+    driver.find_element(By.ID, "user_code").send_keys(code + Keys.ENTER)
+    approved = wait(driver, EC.presence_of_element_located((By.ID, "result")), "the provider's approval")
+    check("the provider's page takes the code", approved is not None and "approved" in approved.text)
+    driver.close()
+    driver.switch_to.window(main_tab)
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "gh", "octocat"))),
+               "the logged-in account after the page follows the login", 30)
+    check("the device login's account is listed", row is not None and "login" in row.text, row.text if row else "")
+    got = served_model("gh/gpt-4.1")
+    check("the account logged in from the page serves", not got.startswith("error"), got)
+    accessible(driver, "accounts after adding")
+    console_clean(driver, "accounts after adding")
+    shot(driver, "10-accounts-added")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     driver = browser()
@@ -233,6 +295,7 @@ def run(driver):
     driver.find_element(By.CSS_SELECTOR, "button[aria-label='Reset p/a1']").click()
     wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[2][text()='a1']]/td[4]"), "ok"), "a1 to be ok after reset", 15)
     console_clean(driver, "accounts")
+    accounts_added(driver)
 
     # Routing.
     driver.get(BASE + "/ui/routing")
