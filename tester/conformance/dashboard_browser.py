@@ -18,7 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, ADMIN, CLIENT_KEY, SHOTS = sys.argv[1:5]
 checks, failures = [], []
@@ -75,6 +75,137 @@ def accessible(driver, page):
 
 def shot(driver, name):
     driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+
+def served_model(model):
+    """The upstream model that served one openai SDK request for `model`, or the error."""
+    sdk = OpenAI(base_url=BASE + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    try:
+        return sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "route me"}]).model
+    except Exception as e:  # the caller checks what it expected
+        return f"error: {e}"
+
+
+def combo_targets(driver, name):
+    return [e.text for e in driver.find_elements(By.XPATH, f"//tr[td[1][text()='{name}']]//li/span[@class='target']")]
+
+
+def routing_changes(driver):
+    """Create, use, reorder, edit and delete a combo and an alias from the routing page."""
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New combo']")
+    form.find_element(By.NAME, "name").send_keys("made")
+    form.find_element(By.NAME, "targets").send_keys("p/m2\np/m1")
+    form.find_element(By.XPATH, ".//button[text()='Create combo']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m2", "p/m1"], "the new combo to be listed")
+    check("a combo made in the page is listed in order", combo_targets(driver, "made") == ["p/m2", "p/m1"],
+          json.dumps(combo_targets(driver, "made")))
+    got = served_model("made")
+    check("the new combo serves the openai SDK from its first target", got == "m2", got)
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Move p/m1 up in made']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m1", "p/m2"], "the reordered combo")
+    check("moving a target up reorders the combo", combo_targets(driver, "made") == ["p/m1", "p/m2"],
+          json.dumps(combo_targets(driver, "made")))
+    got = served_model("made")
+    check("the next request follows the new order", got == "m1", got)
+    # Edit the whole list: a single target.
+    edit = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Edit combo made'] textarea")
+    edit.clear()
+    edit.send_keys("p/m2")
+    driver.find_element(By.XPATH, "//form[@aria-label='Edit combo made']//button[text()='Save']").click()
+    wait(driver, lambda d: combo_targets(d, "made") == ["p/m2"], "the edited combo")
+    check("editing a combo's targets puts them in force", served_model("made") == "m2")
+
+    # An alias: create, use, retarget, delete.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New alias']")
+    form.find_element(By.NAME, "name").send_keys("short")
+    form.find_element(By.NAME, "target").send_keys("p/m1" + Keys.ENTER)
+    wait(driver, EC.presence_of_element_located((By.XPATH, "//tr[td[1][text()='short']]")), "the new alias")
+    got = served_model("short")
+    check("an alias made in the page serves", got == "m1", got)
+    target = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Edit alias short'] input")
+    target.clear()
+    target.send_keys("p/m2" + Keys.ENTER)
+    wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[1][text()='short']]/td[2]"), "p/m2"), "the alias's new target")
+    got = served_model("short")
+    check("an alias retargeted in the page serves its new target", got == "m2", got)
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Delete alias short']").click()
+    driver.switch_to.alert.accept()
+    wait(driver, EC.invisibility_of_element_located((By.XPATH, "//tr[td[1][text()='short']]")), "the alias to go")
+    got = served_model("short")
+    check("a deleted alias no longer serves", got.startswith("error") and ("404" in got or "400" in got), got)
+    check("the file's combo offers no change", not driver.find_elements(By.XPATH, "//tr[td[1][text()='duo']]//button"))
+    # The combo stays (for the screenshot); its delete button is checked on a second one.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New combo']")
+    form.find_element(By.NAME, "name").send_keys("gone")
+    form.find_element(By.NAME, "targets").send_keys("p/m1")
+    form.find_element(By.XPATH, ".//button[text()='Create combo']").click()
+    wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "button[aria-label='Delete combo gone']")), "the second combo")
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Delete combo gone']").click()
+    driver.switch_to.alert.accept()
+    wait(driver, EC.invisibility_of_element_located((By.XPATH, "//tr[td[1][text()='gone']]")), "the combo to go")
+    check("a deleted combo no longer serves", served_model("gone").startswith("error"))
+
+
+def account_row(driver, provider, account):
+    return f"//tr[td[1][text()='{provider}'] and td[2][text()='{account}']]"
+
+
+def accounts_added(driver):
+    """Add an API-key account, import a login file and complete a device-code login, all
+    from the accounts page."""
+    added_key = os.environ["DASHBOARD_ADDED_KEY"]
+    driver.get(BASE + "/ui/accounts")
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Add an API-key account']")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("s")
+    form.find_element(By.NAME, "name").send_keys("web")
+    form.find_element(By.NAME, "api_key").send_keys(added_key)
+    form.find_element(By.XPATH, ".//button[text()='Add account']").click()
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "s", "web"))), "the added account")
+    check("the added account is listed, in use", row is not None and "login" in row.text and " ok " in f" {row.text} ",
+          row.text if row else "")
+    check("the added key is not on the page", added_key not in driver.page_source)
+    got = served_model("s/m1")
+    check("the account added in the page serves the openai SDK", got == "m1", got)
+
+    # Import: a Codex auth.json pasted in.
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Import a login file']")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("cx")
+    form.find_element(By.NAME, "name").send_keys("imported")
+    driver.execute_script("arguments[0].value = arguments[1];", form.find_element(By.NAME, "contents"),
+                          os.environ["DASHBOARD_CODEX_FILE"])
+    form.find_element(By.XPATH, ".//button[text()='Import']").click()
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "cx", "imported"))), "the imported login")
+    check("the imported login is listed as a login", row is not None and "login" in row.text, row.text if row else "")
+    tokens = json.loads(os.environ["DASHBOARD_CODEX_FILE"])["tokens"]
+    check("the imported tokens are not on the page",
+          tokens["access_token"] not in driver.page_source and tokens["refresh_token"] not in driver.page_source)
+
+    # Device-code login: the page shows the code and the provider's page to enter it on.
+    form = driver.find_element(By.ID, "oauth-login")
+    Select(form.find_element(By.NAME, "provider")).select_by_value("gh")
+    form.find_element(By.XPATH, ".//button[text()='Start login']").click()
+    wait(driver, lambda d: d.find_element(By.ID, "oauth-code").text.strip() != "", "the device code")
+    code = driver.find_element(By.ID, "oauth-code").text.strip()
+    link = driver.find_element(By.ID, "oauth-verify").get_attribute("href")
+    check("the page shows the device code and where to enter it", code.startswith("USER-") and link.startswith("http"),
+          f"{code} {link}")
+    accessible(driver, "accounts with a login in progress")
+    main_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    driver.get(link)
+    driver.find_element(By.ID, "user_code").send_keys(code + Keys.ENTER)
+    approved = wait(driver, EC.presence_of_element_located((By.ID, "result")), "the provider's approval")
+    check("the provider's page takes the code", approved is not None and "approved" in approved.text)
+    driver.close()
+    driver.switch_to.window(main_tab)
+    row = wait(driver, EC.presence_of_element_located((By.XPATH, account_row(driver, "gh", "octocat"))),
+               "the logged-in account after the page follows the login", 30)
+    check("the device login's account is listed", row is not None and "login" in row.text, row.text if row else "")
+    got = served_model("gh/gpt-4.1")
+    check("the account logged in from the page serves", not got.startswith("error"), got)
+    accessible(driver, "accounts after adding")
+    console_clean(driver, "accounts after adding")
+    shot(driver, "10-accounts-added")
 
 
 def main():
@@ -164,6 +295,7 @@ def run(driver):
     driver.find_element(By.CSS_SELECTOR, "button[aria-label='Reset p/a1']").click()
     wait(driver, EC.text_to_be_present_in_element((By.XPATH, "//tr[td[2][text()='a1']]/td[4]"), "ok"), "a1 to be ok after reset", 15)
     console_clean(driver, "accounts")
+    accounts_added(driver)
 
     # Routing.
     driver.get(BASE + "/ui/routing")
@@ -175,6 +307,7 @@ def run(driver):
     first = wait(driver, EC.presence_of_element_located((By.ID, "preview-first")), "the routing preview")
     check("the preview names the account that would serve the combo now",
           first is not None and "p/m1@a1" in first.text, first.text if first else "")
+    routing_changes(driver)
     accessible(driver, "routing")
     console_clean(driver, "routing")
     shot(driver, "06-routing")
@@ -206,6 +339,28 @@ def run(driver):
     except Exception as e:
         check("a revoked key is refused", "401" in str(e) or "revoked" in str(e), str(e))
     console_clean(driver, "keys")
+
+    # Settings: every value with its source, secrets masked.
+    driver.get(BASE + "/ui/settings")
+    def setting(key):
+        cells = driver.find_elements(By.XPATH, f"//table[@id='settings']//tr[td[1][normalize-space()='{key}']]/td")
+        return [c.text for c in cells]
+    admin = setting("server.admin_key")
+    check("the admin key shows masked, from the file",
+          len(admin) == 3 and admin[1] == ADMIN[:4] + "***" and admin[2] == "file", json.dumps(admin))
+    connect_ms = setting("timeouts.connect_ms")
+    check("a value set by a variable says so", connect_ms[1:] == ["4000", "environment"], json.dumps(connect_ms))
+    listen = setting("server.listen")
+    check("--listen shows as the command line", listen[2:] == ["command line"], json.dumps(listen))
+    idle = setting("timeouts.idle_ms")
+    check("an unset value shows as the default", idle[2:] == ["default"], json.dumps(idle))
+    page = driver.page_source
+    check("no secret is on the settings page", ADMIN not in page and CLIENT_KEY not in page
+          and "sk-dashboard-account-0" not in page)
+    check("the settings page says it is read-only", "Read-only" in page)
+    accessible(driver, "settings")
+    console_clean(driver, "settings")
+    shot(driver, "09-settings")
 
     # Connect: the key typed in is filled into every snippet.
     driver.get(BASE + "/ui/connect")

@@ -10,6 +10,8 @@
 //!   family and is answered `invalid_grant`, or OpenAI's `refresh_token_reused`) and the
 //!   device grant (`authorization_pending` until approved, `slow_down` when polled early).
 //! - `POST /device/code` (and `/login/device/code`) starts a device authorization.
+//! - `GET /device` (and `/login/device`) is the page a person enters the device code on;
+//!   posting the code approves it, as [`OAuthState::approve`] does.
 //! - `GET /user` answers GitHub's user lookup for a valid token.
 //!
 //! Provider fakes ask [`OAuthState::valid`] whether a bearer token is live, so an expired or
@@ -355,6 +357,31 @@ async fn handle(state: Arc<OAuthState>, req: Request<Incoming>) -> Response<Fake
         .unwrap_or_default();
     match (parts.method.as_str(), path.as_str()) {
         ("GET", "/authorize") => authorize(&state, &query),
+        // The page a person enters the device code on (GitHub's `/login/device`): a form,
+        // and its post approves the pending authorization showing that code.
+        ("GET", "/device" | "/login/device") => full(
+            200,
+            "text/html; charset=utf-8",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Device activation</title>\
+             <link rel=\"icon\" href=\"data:,\"></head><body><h1>Device activation</h1>\
+             <form method=\"post\"><label for=\"user_code\">Code</label> \
+             <input id=\"user_code\" name=\"user_code\" required> <button type=\"submit\">Continue</button></form></body></html>",
+        ),
+        ("POST", "/device" | "/login/device") => {
+            let code = form(&bytes).get("user_code").cloned().unwrap_or_default();
+            let (status, text) = if state.approve(code.trim()) {
+                (200, "Device approved: you may close this window.")
+            } else {
+                (400, "That code is not pending.")
+            };
+            full(
+                status,
+                "text/html; charset=utf-8",
+                format!(
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Device activation</title><link rel=\"icon\" href=\"data:,\"></head><body><p id=\"result\">{text}</p></body></html>"
+                ),
+            )
+        }
         ("GET", "/user") => {
             let token = parts
                 .headers

@@ -2,7 +2,10 @@
 //! `chromium-driver`) driven by Selenium from `tester/conformance/dashboard_browser.py`, through
 //! every page and action against the real binary and a fake provider: sign in, see a request
 //! the openai SDK makes appear in the live tail, open its translation inspector, reset an
-//! account cooled by a 2-hour hint (and see the next request served by it), with accessible
+//! account cooled by a 2-hour hint (and see the next request served by it), create, reorder,
+//! edit and delete a combo and an alias (each change followed by the next SDK request), add an
+//! API-key account and import a Codex login file in the page, and complete a device-code
+//! login (entering the code on the fake GitHub's page) from it, with accessible
 //! names, keyboard navigation and no console errors checked on each page. Screenshots go to
 //! `target/screenshots/dashboard/`. Needs `$SWITCHYARD_PYTHON` (with selenium), as the SDK
 //! tests do.
@@ -11,8 +14,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use serde_json::{Value, json};
+use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::{FakeOpenAi, Fault};
+use switchyard_tester::fake_subscriptions::{FakeCodex, FakeCopilot};
 use switchyard_tester::harness::{Proxy, run_with_timeout};
 use switchyard_tester::http_client::post_json;
 
@@ -20,9 +27,85 @@ const K1: &str = "sk-dashboard-account-01";
 const K2: &str = "sk-dashboard-account-02";
 const CLIENT: &str = "sk-dashboard-client-key";
 const ADMIN: &str = "sk-dashboard-admin-key1";
+/// The key of the account added in the page.
+const ADDED: &str = "sk-dashboard-added-in-page-01";
 
-fn config(fake: &FakeOpenAi) -> String {
+/// The OAuth side: GitHub's device login for Copilot, OpenAI's for Codex (whose login
+/// file the page imports).
+struct Logins {
+    github: FakeOAuth,
+    copilot: FakeCopilot,
+    openai: FakeOAuth,
+    codex: FakeCodex,
+}
+
+impl Logins {
+    async fn start() -> Logins {
+        let github = FakeOAuth::start(OAuthConfig::new(
+            "Iv1.test-client",
+            BodyStyle::Form,
+            Flavor::GitHub,
+        ))
+        .await;
+        let copilot = FakeCopilot::start(github.state.clone()).await;
+        copilot.state.ttl.store(1800, Ordering::SeqCst);
+        let mut codex_oauth = OAuthConfig::new("app_test", BodyStyle::Form, Flavor::OpenAi);
+        codex_oauth.id_claims = json!({"email": "dev@example.com",
+            "https://api.openai.com/auth": {"chatgpt_account_id": "acct-1"}});
+        let openai = FakeOAuth::start(codex_oauth).await;
+        let codex = FakeCodex::start(openai.state.clone(), "acct-1").await;
+        Logins {
+            github,
+            copilot,
+            openai,
+            codex,
+        }
+    }
+
+    fn config(&self) -> String {
+        format!(
+            r#"
+[[providers]]
+name = "gh"
+kind = "copilot"
+base_url = "{copilot}"
+models = ["gpt-4.1"]
+[providers.options]
+github_url = "{gh}"
+github_api_url = "{copilot}"
+client_id = "Iv1.test-client"
+
+[[providers]]
+name = "cx"
+kind = "codex"
+base_url = "{codex}"
+models = ["gpt-5-codex"]
+[providers.options]
+auth_url = "{auth}"
+token_url = "{token}"
+client_id = "app_test"
+redirect_uri = "http://localhost:0/auth/callback"
+"#,
+            copilot = self.copilot.url(),
+            gh = self.github.url(""),
+            codex = self.codex.base_url(),
+            auth = self.openai.url("/authorize"),
+            token = self.openai.url("/token"),
+        )
+    }
+
+    /// A Codex `auth.json` holding a live login, as the page's import takes it.
+    fn codex_file(&self) -> String {
+        let (access, refresh, id_token, _) = self.openai.state.issue(3600);
+        json!({"OPENAI_API_KEY": null, "tokens": {"id_token": id_token,
+            "access_token": access, "refresh_token": refresh, "account_id": "acct-1"}})
+        .to_string()
+    }
+}
+
+fn config(fake: &FakeOpenAi, logins: &Logins) -> String {
     let base = fake.base_url();
+    let oauth = logins.config();
     format!(
         r#"
 [server]
@@ -47,6 +130,11 @@ name = "a2"
 api_key = "{K2}"
 priority = 1
 
+[[providers]]
+name = "s"
+base_url = "{base}"
+models = ["m1"]
+{oauth}
 [[combos]]
 name = "duo"
 targets = ["p/m1", "p/m2"]
@@ -77,7 +165,12 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         return;
     };
     let fake = FakeOpenAi::start().await;
-    let proxy = Proxy::start(&config(&fake), &[]);
+    let logins = Logins::start().await;
+    // One value from the environment, for the settings page to name its source.
+    let proxy = Proxy::start(
+        &config(&fake, &logins),
+        &[("SWITCHYARD_CONNECT_TIMEOUT_MS", "4000")],
+    );
 
     // a1 answers 429 with a 2-hour hint: the request is served by a2 and a1 cools.
     fake.script(
@@ -95,6 +188,8 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         .arg(ADMIN)
         .arg(CLIENT)
         .arg(screenshots())
+        .env("DASHBOARD_ADDED_KEY", ADDED)
+        .env("DASHBOARD_CODEX_FILE", logins.codex_file())
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1");
     let (_, stdout, stderr) =
@@ -109,6 +204,12 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         report["checks"]
     );
     assert!(report["checks"].as_array().unwrap().len() >= 25, "{report}");
+    // The account added in the page served the SDK's request with its key.
+    assert!(
+        fake.keys_seen().iter().any(|k| k == ADDED),
+        "{:?}",
+        fake.keys_seen()
+    );
 
     // The reset done in the browser put a1 back first in line.
     let before = fake.keys_seen().len();
@@ -123,6 +224,8 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         "06-routing",
         "07-keys",
         "08-connect",
+        "09-settings",
+        "10-accounts-added",
     ] {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
     }

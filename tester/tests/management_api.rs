@@ -322,6 +322,75 @@ async fn accounts_list_read_cool_reset_enable_disable_and_remove() {
     api.assert_no_secrets(&[K1, K2, S1, CLIENT, ADMIN]);
 }
 
+/// An API-key account added through `POST /api/accounts`: stored, serving at once (no
+/// restart, no reload turn), audited, and its key never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_account_is_added_through_the_api_and_serves_at_once() {
+    const NEW: &str = "sk-mgmt-added-by-api-0001";
+    let fake = FakeOpenAi::start().await;
+    let proxy = Proxy::start(&config(&fake, ""), &[]);
+    let api = Admin::new(&proxy);
+    let body = json!({"provider": "s", "name": "web", "api_key": NEW}).to_string();
+    let added = api.expect("POST", "/api/accounts", &body, 201).await;
+    assert_eq!(
+        (
+            &added["provider"],
+            &added["account"],
+            &added["source"],
+            &added["auth"],
+            &added["in_use"]
+        ),
+        (
+            &json!("s"),
+            &json!("web"),
+            &json!("login"),
+            &json!("api_key"),
+            &json!(true)
+        ),
+        "{added}"
+    );
+    let res = ask(&proxy, "s/m1").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(fake.keys_seen().last().map(String::as_str), Some(NEW));
+    assert_eq!(api.account("s", "web").await["status"], "ok");
+
+    // A name the provider has (stored, or in the file) is refused; so is a bad body.
+    api.expect("POST", "/api/accounts", &body, 409).await;
+    let file_name = json!({"provider": "p", "name": "a1", "api_key": "sk-other-key-000001"});
+    api.expect("POST", "/api/accounts", &file_name.to_string(), 409)
+        .await;
+    let nowhere = json!({"provider": "nowhere", "api_key": "sk-other-key-000001"});
+    api.expect("POST", "/api/accounts", &nowhere.to_string(), 404)
+        .await;
+    for bad in [
+        json!({"provider": "s", "api_key": "  "}),
+        json!({"provider": "s", "api_key": "two words"}),
+        json!({"provider": "s", "name": "a/b", "api_key": "sk-other-key-000001"}),
+        json!({"provider": "s", "api_key": "sk-other-key-000001", "extra": 1}),
+        json!({"provider": "s"}),
+    ] {
+        api.expect("POST", "/api/accounts", &bad.to_string(), 400)
+            .await;
+    }
+    // No name: the provider's next free one.
+    let unnamed = json!({"provider": "s", "api_key": "sk-mgmt-added-by-api-0002"});
+    let second = api
+        .expect("POST", "/api/accounts", &unnamed.to_string(), 201)
+        .await;
+    assert_eq!(second["account"], "s-2", "{second}");
+
+    let audit = api.expect("GET", "/api/audit", "", 200).await;
+    let created: Vec<(&str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "account.create")
+        .map(|e| (e["target"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(created, [("s/s-2", "admin"), ("s/web", "admin")]);
+    api.assert_no_secrets(&[NEW, "sk-mgmt-added-by-api-0002", K1, K2, CLIENT, ADMIN]);
+}
+
 const OAUTH_CLIENT: &str = "sk-mgmt-oauth-client-01";
 
 /// A login's view, polled until it is no longer `starting` or `waiting`.
@@ -864,6 +933,7 @@ async fn every_route_wants_the_admin_key_and_none_answers_without_one_configured
         ("POST", "/api/accounts/s/s1/disable"),
         ("POST", "/api/accounts/reset"),
         ("POST", "/api/accounts/import"),
+        ("POST", "/api/accounts"),
         ("POST", "/api/logins"),
         ("GET", "/api/logins/x"),
         ("POST", "/api/logins/x/complete"),
@@ -923,6 +993,10 @@ async fn the_openapi_document_is_served_without_a_key_and_passes_a_real_validato
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
+    assert!(
+        doc["paths"]["/api/accounts"].get("post").is_some(),
+        "POST /api/accounts missing"
+    );
     assert_eq!(
         api.call_as(None, "POST", "/api/openapi.json", "")
             .await

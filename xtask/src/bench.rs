@@ -7,6 +7,7 @@
 //! Memory is read from /proc, the proxy's CPU time per request from /proc/<pid>/stat.
 //! Results print as a table and go to `target/bench/results.json`.
 
+mod dashboard;
 mod load;
 mod usage;
 
@@ -459,10 +460,8 @@ fn open_streams(
 }
 
 pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
-    if only == Some("usage") {
-        // The usage API over a million rows: its own database, no upstream.
-        let (bin, dir) = release_build(root, "usage")?;
-        return usage::run(&bin, &dir, quick);
+    if let Some(name @ ("usage" | "dashboard")) = only {
+        return million_rows(root, name, quick);
     }
     let (bin, dir) = release_build(root, "bench")?;
 
@@ -569,6 +568,16 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     );
     write_results(&dir.join("results.json"), &summary)?;
     Ok(())
+}
+
+/// The usage API (`usage`) or each dashboard page (`dashboard`) over a million rows: their
+/// own database, no upstream.
+fn million_rows(root: &Path, name: &str, quick: bool) -> Result<(), String> {
+    let (bin, dir) = release_build(root, name)?;
+    match name {
+        "usage" => usage::run(&bin, &dir, quick),
+        _ => dashboard::run(&bin, &dir, quick),
+    }
 }
 
 /// Builds the release binaries and empties `target/<name>`: (binary directory, work directory).

@@ -8,6 +8,8 @@
 //! - `bench --only usage`: the usage API (request-log pages, 30-day aggregates) over a
 //!   database of 1,000,000 usage rows, through HTTP against the release binary; fails when
 //!   a median misses its target (50 ms a page, 200 ms an aggregate).
+//! - `bench --only dashboard`: each dashboard page's server render time over the same
+//!   1,000,000-row database, signed in; fails when a median misses 100 ms.
 //! - `bench --soak-secs N`: N seconds (600 for the full soak) of passthrough requests on 64
 //!   connections, the proxy's RSS sampled every second, and every request's usage row
 //!   counted in the database after a graceful stop.
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);

@@ -8,6 +8,7 @@
 //! `#[utoipa::path]`, an arm (and its 405 arm) in [`route`], and its path in
 //! [`openapi::ApiDoc`]. Handlers return [`Answer`]; a change calls [`audit::record`].
 
+pub mod account_add;
 pub mod accounts;
 pub mod audit;
 pub mod body;
@@ -82,7 +83,8 @@ async fn route(
     let method = req.method().clone();
     match (segments, method) {
         (["accounts"], Method::GET) => accounts::list(app).await,
-        (["accounts"], _) => Ok(not_allowed("GET")),
+        (["accounts"], Method::POST) => account_add::create(app, req, actor).await,
+        (["accounts"], _) => Ok(not_allowed("GET, POST")),
         (["accounts", "reset"], Method::POST) => reset::handle(app, req, peer, actor).await,
         (["accounts", "reset"], _) => Ok(not_allowed("POST")),
         (["routing", "preview"], Method::GET) => preview::handle(&app, req.uri().query()),

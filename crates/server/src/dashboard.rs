@@ -17,6 +17,7 @@ mod overview;
 mod requests;
 mod routing;
 pub mod session;
+mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,8 +110,9 @@ async fn route(
             "/ui/accounts",
             accounts::page(&app).await,
         ),
-        "/ui/routing" => ("Routing", "/ui/routing", Ok(routing::page(&app, query))),
+        "/ui/routing" => ("Routing", "/ui/routing", routing::page(&app, query).await),
         "/ui/keys" => ("Client keys", "/ui/keys", keys::page(&app).await),
+        "/ui/settings" => ("Settings", "/ui/settings", settings::page(&app).await),
         "/ui/connect" => (
             "Connect",
             "/ui/connect",

@@ -110,6 +110,36 @@ impl Conn {
             .to_bytes();
         Ok((status, body))
     }
+
+    /// Any request with `headers` and `body`; returns the status, headers and whole body.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
+        self.send.ready().await.map_err(|e| e.to_string())?;
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.host.as_str());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let res = self
+            .send
+            .send_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, parts.headers, body))
+    }
 }
 
 /// Closed loop: `c` connections, each sending its next request as soon as the last is

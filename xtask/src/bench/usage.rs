@@ -19,7 +19,7 @@ use super::{Proc, percentile, spawn_proxy, stop_gracefully, write_results};
 const ROWS: usize = 1_000_000;
 const DAYS: i64 = 30;
 const HOUR_MS: i64 = 3_600_000;
-const ADMIN: &str = "sk-bench-admin-key-000000";
+pub(super) const ADMIN: &str = "sk-bench-admin-key-000000";
 const PAGE_TARGET_MS: f64 = 50.0;
 const AGGREGATE_TARGET_MS: f64 = 200.0;
 
@@ -340,7 +340,7 @@ api_key = "sk-bench-unused-upstream-key"
 }
 
 /// The database filled: its rows end at the returned instant (epoch ms).
-fn prepare(bin: &Path, dir: &Path) -> Result<(i64, Value), String> {
+pub(super) fn prepare(bin: &Path, dir: &Path) -> Result<(i64, Value), String> {
     std::fs::write(dir.join("config.toml"), config()).map_err(|e| e.to_string())?;
     // The server creates the database on its own schema (every migration, the rollup's
     // trigger included); it is stopped while the rows go in, as after an import.

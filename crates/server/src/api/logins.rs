@@ -291,7 +291,7 @@ pub async fn start(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answe
 }
 
 /// Stores a credential a login or an import got, takes it in, and audits it.
-async fn store_login(
+pub(crate) async fn store_login(
     app: &Arc<App>,
     actor: &Actor,
     provider: &str,

@@ -17,6 +17,7 @@ use crate::http::respond::{self, Body};
     ),
     paths(
         super::accounts::list,
+        super::account_add::create,
         super::accounts::get,
         super::accounts::enable,
         super::accounts::disable,

@@ -138,6 +138,13 @@ async fn stored(app: &Arc<App>) -> Result<StoredRoutes, ApiError> {
     with_db(app, |conn| usage_store::load_routes(conn)).await
 }
 
+/// Every alias and combo, the file's and the database's, as the list endpoints show them
+/// (the dashboard's routing page reads the same views).
+pub async fn views(app: &Arc<App>) -> Result<(Vec<AliasView>, Vec<ComboView>), ApiError> {
+    let stored = stored(app).await?;
+    Ok((aliases(app, &stored), combos(app, &stored)))
+}
+
 fn aliases(app: &App, stored: &StoredRoutes) -> Vec<AliasView> {
     let live = app.snapshot();
     let routes = &live.routes;

@@ -11,6 +11,7 @@ use http::Request;
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{Value, json};
+use switchyard_hub::ApiError;
 use utoipa::ToSchema;
 
 use crate::api::audit::{self, Change};
@@ -296,7 +297,7 @@ fn rest(app: &App, file: &FileText, stored_routes: usize, out: &mut Vec<Setting>
 }
 
 /// The configuration in force, as the API shows it.
-pub async fn view(app: &Arc<App>) -> Result<SettingsView, switchyard_hub::ApiError> {
+pub async fn view(app: &Arc<App>) -> Result<SettingsView, ApiError> {
     let path = app.snapshot().config.file.clone();
     // The file as it is now; a file that no longer parses shows every value as a default
     // (the values are still those in force).
@@ -385,7 +386,7 @@ pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
     with_db(&app, move |conn| usage_store::save_overrides(conn, &stored)).await?;
     app.apply_stored_settings(next.clone())
         .await
-        .map_err(|e| switchyard_hub::ApiError::internal(format!("stored but not in force: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("stored but not in force: {e}")))?;
     audit::record(
         &app,
         &actor,

@@ -1,5 +1,7 @@
 //! Providers and accounts: each account's status, health, cooldown (counting down) and why,
-//! today's counters, and the actions an operator takes on them (through the management API).
+//! today's counters, and the actions an operator takes on them (through the management API):
+//! reset, enable, disable, remove, and add one (an API key, a login file, an OAuth login
+//! from this browser).
 
 use std::sync::Arc;
 
@@ -39,7 +41,70 @@ pub async fn page(app: &Arc<App>) -> Page {
                 }
             }
         }
+        (add_forms(app))
     })
+}
+
+/// The forms that add accounts: an API key, a login file's contents, an OAuth login.
+fn add_forms(app: &App) -> Markup {
+    let live = app.snapshot();
+    let providers: Vec<(&str, &str)> = live
+        .config
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind.as_str()))
+        .collect();
+    let options = html! {
+        @for (name, kind) in &providers { option value=(name) { (name) " (" (kind) ")" } }
+    };
+    html! {
+        div.cards {
+            section {
+                h2 { "Add an API-key account" }
+                form data-api="/api/accounts" data-ok="Account added" data-done="reload" aria-label="Add an API-key account" {
+                    label { span { "Provider" } select name="provider" required { (options) } }
+                    label { span { "Account name" } input name="name" size="16" placeholder="optional"; }
+                    label { span { "API key" } input name="api_key" type="password" autocomplete="off" required size="28"; }
+                    " " button type="submit" { "Add account" }
+                }
+                p.muted { "The key is stored in the database and never shown again." }
+            }
+            section {
+                h2 { "Import a login file" }
+                form data-api="/api/accounts/import" data-ok="Login imported" data-done="reload" aria-label="Import a login file" {
+                    label { span { "Provider" } select name="provider" required { (options) } }
+                    label { span { "Account name" } input name="name" size="16" placeholder="optional"; }
+                    label.wide { span { "The file's contents (Claude Code .credentials.json, Codex auth.json, Gemini CLI oauth_creds.json)" }
+                        textarea name="contents" rows="4" cols="48" required spellcheck="false" {} }
+                    " " button type="submit" { "Import" }
+                }
+            }
+            section {
+                h2 { "Log in with OAuth" }
+                form id="oauth-login" aria-label="Log in with OAuth" {
+                    label { span { "Provider" } select name="provider" required { (options) } }
+                    label { span { "Account name" } input name="name" size="16" placeholder="optional"; }
+                    " " button type="submit" { "Start login" }
+                }
+                div id="oauth-progress" hidden {
+                    div id="oauth-device" hidden {
+                        p { "Open " a id="oauth-verify" target="_blank" rel="noopener noreferrer" href="#" { "the provider's page" }
+                            " and enter this code:" }
+                        p { output.secret-once id="oauth-code" {} " " button.secondary type="button" data-copy="#oauth-code" { "Copy code" } }
+                    }
+                    div id="oauth-pkce" hidden {
+                        p { a id="oauth-authorize" target="_blank" rel="noopener noreferrer" href="#" { "Open the sign-in page" }
+                            ". When it ends on an address that does not load, copy that whole address here:" }
+                        form id="oauth-paste" aria-label="Finish the login" {
+                            label { span { "Address the browser ended on" } input name="redirect_url" size="48" required; }
+                            " " button type="submit" { "Finish login" }
+                        }
+                    }
+                    p id="oauth-status" role="status" aria-live="polite" {}
+                }
+            }
+        }
+    }
 }
 
 fn status_word(s: AccountStatusView) -> (&'static str, &'static str) {

@@ -8,12 +8,13 @@ pub const STYLE: &str = include_str!("assets/style.css");
 pub const SCRIPT: &str = include_str!("assets/app.js");
 
 /// The pages, in navigation order: (path, label).
-const PAGES: [(&str, &str); 6] = [
+const PAGES: [(&str, &str); 7] = [
     ("/ui/", "Overview"),
     ("/ui/requests", "Requests"),
     ("/ui/accounts", "Providers & accounts"),
     ("/ui/routing", "Routing"),
     ("/ui/keys", "Client keys"),
+    ("/ui/settings", "Settings"),
     ("/ui/connect", "Connect"),
 ];
 

@@ -1,6 +1,7 @@
 //! The overview: requests, errors and tokens over a chosen range, the top models, providers
 //! and keys, fallbacks and cooldowns, and the proxy's own overhead from its metrics.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use maud::{Markup, html};
@@ -122,35 +123,124 @@ fn top_table(rows: &[(String, i64, i64, i64)]) -> Markup {
     }
 }
 
+/// The range's figures: from the `usage_hourly` rollup when buckets are whole hours (a day
+/// or more: summing a million raw rows takes seconds), from the rows themselves for the last
+/// hour's minute buckets (a few thousand rows at most, found by the `ts_ms` index).
 fn figures(conn: &mut Connection, from: i64, width: i64) -> rusqlite::Result<Figures> {
+    let fallbacks = fallbacks(conn, from)?;
+    if width % HOUR_MS == 0 && from % HOUR_MS == 0 {
+        from_rollup(conn, from, width, fallbacks)
+    } else {
+        from_rows(conn, from, width, fallbacks)
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Requests served after more than one attempt. The rollup does not keep attempts; the
+/// partial index `usage_fallbacks` holds only those rows, so this counts a few thousand
+/// index entries rather than scanning the range.
+fn fallbacks(conn: &Connection, from: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM usage WHERE attempts > 1 AND ts_ms >= ?1")?
+        .query_row(params![from], |r| r.get(0))
+}
+
+/// One pass over the range's rollup rows, folded here into the buckets and the three top
+/// lists: three `GROUP BY`s would sort the range three times.
+fn from_rollup(
+    conn: &Connection,
+    from: i64,
+    width: i64,
+    fallbacks: i64,
+) -> rusqlite::Result<Figures> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour_ms, model, provider, client_key, requests, errors,
+                prompt_tokens + completion_tokens
+         FROM usage_hourly WHERE hour_ms >= ?1",
+    )?;
+    let mut buckets: HashMap<i64, (i64, i64, i64, i64)> = HashMap::new();
+    let mut tops: [HashMap<String, (i64, i64, i64)>; 3] = Default::default();
+    let mut rows = stmt.query(params![from])?;
+    while let Some(r) = rows.next()? {
+        let (requests, errors, tokens): (i64, i64, i64) = (r.get(4)?, r.get(5)?, r.get(6)?);
+        let b = buckets
+            .entry((r.get::<_, i64>(0)? - from) / width)
+            .or_default();
+        b.1 += requests;
+        b.2 += errors;
+        b.3 += tokens;
+        for (i, top) in tops.iter_mut().enumerate() {
+            let name = match r.get_ref(1 + i)?.as_str()? {
+                "" => "-",
+                s => s,
+            };
+            // Look up by &str first: most rows add to a name already seen.
+            let entry = match top.get_mut(name) {
+                Some(e) => e,
+                None => top.entry(name.to_owned()).or_default(),
+            };
+            entry.0 += requests;
+            entry.1 += tokens;
+            entry.2 += errors;
+        }
+    }
+    let buckets: Vec<(i64, i64, i64, i64)> = buckets
+        .into_iter()
+        .map(|(i, b)| (i, b.1, b.2, b.3))
+        .collect();
+    Ok(Figures {
+        totals: totals(&buckets, fallbacks),
+        buckets,
+        top: tops.map(|top| {
+            let mut v: Vec<(String, i64, i64, i64)> = top
+                .into_iter()
+                .map(|(name, (n, tokens, errors))| (name, n, tokens, errors))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(5);
+            v
+        }),
+    })
+}
+
+fn totals(buckets: &[(i64, i64, i64, i64)], fallbacks: i64) -> (i64, i64, i64, i64) {
+    let (n, e, t) = buckets
+        .iter()
+        .fold((0, 0, 0), |t, b| (t.0 + b.1, t.1 + b.2, t.2 + b.3));
+    (n, e, t, fallbacks)
+}
+
+fn from_rows(
+    conn: &Connection,
+    from: i64,
+    width: i64,
+    fallbacks: i64,
+) -> rusqlite::Result<Figures> {
     let mut stmt = conn.prepare_cached(
         "SELECT (ts_ms - ?1) / ?2, count(*), sum(status >= 400),
-                sum(prompt_tokens + completion_tokens), sum(attempts > 1)
+                sum(prompt_tokens + completion_tokens)
          FROM usage WHERE ts_ms >= ?1 GROUP BY 1",
     )?;
-    let buckets: Vec<(i64, i64, i64, i64, i64)> = stmt
+    let buckets: Vec<(i64, i64, i64, i64)> = stmt
         .query_map(params![from, width], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let totals = buckets.iter().fold((0, 0, 0, 0), |t, b| {
-        (t.0 + b.1, t.1 + b.2, t.2 + b.3, t.3 + b.4)
-    });
     let top = |column: &str| -> rusqlite::Result<Vec<(String, i64, i64, i64)>> {
         let sql = format!(
             "SELECT coalesce({column}, '-'), count(*), sum(prompt_tokens + completion_tokens),
                     sum(status >= 400)
-             FROM usage WHERE ts_ms >= ?1 GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+             FROM usage WHERE ts_ms >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
         );
-        conn.prepare(&sql)?
+        conn.prepare_cached(&sql)?
             .query_map(params![from], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect()
     };
     Ok(Figures {
-        buckets: buckets.iter().map(|b| (b.0, b.1, b.2, b.3)).collect(),
-        totals,
+        totals: totals(&buckets, fallbacks),
+        buckets,
         top: [
             top("requested_model")?,
             top("provider")?,
@@ -190,6 +280,53 @@ fn overhead_percentiles(metrics: &str) -> Vec<(&'static str, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rollup read gives the figures the rows give, for hourly and daily buckets.
+    #[test]
+    fn the_rollup_gives_the_figures_the_rows_give() {
+        let dir = std::env::temp_dir().join(format!("sy-overview-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut conn = crate::state::usage_store::open(&dir.join("u.db")).unwrap();
+        let start = 1_700_000_000_000 / 86_400_000 * 86_400_000;
+        {
+            let tx = conn.transaction().unwrap();
+            for i in 0..900_i64 {
+                tx.execute(
+                    "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider,
+                        account, requested_model, stream, status, prompt_tokens,
+                        completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
+                        latency_ms, attempts)
+                     VALUES (?1, ?2, ?3, 'openai', ?4, 'a', ?5, 0, ?6, ?7, 5, 0, 0, 0, 1.0, ?8)",
+                    params![
+                        start + i * 337_000,
+                        format!("r{i}"),
+                        ["k1", "k2", "k3"].get(i as usize % 4).copied(),
+                        ["p1", "p2"][i as usize % 2],
+                        ["m1", "m2", "m3", "m4", "m5", "m6", "m7"][i as usize % 7],
+                        [200, 200, 429, 500][i as usize % 4],
+                        10 + i,
+                        1 + i % 3,
+                    ],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        for width in [HOUR_MS, 24 * HOUR_MS] {
+            let mut rollup = from_rollup(&conn, start, width, 7).unwrap();
+            let mut rows = from_rows(&conn, start, width, 7).unwrap();
+            rollup.buckets.sort_unstable();
+            rows.buckets.sort_unstable();
+            assert!(rows.buckets.len() > 1);
+            assert_eq!(rollup.buckets, rows.buckets);
+            assert_eq!(rollup.totals, rows.totals);
+            assert_eq!(rollup.top, rows.top);
+        }
+        // Every third request needed a second attempt or more.
+        assert_eq!(fallbacks(&conn, start).unwrap(), 600);
+        assert_eq!(figures(&mut conn, start, HOUR_MS).unwrap().totals.3, 600);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn percentiles_come_from_the_overhead_buckets() {

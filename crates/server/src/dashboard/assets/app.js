@@ -150,3 +150,65 @@ if (tail && window.EventSource) {
     while (tail.rows.length > 200) tail.deleteRow(-1);
   });
 }
+
+// OAuth login from the browser: start it, show the device code (or the sign-in URL and a
+// field for the address the browser ended on), and follow it until it is done. One poll per
+// login in progress, stopped when the login ends.
+const oauth = document.getElementById("oauth-login");
+if (oauth) {
+  const $ = (id) => document.getElementById(id);
+  const say = (text) => { $("oauth-status").textContent = text; };
+  let current = null;
+  const follow = async (id) => {
+    try {
+      const login = await api("GET", `/api/logins/${encodeURIComponent(id)}`);
+      if (login.status === "done") {
+        say(`Logged in: account ${login.account} is in use.`);
+        toast(`Logged in as ${login.account}`);
+        setTimeout(() => window.location.reload(), 1500);
+        return;
+      }
+      if (login.status === "failed") { say(`The login failed: ${login.error ?? "unknown error"}`); return; }
+      setTimeout(() => follow(id), 1000);
+    } catch (err) {
+      say(`Lost the login: ${err.message}`);
+    }
+  };
+  oauth.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(oauth));
+    const body = { provider: values.provider };
+    if (values.name.trim()) body.name = values.name.trim();
+    try {
+      const login = await api("POST", "/api/logins", body);
+      current = login.id;
+      $("oauth-progress").hidden = false;
+      if (login.flow === "device_code") {
+        $("oauth-device").hidden = false;
+        $("oauth-pkce").hidden = true;
+        $("oauth-code").textContent = login.user_code;
+        $("oauth-verify").href = login.verification_uri_complete ?? login.verification_uri;
+        $("oauth-verify").textContent = login.verification_uri;
+      } else if (login.flow === "pkce") {
+        $("oauth-pkce").hidden = false;
+        $("oauth-device").hidden = true;
+        $("oauth-authorize").href = login.authorization_url;
+      }
+      say(login.status === "failed" ? `The login failed: ${login.error}` : "Waiting for you to sign in…");
+      if (login.status !== "failed") follow(login.id);
+    } catch (err) {
+      toast(err.message, true);
+    }
+  });
+  $("oauth-paste").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!current) return;
+    const redirect = new FormData(event.target).get("redirect_url").trim();
+    try {
+      await api("POST", `/api/logins/${encodeURIComponent(current)}/complete`, { redirect_url: redirect });
+      say("Finishing the login…");
+    } catch (err) {
+      toast(err.message, true);
+    }
+  });
+}
