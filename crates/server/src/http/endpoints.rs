@@ -109,7 +109,15 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             | "/v1/completions"
             | "/completions"
             | "/v1/images/generations"
-            | "/images/generations",
+            | "/images/generations"
+            | "/v1/images/edits"
+            | "/images/edits"
+            | "/v1/audio/speech"
+            | "/audio/speech"
+            | "/v1/audio/transcriptions"
+            | "/audio/transcriptions"
+            | "/v1/audio/translations"
+            | "/audio/translations",
             _,
         ) => not_allowed("POST"),
         _ => respond::error(
@@ -162,6 +170,14 @@ fn proxied(path: &str) -> Option<Endpoint> {
         }
         "/v1/images/generations" | "/images/generations" => {
             (Format::OpenAi, Generate, Operation::Images)
+        }
+        "/v1/images/edits" | "/images/edits" => (Format::OpenAi, Generate, Operation::ImageEdits),
+        "/v1/audio/speech" | "/audio/speech" => (Format::OpenAi, Generate, Operation::Speech),
+        "/v1/audio/transcriptions" | "/audio/transcriptions" => {
+            (Format::OpenAi, Generate, Operation::Transcriptions)
+        }
+        "/v1/audio/translations" | "/audio/translations" => {
+            (Format::OpenAi, Generate, Operation::Translations)
         }
         _ => return None,
     };
@@ -260,7 +276,11 @@ mod tests {
             (e.client, e.pinned.as_deref(), e.path_stream),
             (Format::Gemini, Some("ge"), Some(true))
         );
-        assert!(proxied("/v1/providers/x/audio/speech").is_none());
+        assert_eq!(
+            proxied("/v1/providers/x/audio/speech").unwrap().op,
+            Operation::Speech
+        );
+        assert!(proxied("/v1/providers/x/audio/other").is_none());
         assert!(proxied("/v1/providers/x").is_none());
         let e = proxied("/openai/deployments/fake/gpt-test/chat/completions").unwrap();
         assert_eq!(
