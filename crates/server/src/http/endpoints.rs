@@ -97,29 +97,8 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         }
         (p, _) if p == "/api" || p.starts_with("/api/") => api::dispatch(app, req, peer).await,
         ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
-        (
-            "/v1/chat/completions"
-            | "/chat/completions"
-            | "/v1/responses"
-            | "/responses"
-            | "/v1/messages"
-            | "/v1/messages/count_tokens"
-            | "/v1/embeddings"
-            | "/embeddings"
-            | "/v1/completions"
-            | "/completions"
-            | "/v1/images/generations"
-            | "/images/generations"
-            | "/v1/images/edits"
-            | "/images/edits"
-            | "/v1/audio/speech"
-            | "/audio/speech"
-            | "/v1/audio/transcriptions"
-            | "/audio/transcriptions"
-            | "/v1/audio/translations"
-            | "/audio/translations",
-            _,
-        ) => not_allowed("POST"),
+        // Every proxied endpoint is a POST.
+        (p, _) if proxied(p).is_some() => not_allowed("POST"),
         _ => respond::error(
             &ApiError::not_found(format!("no route for {method} {path}"))
                 .with_code("unknown_route"),
