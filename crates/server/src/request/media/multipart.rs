@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn a_cut_body_keeps_the_open_part_and_a_broken_one_is_refused() {
         let b = body();
-        let cut = &b[..b.len() - 20];
+        let cut = &b[..b.len() - 12];
         let head = scan(cut, "XyZ", false).unwrap();
         assert!(!head.complete);
         assert_eq!(head.field("file").unwrap().end, None);
