@@ -12,13 +12,21 @@ Each case runs one SDK call against one model alias:
 * images       openai ``images.generate`` (``b64_json``) and google-genai
                ``models.generate_images`` (which speaks only Vertex AI: express mode, an API
                key and the proxy as base URL), each image checked to decode as PNG.
+* speech       openai ``audio.speech.with_streaming_response.create(...).stream_to_file``:
+               the file must hold exactly the audio the fake spoke for the input.
+* transcriptions, translations
+               openai ``audio.transcriptions.create`` (json, verbose_json with its duration,
+               text) and ``audio.translations.create`` on a real WAV written here with the
+               ``wave`` module; the fake says how many bytes of which file it heard.
+* image_edits  openai ``images.edit`` with a PNG upload, two images back.
 
 Usage:
     sdk_endpoints.py BASE_URL CLIENT_KEY --spec JSON
 
 ``--spec`` maps each kind to its aliases and, for completions, the texts a fake may say:
 ``{"embeddings": ["e_openai"], "completions": {"m_openai": ["Hello", "tok0 tok1 tok2 "]},
-"images": ["i_openai"]}``.
+"images": ["i_openai"], "speech": ["s_openai"], "speech_repeat": 2048,
+"transcriptions": ["t_openai"], "image_edits": ["i_openai"]}``.
 
 Prints ``{"passed", "failed", "requests", "cases": [...]}`` as JSON and exits 1 if any case
 failed. The clients are strict: no retries.
@@ -26,10 +34,14 @@ failed. The clients are strict: no retries.
 
 import argparse
 import base64
+import io
 import json
 import struct
 import sys
+import tempfile
 import traceback
+import wave
+from pathlib import Path
 
 import httpx2
 import openai
@@ -38,6 +50,24 @@ from google.genai import types as gt
 
 TIMEOUT = 60.0
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# A 1x1 PNG to edit.
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+SPEECH_INPUT = "hello there, switchyard"
+WAV_SECONDS = 1.5
+
+
+def make_wav(seconds=WAV_SECONDS, rate=16000):
+    """A mono 16-bit PCM WAV of a rising tone, as a recorder would write it."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = int(rate * seconds)
+        w.writeframes(b"".join(struct.pack("<h", (i * 37) % 32768 - 16384) for i in range(frames)))
+    return buf.getvalue()
 
 
 class CheckFailed(Exception):
@@ -161,6 +191,51 @@ class Runner:
             check(g.image.image_bytes.startswith(PNG_MAGIC), "not a PNG")
 
 
+    def speech(self, alias, repeat):
+        out = Path(tempfile.mkdtemp()) / "speech.wav"
+        with self.openai.audio.speech.with_streaming_response.create(
+            model=alias, voice="alloy", input=SPEECH_INPUT, response_format="wav"
+        ) as r:
+            check(r.headers.get("content-type") == "audio/wav", f"content type {r.headers.get('content-type')}")
+            r.stream_to_file(out)
+        data = out.read_bytes()
+        want = f"FAKEAUDIO:wav:{SPEECH_INPUT}\n".encode() * repeat
+        check(data == want, f"audio differs: {len(data)} bytes, {data[:60]!r}")
+
+    def transcription(self, alias):
+        wav = make_wav()
+        r = self.openai.audio.transcriptions.create(model=alias, file=("speech.wav", wav, "audio/wav"))
+        check(r.text == f"heard {len(wav)} bytes of speech.wav", f"text {r.text!r}")
+
+    def transcription_verbose(self, alias):
+        wav = make_wav()
+        r = self.openai.audio.transcriptions.create(
+            model=alias, file=("speech.wav", wav, "audio/wav"), response_format="verbose_json"
+        )
+        check(abs(r.duration - WAV_SECONDS) < 1e-6, f"duration {r.duration}")
+        check(r.text == f"heard {len(wav)} bytes of speech.wav", f"text {r.text!r}")
+
+    def transcription_text(self, alias):
+        wav = make_wav()
+        r = self.openai.audio.transcriptions.create(
+            model=alias, file=("speech.wav", wav, "audio/wav"), response_format="text"
+        )
+        check(r.strip() == f"heard {len(wav)} bytes of speech.wav", f"text {r!r}")
+
+    def translation(self, alias):
+        wav = make_wav()
+        r = self.openai.audio.translations.create(model=alias, file=("speech.wav", wav, "audio/wav"))
+        check(r.text == f"heard {len(wav)} bytes of speech.wav", f"text {r.text!r}")
+
+    def image_edit(self, alias):
+        r = self.openai.images.edit(
+            model=alias, image=("in.png", PNG_1X1, "image/png"), prompt="make it blue", n=2
+        )
+        check(len(r.data) == 2, f"two images expected, got {len(r.data)}")
+        for d in r.data:
+            check(base64.b64decode(d.b64_json).startswith(PNG_MAGIC), "not a PNG")
+
+
 def cases(spec):
     for alias in spec.get("embeddings", []):
         for name in ["embeddings_default", "embeddings_float", "embeddings_base64", "embed_content"]:
@@ -171,6 +246,13 @@ def cases(spec):
     for alias in spec.get("images", []):
         yield f"images_generate/{alias}", "images_generate", (alias,)
         yield f"generate_images/{alias}", "generate_images", (alias,)
+    for alias in spec.get("speech", []):
+        yield f"speech/{alias}", "speech", (alias, spec["speech_repeat"])
+    for alias in spec.get("transcriptions", []):
+        for name in ["transcription", "transcription_verbose", "transcription_text", "translation"]:
+            yield f"{name}/{alias}", name, (alias,)
+    for alias in spec.get("image_edits", []):
+        yield f"image_edit/{alias}", "image_edit", (alias,)
 
 
 def main():

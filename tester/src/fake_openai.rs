@@ -22,7 +22,8 @@
 //! An account key that starts with `sk-revoked` is refused with 401.
 //!
 //! Beside chat it serves `/v1/embeddings`, `/v1/completions` and `/v1/images/generations`
-//! (see [`endpoints`]), with the same keys and scripted faults.
+//! (see [`endpoints`]), and speech, transcriptions, translations and image edits (see
+//! [`media`]), with the same keys and scripted faults.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 use crate::server::{FakeBody, full, serve};
 
 pub mod endpoints;
+pub mod media;
 
 pub const PROMPT_TOKENS: u64 = 11;
 pub const COMPLETION_TOKENS: u64 = 7;
@@ -164,7 +166,10 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    if path != "/v1/chat/completions" && !endpoints::PATHS.contains(&path.as_str()) {
+    if path != "/v1/chat/completions"
+        && !endpoints::PATHS.contains(&path.as_str())
+        && !media::PATHS.contains(&path.as_str())
+    {
         return error(
             404,
             &format!("Unknown request URL: {} {path}", parts.method),
@@ -187,7 +192,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let multipart =
+        media::is_multipart(&path).then(|| media::parse_multipart(&content_type, &bytes));
+    let parsed: Result<Value, String> = match &multipart {
+        Some(Ok(form)) => Ok(media::recorded(form)),
+        Some(Err(e)) => Err(e.clone()),
+        None => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+    };
     if let Ok(v) = &parsed {
         state.requests.lock().unwrap().push(Recorded {
             path: path.clone(),
@@ -271,12 +288,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             Some("invalid_api_key"),
         );
     }
-    if !parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-    {
+    if let Some(form) = multipart {
+        return match form.and_then(|f| media::multipart(&path, &f)) {
+            Ok(res) => res,
+            Err(msg) => error(400, &msg, "invalid_request_error", None),
+        };
+    }
+    if !content_type.starts_with("application/json") {
         return error(
             400,
             "Invalid content type; expected application/json",
@@ -292,6 +310,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
             None,
         );
     };
+    if path == "/v1/audio/speech" {
+        return match media::speech(&body) {
+            Ok(res) => res,
+            Err(msg) => error(400, &msg, "invalid_request_error", None),
+        };
+    }
     if path != "/v1/chat/completions" {
         return match endpoints::answer(&path, &body) {
             Ok(res) => res,

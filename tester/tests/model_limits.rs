@@ -34,7 +34,7 @@ api_key = "sk-ant-x"
 name = "gem"
 kind = "gemini"
 base_url = "http://127.0.0.1:9"
-models = ["gemini-2.0-flash"]
+models = ["gemini-2.0-flash", "gemini-embedding-001"]
 [[providers.accounts]]
 name = "a"
 api_key = "g-x"
@@ -43,13 +43,18 @@ api_key = "g-x"
 name = "oai"
 kind = "openai"
 base_url = "http://127.0.0.1:9/v1"
-models = ["gpt-4.1"]
+models = ["gpt-4.1", "text-embedding-3-small", "tts-1", "whisper-1", "gpt-image-1"]
 [[providers.accounts]]
 name = "a"
 api_key = "sk-x"
 
 [aliases]
 fast = "gem/gemini-2.0-flash"
+voice = "oai/tts-1"
+
+[[combos]]
+name = "vectors"
+targets = ["oai/text-embedding-3-small", "gem/gemini-embedding-001"]
 
 [[combos]]
 name = "mixed"
@@ -68,6 +73,67 @@ fn expected() -> Vec<(&'static str, Option<(u64, u64)>)> {
         ("fast", Some((1_048_576, 8_192))),
         // The smallest of its targets: either may answer.
         ("mixed", Some((200_000, 32_768))),
+    ]
+}
+
+const CHAT: &str = "/v1/chat/completions";
+const COMPLETIONS: &str = "/v1/completions";
+const EMBEDDINGS: &str = "/v1/embeddings";
+const IMAGES: &str = "/v1/images/generations";
+
+/// The endpoints each listed model serves: its provider's, narrowed by the model's family
+/// where its name tells one; a combo's are its targets' together.
+fn expected_endpoints() -> Vec<(&'static str, Vec<&'static str>)> {
+    let openai_chat = vec![
+        CHAT,
+        COMPLETIONS,
+        EMBEDDINGS,
+        IMAGES,
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+        "/v1/images/edits",
+    ];
+    vec![
+        // Anthropic's API has chat only; legacy completions go as chat.
+        ("anth/claude-sonnet-4-5-20250929", vec![CHAT, COMPLETIONS]),
+        (
+            "gem/gemini-2.0-flash",
+            vec![CHAT, COMPLETIONS, EMBEDDINGS, IMAGES],
+        ),
+        ("oai/gpt-4.1", openai_chat),
+        ("oai/text-embedding-3-small", vec![EMBEDDINGS]),
+        ("oai/tts-1", vec!["/v1/audio/speech"]),
+        (
+            "oai/whisper-1",
+            vec!["/v1/audio/transcriptions", "/v1/audio/translations"],
+        ),
+        ("oai/gpt-image-1", vec![IMAGES, "/v1/images/edits"]),
+        ("voice", vec!["/v1/audio/speech"]),
+        ("vectors", vec![EMBEDDINGS]),
+    ]
+}
+
+/// Gemini's method names for the same entries (only the models its API can list usefully).
+fn expected_gemini_methods() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        (
+            "gem/gemini-2.0-flash",
+            vec![
+                "generateContent",
+                "streamGenerateContent",
+                "countTokens",
+                "embedContent",
+                "batchEmbedContents",
+                "predict",
+            ],
+        ),
+        (
+            "anth/claude-sonnet-4-5-20250929",
+            vec!["generateContent", "streamGenerateContent", "countTokens"],
+        ),
+        ("vectors", vec!["embedContent", "batchEmbedContents"]),
+        ("oai/tts-1", vec![]),
     ]
 }
 
@@ -154,6 +220,25 @@ async fn the_official_sdks_read_the_limits() {
             seen["gemini"][format!("models/{id}")],
             want,
             "gemini {id}: {seen}"
+        );
+    }
+    for (id, endpoints) in expected_endpoints() {
+        assert_eq!(
+            seen["openai_endpoints"][id],
+            json!(endpoints),
+            "openai endpoints of {id}: {seen}"
+        );
+        assert_eq!(
+            seen["anthropic_endpoints"][id],
+            json!(endpoints),
+            "anthropic endpoints of {id}: {seen}"
+        );
+    }
+    for (id, methods) in expected_gemini_methods() {
+        assert_eq!(
+            seen["gemini_methods"][format!("models/{id}")],
+            json!(methods),
+            "gemini methods of {id}: {seen}"
         );
     }
 }

@@ -31,7 +31,7 @@ key = "{KEY}"
 name = "p_openai"
 kind = "openai"
 base_url = "{openai}"
-models = ["text-embedding-3-small", "gpt-test", "gpt-image-1"]
+models = ["text-embedding-3-small", "gpt-test", "gpt-image-1", "tts-1", "whisper-1"]
 [[providers.accounts]]
 name = "a"
 api_key = "sk-upstream-openai-0001"
@@ -64,20 +64,44 @@ m_claude = "p_claude/claude-test"
 m_gemini = "p_gemini/gemini-2.5-flash"
 i_openai = "p_openai/gpt-image-1"
 i_imagen = "p_gemini/imagen-4.0-generate-001"
+s_openai = "p_openai/tts-1"
+t_openai = "p_openai/whisper-1"
+
+# A combo skips the targets that cannot serve an endpoint: Gemini has no speech.
+[[combos]]
+name = "s_combo"
+targets = ["p_gemini/gemini-2.5-flash", "p_openai/tts-1"]
 "#
     )
 }
 
 /// `(endpoint, status)` of every usage row.
 fn rows(proxy: &Proxy) -> Vec<(String, i64)> {
+    units(proxy).into_iter().map(|r| (r.0, r.1)).collect()
+}
+
+/// `(endpoint, status, characters, audio_seconds, images, upstream_model)` of every row.
+fn units(proxy: &Proxy) -> Vec<(String, i64, i64, f64, i64, String)> {
     let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT endpoint, status FROM usage ORDER BY id")
+        .prepare(
+            "SELECT endpoint, status, characters, audio_seconds, images, upstream_model
+             FROM usage ORDER BY id",
+        )
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,6 +125,10 @@ async fn official_sdks_call_embeddings_completions_and_images_on_every_provider_
             "m_gemini": [fake_gemini::REPLY],
         },
         "images": ["i_openai", "i_imagen"],
+        "speech": ["s_openai", "s_combo"],
+        "speech_repeat": fake_openai::media::SPEECH_REPEAT,
+        "transcriptions": ["t_openai"],
+        "image_edits": ["i_openai"],
     });
     let mut cmd = Command::new(python);
     cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/sdk_endpoints.py"))
@@ -139,10 +167,43 @@ async fn official_sdks_call_embeddings_completions_and_images_on_every_provider_
         "one usage row per request the SDKs sent"
     );
     assert!(rows.iter().all(|r| r.1 == 200), "{rows:?}");
-    for endpoint in ["embeddings", "completions", "images"] {
+    for endpoint in [
+        "embeddings",
+        "completions",
+        "images",
+        "speech",
+        "transcriptions",
+        "translations",
+        "image_edits",
+    ] {
         assert!(
             rows.iter().any(|r| r.0 == endpoint),
             "no {endpoint} row: {rows:?}"
         );
     }
+    // Each audio row counts its own unit: the characters spoken (the SDK test's input), the
+    // seconds heard (reported by verbose_json, else read from the WAV header: 1.5 s both ways).
+    for (endpoint, _, characters, seconds, images, upstream) in units(&proxy) {
+        match endpoint.as_str() {
+            "speech" => {
+                assert_eq!(characters, "hello there, switchyard".len() as i64);
+                assert_eq!(upstream, "tts-1", "the combo's Gemini target is skipped");
+            }
+            "transcriptions" | "translations" => {
+                assert!((seconds - 1.5).abs() < 1e-9, "{endpoint}: {seconds} s");
+            }
+            "image_edits" => assert_eq!(images, 2),
+            _ => {}
+        }
+    }
+    let sent: Vec<_> = openai
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/audio/"))
+        .map(|r| r.body["model"].clone())
+        .collect();
+    assert!(
+        sent.iter().all(|m| m == "tts-1" || m == "whisper-1"),
+        "the upstream got its own model names: {sent:?}"
+    );
 }

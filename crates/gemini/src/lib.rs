@@ -68,7 +68,7 @@ impl Executor for GeminiExecutor {
     fn serves(&self, op: Operation) -> Option<Format> {
         match op {
             Operation::Chat | Operation::Embeddings | Operation::Images => Some(Format::Gemini),
-            Operation::Completions => None,
+            _ => None,
         }
     }
 
@@ -93,6 +93,12 @@ impl Executor for GeminiExecutor {
                 let obj = object_mut(&mut body)?;
                 obj.remove("model");
                 "generateContent"
+            }
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "model `{model}` cannot serve {op}"
+                ))
+                .with_code("unsupported_endpoint"));
             }
         };
         let headers = self.headers(false, credential)?;

@@ -1,11 +1,14 @@
 //! The executor for any OpenAI-compatible endpoint (OpenAI, OpenRouter, Groq, Cerebras, a
 //! local server...), speaking chat completions or the Responses API, and beside them the
-//! other OpenAI endpoints of the same base URL (embeddings, legacy completions, images),
-//! whose bodies go out as the client wrote them with only the model named anew.
+//! other OpenAI endpoints of the same base URL (embeddings, legacy completions, images,
+//! speech, transcriptions, image edits), whose bodies go out as the client wrote them with
+//! only the model named anew.
 
 use std::sync::Arc;
 
-use http::header::AUTHORIZATION;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method};
 use serde_json::{Value, json};
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format, Operation};
@@ -88,7 +91,12 @@ impl Executor for OpenAiExecutor {
         Some(match op {
             Operation::Chat => self.format,
             Operation::Completions => Format::Completions,
-            Operation::Embeddings | Operation::Images => Format::OpenAi,
+            Operation::Embeddings
+            | Operation::Images
+            | Operation::Speech
+            | Operation::Transcriptions
+            | Operation::Translations
+            | Operation::ImageEdits => Format::OpenAi,
         })
     }
 
@@ -105,6 +113,11 @@ impl Executor for OpenAiExecutor {
             Operation::Completions => "completions",
             Operation::Embeddings => "embeddings",
             Operation::Images => "images/generations",
+            _ => {
+                return Err(ApiError::internal(format!(
+                    "{op} goes upstream as bytes, not as JSON"
+                )));
+            }
         };
         let obj = object_mut(&mut body)?;
         obj.insert("model".into(), Value::String(model.to_owned()));
@@ -124,6 +137,51 @@ impl Executor for OpenAiExecutor {
             headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
         }
         post_json(join_url(&self.settings.base_url, path), headers, &body)
+    }
+
+    fn build_raw(
+        &self,
+        op: Operation,
+        model: &str,
+        content_type: &HeaderValue,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let path = match op {
+            Operation::Speech => "audio/speech",
+            Operation::Transcriptions => "audio/transcriptions",
+            Operation::Translations => "audio/translations",
+            Operation::ImageEdits => "images/edits",
+            _ => {
+                return Err(ApiError::internal(format!(
+                    "{op} for `{model}` goes upstream as JSON"
+                )));
+            }
+        };
+        self.raw_head(path, content_type, credential)
+    }
+}
+
+impl OpenAiExecutor {
+    /// The head of a request to `path` for an endpoint whose body is passed through.
+    fn raw_head(
+        &self,
+        path: &str,
+        content_type: &HeaderValue,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let mut headers = base_headers(&self.settings, false);
+        headers.insert(CONTENT_TYPE, content_type.clone());
+        // Speech answers with audio bytes, transcriptions with text, SRT or JSON.
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        if !credential.token().is_empty() {
+            headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
+        }
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: join_url(&self.settings.base_url, path),
+            headers,
+            body: Bytes::new(),
+        })
     }
 }
 

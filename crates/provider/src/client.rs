@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -57,11 +58,19 @@ pub enum ClientBuildError {
 
 type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// A request body streamed upstream as it arrives (an upload passed through), not held whole.
+pub type UploadBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The pool for streamed bodies. One for all threads: uploads are rare and long, so where
+/// their connection's task runs matters little.
+type UploadPool = Client<HttpsConnector<HttpConnector>, UploadBody>;
+
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
     /// Lane 0's pool (a handle on it: clones share the pool).
     first: Pool,
     lanes: Arc<[Pool]>,
+    uploads: UploadPool,
 }
 
 impl UpstreamClient {
@@ -104,7 +113,15 @@ impl UpstreamClient {
         let lanes = std::iter::once(first.clone())
             .chain((1..opts.lanes).map(|_| pool()))
             .collect();
-        Ok(Self { first, lanes })
+        let uploads = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        Ok(Self {
+            first,
+            lanes,
+            uploads,
+        })
     }
 
     /// This thread's pool.
@@ -148,6 +165,14 @@ impl UpstreamClient {
         req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
         self.inner().request(req).await
+    }
+
+    /// Sends a request whose body is streamed as it comes (see [`UploadBody`]).
+    pub async fn send_upload(
+        &self,
+        req: http::Request<UploadBody>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        self.uploads.request(req).await
     }
 }
 

@@ -99,6 +99,24 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         )
     }
 
+    /// Builds the head of a request whose body goes upstream as the client sent it
+    /// ([`Operation::raw_body`]: speech, transcriptions, image edits): the URL and headers
+    /// for `model`, with `content_type` the body's own (a multipart boundary included). The
+    /// server attaches the body, streamed, so `body` here stays empty.
+    fn build_raw(
+        &self,
+        op: Operation,
+        model: &str,
+        content_type: &http::HeaderValue,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let _ = (content_type, credential);
+        Err(
+            ApiError::invalid_request(format!("model `{model}` cannot serve {op}"))
+                .with_code("unsupported_endpoint"),
+        )
+    }
+
     /// Ties a built request to the client's conversation, for providers that route or cache
     /// by a session id (Codex's `session_id`). Most have nothing to add.
     fn add_session(&self, _session: &str, _headers: &mut HeaderMap) {}

@@ -2,7 +2,8 @@
 //! body read and checked), `resolve` (the model string to targets), `deliver` (each target
 //! and account in turn, one `attempt` each, until an upstream answers), `answer` (the
 //! client answered in its own format) and `record` (the usage row and debug trace every
-//! request leaves, however it ends).
+//! request leaves, however it ends). Bodies that pass through untranslated (audio, image
+//! edits) take the same phases in `media`.
 
 pub mod answer;
 pub mod attempt;
@@ -10,6 +11,7 @@ pub mod deliver;
 pub mod hygiene;
 pub mod intake;
 pub mod keep_alive;
+pub mod media;
 pub mod probe;
 pub mod record;
 pub mod resolve;
@@ -65,6 +67,9 @@ pub async fn handle(
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Response<Body> {
+    if endpoint.op.raw_body() {
+        return media::handle(app, req, peer, endpoint).await;
+    }
     // Backpressure: while the usage writer is behind (a slow disk), a request that will
     // write a row waits for room in its queue; on a kept-alive connection that is after the
     // previous answer was delivered. Health checks and metrics do not wait.

@@ -97,21 +97,8 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         }
         (p, _) if p == "/api" || p.starts_with("/api/") => api::dispatch(app, req, peer).await,
         ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
-        (
-            "/v1/chat/completions"
-            | "/chat/completions"
-            | "/v1/responses"
-            | "/responses"
-            | "/v1/messages"
-            | "/v1/messages/count_tokens"
-            | "/v1/embeddings"
-            | "/embeddings"
-            | "/v1/completions"
-            | "/completions"
-            | "/v1/images/generations"
-            | "/images/generations",
-            _,
-        ) => not_allowed("POST"),
+        // Every proxied endpoint is a POST.
+        (p, _) if proxied(p).is_some() => not_allowed("POST"),
         _ => respond::error(
             &ApiError::not_found(format!("no route for {method} {path}"))
                 .with_code("unknown_route"),
@@ -162,6 +149,14 @@ fn proxied(path: &str) -> Option<Endpoint> {
         }
         "/v1/images/generations" | "/images/generations" => {
             (Format::OpenAi, Generate, Operation::Images)
+        }
+        "/v1/images/edits" | "/images/edits" => (Format::OpenAi, Generate, Operation::ImageEdits),
+        "/v1/audio/speech" | "/audio/speech" => (Format::OpenAi, Generate, Operation::Speech),
+        "/v1/audio/transcriptions" | "/audio/transcriptions" => {
+            (Format::OpenAi, Generate, Operation::Transcriptions)
+        }
+        "/v1/audio/translations" | "/audio/translations" => {
+            (Format::OpenAi, Generate, Operation::Translations)
         }
         _ => return None,
     };
@@ -260,7 +255,11 @@ mod tests {
             (e.client, e.pinned.as_deref(), e.path_stream),
             (Format::Gemini, Some("ge"), Some(true))
         );
-        assert!(proxied("/v1/providers/x/audio/speech").is_none());
+        assert_eq!(
+            proxied("/v1/providers/x/audio/speech").unwrap().op,
+            Operation::Speech
+        );
+        assert!(proxied("/v1/providers/x/audio/other").is_none());
         assert!(proxied("/v1/providers/x").is_none());
         let e = proxied("/openai/deployments/fake/gpt-test/chat/completions").unwrap();
         assert_eq!(

@@ -267,7 +267,7 @@ async fn send(
 }
 
 /// Masks every token of `credentials` in an upstream failure's message and body.
-fn hide_credentials(failure: &mut Failure, credentials: &[&Credential]) {
+pub(super) fn hide_credentials(failure: &mut Failure, credentials: &[&Credential]) {
     let secrets: Vec<String> = credentials
         .iter()
         .flat_map(|c| [Some(c.token()), c.refresh_token()])
@@ -327,7 +327,7 @@ pub async fn read_upstream(
 }
 
 /// An error and its causes on one line: hyper's top-level errors say little on their own.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

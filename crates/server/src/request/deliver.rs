@@ -313,7 +313,7 @@ impl<'a> Delivery<'a> {
     }
 
     /// The provider's accounts in the order the strategy tries them for `target`.
-    fn order(&self, provider: &Provider, target: &Target) -> Ordered {
+    pub(super) fn order(&self, provider: &Provider, target: &Target) -> Ordered {
         let now = switchyard_hub::clock::now();
         let routing = &self.live.config.routing;
         select::order(
@@ -335,7 +335,13 @@ impl<'a> Delivery<'a> {
     }
 
     /// An account answered: its health, its session affinity, and the call's record.
-    fn succeeded(&self, call: &mut Call, provider: &Provider, account: &Arc<Account>, model: &str) {
+    pub(super) fn succeeded(
+        &self,
+        call: &mut Call,
+        provider: &Provider,
+        account: &Arc<Account>,
+        model: &str,
+    ) {
         account.lock_health().on_success(model);
         self.app.save_account(account);
         if let Some(s) = self.session {
@@ -347,7 +353,7 @@ impl<'a> Delivery<'a> {
     }
 
     /// What a failure costs its account (a cooldown, a set-aside), saved and logged.
-    fn charge(
+    pub(super) fn charge(
         &self,
         call: &Call,
         provider: &Provider,
@@ -415,7 +421,7 @@ pub fn keep_serving(
 }
 
 /// What a failed attempt means for the rest of its target.
-enum Verdict {
+pub(super) enum Verdict {
     /// Try the target's next account.
     Next,
     /// Give up on this target with this failure; the next target may serve.
@@ -425,7 +431,7 @@ enum Verdict {
 }
 
 /// Judges a failed attempt by its class; `first` keeps the first failure worth reporting.
-fn judge(
+pub(super) fn judge(
     provider: &Provider,
     model: &str,
     format: Format,
@@ -457,7 +463,11 @@ fn judge(
 }
 
 /// The failure for a target none of whose accounts could take the request.
-fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -> Failure {
+pub(super) fn unavailable(
+    provider: &Provider,
+    model: &str,
+    earliest: Option<SystemTime>,
+) -> Failure {
     let accounts = provider.accounts();
     let (status, kind, what) = if accounts.is_empty() {
         (503, ErrorKind::Upstream, "has no usable account")
@@ -497,7 +507,7 @@ fn unavailable(provider: &Provider, model: &str, earliest: Option<SystemTime>) -
 
 /// The dollar budgets a provider and its configured accounts carry, checked before an
 /// upstream is asked: a spent one is a 429 that names it and says when it resets.
-struct Budgets<'a> {
+pub(super) struct Budgets<'a> {
     app: &'a App,
     provider: &'a Provider,
     config: &'a crate::config::ProviderConfig,
@@ -506,7 +516,7 @@ struct Budgets<'a> {
 }
 
 impl<'a> Budgets<'a> {
-    fn of(app: &'a App, live: &Snapshot, provider: &'a Provider) -> Self {
+    pub(super) fn of(app: &'a App, live: &Snapshot, provider: &'a Provider) -> Self {
         Budgets {
             app,
             provider,
@@ -516,14 +526,14 @@ impl<'a> Budgets<'a> {
         }
     }
 
-    fn provider(&self) -> Result<(), Failure> {
+    pub(super) fn provider(&self) -> Result<(), Failure> {
         if !self.config.budget.is_set() {
             return Ok(());
         }
         self.check(Scope::Provider, &self.provider.name, &self.config.budget)
     }
 
-    fn account(&self, name: &str) -> Result<(), Failure> {
+    pub(super) fn account(&self, name: &str) -> Result<(), Failure> {
         let Some(a) = self
             .config
             .accounts
@@ -552,7 +562,7 @@ impl<'a> Budgets<'a> {
 }
 
 /// When the first account of any target frees up, if none can take a request now.
-fn earliest_free(live: &Snapshot, targets: &[Target]) -> Option<SystemTime> {
+pub(super) fn earliest_free(live: &Snapshot, targets: &[Target]) -> Option<SystemTime> {
     let now = switchyard_hub::clock::now();
     let mut earliest: Option<SystemTime> = None;
     for t in targets {

@@ -119,7 +119,7 @@ pub fn session_id(headers: &HeaderMap, configured: &str) -> Option<String> {
 /// Reads the client's body, refusing more than `limit` bytes before reading them if the
 /// length is declared, and as soon as they arrive if not. A body that pauses longer than
 /// `pause` is given up (408); a client that goes away mid-body is recorded as such (499).
-async fn read_body(
+pub(super) async fn read_body(
     body: Incoming,
     headers: &HeaderMap,
     limit: usize,
@@ -203,7 +203,7 @@ async fn read_body(
 
 /// Whether reading a body failed because the client hung up (end of file or reset before
 /// the body was complete), rather than because what it sent was malformed.
-fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(super) fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(c) = cause {
         if c.downcast_ref::<hyper::Error>()

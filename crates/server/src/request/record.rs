@@ -75,6 +75,16 @@ impl Call {
         }
     }
 
+    /// A call that records nothing: what is left where a request's call was moved out to
+    /// the response body that records it when the answer ends.
+    pub fn detached(app: Arc<App>) -> Self {
+        let live = app.snapshot();
+        let mut call = Call::new(app, &live, Format::OpenAi);
+        call.recorded = true;
+        call.trace = None;
+        call
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -111,6 +121,16 @@ impl Call {
     /// Images the answer holds.
     pub fn images(&mut self, count: u64) {
         self.row.images = count;
+    }
+
+    /// Characters of text the request had spoken.
+    pub fn characters(&mut self, count: u64) {
+        self.row.characters = count;
+    }
+
+    /// Seconds of audio the request had heard.
+    pub fn audio_seconds(&mut self, seconds: f64) {
+        self.row.audio_seconds = seconds;
     }
 
     /// The combo the model string named, if any.

@@ -1,10 +1,10 @@
 //! Model strings: `provider/model`, aliases, and bare names a provider lists.
 
 use serde_json::{Value, json};
-use switchyard_hub::{ApiError, Format};
+use switchyard_hub::{ApiError, Format, Operation};
 
 use crate::config::{ProviderConfig, Routes, check_model};
-use crate::state::app::Snapshot;
+use crate::state::app::{Provider, Snapshot};
 
 /// The answer to any model while the config declares no provider.
 pub const NO_PROVIDERS: &str = "no providers are configured; add one to data/config.toml (see docs/src/getting-started.md, or the commented examples in that file) and restart";
@@ -228,65 +228,154 @@ fn route_limits<'a>(
     out
 }
 
-/// One entry of a model list: id, owner, (context window, max output) when known.
-type ListEntry<'a> = (String, &'a str, Option<(u64, u64)>);
+/// One entry of a model list: id, owner, (context window, max output) when known, and the
+/// operations it serves.
+struct ListEntry<'a> {
+    id: String,
+    owner: &'a str,
+    limits: Option<(u64, u64)>,
+    ops: Vec<Operation>,
+}
+
+/// What `model` at `provider` serves: what its provider has an endpoint for (or can serve
+/// as chat), narrowed by the model's family when its name tells one (an embedding model
+/// does not chat, a speech model does not embed). A name that tells nothing keeps the
+/// provider's whole list, as the proxy would route it.
+pub fn served_ops(provider: &Provider, model: &str) -> Vec<Operation> {
+    let family = model_family(model);
+    Operation::ALL
+        .into_iter()
+        .filter(|op| op.via_chat() || provider.executor.serves(*op).is_some())
+        .filter(|op| family.is_none_or(|f| f.contains(op)))
+        .collect()
+}
+
+/// The operations a model of a well-known family serves, read from its name.
+fn model_family(model: &str) -> Option<&'static [Operation]> {
+    use Operation::{Embeddings, ImageEdits, Images, Speech, Transcriptions, Translations};
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    if m.contains("embedding") || m.contains("embed-") {
+        Some(&[Embeddings])
+    } else if m.starts_with("tts-") || m.contains("-tts") {
+        Some(&[Speech])
+    } else if m.contains("whisper") {
+        Some(&[Transcriptions, Translations])
+    } else if m.contains("transcribe") {
+        Some(&[Transcriptions])
+    } else if m.contains("dall-e") || m.contains("gpt-image") {
+        Some(&[Images, ImageEdits])
+    } else if m.starts_with("imagen") {
+        Some(&[Images])
+    } else {
+        None
+    }
+}
+
+/// The operations a route's targets serve between them (a combo skips the targets that
+/// cannot serve an endpoint, so any one of them is enough).
+fn route_ops<'a>(
+    live: &Snapshot,
+    targets: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<Operation> {
+    let mut ops: Vec<Operation> = Vec::new();
+    for (provider, model) in targets {
+        if let Some(p) = live.providers.iter().find(|p| p.name == provider) {
+            ops.extend(served_ops(p, model));
+        }
+    }
+    ops.sort_unstable();
+    ops.dedup();
+    ops
+}
+
+/// Gemini's method names for the operations it has.
+fn gemini_methods(ops: &[Operation]) -> Vec<&'static str> {
+    let mut methods = Vec::new();
+    for op in ops {
+        match op {
+            Operation::Chat => {
+                methods.extend(["generateContent", "streamGenerateContent", "countTokens"]);
+            }
+            Operation::Embeddings => methods.extend(["embedContent", "batchEmbedContents"]),
+            Operation::Images => methods.push("predict"),
+            _ => {}
+        }
+    }
+    methods
+}
 
 /// The model list (`GET /v1/models`, `GET /v1beta/models`) in `format`'s shape: every
 /// configured `provider/model` and alias, with the context window and output limit from the
 /// catalogue in the format's own fields (Gemini `inputTokenLimit`/`outputTokenLimit`,
 /// Anthropic `max_input_tokens`/`max_tokens`; OpenAI has none, so `context_window` and
-/// `max_output_tokens` are added beside its fields).
+/// `max_output_tokens` are added beside its fields), and the endpoints each serves
+/// (`endpoints`, OpenAI paths, beside the OpenAI and Anthropic fields; Gemini's own
+/// `supportedGenerationMethods`).
 pub fn list(live: &Snapshot, format: Format) -> Value {
-    let mut ids: Vec<ListEntry<'_>> = Vec::new();
+    let mut entries: Vec<ListEntry<'_>> = Vec::new();
     for p in &live.providers {
         for m in &p.models {
-            ids.push((
-                format!("{}/{m}", p.name),
-                p.name.as_str(),
-                limits(live, &p.name, m),
-            ));
+            entries.push(ListEntry {
+                id: format!("{}/{m}", p.name),
+                owner: p.name.as_str(),
+                limits: limits(live, &p.name, m),
+                ops: served_ops(p, m),
+            });
         }
     }
     let routes = &live.routes;
     for (alias, target) in &routes.aliases {
-        let limits = target
-            .split_once('/')
-            .and_then(|(p, m)| route_limits(live, [(p, m)]));
-        ids.push((alias.clone(), "switchyard", limits));
+        let pair = target.split_once('/');
+        entries.push(ListEntry {
+            id: alias.clone(),
+            owner: "switchyard",
+            limits: pair.and_then(|(p, m)| route_limits(live, [(p, m)])),
+            ops: pair.map_or_else(Vec::new, |(p, m)| route_ops(live, [(p, m)])),
+        });
     }
     for (combo, targets) in &routes.combos {
-        let limits = route_limits(
-            live,
+        let pairs = || {
             targets
                 .iter()
-                .map(|t| (t.provider.as_str(), t.model.as_str())),
-        );
-        ids.push((combo.clone(), "switchyard", limits));
+                .map(|t| (t.provider.as_str(), t.model.as_str()))
+        };
+        entries.push(ListEntry {
+            id: combo.clone(),
+            owner: "switchyard",
+            limits: route_limits(live, pairs()),
+            ops: route_ops(live, pairs()),
+        });
     }
+    let paths =
+        |ops: &[Operation]| -> Vec<&'static str> { ops.iter().map(|o| o.openai_path()).collect() };
     match format {
         Format::Claude => {
-            let data: Vec<Value> = ids
+            let data: Vec<Value> = entries
                 .iter()
-                .map(|(id, _, limits)| {
-                    let mut m = json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"});
-                    if let Some((context, max_output)) = limits {
+                .map(|e| {
+                    let mut m = json!({"type": "model", "id": e.id, "display_name": e.id, "created_at": "1970-01-01T00:00:00Z", "endpoints": paths(&e.ops)});
+                    if let Some((context, max_output)) = e.limits {
                         m["max_input_tokens"] = json!(context);
                         m["max_tokens"] = json!(max_output);
                     }
                     m
                 })
                 .collect();
-            json!({"data": data, "has_more": false, "first_id": ids.first().map(|i| &i.0), "last_id": ids.last().map(|i| &i.0)})
+            json!({"data": data, "has_more": false, "first_id": entries.first().map(|e| &e.id), "last_id": entries.last().map(|e| &e.id)})
         }
         Format::Gemini => {
-            let models: Vec<Value> = ids
+            let models: Vec<Value> = entries
                 .iter()
-                .map(|(id, _, limits)| {
+                .map(|e| {
                     let mut m = json!({
-                        "name": format!("models/{id}"), "displayName": id,
-                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+                        "name": format!("models/{}", e.id), "displayName": e.id,
+                        "supportedGenerationMethods": gemini_methods(&e.ops),
                     });
-                    if let Some((context, max_output)) = limits {
+                    if let Some((context, max_output)) = e.limits {
                         m["inputTokenLimit"] = json!(context);
                         m["outputTokenLimit"] = json!(max_output);
                     }
@@ -296,12 +385,11 @@ pub fn list(live: &Snapshot, format: Format) -> Value {
             json!({"models": models})
         }
         _ => {
-            let data: Vec<Value> = ids
+            let data: Vec<Value> = entries
                 .iter()
-                .map(|(id, owner, limits)| {
-                    let mut m =
-                        json!({"id": id, "object": "model", "created": 0, "owned_by": owner});
-                    if let Some((context, max_output)) = limits {
+                .map(|e| {
+                    let mut m = json!({"id": e.id, "object": "model", "created": 0, "owned_by": e.owner, "endpoints": paths(&e.ops)});
+                    if let Some((context, max_output)) = e.limits {
                         m["context_window"] = json!(context);
                         m["max_output_tokens"] = json!(max_output);
                     }

@@ -76,6 +76,11 @@ pub struct UsageRow {
     pub operation: switchyard_hub::Operation,
     /// Images generated, for image requests.
     pub images: u64,
+    /// Characters of text spoken, for speech requests.
+    pub characters: u64,
+    /// Seconds of audio heard, for transcriptions and translations (reported by the
+    /// provider, or estimated from the upload's WAV header).
+    pub audio_seconds: f64,
     /// What the request cost in USD; `None` when its model has no price.
     pub cost_usd: Option<f64>,
     /// The catalogue entry's origin and date checked, when the model was found.
@@ -446,9 +451,10 @@ fn insert(
             "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider, account,
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
                 completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
-                combo, target_index, attempts, endpoint, images, cost_usd, price_version, cost_basis)
+                combo, target_index, attempts, endpoint, images, cost_usd, price_version, cost_basis,
+                characters, audio_seconds)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                ?22, ?23, ?24, ?25, ?26)",
+                ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -478,6 +484,8 @@ fn insert(
                 r.cost_usd,
                 r.price_version,
                 r.cost_basis,
+                r.characters as i64,
+                r.audio_seconds,
             ])?;
         }
         if !states.is_empty() {

@@ -107,6 +107,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // Why each cooldown was set (`429 retry-after 7200 s`), for `GET /api/accounts`:
     // a JSON list of (model or "", reason).
     "ALTER TABLE account_state ADD COLUMN cooldown_reasons TEXT NOT NULL DEFAULT '[]';",
+    // Audio endpoints count their own units: characters spoken, seconds heard.
+    "ALTER TABLE usage ADD COLUMN characters INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE usage ADD COLUMN audio_seconds REAL NOT NULL DEFAULT 0;",
     // The usage API (`GET /api/usage/aggregate`, `GET /api/requests`). Hour and day buckets
     // read `usage_hourly`, per-hour sums by every dimension the API groups and filters by,
     // kept by a trigger in the inserting transaction, so every writer of `usage` (the
