@@ -15,7 +15,7 @@ use switchyard_auth::Secret;
 
 use env::apply_env;
 use file::File;
-pub use file::Strategy;
+pub use file::{Strategy, TargetStrategy};
 pub use validate::check_model;
 use validate::validate;
 use validate::{check_alias, combo_targets};
@@ -39,6 +39,8 @@ pub struct Config {
     /// Alias name -> `provider/model`.
     pub aliases: BTreeMap<String, String>,
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
+    /// Combos whose targets are not tried as written (`strategy = "cheapest"`...).
+    pub combo_strategies: BTreeMap<String, TargetStrategy>,
     pub routing: Routing,
     pub admin_key: Option<Secret>,
     /// Opens `GET /metrics` (as does the admin key).
@@ -107,6 +109,8 @@ pub struct Routing {
     pub session_ttl: Duration,
     /// Seconds east of UTC where the day for daily limits begins.
     pub day_offset_secs: i32,
+    /// The order a wildcard's targets are tried in.
+    pub wildcard_strategy: TargetStrategy,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -246,6 +250,9 @@ pub struct Routes {
     /// Alias name -> `provider/model`.
     pub aliases: BTreeMap<String, String>,
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
+    /// Combos tried in an order other than as written (stored combos are tried as written).
+    pub combo_strategies: BTreeMap<String, TargetStrategy>,
+    pub wildcard_strategy: TargetStrategy,
 }
 
 impl Config {
@@ -260,6 +267,8 @@ impl Config {
         let mut routes = Routes {
             aliases: self.aliases.clone(),
             combos: self.combos.clone(),
+            combo_strategies: self.combo_strategies.clone(),
+            wildcard_strategy: self.routing.wildcard_strategy,
         };
         let mut warnings = Vec::new();
         let in_file =

@@ -201,6 +201,18 @@ async fn prepare(
     } else {
         estimate_prompt_tokens(&intake.body)
     };
+    if resolved.strategy != crate::config::TargetStrategy::Order {
+        let need = crate::routing::targets::Need::of(&intake.body, prompt_estimate);
+        crate::routing::targets::order(
+            &mut resolved.targets,
+            resolved.strategy,
+            &need,
+            &app.providers,
+            &app.config.catalogue,
+            &app.latencies,
+            switchyard_hub::clock::now(),
+        );
+    }
     let reply = Reply {
         op: endpoint.op,
         stream: intake.stream,

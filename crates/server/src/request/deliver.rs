@@ -228,8 +228,13 @@ impl<'a> Delivery<'a> {
                 forwarded,
                 deadline: self.deadline,
             };
+            let sent = Instant::now();
             let failure = match attempt.run(call, this).await {
                 Ok(answer) => {
+                    // Headers in hand: the time to first byte the `fastest` strategy ranks by.
+                    self.app
+                        .latencies
+                        .observe(provider.index, &target.model, sent.elapsed());
                     self.succeeded(call, provider, &account, &target.model);
                     return Ok(TargetTried::Delivered(Box::new(Delivered {
                         pipeline,
