@@ -143,6 +143,12 @@ pub enum KeysCommand {
         /// Tokens per calendar month.
         #[arg(long)]
         tokens_per_month: Option<u64>,
+        /// Dollars per day (at catalogue prices); past it, a 429 until the day resets.
+        #[arg(long, value_name = "USD")]
+        budget_daily: Option<f64>,
+        /// Dollars per calendar month.
+        #[arg(long, value_name = "USD")]
+        budget_monthly: Option<f64>,
         /// When the key stops working: a date (2027-01-31, 00:00 UTC) or an RFC 3339 time.
         #[arg(long)]
         expires: Option<String>,
@@ -259,6 +265,8 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
                 rpm,
                 tokens_per_day,
                 tokens_per_month,
+                budget_daily,
+                budget_monthly,
                 expires,
             } => keys::create(
                 config,
@@ -268,6 +276,10 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
                         requests_per_minute: rpm,
                         tokens_per_day,
                         tokens_per_month,
+                    },
+                    budget: crate::routing::budgets::Budget {
+                        usd_per_day: budget_daily,
+                        usd_per_month: budget_monthly,
                     },
                     expires,
                 },

@@ -164,6 +164,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX usage_key_ts ON usage(client_key, ts_ms);
      CREATE INDEX usage_provider_ts ON usage(provider, ts_ms);
      CREATE INDEX usage_model_ts ON usage(requested_model, ts_ms);",
+    // Dollar budgets of stored client keys (`PATCH /api/keys/{id}`, `keys create
+    // --budget-daily`), enforced as the file keys' `usd_per_day`/`usd_per_month`. A table of
+    // its own, created only if missing, so that this step can be applied again unharmed.
+    "CREATE TABLE IF NOT EXISTS client_key_budgets (
+         id            TEXT PRIMARY KEY,
+         usd_per_day   REAL,
+         usd_per_month REAL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
