@@ -2,11 +2,6 @@
 //! tokens the request is expected to use, among the healthy targets whose context window
 //! takes the prompt; `fastest` by each target's measured time to first byte.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use std::time::Duration;
 
 use serde_json::{Value, json};

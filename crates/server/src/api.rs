@@ -13,6 +13,7 @@ pub mod audit;
 pub mod body;
 pub mod keys;
 pub mod logins;
+pub mod models;
 pub mod openapi;
 pub mod preview;
 pub mod reset;
@@ -134,6 +135,14 @@ async fn route(
             routes::reorder_combo(app, req, actor, accounts::decode(name)).await
         }
         (["combos", _, "order"], _) => Ok(not_allowed("POST")),
+        (["providers", name, "models"], Method::GET) => {
+            models::stored(app, &accounts::decode(name)).await
+        }
+        (["providers", _, "models"], _) => Ok(not_allowed("GET")),
+        (["providers", name, "models", "refresh"], Method::POST) => {
+            models::refresh(app, actor, &accounts::decode(name)).await
+        }
+        (["providers", _, "models", "refresh"], _) => Ok(not_allowed("POST")),
         (["settings"], Method::GET) => settings::get(app).await,
         (["settings"], _) => Ok(not_allowed("GET")),
         (["audit"], Method::GET) => audit::list(app, req.uri().query()).await,

@@ -4,6 +4,8 @@
 //! `data/models.toml` (embedded, parsed strictly at start); `[[models]]` entries in the config
 //! file replace or add to it.
 
+pub mod discovery;
+
 use std::collections::HashMap;
 
 use serde::Deserialize;

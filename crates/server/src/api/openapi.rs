@@ -36,6 +36,8 @@ use crate::http::respond::{self, Body};
         super::routes::update_combo,
         super::routes::delete_combo,
         super::routes::reorder_combo,
+        super::models::stored,
+        super::models::refresh,
         super::settings::get,
         super::reset::handle,
         super::preview::handle,
@@ -57,6 +59,7 @@ use crate::http::respond::{self, Body};
     tags(
         (name = "accounts", description = "Provider accounts: status, cooldowns, resets"),
         (name = "routing", description = "Aliases and combos (the file's read only, the database's) and where a model goes now"),
+        (name = "models", description = "Each provider's own model list, fetched and stored with the time"),
         (name = "settings", description = "The configuration in force and where each value came from"),
         (name = "audit", description = "Who changed what"),
         (name = "keys", description = "Client keys: made with a secret shown once, limited, expired, revoked"),

@@ -172,6 +172,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
          usd_per_day   REAL,
          usd_per_month REAL
      );",
+    // Each provider's own model list (discovery), with when it was fetched; a provider
+    // whose list came back empty still has its fetch time. Created only if missing, so
+    // the step can be applied again unharmed.
+    "CREATE TABLE IF NOT EXISTS provider_models (
+         provider     TEXT NOT NULL,
+         model        TEXT NOT NULL,
+         display_name TEXT,
+         context      INTEGER,
+         max_output   INTEGER,
+         fetched_ms   INTEGER NOT NULL,
+         PRIMARY KEY (provider, model)
+     ) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS provider_model_fetches (
+         provider   TEXT PRIMARY KEY,
+         fetched_ms INTEGER NOT NULL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
