@@ -339,9 +339,89 @@ fn kind_for(status: u16) -> &'static str {
     }
 }
 
+/// The models `GET /v1/models` lists: (id, display name, input limit, output limit).
+pub const LISTED_MODELS: [(&str, &str, u64, u64); 3] = [
+    (
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        200_000,
+        64_000,
+    ),
+    (
+        "claude-haiku-4-5-20251001",
+        "Claude Haiku 4.5",
+        200_000,
+        64_000,
+    ),
+    ("claude-fake-unpriced-1", "Claude Fake", 100_000, 8_192),
+];
+
+/// `GET /v1/models`: Anthropic's paged list (`limit`, 1 to 1000, default 20; `after_id`).
+fn list_models(parts: &http::request::Parts) -> Response<FakeBody> {
+    if parts.method != http::Method::GET {
+        return error(405, "invalid_request_error", "Method Not Allowed");
+    }
+    let key = header(parts, "x-api-key")
+        .or_else(|| header(parts, "authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .unwrap_or("");
+    if key.is_empty() || key.starts_with("sk-revoked") {
+        return error(401, "authentication_error", "invalid x-api-key");
+    }
+    if header(parts, "anthropic-version").is_none() {
+        return error(
+            400,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        );
+    }
+    let query = parts.uri.query().unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return error(
+                400,
+                "invalid_request_error",
+                "limit: Input should be less than or equal to 1000",
+            );
+        }
+    };
+    let start = match param("after_id") {
+        None => 0,
+        Some(after) => match LISTED_MODELS.iter().position(|m| m.0 == after) {
+            Some(i) => i + 1,
+            None => return error(400, "invalid_request_error", "after_id: unknown model id"),
+        },
+    };
+    let page: Vec<Value> = LISTED_MODELS
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(id, name, input, output)| {
+            json!({"type": "model", "id": id, "display_name": name,
+                "created_at": "2025-09-29T00:00:00Z", "max_input_tokens": input, "max_tokens": output})
+        })
+        .collect();
+    let body = json!({
+        "data": page,
+        "has_more": start + page.len() < LISTED_MODELS.len(),
+        "first_id": page.first().map(|m| m["id"].clone()),
+        "last_id": page.last().map(|m| m["id"].clone()),
+    });
+    full(200, "application/json", body.to_string())
+}
+
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, parsed) = receive(&state.requests, req).await;
     let path = parts.uri.path();
+    if path == "/v1/models" {
+        return list_models(&parts);
+    }
     let count_tokens = match path {
         "/v1/messages" => false,
         "/v1/messages/count_tokens" => true,

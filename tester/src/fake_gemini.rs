@@ -135,6 +135,65 @@ fn field_error(path: &str, message: &str) -> Reject {
     format!("* GenerateContentRequest.{path}: {message}\n").into()
 }
 
+/// The models `models.list` answers: (id, display name, input limit, output limit).
+pub const LISTED_MODELS: [(&str, &str, u64, u64); 3] = [
+    ("gemini-2.5-pro", "Gemini 2.5 Pro", 1_048_576, 65_536),
+    ("gemini-2.5-flash", "Gemini 2.5 Flash", 1_048_576, 65_536),
+    ("gemini-fake-unpriced", "Gemini Fake", 32_768, 8_192),
+];
+
+/// `GET /v1beta/models` (`models.list`): pages of `pageSize` (default 50, at most 1000)
+/// linked by `nextPageToken`.
+fn list_models(
+    parts: &http::request::Parts,
+    param: &dyn Fn(&str) -> Option<String>,
+) -> Response<FakeBody> {
+    if parts.method != http::Method::GET {
+        return error(404, "Method not found.", None);
+    }
+    let key = header(parts, "x-goog-api-key")
+        .map(str::to_owned)
+        .or_else(|| param("key"))
+        .unwrap_or_default();
+    if key.is_empty() {
+        return error(
+            403,
+            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+            None,
+        );
+    }
+    let size = param("pageSize")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(50)
+        .min(1000);
+    let start = match param("pageToken") {
+        None => 0,
+        Some(t) => match t
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => n,
+            None => return error(400, "Invalid page token.", None),
+        },
+    };
+    let models: Vec<Value> = LISTED_MODELS
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|(id, name, input, output)| {
+            json!({"name": format!("models/{id}"), "version": "001", "displayName": name,
+                "inputTokenLimit": input, "outputTokenLimit": output,
+                "supportedGenerationMethods": ["generateContent", "countTokens"]})
+        })
+        .collect();
+    let mut body = json!({"models": models});
+    if start + size < LISTED_MODELS.len() {
+        body["nextPageToken"] = json!(format!("page-{}", start + size));
+    }
+    full(200, "application/json; charset=UTF-8", body.to_string())
+}
+
 async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, parsed) = receive(&state.requests, req).await;
     let path = parts.uri.path().to_owned();
@@ -145,6 +204,9 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
             .map(str::to_owned)
     };
+    if path == "/v1beta/models" {
+        return list_models(&parts, &param);
+    }
     let Some((model, method)) = path
         .strip_prefix("/v1beta/models/")
         .and_then(|rest| rest.rsplit_once(':'))

@@ -163,9 +163,45 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     full(status, "application/json", body.to_string())
 }
 
+/// The models `GET /v1/models` lists.
+pub const LISTED_MODELS: [&str; 3] = ["gpt-4.1", "gpt-4.1-mini", "ft:gpt-4.1:acme::fake01"];
+
+/// `GET /v1/models`, in OpenAI's list shape (no limits: OpenAI's list gives none).
+fn list_models(parts: &http::request::Parts) -> Response<FakeBody> {
+    if parts.method != http::Method::GET {
+        return error(405, "Method not allowed", "invalid_request_error", None);
+    }
+    let key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if key.is_empty() || key.starts_with("sk-revoked") {
+        return error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
+    let data: Vec<Value> = LISTED_MODELS
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_744_316_542, "owned_by": "system"}))
+        .collect();
+    full(
+        200,
+        "application/json",
+        json!({"object": "list", "data": data}).to_string(),
+    )
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    if path == "/v1/models" {
+        return list_models(&parts);
+    }
     if path != "/v1/chat/completions"
         && !endpoints::PATHS.contains(&path.as_str())
         && !media::PATHS.contains(&path.as_str())

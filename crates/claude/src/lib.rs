@@ -113,6 +113,29 @@ impl Executor for ClaudeExecutor {
         post_json(url, headers, &body)
     }
 
+    fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {
+        let mut headers = base_headers(&self.settings, false);
+        if !headers.contains_key("anthropic-version") {
+            headers.insert(
+                "anthropic-version",
+                HeaderValue::from_static(DEFAULT_API_VERSION),
+            );
+        }
+        let secret = match credential {
+            Credential::ApiKey(key) => secret_value("", key).map(|v| ("x-api-key", v)),
+            Credential::OAuth { access, .. } => {
+                self.oauth.identity_headers(&mut headers);
+                secret_value("Bearer ", access).map(|v| ("authorization", v))
+            }
+        };
+        Some(secret.map(|(name, v)| {
+            headers.insert(name, v);
+            // The most Anthropic answers in one page.
+            let url = join_url(&self.settings.base_url, "models?limit=1000");
+            switchyard_provider::request::get(url, headers)
+        }))
+    }
+
     /// Claude Code's flags (`context-management-…`, `effort-…`, `context-1m-…`) join the
     /// provider's and the login's own; the body was written against the client's API version.
     fn forward(&self, client: &ClientHeaders, headers: &mut HeaderMap) {

@@ -373,6 +373,27 @@ impl Executor for CopilotExecutor {
         post_json(join_url(base, path), headers, &body)
     }
 
+    fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {
+        let base = credential
+            .extra("api_base")
+            .unwrap_or(&self.settings.base_url);
+        let mut headers = base_headers(&self.settings, false);
+        match secret_value("Bearer ", credential.token()) {
+            Ok(v) => {
+                headers.insert(http::header::AUTHORIZATION, v);
+            }
+            Err(e) => return Some(Err(e)),
+        }
+        self.editor_headers(&mut headers);
+        if let Ok(v) = HeaderValue::from_str(&self.integration_id) {
+            headers.insert("copilot-integration-id", v);
+        }
+        Some(Ok(switchyard_provider::request::get(
+            join_url(base, "models"),
+            headers,
+        )))
+    }
+
     fn classify(
         &self,
         model: &str,

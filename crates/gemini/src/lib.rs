@@ -65,6 +65,15 @@ impl Executor for GeminiExecutor {
         post_json(join_url(&self.settings.base_url, &path), headers, &body)
     }
 
+    fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {
+        // One page of up to 1000 holds every model Google lists today.
+        let url = join_url(&self.settings.base_url, "models?pageSize=1000");
+        Some(
+            self.headers(false, credential)
+                .map(|h| switchyard_provider::request::get(url, h)),
+        )
+    }
+
     fn serves(&self, op: Operation) -> Option<Format> {
         match op {
             Operation::Chat | Operation::Embeddings | Operation::Images => Some(Format::Gemini),

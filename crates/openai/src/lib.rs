@@ -87,6 +87,20 @@ impl Executor for OpenAiExecutor {
         post_json(self.url.clone(), headers, &body)
     }
 
+    fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {
+        let mut headers = base_headers(&self.settings, false);
+        if !credential.token().is_empty() {
+            match secret_value("Bearer ", credential.token()) {
+                Ok(v) => {
+                    headers.insert(AUTHORIZATION, v);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let url = join_url(&self.settings.base_url, "models");
+        Some(Ok(switchyard_provider::request::get(url, headers)))
+    }
+
     fn serves(&self, op: Operation) -> Option<Format> {
         Some(match op {
             Operation::Chat => self.format,

@@ -117,6 +117,14 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         )
     }
 
+    /// The request that lists the models an account may use (`GET .../models`), where the
+    /// provider's API has one; `None` where it has not (Codex, Kiro, Cursor, Code Assist).
+    /// The server reads the answer by its shape (`data[]` or Gemini's `models[]`).
+    fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {
+        let _ = credential;
+        None
+    }
+
     /// Ties a built request to the client's conversation, for providers that route or cache
     /// by a session id (Codex's `session_id`). Most have nothing to add.
     fn add_session(&self, _session: &str, _headers: &mut HeaderMap) {}

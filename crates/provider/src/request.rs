@@ -45,6 +45,17 @@ pub fn secret_value(prefix: &str, secret: &Secret) -> Result<HeaderValue, ApiErr
     Ok(v)
 }
 
+/// A GET of `url` (a model list), with no body.
+pub fn get(url: String, mut headers: HeaderMap) -> UpstreamRequest {
+    headers.remove(CONTENT_TYPE);
+    UpstreamRequest {
+        method: Method::GET,
+        url,
+        headers,
+        body: bytes::Bytes::new(),
+    }
+}
+
 /// A JSON POST of `body` to `url`.
 pub fn post_json(
     url: String,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod body;
 pub mod keys;
 pub mod logins;
+pub mod models;
 pub mod openapi;
 pub mod preview;
 pub mod providers;
@@ -152,6 +153,14 @@ async fn route(
             providers::test(app, &accounts::decode(name), req.uri().query()).await
         }
         (["providers", _, "test"], _) => Ok(not_allowed("POST")),
+        (["providers", name, "models"], Method::GET) => {
+            models::stored(app, &accounts::decode(name)).await
+        }
+        (["providers", _, "models"], _) => Ok(not_allowed("GET")),
+        (["providers", name, "models", "refresh"], Method::POST) => {
+            models::refresh(app, actor, &accounts::decode(name)).await
+        }
+        (["providers", _, "models", "refresh"], _) => Ok(not_allowed("POST")),
         (["settings"], Method::GET) => settings::get(app).await,
         (["settings"], Method::PATCH) => settings::update(app, req, actor).await,
         (["settings"], _) => Ok(not_allowed("GET, PATCH")),

@@ -4,6 +4,8 @@
 //! `data/models.toml` (embedded, parsed strictly at start); `[[models]]` entries in the config
 //! file replace or add to it.
 
+pub mod discovery;
+
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -41,6 +43,10 @@ pub struct ModelEntry {
     pub max_output: u64,
     #[serde(default = "text_only")]
     pub modalities: Vec<String>,
+    /// Whether it can call tools (functions); `cheapest` and `fastest` routing pass over a
+    /// model that cannot when the request declares tools.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub tools: bool,
     pub input: Option<f64>,
     pub output: Option<f64>,
     pub cache_read: Option<f64>,
@@ -64,6 +70,14 @@ pub struct TierEntry {
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
     pub reasoning: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn text_only() -> Vec<String> {
@@ -134,6 +148,7 @@ pub struct ModelInfo {
     pub context: u64,
     pub max_output: u64,
     pub modalities: Vec<String>,
+    pub tools: bool,
     /// `None`: described but not priced (recorded as "no price").
     pub prices: Option<Prices>,
     /// Prices for prompts above this many input tokens.
@@ -419,6 +434,7 @@ fn to_info(e: ModelEntry, origin: Origin) -> Result<ModelInfo, String> {
         context: e.context,
         max_output: e.max_output,
         modalities: e.modalities,
+        tools: e.tools,
         prices,
         above,
         checked,

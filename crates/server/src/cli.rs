@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod keys;
+pub mod models;
 pub mod report;
 pub mod stored;
 
@@ -55,8 +56,14 @@ pub enum Command {
     /// warnings; fails when `serve` would refuse to start with it.
     Check,
     /// The model catalogue: context window, max output, prices (USD per million tokens)
-    /// and where each entry came from.
-    Models,
+    /// and where each entry came from; then each provider's own model list as last fetched
+    /// (models the catalogue does not price are flagged "no price").
+    Models {
+        /// Fetch every provider's model list first (OpenAI-compatible, Anthropic, Gemini
+        /// and Copilot APIs have one), with its configured or logged-in accounts.
+        #[arg(long)]
+        refresh: bool,
+    },
     /// Aliases kept in the database (beside those in the config file).
     Alias {
         #[command(subcommand)]
@@ -143,6 +150,12 @@ pub enum KeysCommand {
         /// Tokens per calendar month.
         #[arg(long)]
         tokens_per_month: Option<u64>,
+        /// Dollars per day (at catalogue prices); past it, a 429 until the day resets.
+        #[arg(long, value_name = "USD")]
+        budget_daily: Option<f64>,
+        /// Dollars per calendar month.
+        #[arg(long, value_name = "USD")]
+        budget_monthly: Option<f64>,
         /// When the key stops working: a date (2027-01-31, 00:00 UTC) or an RFC 3339 time.
         #[arg(long)]
         expires: Option<String>,
@@ -231,7 +244,7 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Usage { days } => report::usage(config, days),
         Command::Status => report::status(config),
         Command::Check => check(config),
-        Command::Models => report::models(config),
+        Command::Models { refresh } => models::run(config, refresh),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {
@@ -259,6 +272,8 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
                 rpm,
                 tokens_per_day,
                 tokens_per_month,
+                budget_daily,
+                budget_monthly,
                 expires,
             } => keys::create(
                 config,
@@ -268,6 +283,10 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
                         requests_per_minute: rpm,
                         tokens_per_day,
                         tokens_per_month,
+                    },
+                    budget: crate::routing::budgets::Budget {
+                        usd_per_day: budget_daily,
+                        usd_per_month: budget_monthly,
                     },
                     expires,
                 },

@@ -16,7 +16,7 @@ use switchyard_auth::Secret;
 
 use env::apply_env;
 use file::File;
-pub use file::Strategy;
+pub use file::{Strategy, TargetStrategy};
 pub use validate::check_model;
 pub use validate::stored_provider;
 use validate::validate;
@@ -41,6 +41,8 @@ pub struct Config {
     /// Alias name -> `provider/model`.
     pub aliases: BTreeMap<String, String>,
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
+    /// Combos whose targets are not tried as written (`strategy = "cheapest"`...).
+    pub combo_strategies: BTreeMap<String, TargetStrategy>,
     pub routing: Routing,
     pub admin_key: Option<Secret>,
     /// Opens `GET /metrics` (as does the admin key).
@@ -112,6 +114,8 @@ pub struct Routing {
     pub session_ttl: Duration,
     /// Seconds east of UTC where the day for daily limits begins.
     pub day_offset_secs: i32,
+    /// The order a wildcard's targets are tried in.
+    pub wildcard_strategy: TargetStrategy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +255,9 @@ pub struct Routes {
     /// Alias name -> `provider/model`.
     pub aliases: BTreeMap<String, String>,
     pub combos: BTreeMap<String, Vec<ComboTarget>>,
+    /// Combos tried in an order other than as written (stored combos are tried as written).
+    pub combo_strategies: BTreeMap<String, TargetStrategy>,
+    pub wildcard_strategy: TargetStrategy,
 }
 
 impl Config {
@@ -265,6 +272,8 @@ impl Config {
         let mut routes = Routes {
             aliases: self.aliases.clone(),
             combos: self.combos.clone(),
+            combo_strategies: self.combo_strategies.clone(),
+            wildcard_strategy: self.routing.wildcard_strategy,
         };
         let mut warnings = Vec::new();
         let in_file =

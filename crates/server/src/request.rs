@@ -211,6 +211,18 @@ async fn prepare(
     } else {
         estimate_prompt_tokens(&intake.body)
     };
+    if resolved.strategy != crate::config::TargetStrategy::Order {
+        let need = crate::routing::targets::Need::of(&intake.body, prompt_estimate);
+        crate::routing::targets::order(
+            &mut resolved.targets,
+            resolved.strategy,
+            &need,
+            &live.providers,
+            &live.config.catalogue,
+            &app.latencies,
+            switchyard_hub::clock::now(),
+        );
+    }
     let reply = Reply {
         op: endpoint.op,
         stream: intake.stream,

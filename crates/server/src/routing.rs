@@ -3,8 +3,10 @@
 
 pub mod budgets;
 pub mod health;
+pub mod latency;
 pub mod limits;
 pub mod select;
+pub mod targets;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -282,7 +282,11 @@ fn writer_options() -> usage_store::WriterOptions {
 
 /// Takes in what other processes (the CLI) change in the database while the server runs.
 async fn watch_database(app: Arc<App>, routes: usage_store::StoredRoutes) {
-    tokio::join!(reload_stored(app.clone(), routes), reload_keys(app));
+    tokio::join!(
+        reload_stored(app.clone(), routes),
+        reload_keys(app.clone()),
+        crate::catalogue::discovery::refresh_daily(app)
+    );
 }
 
 /// Takes in logins added, renewed or removed (`switchyard login`, `import`, `accounts`) and

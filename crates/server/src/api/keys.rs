@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use crate::api::audit::{self, Change};
 use crate::api::{Actor, Answer, body, mask, ok, with_db};
 use crate::config::ClientKey;
+use crate::routing::budgets::{Budget, Scope};
 use crate::routing::epoch_ms;
 use crate::routing::limits::Limits;
 use crate::state::app::App;
@@ -28,6 +29,10 @@ pub struct NewKey {
     pub name: String,
     #[serde(default)]
     pub limits: Limits,
+    /// Dollar caps per day and per calendar month; past one, requests get a 429 naming it
+    /// and when it resets.
+    #[serde(default)]
+    pub budget: Budget,
     /// When the key stops working: RFC 3339, or a date (`2027-01-31`, meaning 00:00 UTC).
     pub expires_at: Option<String>,
 }
@@ -39,6 +44,8 @@ pub struct KeyChange {
     pub name: Option<String>,
     /// Replaces the key's limits whole: a limit left out is removed.
     pub limits: Option<Limits>,
+    /// Replaces the key's dollar budget whole: a cap left out is removed.
+    pub budget: Option<Budget>,
     /// RFC 3339 or a date; `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -74,6 +81,9 @@ pub enum Status {
 pub struct KeyUsage {
     pub tokens_today: u64,
     pub tokens_this_month: u64,
+    /// Dollars spent, as the budgets count them.
+    pub usd_today: f64,
+    pub usd_this_month: f64,
 }
 
 /// One client key, without its secret.
@@ -91,6 +101,7 @@ pub struct KeyView {
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     pub limits: Limits,
+    pub budget: Budget,
     pub usage: KeyUsage,
 }
 
@@ -175,6 +186,7 @@ pub async fn create(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
     let new: NewKey = body::read(&app, req).await?;
     let name = check_name(&new.name)?;
     check_limits(&new.limits)?;
+    check_budget(&new.budget)?;
     let expires_ms = new.expires_at.as_deref().map(parse_time).transpose()?;
     let secret = generate_secret().map_err(no_randomness)?;
     let mut id = generate_id().map_err(no_randomness)?;
@@ -190,6 +202,7 @@ pub async fn create(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
         expires_ms,
         revoked_ms: None,
         limits: new.limits,
+        budget: new.budget,
     };
     let (a, k) = (app.clone(), key.clone());
     with_db(&app, move |conn| {
@@ -219,7 +232,7 @@ pub async fn create(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
     request_body = KeyChange,
     responses(
         (status = 200, description = "The key as changed", body = KeyView),
-        (status = 400, description = "A body of another shape, nothing to change, a limit of 0 or a bad date", body = super::openapi::ErrorBody),
+        (status = 400, description = "A body of another shape, nothing to change, a limit of 0, a budget not above $0 or a bad date", body = super::openapi::ErrorBody),
         (status = 404, description = "No key has this id", body = super::openapi::ErrorBody),
         (status = 409, description = "A config file key (change it in the file), or a revoked key", body = super::openapi::ErrorBody),
     )
@@ -227,10 +240,17 @@ pub async fn create(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
 pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor, id: String) -> Answer {
     refuse_file_key(&app, &id)?;
     let patch: KeyChange = body::read(&app, req).await?;
-    if patch.name.is_none() && patch.limits.is_none() && patch.expires_at.is_none() {
+    if patch.name.is_none()
+        && patch.limits.is_none()
+        && patch.budget.is_none()
+        && patch.expires_at.is_none()
+    {
         return Err(body::invalid(
-            "nothing to change: send `name`, `limits` or `expires_at`".into(),
+            "nothing to change: send `name`, `limits`, `budget` or `expires_at`".into(),
         ));
+    }
+    if let Some(budget) = &patch.budget {
+        check_budget(budget)?;
     }
     let name = patch.name.as_deref().map(check_name).transpose()?;
     if let Some(limits) = &patch.limits {
@@ -254,6 +274,9 @@ pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor, id: Str
     }
     if let Some(limits) = patch.limits {
         after.limits = limits;
+    }
+    if let Some(budget) = patch.budget {
+        after.budget = budget;
     }
     if let Some(expires) = expires {
         after.expires_ms = expires;
@@ -371,9 +394,17 @@ fn usage(app: &App, id: &str) -> KeyUsage {
         switchyard_hub::clock::now(),
         app.snapshot().config.routing.day_offset_secs,
     );
+    let (usd_today, usd_this_month) = app.budgets.spent(
+        Scope::Key,
+        id,
+        switchyard_hub::clock::now(),
+        app.snapshot().config.routing.day_offset_secs,
+    );
     KeyUsage {
         tokens_today,
         tokens_this_month,
+        usd_today,
+        usd_this_month,
     }
 }
 
@@ -397,6 +428,7 @@ fn file_view(app: &App, k: &ClientKey) -> KeyView {
         expires_at: None,
         revoked_at: None,
         limits: k.limits(),
+        budget: k.budget,
         usage: usage(app, &k.id),
     }
 }
@@ -419,6 +451,7 @@ fn stored_view(app: &App, k: &StoredKey, now_ms: i64) -> KeyView {
         expires_at: k.expires_ms.and_then(rfc3339),
         revoked_at: k.revoked_ms.and_then(rfc3339),
         limits: k.limits,
+        budget: k.budget,
         usage: usage(app, &k.id),
     }
 }
@@ -471,6 +504,20 @@ pub fn check_limits(limits: &Limits) -> Result<(), ApiError> {
     if zero {
         return Err(body::invalid(
             "a limit must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A budget of $0 or less (or not a number) would stop the key at once; revoke it instead.
+pub fn check_budget(budget: &Budget) -> Result<(), ApiError> {
+    let bad = [budget.usd_per_day, budget.usd_per_month]
+        .into_iter()
+        .flatten()
+        .any(|usd| !(usd.is_finite() && usd > 0.0));
+    if bad {
+        return Err(body::invalid(
+            "a budget must be a number of dollars above 0 (leave it out for no budget)".into(),
         ));
     }
     Ok(())

@@ -226,6 +226,7 @@ fn config_entries_replace_or_add_models() {
 fn bad_entries_are_refused_with_the_key_named() {
     let base = || Catalogue::builtin().unwrap();
     let entry = |kinds: Vec<&str>, input: Option<f64>| ModelEntry {
+        tools: true,
         id: "m".into(),
         aliases: vec![],
         kinds: kinds.into_iter().map(String::from).collect(),

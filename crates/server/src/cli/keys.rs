@@ -7,8 +7,9 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::api::audit::{self, Change};
-use crate::api::keys::{check_limits, check_name, parse_time};
+use crate::api::keys::{check_budget, check_limits, check_name, parse_time};
 use crate::cli::{Error, config_and_database};
+use crate::routing::budgets::Budget;
 use crate::routing::epoch_ms;
 use crate::routing::limits::Limits;
 use crate::state::client_keys::{StoredKey, generate_id, generate_secret, hash};
@@ -18,6 +19,7 @@ use crate::state::usage_store;
 pub struct NewKey {
     pub name: String,
     pub limits: Limits,
+    pub budget: Budget,
     pub expires: Option<String>,
 }
 
@@ -42,6 +44,7 @@ pub fn create(config_path: &Path, new: NewKey) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     let name = check_name(&new.name).map_err(refused)?;
     check_limits(&new.limits).map_err(refused)?;
+    check_budget(&new.budget).map_err(refused)?;
     let expires_ms = new
         .expires
         .as_deref()
@@ -62,11 +65,12 @@ pub fn create(config_path: &Path, new: NewKey) -> Result<(), Error> {
         expires_ms,
         revoked_ms: None,
         limits: new.limits,
+        budget: new.budget,
     };
     usage_store::insert_key(&conn, &key)?;
     let after = json!({
         "id": key.id, "name": key.name, "display": key.display(),
-        "expires_ms": key.expires_ms, "limits": key.limits,
+        "expires_ms": key.expires_ms, "limits": key.limits, "budget": key.budget,
     });
     audit::write(
         &conn,
@@ -93,7 +97,7 @@ pub fn list(config_path: &Path) -> Result<(), Error> {
             "{}  {}  active  (config file){}",
             k.id,
             crate::api::mask(k.key.expose()),
-            limits_text(&k.limits())
+            limits_text(&k.limits(), &k.budget)
         );
     }
     for k in usage_store::load_keys(&conn)? {
@@ -112,13 +116,13 @@ pub fn list(config_path: &Path) -> Result<(), Error> {
             k.display(),
             k.name,
             when(k.created_ms),
-            limits_text(&k.limits)
+            limits_text(&k.limits, &k.budget)
         );
     }
     Ok(())
 }
 
-fn limits_text(l: &Limits) -> String {
+fn limits_text(l: &Limits, b: &Budget) -> String {
     let mut parts = Vec::new();
     if let Some(n) = l.requests_per_minute {
         parts.push(format!("{n} req/min"));
@@ -128,6 +132,12 @@ fn limits_text(l: &Limits) -> String {
     }
     if let Some(n) = l.tokens_per_month {
         parts.push(format!("{n} tokens/month"));
+    }
+    if let Some(usd) = b.usd_per_day {
+        parts.push(format!("${usd}/day"));
+    }
+    if let Some(usd) = b.usd_per_month {
+        parts.push(format!("${usd}/month"));
     }
     if parts.is_empty() {
         String::new()

@@ -16,13 +16,7 @@ pub fn usage(config_path: &Path, days: u32) -> Result<(), Error> {
 
 /// `switchyard models`: the catalogue with the config file's entries applied, one line per
 /// model; subscription kinds are marked `*` (their price is an API equivalent).
-pub fn models(config_path: &Path) -> Result<(), Error> {
-    let config = crate::config::load(config_path, &crate::config::Overrides::default())?;
-    print!("{}", models_table(&config.catalogue));
-    Ok(())
-}
-
-fn models_table(catalogue: &crate::catalogue::Catalogue) -> String {
+pub(super) fn models_table(catalogue: &crate::catalogue::Catalogue) -> String {
     use std::fmt::Write as _;
     let price = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
     let mut out = format!(

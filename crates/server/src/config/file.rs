@@ -51,6 +51,9 @@ pub(super) struct ComboFile {
     pub(super) name: String,
     /// `provider/model`, or `provider/model@account` to pin an account.
     pub(super) targets: Vec<String>,
+    /// The order its targets are tried in: `order` (as written), `cheapest` or `fastest`.
+    #[serde(default)]
+    pub(super) strategy: TargetStrategy,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -58,6 +61,9 @@ pub(super) struct ComboFile {
 pub(super) struct RoutingFile {
     /// How a provider orders its accounts (a provider's `strategy` overrides it).
     pub(super) strategy: Strategy,
+    /// The order the targets of a wildcard (`*/claude-*`) are tried in: `order` (providers
+    /// in config order), `cheapest` or `fastest`.
+    pub(super) wildcard_strategy: TargetStrategy,
     /// `round-robin`: requests an account serves in a row before the next takes over.
     pub(super) sticky_limit: u32,
     /// Cooldown after a 429 (or 401/403) with no reset hint; it doubles with each failure.
@@ -80,6 +86,7 @@ impl Default for RoutingFile {
     fn default() -> Self {
         Self {
             strategy: Strategy::Priority,
+            wildcard_strategy: TargetStrategy::Order,
             sticky_limit: 3,
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
@@ -106,6 +113,21 @@ pub enum Strategy {
     Weighted,
     /// Highest health score first.
     Health,
+}
+
+/// The order in which a combo's (or a wildcard's) targets are tried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetStrategy {
+    /// As written (a wildcard: providers in config order).
+    #[default]
+    Order,
+    /// Among the healthy targets that fit the request (context window, tools, images),
+    /// the lowest expected cost first (catalogue prices × estimated tokens).
+    Cheapest,
+    /// Among the healthy targets that fit the request, the shortest measured time to the
+    /// first byte first; targets not yet measured come first, in order.
+    Fastest,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

@@ -108,6 +108,7 @@ pub(super) fn validate(
         check_alias(alias, target, &providers)?;
     }
     let mut combos = BTreeMap::new();
+    let mut combo_strategies = BTreeMap::new();
     for c in file.combos {
         if file.aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
             return Err(Invalid(format!(
@@ -116,6 +117,9 @@ pub(super) fn validate(
             )));
         }
         let targets = combo_targets(&c.name, &c.targets, &providers)?;
+        if c.strategy != super::TargetStrategy::Order {
+            combo_strategies.insert(c.name.clone(), c.strategy);
+        }
         combos.insert(c.name, targets);
     }
 
@@ -150,6 +154,7 @@ pub(super) fn validate(
         providers,
         aliases: file.aliases,
         combos,
+        combo_strategies,
         routing,
         admin_key,
         metrics_key,
@@ -394,6 +399,7 @@ fn routing(r: RoutingFile) -> Result<Routing, Invalid> {
                 r.daily_reset_offset
             ))
         })?,
+        wildcard_strategy: r.wildcard_strategy,
     })
 }
 

@@ -231,8 +231,13 @@ impl<'a> Delivery<'a> {
                 deadline: self.deadline,
                 timeouts: self.live.config.timeouts,
             };
+            let sent = Instant::now();
             let failure = match attempt.run(call, this).await {
                 Ok(answer) => {
+                    // Headers in hand: the time to first byte the `fastest` strategy ranks by.
+                    self.app
+                        .latencies
+                        .observe(&provider.name, &target.model, sent.elapsed());
                     self.succeeded(call, provider, &account, &target.model);
                     return Ok(TargetTried::Delivered(Box::new(Delivered {
                         pipeline,

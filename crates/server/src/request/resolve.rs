@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use switchyard_hub::{ApiError, Format, Operation};
 
-use crate::config::{ProviderConfig, Routes, check_model};
+use crate::config::{ProviderConfig, Routes, TargetStrategy, check_model};
 use crate::state::app::{Provider, Snapshot};
 
 /// The answer to any model while the config declares no provider.
@@ -55,6 +55,9 @@ pub struct Target {
 pub struct Resolved {
     pub combo: Option<String>,
     pub targets: Vec<Target>,
+    /// How the targets are ordered for each request (`cheapest`, `fastest`); `Order` keeps
+    /// them as they are.
+    pub strategy: TargetStrategy,
 }
 
 /// Resolves a model string: a combo, an alias, `provider/model`, a wildcard such as
@@ -92,6 +95,7 @@ fn resolve_pinned_in<P: Listed>(
     let mut resolved = resolve_in(routes, providers, requested).unwrap_or(Resolved {
         combo: None,
         targets: Vec::new(),
+        strategy: TargetStrategy::Order,
     });
     resolved.targets.retain(|t| t.provider == index);
     if resolved.targets.is_empty() {
@@ -131,6 +135,11 @@ pub fn resolve_in<P: Listed>(
         return Ok(Resolved {
             combo: Some(requested.to_owned()),
             targets,
+            strategy: routes
+                .combo_strategies
+                .get(requested)
+                .copied()
+                .unwrap_or_default(),
         });
     }
     let spec = routes
@@ -144,6 +153,7 @@ pub fn resolve_in<P: Listed>(
             model: model.to_owned(),
             account: None,
         }],
+        strategy: TargetStrategy::Order,
     };
     if spec.contains('*') {
         let (p_glob, m_glob) = spec.split_once('/').unwrap_or(("*", spec));
@@ -166,6 +176,7 @@ pub fn resolve_in<P: Listed>(
             return Ok(Resolved {
                 combo: None,
                 targets,
+                strategy: routes.wildcard_strategy,
             });
         }
     } else if let Some((name, model)) = spec.split_once('/')

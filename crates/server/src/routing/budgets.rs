@@ -13,9 +13,14 @@ use switchyard_hub::{ApiError, ErrorKind};
 use crate::routing::{day_end, day_number, month_bounds, month_number};
 
 /// A daily and a monthly cap in USD; either may be absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Budget {
+    /// Dollars a day, the day beginning at `routing.daily_reset_offset`.
     pub usd_per_day: Option<f64>,
+    /// Dollars a calendar month, in the same offset.
     pub usd_per_month: Option<f64>,
 }
 
@@ -107,6 +112,20 @@ impl Budgets {
         s.roll(today, month);
         s.day_usd += usd;
         s.month_usd += usd;
+    }
+
+    /// What `name` has spent today and this month, in USD.
+    pub fn spent(&self, scope: Scope, name: &str, now: SystemTime, offset_secs: i32) -> (f64, f64) {
+        let (today, month) = (day_number(now, offset_secs), month_number(now, offset_secs));
+        let spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent
+            .get(&(scope, name.to_owned()))
+            .map_or((0.0, 0.0), |s| {
+                (
+                    if s.day == today { s.day_usd } else { 0.0 },
+                    if s.month == month { s.month_usd } else { 0.0 },
+                )
+            })
     }
 
     /// Admits a request under `name`'s `budget`, or says which budget is spent and when it

@@ -209,6 +209,7 @@ mod tests {
             session_header: "x-session-id".into(),
             session_ttl: Duration::from_secs(60),
             day_offset_secs: 0,
+            wildcard_strategy: crate::config::TargetStrategy::Order,
         }
     }
 

@@ -38,6 +38,8 @@ pub struct App {
     /// The client keys in force: the config file's and the stored ones.
     pub client_keys: KeyTable,
     pub metrics: Metrics,
+    /// Each target's time to first byte, for the `fastest` target strategy.
+    pub latencies: crate::routing::latency::Latencies,
     /// (session id, provider) -> (account, last use), so a conversation stays on one account.
     sessions: Mutex<HashMap<(String, String), (usize, Instant)>>,
     pub credentials: Credentials,
@@ -371,6 +373,7 @@ pub fn build(
         budgets: crate::routing::budgets::Budgets::default(),
         client_keys,
         metrics,
+        latencies: Default::default(),
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),
         open_connections,

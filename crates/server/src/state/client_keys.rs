@@ -49,7 +49,7 @@ pub fn generate_id() -> Result<String, getrandom::Error> {
 }
 
 /// A key as the database keeps it: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredKey {
     pub id: String,
     pub name: String,
@@ -60,6 +60,8 @@ pub struct StoredKey {
     pub expires_ms: Option<i64>,
     pub revoked_ms: Option<i64>,
     pub limits: Limits,
+    /// Dollar caps, enforced as a file key's are.
+    pub budget: crate::routing::budgets::Budget,
 }
 
 impl StoredKey {
@@ -78,7 +80,7 @@ impl StoredKey {
 pub struct KeyEntry {
     pub id: String,
     pub limits: Limits,
-    /// Dollar caps (file keys only, for now).
+    /// Dollar caps.
     pub budget: crate::routing::budgets::Budget,
     pub expires_ms: Option<i64>,
     pub revoked: bool,
@@ -114,7 +116,7 @@ impl Table {
             let entry = KeyEntry {
                 id: k.id.clone(),
                 limits: k.limits,
-                budget: Default::default(),
+                budget: k.budget,
                 expires_ms: k.expires_ms,
                 revoked: k.revoked_ms.is_some(),
             };
@@ -287,6 +289,7 @@ mod tests {
             expires_ms: None,
             revoked_ms: None,
             limits: Limits::default(),
+            budget: Default::default(),
         }
     }
 

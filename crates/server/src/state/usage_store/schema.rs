@@ -184,6 +184,30 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // and this index holds only the rows served after a fallback (a few percent), so the
     // count reads those instead of scanning up to a month of rows.
     "CREATE INDEX IF NOT EXISTS usage_fallbacks ON usage(ts_ms) WHERE attempts > 1;",
+    // Dollar budgets of stored client keys (`PATCH /api/keys/{id}`, `keys create
+    // --budget-daily`), enforced as the file keys' `usd_per_day`/`usd_per_month`. A table of
+    // its own, created only if missing, so that this step can be applied again unharmed.
+    "CREATE TABLE IF NOT EXISTS client_key_budgets (
+         id            TEXT PRIMARY KEY,
+         usd_per_day   REAL,
+         usd_per_month REAL
+     );",
+    // Each provider's own model list (discovery), with when it was fetched; a provider
+    // whose list came back empty still has its fetch time. Created only if missing, so
+    // the step can be applied again unharmed.
+    "CREATE TABLE IF NOT EXISTS provider_models (
+         provider     TEXT NOT NULL,
+         model        TEXT NOT NULL,
+         display_name TEXT,
+         context      INTEGER,
+         max_output   INTEGER,
+         fetched_ms   INTEGER NOT NULL,
+         PRIMARY KEY (provider, model)
+     ) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS provider_model_fetches (
+         provider   TEXT PRIMARY KEY,
+         fetched_ms INTEGER NOT NULL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
