@@ -64,6 +64,8 @@ pub struct Attempt<'a> {
     /// The client's headers, when the body goes out in the client's own format.
     pub forwarded: Option<&'a ClientHeaders>,
     pub deadline: Instant,
+    /// Sent to the provider's token-counting endpoint.
+    pub count: bool,
 }
 
 impl Attempt<'_> {
@@ -115,9 +117,12 @@ impl Attempt<'_> {
     /// The request for this account's `credential`, with the session and client headers.
     fn build(&self, body: Value, credential: &Credential) -> Result<UpstreamRequest, Failure> {
         let executor = &self.provider.executor;
-        let mut req = executor
-            .build_for(self.op, body, self.model, self.stream, credential)
-            .map_err(Failure::request)?;
+        let built = if self.count {
+            executor.build_count(body, self.model, credential)
+        } else {
+            executor.build_for(self.op, body, self.model, self.stream, credential)
+        };
+        let mut req = built.map_err(Failure::request)?;
         if let Some(s) = self.session {
             executor.add_session(s, &mut req.headers);
         }
