@@ -17,6 +17,7 @@ use switchyard_tester::fake_anthropic::{self, FakeAnthropic};
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
+use switchyard_tester::fake_responses::FakeResponses;
 use switchyard_tester::fake_subscriptions::FakeCodeAssist;
 use switchyard_tester::harness::{Proxy, import_login, run_with_timeout, scratch_dir};
 use switchyard_tester::http_client::{Reply, request};
@@ -31,6 +32,7 @@ struct Providers {
     gemini: FakeGemini,
     code_assist: FakeCodeAssist,
     openai: FakeOpenAi,
+    responses: FakeResponses,
     _google: FakeOAuth,
     proxy: Proxy,
 }
@@ -39,6 +41,7 @@ async fn providers(label: &str) -> Providers {
     let claude = FakeAnthropic::start().await;
     let gemini = FakeGemini::start().await;
     let openai = FakeOpenAi::start().await;
+    let responses = FakeResponses::start().await;
     let mut cfg = OAuthConfig::new("google-test-client", BodyStyle::Form, Flavor::Rfc);
     cfg.client_secret = Some("google-test-secret".into());
     let google = FakeOAuth::start(cfg).await;
@@ -62,7 +65,7 @@ api_key = "sk-upstream-claude-0001"
 name = "gm"
 kind = "gemini"
 base_url = "{gemini}"
-models = ["gemini-2.5-flash"]
+models = ["gemini-2.5-flash", "gemini-3-pro-preview"]
 [[providers.accounts]]
 name = "a"
 api_key = "sk-upstream-gemini-0001"
@@ -78,6 +81,15 @@ client_id = "google-test-client"
 client_secret = "google-test-secret"
 
 [[providers]]
+name = "or"
+kind = "openai-responses"
+base_url = "{responses}"
+models = ["gpt-think"]
+[[providers.accounts]]
+name = "a"
+api_key = "sk-upstream-responses-0001"
+
+[[providers]]
 name = "oa"
 kind = "openai"
 base_url = "{openai}"
@@ -91,7 +103,10 @@ m_claude = "an/claude-test"
 m_google = "gm/gemini-2.5-flash"
 m_assist = "gc/gemini-2.5-pro"
 m_openai = "oa/gpt-test"
+m_gemini3 = "gm/gemini-3-pro-preview"
+m_responses = "or/gpt-think"
 "#,
+        responses = responses.base_url(),
         claude = claude.base_url(),
         gemini = gemini.base_url(),
         ca = code_assist.url(),
@@ -110,6 +125,7 @@ m_openai = "oa/gpt-test"
         gemini,
         code_assist,
         openai,
+        responses,
         _google: google,
         proxy,
     }
@@ -264,4 +280,169 @@ async fn sdk_count_tokens_against_every_provider() {
         }
     }
     assert_eq!(cases.len(), 8);
+}
+
+/// One Claude Messages request of a conversation with thinking on and a tool: the
+/// assistant's content, after checking the request was served.
+async fn claude_turn(proxy: &Proxy, model: &str, messages: &[Value], stream: bool) -> Vec<Value> {
+    let body = json!({
+        "model": model, "max_tokens": 4096, "stream": stream,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "get_weather", "description": "The weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+        "messages": messages,
+    });
+    let res = post(proxy, "/v1/messages", &body).await;
+    let at = format!("turn {} on {model} (stream {stream})", messages.len());
+    assert_eq!(res.status, 200, "{at}: {}", res.text());
+    if !stream {
+        return res.json()["content"].as_array().unwrap().clone();
+    }
+    // The blocks of the stream, as the SDK's accumulator builds them.
+    let mut blocks: Vec<Value> = Vec::new();
+    for data in switchyard_tester::http_client::sse_data(&res.text()) {
+        let ev: Value = serde_json::from_str(&data).unwrap();
+        match ev["type"].as_str().unwrap_or("") {
+            "content_block_start" => blocks.push(ev["content_block"].clone()),
+            "content_block_delta" => {
+                let b = blocks.last_mut().unwrap();
+                let d = &ev["delta"];
+                let append = |b: &mut Value, k: &str, v: &Value| {
+                    let s = format!(
+                        "{}{}",
+                        b[k].as_str().unwrap_or(""),
+                        v.as_str().unwrap_or("")
+                    );
+                    b[k] = json!(s);
+                };
+                match d["type"].as_str().unwrap_or("") {
+                    "text_delta" => append(b, "text", &d["text"]),
+                    "thinking_delta" => append(b, "thinking", &d["thinking"]),
+                    "signature_delta" => append(b, "signature", &d["signature"]),
+                    "input_json_delta" => append(b, "partial", &d["partial_json"]),
+                    _ => {}
+                }
+            }
+            "error" => panic!("{at}: {ev}"),
+            _ => {}
+        }
+    }
+    for b in &mut blocks {
+        if b["type"] == "tool_use" {
+            let partial = b["partial"].as_str().unwrap_or("").to_owned();
+            b["input"] = serde_json::from_str(&partial).unwrap_or(json!({}));
+            b.as_object_mut().unwrap().remove("partial");
+        }
+    }
+    blocks
+}
+
+/// A conversation that switches provider on every request, half of them asking for a tool
+/// call with thinking and half answering it: each signature must go back only to the
+/// family that issued it. Returns the thinking signatures the client was given.
+async fn switching_conversation(proxy: &Proxy, models: &[&str], stream: bool) -> Vec<String> {
+    let mut messages = vec![json!({"role": "user", "content": "#think #tool=get_weather"})];
+    let mut signatures = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        let content = claude_turn(proxy, model, &messages, stream).await;
+        signatures.extend(
+            content
+                .iter()
+                .filter(|b| b["type"] == "thinking")
+                .filter_map(|b| b["signature"].as_str().map(str::to_owned)),
+        );
+        let calls: Vec<String> = content
+            .iter()
+            .filter(|b| b["type"] == "tool_use")
+            .map(|b| b["id"].as_str().unwrap().to_owned())
+            .collect();
+        messages.push(json!({"role": "assistant", "content": content}));
+        let next = if calls.is_empty() {
+            json!([{"type": "text", "text": "#think #tool=get_weather"}])
+        } else {
+            calls
+                .iter()
+                .map(|id| json!({"type": "tool_result", "tool_use_id": id, "content": format!("sunny {i}")}))
+                .collect()
+        };
+        messages.push(json!({"role": "user", "content": next}));
+    }
+    signatures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thinking_signatures_go_back_only_to_the_family_that_issued_them() {
+    let p = providers("fidelity-signatures").await;
+    let claude_gemini = [
+        "m_claude",
+        "m_gemini3",
+        "m_claude",
+        "m_gemini3",
+        "m_claude",
+        "m_gemini3",
+    ];
+    let gemini_claude = [
+        "m_gemini3",
+        "m_claude",
+        "m_gemini3",
+        "m_claude",
+        "m_gemini3",
+        "m_claude",
+    ];
+    let claude_openai = [
+        "m_claude",
+        "m_responses",
+        "m_claude",
+        "m_responses",
+        "m_claude",
+    ];
+    let openai_claude = [
+        "m_responses",
+        "m_claude",
+        "m_responses",
+        "m_claude",
+        "m_responses",
+    ];
+    let mut seen = Vec::new();
+    for stream in [false, true] {
+        for models in [
+            &claude_gemini[..],
+            &gemini_claude,
+            &claude_openai,
+            &openai_claude,
+        ] {
+            seen.extend(switching_conversation(&p.proxy, models, stream).await);
+        }
+    }
+    // The client saw each family's signature, tagged when it is not Anthropic's own.
+    assert!(
+        seen.iter().any(|s| s == fake_anthropic::SIGNATURE),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("switchyard-sig:google:")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("switchyard-sig:openai:")),
+        "{seen:?}"
+    );
+    // Gemini got its own signature back, unwrapped.
+    let gemini_saw_own = p.gemini.state.requests().iter().any(|r| {
+        r.body
+            .to_string()
+            .contains(switchyard_tester::fake_gemini::THOUGHT_SIGNATURE)
+    });
+    assert!(gemini_saw_own);
+    // No request upstream carried another family's signature.
+    for r in p.claude.requests() {
+        assert!(!r.body.to_string().contains("switchyard-sig"), "{}", r.body);
+    }
+    for r in p.responses.requests() {
+        assert!(
+            !r.body.to_string().contains(fake_anthropic::SIGNATURE),
+            "{}",
+            r.body
+        );
+    }
 }

@@ -130,10 +130,12 @@ pub fn hub_response_to_gemini(body: Value, ctx: &TranslateCtx) -> Result<Value, 
         _ => return Err(bad("hub response has no `choices` array")),
     };
     let identity = |n: &str| n.to_owned();
+    let tag = |s: &str| Some(crate::provenance::to_client(s, ctx.provider, ctx.client));
     let opts = ModelPartsOpts {
         rename: &identity,
         with_ids: true,
         sentinel: false,
+        sig: &tag,
     };
     let mut candidates = Vec::new();
     for (i, choice) in choices.iter().enumerate() {
