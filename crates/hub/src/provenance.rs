@@ -150,12 +150,14 @@ pub fn thinking_off_without_signed_turn(body: &mut Value) {
         .and_then(|c| c.first())
         .and_then(|b| b["type"].as_str());
     let starts_with_thinking = matches!(first, Some("thinking" | "redacted_thinking"));
-    if assistant["role"] == "assistant" && answers_tools && !starts_with_thinking {
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("thinking");
-            if let Some(cfg) = obj.get_mut("output_config").and_then(Value::as_object_mut) {
-                cfg.remove("effort");
-            }
+    if assistant["role"] == "assistant"
+        && answers_tools
+        && !starts_with_thinking
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.remove("thinking");
+        if let Some(cfg) = obj.get_mut("output_config").and_then(Value::as_object_mut) {
+            cfg.remove("effort");
         }
     }
 }

@@ -377,6 +377,11 @@ struct ModelPartsOpts<'a> {
     sig: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// A non-empty string field.
+fn non_empty<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
 /// A hub assistant message (or response message) -> Gemini model `parts`.
 fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
     let mut parts: Vec<Value> = Vec::new();
@@ -385,11 +390,7 @@ fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
         .or_else(|| msg.get("reasoning"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    let signature = msg
-        .get("reasoning_signature")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .and_then(opts.sig);
+    let signature = non_empty(msg, "reasoning_signature").and_then(opts.sig);
     let signature = signature.as_deref();
     let thought_at = reasoning.map(|text| {
         parts.push(json!({"text": text, "thought": true}));

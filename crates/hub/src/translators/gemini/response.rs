@@ -286,7 +286,7 @@ mod tests {
                     {"text": "think", "thought": true},
                     {"text": "Let me look."},
                     {"functionCall": {"name": "Bash", "args": {"cmd": "ls"}, "id": "toolu_9"},
-                     "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6Q0xBVURFX1NJRw=="}
+                     "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6YW50aHJvcGljOkNMQVVERV9TSUc="}
                 ]}, "finishReason": "STOP", "index": 0}],
                 "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 5,
                     "thoughtsTokenCount": 4, "cachedContentTokenCount": 2, "totalTokenCount": 16},
@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(
             out["candidates"][0],
             json!({"content": {"role": "model", "parts": [
-                {"text": "r", "thought": true, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6Uw=="}, {"text": "partial"}]},
+                {"text": "r", "thought": true, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6YW50aHJvcGljOlM="}, {"text": "partial"}]},
                 "finishReason": "MAX_TOKENS", "index": 0})
         );
         assert_eq!(out["modelVersion"], "m");
