@@ -130,6 +130,79 @@ impl From<String> for Reject {
     }
 }
 
+/// `:countTokens`: `contents`, or a whole `generateContentRequest` naming its model (never
+/// both), checked as strictly as generateContent. The count is one token per word of every
+/// text in the contents and the system instruction, so a test can tell what was counted.
+fn count_tokens(body: &Value, model: &str) -> Result<u64, Reject> {
+    let obj = object(body, "")?;
+    known_fields(obj, &["contents", "generateContentRequest"], "")?;
+    let request = match (obj.get("contents"), obj.get("generateContentRequest")) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "* CountTokensRequest: contents and generate_content_request cannot both be set\n"
+                    .to_owned()
+                    .into(),
+            );
+        }
+        (Some(_), None) => body.clone(),
+        (None, Some(inner)) => {
+            let mut inner = object(inner, "generate_content_request")?.clone();
+            match inner.remove("model") {
+                Some(Value::String(m)) if m == format!("models/{model}") => {}
+                Some(_) => {
+                    return Err(
+                        "* CountTokensRequest.generate_content_request.model: does not match the model in the URL\n"
+                            .to_owned()
+                            .into(),
+                    );
+                }
+                None => {
+                    return Err(
+                        "* CountTokensRequest.generate_content_request.model: model is required\n"
+                            .to_owned()
+                            .into(),
+                    );
+                }
+            }
+            Value::Object(inner)
+        }
+        (None, None) => {
+            return Err(
+                "* CountTokensRequest: contents or generate_content_request is required\n"
+                    .to_owned()
+                    .into(),
+            );
+        }
+    };
+    validate(&request, model)?;
+    let mut texts = Vec::new();
+    for key in ["contents", "systemInstruction"] {
+        if let Some(v) = request.get(key) {
+            texts_in(v, &mut texts);
+        }
+    }
+    Ok(texts
+        .iter()
+        .map(|t| t.split_whitespace().count() as u64)
+        .sum())
+}
+
+/// Every `text` string under `v`.
+fn texts_in<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("text", Value::String(t)) => out.push(t),
+                    _ => texts_in(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| texts_in(v, out)),
+        _ => {}
+    }
+}
+
 /// A semantic error, worded the way the real API words field errors.
 fn field_error(path: &str, message: &str) -> Reject {
     format!("* GenerateContentRequest.{path}: {message}\n").into()
@@ -220,6 +293,7 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
+        "countTokens" => false,
         m if endpoints::METHODS.contains(&m) => false,
         _ => {
             return error(
@@ -269,6 +343,16 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
             None,
         );
     };
+    if method == "countTokens" {
+        return match count_tokens(&body, model) {
+            Ok(total) => full(
+                200,
+                "application/json; charset=UTF-8",
+                json!({"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}).to_string(),
+            ),
+            Err(r) => error(400, &r.message, r.details),
+        };
+    }
     if endpoints::METHODS.contains(&method) {
         return match endpoints::answer(model, method, &body) {
             Ok(answer) => full(200, "application/json; charset=UTF-8", answer.to_string()),

@@ -709,6 +709,61 @@ async fn code_assist(
             };
             full(parts.status.as_u16(), ct, wrapped)
         }
+        // Gemini CLI's count: `{"request": {"model": "models/…", "contents"}}`, no project,
+        // answered `{"totalTokens"}`.
+        "countTokens" => {
+            let Some(obj) = body.as_object() else {
+                return google_error(400, "body must be an object");
+            };
+            if let Some(k) = obj.keys().find(|k| *k != "request") {
+                return google_error(
+                    400,
+                    &format!(
+                        "Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."
+                    ),
+                );
+            }
+            let Some(request) = obj.get("request").and_then(Value::as_object) else {
+                return google_error(400, "request is required");
+            };
+            if let Some(k) = request
+                .keys()
+                .find(|k| !["model", "contents"].contains(&k.as_str()))
+            {
+                return google_error(
+                    400,
+                    &format!(
+                        "Invalid JSON payload received. Unknown name \"{k}\" at 'request': Cannot find field."
+                    ),
+                );
+            }
+            let Some(model) = request
+                .get("model")
+                .and_then(Value::as_str)
+                .and_then(|m| m.strip_prefix("models/"))
+            else {
+                return google_error(400, "request.model must be models/{model}");
+            };
+            let contents = request.get("contents").cloned().unwrap_or(Value::Null);
+            let res = forward(
+                format!("{gemini}/models/{model}:countTokens"),
+                &[("x-goog-api-key", "sk-inner-key")],
+                Bytes::from(json!({"contents": contents}).to_string()),
+            )
+            .await;
+            let (parts, body) = res.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let inner: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if !parts.status.is_success() {
+                return full(parts.status.as_u16(), "application/json", inner.to_string());
+            }
+            let body = json!({"totalTokens": inner["totalTokens"]});
+            full(200, "application/json", body.to_string())
+        }
         _ => google_error(404, "Method not found."),
     }
 }

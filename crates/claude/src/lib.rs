@@ -42,10 +42,24 @@ fn body_betas(body: &Map<String, Value>) -> impl Iterator<Item = &'static str> {
     context.into_iter().chain(effort)
 }
 
+/// The fields `count_tokens` takes; the rest of a Messages body is refused there.
+const COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+    "context_management",
+    "output_config",
+];
+
 #[derive(Debug)]
 pub struct ClaudeExecutor {
     settings: ProviderSettings,
     url: String,
+    count_url: String,
     oauth: oauth::OAuthSettings,
     /// The provider's config names the API version, which then wins over the client's.
     version_configured: bool,
@@ -54,6 +68,7 @@ pub struct ClaudeExecutor {
 impl ClaudeExecutor {
     pub fn new(settings: ProviderSettings) -> Self {
         let url = join_url(&settings.base_url, "messages");
+        let count_url = join_url(&settings.base_url, "messages/count_tokens");
         let oauth = oauth::OAuthSettings::from(&settings);
         let version_configured = settings
             .headers
@@ -62,9 +77,46 @@ impl ClaudeExecutor {
         Self {
             settings,
             url,
+            count_url,
             oauth,
             version_configured,
         }
+    }
+
+    /// The request to `url` (messages or count_tokens) with the account's credential, the
+    /// API version and the beta flags the body's fields need.
+    fn send_to(
+        &self,
+        url: &str,
+        mut body: Value,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let obj = object_mut(&mut body)?;
+        let mut headers = base_headers(&self.settings, stream);
+        if !headers.contains_key("anthropic-version") {
+            headers.insert(
+                "anthropic-version",
+                HeaderValue::from_static(DEFAULT_API_VERSION),
+            );
+        }
+        let url = match credential {
+            Credential::ApiKey(key) => {
+                headers.insert("x-api-key", secret_value("", key)?);
+                url.to_owned()
+            }
+            Credential::OAuth { access, .. } => {
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    secret_value("Bearer ", access)?,
+                );
+                self.oauth.identity_headers(&mut headers);
+                // Claude Code's own requests name the beta surface in the query as well.
+                format!("{url}?beta=true")
+            }
+        };
+        merge_flags(&mut headers, ANTHROPIC_BETA, body_betas(obj));
+        post_json(url, headers, &body)
     }
 }
 
@@ -87,30 +139,25 @@ impl Executor for ClaudeExecutor {
         let obj = object_mut(&mut body)?;
         obj.insert("model".into(), Value::String(model.to_owned()));
         obj.insert("stream".into(), Value::Bool(stream));
-        let mut headers = base_headers(&self.settings, stream);
-        if !headers.contains_key("anthropic-version") {
-            headers.insert(
-                "anthropic-version",
-                HeaderValue::from_static(DEFAULT_API_VERSION),
-            );
-        }
-        let url = match credential {
-            Credential::ApiKey(key) => {
-                headers.insert("x-api-key", secret_value("", key)?);
-                self.url.clone()
-            }
-            Credential::OAuth { access, .. } => {
-                headers.insert(
-                    http::header::AUTHORIZATION,
-                    secret_value("Bearer ", access)?,
-                );
-                self.oauth.identity_headers(&mut headers);
-                // Claude Code's own requests name the beta surface in the query as well.
-                format!("{}?beta=true", self.url)
-            }
-        };
-        merge_flags(&mut headers, ANTHROPIC_BETA, body_betas(obj));
-        post_json(url, headers, &body)
+        self.send_to(&self.url, body, stream, credential)
+    }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    /// `POST /v1/messages/count_tokens` takes the prompt side of a Messages body only: the
+    /// generation settings (`max_tokens`, `stream`, sampling) are refused there.
+    fn build_count(
+        &self,
+        mut body: Value,
+        model: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let obj = object_mut(&mut body)?;
+        obj.retain(|k, _| COUNT_FIELDS.contains(&k.as_str()));
+        obj.insert("model".into(), Value::String(model.to_owned()));
+        self.send_to(&self.count_url, body, false, credential)
     }
 
     fn list_models(&self, credential: &Credential) -> Option<Result<UpstreamRequest, ApiError>> {

@@ -95,6 +95,32 @@ impl CodeAssistExecutor {
             .or_else(|| credential.extra("project_id"))
     }
 
+    /// The headers of every model call: the login's token and Gemini CLI's identity.
+    fn headers(
+        &self,
+        model: &str,
+        stream: bool,
+        credential: &Credential,
+    ) -> Result<http::HeaderMap, ApiError> {
+        let mut headers = base_headers(&self.settings, stream);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            secret_value("Bearer ", credential.token())?,
+        );
+        let ua = self
+            .user_agent
+            .replace("{model}", model)
+            .replace("{os}", std::env::consts::OS)
+            .replace("{arch}", std::env::consts::ARCH);
+        if let Ok(v) = HeaderValue::from_str(&ua) {
+            headers.insert(http::header::USER_AGENT, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.api_client) {
+            headers.insert("x-goog-api-client", v);
+        }
+        Ok(headers)
+    }
+
     fn url(&self, method: &str) -> String {
         join_url(&self.settings.base_url, &format!("v1internal:{method}"))
     }
@@ -305,23 +331,33 @@ impl Executor for CodeAssistExecutor {
         } else {
             "generateContent"
         };
-        let mut headers = base_headers(&self.settings, stream);
-        headers.insert(
-            http::header::AUTHORIZATION,
-            secret_value("Bearer ", credential.token())?,
-        );
-        let ua = self
-            .user_agent
-            .replace("{model}", model)
-            .replace("{os}", std::env::consts::OS)
-            .replace("{arch}", std::env::consts::ARCH);
-        if let Ok(v) = HeaderValue::from_str(&ua) {
-            headers.insert(http::header::USER_AGENT, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&self.api_client) {
-            headers.insert("x-goog-api-client", v);
-        }
+        let headers = self.headers(model, stream, credential)?;
         post_json(self.url(method), headers, &body)
+    }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    /// `v1internal:countTokens` takes `{"request": {"model": "models/…", "contents"}}`: Code
+    /// Assist counts the contents only (no project, no system instruction), as Gemini CLI
+    /// sends it.
+    fn build_count(
+        &self,
+        mut body: Value,
+        model: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        check_model(model)?;
+        let obj = object_mut(&mut body)?;
+        let contents = match obj.get_mut("request") {
+            Some(inner) => inner.get_mut("contents").map(Value::take),
+            None => obj.get_mut("contents").map(Value::take),
+        }
+        .unwrap_or_else(|| json!([]));
+        let body = json!({"request": {"model": format!("models/{model}"), "contents": contents}});
+        let headers = self.headers(model, false, credential)?;
+        post_json(self.url("countTokens"), headers, &body)
     }
 
     fn needs_refresh(&self, credential: &Credential) -> bool {

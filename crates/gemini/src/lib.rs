@@ -74,6 +74,25 @@ impl Executor for GeminiExecutor {
         )
     }
 
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    /// `:countTokens` takes the whole generate request as `generateContentRequest` (so the
+    /// system instruction and tools are counted too), naming the model inside it.
+    fn build_count(
+        &self,
+        body: Value,
+        model: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        check_model(model)?;
+        let body = serde_json::json!({"generateContentRequest": count_request(body, model)?});
+        let headers = self.headers(false, credential)?;
+        let path = format!("models/{model}:countTokens");
+        post_json(join_url(&self.settings.base_url, &path), headers, &body)
+    }
+
     fn serves(&self, op: Operation) -> Option<Format> {
         match op {
             Operation::Chat | Operation::Embeddings | Operation::Images => Some(Format::Gemini),
@@ -132,6 +151,19 @@ impl GeminiExecutor {
         }
         Ok(headers)
     }
+}
+
+/// A generate body (or a client's count body, which may already wrap one in
+/// `generateContentRequest`) as the inner request of a count, naming `model`.
+pub(crate) fn count_request(mut body: Value, model: &str) -> Result<Value, ApiError> {
+    let obj = object_mut(&mut body)?;
+    let mut inner = match obj.remove("generateContentRequest") {
+        Some(Value::Object(inner)) => inner,
+        _ => std::mem::take(obj),
+    };
+    inner.remove("stream");
+    inner.insert("model".into(), Value::String(format!("models/{model}")));
+    Ok(Value::Object(inner))
 }
 
 /// The embedding method a body is for (a batch of `requests`, or one `content`), with every

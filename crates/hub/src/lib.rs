@@ -13,6 +13,7 @@ pub mod format;
 pub mod framing;
 pub mod operation;
 pub mod pipeline;
+pub mod provenance;
 pub mod registry;
 pub mod sse;
 pub mod stream;

@@ -94,9 +94,14 @@ impl Pipeline {
 
     pub fn request_to_hub(
         &self,
-        body: Value,
+        mut body: Value,
         ctx: &mut TranslateCtx,
     ) -> Result<Value, TranslateError> {
+        if self.passthrough {
+            // Untranslated, the body may still hold other families' signatures from turns
+            // another provider answered; only those fields are visited.
+            crate::provenance::strip_foreign(self.client, &mut body);
+        }
         apply(self.request_to_hub, body, ctx)
     }
 

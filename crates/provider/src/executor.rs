@@ -117,6 +117,29 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         )
     }
 
+    /// Whether this provider has its own token-counting endpoint. A count request for a
+    /// provider without one is answered with a local estimate, flagged as such.
+    fn counts_tokens(&self) -> bool {
+        false
+    }
+
+    /// Builds the token-counting request for a chat body already in [`Executor::format`]
+    /// (the body a generate request would send), reshaped into the counting endpoint's own
+    /// body. The answer names the count as `input_tokens` (Anthropic) or `totalTokens`
+    /// (Gemini, Code Assist).
+    fn build_count(
+        &self,
+        body: Value,
+        model: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let _ = (body, credential);
+        Err(
+            ApiError::invalid_request(format!("model `{model}` has no token-counting endpoint"))
+                .with_code("unsupported_endpoint"),
+        )
+    }
+
     /// The request that lists the models an account may use (`GET .../models`), where the
     /// provider's API has one; `None` where it has not (Codex, Kiro, Cursor, Code Assist).
     /// The server reads the answer by its shape (`data[]` or Gemini's `models[]`).

@@ -81,7 +81,16 @@ pub async fn handle(
     let client = endpoint.client;
     let id = call.id().to_owned();
     let res = match prepare(&app, &live, &mut call, req, peer, endpoint).await {
-        Ok(Prepared::Answered(outcome)) => respond(&live, call, client, Ok(outcome)),
+        Ok(Prepared::Answered(outcome)) => respond::with_header(
+            respond(&live, call, client, Ok(outcome)),
+            TOKEN_COUNT_HEADER,
+            "estimated",
+        ),
+        Ok(Prepared::Deliver(job)) if job.count => {
+            let (outcome, call) = deliver(app.clone(), live.clone(), call, job).await;
+            let res = respond(&live, call, client, outcome);
+            respond::with_header(res, TOKEN_COUNT_HEADER, "provider")
+        }
         Ok(Prepared::Deliver(job)) => {
             let every = live.config.timeouts.keepalive.filter(|_| job.reply.stream);
             let answering = Box::pin(deliver(app.clone(), live.clone(), call, job));
@@ -145,6 +154,11 @@ fn respond(
     }
 }
 
+/// The response header of a token count that says where the number came from: `provider`
+/// (the target's own counting endpoint) or `estimated` (a local guess, for providers
+/// without one).
+pub const TOKEN_COUNT_HEADER: &str = "x-switchyard-token-count";
+
 /// The response header with a non-streaming answer's cost, when `server.cost_header` is on.
 pub const COST_HEADER: &str = "x-switchyard-cost-usd";
 
@@ -169,6 +183,8 @@ struct Job {
     reply: Reply,
     session: Option<String>,
     client_headers: ClientHeaders,
+    /// A token count for the targets' own counting endpoints.
+    count: bool,
 }
 
 /// The phases before any upstream is asked; each returns early with the error that ends
@@ -191,11 +207,21 @@ async fn prepare(
         None => resolve::resolve(live, &intake.model)?,
     };
     call.resolved(resolved.combo);
-    if endpoint.kind == EndpointKind::CountTokens {
-        return Ok(Prepared::Answered(answer::count_tokens(
-            endpoint.client,
-            &intake.body,
-        )));
+    let count = endpoint.kind == EndpointKind::CountTokens;
+    if count {
+        // Counted by the first targets that have a counting endpoint; estimated here only
+        // when none has.
+        resolved.targets.retain(|t| {
+            live.providers
+                .get(t.provider)
+                .is_some_and(|p| p.executor.counts_tokens())
+        });
+        if resolved.targets.is_empty() {
+            return Ok(Prepared::Answered(answer::count_tokens(
+                endpoint.client,
+                &intake.body,
+            )));
+        }
     }
     deliver::keep_serving(
         live,
@@ -242,6 +268,7 @@ async fn prepare(
         reply,
         session: intake::session_id(&parts.headers, &live.config.routing.session_header),
         client_headers: ClientHeaders::from_request(endpoint.client, &parts.headers),
+        count,
     }))
 }
 
@@ -260,6 +287,7 @@ async fn deliver(
         reply,
         session,
         client_headers,
+        count,
     } = job;
     let delivery = Delivery {
         app: &app,
@@ -270,8 +298,10 @@ async fn deliver(
         session: session.as_deref(),
         client_headers: &client_headers,
         deadline: reply.deadline,
+        count,
     };
     let outcome = match delivery.deliver(&mut call, &targets, body).await {
+        Ok(delivered) if count => answer::counted(client, delivered),
         Ok(delivered) => answer::answer(&mut call, delivered, &reply).await,
         Err(Undelivered::Request(e)) => Err(e),
         Err(Undelivered::Failed(failure, pipeline)) => {

@@ -54,6 +54,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use serde_json::{Map, Value, json};
 
 use crate::format::Format;
+use crate::provenance;
 use crate::registry::Translator;
 
 inventory::submit! {
@@ -80,6 +81,10 @@ fn signature_to_gemini(sig: &str) -> String {
     if sig == SKIP_SIGNATURE || is_base64(sig) {
         return sig.to_owned();
     }
+    // A signature tagged with its family (see `provenance`) already starts with the marker.
+    if provenance::is_tagged(sig) {
+        return BASE64.encode(sig.as_bytes());
+    }
     let mut raw = FOREIGN_SIGNATURE.to_vec();
     raw.extend_from_slice(sig.as_bytes());
     BASE64.encode(raw)
@@ -90,8 +95,16 @@ fn signature_from_gemini(sig: &str) -> String {
     BASE64
         .decode(sig)
         .ok()
-        .and_then(|raw| raw.strip_prefix(FOREIGN_SIGNATURE).map(<[u8]>::to_vec))
+        .filter(|raw| raw.starts_with(FOREIGN_SIGNATURE))
         .and_then(|raw| String::from_utf8(raw).ok())
+        // A family-tagged signature stays tagged; an older wrapping loses its marker.
+        .map(|s| {
+            if provenance::is_tagged(&s) && s[provenance::TAG.len()..].contains(':') {
+                s
+            } else {
+                s[FOREIGN_SIGNATURE.len()..].to_owned()
+            }
+        })
         .unwrap_or_else(|| sig.to_owned())
 }
 
@@ -360,6 +373,13 @@ struct ModelPartsOpts<'a> {
     with_ids: bool,
     /// Add the skip sentinel when no call has a signature (Gemini 3+ upstream).
     sentinel: bool,
+    /// Each signature as it may go out (see `provenance`); `None` leaves it out.
+    sig: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A non-empty string field.
+fn non_empty<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A hub assistant message (or response message) -> Gemini model `parts`.
@@ -370,10 +390,8 @@ fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
         .or_else(|| msg.get("reasoning"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    let signature = msg
-        .get("reasoning_signature")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+    let signature = non_empty(msg, "reasoning_signature").and_then(opts.sig);
+    let signature = signature.as_deref();
     let thought_at = reasoning.map(|text| {
         parts.push(json!({"text": text, "thought": true}));
         parts.len() - 1
@@ -420,9 +438,9 @@ fn model_parts(msg: &Value, opts: &ModelPartsOpts<'_>) -> Vec<Value> {
         }
         let mut part = Map::new();
         part.insert("functionCall".into(), Value::Object(fc));
-        if let Some(sig) = tool_call_signature(call) {
-            part.insert("thoughtSignature".into(), signature_to_gemini(sig).into());
-            call_sigs.push(sig.to_owned());
+        if let Some(sig) = tool_call_signature(call).and_then(opts.sig) {
+            part.insert("thoughtSignature".into(), signature_to_gemini(&sig).into());
+            call_sigs.push(sig);
         }
         parts.push(Value::Object(part));
     }

@@ -66,6 +66,40 @@ pub fn count_tokens(client: Format, body: &Value) -> Outcome {
     }
 }
 
+/// A count the provider's own counting endpoint answered, in the client's format: passed
+/// through when the formats match, else its number in the client's shape.
+pub fn counted(client: Format, delivered: Delivered<'_>) -> Result<Outcome, ApiError> {
+    let Answer::Whole { status, body, .. } = delivered.answer else {
+        return Err(ApiError::internal(
+            "a token count was answered with a stream",
+        ));
+    };
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_gateway(format!("the token count answer is not JSON: {e}")))?;
+    let tokens = ["input_tokens", "totalTokens"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_u64))
+        .ok_or_else(|| ApiError::bad_gateway("the token count answer holds no count"))?;
+    let usage = Usage {
+        prompt_tokens: tokens,
+        ..Usage::default()
+    };
+    let body = if delivered.pipeline.is_passthrough() {
+        body
+    } else {
+        let answer = match client {
+            Format::Gemini => serde_json::json!({"totalTokens": tokens}),
+            _ => serde_json::json!({"input_tokens": tokens}),
+        };
+        Bytes::from(answer.to_string())
+    };
+    Ok(Outcome::Json {
+        status,
+        body,
+        usage,
+    })
+}
+
 /// Answers the client from a delivered upstream answer.
 pub async fn answer(
     call: &mut Call,

@@ -67,6 +67,8 @@ pub struct Attempt<'a> {
     pub deadline: Instant,
     /// The timeouts of the snapshot the request started with.
     pub timeouts: Timeouts,
+    /// Sent to the provider's token-counting endpoint.
+    pub count: bool,
 }
 
 impl Attempt<'_> {
@@ -118,9 +120,12 @@ impl Attempt<'_> {
     /// The request for this account's `credential`, with the session and client headers.
     fn build(&self, body: Value, credential: &Credential) -> Result<UpstreamRequest, Failure> {
         let executor = &self.provider.executor;
-        let mut req = executor
-            .build_for(self.op, body, self.model, self.stream, credential)
-            .map_err(Failure::request)?;
+        let built = if self.count {
+            executor.build_count(body, self.model, credential)
+        } else {
+            executor.build_for(self.op, body, self.model, self.stream, credential)
+        };
+        let mut req = built.map_err(Failure::request)?;
         if let Some(s) = self.session {
             executor.add_session(s, &mut req.headers);
         }

@@ -60,6 +60,8 @@ pub struct Delivery<'a> {
     pub session: Option<&'a str>,
     pub client_headers: &'a ClientHeaders,
     pub deadline: Instant,
+    /// A token count: sent to each target's counting endpoint instead of generating.
+    pub count: bool,
 }
 
 /// How one target went.
@@ -162,6 +164,13 @@ impl<'a> Delivery<'a> {
     /// own when the provider has that endpoint, else chat for an operation that can go as
     /// chat; `None` when the provider cannot serve it at all.
     fn route(&self, provider: &Provider, model: &str) -> Option<(Operation, Format)> {
+        if self.count {
+            // Counted on the chat body in the provider's own format.
+            return provider
+                .executor
+                .counts_tokens()
+                .then(|| (Operation::Chat, provider.executor.format()));
+        }
         if self.op != Operation::Chat {
             if let Some(f) = provider.executor.serves(self.op) {
                 return Some((self.op, f));
@@ -230,6 +239,7 @@ impl<'a> Delivery<'a> {
                 forwarded,
                 deadline: self.deadline,
                 timeouts: self.live.config.timeouts,
+                count: self.count,
             };
             let sent = Instant::now();
             let failure = match attempt.run(call, this).await {
@@ -274,8 +284,8 @@ impl<'a> Delivery<'a> {
         (op, format): (Operation, Format),
         body: Value,
     ) -> Result<Prepared, Undelivered> {
-        let upstream_stream =
-            self.stream || (op == Operation::Chat && provider.executor.always_streams());
+        let upstream_stream = self.stream
+            || (op == Operation::Chat && !self.count && provider.executor.always_streams());
         let pipeline = Pipeline::for_op(
             &self.app.registry,
             op,

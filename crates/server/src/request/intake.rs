@@ -77,6 +77,9 @@ pub async fn read(
     {
         body = responses_to_chat(app, body)?;
     }
+    if endpoint.client == Format::Gemini && endpoint.kind == EndpointKind::CountTokens {
+        body = unwrap_count(body);
+    }
     let (model, stream) = check_body(&body, endpoint)?;
     Ok(Intake {
         body,
@@ -84,6 +87,15 @@ pub async fn read(
         model,
         stream,
     })
+}
+
+/// A Gemini count body names its contents directly or wraps a whole generate request in
+/// `generateContentRequest`; the generate request is what gets counted (and translated).
+fn unwrap_count(mut body: Value) -> Value {
+    match body.get_mut("generateContentRequest").map(Value::take) {
+        Some(inner @ Value::Object(_)) => inner,
+        _ => body,
+    }
 }
 
 /// Cursor sends Responses-style `input[]` to the chat completions endpoint and reads the

@@ -225,6 +225,7 @@ async fn serve(
         client: Format::OpenAi,
         op: endpoint.op,
         stream: false,
+        count: false,
         session: None,
         client_headers: &client_headers,
         deadline,

@@ -53,6 +53,7 @@ pub async fn chat(app: Arc<App>, live: Arc<Snapshot>, index: usize, model: Strin
         client: Format::OpenAi,
         op: Operation::Chat,
         stream: false,
+        count: false,
         session: None,
         client_headers: &headers,
         deadline,

@@ -850,7 +850,9 @@ pub(super) fn hub_request_to_claude(
     if req.get("stream").and_then(Value::as_bool) == Some(true) {
         out.insert("stream".into(), Value::Bool(true));
     }
-    Ok(Value::Object(out))
+    let mut out = Value::Object(out);
+    crate::provenance::thinking_off_without_signed_turn(&mut out);
+    Ok(out)
 }
 
 /// Hub `messages` -> the Anthropic system blocks and the alternating user/assistant turns.
@@ -1384,7 +1386,10 @@ fn hub_assistant_blocks(
     let mut out = Vec::new();
     // Only a signed thinking block can be replayed; unsigned reasoning (from another provider)
     // would be refused, so it is left out.
-    if let Some(sig) = str_of(m, "reasoning_signature").filter(|s| !s.is_empty()) {
+    let own = str_of(m, "reasoning_signature")
+        .filter(|s| !s.is_empty())
+        .and_then(|s| crate::provenance::for_provider(s, ctx.client, ctx.provider));
+    if let Some(sig) = own {
         let text = str_of(m, "reasoning_content")
             .or_else(|| str_of(m, "reasoning"))
             .unwrap_or("");

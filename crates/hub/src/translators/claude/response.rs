@@ -170,7 +170,10 @@ pub(super) fn hub_response_to_claude(
     let reasoning = str_of(message, "reasoning_content")
         .or_else(|| str_of(message, "reasoning"))
         .unwrap_or("");
-    let signature = str_of(message, "reasoning_signature").unwrap_or("");
+    let signature = str_of(message, "reasoning_signature")
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::provenance::to_client(s, ctx.provider, ctx.client))
+        .unwrap_or_default();
     if !reasoning.is_empty() || !signature.is_empty() {
         content.push(json!({"type": "thinking", "thinking": reasoning, "signature": signature}));
     }

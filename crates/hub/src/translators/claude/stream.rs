@@ -289,6 +289,8 @@ impl StreamStage for ClaudeToHub {
 
 pub(super) fn hub_stream_to_claude(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(HubToClaude {
+        client: ctx.client,
+        provider: ctx.provider,
         model: ctx.model.clone(),
         id: None,
         started: false,
@@ -317,6 +319,8 @@ struct ToolBlock {
 }
 
 struct HubToClaude {
+    client: Format,
+    provider: Format,
     model: String,
     id: Option<String>,
     started: bool,
@@ -630,7 +634,8 @@ impl StreamStage for HubToClaude {
                 self.thinking(r, out);
             }
             if let Some(s) = str_of(delta, "reasoning_signature").filter(|s| !s.is_empty()) {
-                self.signature(s, out);
+                let s = crate::provenance::to_client(s, self.provider, self.client);
+                self.signature(&s, out);
             }
             if let Some(d) = str_of(delta, "redacted_reasoning").filter(|d| !d.is_empty()) {
                 self.redacted(d, out);

@@ -399,7 +399,9 @@ pub fn hub_request_to_gemini(body: Value, ctx: &mut TranslateCtx) -> Result<Valu
     let sentinel = is_gemini3_plus(&ctx.model);
 
     let mut out = Map::new();
-    let (system_parts, contents) = messages_to_contents(messages, &rename, sentinel)?;
+    let (client, provider) = (ctx.client, ctx.provider);
+    let sig = move |s: &str| crate::provenance::for_provider(s, client, provider);
+    let (system_parts, contents) = messages_to_contents(messages, &rename, sentinel, &sig)?;
     out.insert("contents".into(), Value::Array(contents));
     if !system_parts.is_empty() {
         out.insert("systemInstruction".into(), json!({"parts": system_parts}));
@@ -436,6 +438,7 @@ fn messages_to_contents(
     messages: &[Value],
     rename: &dyn Fn(&str) -> String,
     sentinel: bool,
+    sig: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
     let mut system_parts: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
@@ -483,6 +486,7 @@ fn messages_to_contents(
                         rename,
                         with_ids: false,
                         sentinel,
+                        sig,
                     },
                 );
                 push_content(&mut contents, "model", parts);

@@ -130,10 +130,12 @@ pub fn hub_response_to_gemini(body: Value, ctx: &TranslateCtx) -> Result<Value, 
         _ => return Err(bad("hub response has no `choices` array")),
     };
     let identity = |n: &str| n.to_owned();
+    let tag = |s: &str| Some(crate::provenance::to_client(s, ctx.provider, ctx.client));
     let opts = ModelPartsOpts {
         rename: &identity,
         with_ids: true,
         sentinel: false,
+        sig: &tag,
     };
     let mut candidates = Vec::new();
     for (i, choice) in choices.iter().enumerate() {
@@ -284,7 +286,7 @@ mod tests {
                     {"text": "think", "thought": true},
                     {"text": "Let me look."},
                     {"functionCall": {"name": "Bash", "args": {"cmd": "ls"}, "id": "toolu_9"},
-                     "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6Q0xBVURFX1NJRw=="}
+                     "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6YW50aHJvcGljOkNMQVVERV9TSUc="}
                 ]}, "finishReason": "STOP", "index": 0}],
                 "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 5,
                     "thoughtsTokenCount": 4, "cachedContentTokenCount": 2, "totalTokenCount": 16},
@@ -303,7 +305,7 @@ mod tests {
         assert_eq!(
             out["candidates"][0],
             json!({"content": {"role": "model", "parts": [
-                {"text": "r", "thought": true, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6Uw=="}, {"text": "partial"}]},
+                {"text": "r", "thought": true, "thoughtSignature": "c3dpdGNoeWFyZC1zaWc6YW50aHJvcGljOlM="}, {"text": "partial"}]},
                 "finishReason": "MAX_TOKENS", "index": 0})
         );
         assert_eq!(out["modelVersion"], "m");

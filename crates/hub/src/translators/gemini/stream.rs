@@ -36,6 +36,8 @@ pub fn gemini_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
 
 pub fn hub_stream_to_gemini(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(HubToGemini {
+        client: ctx.client,
+        provider: ctx.provider,
         model: ctx.model.clone(),
         model_seen: false,
         response_id: None,
@@ -304,6 +306,8 @@ struct GeminiChoice {
 }
 
 struct HubToGemini {
+    client: Format,
+    provider: Format,
     model: String,
     model_seen: bool,
     response_id: Option<String>,
@@ -345,8 +349,9 @@ impl HubToGemini {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
             {
-                parts.push(json!({"text": "", "thought": true, "thoughtSignature": signature_to_gemini(sig)}));
-                state.signature = Some(sig.to_owned());
+                let sig = crate::provenance::to_client(sig, self.provider, self.client);
+                parts.push(json!({"text": "", "thought": true, "thoughtSignature": signature_to_gemini(&sig)}));
+                state.signature = Some(sig);
             }
             if let Some(text) = delta
                 .get("content")
@@ -376,7 +381,11 @@ impl HubToGemini {
                         }
                     }
                     if let Some(sig) = tool_call_signature(call) {
-                        pending.signature = Some(sig.to_owned());
+                        pending.signature = Some(crate::provenance::to_client(
+                            sig,
+                            self.provider,
+                            self.client,
+                        ));
                     }
                 }
             }

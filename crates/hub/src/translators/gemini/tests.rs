@@ -360,7 +360,7 @@ fn hub_to_gemini_fail_emits_one_error_and_nothing_after() {
 #[test]
 fn gemini_stream_through_hub_back_to_gemini() {
     // A Gemini provider stream relayed to a Gemini-speaking client through the hub.
-    let mut ctx = provider_ctx("gemini-3-pro-preview", true);
+    let mut ctx = TranslateCtx::new(Format::Gemini, Format::Gemini, "gemini-3-pro-preview", true);
     ctx.tool_names
         .insert("mcp/srv/Read File", "mcp__srv__read_file");
     let mut up = stream::gemini_stream_to_hub(&ctx);
@@ -417,7 +417,12 @@ fn claude_code_hub_request_to_gemini_matches_golden() {
 
 #[test]
 fn tool_response_round_trips_through_hub() {
-    let mut ctx = provider_ctx("gemini-3-pro-preview", false);
+    let mut ctx = TranslateCtx::new(
+        Format::Gemini,
+        Format::Gemini,
+        "gemini-3-pro-preview",
+        false,
+    );
     ctx.tool_names.insert("mcp/fs/Read", "mcp__fs__read_file");
     let original = json_fixture(fixture!("response_tools.json"));
     let hub = response::gemini_response_to_hub(original.clone(), &ctx).unwrap();

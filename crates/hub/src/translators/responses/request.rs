@@ -1145,11 +1145,11 @@ fn assistant_items(
 ) -> Result<(), TranslateError> {
     // Only encrypted reasoning this provider produced can be replayed; plain reasoning text
     // is of no use to it.
-    if let Some(pairs) = m
+    let own = m
         .get("reasoning_signature")
         .and_then(Value::as_str)
-        .and_then(parse_provider_signature)
-    {
+        .and_then(|s| crate::provenance::for_provider(s, ctx.client, ctx.provider));
+    if let Some(pairs) = own.as_deref().and_then(parse_provider_signature) {
         let text = m
             .get("reasoning_content")
             .and_then(Value::as_str)

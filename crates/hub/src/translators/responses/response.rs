@@ -250,7 +250,7 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
 
     let mut output: Vec<Value> = Vec::new();
     if let Some(m) = message {
-        push_reasoning_items(m, &ids, &mut output);
+        push_reasoning_items(m, &ids, ctx, &mut output);
         push_message_item(m, &ids, &mut output);
         push_call_items(m, &ids, &ctx.tool_names, &mut output);
     }
@@ -283,7 +283,7 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
 
 /// The hub message's reasoning (text and signature) and redacted reasoning, each as a
 /// `reasoning` item.
-fn push_reasoning_items(m: &Value, ids: &Ids, output: &mut Vec<Value>) {
+fn push_reasoning_items(m: &Value, ids: &Ids, ctx: &TranslateCtx, output: &mut Vec<Value>) {
     let reasoning = m
         .get("reasoning_content")
         .or_else(|| m.get("reasoning"))
@@ -294,7 +294,7 @@ fn push_reasoning_items(m: &Value, ids: &Ids, output: &mut Vec<Value>) {
         output.push(reasoning_item(
             ids.item("rs", output.len()),
             reasoning,
-            signature.map(str::to_owned),
+            signature.map(|s| crate::provenance::to_client(s, ctx.provider, ctx.client)),
         ));
     }
     if let Some(data) = non_empty_str(m, "redacted_reasoning") {

@@ -284,6 +284,8 @@ impl Item {
 /// `response.in_progress`, per item `output_item.added` ... `output_item.done`, then exactly
 /// one `response.completed` (or `response.incomplete` / `response.failed`).
 pub(super) struct ToResponses {
+    client: Format,
+    provider: Format,
     names: ToolNameMap,
     model: String,
     seq: Seq,
@@ -302,6 +304,8 @@ pub(super) struct ToResponses {
 impl ToResponses {
     fn new(ctx: &TranslateCtx) -> Self {
         Self {
+            client: ctx.client,
+            provider: ctx.provider,
             names: ctx.tool_names.clone(),
             model: ctx.model.clone(),
             seq: Seq::default(),
@@ -765,7 +769,8 @@ impl ToResponses {
             self.reasoning_text(text, out);
         }
         if let Some(sig) = non_empty_str(delta, "reasoning_signature") {
-            self.signature(sig, out);
+            let sig = crate::provenance::to_client(sig, self.provider, self.client);
+            self.signature(&sig, out);
         }
         if let Some(data) = non_empty_str(delta, "redacted_reasoning") {
             self.redacted(data, out);

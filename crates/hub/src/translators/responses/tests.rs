@@ -33,9 +33,10 @@ fn client_ctx() -> TranslateCtx {
     TranslateCtx::new(Format::Responses, Format::Claude, "claude-sonnet-5", true)
 }
 
-/// Some non-Responses client in front of a Responses provider.
+/// Some non-Responses client in front of a Responses provider: a chat client, whose
+/// untagged signatures (the fixtures' Responses `id|encrypted` pairs) have no presumed origin.
 fn provider_ctx() -> TranslateCtx {
-    TranslateCtx::new(Format::Claude, Format::Responses, "gpt-5.5", true)
+    TranslateCtx::new(Format::OpenAi, Format::Responses, "gpt-5.5", true)
 }
 
 /// The ctx after translating the Codex fixture (custom and namespace tools remembered).
@@ -699,7 +700,10 @@ fn hub_response_becomes_responses_object() {
         out[0]["summary"],
         json!([{"type": "summary_text", "text": "Need to run echo, then patch."}])
     );
-    assert_eq!(out[0]["encrypted_content"], "EqQBCkYIBxgCKkBsig+/==");
+    assert_eq!(
+        out[0]["encrypted_content"],
+        "switchyard-sig:anthropic:EqQBCkYIBxgCKkBsig+/=="
+    );
     assert!(out[1]["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(
         out[1]["content"][0]["text"],
@@ -783,7 +787,10 @@ fn reasoning_and_text_stream_to_codex() {
     assert_eq!(ev[4].data["summary_index"], 0);
     assert_eq!(ev[6].data["text"], "The user greets me. Reply briefly.");
     let rs_done = &ev[8].data["item"];
-    assert_eq!(rs_done["encrypted_content"], "EqQBCkYIBxgCKkBsig+/==");
+    assert_eq!(
+        rs_done["encrypted_content"],
+        "switchyard-sig:anthropic:EqQBCkYIBxgCKkBsig+/=="
+    );
     assert_eq!(
         rs_done["summary"],
         json!([{"type": "summary_text", "text": "The user greets me. Reply briefly."}])
@@ -1027,13 +1034,19 @@ fn signature_only_and_redacted_reasoning_items() {
         .clone();
     assert_eq!(output.len(), 5);
     assert_eq!(output[0]["summary"], json!([]));
-    assert_eq!(output[0]["encrypted_content"], "SIG-ONLY");
+    assert_eq!(
+        output[0]["encrypted_content"],
+        "switchyard-sig:anthropic:SIG-ONLY"
+    );
     assert_eq!(
         output[1]["encrypted_content"],
         format!("{REDACTED_PREFIX}REDACTED-DATA")
     );
     assert_eq!(output[2]["summary"][0]["text"], "second");
-    assert_eq!(output[2]["encrypted_content"], "SIG-2");
+    assert_eq!(
+        output[2]["encrypted_content"],
+        "switchyard-sig:anthropic:SIG-2"
+    );
     // Reasoning after a signed item is a new item.
     assert_eq!(output[3]["summary"][0]["text"], "third");
     assert!(output[3].get("encrypted_content").is_none());
@@ -1052,11 +1065,18 @@ fn signature_only_and_redacted_reasoning_items() {
     let hub =
         super::request::responses_to_hub(json!({"input": echoed}), &mut client_ctx()).unwrap();
     let m = hub["messages"].as_array().unwrap();
-    assert_eq!(m[1]["reasoning_signature"], "SIG-ONLY");
+    // Still tagged in the hub: only the provider's translator unwraps it, for its own family.
+    assert_eq!(
+        m[1]["reasoning_signature"],
+        "switchyard-sig:anthropic:SIG-ONLY"
+    );
     assert_eq!(m[1]["reasoning_content"], "");
     assert_eq!(m[2]["redacted_reasoning"], "REDACTED-DATA");
     assert_eq!(m[3]["reasoning_content"], "second");
-    assert_eq!(m[3]["reasoning_signature"], "SIG-2");
+    assert_eq!(
+        m[3]["reasoning_signature"],
+        "switchyard-sig:anthropic:SIG-2"
+    );
     assert_eq!(m[4]["reasoning_content"], "third");
     assert_eq!(m[4]["refusal"], "I can't");
 }

@@ -1,0 +1,254 @@
+//! Where a reasoning signature came from. Each provider family signs its own reasoning
+//! (Anthropic's thinking `signature`, Gemini's `thoughtSignature`, the Responses API's
+//! `encrypted_content`) and refuses any other ("Invalid signature in thinking block", the
+//! error most reported by users of proxies that switch model mid-conversation). A
+//! signature that reaches a client of another family is tagged with its family; one that
+//! comes back is sent only to the family that issued it, and dropped for any other.
+//!
+//! An untagged signature in a client's body is presumed to come from the client's own
+//! family: it reached the client untranslated.
+
+use serde_json::Value;
+
+use crate::Format;
+
+/// Starts every tagged signature: `switchyard-sig:<family>:<signature>`. Gemini clients
+/// get it base64-encoded (their signatures are bytes), which always begins
+/// [`TAG_BASE64`].
+pub const TAG: &str = "switchyard-sig:";
+/// [`TAG`] in base64: 15 bytes encode to exactly these 20 characters, whatever follows.
+pub const TAG_BASE64: &str = "c3dpdGNoeWFyZC1zaWc6";
+
+/// A family of providers that share one signing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Anthropic,
+    Google,
+    OpenAi,
+}
+
+impl Family {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Family::Anthropic => "anthropic",
+            Family::Google => "google",
+            Family::OpenAi => "openai",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Family> {
+        [Family::Anthropic, Family::Google, Family::OpenAi]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+
+    /// The family whose signatures a format carries; `None` for formats without signed
+    /// reasoning of their own (chat completions, Kiro, Cursor).
+    pub const fn of(format: Format) -> Option<Family> {
+        match format {
+            Format::Claude => Some(Family::Anthropic),
+            Format::Gemini | Format::GeminiCli => Some(Family::Google),
+            Format::Responses => Some(Family::OpenAi),
+            _ => None,
+        }
+    }
+}
+
+/// A provider's signature as it goes to a client: untouched for a client of the same
+/// family (or when the provider's family is unknown), else tagged with the family.
+pub fn to_client(sig: &str, provider: Format, client: Format) -> String {
+    match Family::of(provider) {
+        Some(f) if Family::of(client) != Some(f) && !is_tagged(sig) => {
+            format!("{TAG}{}:{sig}", f.as_str())
+        }
+        _ => sig.to_owned(),
+    }
+}
+
+/// A signature from a client's body as it may go to `provider`: the provider's own
+/// signature untagged, or `None` when another family issued it.
+pub fn for_provider(sig: &str, client: Format, provider: Format) -> Option<String> {
+    let target = Family::of(provider);
+    match tagged(sig) {
+        Some((family, raw)) => (Some(family) == target).then(|| raw.to_owned()),
+        // A chat client's untagged signature has no known origin: kept, as before tagging.
+        None if Family::of(client).is_none() => Some(sig.to_owned()),
+        None => (Family::of(client) == target).then(|| sig.to_owned()),
+    }
+}
+
+/// Whether `sig` carries a family tag.
+pub fn is_tagged(sig: &str) -> bool {
+    sig.starts_with(TAG)
+}
+
+/// The family and the provider's own signature of a tagged one.
+fn tagged(sig: &str) -> Option<(Family, &str)> {
+    let rest = sig.strip_prefix(TAG)?;
+    let (family, raw) = rest.split_once(':')?;
+    Some((Family::parse(family)?, raw))
+}
+
+/// A body passed through to a provider of the client's own format still carries the
+/// signatures that other families issued on earlier turns (tagged when they reached the
+/// client): they are dropped here, with the thinking they signed. Only the fields that hold
+/// signatures are visited.
+pub fn strip_foreign(format: Format, body: &mut Value) {
+    match format {
+        Format::Claude => strip_claude(body),
+        Format::Gemini => strip_gemini(body),
+        Format::Responses => strip_responses(body),
+        _ => {}
+    }
+}
+
+fn strip_claude(body: &mut Value) {
+    let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut dropped = false;
+    for m in messages.iter_mut().filter(|m| m["role"] == "assistant") {
+        if let Some(blocks) = m.get_mut("content").and_then(Value::as_array_mut) {
+            let before = blocks.len();
+            blocks.retain(|b| {
+                !(b["type"] == "thinking"
+                    && b.get("signature")
+                        .and_then(Value::as_str)
+                        .is_some_and(is_tagged))
+            });
+            dropped |= blocks.len() != before;
+        }
+    }
+    if dropped {
+        thinking_off_without_signed_turn(body);
+    }
+}
+
+/// With thinking on, Anthropic requires the assistant turn whose tool calls are being
+/// answered to start with its signed thinking. When that thinking came from another family
+/// and was dropped, thinking is turned off for this request instead of refused.
+pub fn thinking_off_without_signed_turn(body: &mut Value) {
+    let enabled = body
+        .pointer("/thinking/type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "disabled");
+    if !enabled {
+        return;
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return;
+    };
+    let [.., assistant, user] = messages.as_slice() else {
+        return;
+    };
+    let answers_tools = user["role"] == "user"
+        && user["content"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
+    let first = assistant["content"]
+        .as_array()
+        .and_then(|c| c.first())
+        .and_then(|b| b["type"].as_str());
+    let starts_with_thinking = matches!(first, Some("thinking" | "redacted_thinking"));
+    if assistant["role"] == "assistant"
+        && answers_tools
+        && !starts_with_thinking
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.remove("thinking");
+        if let Some(cfg) = obj.get_mut("output_config").and_then(Value::as_object_mut) {
+            cfg.remove("effort");
+        }
+    }
+}
+
+fn strip_gemini(body: &mut Value) {
+    let Some(contents) = body.get_mut("contents").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for c in contents.iter_mut() {
+        let Some(parts) = c.get_mut("parts").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for p in parts.iter_mut() {
+            let Some(obj) = p.as_object_mut() else {
+                continue;
+            };
+            for key in ["thoughtSignature", "thought_signature"] {
+                if obj
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.starts_with(TAG_BASE64))
+                {
+                    obj.remove(key);
+                }
+            }
+        }
+        // A thought part left with neither text nor signature says nothing.
+        parts.retain(|p| {
+            !(p["thought"] == true
+                && p.get("thoughtSignature").is_none()
+                && p["text"].as_str().is_none_or(str::is_empty))
+        });
+    }
+}
+
+fn strip_responses(body: &mut Value) {
+    let Some(input) = body.get_mut("input").and_then(Value::as_array_mut) else {
+        return;
+    };
+    input.retain(|item| {
+        !(item["type"] == "reasoning"
+            && item
+                .get("encrypted_content")
+                .and_then(Value::as_str)
+                .is_some_and(is_tagged))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_signature_goes_back_only_to_its_family() {
+        let tagged = to_client("GSIG", Format::Gemini, Format::Claude);
+        assert_eq!(tagged, "switchyard-sig:google:GSIG");
+        assert_eq!(to_client("CSIG", Format::Claude, Format::Claude), "CSIG");
+        assert_eq!(
+            for_provider(&tagged, Format::Claude, Format::Gemini).as_deref(),
+            Some("GSIG")
+        );
+        assert_eq!(for_provider(&tagged, Format::Claude, Format::Claude), None);
+        // Untagged: the client's own family.
+        assert_eq!(for_provider("CSIG", Format::Claude, Format::Gemini), None);
+        assert_eq!(
+            for_provider("CSIG", Format::Claude, Format::Claude).as_deref(),
+            Some("CSIG")
+        );
+        assert_eq!(
+            for_provider("G", Format::Gemini, Format::GeminiCli).as_deref(),
+            Some("G")
+        );
+    }
+
+    #[test]
+    fn passthrough_drops_foreign_thinking_and_thinking_that_needs_it() {
+        let mut body = json!({"thinking": {"type": "enabled", "budget_tokens": 2000},
+            "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": "switchyard-sig:google:X"},
+                {"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]});
+        strip_foreign(Format::Claude, &mut body);
+        assert_eq!(body["messages"][1]["content"][0]["type"], "tool_use");
+        assert!(body.get("thinking").is_none());
+        let mut own = json!({"thinking": {"type": "enabled"}, "messages": [
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "S"}]}]});
+        strip_foreign(Format::Claude, &mut own);
+        assert_eq!(own["messages"][0]["content"][0]["signature"], "S");
+        assert!(own.get("thinking").is_some());
+    }
+}
