@@ -32,6 +32,8 @@ pub struct Config {
     pub body_limit: usize,
     pub client_keys: Vec<ClientKey>,
     pub database: PathBuf,
+    /// Cluster mode's Redis (see `crate::cluster`); none: this instance runs alone.
+    pub redis_url: Option<String>,
     pub debug_logs: bool,
     pub logs_dir: PathBuf,
     pub timeouts: Timeouts,

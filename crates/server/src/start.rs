@@ -128,6 +128,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         println!("switchyard listening on http://{addr}");
 
         let reload = tokio::spawn(watch_database(app.clone(), stored_routes));
+        let cluster = crate::cluster::start(&app);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -159,6 +160,9 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // the writers can drain and stop.
         reload.abort();
         let _ = reload.await;
+        if let Some(cluster) = cluster {
+            cluster.stop().await;
+        }
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {

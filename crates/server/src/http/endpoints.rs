@@ -26,7 +26,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         return request::handle(app, req, peer, endpoint).await;
     }
     match (path.as_str(), &method) {
-        ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
+        ("/health", &Method::GET) => respond::json(200, &crate::cluster::health_body()),
         ("/metrics", &Method::GET) => {
             match client_auth::authorize_metrics(
                 &app.config,
@@ -34,7 +34,11 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 req.headers(),
                 peer,
             ) {
-                Ok(()) => respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render()),
+                Ok(()) => respond::bytes(
+                    200,
+                    "text/plain; version=0.0.4",
+                    crate::cluster::with_metrics(app.metrics.render()),
+                ),
                 Err(e) => respond::error(&e, Format::OpenAi),
             }
         }

@@ -30,7 +30,7 @@ pub struct Intake {
 }
 
 /// Authenticates the caller and admits it under its key's limits.
-pub fn admit(
+pub async fn admit(
     app: &App,
     call: &mut Call,
     headers: &HeaderMap,
@@ -43,7 +43,14 @@ pub fn admit(
         let offset = app.config.routing.day_offset_secs;
         app.budgets
             .check(Scope::Key, &key.id, &key.budget, now, offset)?;
-        app.limits.admit(&key.id, &key.limits, now, offset)?;
+        match crate::cluster::active() {
+            Some(cluster) => {
+                cluster
+                    .admit(app, &key.id, &key.limits, now, offset)
+                    .await?
+            }
+            None => app.limits.admit(&key.id, &key.limits, now, offset)?,
+        }
     }
     Ok(())
 }
