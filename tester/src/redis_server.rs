@@ -134,8 +134,7 @@ impl RedisServer {
         let mut text = String::new();
         let mut buf = [0u8; 65536];
         // The answer is small; read until the array's announced entries are all in.
-        loop {
-            let Ok(n) = s.read(&mut buf) else { break };
+        while let Ok(n) = s.read(&mut buf) {
             if n == 0 {
                 break;
             }

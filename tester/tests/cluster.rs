@@ -4,12 +4,7 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::panic,
     reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-#![expect(
-    clippy::too_many_lines,
-    reason = "an end-to-end test reads as one scenario top to bottom; the 100-line limit is for production code"
 )]
 
 use std::sync::Arc;

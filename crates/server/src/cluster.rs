@@ -112,12 +112,13 @@ pub fn active() -> Option<&'static Cluster> {
     CLUSTER.get()
 }
 
-/// The tasks cluster mode runs; [`Running::stop`] ends them before the writers drain.
+/// The tasks cluster mode runs; [`stop`] ends them before the writers drain.
 pub struct Running(tokio::task::JoinSet<()>);
 
-impl Running {
-    pub async fn stop(mut self) {
-        self.0.shutdown().await;
+/// Ends cluster mode's tasks (they hold the `App` only weakly, but may be mid-write).
+pub async fn stop(running: Option<Running>) {
+    if let Some(mut r) = running {
+        r.0.shutdown().await;
     }
 }
 

@@ -160,9 +160,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // the writers can drain and stop.
         reload.abort();
         let _ = reload.await;
-        if let Some(cluster) = cluster {
-            cluster.stop().await;
-        }
+        crate::cluster::stop(cluster).await;
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {

@@ -34,11 +34,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 req.headers(),
                 peer,
             ) {
-                Ok(()) => respond::bytes(
-                    200,
-                    "text/plain; version=0.0.4",
-                    crate::cluster::with_metrics(app.metrics.render()),
-                ),
+                Ok(()) => respond::bytes(200, "text/plain; version=0.0.4", app.metrics.render()),
                 Err(e) => respond::error(&e, Format::OpenAi),
             }
         }
