@@ -570,6 +570,19 @@ client_id = "claude-test-client"
         wait_cluster(p, "connected").await;
         assert_eq!(health(p).await["cluster"]["tokens_shared"], true);
     }
+    // A winner that crashed mid-renewal left its lock: the instances wait for it to expire,
+    // then one of them renews.
+    let crashed = Instant::now();
+    assert_eq!(
+        redis.command(&[
+            "SET",
+            "switchyard:lock:cc/a",
+            "crashed-instance",
+            "PX",
+            "1500"
+        ]),
+        Some("+OK".to_owned())
+    );
     let proxies = Arc::new(proxies);
     let mut tasks = Vec::new();
     for i in 0..500 {
@@ -591,6 +604,10 @@ client_id = "claude-test-client"
         oauth.state.refresh_calls.load(Ordering::SeqCst),
         1,
         "one refresh for the cluster"
+    );
+    assert!(
+        crashed.elapsed() >= Duration::from_millis(1400),
+        "the crashed winner's lock was waited out"
     );
     // The shared token is sealed in Redis: the access token is not there in clear.
     let keys = redis.keys("switchyard:token:*");
