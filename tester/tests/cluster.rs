@@ -513,6 +513,9 @@ async fn an_expired_token_is_refreshed_once_for_500_requests_across_three_instan
     let redis = RedisServer::start();
     let config = format!(
         r#"
+[server]
+admin_key = "{ADMIN}"
+
 [cluster]
 redis_url = "{redis}"
 
@@ -616,6 +619,37 @@ client_id = "claude-test-client"
     let raw = redis.get("switchyard:token:cc/a").unwrap();
     assert!(raw.len() > 40, "{raw}");
     assert!(!raw.contains(&renewed));
+    for p in proxies.iter() {
+        assert!(!p.stderr().contains(&renewed), "a token in the log");
+    }
+
+    // An account disabled through A's API is disabled in B's own database within a second.
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "POST",
+        &proxies[0].url("/api/accounts/cc/a/disable"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let disabled = Instant::now();
+    let status = |p: &Proxy| -> String {
+        let conn = rusqlite::Connection::open(p.db_path()).unwrap();
+        conn.query_row("SELECT status FROM accounts WHERE name = 'a'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    while status(&proxies[1]) != "disabled" {
+        assert!(
+            disabled.elapsed() < Duration::from_secs(1),
+            "{}",
+            proxies[1].stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The sealed account list carried the renewed token, never in clear through Redis or logs.
     for p in proxies.iter() {
         assert!(!p.stderr().contains(&renewed), "a token in the log");
     }
