@@ -24,6 +24,7 @@ pub mod fake_subscriptions;
 pub mod harness;
 pub mod http_client;
 pub mod matrix;
+pub mod redis_server;
 pub mod server;
 
 /// The wall clock for the fakes and tests. The tester does not depend on `switchyard-hub`

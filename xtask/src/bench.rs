@@ -7,6 +7,7 @@
 //! Memory is read from /proc, the proxy's CPU time per request from /proc/<pid>/stat.
 //! Results print as a table and go to `target/bench/results.json`.
 
+mod cluster;
 mod dashboard;
 mod load;
 mod usage;
@@ -459,9 +460,21 @@ fn open_streams(
     })
 }
 
+/// The cases with a setup of their own: the usage API and each dashboard page over a
+/// million rows (their own database, no upstream), and cluster mode's cost (one instance alone against two sharing
+/// one Redis).
+fn own_case(root: &Path, quick: bool, only: Option<&str>) -> Option<Result<(), String>> {
+    let case = only.filter(|o| matches!(*o, "usage" | "dashboard" | "cluster"))?;
+    Some(release_build(root, case).and_then(|(bin, dir)| match case {
+        "usage" => usage::run(&bin, &dir, quick),
+        "dashboard" => dashboard::run(&bin, &dir, quick),
+        _ => cluster::run(&bin, &dir, quick),
+    }))
+}
+
 pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
-    if let Some(name @ ("usage" | "dashboard")) = only {
-        return million_rows(root, name, quick);
+    if let Some(done) = own_case(root, quick, only) {
+        return done;
     }
     let (bin, dir) = release_build(root, "bench")?;
 
@@ -570,22 +583,17 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// The usage API (`usage`) or each dashboard page (`dashboard`) over a million rows: their
-/// own database, no upstream.
-fn million_rows(root: &Path, name: &str, quick: bool) -> Result<(), String> {
-    let (bin, dir) = release_build(root, name)?;
-    match name {
-        "usage" => usage::run(&bin, &dir, quick),
-        _ => dashboard::run(&bin, &dir, quick),
-    }
-}
-
 /// Builds the release binaries and empties `target/<name>`: (binary directory, work directory).
+/// `SWITCHYARD_BENCH_BIN_DIR` names a directory of binaries already built (another profile,
+/// for a quick check of a benchmark's harness; its figures are not the release build's).
 fn release_build(root: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
-    crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    let prebuilt = std::env::var_os("SWITCHYARD_BENCH_BIN_DIR").map(PathBuf::from);
+    if prebuilt.is_none() {
+        crate::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("release");
+    let bin = prebuilt.unwrap_or_else(|| target.join("release"));
     let dir = target.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -5,6 +5,8 @@
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
 //! - `bench [--quick] [--only NAME]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
+//! - `bench --only cluster`: cluster mode's added latency (one instance alone against two
+//!   sharing one `redis-server`).
 //! - `bench --only usage`: the usage API (request-log pages, 30-day aggregates) over a
 //!   database of 1,000,000 usage rows, through HTTP against the release binary; fails when
 //!   a median misses its target (50 ms a page, 200 ms an aggregate).
@@ -65,7 +67,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);

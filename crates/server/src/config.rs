@@ -34,6 +34,8 @@ pub struct Config {
     pub body_limit: usize,
     pub client_keys: Vec<ClientKey>,
     pub database: PathBuf,
+    /// Cluster mode's Redis (see `crate::cluster`); none: this instance runs alone.
+    pub redis_url: Option<String>,
     pub debug_logs: bool,
     pub logs_dir: PathBuf,
     pub timeouts: Timeouts,
@@ -342,6 +344,7 @@ impl Config {
             self.timeouts.client_header != next.timeouts.client_header,
             "timeouts.client_header",
         );
+        check(self.redis_url != next.redis_url, "cluster.redis_url");
         changed
     }
 
@@ -359,6 +362,7 @@ impl Config {
         self.debug_logs = running.debug_logs;
         self.timeouts.connect = running.timeouts.connect;
         self.timeouts.client_header = running.timeouts.client_header;
+        self.redis_url.clone_from(&running.redis_url);
         self
     }
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod catalogue;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod http;

@@ -198,7 +198,7 @@ async fn prepare(
     endpoint: Endpoint,
 ) -> Result<Prepared, ApiError> {
     let (parts, body) = req.into_parts();
-    intake::admit(app, live, call, &parts.headers, peer)?;
+    intake::admit(app, live, call, &parts.headers, peer).await?;
     let intake = intake::read(app, live, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
     call.operation(endpoint.op);

@@ -129,6 +129,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         println!("switchyard listening on http://{addr}");
 
         let (reload, watch) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)));
+        let cluster = crate::cluster::start(&app);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, listener) in others.into_iter().enumerate() {
@@ -162,6 +163,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
             task.abort();
             let _ = task.await;
         }
+        crate::cluster::stop(cluster).await;
         drop(app);
         // Every request has ended; the writers drain their queues and stop.
         tokio::task::spawn_blocking(move || {

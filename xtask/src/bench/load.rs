@@ -50,10 +50,24 @@ impl Conn {
         t: &Target,
         since: Instant,
     ) -> Result<(Duration, Duration), String> {
+        self.request_as(t, since, None).await
+    }
+
+    /// [`Conn::request`] with a client key (`Authorization: Bearer`).
+    pub async fn request_as(
+        &mut self,
+        t: &Target,
+        since: Instant,
+        key: Option<&str>,
+    ) -> Result<(Duration, Duration), String> {
         self.send.ready().await.map_err(|e| e.to_string())?;
-        let req = http::Request::post(t.path.as_str())
+        let mut req = http::Request::post(t.path.as_str())
             .header("host", self.host.as_str())
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let req = req
             .body(Full::new(t.body.clone()))
             .map_err(|e| e.to_string())?;
         let res = self

@@ -28,6 +28,9 @@ pub struct Change {
 /// Writes `change` by `actor` to the audit log.
 pub async fn record(app: &Arc<App>, actor: &Actor, change: Change) -> Result<(), ApiError> {
     let actor = actor.0.clone();
+    if let Some(cluster) = crate::cluster::active() {
+        cluster.managed(change.action, change.after.as_ref());
+    }
     with_db(app, move |conn| write(conn, &actor, change)).await
 }
 

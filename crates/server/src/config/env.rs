@@ -14,6 +14,7 @@ pub(super) const OVERRIDES: &[(&str, &str)] = &[
     ("BODY_LIMIT", "server.body_limit"),
     ("MAX_CONNECTIONS", "server.max_connections"),
     ("DATABASE", "storage.database"),
+    ("REDIS_URL", "cluster.redis_url"),
     ("DEBUG_LOGS", "debug_logs.enabled"),
     ("LOGS_DIR", "debug_logs.dir"),
     ("CONNECT_TIMEOUT_MS", "timeouts.connect_ms"),
@@ -53,6 +54,9 @@ pub(super) fn apply_env(
     }
     if let Some(v) = var("MAX_CONNECTIONS") {
         file.server.max_connections = num("MAX_CONNECTIONS", v)?;
+    }
+    if let Some(v) = var("REDIS_URL").filter(|v| !v.trim().is_empty()) {
+        file.cluster.redis_url = Some(v);
     }
     if let Some(v) = var("DATABASE") {
         file.storage.database = v.into();

@@ -42,6 +42,18 @@ pub(super) struct File {
     /// Catalogue entries that replace or add to `data/models.toml`.
     #[serde(default)]
     pub(super) models: Vec<crate::catalogue::ModelEntry>,
+    /// Several instances sharing cooldowns, limits, tokens and management changes through
+    /// Redis. Without `redis_url` the instance runs alone.
+    #[serde(default)]
+    pub(super) cluster: ClusterFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ClusterFile {
+    /// The Redis server the instances share (`redis://host:6379/0`). Tokens shared through it
+    /// are sealed with the key in `SWITCHYARD_CLUSTER_KEY`.
+    pub(super) redis_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

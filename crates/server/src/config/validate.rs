@@ -148,6 +148,7 @@ pub(super) fn validate(
         body_limit: file.server.body_limit,
         client_keys,
         database: file.storage.database,
+        redis_url: file.cluster.redis_url.filter(|u| !u.trim().is_empty()),
         debug_logs: file.debug_logs.enabled,
         logs_dir: file.debug_logs.dir,
         timeouts,

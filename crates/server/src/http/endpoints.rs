@@ -26,7 +26,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         return request::handle(app, req, peer, endpoint).await;
     }
     match (path.as_str(), &method) {
-        ("/health", &Method::GET) => respond::json(200, &json!({"status": "ok"})),
+        ("/health", &Method::GET) => respond::json(200, &crate::cluster::health_body()),
         ("/metrics", &Method::GET) => {
             match client_auth::authorize_metrics(
                 &app.snapshot().config,

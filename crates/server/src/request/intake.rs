@@ -30,7 +30,7 @@ pub struct Intake {
 }
 
 /// Authenticates the caller and admits it under its key's limits.
-pub fn admit(
+pub async fn admit(
     app: &App,
     live: &Snapshot,
     call: &mut Call,
@@ -44,7 +44,14 @@ pub fn admit(
         let offset = live.config.routing.day_offset_secs;
         app.budgets
             .check(Scope::Key, &key.id, &key.budget, now, offset)?;
-        app.limits.admit(&key.id, &key.limits, now, offset)?;
+        match crate::cluster::active() {
+            Some(cluster) => {
+                cluster
+                    .admit(app, &key.id, &key.limits, now, offset)
+                    .await?
+            }
+            None => app.limits.admit(&key.id, &key.limits, now, offset)?,
+        }
     }
     Ok(())
 }

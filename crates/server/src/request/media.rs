@@ -188,7 +188,7 @@ async fn serve(
     endpoint: &Endpoint,
 ) -> Result<Served, Refusal> {
     let (parts, body) = req.into_parts();
-    intake::admit(app, live, call, &parts.headers, peer)?;
+    intake::admit(app, live, call, &parts.headers, peer).await?;
     let taken = match endpoint.op {
         Operation::Speech => take_speech(live, &parts, body).await?,
         op => take_multipart(live, &parts, body, op).await?,

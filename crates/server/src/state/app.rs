@@ -541,6 +541,9 @@ impl App {
     pub fn save_account(&self, account: &Arc<Account>) {
         let key = status_key(&account.lock_health());
         let urgent = account.queued_status.swap(key, Ordering::Relaxed) != key;
+        if urgent && let Some(cluster) = crate::cluster::active() {
+            cluster.account_changed(account);
+        }
         let newly = !account.state_queued.swap(true, Ordering::AcqRel);
         if newly || urgent {
             let queued = newly.then(|| account.clone() as Arc<dyn AccountState>);

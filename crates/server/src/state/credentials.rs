@@ -176,6 +176,7 @@ async fn refresh(
 ) -> Result<Credential, RefreshError> {
     let key = format!("{}/{}", provider.name, account.name);
     let live = &account.credential;
+    let shared_key = key.clone();
     app.credentials
         .gate
         .run(key, || async move {
@@ -195,7 +196,17 @@ async fn refresh(
             if live.needs_login() {
                 return Err(RefreshError::Terminal("the account needs a new login".into()));
             }
-            let result = provider.executor.refresh(&current, &app.client).await;
+            let renew = || provider.executor.refresh(&current, &app.client);
+            let result = match crate::cluster::active() {
+                Some(cluster) => {
+                    let still_due = |c: &Credential| match &reason {
+                        Reason::Due => provider.executor.needs_refresh(c),
+                        Reason::Rejected(used) => c.same_token(used),
+                    };
+                    cluster.refresh_once(&shared_key, |c| !still_due(c), renew).await
+                }
+                None => renew().await,
+            };
             match &result {
                 Ok(new) => {
                     live.set(new.clone());

@@ -228,7 +228,7 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        crate::cluster::with_metrics(out)
     }
 }
 

@@ -1,0 +1,660 @@
+//! Cluster mode end to end: a real `redis-server` and two or three instances of the real
+//! binary, each with its own directory and database, sharing cooldowns, request rates,
+//! management changes and OAuth refreshes through Redis, and serving through an outage.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail the test by panicking"
+)]
+#![expect(
+    clippy::too_many_lines,
+    reason = "an end-to-end test reads as one scenario top to bottom; the 100-line limit is for production code"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchyard_tester::fake_openai::{FakeOpenAi, Fault};
+use switchyard_tester::harness::Proxy;
+use switchyard_tester::http_client::{post_json, request};
+use switchyard_tester::redis_server::{RedisServer, free_port};
+
+const K1: &str = "sk-cluster-account-01";
+const K2: &str = "sk-cluster-account-02";
+const CLIENT: &str = "sk-client-key-cluster";
+const LIMITED: &str = "sk-client-key-limited";
+const ROOMY: &str = "sk-client-key-roomy";
+const ADMIN: &str = "sk-admin-key-cluster";
+
+fn config(fake: &FakeOpenAi, redis_url: &str) -> String {
+    let base = fake.base_url();
+    format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[cluster]
+redis_url = "{redis_url}"
+
+[[client_keys]]
+id = "tests"
+key = "{CLIENT}"
+
+[[client_keys]]
+id = "limited"
+key = "{LIMITED}"
+requests_per_minute = 100
+
+[[client_keys]]
+id = "roomy"
+key = "{ROOMY}"
+requests_per_minute = 100000
+
+[routing]
+backoff_base_ms = 1000
+backoff_max_ms = 5000
+
+[[providers]]
+name = "p"
+base_url = "{base}"
+[[providers.accounts]]
+name = "a1"
+api_key = "{K1}"
+[[providers.accounts]]
+name = "a2"
+api_key = "{K2}"
+priority = 1
+"#
+    )
+}
+
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn ask(proxy: &Proxy, key: &str, model: &str) -> switchyard_tester::http_client::Reply {
+    post_json(&proxy.url("/v1/chat/completions"), key, &chat(model)).await
+}
+
+async fn health(proxy: &Proxy) -> Value {
+    let res = request("GET", &proxy.url("/health"), &[], "").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// Polls `/health` until the cluster status is `want`, and says how long it took.
+async fn wait_cluster(proxy: &Proxy, want: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let h = health(proxy).await;
+        if h["cluster"]["status"] == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "cluster never became {want}: {h}\n{}",
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn metrics(proxy: &Proxy) -> String {
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "GET",
+        &proxy.url("/metrics"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.text()
+}
+
+async fn account(proxy: &Proxy, name: &str) -> Value {
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "GET",
+        &proxy.url("/api/accounts"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == name)
+        .unwrap()
+        .clone()
+}
+
+/// Polls `proxy` until account `name` has an account-wide cooldown.
+async fn wait_cooling(proxy: &Proxy, name: &str, within: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let a = account(proxy, name).await;
+        if a["cooldown_until"].is_string() {
+            return a;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{name} never cooled down on {}: {a}\n{}",
+            proxy.addr,
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn instances(fake: &FakeOpenAi, redis_url: &str, n: usize) -> Vec<Proxy> {
+    (0..n)
+        .map(|_| Proxy::start(&config(fake, redis_url), &[]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_show_the_cluster_and_redis_down_at_start_or_later_fails_nothing() {
+    let fake = FakeOpenAi::start().await;
+    // Nothing listens on the port yet: the instance starts and serves on local state.
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let proxy = Proxy::start(&config(&fake, &url), &[]);
+    wait_cluster(&proxy, "down").await;
+    assert_eq!(ask(&proxy, CLIENT, "p/m1").await.status, 200);
+    assert!(
+        metrics(&proxy)
+            .await
+            .contains("switchyard_cluster_connected 0")
+    );
+
+    let mut redis = RedisServer::start_on(port);
+    wait_cluster(&proxy, "connected").await;
+    let text = metrics(&proxy).await;
+    assert!(text.contains("switchyard_cluster_connected 1"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let h = health(&proxy).await;
+    assert_eq!(h["status"], "ok");
+    assert!(
+        !h.to_string().contains("redis://"),
+        "health shows no url: {h}"
+    );
+
+    redis.kill();
+    for _ in 0..5 {
+        assert_eq!(ask(&proxy, LIMITED, "p/m1").await.status, 200);
+    }
+    wait_cluster(&proxy, "down").await;
+    assert!(
+        proxy.stderr().contains("serving on local state"),
+        "{}",
+        proxy.stderr()
+    );
+    redis.restart();
+    wait_cluster(&proxy, "connected").await;
+    let text = metrics(&proxy).await;
+    assert!(
+        text.contains("switchyard_cluster_reconnects_total 2"),
+        "{text}"
+    );
+    assert_eq!(ask(&proxy, LIMITED, "p/m1").await.status, 200);
+
+    // Without `[cluster]`, health says nothing of a cluster.
+    let alone = Proxy::start(&config(&fake, ""), &[]);
+    assert_eq!(health(&alone).await, json!({"status": "ok"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_a_60_second_hint_on_a_keeps_b_off_that_account() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies = instances(&fake, &redis.url(), 2);
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+    fake.script(
+        K1,
+        [Fault::Status(429, vec![("retry-after", "60".to_owned())])],
+    );
+    let res = ask(a, CLIENT, "p/m1").await;
+    assert_eq!(res.status, 200, "a2 answers: {}", res.text());
+    assert_eq!(fake.keys_seen(), [K1, K2]);
+
+    let seen = wait_cooling(b, "a1", Duration::from_secs(2)).await;
+    assert!(
+        seen["cooldown_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("retry-after 60")),
+        "{seen}"
+    );
+    assert!(
+        redis
+            .command(&["EXISTS", "switchyard:health:p/a1"])
+            .is_some_and(|r| r == ":1")
+    );
+    let before = fake.keys_seen().len();
+    for _ in 0..10 {
+        assert_eq!(ask(b, CLIENT, "p/m1").await.status, 200);
+    }
+    let from_b = fake.keys_seen()[before..].to_vec();
+    assert_eq!(from_b, vec![K2; 10], "b never sends to a1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_limited_to_100_per_minute_gets_at_most_100_across_three_instances() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies = Arc::new(instances(&fake, &redis.url(), 3));
+    for p in proxies.iter() {
+        wait_cluster(p, "connected").await;
+    }
+    // The cluster counts calendar minutes: start where the load ends in the same minute.
+    let now = switchyard_tester::wall_clock()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    if now.as_secs() % 60 > 35 {
+        tokio::time::sleep(Duration::from_secs(61 - now.as_secs() % 60)).await;
+    }
+    let minute =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    let started = minute(switchyard_tester::wall_clock());
+    let ok = Arc::new(AtomicUsize::new(0));
+    let limited = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..12 {
+        let (proxies, ok, limited) = (proxies.clone(), ok.clone(), limited.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let p = &proxies[(worker + i) % 3];
+                let res = ask(p, LIMITED, "p/m1").await;
+                match res.status.as_u16() {
+                    200 => ok.fetch_add(1, Ordering::SeqCst),
+                    429 => {
+                        let body = res.json();
+                        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                        assert!(
+                            body["error"]["message"]
+                                .as_str()
+                                .unwrap()
+                                .contains("100 requests per minute")
+                        );
+                        assert!(res.headers.contains_key("retry-after"));
+                        limited.fetch_add(1, Ordering::SeqCst)
+                    }
+                    s => panic!("{s}: {}", res.text()),
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        started,
+        minute(switchyard_tester::wall_clock()),
+        "the load ran within one minute"
+    );
+    let (ok, limited) = (ok.load(Ordering::SeqCst), limited.load(Ordering::SeqCst));
+    assert_eq!(ok + limited, 300);
+    // One lease is 5 requests (a twentieth of 100): never more than the limit, and at most
+    // one lease per instance left unused.
+    assert!(ok <= 100, "{ok} admitted");
+    assert!(ok >= 100 - 3 * 5, "{ok} admitted");
+    // In the Anthropic client's own format too.
+    let res = post_json(
+        &proxies[0].url("/v1/messages"),
+        LIMITED,
+        &json!({"model": "p/m1", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert_eq!(res.json()["type"], "error", "{}", res.text());
+    assert_eq!(
+        res.json()["error"]["type"],
+        "rate_limit_error",
+        "{}",
+        res.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_combo_created_through_a_serves_on_b_within_a_second() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies = instances(&fake, &redis.url(), 2);
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+    assert_eq!(ask(b, CLIENT, "team-chain").await.status, 404);
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "POST",
+        &a.url("/api/combos"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        json!({"name": "team-chain", "targets": ["p/m1", "p/m2"]}).to_string(),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let created = Instant::now();
+    loop {
+        let res = ask(b, CLIENT, "team-chain").await;
+        if res.status == 200 {
+            break;
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(1),
+            "b does not serve the combo after a second: {} {}\n{}",
+            res.status,
+            res.text(),
+            b.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // B wrote it to its own database: a restart of B keeps it.
+    let res = request(
+        "GET",
+        &b.url("/api/combos"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert!(res.text().contains("team-chain"), "{}", res.text());
+    let conn = rusqlite::Connection::open(b.db_path()).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM routes WHERE name = 'team-chain'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // A client key created on A is accepted by B.
+    let res = request(
+        "POST",
+        &a.url("/api/keys"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        json!({"name": "shared"}).to_string(),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let secret = res.json()["secret"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while ask(b, &secret, "p/m1").await.status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(1), "{}", b.stderr());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_load_fails_no_request_and_state_converges_after_it_returns() {
+    let fake = FakeOpenAi::start().await;
+    let mut redis = RedisServer::start();
+    let proxies = Arc::new(instances(&fake, &redis.url(), 2));
+    for p in proxies.iter() {
+        wait_cluster(p, "connected").await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let (proxies, stop, done) = (proxies.clone(), stop.clone(), done.clone());
+        let (paused, in_flight) = (paused.clone(), in_flight.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = worker;
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if paused.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let key = if i % 2 == 0 { CLIENT } else { ROOMY };
+                let res = ask(&proxies[i % 2], key, "p/m1").await;
+                if res.status != 200 {
+                    failures.push(format!("{} {}", res.status, res.text()));
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+            failures
+        }));
+    }
+    let wait_done = |n: usize| {
+        let done = done.clone();
+        async move {
+            let start = Instant::now();
+            while done.load(Ordering::SeqCst) < n {
+                assert!(start.elapsed() < Duration::from_secs(60));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    wait_done(40).await;
+    redis.kill();
+    for p in proxies.iter() {
+        wait_cluster(p, "down").await;
+    }
+    let at_kill = done.load(Ordering::SeqCst);
+    wait_done(at_kill + 40).await;
+    // While Redis is away, A puts a1 in cooldown; only A knows. (The load pauses, so no
+    // success already on its way from a1 clears the cooldown again.)
+    paused.store(true, Ordering::SeqCst);
+    while in_flight.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    fake.script(
+        K1,
+        [Fault::Status(429, vec![("retry-after", "60".to_owned())])],
+    );
+    assert_eq!(ask(&proxies[0], CLIENT, "p/m1").await.status, 200);
+    wait_cooling(&proxies[0], "a1", Duration::from_secs(1)).await;
+    assert!(account(&proxies[1], "a1").await["cooldown_until"].is_null());
+    redis.restart();
+    for p in proxies.iter() {
+        wait_cluster(p, "connected").await;
+    }
+    // Converged: the cooldown from the outage reached B once Redis returned. (Checked
+    // before the load resumes: a success of a request B had already sent to a1 clears a
+    // cooldown, as it does on a single instance.)
+    let b = wait_cooling(&proxies[1], "a1", Duration::from_secs(5)).await;
+    assert!(
+        b["cooldown_reason"]
+            .as_str()
+            .unwrap()
+            .contains("retry-after 60"),
+        "{b}"
+    );
+    paused.store(false, Ordering::SeqCst);
+    let at_restart = done.load(Ordering::SeqCst);
+    wait_done(at_restart + 40).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert!(done.load(Ordering::SeqCst) >= 120);
+}
+
+/// A chat request carrying Claude Code's identity, which a Claude subscription serves.
+fn claude_chat(text: &str) -> Value {
+    json!({"model": "cc/claude-sonnet-4-5", "max_tokens": 50, "messages": [
+        {"role": "system", "content": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"role": "user", "content": text}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_once_for_500_requests_across_three_instances() {
+    use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
+    use switchyard_tester::fake_subscriptions::FakeClaudeCode;
+    use switchyard_tester::harness::{run, scratch_dir};
+
+    let mut cfg = OAuthConfig::new("claude-test-client", BodyStyle::Json, Flavor::Rfc);
+    cfg.refresh_delay = Duration::from_millis(100);
+    let oauth = FakeOAuth::start(cfg).await;
+    let claude = FakeClaudeCode::start(oauth.state.clone()).await;
+    let redis = RedisServer::start();
+    let config = format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[cluster]
+redis_url = "{redis}"
+
+[[client_keys]]
+id = "tests"
+key = "{CLIENT}"
+
+[[providers]]
+name = "cc"
+kind = "claude"
+base_url = "{base}"
+models = ["claude-sonnet-4-5"]
+[providers.options]
+token_url = "{token}"
+client_id = "claude-test-client"
+"#,
+        redis = redis.url(),
+        base = claude.base_url(),
+        token = oauth.url("/token"),
+    );
+    // One expired login, imported into each instance's own database.
+    let (access, refresh, _, expires) = oauth.state.issue(-60);
+    let expires_ms = expires
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let creds = json!({"claudeAiOauth": {"accessToken": access, "refreshToken": refresh,
+        "expiresAt": expires_ms, "scopes": ["user:inference"], "subscriptionType": "max"}});
+    let key_env = [(
+        "SWITCHYARD_CLUSTER_KEY",
+        "cluster-test-secret-0123456789abcdef",
+    )];
+    let mut proxies = Vec::new();
+    for _ in 0..3 {
+        let dir = scratch_dir("cluster-oauth");
+        std::fs::write(dir.join("config.toml"), &config).unwrap();
+        std::fs::write(dir.join("a.json"), creds.to_string()).unwrap();
+        let (ok, out, err) = run(
+            &dir,
+            &[
+                "--config",
+                "config.toml",
+                "import",
+                "claude",
+                "--path",
+                "a.json",
+                "--name",
+                "a",
+            ],
+        );
+        assert!(ok, "{out}{err}");
+        proxies.push(Proxy::start_in(dir, &config, &key_env));
+    }
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+        assert_eq!(health(p).await["cluster"]["tokens_shared"], true);
+    }
+    // A winner that crashed mid-renewal left its lock: the instances wait for it to expire,
+    // then one of them renews.
+    let crashed = Instant::now();
+    assert_eq!(
+        redis.command(&[
+            "SET",
+            "switchyard:lock:cc/a",
+            "crashed-instance",
+            "PX",
+            "1500"
+        ]),
+        Some("+OK".to_owned())
+    );
+    let proxies = Arc::new(proxies);
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        let proxies = proxies.clone();
+        tasks.push(tokio::spawn(async move {
+            post_json(
+                &proxies[i % 3].url("/v1/chat/completions"),
+                CLIENT,
+                &claude_chat(&format!("n{i}")),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    assert_eq!(
+        oauth.state.refresh_calls.load(Ordering::SeqCst),
+        1,
+        "one refresh for the cluster"
+    );
+    assert!(
+        crashed.elapsed() >= Duration::from_millis(1400),
+        "the crashed winner's lock was waited out"
+    );
+    // The shared token is sealed in Redis: the access token is not there in clear.
+    let keys = redis.keys("switchyard:token:*");
+    assert_eq!(keys, ["switchyard:token:cc/a"]);
+    let renewed = oauth.state.last_access().unwrap();
+    let raw = redis.get("switchyard:token:cc/a").unwrap();
+    assert!(raw.len() > 40, "{raw}");
+    assert!(!raw.contains(&renewed));
+    for p in proxies.iter() {
+        assert!(!p.stderr().contains(&renewed), "a token in the log");
+    }
+
+    // An account disabled through A's API is disabled in B's own database within a second.
+    let auth = format!("Bearer {ADMIN}");
+    let res = request(
+        "POST",
+        &proxies[0].url("/api/accounts/cc/a/disable"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let disabled = Instant::now();
+    let status = |p: &Proxy| -> String {
+        let conn = rusqlite::Connection::open(p.db_path()).unwrap();
+        conn.query_row("SELECT status FROM accounts WHERE name = 'a'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    while status(&proxies[1]) != "disabled" {
+        assert!(
+            disabled.elapsed() < Duration::from_secs(1),
+            "{}",
+            proxies[1].stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The sealed account list carried the renewed token, never in clear through Redis or logs.
+    for p in proxies.iter() {
+        assert!(!p.stderr().contains(&renewed), "a token in the log");
+    }
+}
