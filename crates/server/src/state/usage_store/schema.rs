@@ -164,6 +164,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX usage_key_ts ON usage(client_key, ts_ms);
      CREATE INDEX usage_provider_ts ON usage(provider, ts_ms);
      CREATE INDEX usage_model_ts ON usage(requested_model, ts_ms);",
+    // The writer keeps `usage_hourly` itself: it sums each batch by hour and group in memory
+    // and adds to each rollup row once per batch, where the trigger added once per row and
+    // cut the writer from about 190,000 to about 42,000 rows/s. Written so it can run again
+    // (the rollup migration's test replays the migrations after it).
+    "DROP TRIGGER IF EXISTS usage_hourly_add;",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
