@@ -9,6 +9,7 @@
 
 mod load;
 mod usage;
+mod wrk;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ const CHUNKS: usize = 20;
 /// latency they show is the latency of a loaded but not saturated proxy.
 const RATE: u32 = 5_000;
 const STREAM_RATE: u32 = 2_000;
+/// The scenarios also measured with wrk: passthrough, translated, streaming.
+const WRK_SCENARIOS: [&str; 3] = ["openai->openai", "claude->openai", "openai->openai stream"];
 
 struct Scenario {
     name: &'static str,
@@ -524,6 +527,39 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         print_row(s.name, &row);
         report.push(row);
     }
+    let wrk_rows = if wrk::available() {
+        wrk::print_header();
+        let mut rows = Vec::new();
+        for (s, ours) in scenarios.iter().zip(&report) {
+            if !WRK_SCENARIOS.contains(&s.name) {
+                continue;
+            }
+            let case = wrk::Case {
+                name: s.name,
+                direct: &s.direct,
+                through: &s.through,
+            };
+            // Pinned as our own latency runs are: the client on core 0, the fake on core 1.
+            let pinned = pinned && pin(upstream.child.id(), "1", false);
+            let row = wrk::measure(
+                &dir,
+                &case,
+                rounds,
+                load_time,
+                load_time,
+                pinned.then_some("0"),
+            )?;
+            if pinned {
+                pin(upstream.child.id(), &all, false);
+            }
+            wrk::print_row(ours, &row);
+            rows.push(row);
+        }
+        Value::from(rows)
+    } else {
+        println!("\nwrk is not installed (`apt-get install wrk`): its figures are skipped");
+        Value::Null
+    };
     let peak_rss = rss_kb(pid, "VmHWM:");
 
     // 1,000 concurrent open streams: the upstream trickles its chunks so all are open at once.
@@ -557,6 +593,7 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         "open_streams_completed": open_rss.1,
         "rss_mb_with_open_streams": open_rss.0 as f64 / 1024.0,
         "scenarios": report,
+        "wrk": wrk_rows,
     });
     println!(
         "\nstart-up {:.1} ms · idle RSS {:.1} MB · peak RSS under load {:.1} MB · {} open streams: {:.1} MB ({} completed)",
