@@ -527,64 +527,20 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         print_row(s.name, &row);
         report.push(row);
     }
-    let wrk_rows = if wrk::available() {
-        wrk::print_header();
-        let mut rows = Vec::new();
-        for (s, ours) in scenarios.iter().zip(&report) {
-            if !WRK_SCENARIOS.contains(&s.name) {
-                continue;
-            }
-            let case = wrk::Case {
-                name: s.name,
-                direct: &s.direct,
-                through: &s.through,
-            };
-            // Pinned as our own latency runs are: the client on core 0, the fake on core 1.
-            let pinned = pinned && pin(upstream.child.id(), "1", false);
-            let row = wrk::measure(
-                &dir,
-                &case,
-                rounds,
-                load_time,
-                load_time,
-                pinned.then_some("0"),
-            )?;
-            if pinned {
-                pin(upstream.child.id(), &all, false);
-            }
-            wrk::print_row(ours, &row);
-            rows.push(row);
-        }
-        Value::from(rows)
-    } else {
-        println!("\nwrk is not installed (`apt-get install wrk`): its figures are skipped");
-        Value::Null
-    };
+    let wrk_rows = wrk_compare(
+        &dir,
+        &scenarios,
+        &report,
+        upstream.child.id(),
+        (rounds, load_time),
+        pinned.then_some(all.as_str()),
+    )?;
     let peak_rss = rss_kb(pid, "VmHWM:");
 
-    // 1,000 concurrent open streams: the upstream trickles its chunks so all are open at once.
     drop(upstream);
-    let (slow, _) = spawn(
-        Command::new(bin.join("bench-upstream")).args([
-            "--chunks",
-            "20",
-            "--chunk-delay-us",
-            "100000",
-        ]),
-        "bench-upstream listening on http://",
-    )?;
-    let config = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| e.to_string())?;
-    std::fs::write(
-        dir.join("config.toml"),
-        config.replace(&up.to_string(), &slow.addr.to_string()),
-    )
-    .map_err(|e| e.to_string())?;
     drop(proxy);
-    let (proxy, _) = spawn_proxy(&bin, &dir)?;
-    let px = proxy.addr;
-    let pid = proxy.child.id();
     let streams = if quick { 200 } else { 1000 };
-    let open_rss = open_streams(&rt, px, pid, streams);
+    let open_rss = streams_run(&rt, &bin, &dir, up, streams)?;
     let summary = json!({
         "startup_ms": startup.as_secs_f64() * 1000.0,
         "idle_rss_mb": idle_rss as f64 / 1024.0,
@@ -606,6 +562,80 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     );
     write_results(&dir.join("results.json"), &summary)?;
     Ok(())
+}
+
+/// `streams` concurrent open streams through a fresh proxy in `dir` whose upstream (was `up`)
+/// trickles its chunks so all are open at once: the peak RSS meanwhile and how many completed.
+fn streams_run(
+    rt: &tokio::runtime::Runtime,
+    bin: &Path,
+    dir: &Path,
+    up: SocketAddr,
+    streams: usize,
+) -> Result<(u64, usize), String> {
+    let (slow, _) = spawn(
+        Command::new(bin.join("bench-upstream")).args([
+            "--chunks",
+            "20",
+            "--chunk-delay-us",
+            "100000",
+        ]),
+        "bench-upstream listening on http://",
+    )?;
+    let config = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("config.toml"),
+        config.replace(&up.to_string(), &slow.addr.to_string()),
+    )
+    .map_err(|e| e.to_string())?;
+    let (proxy, _) = spawn_proxy(bin, dir)?;
+    let open = open_streams(rt, proxy.addr, proxy.child.id(), streams);
+    drop(slow);
+    Ok(open)
+}
+
+/// wrk's figures for the [`WRK_SCENARIOS`] among `scenarios` beside `report`'s (ours), or
+/// null where wrk is not installed. With `all_cores` (a 2-core machine), wrk's one-connection
+/// runs are pinned as ours are: the client on core 0, the fake upstream on core 1.
+fn wrk_compare(
+    dir: &Path,
+    scenarios: &[Scenario],
+    report: &[Value],
+    upstream_pid: u32,
+    (rounds, load_time): (usize, Duration),
+    all_cores: Option<&str>,
+) -> Result<Value, String> {
+    if !wrk::available() {
+        println!("\nwrk is not installed (`apt-get install wrk`): its figures are skipped");
+        return Ok(Value::Null);
+    }
+    wrk::print_header();
+    let mut rows = Vec::new();
+    for (s, ours) in scenarios.iter().zip(report) {
+        if !WRK_SCENARIOS.contains(&s.name) {
+            continue;
+        }
+        let case = wrk::Case {
+            name: s.name,
+            direct: &s.direct,
+            through: &s.through,
+        };
+        let pinned = all_cores.is_some() && pin(upstream_pid, "1", false);
+        let row = wrk::measure(
+            dir,
+            &case,
+            rounds,
+            load_time,
+            load_time,
+            pinned.then_some("0"),
+        )?;
+        if let Some(all) = all_cores.filter(|_| pinned) {
+            pin(upstream_pid, all, false);
+        }
+        wrk::print_row(ours, &row);
+        rows.push(row);
+    }
+    Ok(Value::from(rows))
 }
 
 /// Builds the release binaries and empties `target/<name>`: (binary directory, work directory).

@@ -285,8 +285,14 @@ fn fill(db: &Path, end_ms: i64) -> Result<Duration, String> {
             written += n;
         }
     }
-    // The server's writer keeps the hourly rollup as it writes; a bulk load like this one
-    // builds it once from the rows afterwards (as the rollup's migration does).
+    build_rollup(&tx)?;
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(started.elapsed())
+}
+
+/// The server's writer keeps the hourly rollup as it writes; a bulk load like [`fill`]'s
+/// builds it once from the rows afterwards (as the rollup's migration does).
+fn build_rollup(tx: &Connection) -> Result<(), String> {
     tx.execute_batch(
         "DELETE FROM usage_hourly;
          INSERT INTO usage_hourly
@@ -297,9 +303,7 @@ fn fill(db: &Path, end_ms: i64) -> Result<Duration, String> {
                     sum(latency_ms), max(latency_ms)
              FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;",
     )
-    .map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())?;
-    Ok(started.elapsed())
+    .map_err(|e| e.to_string())
 }
 
 /// One measured query: its name, path, target and the figures.

@@ -501,6 +501,50 @@ fn hourly_sums(rows: &[UsageRow]) -> HashMap<HourKey<'_>, HourSums> {
     sums
 }
 
+/// Adds the batch's per-hour sums to `usage_hourly`, once per hour and group.
+fn add_hourly(tx: &rusqlite::Transaction<'_>, rows: &[UsageRow]) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut hourly = tx.prepare_cached(
+        "INSERT INTO usage_hourly (hour_ms, provider, account, model, upstream_model,
+            client_key, client_format, status, requests, errors, prompt_tokens,
+            completion_tokens, cached_tokens, reasoning_tokens, latency_sum_ms, latency_max_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (hour_ms, provider, account, model, upstream_model, client_key, client_format, status)
+         DO UPDATE SET
+             requests = requests + excluded.requests,
+             errors = errors + excluded.errors,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = completion_tokens + excluded.completion_tokens,
+             cached_tokens = cached_tokens + excluded.cached_tokens,
+             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+             latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+             latency_max_ms = max(latency_max_ms, excluded.latency_max_ms)",
+    )?;
+    for (k, s) in hourly_sums(rows) {
+        hourly.execute(params![
+            k.0,
+            k.1,
+            k.2,
+            k.3,
+            k.4,
+            k.5,
+            k.6,
+            k.7,
+            s.requests,
+            s.errors,
+            s.prompt_tokens,
+            s.completion_tokens,
+            s.cached_tokens,
+            s.reasoning_tokens,
+            s.latency_sum_ms,
+            s.latency_max_ms,
+        ])?;
+    }
+    Ok(())
+}
+
 fn insert(
     conn: &mut Connection,
     rows: &[UsageRow],
@@ -576,44 +620,7 @@ fn insert(
                 ])?;
             }
         }
-        if !rows.is_empty() {
-            let mut hourly = tx.prepare_cached(
-                "INSERT INTO usage_hourly (hour_ms, provider, account, model, upstream_model,
-                    client_key, client_format, status, requests, errors, prompt_tokens,
-                    completion_tokens, cached_tokens, reasoning_tokens, latency_sum_ms, latency_max_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                 ON CONFLICT (hour_ms, provider, account, model, upstream_model, client_key, client_format, status)
-                 DO UPDATE SET
-                     requests = requests + excluded.requests,
-                     errors = errors + excluded.errors,
-                     prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                     completion_tokens = completion_tokens + excluded.completion_tokens,
-                     cached_tokens = cached_tokens + excluded.cached_tokens,
-                     reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                     latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
-                     latency_max_ms = max(latency_max_ms, excluded.latency_max_ms)",
-            )?;
-            for (k, s) in hourly_sums(rows) {
-                hourly.execute(params![
-                    k.0,
-                    k.1,
-                    k.2,
-                    k.3,
-                    k.4,
-                    k.5,
-                    k.6,
-                    k.7,
-                    s.requests,
-                    s.errors,
-                    s.prompt_tokens,
-                    s.completion_tokens,
-                    s.cached_tokens,
-                    s.reasoning_tokens,
-                    s.latency_sum_ms,
-                    s.latency_max_ms,
-                ])?;
-            }
-        }
+        add_hourly(&tx, rows)?;
         for (provider, model, format) in learned {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO learned_formats (provider, model, format)
