@@ -11,6 +11,7 @@ mod cluster;
 mod dashboard;
 mod load;
 mod usage;
+mod wrk;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ const CHUNKS: usize = 20;
 /// latency they show is the latency of a loaded but not saturated proxy.
 const RATE: u32 = 5_000;
 const STREAM_RATE: u32 = 2_000;
+/// The scenarios also measured with wrk: passthrough, translated, streaming.
+const WRK_SCENARIOS: [&str; 3] = ["openai->openai", "claude->openai", "openai->openai stream"];
 
 struct Scenario {
     name: &'static str,
@@ -536,10 +539,52 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         print_row(s.name, &row);
         report.push(row);
     }
+    let wrk_rows = wrk_compare(
+        &dir,
+        &scenarios,
+        &report,
+        upstream.child.id(),
+        (rounds, load_time),
+        pinned.then_some(all.as_str()),
+    )?;
     let peak_rss = rss_kb(pid, "VmHWM:");
 
-    // 1,000 concurrent open streams: the upstream trickles its chunks so all are open at once.
     drop(upstream);
+    drop(proxy);
+    let streams = if quick { 200 } else { 1000 };
+    let open_rss = streams_run(&rt, &bin, &dir, up, streams)?;
+    let summary = json!({
+        "startup_ms": startup.as_secs_f64() * 1000.0,
+        "idle_rss_mb": idle_rss as f64 / 1024.0,
+        "peak_rss_mb_during_load": peak_rss as f64 / 1024.0,
+        "open_streams": streams,
+        "open_streams_completed": open_rss.1,
+        "rss_mb_with_open_streams": open_rss.0 as f64 / 1024.0,
+        "scenarios": report,
+        "wrk": wrk_rows,
+    });
+    println!(
+        "\nstart-up {:.1} ms · idle RSS {:.1} MB · peak RSS under load {:.1} MB · {} open streams: {:.1} MB ({} completed)",
+        summary["startup_ms"].as_f64().unwrap_or(0.0),
+        summary["idle_rss_mb"].as_f64().unwrap_or(0.0),
+        summary["peak_rss_mb_during_load"].as_f64().unwrap_or(0.0),
+        streams,
+        summary["rss_mb_with_open_streams"].as_f64().unwrap_or(0.0),
+        open_rss.1,
+    );
+    write_results(&dir.join("results.json"), &summary)?;
+    Ok(())
+}
+
+/// `streams` concurrent open streams through a fresh proxy in `dir` whose upstream (was `up`)
+/// trickles its chunks so all are open at once: the peak RSS meanwhile and how many completed.
+fn streams_run(
+    rt: &tokio::runtime::Runtime,
+    bin: &Path,
+    dir: &Path,
+    up: SocketAddr,
+    streams: usize,
+) -> Result<(u64, usize), String> {
     let (slow, _) = spawn(
         Command::new(bin.join("bench-upstream")).args([
             "--chunks",
@@ -555,32 +600,54 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         config.replace(&up.to_string(), &slow.addr.to_string()),
     )
     .map_err(|e| e.to_string())?;
-    drop(proxy);
-    let (proxy, _) = spawn_proxy(&bin, &dir)?;
-    let px = proxy.addr;
-    let pid = proxy.child.id();
-    let streams = if quick { 200 } else { 1000 };
-    let open_rss = open_streams(&rt, px, pid, streams);
-    let summary = json!({
-        "startup_ms": startup.as_secs_f64() * 1000.0,
-        "idle_rss_mb": idle_rss as f64 / 1024.0,
-        "peak_rss_mb_during_load": peak_rss as f64 / 1024.0,
-        "open_streams": streams,
-        "open_streams_completed": open_rss.1,
-        "rss_mb_with_open_streams": open_rss.0 as f64 / 1024.0,
-        "scenarios": report,
-    });
-    println!(
-        "\nstart-up {:.1} ms · idle RSS {:.1} MB · peak RSS under load {:.1} MB · {} open streams: {:.1} MB ({} completed)",
-        summary["startup_ms"].as_f64().unwrap_or(0.0),
-        summary["idle_rss_mb"].as_f64().unwrap_or(0.0),
-        summary["peak_rss_mb_during_load"].as_f64().unwrap_or(0.0),
-        streams,
-        summary["rss_mb_with_open_streams"].as_f64().unwrap_or(0.0),
-        open_rss.1,
-    );
-    write_results(&dir.join("results.json"), &summary)?;
-    Ok(())
+    let (proxy, _) = spawn_proxy(bin, dir)?;
+    let open = open_streams(rt, proxy.addr, proxy.child.id(), streams);
+    drop(slow);
+    Ok(open)
+}
+
+/// wrk's figures for the [`WRK_SCENARIOS`] among `scenarios` beside `report`'s (ours), or
+/// null where wrk is not installed. With `all_cores` (a 2-core machine), wrk's one-connection
+/// runs are pinned as ours are: the client on core 0, the fake upstream on core 1.
+fn wrk_compare(
+    dir: &Path,
+    scenarios: &[Scenario],
+    report: &[Value],
+    upstream_pid: u32,
+    (rounds, load_time): (usize, Duration),
+    all_cores: Option<&str>,
+) -> Result<Value, String> {
+    if !wrk::available() {
+        println!("\nwrk is not installed (`apt-get install wrk`): its figures are skipped");
+        return Ok(Value::Null);
+    }
+    wrk::print_header();
+    let mut rows = Vec::new();
+    for (s, ours) in scenarios.iter().zip(report) {
+        if !WRK_SCENARIOS.contains(&s.name) {
+            continue;
+        }
+        let case = wrk::Case {
+            name: s.name,
+            direct: &s.direct,
+            through: &s.through,
+        };
+        let pinned = all_cores.is_some() && pin(upstream_pid, "1", false);
+        let row = wrk::measure(
+            dir,
+            &case,
+            rounds,
+            load_time,
+            load_time,
+            pinned.then_some("0"),
+        )?;
+        if let Some(all) = all_cores.filter(|_| pinned) {
+            pin(upstream_pid, all, false);
+        }
+        wrk::print_row(ours, &row);
+        rows.push(row);
+    }
+    Ok(Value::from(rows))
 }
 
 /// Builds the release binaries and empties `target/<name>`: (binary directory, work directory).

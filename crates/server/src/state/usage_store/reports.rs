@@ -213,6 +213,22 @@ pub fn aggregate(
     group_by: &[Dim],
     max_rows: usize,
 ) -> rusqlite::Result<Option<Vec<AggregateRow>>> {
+    let (sql, args) = aggregate_sql(source, bucket_ms, filter, group_by, max_rows);
+    let n = group_by.len();
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| aggregate_row(r, n))?;
+    let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows.len() <= max_rows).then_some(rows))
+}
+
+/// The statement [`aggregate`] runs, and its arguments.
+fn aggregate_sql(
+    source: Source,
+    bucket_ms: i64,
+    filter: &Filter,
+    group_by: &[Dim],
+    max_rows: usize,
+) -> (String, Vec<Sql>) {
     let (table, time, measures) = source.parts();
     let dims: Vec<&str> = group_by
         .iter()
@@ -221,11 +237,22 @@ pub fn aggregate(
             Source::Hourly => d.rollup(),
         })
         .collect();
-    let mut select = vec![format!("({time} / ?) * ? AS bucket")];
+    // Hour buckets of the rollup are its own `hour_ms`: grouped by it (and dimensions in the
+    // primary key's order) SQLite reads the groups in key order instead of sorting them all.
+    let whole_hours = source == Source::Hourly && bucket_ms == 3_600_000;
+    let mut select = vec![if whole_hours {
+        format!("{time} AS bucket")
+    } else {
+        format!("({time} / ?) * ? AS bucket")
+    }];
     select.extend(dims.iter().map(|d| (*d).to_owned()));
     select.extend(measures.iter().map(|m| (*m).to_owned()));
     let mut sql = format!("SELECT {} FROM {table}", select.join(", "));
-    let mut args = vec![Sql::Integer(bucket_ms), Sql::Integer(bucket_ms)];
+    let mut args = if whole_hours {
+        Vec::new()
+    } else {
+        vec![Sql::Integer(bucket_ms), Sql::Integer(bucket_ms)]
+    };
     let mut conds = Vec::new();
     narrow(&mut sql, &mut conds, filter, time, |d| match source {
         Source::Rows => d.column(),
@@ -238,11 +265,7 @@ pub fn aggregate(
         order.join(", "),
         max_rows + 1
     ));
-    let n = group_by.len();
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| aggregate_row(r, n))?;
-    let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((rows.len() <= max_rows).then_some(rows))
+    (sql, args)
 }
 
 fn aggregate_row(r: &Row<'_>, dims: usize) -> rusqlite::Result<AggregateRow> {
@@ -362,6 +385,14 @@ pub fn requests_page(
     before: Option<(i64, i64)>,
     limit: u32,
 ) -> rusqlite::Result<Vec<RequestRow>> {
+    let (sql, args) = requests_sql(filter, before, limit);
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), request_row)?;
+    rows.collect()
+}
+
+/// The statement [`requests_page`] runs, and its arguments.
+fn requests_sql(filter: &Filter, before: Option<(i64, i64)>, limit: u32) -> (String, Vec<Sql>) {
     let mut sql = format!("SELECT {ROW_COLUMNS} FROM usage");
     let mut args = Vec::new();
     narrow(&mut sql, &mut args, filter, "ts_ms", Dim::column);
@@ -372,16 +403,17 @@ pub fn requests_page(
     }
     sql.push_str(" ORDER BY ts_ms DESC, id DESC LIMIT ?");
     args.push(Sql::Integer(i64::from(limit)));
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), request_row)?;
-    rows.collect()
+    (sql, args)
+}
+
+/// The statement [`request_by_id`] runs.
+fn by_id_sql() -> String {
+    format!("SELECT {ROW_COLUMNS} FROM usage WHERE request_id = ?1 ORDER BY id LIMIT 1")
 }
 
 /// The row of the request answered with `request_id`.
 pub fn request_by_id(conn: &Connection, request_id: &str) -> rusqlite::Result<Option<RequestRow>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ROW_COLUMNS} FROM usage WHERE request_id = ?1 ORDER BY id LIMIT 1"
-    ))?;
+    let mut stmt = conn.prepare(&by_id_sql())?;
     let mut rows = stmt.query_map([request_id], request_row)?;
     rows.next().transpose()
 }
@@ -434,7 +466,7 @@ mod tests {
         let (dir, mut conn) = db("rollup");
         let start = 1_700_000_000_000 / HOUR * HOUR;
         let rows = rows(start);
-        // In two batches, so the trigger both inserts and adds to existing rollup rows.
+        // In two batches, so the writer both inserts and adds to existing rollup rows.
         insert(&mut conn, &rows[..250], &[], &[]).unwrap();
         insert(&mut conn, &rows[250..], &[], &[]).unwrap();
         let filters = [
@@ -491,17 +523,18 @@ mod tests {
     fn the_migration_fills_the_rollup_from_rows_written_before_it() {
         let (dir, mut conn) = db("migrate");
         let start = 1_700_000_000_000 / HOUR * HOUR;
-        conn.execute_batch("DELETE FROM usage_hourly; DROP TRIGGER usage_hourly_add;")
-            .unwrap();
         insert(&mut conn, &rows(start), &[], &[]).unwrap();
         // Back to before the rollup, as a database from an older release is.
         let before = super::super::schema::MIGRATIONS
             .iter()
             .position(|m| m.contains("CREATE TABLE usage_hourly"))
             .unwrap();
+        // The migrations from the rollup's on run again, so each of them (the index and
+        // trigger changes after it) must be one that can.
         conn.execute_batch(
-            "DROP TABLE usage_hourly; DROP INDEX usage_request_id; DROP INDEX usage_key_ts;
-             DROP INDEX usage_provider_ts; DROP INDEX usage_model_ts;",
+            "DROP TABLE usage_hourly; DROP INDEX IF EXISTS usage_request_id;
+             DROP INDEX IF EXISTS usage_key_ts; DROP INDEX IF EXISTS usage_provider_ts;
+             DROP INDEX IF EXISTS usage_model_ts;",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", before as i64)
@@ -512,6 +545,101 @@ mod tests {
         assert_eq!(
             aggregate(&conn, Source::Rows, HOUR, &f, &Dim::ALL, 10_000).unwrap(),
             aggregate(&conn, Source::Hourly, HOUR, &f, &Dim::ALL, 10_000).unwrap()
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str, args: Vec<Sql>) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every query the usage API runs reads through an index that matches its filter and
+    /// order, so a page or an aggregate costs what it returns, not the table's size: the
+    /// indexes the writer keeps up are exactly the ones these need.
+    #[test]
+    fn every_api_query_reads_through_an_index() {
+        let (dir, conn) = db("plans");
+        let page = |filter: Filter, before| {
+            let (sql, args) = requests_sql(&filter, before, 51);
+            plan(&conn, &sql, args)
+        };
+        let pages = [
+            (Filter::default(), None, "usage_ts"),
+            (Filter::default(), Some((1, 2)), "usage_ts"),
+            (
+                Filter {
+                    from_ms: Some(1),
+                    to_ms: Some(2),
+                    errors: Some(true),
+                    ..Filter::default()
+                },
+                None,
+                "usage_ts",
+            ),
+            (
+                Filter {
+                    provider: Some("gemini".into()),
+                    errors: Some(true),
+                    ..Filter::default()
+                },
+                Some((1, 2)),
+                "usage_provider_ts",
+            ),
+            (
+                Filter {
+                    client_key: Some("judy".into()),
+                    ..Filter::default()
+                },
+                None,
+                "usage_key_ts",
+            ),
+            (
+                Filter {
+                    model: Some("gpt-5".into()),
+                    ..Filter::default()
+                },
+                None,
+                "usage_model_ts",
+            ),
+        ];
+        for (filter, before, index) in pages {
+            let p = page(filter.clone(), before);
+            assert!(
+                p.contains(&format!("USING INDEX {index} ")) || p.ends_with(index),
+                "{filter:?}: {p}"
+            );
+            // Read in the page's order: no sort of every matching row.
+            assert!(!p.contains("TEMP B-TREE"), "{filter:?}: {p}");
+        }
+        let p = plan(&conn, &by_id_sql(), vec![Sql::Text("ab".into())]);
+        assert!(
+            p.contains("USING INDEX usage_request_id (request_id=?)"),
+            "{p}"
+        );
+        let range = Filter {
+            from_ms: Some(1),
+            to_ms: Some(2),
+            ..Filter::default()
+        };
+        let (sql, args) = aggregate_sql(Source::Rows, 60_000, &range, &[Dim::Provider], 10);
+        let p = plan(&conn, &sql, args);
+        assert!(
+            p.contains("SEARCH usage USING INDEX usage_ts (ts_ms>? AND ts_ms<?)"),
+            "{p}"
+        );
+        let (sql, args) = aggregate_sql(Source::Hourly, HOUR, &range, &[Dim::Provider], 10);
+        let p = plan(&conn, &sql, args);
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+        let (sql, args) = aggregate_sql(Source::Hourly, HOUR, &range, &Dim::ALL, 10);
+        let p = plan(&conn, &sql, args);
+        assert!(
+            p.contains("SEARCH usage_hourly USING PRIMARY KEY (hour_ms>? AND hour_ms<?)"),
+            "{p}"
         );
         let _ = std::fs::remove_dir_all(dir);
     }
