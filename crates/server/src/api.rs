@@ -138,6 +138,30 @@ async fn route(
             routes::reorder_combo(app, req, actor, accounts::decode(name)).await
         }
         (["combos", _, "order"], _) => Ok(not_allowed("POST")),
+        (
+            [
+                "providers" | "settings" | "audit" | "keys" | "usage" | "requests",
+                ..,
+            ],
+            _,
+        ) => route_config(app, req, actor, segments).await,
+        (_, method) => Err(ApiError::not_found(format!(
+            "no management route for {method} {}; see GET /api/openapi.json",
+            req.uri().path()
+        ))
+        .with_code("unknown_route")),
+    }
+}
+
+/// The second half of the route table: providers, settings, audit, client keys and usage.
+async fn route_config(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    actor: Actor,
+    segments: &[&str],
+) -> Answer {
+    let method = req.method().clone();
+    match (segments, method) {
         (["providers"], Method::GET) => providers::list(app).await,
         (["providers"], Method::POST) => providers::create(app, req, actor).await,
         (["providers"], _) => Ok(not_allowed("GET, POST")),

@@ -75,9 +75,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let stored_routes = usage_store::load_routes(&conn).map_err(Error::read("stored routes"))?;
-        let stored_providers = usage_store::load_providers(&conn).map_err(Error::read("stored providers"))?;
-        let stored_settings = usage_store::load_overrides(&conn).map_err(Error::read("stored settings"))?;
+        let (stored_routes, stored_providers, stored_settings) = stored_sources(&conn)?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -201,6 +199,22 @@ fn load_config(config_path: &Path, overrides: &config::Overrides) -> Result<conf
         );
     }
     Ok(config)
+}
+
+/// What the management API and the CLI keep in the database beside the file: aliases and
+/// combos, providers (unchecked yet), and settings.
+type StoredSources = (
+    usage_store::StoredRoutes,
+    Vec<(String, serde_json::Value)>,
+    config::overrides::Overrides,
+);
+
+fn stored_sources(conn: &rusqlite::Connection) -> Result<StoredSources, Error> {
+    Ok((
+        usage_store::load_routes(conn).map_err(Error::read("stored routes"))?,
+        usage_store::load_providers(conn).map_err(Error::read("stored providers"))?,
+        usage_store::load_overrides(conn).map_err(Error::read("stored settings"))?,
+    ))
 }
 
 /// The providers the management API stored, checked as the file's are; one that no longer

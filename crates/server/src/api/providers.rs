@@ -259,7 +259,7 @@ async fn save(
     let env = |var: &str| std::env::var(var).ok();
     let (checked, warnings) =
         config::stored_provider(&definition, &file, &env).map_err(|e| body::invalid(e.0))?;
-    if app.kinds.get(checked.kind.as_str()).is_none() {
+    if !app.kinds.contains_key(checked.kind.as_str()) {
         let mut known: Vec<_> = app.kinds.keys().copied().collect();
         known.sort_unstable();
         return Err(body::invalid(format!(

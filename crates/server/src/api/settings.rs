@@ -307,13 +307,13 @@ pub async fn view(app: &Arc<App>) -> Result<SettingsView, ApiError> {
         .and_then(Result::ok)
         .unwrap_or_default();
     let file = FileText(toml::from_str(&text).unwrap_or_default());
-    let stored = with_db(&app, |conn| usage_store::load_routes(conn)).await?;
+    let stored = with_db(app, |conn| usage_store::load_routes(conn)).await?;
     let overrides = app.reconfigure.lock().await.stored_settings.clone();
     let started = chrono::DateTime::<chrono::Utc>::from(app.started).to_rfc3339();
     let last = app.reload_status();
     let view = SettingsView {
         file: app.snapshot().config.file.display().to_string(),
-        settings: settings(&app, &file, stored.0.len() + stored.1.len(), &overrides),
+        settings: settings(app, &file, stored.0.len() + stored.1.len(), &overrides),
         reload: ReloadStatus {
             loaded_at: last
                 .as_ref()

@@ -89,37 +89,45 @@ pub fn manage(config_path: &Path, kind: &str, action: StoredAction) -> Result<()
             println!("removed {kind} `{name}`");
             println!("{RELOAD}");
         }
-        StoredAction::List => {
-            let (aliases, combos) = usage_store::load_routes(&conn)?;
-            if kind == "alias" {
-                for (name, target) in &config.aliases {
-                    println!("{name} -> {target}  (config)");
-                }
-                for (name, target) in aliases {
-                    println!("{name} -> {target}  (database)");
-                }
-            } else {
-                for (name, steps) in &config.combos {
-                    let steps: Vec<String> = steps
-                        .iter()
-                        .map(|t| {
-                            format!(
-                                "{}/{}{}",
-                                t.provider,
-                                t.model,
-                                t.account
-                                    .as_ref()
-                                    .map(|a| format!("@{a}"))
-                                    .unwrap_or_default()
-                            )
-                        })
-                        .collect();
-                    println!("{name} -> {}  (config)", steps.join(", "));
-                }
-                for (name, steps) in combos {
-                    println!("{name} -> {}  (database)", steps.join(", "));
-                }
-            }
+        StoredAction::List => list(&config, &conn, kind)?,
+    }
+    Ok(())
+}
+
+/// Prints the file's and the database's aliases (or combos), each with its source.
+fn list(
+    config: &crate::config::Config,
+    conn: &rusqlite::Connection,
+    kind: &str,
+) -> Result<(), Error> {
+    let (aliases, combos) = usage_store::load_routes(conn)?;
+    if kind == "alias" {
+        for (name, target) in &config.aliases {
+            println!("{name} -> {target}  (config)");
+        }
+        for (name, target) in aliases {
+            println!("{name} -> {target}  (database)");
+        }
+    } else {
+        for (name, steps) in &config.combos {
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}/{}{}",
+                        t.provider,
+                        t.model,
+                        t.account
+                            .as_ref()
+                            .map(|a| format!("@{a}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            println!("{name} -> {}  (config)", steps.join(", "));
+        }
+        for (name, steps) in combos {
+            println!("{name} -> {}  (database)", steps.join(", "));
         }
     }
     Ok(())

@@ -238,7 +238,7 @@ async fn serve(
         .deliver(call, &resolved.targets, &taken)
         .await
         .map_err(Refusal::from_failure)?;
-    answer(app, live, call, endpoint.op, &taken, res, slot, deadline).await
+    answer(live, call, endpoint.op, &taken, res, slot, deadline).await
 }
 
 /// Reads a speech request: JSON with `model`, `input` (the text) and `voice`.
@@ -616,7 +616,6 @@ impl<'a> Media<'a> {
 /// Answers the client: speech streamed as it comes, the others read whole (a transcript or
 /// edited images are small) so their usage can be read.
 async fn answer(
-    app: &Arc<App>,
     live: &Snapshot,
     call: &mut Call,
     op: Operation,
@@ -638,7 +637,8 @@ async fn answer(
         let length = res.headers().get(CONTENT_LENGTH).cloned();
         // The row is written by the body when the audio ends; this placeholder call takes
         // the real one's place here and records nothing.
-        let mut owned = std::mem::replace(call, Call::detached(app.clone()));
+        let placeholder = Call::detached(call.app().clone());
+        let mut owned = std::mem::replace(call, placeholder);
         owned.upstream_done();
         let body = Passthrough::new(
             res.into_body(),
