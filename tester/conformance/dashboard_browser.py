@@ -357,7 +357,14 @@ def run(driver):
     page = driver.page_source
     check("no secret is on the settings page", ADMIN not in page and CLIENT_KEY not in page
           and "sk-dashboard-account-0" not in page)
-    check("the settings page says it is read-only", "Read-only" in page)
+    form = driver.find_element(By.CSS_SELECTOR, "form[aria-label='Change a setting']")
+    Select(form.find_element(By.NAME, "key")).select_by_value("timeouts.total_ms")
+    form.find_element(By.NAME, "value").send_keys("90000" + Keys.ENTER)
+    wait(driver, EC.text_to_be_present_in_element(
+        (By.XPATH, "//table[@id='settings']//tr[td[1][normalize-space()='timeouts.total_ms']]/td[3]"), "database"),
+        "the changed setting to show the database as its source", 15)
+    check("a setting changed in the page is in force", setting("timeouts.total_ms")[1] == "90000",
+          json.dumps(setting("timeouts.total_ms")))
     accessible(driver, "settings")
     console_clean(driver, "settings")
     shot(driver, "09-settings")

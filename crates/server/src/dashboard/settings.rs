@@ -23,8 +23,14 @@ pub async fn page(app: &Arc<App>) -> Page {
                 None => p.muted { "No reload has been refused." }
             }
             p.muted {
-                "Read-only: the management API has no settings update yet. Change a value in the file or its "
-                code { "SWITCHYARD_*" } " variable. Secrets are masked."
+                "Routing and timeout settings change here (kept in the database, over the file's "
+                "value; an empty value gives the setting back to the file). Anything else changes in "
+                "the file or its " code { "SWITCHYARD_*" } " variable. Secrets are masked."
+            }
+            form data-api="/api/settings" data-method="PATCH" data-pair="" data-ok="Setting changed" data-done="reload" aria-label="Change a setting" {
+                label { span { "Setting" } select name="key" { @for k in crate::config::overrides::KEYS { option value=(k) { (k) } } } }
+                label { span { "Value" } input name="value" size="16" placeholder="empty: the file's"; }
+                " " button type="submit" { "Change" }
             }
         }
         table id="settings" {

@@ -56,8 +56,14 @@ document.addEventListener("submit", async (event) => {
   const form = event.target.closest("form[data-api]");
   if (!form) return;
   event.preventDefault();
-  const body = {};
-  for (const field of form.querySelectorAll("input[name], select[name], textarea[name]")) {
+  let body = {};
+  // <form data-pair>: one setting, {key: value}; a number stays a number, empty is null.
+  if (form.dataset.pair !== undefined) {
+    const raw = form.querySelector("[name=value]").value.trim();
+    const value = raw === "" ? null : /^\d+$/.test(raw) ? Number(raw) : raw;
+    body = { [form.querySelector("[name=key]").value]: value };
+  }
+  for (const field of form.dataset.pair !== undefined ? [] : form.querySelectorAll("input[name], select[name], textarea[name]")) {
     const raw = field.value.trim();
     if (raw === "") continue;
     let value = raw;
