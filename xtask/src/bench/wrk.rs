@@ -80,7 +80,8 @@ fn run_once(
     let out = cmd
         .args(["-t", &threads, "-c", &connections.to_string()])
         .arg("-d")
-        .arg(format!("{}ms", time.as_millis()))
+        // wrk takes whole seconds (its units are s, m and h).
+        .arg(format!("{}s", time.as_secs().max(1)))
         .arg("-s")
         .arg(script)
         .arg(format!("http://{}{}", t.addr, t.path))
@@ -132,8 +133,8 @@ pub fn measure(
     let direct = script(dir, &format!("{}-direct", case.name), case.direct)?;
     let through = script(dir, &format!("{}-through", case.name), case.through)?;
     // Warm both paths (connections, caches) before anything is measured.
-    run_once(&direct, case.direct, 1, Duration::from_millis(200), None)?;
-    run_once(&through, case.through, 1, Duration::from_millis(200), None)?;
+    run_once(&direct, case.direct, 1, Duration::from_secs(1), None)?;
+    run_once(&through, case.through, 1, Duration::from_secs(1), None)?;
     let (mut d50, mut d99, mut t50, mut t99) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds.max(1) {
         let d = run_once(&direct, case.direct, 1, time, client_cpu)?;
