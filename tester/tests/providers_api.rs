@@ -437,3 +437,96 @@ async fn settings_changed_through_the_api_apply_at_once_and_outlive_a_file_reloa
         .count();
     assert_eq!(updates, 2, "{audit}");
 }
+
+/// A catalogue entry set through the API prices and limits the next request, is kept across
+/// a restart, and when removed the model is unpriced again.
+#[tokio::test]
+async fn a_model_entry_set_through_the_api_prices_and_limits_the_next_request() {
+    let a = FakeOpenAi::start().await;
+    let cfg = config(&a).replace("[server]\n", "[server]\ncost_header = true\n");
+    let mut proxy = Proxy::start(&cfg, &[]);
+    let seen = Mutex::new(Vec::new());
+    let admin = Admin {
+        proxy: &proxy,
+        seen: &seen,
+    };
+    let cost = |reply: &Reply| {
+        reply
+            .headers
+            .get("x-switchyard-cost-usd")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let asked = |max_tokens: u64| json!({"model": "p/m", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]});
+    let chat = |body: Value| {
+        let url = proxy.url("/v1/chat/completions");
+        async move { post_json(&url, CLIENT, &body).await }
+    };
+
+    // Unknown to the catalogue: no price, nothing clamped.
+    let before = chat(asked(500)).await;
+    assert_eq!(cost(&before), "unknown");
+    assert_eq!(a.requests().last().unwrap().body["max_tokens"], 500);
+
+    let entry = json!({
+        "kinds": ["openai"], "context": 1000, "max_output": 100,
+        "input": 1.0, "output": 2.0, "checked": "2026-12-07", "source": "test",
+    });
+    let set = admin.expect("PUT", "/api/models/m", &entry, 200).await;
+    assert_eq!(set["origin"], "api");
+    assert_eq!(set["prices"]["output"], 2.0);
+    let priced = chat(asked(500)).await;
+    assert_eq!(priced.status, 200, "{}", priced.text());
+    let usd: f64 = cost(&priced).parse().unwrap();
+    assert!(usd > 0.0, "{}", cost(&priced));
+    assert_eq!(a.requests().last().unwrap().body["max_tokens"], 100);
+    let listed = admin
+        .expect("GET", "/api/models/m", &Value::Null, 200)
+        .await;
+    assert_eq!(listed["max_output"], 100);
+
+    // Refused: an entry the catalogue would refuse, a shipped entry removed here.
+    admin
+        .expect("PUT", "/api/models/m", &json!({"context": 1000}), 400)
+        .await;
+    let shipped = admin.expect("GET", "/api/models", &Value::Null, 200).await;
+    let shipped_id = shipped["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["origin"] == "catalogue")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin
+        .expect(
+            "DELETE",
+            &format!("/api/models/{shipped_id}"),
+            &Value::Null,
+            409,
+        )
+        .await;
+
+    // Kept across a restart.
+    proxy.stop();
+    let proxy = Proxy::start_in(proxy.dir.clone(), &cfg, &[]);
+    let admin = Admin {
+        proxy: &proxy,
+        seen: &seen,
+    };
+    let url = proxy.url("/v1/chat/completions");
+    let kept = post_json(&url, CLIENT, &asked(500)).await;
+    assert_ne!(cost(&kept), "unknown");
+
+    // Removed: unpriced again.
+    admin
+        .expect("DELETE", "/api/models/m", &Value::Null, 200)
+        .await;
+    let after = post_json(&url, CLIENT, &asked(500)).await;
+    assert_eq!(cost(&after), "unknown");
+    admin
+        .expect("DELETE", "/api/models/m", &Value::Null, 404)
+        .await;
+}

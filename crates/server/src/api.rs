@@ -12,6 +12,7 @@ pub mod account_add;
 pub mod accounts;
 pub mod audit;
 pub mod body;
+pub mod catalogue;
 pub mod keys;
 pub mod logins;
 pub mod models;
@@ -140,7 +141,7 @@ async fn route(
         (["combos", _, "order"], _) => Ok(not_allowed("POST")),
         (
             [
-                "providers" | "settings" | "audit" | "keys" | "usage" | "requests",
+                "providers" | "settings" | "audit" | "keys" | "usage" | "requests" | "models",
                 ..,
             ],
             _,
@@ -185,6 +186,16 @@ async fn route_config(
             models::refresh(app, actor, &accounts::decode(name)).await
         }
         (["providers", _, "models", "refresh"], _) => Ok(not_allowed("POST")),
+        (["models"], Method::GET) => catalogue::list(app).await,
+        (["models"], _) => Ok(not_allowed("GET")),
+        (["models", id], Method::GET) => catalogue::get(app, &accounts::decode(id)).await,
+        (["models", id], Method::PUT) => {
+            catalogue::put(app, req, actor, accounts::decode(id)).await
+        }
+        (["models", id], Method::DELETE) => {
+            catalogue::delete(app, actor, accounts::decode(id)).await
+        }
+        (["models", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
         (["settings"], Method::GET) => settings::get(app).await,
         (["settings"], Method::PATCH) => settings::update(app, req, actor).await,
         (["settings"], _) => Ok(not_allowed("GET, PATCH")),

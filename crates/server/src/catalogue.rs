@@ -20,6 +20,8 @@ pub const BUILTIN: &str = include_str!("../../../data/models.toml");
 pub enum Origin {
     Catalogue,
     Config,
+    /// Set through the management API (`PUT /api/models/{id}`), kept in the database.
+    Api,
 }
 
 impl Origin {
@@ -27,6 +29,7 @@ impl Origin {
         match self {
             Origin::Catalogue => "catalogue",
             Origin::Config => "config",
+            Origin::Api => "api",
         }
     }
 }
@@ -272,9 +275,22 @@ impl Catalogue {
 
     /// Adds the config file's `[[models]]`: an entry replaces the shipped one for the kinds
     /// it names, or adds a model.
-    pub fn with_overrides(mut self, entries: &[ModelEntry]) -> Result<Catalogue, CatalogueError> {
+    pub fn with_overrides(self, entries: &[ModelEntry]) -> Result<Catalogue, CatalogueError> {
+        self.overlay(entries, Origin::Config)
+    }
+
+    /// Adds the entries set through the management API, over the file's.
+    pub fn with_api_overrides(self, entries: &[ModelEntry]) -> Result<Catalogue, CatalogueError> {
+        self.overlay(entries, Origin::Api)
+    }
+
+    fn overlay(
+        mut self,
+        entries: &[ModelEntry],
+        origin: Origin,
+    ) -> Result<Catalogue, CatalogueError> {
         for (i, entry) in entries.iter().enumerate() {
-            let info = to_info(entry.clone(), Origin::Config)
+            let info = to_info(entry.clone(), origin)
                 .map_err(|e| CatalogueError::Invalid(format!("models[{i}]: {e}")))?;
             self.insert(info, true)?;
         }
@@ -395,11 +411,13 @@ fn to_info(e: ModelEntry, origin: Origin) -> Result<ModelInfo, String> {
             ));
         }
         (None, Origin::Config) => "config".into(),
+        (None, Origin::Api) => "api".into(),
         (None, Origin::Catalogue) => return Err(format!("`{id}`: `checked` is missing")),
     };
     let source = match (e.source, origin) {
         (Some(s), _) if !s.trim().is_empty() => s,
         (_, Origin::Config) => "config file".into(),
+        (_, Origin::Api) => "management API".into(),
         (_, Origin::Catalogue) => return Err(format!("`{id}`: `source` is missing")),
     };
     let prices = match (e.input, e.output) {

@@ -75,7 +75,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
     runtime.block_on(async move {
         let mut conn = usage_store::open(&config.database)
             .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let (stored_routes, stored_providers, stored_settings) = stored_sources(&conn)?;
+        let (stored_routes, stored_providers, stored_settings, stored_models) = stored_sources(&conn)?;
         let saved = saved_states(&mut conn)?;
         let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
         let now = switchyard_hub::clock::now();
@@ -105,7 +105,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
         let stored_providers = checked_providers(&stored_providers, &config);
-        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers, stored_settings };
+        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers, stored_settings, stored_models };
         let app = Arc::new(app::build(usage, debug, &saved, sources)?);
         restore_learned(&app.snapshot(), &learned);
         app.client_keys.set_stored(stored_keys);
@@ -207,6 +207,7 @@ type StoredSources = (
     usage_store::StoredRoutes,
     Vec<(String, serde_json::Value)>,
     config::overrides::Overrides,
+    Vec<crate::catalogue::ModelEntry>,
 );
 
 fn stored_sources(conn: &rusqlite::Connection) -> Result<StoredSources, Error> {
@@ -214,6 +215,7 @@ fn stored_sources(conn: &rusqlite::Connection) -> Result<StoredSources, Error> {
         usage_store::load_routes(conn).map_err(Error::read("stored routes"))?,
         usage_store::load_providers(conn).map_err(Error::read("stored providers"))?,
         usage_store::load_overrides(conn).map_err(Error::read("stored settings"))?,
+        usage_store::load_model_overrides(conn).map_err(Error::read("stored models"))?,
     ))
 }
 

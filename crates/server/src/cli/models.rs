@@ -65,6 +65,7 @@ fn refresh_all(config_path: &Path) -> Result<(), Error> {
         stored_routes: Default::default(),
         stored_providers: Vec::new(),
         stored_settings: Default::default(),
+        stored_models: Vec::new(),
     };
     let app =
         Arc::new(app::build(usage, None, &[], sources).map_err(|e| Error::Refused(e.to_string()))?);

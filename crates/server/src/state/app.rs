@@ -462,6 +462,15 @@ impl App {
             .await
     }
 
+    /// Puts the model catalogue entries the management API stored in force.
+    pub(crate) async fn apply_stored_models(
+        &self,
+        stored: Vec<crate::catalogue::ModelEntry>,
+    ) -> Result<(), StartError> {
+        self.apply_stored(|sources| sources.stored_models = stored)
+            .await
+    }
+
     /// Changes one of the sources as `change` says, rebuilds and reports how it went.
     async fn apply_stored(&self, change: impl FnOnce(&mut Reconfigure)) -> Result<(), StartError> {
         let mut sources = self.reconfigure.lock().await;

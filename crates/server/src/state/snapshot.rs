@@ -42,6 +42,8 @@ pub struct Reconfigure {
     pub stored_providers: Vec<ProviderConfig>,
     /// Routing and timeout settings changed through the API, laid over the file's.
     pub stored_settings: crate::config::overrides::Overrides,
+    /// Model catalogue entries set through the API, laid over the shipped and file's ones.
+    pub stored_models: Vec<crate::catalogue::ModelEntry>,
 }
 
 impl Reconfigure {
@@ -51,6 +53,15 @@ impl Reconfigure {
         let mut config = self.file.clone();
         if let Err(e) = crate::config::overrides::apply(&mut config, &self.stored_settings) {
             tracing::warn!("stored settings are left out: {}", e.0);
+        }
+        if !self.stored_models.is_empty() {
+            match (*config.catalogue)
+                .clone()
+                .with_api_overrides(&self.stored_models)
+            {
+                Ok(c) => config.catalogue = std::sync::Arc::new(c),
+                Err(e) => tracing::warn!("stored model entries are left out: {e}"),
+            }
         }
         for p in &self.stored_providers {
             if config.providers.iter().any(|f| f.name == p.name) {

@@ -32,9 +32,10 @@ mod schema;
 
 pub use keys::{data_version, insert_key, load_key, load_keys, revoke_key, update_key};
 pub use queries::{
-    StoredRoutes, cost_since, load_account_states, load_learned_formats, load_overrides,
-    load_providers, load_routes, remove_provider, remove_route, save_overrides, save_provider,
-    save_route, summary, tokens_by_key_since,
+    StoredRoutes, cost_since, load_account_states, load_learned_formats, load_model_overrides,
+    load_overrides, load_providers, load_routes, remove_model_override, remove_provider,
+    remove_route, save_model_override, save_overrides, save_provider, save_route, summary,
+    tokens_by_key_since,
 };
 pub use resets::{ResetScope, apply_pending_resets, forget_resets, pending_resets, request_reset};
 pub use schema::open;

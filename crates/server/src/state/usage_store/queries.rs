@@ -112,6 +112,38 @@ pub fn save_overrides(
     tx.commit()
 }
 
+/// The model catalogue entries set through the management API, by id. One that no longer
+/// reads as an entry is left out.
+pub fn load_model_overrides(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<crate::catalogue::ModelEntry>> {
+    let mut stmt = conn.prepare("SELECT entry FROM model_overrides ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for text in rows {
+        if let Ok(entry) = serde_json::from_str(&text?) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+pub fn save_model_override(
+    conn: &Connection,
+    entry: &crate::catalogue::ModelEntry,
+) -> rusqlite::Result<()> {
+    let text = serde_json::to_string(entry).unwrap_or_default();
+    conn.execute(
+        "INSERT OR REPLACE INTO model_overrides (id, entry) VALUES (?1, ?2)",
+        params![entry.id, text],
+    )?;
+    Ok(())
+}
+
+pub fn remove_model_override(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM model_overrides WHERE id = ?1", [id])? > 0)
+}
+
 pub fn remove_provider(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM stored_providers WHERE name = ?1", [name])? > 0)
 }

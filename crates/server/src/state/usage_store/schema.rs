@@ -213,6 +213,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // cut the writer from about 190,000 to about 42,000 rows/s. Written so it can run again
     // (the rollup migration's test replays the migrations after it).
     "DROP TRIGGER IF EXISTS usage_hourly_add;",
+    // Model catalogue entries set through the management API (`PUT /api/models/{id}`): the
+    // entry as JSON, laid over the shipped catalogue and the file's `[[models]]`.
+    "CREATE TABLE IF NOT EXISTS model_overrides (
+        id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL
+     );",
 ];
 
 /// Opens (or creates) the database at `path`, on the newest schema.
