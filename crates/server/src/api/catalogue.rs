@@ -90,6 +90,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// Lists the catalogue in force.
 #[utoipa::path(
+    operation_id = "list_models",
     get,
     path = "/api/models",
     tag = "models",
@@ -108,6 +109,7 @@ pub async fn list(app: Arc<App>) -> Answer {
 
 /// Reads one catalogue entry.
 #[utoipa::path(
+    operation_id = "get_model",
     get,
     path = "/api/models/{id}",
     tag = "models",
@@ -130,6 +132,7 @@ pub async fn get(app: Arc<App>, id: &str) -> Answer {
 
 /// Sets a catalogue entry (a model's limits and prices), in force for the next request.
 #[utoipa::path(
+    operation_id = "set_model",
     put,
     path = "/api/models/{id}",
     tag = "models",
@@ -192,6 +195,7 @@ pub async fn put(app: Arc<App>, req: Request<Incoming>, actor: Actor, id: String
 /// Removes an entry set through the API; the shipped or file's entry (if any) is in force
 /// again.
 #[utoipa::path(
+    operation_id = "delete_model",
     delete,
     path = "/api/models/{id}",
     tag = "models",

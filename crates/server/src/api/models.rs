@@ -24,6 +24,7 @@ fn provider(app: &App, name: &str) -> Result<Arc<Provider>, ApiError> {
 
 /// The provider's model list as last fetched.
 #[utoipa::path(
+    operation_id = "get_provider_models",
     get,
     path = "/api/providers/{name}/models",
     tag = "models",
@@ -57,6 +58,7 @@ pub async fn stored(app: Arc<App>, name: &str) -> Answer {
 /// Fetches the provider's model list now (with one of its accounts), stores it with the
 /// time, and answers it.
 #[utoipa::path(
+    operation_id = "refresh_provider_models",
     post,
     path = "/api/providers/{name}/models/refresh",
     tag = "models",

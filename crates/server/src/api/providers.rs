@@ -145,6 +145,7 @@ fn conflict(message: String, code: &'static str) -> ApiError {
 
 /// Lists the providers, the file's and the database's.
 #[utoipa::path(
+    operation_id = "list_providers",
     get,
     path = "/api/providers",
     tag = "providers",
@@ -164,6 +165,7 @@ pub async fn list(app: Arc<App>) -> Answer {
 
 /// Reads one provider.
 #[utoipa::path(
+    operation_id = "get_provider",
     get,
     path = "/api/providers/{name}",
     tag = "providers",
@@ -182,6 +184,7 @@ pub async fn get(app: Arc<App>, name: &str) -> Answer {
 
 /// Creates a provider, in force at once.
 #[utoipa::path(
+    operation_id = "create_provider",
     post,
     path = "/api/providers",
     tag = "providers",
@@ -205,6 +208,7 @@ pub async fn create(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
 /// Replaces a stored provider's definition (its accounts keep their state when their
 /// settings did not change).
 #[utoipa::path(
+    operation_id = "update_provider",
     put,
     path = "/api/providers/{name}",
     tag = "providers",
@@ -316,6 +320,7 @@ async fn save(
 
 /// Deletes a stored provider; requests already running on it finish.
 #[utoipa::path(
+    operation_id = "delete_provider",
     delete,
     path = "/api/providers/{name}",
     tag = "providers",
@@ -358,6 +363,7 @@ pub async fn delete(app: Arc<App>, actor: Actor, name: String) -> Answer {
 /// Sends one tiny chat request to the provider (its first listed model, or `?model=`) the
 /// way a client's would go, pinned to this provider, and says how it went.
 #[utoipa::path(
+    operation_id = "test_provider",
     post,
     path = "/api/providers/{name}/test",
     tag = "providers",

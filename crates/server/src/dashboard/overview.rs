@@ -312,6 +312,19 @@ mod tests {
             }
             tx.commit().unwrap();
         }
+        // Rows loaded in bulk, past the writer (which keeps the rollup as it writes): the
+        // rollup is built from them as the rollup's migration builds it.
+        conn.execute_batch(
+            "DELETE FROM usage_hourly;
+             INSERT INTO usage_hourly
+                 SELECT (ts_ms / 3600000) * 3600000, coalesce(provider, ''), coalesce(account, ''),
+                        requested_model, coalesce(upstream_model, ''), coalesce(client_key, ''),
+                        client_format, status, count(*), sum(status >= 400), sum(prompt_tokens),
+                        sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens),
+                        sum(latency_ms), max(latency_ms)
+                 FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;",
+        )
+        .unwrap();
         for width in [HOUR_MS, 24 * HOUR_MS] {
             let mut rollup = from_rollup(&conn, start, width, 7).unwrap();
             let mut rows = from_rows(&conn, start, width, 7).unwrap();
