@@ -866,7 +866,12 @@ targets = ["p/f1", "p/f2"]
             "alias.create"
         ]
     );
-    let reorder = &audit["entries"][3];
+    let reorder = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "combo.reorder")
+        .unwrap();
     assert_eq!(
         reorder["before"]["targets"],
         json!(["p/first@a1", "p/second"])

@@ -131,7 +131,11 @@ impl Provider {
                 continue;
             };
             match mine.iter().find(|row| row.id == id) {
-                Some(row) if a.credential.needs_login() && row.status == AccountStatus::Active => {
+                Some(row)
+                    if a.credential.needs_login()
+                        && row.status == AccountStatus::Active
+                        && a.credential.relogged_by(row.updated) =>
+                {
                     accounts.push(Arc::new(Account::stored(a.index, row)));
                     changed = true;
                 }

@@ -25,6 +25,10 @@ pub struct Live {
     pub id: Option<i64>,
     current: RwLock<Credential>,
     needs_login: AtomicBool,
+    /// When this process found the grant gone (epoch ms; 0: it was so when loaded). A store
+    /// row of the account that is active again and was written after this is a new login;
+    /// one written before is a read that has not yet seen the change.
+    needs_login_since_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Live {
@@ -33,6 +37,7 @@ impl Live {
             id,
             current: RwLock::new(credential),
             needs_login: AtomicBool::new(needs_login),
+            needs_login_since_ms: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -49,6 +54,12 @@ impl Live {
 
     pub fn needs_login(&self) -> bool {
         self.needs_login.load(Ordering::Acquire)
+    }
+
+    /// Whether a store row last written at `updated` can hold a login newer than the grant
+    /// this account lost.
+    pub fn relogged_by(&self, updated: std::time::SystemTime) -> bool {
+        crate::routing::epoch_ms(updated) > self.needs_login_since_ms.load(Ordering::Acquire)
     }
 }
 
@@ -220,6 +231,10 @@ async fn refresh(
                     }
                 }
                 Err(RefreshError::Terminal(m)) => {
+                    live.needs_login_since_ms.store(
+                        crate::routing::epoch_ms(switchyard_hub::clock::now()),
+                        Ordering::Release,
+                    );
                     live.needs_login.store(true, Ordering::Release);
                     tracing::warn!(provider = %provider.name, account = %account.name, "account needs a new login: {m}");
                     if let (Some(store), Some(id)) = (app.credentials.store.clone(), live.id) {
