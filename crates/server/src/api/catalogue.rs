@@ -244,7 +244,7 @@ pub async fn delete(app: Arc<App>, actor: Actor, id: String) -> Answer {
 }
 
 async fn apply(app: &Arc<App>, stored: Vec<ModelEntry>) -> Result<(), ApiError> {
-    app.apply_stored_models(stored)
+    app.apply_stored(|s| s.stored_models = stored)
         .await
         .map_err(|e| ApiError::internal(format!("the change is stored but not in force: {e}")))
 }

@@ -420,7 +420,7 @@ async fn apply(app: &Arc<App>) -> Result<(), ApiError> {
     let stored = with_db(app, |conn| usage_store::load_providers(conn)).await?;
     let file = app.reconfigure.lock().await.file.clone();
     let checked = crate::start::checked_providers(&stored, &file);
-    app.apply_stored_providers(checked)
+    app.apply_stored(|s| s.stored_providers = checked)
         .await
         .map_err(|e| ApiError::internal(format!("the change is stored but not in force: {e}")))
 }

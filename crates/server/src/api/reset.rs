@@ -59,11 +59,7 @@ pub async fn handle(
     let answer = json!({ "reset": rows });
     let change = Change {
         action: "account.reset",
-        target: match &scope {
-            ResetScope::All => "*".into(),
-            ResetScope::Provider(p) => p.clone(),
-            ResetScope::Account { provider, account } => format!("{provider}/{account}"),
-        },
+        target: scope.audit_target(),
         before: None,
         after: Some(answer.clone()),
     };

@@ -225,7 +225,7 @@ fn from_file(app: &App, kind: Kind, name: &str) -> ApiError {
 /// Rebuilds the alias and combo table from the file and the database and puts it in force.
 async fn apply(app: &Arc<App>) -> Result<StoredRoutes, ApiError> {
     let stored = stored(app).await?;
-    app.apply_stored_routes(stored.clone())
+    app.apply_stored(|s| s.stored_routes = stored.clone())
         .await
         .map_err(|e| ApiError::internal(format!("the change is stored but not in force: {e}")))?;
     Ok(stored)

@@ -384,7 +384,7 @@ pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor) -> Answ
     overrides::apply(&mut file.clone(), &next).map_err(|e| body::invalid(e.0))?;
     let stored = next.clone();
     with_db(&app, move |conn| usage_store::save_overrides(conn, &stored)).await?;
-    app.apply_stored_settings(next.clone())
+    app.apply_stored(|s| s.stored_settings = next.clone())
         .await
         .map_err(|e| ApiError::internal(format!("stored but not in force: {e}")))?;
     audit::record(

@@ -458,11 +458,7 @@ pub fn reset(
         "cli",
         Change {
             action: "account.reset",
-            target: match &scope {
-                ResetScope::All => "*".into(),
-                ResetScope::Provider(p) => p.clone(),
-                ResetScope::Account { provider, account } => format!("{provider}/{account}"),
-            },
+            target: scope.audit_target(),
             before: None,
             after: Some(json!({"requested": true})),
         },

@@ -258,7 +258,10 @@ impl Cluster {
                     Ok(())
                 })
                 .await?;
-                if let Err(e) = app.apply_stored_routes((aliases, combos)).await {
+                if let Err(e) = app
+                    .apply_stored(|s| s.stored_routes = (aliases, combos))
+                    .await
+                {
                     tracing::warn!("aliases and combos from the cluster not in force: {e}");
                 }
             }

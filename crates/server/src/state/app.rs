@@ -438,45 +438,12 @@ impl App {
         Ok(())
     }
 
-    /// Puts the stored aliases and combos `stored` in force (the management API changed
-    /// them), with the config file and stored providers as they are.
-    pub(crate) async fn apply_stored_routes(
+    /// Changes one of the stored sources as `change` says (the management API or another
+    /// instance changed it), rebuilds with the rest as it is, and reports how it went.
+    pub(crate) async fn apply_stored(
         &self,
-        stored: crate::state::usage_store::StoredRoutes,
+        change: impl FnOnce(&mut Reconfigure),
     ) -> Result<(), StartError> {
-        self.apply_stored(|sources| sources.stored_routes = stored)
-            .await
-    }
-
-    /// Puts the providers the management API stored in force, with the rest as it is.
-    pub(crate) async fn apply_stored_providers(
-        &self,
-        stored: Vec<ProviderConfig>,
-    ) -> Result<(), StartError> {
-        self.apply_stored(|sources| sources.stored_providers = stored)
-            .await
-    }
-
-    /// Puts the settings the management API stored in force over the file's.
-    pub(crate) async fn apply_stored_settings(
-        &self,
-        stored: crate::config::overrides::Overrides,
-    ) -> Result<(), StartError> {
-        self.apply_stored(|sources| sources.stored_settings = stored)
-            .await
-    }
-
-    /// Puts the model catalogue entries the management API stored in force.
-    pub(crate) async fn apply_stored_models(
-        &self,
-        stored: Vec<crate::catalogue::ModelEntry>,
-    ) -> Result<(), StartError> {
-        self.apply_stored(|sources| sources.stored_models = stored)
-            .await
-    }
-
-    /// Changes one of the sources as `change` says, rebuilds and reports how it went.
-    async fn apply_stored(&self, change: impl FnOnce(&mut Reconfigure)) -> Result<(), StartError> {
         let mut sources = self.reconfigure.lock().await;
         change(&mut sources);
         let result = self.rebuild(&sources);

@@ -15,6 +15,16 @@ pub enum ResetScope {
 }
 
 impl ResetScope {
+    /// The audit log's target for a reset of this scope: `*`, the provider, or
+    /// `provider/account`.
+    pub fn audit_target(&self) -> String {
+        match self {
+            ResetScope::All => "*".into(),
+            ResetScope::Provider(p) => p.clone(),
+            ResetScope::Account { provider, account } => format!("{provider}/{account}"),
+        }
+    }
+
     pub fn covers(&self, provider: &str, account: &str) -> bool {
         match self {
             ResetScope::All => true,
