@@ -727,25 +727,20 @@ fn sample_rss(pid: u32, secs: u64, start: Instant, done: &AtomicU64) -> Vec<u64>
     samples
 }
 
-/// Flatness: the first quarter's highest sample (after the first second's warm-up) and the
-/// last quarter's.
-fn quarter_peaks(samples: &[u64]) -> (u64, u64) {
-    let quarter = (samples.len() / 4).max(1);
+/// Flatness as the soak judges it: the mean RSS of the second minute and of the last
+/// minute (for runs shorter than three minutes, of the second and the last quarter).
+fn flatness_means(samples: &[u64]) -> (f64, f64) {
+    let window = if samples.len() >= 180 {
+        60
+    } else {
+        (samples.len() / 4).max(1)
+    };
+    let mean = |w: &[u64]| w.iter().sum::<u64>() as f64 / w.len().max(1) as f64;
     let early = samples
-        .iter()
-        .skip(1)
-        .take(quarter)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    let late = samples
-        .iter()
-        .rev()
-        .take(quarter)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    (early, late)
+        .get(window..(2 * window).min(samples.len()))
+        .unwrap_or(&[]);
+    let late = &samples[samples.len().saturating_sub(window)..];
+    (mean(early), mean(late))
 }
 
 /// A graceful stop (SIGTERM): the writer drains its queue before the process exits. Returns
@@ -759,30 +754,54 @@ fn stop_gracefully(proxy: &mut Proc) -> Duration {
     stopping.elapsed()
 }
 
-/// `--soak-secs N`: passthrough requests on 64 connections as fast as they go for N seconds,
-/// the proxy's RSS sampled every second (the curve must be flat), then a graceful stop and
-/// every answered request's usage row counted in the database.
+/// `--soak-secs N`: N seconds of passthrough requests on 64 connections as fast as they go,
+/// then N seconds of streamed ones, each against a fresh proxy whose RSS is sampled every
+/// second (the curve must be flat), then a graceful stop and every answered request's usage
+/// row counted in the database.
 pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
     let (bin, dir) = release_build(root, "soak")?;
     let (upstream, _) = spawn(
         Command::new(bin.join("bench-upstream")).args(["--chunks", &CHUNKS.to_string()]),
         "bench-upstream listening on http://",
     )?;
+    let mut phases = Vec::new();
+    let mut problems = Vec::new();
+    for stream in [false, true] {
+        let (summary, problem) = soak_phase(&bin, &dir, upstream.addr, stream, secs)?;
+        phases.push(summary);
+        problems.extend(problem);
+    }
+    write_results(&dir.join("soak.json"), &Value::Array(phases))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// One soak phase in its own directory: the summary, and what broke the soak's rules if
+/// anything did (a missing usage row, a peak over 100 MB, a curve that climbs).
+fn soak_phase(
+    bin: &Path,
+    root_dir: &Path,
+    upstream: SocketAddr,
+    stream: bool,
+    secs: u64,
+) -> Result<(Value, Option<String>), String> {
+    let kind = if stream { "streaming" } else { "non-streaming" };
+    let dir = root_dir.join(kind);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = format!(
-        "[[providers]]\nname = \"up\"\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\n\
-         [[providers.accounts]]\nname = \"bench\"\napi_key = \"sk-bench-upstream-key\"\n",
-        upstream.addr
+        "[[providers]]\nname = \"up\"\nkind = \"openai\"\nbase_url = \"http://{upstream}/v1\"\n\
+         [[providers.accounts]]\nname = \"bench\"\napi_key = \"sk-bench-upstream-key\"\n"
     );
     std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
-    let (mut proxy, _) = spawn_proxy(&bin, &dir)?;
+    let (mut proxy, _) = spawn_proxy(bin, &dir)?;
     let pid = proxy.child.id();
     let t = Target {
         addr: proxy.addr,
         path: "/v1/chat/completions".into(),
-        body: Bytes::from(
-            json!({"model": "up/m", "messages": [{"role": "user", "content": "Say hello."}]})
-                .to_string(),
-        ),
+        body: chat_body("up/m", stream),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -790,10 +809,12 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let idle_kb = rss_kb(pid, "VmRSS:");
+    let cpu_before = cpu_us(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let tasks = start_clients(&rt, &t, &stop, &done)?;
     let start = Instant::now();
+    println!("\nsoak, {kind}:");
     let samples = sample_rss(pid, secs, start, &done);
     stop.store(true, Ordering::Relaxed);
     let failed = rt.block_on(async {
@@ -807,48 +828,56 @@ pub fn soak(root: &Path, secs: u64) -> Result<(), String> {
     });
     let elapsed = start.elapsed().as_secs_f64();
     let answered = done.load(Ordering::Relaxed);
+    let cpu_per_request = (cpu_us(pid) - cpu_before) / answered.max(1) as f64;
     let after_kb = rss_kb(pid, "VmRSS:");
     let drain = stop_gracefully(&mut proxy);
     let rows: i64 = rusqlite::Connection::open(dir.join("data/switchyard.db"))
         .and_then(|c| c.query_row("SELECT count(*) FROM usage", [], |r| r.get(0)))
         .map_err(|e| e.to_string())?;
+    let mb = |kb: u64| kb as f64 / 1024.0;
     let peak = samples.iter().copied().max().unwrap_or(0);
-    let (early, late) = quarter_peaks(&samples);
+    let (early, late) = flatness_means(&samples);
     let summary = json!({
+        "phase": kind,
         "seconds": secs,
         "connections": 64,
         "requests": answered,
         "requests_per_s": answered as f64 / elapsed,
         "failed_connections": failed,
-        "idle_rss_mb": idle_kb as f64 / 1024.0,
-        "peak_rss_mb": peak as f64 / 1024.0,
-        "early_rss_mb": early as f64 / 1024.0,
-        "late_rss_mb": late as f64 / 1024.0,
-        "rss_after_mb": after_kb as f64 / 1024.0,
+        "proxy_cpu_us_per_request": cpu_per_request,
+        "idle_rss_mb": mb(idle_kb),
+        "peak_rss_mb": mb(peak),
+        "second_minute_mean_rss_mb": early / 1024.0,
+        "last_minute_mean_rss_mb": late / 1024.0,
+        "rss_after_mb": mb(after_kb),
         "usage_rows": rows,
         "drain_ms": drain.as_secs_f64() * 1000.0,
-        "rss_mb_per_s": samples.iter().map(|k| *k as f64 / 1024.0).collect::<Vec<_>>(),
+        "rss_mb_per_s": samples.iter().map(|k| mb(*k)).collect::<Vec<_>>(),
     });
     println!(
-        "\nsoak {secs} s at c=64: {answered} requests ({:.0}/s), {failed} connections failed; \
-         RSS idle {:.1} MB, peak {:.1} MB, first quarter {:.1} MB, last quarter {:.1} MB; \
-         {rows} usage rows for {answered} requests; writer drained in {:.0} ms",
+        "soak {kind} {secs} s at c=64: {answered} requests ({:.0}/s, {cpu_per_request:.1} µs \
+         proxy CPU each), {failed} connections failed; RSS idle {:.1} MB, peak {:.1} MB, \
+         second-minute mean {:.1} MB, last-minute mean {:.1} MB; {rows} usage rows for \
+         {answered} requests; writer drained in {:.0} ms",
         answered as f64 / elapsed,
-        idle_kb as f64 / 1024.0,
-        peak as f64 / 1024.0,
-        early as f64 / 1024.0,
-        late as f64 / 1024.0,
+        mb(idle_kb),
+        mb(peak),
+        early / 1024.0,
+        late / 1024.0,
         drain.as_secs_f64() * 1000.0,
     );
-    write_results(&dir.join("soak.json"), &summary)?;
-    if rows as u64 != answered {
-        return Err(format!("{rows} usage rows for {answered} requests"));
-    }
-    if peak > 100 * 1024 {
-        return Err(format!(
-            "peak RSS {:.1} MB over 100 MB",
-            peak as f64 / 1024.0
-        ));
-    }
-    Ok(())
+    let problem = if rows as u64 != answered {
+        Some(format!("{kind}: {rows} usage rows for {answered} requests"))
+    } else if peak > 100 * 1024 {
+        Some(format!("{kind}: peak RSS {:.1} MB over 100 MB", mb(peak)))
+    } else if late > early * 1.1 {
+        Some(format!(
+            "{kind}: RSS climbs: last-minute mean {:.1} MB against {:.1} MB in the second minute",
+            late / 1024.0,
+            early / 1024.0
+        ))
+    } else {
+        None
+    };
+    Ok((summary, problem))
 }
