@@ -26,7 +26,7 @@ const ROWS: usize = 200_000;
 fn row(i: usize) -> UsageRow {
     UsageRow {
         ts_ms: 1_760_000_000_000 + i as i64 / 20,
-        request_id: format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
+        request_id: usage_store::request_id(1_760_000_000_000 + i as i64 / 20),
         client_key: Some("team-a".into()),
         client_format: "openai",
         provider: Some("openai".into()),

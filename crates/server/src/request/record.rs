@@ -11,7 +11,7 @@ use crate::routing::budgets::Scope;
 use crate::routing::day_number;
 use crate::state::app::{Account, App, Snapshot};
 use crate::state::debug_log::{DebugTrace, folder_name};
-use crate::state::usage_store::UsageRow;
+use crate::state::usage_store::{self, UsageRow};
 
 /// The status recorded for a request whose client disconnected first (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
@@ -43,19 +43,15 @@ pub struct Call {
 
 impl Call {
     pub fn new(app: Arc<App>, live: &Arc<Snapshot>, client: Format) -> Self {
-        // A random v4 id from the thread's fast generator: ids need to be unique, not secret,
-        // and `new_v4` would cost a getrandom system call per request.
-        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
-            .into_uuid()
-            .simple()
-            .to_string();
+        let ts_ms = chrono::Utc::now().timestamp_millis();
+        let id = usage_store::request_id(ts_ms);
         let trace = app
             .debug
             .as_ref()
             .filter(|_| live.config.debug_logs)
             .map(|_| DebugTrace::default());
         let row = UsageRow {
-            ts_ms: chrono::Utc::now().timestamp_millis(),
+            ts_ms,
             request_id: id.clone(),
             client_format: client.as_str(),
             ..UsageRow::default()

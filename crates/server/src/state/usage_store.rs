@@ -197,6 +197,22 @@ impl Drop for Closer {
     }
 }
 
+/// A new request's id: a UUID v7 (the millisecond `ts_ms`, then random bits from the
+/// thread's fast generator), written as 32 hex digits. Ids need to be unique, not secret, so
+/// no getrandom system call per request; and being time-ordered, each new id lands at the end
+/// of the `usage_request_id` index instead of on a random page of it: once that index
+/// outgrows SQLite's page cache, a random id costs the writer a page read per insert (over
+/// 2,000,000 rows, inserts with random ids ran at a quarter of the rate of time-ordered ones).
+pub fn request_id(ts_ms: i64) -> String {
+    let random = fastrand::u128(..).to_le_bytes();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&random[..10]);
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(ts_ms).unwrap_or(0), &tail)
+        .into_uuid()
+        .simple()
+        .to_string()
+}
+
 /// Bytes a queued row holds, for the queue's budget.
 fn row_bytes(r: &UsageRow) -> usize {
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
