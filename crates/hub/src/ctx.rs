@@ -25,6 +25,10 @@ pub struct TranslateCtx {
     /// The client asked for embeddings as base64 (`encoding_format: "base64"`) from a
     /// provider that only sends floats.
     pub base64_embeddings: bool,
+    /// A stateless Responses client asked for `include: ["reasoning.encrypted_content"]`:
+    /// every reasoning item it gets carries `encrypted_content`, unsigned reasoning text
+    /// wrapped with its origin (`provenance::wrap_text`).
+    pub carry_reasoning: bool,
 }
 
 impl TranslateCtx {
@@ -39,6 +43,7 @@ impl TranslateCtx {
             prompt_estimate: 0,
             single_item: false,
             base64_embeddings: false,
+            carry_reasoning: false,
         }
     }
 }

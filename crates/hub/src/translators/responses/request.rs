@@ -9,6 +9,7 @@ use super::{
 };
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
+use crate::format::Format;
 
 /// History items of hosted tools the hub cannot express; they are left out.
 const DROPPED_ITEMS: &[&str] = &[
@@ -161,6 +162,12 @@ fn insert_options_to_hub(
     if let Some(tier) = req.get("service_tier").filter(|t| t.is_string()) {
         out.insert("service_tier".into(), tier.clone());
     }
+    // The proxy stores nothing, so `store` does not matter: asking for encrypted reasoning
+    // is what a client that replays its own history does.
+    ctx.carry_reasoning = req
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|inc| inc.iter().any(|i| i == "reasoning.encrypted_content"));
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     out.insert("stream".into(), stream.into());
     if stream {
@@ -548,7 +555,7 @@ impl Conversation {
                         "content": content,
                     }));
                 }
-                Some("reasoning") => self.reasoning(item),
+                Some("reasoning") => self.reasoning(item, ctx.provider),
                 Some("additional_tools") => {
                     if let Some(list) = item.get("tools").and_then(Value::as_array) {
                         tools.add_all(list, &format!("{at}.tools"), ctx)?;
@@ -606,7 +613,7 @@ impl Conversation {
         Ok(())
     }
 
-    fn reasoning(&mut self, item: &Value) {
+    fn reasoning(&mut self, item: &Value, provider: Format) {
         let texts = |key: &str| -> String {
             item.get(key)
                 .and_then(Value::as_array)
@@ -633,6 +640,14 @@ impl Conversation {
             self.reasoning_turn().redacted = Some(data.to_owned());
             return;
         }
+        // Reasoning text the proxy wrapped (no provider signed it) goes back only to a
+        // provider of the origin that wrote it, never to another.
+        let (text, encrypted) = match encrypted.map(|e| crate::provenance::carried(e, provider)) {
+            Some(crate::provenance::Carried::Foreign) => return,
+            Some(crate::provenance::Carried::OwnText(own)) if text.is_empty() => (own, None),
+            Some(crate::provenance::Carried::OwnText(_)) => (text, None),
+            _ => (text, encrypted),
+        };
         if text.is_empty() && encrypted.is_none() {
             return;
         }

@@ -291,10 +291,17 @@ fn push_reasoning_items(m: &Value, ids: &Ids, ctx: &TranslateCtx, output: &mut V
         .unwrap_or_default();
     let signature = non_empty_str(m, "reasoning_signature");
     if !reasoning.is_empty() || signature.is_some() {
+        let encrypted = match signature {
+            Some(s) => Some(crate::provenance::to_client(s, ctx.provider, ctx.client)),
+            None if ctx.carry_reasoning => {
+                Some(crate::provenance::wrap_text(reasoning, ctx.provider))
+            }
+            None => None,
+        };
         output.push(reasoning_item(
             ids.item("rs", output.len()),
             reasoning,
-            signature.map(|s| crate::provenance::to_client(s, ctx.provider, ctx.client)),
+            encrypted,
         ));
     }
     if let Some(data) = non_empty_str(m, "redacted_reasoning") {

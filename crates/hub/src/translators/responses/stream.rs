@@ -299,6 +299,8 @@ pub(super) struct ToResponses {
     finish: Option<String>,
     usage: Option<Value>,
     terminated: bool,
+    /// `ctx.carry_reasoning`: unsigned reasoning is closed with its text wrapped.
+    carry_reasoning: bool,
 }
 
 impl ToResponses {
@@ -318,6 +320,7 @@ impl ToResponses {
             finish: None,
             usage: None,
             terminated: false,
+            carry_reasoning: ctx.carry_reasoning,
         }
     }
 
@@ -400,6 +403,7 @@ impl ToResponses {
             return;
         }
         let item_id = item.id.clone();
+        let carry = self.carry_reasoning.then_some(self.provider);
         match &mut item.kind {
             Kind::Message { parts, open } => {
                 if *open {
@@ -410,8 +414,16 @@ impl ToResponses {
                 }
             }
             Kind::Reasoning {
-                text, part_open, ..
+                text,
+                part_open,
+                encrypted,
             } => {
+                if let Some(provider) = carry
+                    && encrypted.is_none()
+                    && !text.is_empty()
+                {
+                    *encrypted = Some(crate::provenance::wrap_text(text, provider));
+                }
                 if *part_open {
                     let base = json!({
                         "item_id": item_id, "output_index": index, "summary_index": 0,

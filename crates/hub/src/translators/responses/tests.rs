@@ -1730,3 +1730,65 @@ proptest! {
         prop_assert_eq!(s.usage.len(), usize::from(with_usage));
     }
 }
+
+/// A stateless Responses client (`include: ["reasoning.encrypted_content"]`) in front of a
+/// chat provider whose reasoning is unsigned text: every reasoning item still carries
+/// `encrypted_content`, which goes back as reasoning only to a provider of the same origin.
+#[test]
+fn unsigned_reasoning_is_carried_for_a_stateless_client_and_replayed_to_its_origin_only() {
+    let request = json!({"model": "m", "store": false, "include": ["reasoning.encrypted_content"],
+        "input": "hi", "stream": false});
+    let mut ctx = TranslateCtx::new(Format::Responses, Format::OpenAi, "deepseek", false);
+    super::request::responses_to_hub(request, &mut ctx).unwrap();
+    assert!(ctx.carry_reasoning);
+    let hub = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "deepseek",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "4", "reasoning_content": "two and two"}}]});
+    let out = super::response::hub_to_responses(hub, &ctx).unwrap();
+    let item = &out["output"][0];
+    assert_eq!(item["type"], "reasoning");
+    let enc = item["encrypted_content"].as_str().unwrap().to_owned();
+    assert!(enc.starts_with("switchyard-text:openai:"), "{enc}");
+
+    // Streamed, the reasoning item is closed with the same wrapping.
+    let mut stage = super::stream::hub_to_responses(&ctx);
+    let chunks = [
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "two and two"}}]}),
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": "stop"}]}),
+    ];
+    let events = run_stage(
+        stage.as_mut(),
+        chunks.into_iter().map(StreamEvent::hub).collect(),
+    )
+    .unwrap();
+    let done = events
+        .iter()
+        .find(|e| {
+            e.data["type"] == "response.output_item.done" && e.data["item"]["type"] == "reasoning"
+        })
+        .unwrap();
+    assert_eq!(done.data["item"]["encrypted_content"], enc.as_str());
+
+    // Without `include`, nothing is added (as before).
+    let mut plain = TranslateCtx::new(Format::Responses, Format::OpenAi, "deepseek", false);
+    super::request::responses_to_hub(json!({"model": "m", "input": "hi"}), &mut plain).unwrap();
+    assert!(!plain.carry_reasoning);
+
+    // Sent back: the reasoning text for a provider of the same origin, nothing for another.
+    let turn = |provider: Format| {
+        let body = json!({"model": "m", "input": [
+            {"type": "message", "role": "user", "content": "hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": enc},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]},
+            {"type": "message", "role": "user", "content": "and 3+3?"}]});
+        let mut ctx = TranslateCtx::new(Format::Responses, provider, "m", false);
+        super::request::responses_to_hub(body, &mut ctx).unwrap()
+    };
+    let same = turn(Format::OpenAi);
+    assert_eq!(same["messages"][1]["reasoning_content"], "two and two");
+    assert!(same["messages"][1].get("reasoning_signature").is_none());
+    let other = turn(Format::Claude);
+    assert!(other["messages"][1].get("reasoning_content").is_none());
+    assert!(other["messages"][1].get("reasoning_signature").is_none());
+    assert_eq!(other["messages"][1]["content"], "4");
+}
