@@ -108,10 +108,18 @@ impl Pipeline {
 
     pub fn request_to_provider(
         &self,
-        hub: Value,
+        mut hub: Value,
         ctx: &mut TranslateCtx,
     ) -> Result<Value, TranslateError> {
-        apply(self.request_to_provider, hub, ctx)
+        if self.passthrough {
+            return apply(self.request_to_provider, hub, ctx);
+        }
+        // Hosted tools go around the provider's translator: resolved (or refused) for this
+        // provider, then put back in its own form.
+        let hosted = crate::hosted::take_for(self.provider, &mut hub)?;
+        let mut out = apply(self.request_to_provider, hub, ctx)?;
+        crate::hosted::insert(self.provider, &mut out, hosted);
+        Ok(out)
     }
 
     pub fn response_to_hub(

@@ -220,8 +220,14 @@ impl Tools {
                         }
                     }
                 }
-                // Hosted tools (web_search, tool_search, file_search, mcp, ...) have no hub form.
-                _ => {}
+                // Hosted tools the proxy can route (web search, file search, code
+                // interpreter, image generation) travel as hub `hosted` tools; the rest
+                // (tool_search, mcp, ...) have no hub form.
+                _ => {
+                    if let Some(hosted) = crate::hosted::to_hub(Format::Responses, tool) {
+                        self.list.push(hosted);
+                    }
+                }
             }
         }
         Ok(())

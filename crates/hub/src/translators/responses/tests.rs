@@ -240,11 +240,21 @@ fn codex_request_becomes_hub_messages() {
     assert_eq!(m[10]["content"], "Done: echoed and patched.");
     assert_eq!(m[11]["content"], "thanks, now summarize");
 
-    // Tools: function + custom + namespace kept, hosted ones dropped.
+    // Tools: function + custom + namespace kept, web search carried as a hosted tool,
+    // tool_search dropped.
+    let hosted: Vec<&Value> = hub["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "hosted")
+        .collect();
+    assert_eq!(hosted.len(), 1);
+    assert_eq!(hosted[0]["hosted"]["kind"], "web_search");
     let names: Vec<&str> = hub["tools"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|t| t["type"] == "function")
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -328,9 +338,8 @@ fn sdk_request_with_images_files_and_structured_output() {
     assert_eq!(m[2], json!({"role": "assistant", "content": "Sure."}));
     assert_eq!(m[3], json!({"role": "user", "content": "Go on."}));
     assert_eq!(
-        hub["tools"].as_array().unwrap().len(),
-        1,
-        "file_search dropped"
+        hub["tools"][1]["hosted"]["tool"]["type"], "file_search",
+        "file_search carried as a hosted tool"
     );
     assert_eq!(hub["tools"][0]["function"]["strict"], true);
     assert_eq!(
@@ -365,9 +374,14 @@ fn string_input_and_json_object_format() {
     .unwrap();
     assert_eq!(hub["messages"], json!([{"role": "user", "content": "hi"}]));
     assert_eq!(hub["response_format"], json!({"type": "json_object"}));
-    // Every tool was hosted: no tools, so no tool_choice either.
-    assert!(hub.get("tools").is_none());
-    assert!(hub.get("tool_choice").is_none());
+    // Every tool was hosted: for a provider without web search it is refused, by name.
+    assert_eq!(
+        hub["tools"][0]["hosted"]["tool"],
+        json!({"type": "web_search"})
+    );
+    let mut hub = hub;
+    let err = crate::hosted::take_for(Format::Kiro, &mut hub).unwrap_err();
+    assert!(err.to_string().contains("`web_search`"), "{err}");
 }
 
 #[test]
