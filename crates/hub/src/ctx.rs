@@ -29,6 +29,9 @@ pub struct TranslateCtx {
     /// every reasoning item it gets carries `encrypted_content`, unsigned reasoning text
     /// wrapped with its origin (`provenance::wrap_text`).
     pub carry_reasoning: bool,
+    /// A Responses client asked for a compaction (`compaction_trigger`) that the provider
+    /// answers with a summary: the answer goes back as one `compaction` item.
+    pub compaction: bool,
 }
 
 impl TranslateCtx {
@@ -44,6 +47,7 @@ impl TranslateCtx {
             single_item: false,
             base64_embeddings: false,
             carry_reasoning: false,
+            compaction: false,
         }
     }
 }

@@ -102,6 +102,9 @@ impl Pipeline {
             // Untranslated, the body may still hold other families' signatures from turns
             // another provider answered; only those fields are visited.
             crate::provenance::strip_foreign(self.client, &mut body);
+            if self.client == Format::Responses {
+                crate::translators::responses::compaction::own_items_to_messages(&mut body);
+            }
         }
         apply(self.request_to_hub, body, ctx)
     }

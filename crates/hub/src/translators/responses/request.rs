@@ -25,9 +25,6 @@ const DROPPED_ITEMS: &[&str] = &[
     "mcp_call",
     "tool_search_call",
     "tool_search_output",
-    // Compaction summaries are encrypted by OpenAI; no other provider can read them.
-    "compaction",
-    "compaction_summary",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -76,7 +73,11 @@ pub(super) fn responses_to_hub(
     let has_tools = !tools.list.is_empty();
     if has_tools {
         out.insert("tools".into(), Value::Array(tools.list));
-        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null())
+        if ctx.compaction {
+            // The summary is the answer: the tools stay (the prompt keeps its cache) but
+            // none is called.
+            out.insert("tool_choice".into(), "none".into());
+        } else if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null())
             && let Some(choice) = tool_choice_to_hub(choice)?
         {
             out.insert("tool_choice".into(), choice);
@@ -562,6 +563,18 @@ impl Conversation {
                     }));
                 }
                 Some("reasoning") => self.reasoning(item, ctx.provider),
+                Some("compaction_trigger") => {
+                    ctx.compaction = true;
+                    self.push(json!({"role": "user", "content": super::compaction::PROMPT}));
+                }
+                // A summary the proxy wrote is a system turn; OpenAI's own is encrypted and
+                // no other provider can read it.
+                Some(t) if super::compaction::ITEMS.contains(&t) => {
+                    if let Some(summary) = super::compaction::summary(item) {
+                        self.push(json!({"role": "system",
+                            "content": super::compaction::system_text(&summary)}));
+                    }
+                }
                 Some("additional_tools") => {
                     if let Some(list) = item.get("tools").and_then(Value::as_array) {
                         tools.add_all(list, &format!("{at}.tools"), ctx)?;

@@ -254,6 +254,16 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
         push_message_item(m, &ids, &mut output);
         push_call_items(m, &ids, &ctx.tool_names, &mut output);
     }
+    if ctx.compaction {
+        // The answer to a compaction trigger is its summary, as the one `compaction` item.
+        let summary: String = output
+            .iter()
+            .filter(|i| i["type"] == "message")
+            .flat_map(|i| i["content"].as_array().into_iter().flatten())
+            .filter_map(|p| p["text"].as_str())
+            .collect();
+        output = vec![super::compaction::item(ids.item("cmp", 0), &summary)];
+    }
 
     let (status, incomplete) = status_of(finish);
     let usage = obj

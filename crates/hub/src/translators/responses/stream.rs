@@ -251,6 +251,8 @@ enum Kind {
         encrypted: Option<String>,
     },
     Call(Call),
+    /// The summary that answers a `compaction_trigger` (`super::compaction`).
+    Compaction(String),
 }
 
 #[derive(Debug)]
@@ -276,6 +278,7 @@ impl Item {
             Kind::Call(c) => {
                 call_item(names, self.id.clone(), &c.call_id, &c.name, &c.args, status)
             }
+            Kind::Compaction(summary) => super::compaction::item(self.id.clone(), summary),
         }
     }
 }
@@ -301,6 +304,8 @@ pub(super) struct ToResponses {
     terminated: bool,
     /// `ctx.carry_reasoning`: unsigned reasoning is closed with its text wrapped.
     carry_reasoning: bool,
+    /// `ctx.compaction`: the answer's text, gathered into one `compaction` item at the end.
+    compaction: Option<String>,
 }
 
 impl ToResponses {
@@ -321,6 +326,7 @@ impl ToResponses {
             usage: None,
             terminated: false,
             carry_reasoning: ctx.carry_reasoning,
+            compaction: ctx.compaction.then(String::new),
         }
     }
 
@@ -445,6 +451,7 @@ impl ToResponses {
                     *part_open = false;
                 }
             }
+            Kind::Compaction(_) => {}
             Kind::Call(call) => {
                 let base = json!({ "item_id": item_id, "output_index": index });
                 if let Some(decoder) = &call.custom {
@@ -607,6 +614,12 @@ impl ToResponses {
     }
 
     fn text(&mut self, text: &str, refusal: bool, out: &mut Vec<StreamEvent>) {
+        if let Some(summary) = &mut self.compaction {
+            if !refusal {
+                summary.push_str(text);
+            }
+            return;
+        }
         self.close_reasoning(out);
         let index = match self.open_message {
             Some(i) => i,
@@ -805,6 +818,10 @@ impl ToResponses {
             return;
         }
         self.close_all(out);
+        if let Some(summary) = self.compaction.take() {
+            let i = self.open_item("cmp", Kind::Compaction(summary), out);
+            self.close_item(i, out);
+        }
         let (status, incomplete) = status_of(self.finish.as_deref());
         let response = self.response(status, incomplete, Value::Null);
         let ty = if status == "incomplete" {

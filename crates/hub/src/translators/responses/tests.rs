@@ -1806,3 +1806,86 @@ fn unsigned_reasoning_is_carried_for_a_stateless_client_and_replayed_to_its_orig
     assert!(other["messages"][1].get("reasoning_signature").is_none());
     assert_eq!(other["messages"][1]["content"], "4");
 }
+
+/// Codex's remote compaction in front of a provider without it: the trigger asks for a
+/// summary (no tool call), the answer comes back as the one `compaction` item Codex expects,
+/// and that item sent back is a system turn for any provider, a passed-through Responses
+/// one included.
+#[test]
+fn compaction_trigger_is_summarised_for_other_providers() {
+    let request = json!({"model": "m", "stream": true, "input": [
+        {"type": "message", "role": "user", "content": "fix the bug"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+        {"type": "compaction_trigger"}],
+        "tools": [{"type": "function", "name": "exec", "parameters": {"type": "object"}}],
+        "tool_choice": "auto"});
+    let mut ctx = client_ctx();
+    let hub = super::request::responses_to_hub(request, &mut ctx).unwrap();
+    assert!(ctx.compaction);
+    let messages = hub["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["role"], "user");
+    assert!(
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("handoff summary")
+    );
+    assert_eq!(hub["tool_choice"], "none");
+
+    // Not streamed: one compaction item.
+    let answer = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "The user wants the bug fixed; it is fixed."}}]});
+    let out = super::response::hub_to_responses(answer, &ctx).unwrap();
+    let output = out["output"].as_array().unwrap();
+    assert_eq!(output.len(), 1);
+    assert_eq!(output[0]["type"], "compaction");
+    let enc = output[0]["encrypted_content"].as_str().unwrap().to_owned();
+    assert!(enc.starts_with("switchyard-compaction:"));
+
+    // Streamed: no message item, one compaction item done before response.completed.
+    let mut stage = super::stream::hub_to_responses(&ctx);
+    let chunks = [
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "The user wants the bug fixed; "}}]}),
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"content": "it is fixed."}, "finish_reason": "stop"}]}),
+    ];
+    let events = run_stage(
+        stage.as_mut(),
+        chunks.into_iter().map(StreamEvent::hub).collect(),
+    )
+    .unwrap();
+    let done: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.data["type"] == "response.output_item.done")
+        .map(|e| &e.data["item"])
+        .collect();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["type"], "compaction");
+    assert_eq!(done[0]["encrypted_content"], enc.as_str());
+    assert_eq!(types(&events).last(), Some(&"response.completed"));
+
+    // Sent back (after Codex's retained user messages): a system turn with the summary;
+    // OpenAI's own encrypted summary is left out.
+    let next = json!({"model": "m", "input": [
+        {"type": "message", "role": "user", "content": "fix the bug"},
+        {"type": "compaction", "encrypted_content": enc},
+        {"type": "context_compaction", "encrypted_content": "gAAAAopaque"},
+        {"type": "message", "role": "user", "content": "go on"}]});
+    let mut ctx = client_ctx();
+    let hub = super::request::responses_to_hub(next.clone(), &mut ctx).unwrap();
+    assert!(!ctx.compaction);
+    let m = hub["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert_eq!(m[1]["role"], "system");
+    assert!(
+        m[1]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("The user wants the bug fixed; it is fixed.")
+    );
+
+    let mut passthrough = next;
+    super::compaction::own_items_to_messages(&mut passthrough);
+    assert_eq!(passthrough["input"][1]["role"], "developer");
+    assert_eq!(passthrough["input"][2]["type"], "context_compaction");
+}
