@@ -1034,15 +1034,15 @@ fn check_items(items: &[Value], store: bool) -> Result<(), Reject> {
                     "invalid_value",
                 ));
             }
-            "compaction" | "compaction_summary" | "context_compaction" => {
-                if obj.get("encrypted_content").and_then(Value::as_str) != Some(COMPACTION_CONTENT)
-                {
-                    return Err(bad(
-                        format!("The encrypted content for {param} could not be verified."),
-                        "",
-                        "invalid_encrypted_content",
-                    ));
-                }
+            "compaction" | "compaction_summary" | "context_compaction"
+                if obj.get("encrypted_content").and_then(Value::as_str)
+                    != Some(COMPACTION_CONTENT) =>
+            {
+                return Err(bad(
+                    format!("The encrypted content for {param} could not be verified."),
+                    "",
+                    "invalid_encrypted_content",
+                ));
             }
             "reasoning" => {
                 id_prefix("rs")?;

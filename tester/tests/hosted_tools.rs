@@ -4,12 +4,6 @@
 //! provider without them, instead of silently dropped (the model would answer as if it had
 //! searched).
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers outside #[test] fns fail the test by panicking"
-)]
-
 use http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;

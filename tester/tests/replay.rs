@@ -40,8 +40,8 @@ fn folders(logs: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recorded_requests_replay_and_changes_are_reported() {
+/// Three requests through a proxy with debug logs on: their folders, oldest first.
+async fn record(dir: &Path) -> Vec<PathBuf> {
     let claude = FakeAnthropic::start().await;
     let config = format!(
         r#"
@@ -63,8 +63,7 @@ api_key = "sk-upstream-claude-0001"
 "#,
         claude = claude.base_url(),
     );
-    let dir = scratch_dir("replay");
-    let mut proxy = Proxy::start_in(dir.clone(), &config, &[]);
+    let mut proxy = Proxy::start_in(dir.to_path_buf(), &config, &[]);
     let tools = json!([{"type": "function", "function": {"name": "lookup",
         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
     post(
@@ -92,7 +91,13 @@ api_key = "sk-upstream-claude-0001"
     proxy.stop();
     let recorded = folders(&proxy.logs_dir());
     assert_eq!(recorded.len(), 3, "{recorded:?}");
+    recorded
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_requests_replay_and_changes_are_reported() {
+    let dir = scratch_dir("replay");
+    let recorded = record(&dir).await;
     for folder in &recorded {
         let (ok, out, err) = run(&dir, &["replay", folder.to_str().unwrap()]);
         assert!(ok, "{}:\n{out}\n{err}", folder.display());

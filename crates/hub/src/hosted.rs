@@ -259,7 +259,7 @@ mod tests {
         let mut hub = hub_with(Format::Claude, claude.clone());
         assert_eq!(
             take_for(Format::Claude, &mut hub).unwrap(),
-            [claude.clone()]
+            std::slice::from_ref(&claude)
         );
         assert!(hub.get("tools").is_none() && hub.get("tool_choice").is_none());
         let mut hub = hub_with(Format::Claude, claude.clone());
