@@ -845,10 +845,61 @@ fn is_tool_name(s: &str) -> bool {
 }
 
 /// A versioned Anthropic-defined tool type such as `web_search_20250305` or `bash_20250124`.
+/// Anthropic's versioned tools (client tools with a fixed schema and server tools), by the
+/// name before their date; any other `type` is refused, as the API refuses it.
+const VERSIONED_TOOLS: &[&str] = &[
+    "bash",
+    "text_editor",
+    "computer",
+    "memory",
+    "web_search",
+    "web_fetch",
+    "code_execution",
+    "tool_search_tool_regex",
+    "tool_search_tool_bm25",
+];
+
 fn is_versioned_tool(kind: &str) -> bool {
     kind.rsplit_once('_').is_some_and(|(base, date)| {
-        !base.is_empty() && date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit())
+        VERSIONED_TOOLS.contains(&base)
+            && date.len() == 8
+            && date.bytes().all(|b| b.is_ascii_digit())
     })
+}
+
+/// The checks of the web search server tool: its fixed name, its own fields, and one
+/// domain list at most.
+fn check_web_search(
+    i: usize,
+    kind: &str,
+    t: &serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    if t.get("name").and_then(Value::as_str) != Some("web_search") {
+        return Err(format!(
+            "tools.{i}.{kind}.name: Input should be 'web_search'"
+        ));
+    }
+    const FIELDS: &[&str] = &[
+        "type",
+        "name",
+        "allowed_domains",
+        "blocked_domains",
+        "user_location",
+        "max_uses",
+        "cache_control",
+        "allowed_callers",
+        "defer_loading",
+        "strict",
+    ];
+    if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "tools.{i}.{kind}.{k}: Extra inputs are not permitted"
+        ));
+    }
+    if t.contains_key("allowed_domains") && t.contains_key("blocked_domains") {
+        return Err("Cannot specify both allowed_domains and blocked_domains.".into());
+    }
+    Ok(())
 }
 
 /// The checks Anthropic's API makes before it answers; the message is the real one's.
@@ -1090,6 +1141,9 @@ pub fn validate(body: &Value, beta: &str, count_tokens: bool) -> Result<(), Stri
                 }
                 name
             } else if is_versioned_tool(kind) {
+                if kind.starts_with("web_search_") {
+                    check_web_search(i, kind, t)?;
+                }
                 t.get("name")
                     .and_then(Value::as_str)
                     .ok_or(format!("tools.{i}.{kind}.name: Field required"))?

@@ -37,6 +37,8 @@ pub const OUTPUT_TOKENS: u64 = 8;
 pub const REASONING_TOKENS: u64 = 3;
 /// The only `encrypted_content` the fake issues, and so the only one it accepts back.
 pub const ENCRYPTED_CONTENT: &str = "enc-fake-1";
+/// The compaction summary the fake issues (and the only one it can "decrypt").
+pub const COMPACTION_CONTENT: &str = "cmp-enc-fake-1";
 pub const REASONING_SUMMARY: &str = "**Thinking**\n\nLet me think about that.";
 const CREATED_AT: u64 = 1_700_000_000;
 
@@ -233,6 +235,14 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
         return res;
     }
 
+    let compacting = body["input"]
+        .as_array()
+        .and_then(|items| items.last())
+        .is_some_and(|item| item["type"] == "compaction_trigger");
+    if compacting {
+        return compaction_answer(state, &script, &body);
+    }
+
     let think = script.has("think");
     let encrypted = body["include"]
         .as_array()
@@ -416,6 +426,39 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
         ev.frames,
         "text/event-stream; charset=utf-8",
     )
+}
+
+/// A request whose input ends with `compaction_trigger` is answered, as OpenAI answers it,
+/// with exactly one `compaction` item carrying the (here fixed) encrypted summary.
+fn compaction_answer(state: Arc<FakeState>, script: &Script, body: &Value) -> Response<FakeBody> {
+    let n = state.next_id();
+    let id = format!("resp_fake_{n}");
+    let item = json!({"id": format!("cmp_fake_{n}"), "type": "compaction",
+        "encrypted_content": COMPACTION_CONTENT});
+    let usage = json!({"input_tokens": INPUT_TOKENS,
+        "input_tokens_details": {"cached_tokens": CACHED_TOKENS},
+        "output_tokens": OUTPUT_TOKENS, "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": INPUT_TOKENS + OUTPUT_TOKENS});
+    if !body["stream"].as_bool().unwrap_or(false) {
+        let reply = response_object(body, &id, "completed", json!([item]), usage);
+        return full(200, "application/json", reply.to_string());
+    }
+    let mut ev = Events::default();
+    let empty = response_object(body, &id, "in_progress", json!([]), Value::Null);
+    ev.push("response.created", json!({"response": empty}), false);
+    ev.push(
+        "response.output_item.added",
+        json!({"output_index": 0, "item": item}),
+        false,
+    );
+    ev.push(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": item}),
+        false,
+    );
+    let done = response_object(body, &id, "completed", json!([item]), usage);
+    ev.push("response.completed", json!({"response": done}), false);
+    stream_frames(state, script, ev.frames, "text/event-stream; charset=utf-8")
 }
 
 struct Ids {
@@ -655,6 +698,9 @@ const ITEM_TYPES: &[&str] = &[
     "tool_search_call",
     "tool_search_output",
     "compaction",
+    "compaction_summary",
+    "context_compaction",
+    "compaction_trigger",
 ];
 
 fn is_tool_name(s: &str) -> bool {
@@ -980,6 +1026,23 @@ fn check_items(items: &[Value], store: bool) -> Result<(), Reject> {
                         "",
                     ));
                 }
+            }
+            "compaction_trigger" if i + 1 != items.len() => {
+                return Err(bad(
+                    format!("Invalid '{param}': a compaction_trigger must be the last input item."),
+                    param.clone(),
+                    "invalid_value",
+                ));
+            }
+            "compaction" | "compaction_summary" | "context_compaction"
+                if obj.get("encrypted_content").and_then(Value::as_str)
+                    != Some(COMPACTION_CONTENT) =>
+            {
+                return Err(bad(
+                    format!("The encrypted content for {param} could not be verified."),
+                    "",
+                    "invalid_encrypted_content",
+                ));
             }
             "reasoning" => {
                 id_prefix("rs")?;

@@ -25,6 +25,13 @@ pub struct TranslateCtx {
     /// The client asked for embeddings as base64 (`encoding_format: "base64"`) from a
     /// provider that only sends floats.
     pub base64_embeddings: bool,
+    /// A stateless Responses client asked for `include: ["reasoning.encrypted_content"]`:
+    /// every reasoning item it gets carries `encrypted_content`, unsigned reasoning text
+    /// wrapped with its origin (`provenance::wrap_text`).
+    pub carry_reasoning: bool,
+    /// A Responses client asked for a compaction (`compaction_trigger`) that the provider
+    /// answers with a summary: the answer goes back as one `compaction` item.
+    pub compaction: bool,
 }
 
 impl TranslateCtx {
@@ -39,6 +46,8 @@ impl TranslateCtx {
             prompt_estimate: 0,
             single_item: false,
             base64_embeddings: false,
+            carry_reasoning: false,
+            compaction: false,
         }
     }
 }

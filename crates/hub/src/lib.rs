@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod error;
 pub mod format;
 pub mod framing;
+pub mod hosted;
 pub mod operation;
 pub mod pipeline;
 pub mod provenance;

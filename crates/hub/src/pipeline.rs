@@ -3,11 +3,12 @@
 use serde_json::Value;
 
 use crate::ctx::TranslateCtx;
+use crate::error::ApiError;
 use crate::error::TranslateError;
 use crate::format::Format;
 use crate::operation::Operation;
 use crate::registry::{Registry, RequestFn, ResponseFn, StreamFn};
-use crate::stream::StreamStage;
+use crate::stream::{StreamEvent, StreamStage};
 
 /// The translators one (client, provider) pair needs, resolved before anything is sent so a
 /// missing pair fails fast. When both sides speak the same format nothing is translated.
@@ -101,16 +102,27 @@ impl Pipeline {
             // Untranslated, the body may still hold other families' signatures from turns
             // another provider answered; only those fields are visited.
             crate::provenance::strip_foreign(self.client, &mut body);
+            if self.client == Format::Responses {
+                crate::translators::responses::compaction::own_items_to_messages(&mut body);
+            }
         }
         apply(self.request_to_hub, body, ctx)
     }
 
     pub fn request_to_provider(
         &self,
-        hub: Value,
+        mut hub: Value,
         ctx: &mut TranslateCtx,
     ) -> Result<Value, TranslateError> {
-        apply(self.request_to_provider, hub, ctx)
+        if self.passthrough {
+            return apply(self.request_to_provider, hub, ctx);
+        }
+        // Hosted tools go around the provider's translator: resolved (or refused) for this
+        // provider, then put back in its own form.
+        let hosted = crate::hosted::take_for(self.provider, &mut hub)?;
+        let mut out = apply(self.request_to_provider, hub, ctx)?;
+        crate::hosted::insert(self.provider, &mut out, hosted);
+        Ok(out)
     }
 
     pub fn response_to_hub(
@@ -119,7 +131,13 @@ impl Pipeline {
         ctx: &TranslateCtx,
     ) -> Result<Value, TranslateError> {
         match self.response_to_hub {
-            Some(f) => f(body, ctx),
+            Some(f) => {
+                let mut hub = f(body, ctx)?;
+                if self.client == Format::HUB {
+                    tag_chat_signatures(&mut hub, "message", self.provider);
+                }
+                Ok(hub)
+            }
             None => Ok(body),
         }
     }
@@ -137,12 +155,74 @@ impl Pipeline {
 
     /// The provider -> hub stage, if the provider does not speak the hub format.
     pub fn stream_to_hub(&self, ctx: &TranslateCtx) -> Option<Box<dyn StreamStage>> {
-        self.stream_to_hub.map(|f| f(ctx))
+        let stage = self.stream_to_hub.map(|f| f(ctx))?;
+        if self.client == Format::HUB {
+            return Some(Box::new(TagChatSignatures {
+                inner: stage,
+                provider: self.provider,
+            }));
+        }
+        Some(stage)
     }
 
     /// The hub -> client stage, if the client does not speak the hub format.
     pub fn stream_to_client(&self, ctx: &TranslateCtx) -> Option<Box<dyn StreamStage>> {
         self.stream_to_client.map(|f| f(ctx))
+    }
+}
+
+/// A chat-completions client has no translator of its own after the hub, so the signatures
+/// the provider's translator put in `reasoning_signature` are tagged with their family here,
+/// as every other client format tags them, and go back only to the family that issued them.
+fn tag_chat_signatures(hub: &mut Value, field: &str, provider: Format) {
+    let Some(choices) = hub.get_mut("choices").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for choice in choices {
+        if let Some(Value::String(sig)) = choice
+            .get_mut(field)
+            .and_then(|m| m.get_mut("reasoning_signature"))
+        {
+            *sig = crate::provenance::to_client(sig, provider, Format::HUB);
+        }
+    }
+}
+
+/// [`tag_chat_signatures`] over each chunk of a provider's stream.
+struct TagChatSignatures {
+    inner: Box<dyn StreamStage>,
+    provider: Format,
+}
+
+impl TagChatSignatures {
+    fn tag(&self, out: &mut [StreamEvent]) {
+        for ev in out {
+            tag_chat_signatures(&mut ev.data, "delta", self.provider);
+        }
+    }
+}
+
+impl StreamStage for TagChatSignatures {
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), TranslateError> {
+        let from = out.len();
+        self.inner.push(event, out)?;
+        self.tag(out.get_mut(from..).unwrap_or_default());
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+        let from = out.len();
+        self.inner.finish(out)?;
+        self.tag(out.get_mut(from..).unwrap_or_default());
+        Ok(())
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
+        self.inner.fail(error, out);
     }
 }
 
@@ -154,5 +234,46 @@ fn apply(
     match f {
         Some(f) => f(body, ctx),
         None => Ok(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A chat client gets a Claude signature tagged with its family, as other clients do.
+    #[test]
+    fn chat_clients_get_tagged_signatures() {
+        let registry = Registry::load().unwrap();
+        let p = Pipeline::new(&registry, Format::OpenAi, Format::Claude, false, false).unwrap();
+        let ctx = TranslateCtx::new(Format::OpenAi, Format::Claude, "claude", false);
+        let claude = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "thinking", "thinking": "hm", "signature": "CSIG"},
+                        {"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}});
+        let hub = p.response_to_hub(claude, &ctx).unwrap();
+        assert_eq!(
+            hub["choices"][0]["message"]["reasoning_signature"],
+            "switchyard-sig:anthropic:CSIG"
+        );
+
+        let p = Pipeline::new(&registry, Format::OpenAi, Format::Claude, true, true).unwrap();
+        let mut stage = p.stream_to_hub(&ctx).unwrap();
+        let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"CSIG\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let events =
+            crate::stream::run_stage(stage.as_mut(), crate::stream::parse_sse_text(sse).unwrap())
+                .unwrap();
+        let sigs: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.data["choices"][0]["delta"]["reasoning_signature"].as_str())
+            .collect();
+        assert_eq!(sigs, ["switchyard-sig:anthropic:CSIG"]);
     }
 }

@@ -19,6 +19,12 @@ pub const TAG: &str = "switchyard-sig:";
 /// [`TAG`] in base64: 15 bytes encode to exactly these 20 characters, whatever follows.
 pub const TAG_BASE64: &str = "c3dpdGNoeWFyZC1zaWc6";
 
+/// Starts reasoning text carried in a Responses `encrypted_content` for a stateless client
+/// (`include: ["reasoning.encrypted_content"]`) when the provider signed nothing:
+/// `switchyard-text:<origin>:<base64 text>`, where the origin is the provider's family, or
+/// its format for providers without one (chat completions, Kiro, Cursor).
+pub const TEXT_TAG: &str = "switchyard-text:";
+
 /// A family of providers that share one signing key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
@@ -75,6 +81,49 @@ pub fn for_provider(sig: &str, client: Format, provider: Format) -> Option<Strin
         None if Family::of(client).is_none() => Some(sig.to_owned()),
         None => (Family::of(client) == target).then(|| sig.to_owned()),
     }
+}
+
+/// Where reasoning text came from: the provider's family, else its format.
+fn origin(provider: Format) -> &'static str {
+    Family::of(provider).map_or(provider.as_str(), Family::as_str)
+}
+
+/// Reasoning text that no provider signed, wrapped with its origin so that a stateless
+/// client can hand it back as `encrypted_content`.
+pub fn wrap_text(text: &str, provider: Format) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    format!("{TEXT_TAG}{}:{b64}", origin(provider))
+}
+
+/// What a client's `encrypted_content` holds for `provider`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Carried {
+    /// Not wrapped text: a signature (tagged or not), handled by [`for_provider`].
+    Signature,
+    /// Text wrapped by [`wrap_text`] for this provider's origin.
+    OwnText(String),
+    /// Text wrapped for another origin (or unreadable): never replayed.
+    Foreign,
+}
+
+/// Unwraps text carried by [`wrap_text`], for the provider of the same origin only.
+pub fn carried(enc: &str, provider: Format) -> Carried {
+    use base64::Engine as _;
+    let Some(rest) = enc.strip_prefix(TEXT_TAG) else {
+        return Carried::Signature;
+    };
+    let Some((from, b64)) = rest.split_once(':') else {
+        return Carried::Foreign;
+    };
+    if from != origin(provider) {
+        return Carried::Foreign;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map_or(Carried::Foreign, Carried::OwnText)
 }
 
 /// Whether `sig` carries a family tag.
@@ -202,7 +251,7 @@ fn strip_responses(body: &mut Value) {
             && item
                 .get("encrypted_content")
                 .and_then(Value::as_str)
-                .is_some_and(is_tagged))
+                .is_some_and(|e| is_tagged(e) || e.starts_with(TEXT_TAG)))
     });
 }
 
@@ -231,6 +280,35 @@ mod tests {
             for_provider("G", Format::Gemini, Format::GeminiCli).as_deref(),
             Some("G")
         );
+    }
+
+    #[test]
+    fn wrapped_text_goes_back_only_to_its_origin() {
+        let w = wrap_text("let me think: a:b", Format::OpenAi);
+        assert!(w.starts_with("switchyard-text:openai:"));
+        assert_eq!(
+            carried(&w, Format::OpenAi),
+            Carried::OwnText("let me think: a:b".into())
+        );
+        assert_eq!(carried(&w, Format::Kiro), Carried::Foreign);
+        assert_eq!(carried(&w, Format::Claude), Carried::Foreign);
+        let g = wrap_text("t", Format::Gemini);
+        assert_eq!(carried(&g, Format::GeminiCli), Carried::OwnText("t".into()));
+        assert_eq!(
+            carried("switchyard-sig:google:X", Format::Gemini),
+            Carried::Signature
+        );
+        assert_eq!(
+            carried("switchyard-text:openai:%%", Format::OpenAi),
+            Carried::Foreign
+        );
+        // Passed through to a Responses provider, wrapped text is dropped like a foreign
+        // signature: OpenAI could not decrypt it.
+        let mut body = json!({"input": [
+            {"type": "reasoning", "summary": [], "encrypted_content": g},
+            {"type": "reasoning", "summary": [], "encrypted_content": "OWN"}]});
+        strip_foreign(Format::Responses, &mut body);
+        assert_eq!(body["input"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

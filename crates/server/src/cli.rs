@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod keys;
 pub mod models;
+pub mod replay;
 pub mod report;
 pub mod stored;
 
@@ -63,6 +64,18 @@ pub enum Command {
         /// and Copilot APIs have one), with its configured or logged-in accounts.
         #[arg(long)]
         refresh: bool,
+    },
+    /// Re-run the translators offline on one request's debug-log folder (logs/...) and
+    /// print where today's output differs from the recording; exits 1 on a difference.
+    Replay {
+        /// The request's folder, written with `debug_logs.enabled`.
+        dir: PathBuf,
+        /// Also copy the folder into the golden cases `cargo test` replays, under this name.
+        #[arg(long, value_name = "NAME")]
+        save_fixture: Option<String>,
+        /// Where golden cases are kept.
+        #[arg(long, default_value = "tester/fixtures/replay")]
+        fixtures: PathBuf,
     },
     /// Aliases kept in the database (beside those in the config file).
     Alias {
@@ -245,6 +258,11 @@ pub fn run(config: &Path, command: Command) -> Result<(), Error> {
         Command::Status => report::status(config),
         Command::Check => check(config),
         Command::Models { refresh } => models::run(config, refresh),
+        Command::Replay {
+            dir,
+            save_fixture,
+            fixtures,
+        } => replay::run(&dir, save_fixture.as_deref(), &fixtures),
         Command::Alias { action } => stored::manage(config, "alias", action),
         Command::Combo { action } => stored::manage(config, "combo", action),
         Command::Login {

@@ -21,9 +21,9 @@
 //! - Namespace tools (`{"type":"namespace","name":ns,"tools":[...]}`) are flattened to function
 //!   tools named `<ns>__<name>`; the pair is remembered the same way, so calls go back out as
 //!   `function_call` items with `namespace` and the short `name`.
-//! - Hosted tools the hub cannot express (`web_search`, `tool_search`, `file_search`,
-//!   `image_generation`, `code_interpreter`, `mcp`, `computer_use_preview`, `local_shell`, ...)
-//!   are dropped, and so are history items of those hosted tools. `item_reference`,
+//! - Hosted tools (`web_search`, `file_search`, `code_interpreter`, `image_generation`) travel
+//!   as hub `hosted` tools (`crate::hosted`); the rest the hub cannot express (`tool_search`,
+//!   `mcp`, `computer_use_preview`, ...) are dropped, and so are history items of hosted tools. `item_reference`,
 //!   `previous_response_id`, `conversation` and `background` need server-side storage and are
 //!   refused with `InvalidRequest`; any other unknown item or content type is refused too.
 //! - Reasoning: a `reasoning` item's summary text (else its `content` reasoning text) becomes
@@ -43,8 +43,9 @@
 //!   and `safety_identifier` are not sent to the hub.
 //! - An `input_image` given only by `file_id` becomes a hub `file` part `{file_id}` (the hub
 //!   has no image-by-id); `input_file` keeps `file_data`, `file_id`, `filename` and `file_url`
-//!   inside the hub `file` part. `compaction` items (OpenAI-encrypted summaries no other
-//!   provider can read) are dropped; `compaction_trigger` and other unknown items are refused.
+//!   inside the hub `file` part. Codex's remote compaction (`compaction_trigger`, `compaction`
+//!   and `context_compaction` items) is handled in [`compaction`]; OpenAI-encrypted summaries
+//!   no other provider can read are dropped; other unknown items are refused.
 //! - A finish reason `length` is status `incomplete` with `incomplete_details.reason`
 //!   `max_output_tokens` (and `content_filter` likewise); the stream then ends with
 //!   `response.incomplete` instead of `response.completed`.
@@ -59,6 +60,7 @@
 //!   text already streamed is not sent twice. A stream that ends before `response.completed`
 //!   is a `BadUpstream` error, as it is for Codex itself.
 
+pub mod compaction;
 mod request;
 mod response;
 mod stream;

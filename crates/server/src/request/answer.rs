@@ -284,7 +284,7 @@ fn count_images(client: Format, body: &[u8]) -> u64 {
 }
 
 /// Decodes a whole provider stream into hub chunks and collects them into one hub answer.
-fn collect_stream(
+pub(crate) fn collect_stream(
     pipeline: &Pipeline,
     ctx: &TranslateCtx,
     mut decoder: Box<dyn Decoder>,

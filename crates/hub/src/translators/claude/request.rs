@@ -8,6 +8,7 @@ use super::{
 };
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
+use crate::format::Format;
 
 /// `max_tokens` when the hub request names none (Anthropic requires it).
 const DEFAULT_MAX_TOKENS: u64 = 8192;
@@ -616,7 +617,8 @@ fn text_editor_schema() -> Value {
 
 /// Client tools become hub function tools. Anthropic's versioned client tools with a fixed
 /// schema (bash, text editor) become functions with that schema; server tools (web search,
-/// code execution, tool search, ...) only exist on Anthropic's servers and are left out.
+/// web fetch, code execution) travel as hub `hosted` tools (`crate::hosted`); others (tool
+/// search, memory, ...) are left out.
 fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
     let Value::Array(tools) = tools else {
         return Err(TranslateError::invalid("tools: must be an array"));
@@ -654,7 +656,12 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
                 ),
                 text_editor_schema(),
             ),
-            Some(_) => continue,
+            Some(_) => {
+                if let Some(hosted) = crate::hosted::to_hub(Format::Claude, t) {
+                    out.push(hosted);
+                }
+                continue;
+            }
         };
         if name.is_empty() {
             return Err(TranslateError::invalid(format!(

@@ -331,8 +331,14 @@ fn multimodal_tools_and_results_map_to_hub_parts() {
         "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
     );
     assert_eq!(msgs[5]["content"][1]["text"], "Go on.");
-    // Tools: the server tool is left out, bash gets its schema, cache_control survives.
-    let tools = hub["tools"].as_array().unwrap();
+    // Tools: the server tool travels as a hosted tool, bash gets its schema, cache_control
+    // survives.
+    let (hosted, tools): (Vec<&Value>, Vec<&Value>) = hub["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .partition(|t| t["type"] == "hosted");
+    assert_eq!(hosted.len(), 1);
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[0]["cache_control"]["type"], "ephemeral");
     assert_eq!(

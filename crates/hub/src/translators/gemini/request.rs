@@ -12,6 +12,7 @@ use super::{
 };
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
+use crate::format::Format;
 
 // =======================================================================================
 // Gemini -> hub
@@ -234,8 +235,14 @@ fn tools_to_hub(tools: &Value) -> Result<Vec<Value>, TranslateError> {
     };
     let mut out = Vec::new();
     for (ti, tool) in tools.iter().enumerate() {
+        // Built-in tools (googleSearch, codeExecution, urlContext, ...) travel as hub
+        // `hosted` tools, one per key.
+        for (key, v) in tool.as_object().into_iter().flatten() {
+            if let Some(hosted) = crate::hosted::to_hub(Format::Gemini, &json!({ key: v })) {
+                out.push(hosted);
+            }
+        }
         let Some(decls) = field(tool, "functionDeclarations") else {
-            // googleSearch, codeExecution, urlContext, ...: no hub equivalent.
             continue;
         };
         let Value::Array(decls) = decls else {
@@ -1071,7 +1078,8 @@ mod tests {
                 ],
                 "tools": [
                     {"type": "function", "function": {"name": "get_weather", "description": "w", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
-                    {"type": "function", "function": {"name": "g2", "parameters": {"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}}}
+                    {"type": "function", "function": {"name": "g2", "parameters": {"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}}},
+                    {"type": "hosted", "hosted": {"kind": "web_search", "from": "gemini", "tool": {"googleSearch": {}}}}
                 ],
                 "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
                 "temperature": 1, "max_tokens": 64, "stop": ["x"],

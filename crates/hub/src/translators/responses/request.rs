@@ -9,6 +9,7 @@ use super::{
 };
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
+use crate::format::Format;
 
 /// History items of hosted tools the hub cannot express; they are left out.
 const DROPPED_ITEMS: &[&str] = &[
@@ -24,9 +25,6 @@ const DROPPED_ITEMS: &[&str] = &[
     "mcp_call",
     "tool_search_call",
     "tool_search_output",
-    // Compaction summaries are encrypted by OpenAI; no other provider can read them.
-    "compaction",
-    "compaction_summary",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -75,7 +73,11 @@ pub(super) fn responses_to_hub(
     let has_tools = !tools.list.is_empty();
     if has_tools {
         out.insert("tools".into(), Value::Array(tools.list));
-        if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null())
+        if ctx.compaction {
+            // The summary is the answer: the tools stay (the prompt keeps its cache) but
+            // none is called.
+            out.insert("tool_choice".into(), "none".into());
+        } else if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null())
             && let Some(choice) = tool_choice_to_hub(choice)?
         {
             out.insert("tool_choice".into(), choice);
@@ -161,6 +163,12 @@ fn insert_options_to_hub(
     if let Some(tier) = req.get("service_tier").filter(|t| t.is_string()) {
         out.insert("service_tier".into(), tier.clone());
     }
+    // The proxy stores nothing, so `store` does not matter: asking for encrypted reasoning
+    // is what a client that replays its own history does.
+    ctx.carry_reasoning = req
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|inc| inc.iter().any(|i| i == "reasoning.encrypted_content"));
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     out.insert("stream".into(), stream.into());
     if stream {
@@ -213,8 +221,14 @@ impl Tools {
                         }
                     }
                 }
-                // Hosted tools (web_search, tool_search, file_search, mcp, ...) have no hub form.
-                _ => {}
+                // Hosted tools the proxy can route (web search, file search, code
+                // interpreter, image generation) travel as hub `hosted` tools; the rest
+                // (tool_search, mcp, ...) have no hub form.
+                _ => {
+                    if let Some(hosted) = crate::hosted::to_hub(Format::Responses, tool) {
+                        self.list.push(hosted);
+                    }
+                }
             }
         }
         Ok(())
@@ -548,7 +562,19 @@ impl Conversation {
                         "content": content,
                     }));
                 }
-                Some("reasoning") => self.reasoning(item),
+                Some("reasoning") => self.reasoning(item, ctx.provider),
+                Some("compaction_trigger") => {
+                    ctx.compaction = true;
+                    self.push(json!({"role": "user", "content": super::compaction::PROMPT}));
+                }
+                // A summary the proxy wrote is a system turn; OpenAI's own is encrypted and
+                // no other provider can read it.
+                Some(t) if super::compaction::ITEMS.contains(&t) => {
+                    if let Some(summary) = super::compaction::summary(item) {
+                        self.push(json!({"role": "system",
+                            "content": super::compaction::system_text(&summary)}));
+                    }
+                }
                 Some("additional_tools") => {
                     if let Some(list) = item.get("tools").and_then(Value::as_array) {
                         tools.add_all(list, &format!("{at}.tools"), ctx)?;
@@ -606,7 +632,7 @@ impl Conversation {
         Ok(())
     }
 
-    fn reasoning(&mut self, item: &Value) {
+    fn reasoning(&mut self, item: &Value, provider: Format) {
         let texts = |key: &str| -> String {
             item.get(key)
                 .and_then(Value::as_array)
@@ -633,6 +659,14 @@ impl Conversation {
             self.reasoning_turn().redacted = Some(data.to_owned());
             return;
         }
+        // Reasoning text the proxy wrapped (no provider signed it) goes back only to a
+        // provider of the origin that wrote it, never to another.
+        let (text, encrypted) = match encrypted.map(|e| crate::provenance::carried(e, provider)) {
+            Some(crate::provenance::Carried::Foreign) => return,
+            Some(crate::provenance::Carried::OwnText(own)) if text.is_empty() => (own, None),
+            Some(crate::provenance::Carried::OwnText(_)) => (text, None),
+            _ => (text, encrypted),
+        };
         if text.is_empty() && encrypted.is_none() {
             return;
         }

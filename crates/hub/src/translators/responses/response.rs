@@ -254,6 +254,16 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
         push_message_item(m, &ids, &mut output);
         push_call_items(m, &ids, &ctx.tool_names, &mut output);
     }
+    if ctx.compaction {
+        // The answer to a compaction trigger is its summary, as the one `compaction` item.
+        let summary: String = output
+            .iter()
+            .filter(|i| i["type"] == "message")
+            .flat_map(|i| i["content"].as_array().into_iter().flatten())
+            .filter_map(|p| p["text"].as_str())
+            .collect();
+        output = vec![super::compaction::item(ids.item("cmp", 0), &summary)];
+    }
 
     let (status, incomplete) = status_of(finish);
     let usage = obj
@@ -291,10 +301,17 @@ fn push_reasoning_items(m: &Value, ids: &Ids, ctx: &TranslateCtx, output: &mut V
         .unwrap_or_default();
     let signature = non_empty_str(m, "reasoning_signature");
     if !reasoning.is_empty() || signature.is_some() {
+        let encrypted = match signature {
+            Some(s) => Some(crate::provenance::to_client(s, ctx.provider, ctx.client)),
+            None if ctx.carry_reasoning => {
+                Some(crate::provenance::wrap_text(reasoning, ctx.provider))
+            }
+            None => None,
+        };
         output.push(reasoning_item(
             ids.item("rs", output.len()),
             reasoning,
-            signature.map(|s| crate::provenance::to_client(s, ctx.provider, ctx.client)),
+            encrypted,
         ));
     }
     if let Some(data) = non_empty_str(m, "redacted_reasoning") {

@@ -251,6 +251,8 @@ enum Kind {
         encrypted: Option<String>,
     },
     Call(Call),
+    /// The summary that answers a `compaction_trigger` (`super::compaction`).
+    Compaction(String),
 }
 
 #[derive(Debug)]
@@ -276,6 +278,7 @@ impl Item {
             Kind::Call(c) => {
                 call_item(names, self.id.clone(), &c.call_id, &c.name, &c.args, status)
             }
+            Kind::Compaction(summary) => super::compaction::item(self.id.clone(), summary),
         }
     }
 }
@@ -299,6 +302,10 @@ pub(super) struct ToResponses {
     finish: Option<String>,
     usage: Option<Value>,
     terminated: bool,
+    /// `ctx.carry_reasoning`: unsigned reasoning is closed with its text wrapped.
+    carry_reasoning: bool,
+    /// `ctx.compaction`: the answer's text, gathered into one `compaction` item at the end.
+    compaction: Option<String>,
 }
 
 impl ToResponses {
@@ -318,6 +325,8 @@ impl ToResponses {
             finish: None,
             usage: None,
             terminated: false,
+            carry_reasoning: ctx.carry_reasoning,
+            compaction: ctx.compaction.then(String::new),
         }
     }
 
@@ -400,6 +409,7 @@ impl ToResponses {
             return;
         }
         let item_id = item.id.clone();
+        let carry = self.carry_reasoning.then_some(self.provider);
         match &mut item.kind {
             Kind::Message { parts, open } => {
                 if *open {
@@ -410,8 +420,16 @@ impl ToResponses {
                 }
             }
             Kind::Reasoning {
-                text, part_open, ..
+                text,
+                part_open,
+                encrypted,
             } => {
+                if let Some(provider) = carry
+                    && encrypted.is_none()
+                    && !text.is_empty()
+                {
+                    *encrypted = Some(crate::provenance::wrap_text(text, provider));
+                }
                 if *part_open {
                     let base = json!({
                         "item_id": item_id, "output_index": index, "summary_index": 0,
@@ -433,6 +451,7 @@ impl ToResponses {
                     *part_open = false;
                 }
             }
+            Kind::Compaction(_) => {}
             Kind::Call(call) => {
                 let base = json!({ "item_id": item_id, "output_index": index });
                 if let Some(decoder) = &call.custom {
@@ -595,6 +614,12 @@ impl ToResponses {
     }
 
     fn text(&mut self, text: &str, refusal: bool, out: &mut Vec<StreamEvent>) {
+        if let Some(summary) = &mut self.compaction {
+            if !refusal {
+                summary.push_str(text);
+            }
+            return;
+        }
         self.close_reasoning(out);
         let index = match self.open_message {
             Some(i) => i,
@@ -793,6 +818,10 @@ impl ToResponses {
             return;
         }
         self.close_all(out);
+        if let Some(summary) = self.compaction.take() {
+            let i = self.open_item("cmp", Kind::Compaction(summary), out);
+            self.close_item(i, out);
+        }
         let (status, incomplete) = status_of(self.finish.as_deref());
         let response = self.response(status, incomplete, Value::Null);
         let ty = if status == "incomplete" {

@@ -240,11 +240,21 @@ fn codex_request_becomes_hub_messages() {
     assert_eq!(m[10]["content"], "Done: echoed and patched.");
     assert_eq!(m[11]["content"], "thanks, now summarize");
 
-    // Tools: function + custom + namespace kept, hosted ones dropped.
+    // Tools: function + custom + namespace kept, web search carried as a hosted tool,
+    // tool_search dropped.
+    let hosted: Vec<&Value> = hub["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "hosted")
+        .collect();
+    assert_eq!(hosted.len(), 1);
+    assert_eq!(hosted[0]["hosted"]["kind"], "web_search");
     let names: Vec<&str> = hub["tools"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|t| t["type"] == "function")
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -328,9 +338,8 @@ fn sdk_request_with_images_files_and_structured_output() {
     assert_eq!(m[2], json!({"role": "assistant", "content": "Sure."}));
     assert_eq!(m[3], json!({"role": "user", "content": "Go on."}));
     assert_eq!(
-        hub["tools"].as_array().unwrap().len(),
-        1,
-        "file_search dropped"
+        hub["tools"][1]["hosted"]["tool"]["type"], "file_search",
+        "file_search carried as a hosted tool"
     );
     assert_eq!(hub["tools"][0]["function"]["strict"], true);
     assert_eq!(
@@ -365,9 +374,14 @@ fn string_input_and_json_object_format() {
     .unwrap();
     assert_eq!(hub["messages"], json!([{"role": "user", "content": "hi"}]));
     assert_eq!(hub["response_format"], json!({"type": "json_object"}));
-    // Every tool was hosted: no tools, so no tool_choice either.
-    assert!(hub.get("tools").is_none());
-    assert!(hub.get("tool_choice").is_none());
+    // Every tool was hosted: for a provider without web search it is refused, by name.
+    assert_eq!(
+        hub["tools"][0]["hosted"]["tool"],
+        json!({"type": "web_search"})
+    );
+    let mut hub = hub;
+    let err = crate::hosted::take_for(Format::Kiro, &mut hub).unwrap_err();
+    assert!(err.to_string().contains("`web_search`"), "{err}");
 }
 
 #[test]
@@ -1729,4 +1743,149 @@ proptest! {
         prop_assert_eq!(s.finishes.len(), 1);
         prop_assert_eq!(s.usage.len(), usize::from(with_usage));
     }
+}
+
+/// A stateless Responses client (`include: ["reasoning.encrypted_content"]`) in front of a
+/// chat provider whose reasoning is unsigned text: every reasoning item still carries
+/// `encrypted_content`, which goes back as reasoning only to a provider of the same origin.
+#[test]
+fn unsigned_reasoning_is_carried_for_a_stateless_client_and_replayed_to_its_origin_only() {
+    let request = json!({"model": "m", "store": false, "include": ["reasoning.encrypted_content"],
+        "input": "hi", "stream": false});
+    let mut ctx = TranslateCtx::new(Format::Responses, Format::OpenAi, "deepseek", false);
+    super::request::responses_to_hub(request, &mut ctx).unwrap();
+    assert!(ctx.carry_reasoning);
+    let hub = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "deepseek",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "4", "reasoning_content": "two and two"}}]});
+    let out = super::response::hub_to_responses(hub, &ctx).unwrap();
+    let item = &out["output"][0];
+    assert_eq!(item["type"], "reasoning");
+    let enc = item["encrypted_content"].as_str().unwrap().to_owned();
+    assert!(enc.starts_with("switchyard-text:openai:"), "{enc}");
+
+    // Streamed, the reasoning item is closed with the same wrapping.
+    let mut stage = super::stream::hub_to_responses(&ctx);
+    let chunks = [
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "two and two"}}]}),
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": "stop"}]}),
+    ];
+    let events = run_stage(
+        stage.as_mut(),
+        chunks.into_iter().map(StreamEvent::hub).collect(),
+    )
+    .unwrap();
+    let done = events
+        .iter()
+        .find(|e| {
+            e.data["type"] == "response.output_item.done" && e.data["item"]["type"] == "reasoning"
+        })
+        .unwrap();
+    assert_eq!(done.data["item"]["encrypted_content"], enc.as_str());
+
+    // Without `include`, nothing is added (as before).
+    let mut plain = TranslateCtx::new(Format::Responses, Format::OpenAi, "deepseek", false);
+    super::request::responses_to_hub(json!({"model": "m", "input": "hi"}), &mut plain).unwrap();
+    assert!(!plain.carry_reasoning);
+
+    // Sent back: the reasoning text for a provider of the same origin, nothing for another.
+    let turn = |provider: Format| {
+        let body = json!({"model": "m", "input": [
+            {"type": "message", "role": "user", "content": "hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": enc},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]},
+            {"type": "message", "role": "user", "content": "and 3+3?"}]});
+        let mut ctx = TranslateCtx::new(Format::Responses, provider, "m", false);
+        super::request::responses_to_hub(body, &mut ctx).unwrap()
+    };
+    let same = turn(Format::OpenAi);
+    assert_eq!(same["messages"][1]["reasoning_content"], "two and two");
+    assert!(same["messages"][1].get("reasoning_signature").is_none());
+    let other = turn(Format::Claude);
+    assert!(other["messages"][1].get("reasoning_content").is_none());
+    assert!(other["messages"][1].get("reasoning_signature").is_none());
+    assert_eq!(other["messages"][1]["content"], "4");
+}
+
+/// Codex's remote compaction in front of a provider without it: the trigger asks for a
+/// summary (no tool call), the answer comes back as the one `compaction` item Codex expects,
+/// and that item sent back is a system turn for any provider, a passed-through Responses
+/// one included.
+#[test]
+fn compaction_trigger_is_summarised_for_other_providers() {
+    let request = json!({"model": "m", "stream": true, "input": [
+        {"type": "message", "role": "user", "content": "fix the bug"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+        {"type": "compaction_trigger"}],
+        "tools": [{"type": "function", "name": "exec", "parameters": {"type": "object"}}],
+        "tool_choice": "auto"});
+    let mut ctx = client_ctx();
+    let hub = super::request::responses_to_hub(request, &mut ctx).unwrap();
+    assert!(ctx.compaction);
+    let messages = hub["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["role"], "user");
+    assert!(
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("handoff summary")
+    );
+    assert_eq!(hub["tool_choice"], "none");
+
+    // Not streamed: one compaction item.
+    let answer = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "The user wants the bug fixed; it is fixed."}}]});
+    let out = super::response::hub_to_responses(answer, &ctx).unwrap();
+    let output = out["output"].as_array().unwrap();
+    assert_eq!(output.len(), 1);
+    assert_eq!(output[0]["type"], "compaction");
+    let enc = output[0]["encrypted_content"].as_str().unwrap().to_owned();
+    assert!(enc.starts_with("switchyard-compaction:"));
+
+    // Streamed: no message item, one compaction item done before response.completed.
+    let mut stage = super::stream::hub_to_responses(&ctx);
+    let chunks = [
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "The user wants the bug fixed; "}}]}),
+        json!({"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"content": "it is fixed."}, "finish_reason": "stop"}]}),
+    ];
+    let events = run_stage(
+        stage.as_mut(),
+        chunks.into_iter().map(StreamEvent::hub).collect(),
+    )
+    .unwrap();
+    let done: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.data["type"] == "response.output_item.done")
+        .map(|e| &e.data["item"])
+        .collect();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["type"], "compaction");
+    assert_eq!(done[0]["encrypted_content"], enc.as_str());
+    assert_eq!(types(&events).last(), Some(&"response.completed"));
+
+    // Sent back (after Codex's retained user messages): a system turn with the summary;
+    // OpenAI's own encrypted summary is left out.
+    let next = json!({"model": "m", "input": [
+        {"type": "message", "role": "user", "content": "fix the bug"},
+        {"type": "compaction", "encrypted_content": enc},
+        {"type": "context_compaction", "encrypted_content": "gAAAAopaque"},
+        {"type": "message", "role": "user", "content": "go on"}]});
+    let mut ctx = client_ctx();
+    let hub = super::request::responses_to_hub(next.clone(), &mut ctx).unwrap();
+    assert!(!ctx.compaction);
+    let m = hub["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert_eq!(m[1]["role"], "system");
+    assert!(
+        m[1]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("The user wants the bug fixed; it is fixed.")
+    );
+
+    let mut passthrough = next;
+    super::compaction::own_items_to_messages(&mut passthrough);
+    assert_eq!(passthrough["input"][1]["role"], "developer");
+    assert_eq!(passthrough["input"][2]["type"], "context_compaction");
 }
