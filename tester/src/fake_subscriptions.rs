@@ -8,7 +8,8 @@
 //!   prompt does not open with Claude Code's identity) gets the bare 429 "Error".
 //! - [`FakeCodex`]: the ChatGPT backend's `/backend-api/codex/responses` (streams only, stores
 //!   nothing, wants `instructions`, refuses sampling parameters, `system` input items, item
-//!   references and server item ids; `#usage-limit` in the input gets the
+//!   references and server item ids, takes only the `priority` and `default` service tiers;
+//!   `#usage-limit` in the input gets the
 //!   `usage_limit_reached` 429).
 //! - [`FakeCopilot`]: the Copilot token exchange, `/chat/completions` and `/responses`, with
 //!   models that only one of the two serves; a request with an image needs
@@ -255,7 +256,6 @@ const CODEX_REJECTED: &[&str] = &[
     "metadata",
     "user",
     "stream_options",
-    "service_tier",
 ];
 
 fn detail(status: u16, text: &str) -> Response<FakeBody> {
@@ -304,6 +304,15 @@ async fn codex(
     }
     if let Some(k) = CODEX_REJECTED.iter().find(|k| obj.contains_key(**k)) {
         return detail(400, &format!("Unsupported parameter: {k}"));
+    }
+    // `priority` (Codex's fast mode) and `default` are served; any other tier is refused.
+    if let Some(tier) = obj.get("service_tier")
+        && !matches!(tier.as_str(), Some("priority" | "default"))
+    {
+        let shown = tier
+            .as_str()
+            .map_or_else(|| tier.to_string(), str::to_owned);
+        return detail(400, &format!("Unsupported service_tier: {shown}"));
     }
     if obj
         .get("input")

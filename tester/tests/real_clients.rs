@@ -307,12 +307,44 @@ async fn claude_code_runs_a_tool_through_cursor() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn codex_runs_a_tool_through_an_anthropic_provider() {
-    let Some(codex) = std::env::var_os("SWITCHYARD_CODEX") else {
-        println!("skipped: set SWITCHYARD_CODEX (cargo xtask ci does)");
-        return;
+/// Codex's config for a provider at `addr`; `websocket` lets it speak the Responses API over
+/// a WebSocket (the provider's `supports_websockets` and the feature switch).
+fn codex_config(model: &str, addr: std::net::SocketAddr, websocket: bool) -> String {
+    let (feature, provider) = if websocket {
+        (
+            "responses_websockets = true\n",
+            "supports_websockets = true\n",
+        )
+    } else {
+        ("", "")
     };
+    format!(
+        r#"model = "{model}"
+model_provider = "switchyard"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+unbounded_connection_retries = false
+{feature}
+[model_providers.switchyard]
+name = "switchyard"
+base_url = "http://{addr}/v1"
+env_key = "PROXY_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+{provider}"#
+    )
+}
+
+/// Runs `codex exec` with a prompt that makes the fake call a tool, against Switchyard in
+/// front of an Anthropic provider; returns the proxy (stopped), the fake and what Codex
+/// printed, having checked that the tool ran and its output reached the provider.
+async fn run_codex_tool_turn(codex: &std::ffi::OsStr, websocket: bool) -> (Proxy, FakeAnthropic) {
     let fake = FakeAnthropic::start().await;
     // A model from Codex's own catalog, so it sends its usual request.
     let model = "gpt-5.5";
@@ -325,31 +357,10 @@ async fn codex_runs_a_tool_through_an_anthropic_provider() {
     std::fs::create_dir_all(&codex_home).unwrap();
     std::fs::write(
         codex_home.join("config.toml"),
-        format!(
-            r#"model = "{model}"
-model_provider = "switchyard"
-check_for_update_on_startup = false
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-unbounded_connection_retries = false
-
-[model_providers.switchyard]
-name = "switchyard"
-base_url = "http://{addr}/v1"
-env_key = "PROXY_API_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-"#,
-            addr = proxy.addr
-        ),
+        codex_config(model, proxy.addr, websocket),
     )
     .unwrap();
-    let mut cmd = clean_command(Path::new(&codex), &home);
+    let mut cmd = clean_command(Path::new(codex), &home);
     cmd.args([
         "exec",
         "--skip-git-repo-check",
@@ -366,6 +377,12 @@ stream_max_retries = 0
         stdout.contains("after tool:"),
         "the final answer is not in the output\n{why}"
     );
+    if websocket {
+        assert!(
+            !stderr.contains("Falling back from WebSockets"),
+            "Codex fell back to HTTP\n{why}"
+        );
+    }
 
     // The tool really ran: the fake's `echo hi` came back as a tool result with Codex's
     // exit-status report.
@@ -387,12 +404,41 @@ stream_max_retries = 0
         requests.iter().all(|r| r.body["model"] == "claude-test"),
         "{why}"
     );
-
     proxy.stop();
     let rows = db_statuses(&proxy);
     assert!(
         rows.len() >= 2 && rows.iter().all(|(f, s)| f == "responses" && *s == 200),
         "{rows:?}"
+    );
+    (proxy, fake)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_runs_a_tool_through_an_anthropic_provider() {
+    let Some(codex) = std::env::var_os("SWITCHYARD_CODEX") else {
+        println!("skipped: set SWITCHYARD_CODEX (cargo xtask ci does)");
+        return;
+    };
+    run_codex_tool_turn(&codex, false).await;
+}
+
+/// Codex with `supports_websockets`: every model turn comes over the WebSocket (the server
+/// logs each as a WebSocket turn, one per usage row), none as a POST, and the tool round
+/// trip works as over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_runs_a_tool_over_a_websocket() {
+    let Some(codex) = std::env::var_os("SWITCHYARD_CODEX") else {
+        println!("skipped: set SWITCHYARD_CODEX (cargo xtask ci does)");
+        return;
+    };
+    let (proxy, _fake) = run_codex_tool_turn(&codex, true).await;
+    let rows = db_statuses(&proxy);
+    let log = proxy.stderr();
+    let turns = log.matches("responses turn over websocket").count();
+    assert_eq!(
+        turns,
+        rows.len(),
+        "a usage row not from the WebSocket\n{log}"
     );
 }
 

@@ -48,7 +48,6 @@ const REJECTED: &[&str] = &[
     "metadata",
     "stream_options",
     "safety_identifier",
-    "service_tier",
     "truncation",
     "background",
     "previous_response_id",
@@ -138,6 +137,7 @@ pub fn shape_body(
     for k in REJECTED {
         body.remove(*k);
     }
+    keep_service_tier(body);
     let effort = body
         .pointer_mut_effort()
         .or_else(|| {
@@ -163,6 +163,26 @@ pub fn shape_body(
         }
     }
     Ok(())
+}
+
+/// The backend takes `service_tier` `priority` (Codex's "fast" mode) and `default`, and
+/// refuses every other value with "Unsupported service_tier" (`auto`, `flex`, `scale`,
+/// `fast`). `fast` is Codex's config name for `priority`; the values that only mean "no
+/// preference" are left out, which the backend serves as its default.
+fn keep_service_tier(body: &mut Map<String, Value>) {
+    let tier = match body.get("service_tier").and_then(Value::as_str) {
+        Some("priority" | "fast") => Some("priority"),
+        Some("default") => Some("default"),
+        _ => None,
+    };
+    match tier {
+        Some(t) => {
+            body.insert("service_tier".into(), Value::String(t.to_owned()));
+        }
+        None => {
+            body.remove("service_tier");
+        }
+    }
 }
 
 /// Input as a backend that stores nothing takes it (`store: false`): it refuses the `system`
@@ -328,6 +348,22 @@ mod tests {
         assert!(headers.is_empty());
         exec().add_session("9f0c", &mut headers);
         assert_eq!(headers["session_id"], "9f0c");
+    }
+
+    #[test]
+    fn service_tier_stays_where_the_backend_takes_it() {
+        let tier = |t: Value| {
+            let body = json!({"input": "hi", "service_tier": t});
+            let req = exec().build(body, "gpt-5-codex", false, &cred()).unwrap();
+            let b: Value = serde_json::from_slice(&req.body).unwrap();
+            b.get("service_tier").cloned()
+        };
+        assert_eq!(tier(json!("priority")), Some(json!("priority")));
+        assert_eq!(tier(json!("fast")), Some(json!("priority")));
+        assert_eq!(tier(json!("default")), Some(json!("default")));
+        assert_eq!(tier(json!("flex")), None);
+        assert_eq!(tier(json!("auto")), None);
+        assert_eq!(tier(json!(3)), None);
     }
 
     #[test]

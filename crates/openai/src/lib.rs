@@ -58,6 +58,10 @@ impl Executor for OpenAiExecutor {
         self.format
     }
 
+    fn stores_responses(&self) -> bool {
+        self.format == Format::Responses
+    }
+
     fn build(
         &self,
         mut body: Value,

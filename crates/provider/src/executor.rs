@@ -182,6 +182,13 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         Duration::from_secs(300)
     }
 
+    /// Whether the provider keeps the responses it gives, so that a Responses request may
+    /// name one in `previous_response_id` (OpenAI's Responses API with `store` on). Every
+    /// other provider gets the conversation that id stands for instead.
+    fn stores_responses(&self) -> bool {
+        false
+    }
+
     /// Whether this provider answers only as a stream, so a client's non-streaming request
     /// is sent as a stream and the answer collected here.
     fn always_streams(&self) -> bool {

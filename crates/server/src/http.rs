@@ -8,3 +8,4 @@ pub mod respond;
 pub mod serve;
 pub mod stream_body;
 pub mod turn;
+pub mod websocket;

@@ -35,7 +35,14 @@ use answer::{Outcome, Reply};
 use deliver::{Delivery, Undelivered};
 use record::{CLIENT_CLOSED, Call};
 
+/// A request's body: still to read from the connection, or already read.
+pub enum ClientBody {
+    Incoming(Incoming),
+    Read(bytes::Bytes),
+}
+
 /// What the endpoint knows before the body is read.
+#[derive(Clone, Debug)]
 pub struct Endpoint {
     /// What the model is asked to do (chat, embeddings...).
     pub op: Operation,
@@ -70,6 +77,19 @@ pub async fn handle(
     if endpoint.op.raw_body() {
         return media::handle(app, req, peer, endpoint).await;
     }
+    let (parts, body) = req.into_parts();
+    handle_parts(app, parts, ClientBody::Incoming(body), peer, endpoint).await
+}
+
+/// [`handle`] for a request whose body may already be in hand (a message from a
+/// WebSocket): the same phases, limits, usage row and debug log.
+pub async fn handle_parts(
+    app: Arc<App>,
+    parts: http::request::Parts,
+    body: ClientBody,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+) -> Response<Body> {
     // Backpressure: while the usage writer is behind (a slow disk), a request that will
     // write a row waits for room in its queue; on a kept-alive connection that is after the
     // previous answer was delivered. Health checks and metrics do not wait.
@@ -80,7 +100,7 @@ pub async fn handle(
     let mut call = Call::new(app.clone(), &live, endpoint.client);
     let client = endpoint.client;
     let id = call.id().to_owned();
-    let res = match prepare(&app, &live, &mut call, req, peer, endpoint).await {
+    let res = match prepare(&app, &live, &mut call, parts, body, peer, endpoint).await {
         Ok(Prepared::Answered(outcome)) => respond::with_header(
             respond(&live, call, client, Ok(outcome)),
             TOKEN_COUNT_HEADER,
@@ -121,6 +141,14 @@ fn respond(
             body,
             usage,
         }) => {
+            let mut call = call;
+            if client == Format::Responses
+                && status == 200
+                && call.keeps_answer()
+                && let Ok(response) = serde_json::from_slice::<Value>(&body)
+            {
+                call.responded(&response);
+            }
             let ttfb = call.elapsed_ms();
             let overhead = call.overhead();
             let cost = call.succeed(status, usage, Some(ttfb));
@@ -193,15 +221,22 @@ async fn prepare(
     app: &App,
     live: &Snapshot,
     call: &mut Call,
-    req: Request<Incoming>,
+    parts: http::request::Parts,
+    body: ClientBody,
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Result<Prepared, ApiError> {
-    let (parts, body) = req.into_parts();
     intake::admit(app, live, call, &parts.headers, peer).await?;
     let intake = intake::read(app, live, call, &parts, body, &endpoint).await?;
     call.requested(&intake.model, intake.stream);
     call.operation(endpoint.op);
+    if endpoint.client == Format::Responses
+        && endpoint.op == Operation::Chat
+        && endpoint.kind == EndpointKind::Generate
+        && let Some(pending) = crate::state::responses::Pending::of(&intake.body)
+    {
+        call.continues(pending);
+    }
     let mut resolved = match &endpoint.pinned {
         Some(provider) => resolve::resolve_pinned(live, provider, &intake.model)?,
         None => resolve::resolve(live, &intake.model)?,

@@ -6,5 +6,6 @@ pub mod client_keys;
 pub mod credentials;
 pub mod debug_log;
 pub mod metrics;
+pub mod responses;
 pub mod snapshot;
 pub mod usage_store;

@@ -11,8 +11,8 @@ use switchyard_hub::{ApiError, Format, Operation};
 
 use crate::api::{self, not_allowed};
 use crate::dashboard;
-use crate::http::client_auth;
 use crate::http::respond::{self, Body};
+use crate::http::{client_auth, websocket};
 use crate::request::resolve;
 use crate::request::{self, Endpoint, EndpointKind};
 use crate::state::app::App;
@@ -24,6 +24,14 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         && let Some(endpoint) = proxied(&path)
     {
         return request::handle(app, req, peer, endpoint).await;
+    }
+    // Codex's Responses API over a WebSocket: the same path, upgraded.
+    if method == Method::GET
+        && websocket::wants_upgrade(req.headers())
+        && let Some(endpoint) = proxied(&path)
+            .filter(|e| e.client == Format::Responses && e.kind == EndpointKind::Generate)
+    {
+        return websocket::upgrade(app, req, peer, endpoint);
     }
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &crate::cluster::health_body()),

@@ -209,6 +209,15 @@ impl StreamBody {
             serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
         }
         self.text_bytes += chunk_text_bytes(data);
+        if format == Format::Responses
+            && let Some(call) = self.call.as_mut().filter(|c| c.keeps_answer())
+            && memchr::memmem::find(data, b"\"response.completed\"").is_some()
+            && let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&ev.data)
+            && parsed.get("type").and_then(|t| t.as_str()) == Some("response.completed")
+            && let Some(response) = parsed.get("response")
+        {
+            call.responded(response);
+        }
         if is_terminal(format, &ev) {
             self.delivered = true;
         }
@@ -268,6 +277,12 @@ impl StreamBody {
             stage.finish(&mut client)?;
         }
         for ev in &client {
+            if self.client == Format::Responses
+                && ev.data.get("type").and_then(|t| t.as_str()) == Some("response.completed")
+                && let (Some(call), Some(response)) = (self.call.as_mut(), ev.data.get("response"))
+            {
+                call.responded(response);
+            }
             ev.encode(buf);
         }
         Ok(())

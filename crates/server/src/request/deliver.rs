@@ -282,8 +282,15 @@ impl<'a> Delivery<'a> {
         provider: &Provider,
         target: &Target,
         (op, format): (Operation, Format),
-        body: Value,
+        mut body: Value,
     ) -> Result<Prepared, Undelivered> {
+        if self.client == Format::Responses
+            && let Some(id) = body.get("previous_response_id").and_then(Value::as_str)
+            && !(provider.executor.stores_responses()
+                && self.app.responses.upstream_has(id, &provider.name))
+        {
+            crate::state::responses::expand(&self.app.responses, &mut body)?;
+        }
         let upstream_stream = self.stream
             || (op == Operation::Chat && !self.count && provider.executor.always_streams());
         let pipeline = Pipeline::for_op(

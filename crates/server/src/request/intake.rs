@@ -13,7 +13,7 @@ use serde_json::Value;
 use switchyard_hub::{ApiError, ErrorKind, Format, Operation, TranslateCtx};
 
 use crate::request::record::{CLIENT_CLOSED, Call};
-use crate::request::{Endpoint, EndpointKind};
+use crate::request::{ClientBody, Endpoint, EndpointKind};
 use crate::routing::budgets::Scope;
 use crate::state::app::{App, Snapshot};
 use crate::state::debug_log::request_json;
@@ -62,16 +62,29 @@ pub async fn read(
     live: &Snapshot,
     call: &mut Call,
     parts: &Parts,
-    body: Incoming,
+    body: ClientBody,
     endpoint: &Endpoint,
 ) -> Result<Intake, ApiError> {
-    let raw = read_body(
-        body,
-        &parts.headers,
-        live.config.body_limit,
-        live.config.timeouts.client_body,
-    )
-    .await?;
+    let limit = live.config.body_limit;
+    let raw = match body {
+        ClientBody::Incoming(body) => {
+            read_body(
+                body,
+                &parts.headers,
+                limit,
+                live.config.timeouts.client_body,
+            )
+            .await?
+        }
+        ClientBody::Read(raw) if raw.len() > limit => {
+            return Err(ApiError::new(
+                413,
+                ErrorKind::PayloadTooLarge,
+                format!("request body is larger than the {limit}-byte limit"),
+            ));
+        }
+        ClientBody::Read(raw) => raw,
+    };
     let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
     call.trace_json_with("1_req_client.json", || {
@@ -292,8 +305,14 @@ fn check_body(body: &Value, endpoint: &Endpoint) -> Result<(String, bool), ApiEr
                 endpoint.client
             )));
         };
+        // A turn that continues a stored response may bring no new items (Codex over a
+        // WebSocket, after a warm-up).
+        let continues = obj
+            .get("previous_response_id")
+            .is_some_and(Value::is_string);
         let ok = match *field {
             "max_tokens" => v.as_u64().is_some_and(|n| n > 0),
+            "input" if continues && v.as_array().is_some() => true,
             "input" | "prompt" if endpoint.op != Operation::Images => {
                 v.as_str()
                     .is_some_and(|t| !t.is_empty() || *field == "prompt")

@@ -11,6 +11,7 @@ use crate::routing::budgets::Scope;
 use crate::routing::day_number;
 use crate::state::app::{Account, App, Snapshot};
 use crate::state::debug_log::{DebugTrace, folder_name};
+use crate::state::responses::{Pending, answered};
 use crate::state::usage_store::{self, UsageRow};
 
 /// The status recorded for a request whose client disconnected first (nginx's convention).
@@ -39,6 +40,9 @@ pub struct Call {
     recorded: bool,
     /// The recorded cost, kept for the cost header once the row has gone to the writer.
     cost_usd: Option<f64>,
+    /// A Responses request's part of its conversation, kept with its answer once that is
+    /// known (see [`crate::state::responses`]).
+    continues: Option<Pending>,
 }
 
 impl Call {
@@ -68,6 +72,7 @@ impl Call {
             upstream_span: (None, None),
             recorded: false,
             cost_usd: None,
+            continues: None,
         }
     }
 
@@ -112,6 +117,28 @@ impl Call {
     /// What the endpoint asks of the model, for the row's `endpoint`.
     pub fn operation(&mut self, op: switchyard_hub::Operation) {
         self.row.operation = op;
+    }
+
+    /// The request's input, to keep with the response it gets for a later
+    /// `previous_response_id`.
+    pub fn continues(&mut self, pending: Pending) {
+        self.continues = Some(pending);
+    }
+
+    /// Whether the answer is to be kept (so the caller need not read it otherwise).
+    pub fn keeps_answer(&self) -> bool {
+        self.continues.is_some()
+    }
+
+    /// The finished Responses object the client was sent: its output is kept under its id.
+    pub fn responded(&mut self, response: &Value) {
+        let Some(pending) = self.continues.take() else {
+            return;
+        };
+        if let Some((id, output)) = answered(response) {
+            let provider = self.row.provider.as_deref().unwrap_or_default();
+            self.app.responses.remember(&id, provider, pending, output);
+        }
     }
 
     /// Images the answer holds.
