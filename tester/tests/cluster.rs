@@ -944,9 +944,11 @@ cache_read = 0.5
 /// The value of counter `name` in `proxy`'s metrics.
 async fn counter(proxy: &Proxy, name: &str) -> u64 {
     let text = metrics(proxy).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
+    let found = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok());
+    assert!(found.is_some(), "no {name} in {text}");
+    found.unwrap()
 }
 
 /// Waits until `proxy` has exchanged its counters twice more (so once after anything it
@@ -1059,7 +1061,7 @@ async fn a_request_served_by_b_appears_in_a_live_tail_and_the_cluster_minutes() 
     let (a, b) = (&proxies[0], &proxies[1]);
     let mut tail = switchyard_tester::http_client::send("GET", &a.url("/ui/live"), &[], "").await;
     assert_eq!(tail.status(), 200);
-    let mut body = tail.body_mut();
+    let body = tail.body_mut();
     let res = ask(b, CLIENT, "p/m1").await;
     assert_eq!(res.status, 200, "{}", res.text());
     let id = res.headers["x-request-id"].to_str().unwrap().to_owned();
@@ -1071,7 +1073,7 @@ async fn a_request_served_by_b_appears_in_a_live_tail_and_the_cluster_minutes() 
             "B's request {id} not in A's live tail: {seen}\n{}",
             a.stderr()
         );
-        let chunk = switchyard_tester::http_client::next_data(&mut body)
+        let chunk = switchyard_tester::http_client::next_data(body)
             .await
             .unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
