@@ -102,9 +102,22 @@ impl RedisServer {
 
     /// The value of `key`, or `None` when it has none.
     pub fn get(&self, key: &str) -> Option<String> {
+        self.bulk(&["GET", key])
+    }
+
+    /// The value of `field` in hash `key`, or `None` when it has none.
+    pub fn hget(&self, key: &str, field: &str) -> Option<String> {
+        self.bulk(&["HGET", key, field])
+    }
+
+    /// Sends a command whose answer is one bulk string, and returns the string.
+    fn bulk(&self, args: &[&str]) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let req = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
         s.write_all(req.as_bytes()).ok()?;
         let mut text = String::new();
         let mut buf = [0u8; 65536];

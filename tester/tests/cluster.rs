@@ -658,3 +658,448 @@ client_id = "claude-test-client"
         assert!(!p.stderr().contains(&renewed), "a token in the log");
     }
 }
+
+const KEY_ENV: [(&str, &str); 1] = [(
+    "SWITCHYARD_CLUSTER_KEY",
+    "cluster-test-secret-0123456789abcdef",
+)];
+
+/// One management API call on `proxy` as the admin.
+async fn admin(
+    proxy: &Proxy,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> switchyard_tester::http_client::Reply {
+    let auth = format!("Bearer {ADMIN}");
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    request(
+        method,
+        &proxy.url(path),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        text,
+    )
+    .await
+}
+
+/// The value and source of setting `key` as `proxy` holds it.
+async fn setting(proxy: &Proxy, key: &str) -> (Value, Value) {
+    let res = admin(proxy, "GET", "/api/settings", &Value::Null).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let view = res.json();
+    let s = view["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap()
+        .clone();
+    (s["value"].clone(), s["source"].clone())
+}
+
+/// Polls until `check` holds on `proxy`, failing after `within`.
+async fn wait_until<F, Fut>(proxy: &Proxy, within: Duration, what: &str, check: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < within,
+            "{what} not seen on {} within {within:?}\n{}",
+            proxy.addr,
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_a_setting_and_a_model_entry_changed_on_a_are_in_force_on_b_within_a_second() {
+    let fake = FakeOpenAi::start().await;
+    let other = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies: Vec<Proxy> = (0..2)
+        .map(|_| Proxy::start(&config(&fake, &redis.url()), &KEY_ENV))
+        .collect();
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+
+    // A provider created on A serves on B, with the key it was given on A.
+    assert_eq!(ask(b, CLIENT, "q/m1").await.status, 404);
+    let definition = json!({
+        "name": "q", "kind": "openai", "base_url": other.base_url(), "models": ["m1"],
+        "accounts": [{"name": "k1", "api_key": "sk-cluster-provider-q"}],
+    });
+    let res = admin(a, "POST", "/api/providers", &definition).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    wait_until(b, Duration::from_secs(1), "provider q", || async {
+        ask(b, CLIENT, "q/m1").await.status == 200
+    })
+    .await;
+    assert!(
+        other.requests().iter().any(|r| r
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer sk-cluster-provider-q")),
+        "B sent q's key"
+    );
+    // Stored in B's own database, as B's API lists it.
+    let conn = rusqlite::Connection::open(b.db_path()).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM stored_providers WHERE name = 'q'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    // The key never crossed Redis in the clear.
+    let table = redis.hget("switchyard:tables", "providers").unwrap();
+    assert!(table.contains("sealed"), "{table}");
+    assert!(!table.contains("sk-cluster-provider-q"), "{table}");
+
+    // Deleted on A: B stops serving it.
+    let res = admin(a, "DELETE", "/api/providers/q", &Value::Null).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_until(b, Duration::from_secs(1), "provider q removed", || async {
+        ask(b, CLIENT, "q/m1").await.status == 404
+    })
+    .await;
+
+    // A setting PATCHed on A is in force on B: B cuts a stalled upstream at 500 ms.
+    let res = admin(
+        a,
+        "PATCH",
+        "/api/settings",
+        &json!({"timeouts.total_ms": 500}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_until(b, Duration::from_secs(1), "timeouts.total_ms", || async {
+        setting(b, "timeouts.total_ms").await == (json!(500), json!("database"))
+    })
+    .await;
+    fake.script(K1, [Fault::Stall(Duration::from_millis(1_500))]);
+    let cut = ask(b, CLIENT, "p/m1").await;
+    assert_eq!(cut.status, 504, "{}", cut.text());
+
+    // A model catalogue entry set on A is B's too.
+    let entry = json!({
+        "kinds": ["openai"], "context": 1000, "max_output": 100,
+        "input": 1.0, "output": 2.0, "checked": "2026-12-07", "source": "test",
+    });
+    let res = admin(a, "PUT", "/api/models/m1", &entry).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_until(b, Duration::from_secs(1), "model m1", || async {
+        let res = admin(b, "GET", "/api/models/m1", &Value::Null).await;
+        res.status == 200 && res.json()["origin"] == "api"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_while_redis_was_down_reach_the_others_when_it_returns() {
+    let fake = FakeOpenAi::start().await;
+    let mut redis = RedisServer::start();
+    let proxies: Vec<Proxy> = (0..2)
+        .map(|_| Proxy::start(&config(&fake, &redis.url()), &KEY_ENV))
+        .collect();
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+
+    redis.kill();
+    for p in &proxies {
+        wait_cluster(p, "down").await;
+    }
+    // A keeps serving and takes changes while cut off.
+    let res = admin(
+        a,
+        "PATCH",
+        "/api/settings",
+        &json!({"routing.sticky_limit": 9}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = admin(
+        a,
+        "POST",
+        "/api/combos",
+        &json!({"name": "offline-chain", "targets": ["p/m1", "p/m2"]}),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(ask(a, CLIENT, "offline-chain").await.status, 200);
+    assert_eq!(ask(b, CLIENT, "offline-chain").await.status, 404);
+
+    // Redis comes back empty (no persistence): A publishes what it holds, B applies it.
+    redis.restart();
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    wait_until(b, Duration::from_secs(3), "the combo", || async {
+        ask(b, CLIENT, "offline-chain").await.status == 200
+    })
+    .await;
+    wait_until(
+        b,
+        Duration::from_secs(3),
+        "routing.sticky_limit",
+        || async { setting(b, "routing.sticky_limit").await == (json!(9), json!("database")) },
+    )
+    .await;
+
+    // An instance that was not listening when a change was published (here: one that
+    // starts after it) reads the tables Redis kept when it connects.
+    let res = admin(
+        a,
+        "PATCH",
+        "/api/settings",
+        &json!({"routing.sticky_limit": 11}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let late = Proxy::start(&config(&fake, &redis.url()), &KEY_ENV);
+    wait_cluster(&late, "connected").await;
+    wait_until(&late, Duration::from_secs(2), "the settings", || async {
+        setting(&late, "routing.sticky_limit").await == (json!(11), json!("database"))
+    })
+    .await;
+    wait_until(&late, Duration::from_secs(2), "the combo", || async {
+        ask(&late, CLIENT, "offline-chain").await.status == 200
+    })
+    .await;
+}
+
+const TOKENS: &str = "sk-client-key-tokens";
+const DOLLARS: &str = "sk-client-key-dollars";
+
+/// Each request costs 11 + 7 = 18 tokens and (8 x $1 + 3 x $0.50 + 7 x $2) / 1e6 =
+/// $0.0000235 at the fake's usage: one instance serves `tokens` 4 requests (72 >= 60 after
+/// the fourth) and `dollars` 3 ($0.0000705 >= $0.00005 after the third).
+fn counted_config(fake: &FakeOpenAi, redis_url: &str) -> String {
+    let base = fake.base_url();
+    format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[cluster]
+redis_url = "{redis_url}"
+
+[[client_keys]]
+id = "tests"
+key = "{CLIENT}"
+
+[[client_keys]]
+id = "tokens"
+key = "{TOKENS}"
+tokens_per_day = 60
+
+[[client_keys]]
+id = "dollars"
+key = "{DOLLARS}"
+usd_per_day = 0.00005
+
+[routing]
+strategy = "round-robin"
+sticky_limit = 1
+
+[[providers]]
+name = "p"
+base_url = "{base}"
+[[providers.accounts]]
+name = "a1"
+api_key = "{K1}"
+[[providers.accounts]]
+name = "a2"
+api_key = "{K2}"
+
+[[models]]
+id = "m1"
+kinds = ["openai"]
+context = 1000
+max_output = 500
+input = 1.0
+output = 2.0
+cache_read = 0.5
+"#
+    )
+}
+
+/// The value of counter `name` in `proxy`'s metrics.
+async fn counter(proxy: &Proxy, name: &str) -> u64 {
+    let text = metrics(proxy).await;
+    let found = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok());
+    assert!(found.is_some(), "no {name} in {text}");
+    found.unwrap()
+}
+
+/// Waits until `proxy` has exchanged its counters twice more (so once after anything it
+/// counted before this call).
+async fn counters_exchanged(proxy: &Proxy) {
+    let name = "switchyard_cluster_counter_syncs_total";
+    let from = counter(proxy, name).await;
+    wait_until(
+        proxy,
+        Duration::from_secs(3),
+        "two counter exchanges",
+        || async { counter(proxy, name).await >= from + 2 },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_limits_budgets_and_session_affinity_hold_across_instances() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies: Vec<Proxy> = (0..2)
+        .map(|_| Proxy::start(&counted_config(&fake, &redis.url()), &[]))
+        .collect();
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+
+    // A key's daily tokens, spent on A, are spent on B too.
+    for (key, served) in [(TOKENS, 4), (DOLLARS, 3)] {
+        for i in 0..served {
+            let res = ask(a, key, "p/m1").await;
+            assert_eq!(res.status, 200, "{key} request {i}: {}", res.text());
+        }
+        let refused = ask(a, key, "p/m1").await;
+        assert_eq!(refused.status, 429, "{}", refused.text());
+        counters_exchanged(a).await;
+        counters_exchanged(b).await;
+        let res = ask(b, key, "p/m1").await;
+        assert_eq!(
+            res.status,
+            429,
+            "B served {key} past its limit: {}",
+            res.text()
+        );
+        assert!(res.headers.contains_key("retry-after"));
+    }
+    // B's view of the key counts A's use.
+    let res = admin(b, "GET", "/api/keys", &Value::Null).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let keys = res.json();
+    let tokens = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "tokens")
+        .unwrap()
+        .clone();
+    assert_eq!(tokens["usage"]["tokens_today"], 72, "{tokens}");
+
+    // Session affinity: B, its round robin a step ahead of A's, still sends each session to
+    // the account A chose for it.
+    assert_eq!(ask(b, CLIENT, "p/m1").await.status, 200);
+    let auth = format!("Bearer {CLIENT}");
+    for n in 0..4 {
+        let session = format!("conv-{n}");
+        let h = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("x-session-id", session.as_str()),
+        ];
+        let applied = counter(b, "switchyard_cluster_events_applied_total").await;
+        let res = request(
+            "POST",
+            &a.url("/v1/chat/completions"),
+            &h,
+            chat("p/m1").to_string(),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let on_a = fake.keys_seen().last().unwrap().clone();
+        wait_until(b, Duration::from_secs(1), "the session", || async {
+            counter(b, "switchyard_cluster_events_applied_total").await > applied
+        })
+        .await;
+        for _ in 0..2 {
+            let res = request(
+                "POST",
+                &b.url("/v1/chat/completions"),
+                &h,
+                chat("p/m1").to_string(),
+            )
+            .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            assert_eq!(fake.keys_seen().last().unwrap(), &on_a, "session {session}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_served_by_b_appears_in_a_live_tail_and_the_cluster_minutes() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    // Without an admin key the dashboard trusts this machine: no sign-in for the tail.
+    let open = config(&fake, &redis.url()).replace(&format!("admin_key = \"{ADMIN}\""), "");
+    let proxies: Vec<Proxy> = (0..2).map(|_| Proxy::start(&open, &[])).collect();
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+    let mut tail = switchyard_tester::http_client::send("GET", &a.url("/ui/live"), &[], "").await;
+    assert_eq!(tail.status(), 200);
+    let body = tail.body_mut();
+    let res = ask(b, CLIENT, "p/m1").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let id = res.headers["x-request-id"].to_str().unwrap().to_owned();
+    let start = Instant::now();
+    let mut seen = String::new();
+    while !seen.contains(&id) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "B's request {id} not in A's live tail: {seen}\n{}",
+            a.stderr()
+        );
+        let chunk = switchyard_tester::http_client::next_data(body)
+            .await
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let rows = switchyard_tester::http_client::sse_data(&seen);
+    let row: Value = rows
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(r).unwrap())
+        .find(|r| r["request_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["status"], 200);
+    assert_eq!(row["account"], "a1");
+    assert!(row["instance"].is_string(), "{row}");
+
+    // The cluster's minutes count B's request on any instance (one with the admin API on).
+    let c = Proxy::start(&config(&fake, &redis.url()), &[]);
+    wait_cluster(&c, "connected").await;
+    let res = admin(&c, "GET", "/api/usage/cluster?minutes=5", &Value::Null).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let minutes = res.json()["minutes"].as_array().unwrap().clone();
+    assert_eq!(minutes.len(), 5);
+    let requests: u64 = minutes
+        .iter()
+        .map(|m| m["requests"].as_u64().unwrap())
+        .sum();
+    assert!(requests >= 1, "{minutes:?}");
+    let res = admin(&c, "GET", "/api/usage/cluster?minutes=0", &Value::Null).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+}

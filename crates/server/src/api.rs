@@ -211,6 +211,7 @@ async fn route_config(
         (["keys", id, "revoke"], Method::POST) => keys::revoke(app, actor, (*id).to_owned()).await,
         (["keys", _, "revoke"], _) => Ok(not_allowed("POST")),
         (["usage", "aggregate"], Method::GET) => usage::aggregate(app, req.uri().query()).await,
+        (["usage", "cluster"], Method::GET) => usage::cluster_minutes(req.uri().query()).await,
         (["requests"], Method::GET) => usage::requests(app, req.uri().query()).await,
         (["requests", id], Method::GET) => usage::request(app, id).await,
         (["requests", id, "debug"], Method::GET) => usage::debug_list(app, id).await,

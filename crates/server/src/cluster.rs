@@ -14,9 +14,12 @@
 
 mod changes;
 mod cooldowns;
+mod counters;
 mod leases;
 mod link;
+mod rows;
 mod seal;
+mod sessions;
 mod tokens;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +33,7 @@ use crate::routing::limits::Limits;
 use crate::state::app::{Account, App};
 
 pub use changes::Topic;
+pub use rows::Minute;
 
 /// Why cluster mode could not do something; never shown to a client.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,10 @@ fn channel() -> String {
 /// What one instance tells the others.
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
+    /// A management table's sequence number (see `changes`), 0 for other events. First, so
+    /// the script that numbers a table finds it first.
+    #[serde(default)]
+    seq: u64,
     /// The instance that sent it (so it ignores its own).
     from: String,
     #[serde(flatten)]
@@ -74,6 +82,10 @@ enum Event {
     Health(cooldowns::SharedHealth),
     /// A management change: the whole stored table of one topic, as the sender holds it.
     Change(changes::Snapshot),
+    /// A session's account (session affinity).
+    Session(sessions::SharedSession),
+    /// A request another instance served, for the live tail.
+    Row(rows::SharedRow),
 }
 
 /// What the publisher task does next, queued by the request path without waiting.
@@ -81,6 +93,7 @@ enum Outgoing {
     Health(cooldowns::SharedHealth),
     Change(Topic),
     Reset(Vec<(String, String)>),
+    Session(sessions::SharedSession),
 }
 
 /// This instance's part of the cluster.
@@ -102,6 +115,22 @@ pub struct Cluster {
     /// Rate checks served on local state because Redis was away.
     local_fallbacks: AtomicU64,
     warned_no_key: AtomicBool,
+    /// The sequence number of each management table this instance holds.
+    tables_applied: std::sync::Mutex<std::collections::HashMap<Topic, u64>>,
+    /// Topics changed here while Redis could not be told.
+    pending: std::sync::Mutex<std::collections::BTreeSet<Topic>>,
+    /// This instance's name in the shared counters (stable across restarts).
+    counter_id: String,
+    /// Times the counters were exchanged with the others.
+    counter_syncs: AtomicU64,
+    /// The token and dollar counters the others reported last time.
+    #[expect(
+        clippy::type_complexity,
+        reason = "two lists, read and written together"
+    )]
+    others_known: std::sync::Mutex<(Vec<String>, Vec<(crate::routing::budgets::Scope, String)>)>,
+    sessions: sessions::Sent,
+    rows: rows::Remote,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -164,6 +193,13 @@ pub fn start(app: &Arc<App>) -> Option<Running> {
         dropped: AtomicU64::new(0),
         local_fallbacks: AtomicU64::new(0),
         warned_no_key: AtomicBool::new(false),
+        tables_applied: std::sync::Mutex::default(),
+        pending: std::sync::Mutex::default(),
+        counter_id: counters::counter_id(&app.snapshot().config.database),
+        counter_syncs: AtomicU64::new(0),
+        others_known: std::sync::Mutex::default(),
+        sessions: sessions::Sent::default(),
+        rows: rows::Remote::default(),
     };
     if CLUSTER.set(cluster).is_err() {
         tracing::error!("cluster mode was started twice; the first one stays");
@@ -178,6 +214,8 @@ pub fn start(app: &Arc<App>) -> Option<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(link::supervise(cluster));
     tasks.spawn(cluster.publish(inbox));
+    tasks.spawn(cluster.share_counters());
+    tasks.spawn(cluster.share_rows());
     tracing::info!(redis = %link::redacted(&url), "cluster mode: sharing state through redis");
     Some(Running(tasks))
 }
@@ -190,7 +228,10 @@ impl Cluster {
     /// Queues `what` for the publisher; when the queue is full (Redis slow or away) it is
     /// dropped: the next (re)connection publishes the whole state again.
     fn queue(&self, what: Outgoing) {
-        if self.outbox.try_send(what).is_err() {
+        if let Err(e) = self.outbox.try_send(what) {
+            if let Outgoing::Change(topic) = e.into_inner() {
+                self.pend(topic);
+            }
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -198,7 +239,14 @@ impl Cluster {
     /// Runs what the request path queued, in order, while the instance lives.
     async fn publish(&'static self, mut inbox: tokio::sync::mpsc::Receiver<Outgoing>) {
         while let Some(next) = inbox.recv().await {
+            let changed = match next {
+                Outgoing::Change(topic) => Some(topic),
+                _ => None,
+            };
             if !self.link.is_up() {
+                if let Some(topic) = changed {
+                    self.pend(topic);
+                }
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -206,12 +254,16 @@ impl Cluster {
                 Outgoing::Health(h) => self.publish_health(&h).await,
                 Outgoing::Change(topic) => self.publish_change(topic).await,
                 Outgoing::Reset(accounts) => self.publish_reset(accounts).await,
+                Outgoing::Session(s) => self.send_event(Event::Session(s)).await,
             };
             match done {
                 Ok(()) => {
                     self.sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
+                    if let Some(topic) = changed {
+                        self.pend(topic);
+                    }
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     self.link.failed(&e);
                 }
@@ -221,6 +273,7 @@ impl Cluster {
 
     async fn send_event(&self, event: Event) -> Result<(), ClusterError> {
         let text = serde_json::to_string(&Envelope {
+            seq: 0,
             from: self.id.clone(),
             event,
         })?;
@@ -241,7 +294,18 @@ impl Cluster {
         let Some(app) = self.app() else { return };
         match envelope.event {
             Event::Health(h) => self.apply_health(&app, &h),
+            Event::Session(s) => self.apply_session(&app, &s),
+            Event::Row(row) => {
+                // Not counted as applied: rows are many and change no state.
+                self.apply_row(row);
+                return;
+            }
             Event::Change(snapshot) => {
+                if let Some(topic) = snapshot.topic()
+                    && !self.note_applied(topic, envelope.seq)
+                {
+                    return;
+                }
                 let cluster = CLUSTER.get();
                 tokio::spawn(async move {
                     if let Some(c) = cluster {
@@ -340,6 +404,9 @@ impl Cluster {
              # HELP switchyard_cluster_events_dropped Events not published because redis was away (the state is published again on reconnection).\n\
              # TYPE switchyard_cluster_events_dropped counter\n\
              switchyard_cluster_events_dropped_total {}\n\
+             # HELP switchyard_cluster_counter_syncs Times this instance exchanged its token and dollar counters with the others.\n\
+             # TYPE switchyard_cluster_counter_syncs counter\n\
+             switchyard_cluster_counter_syncs_total {}\n\
              # HELP switchyard_cluster_local_rate_checks Request-rate checks served on local state because redis was away.\n\
              # TYPE switchyard_cluster_local_rate_checks counter\n\
              switchyard_cluster_local_rate_checks_total {}\n",
@@ -347,6 +414,7 @@ impl Cluster {
             self.sent.load(Ordering::Relaxed),
             self.applied.load(Ordering::Relaxed),
             self.dropped.load(Ordering::Relaxed),
+            self.counter_syncs.load(Ordering::Relaxed),
             self.local_fallbacks.load(Ordering::Relaxed),
         )
     }

@@ -12,7 +12,7 @@ mod chart;
 mod connect;
 mod keys;
 mod layout;
-mod live;
+pub(crate) mod live;
 mod overview;
 mod requests;
 mod routing;

@@ -61,6 +61,7 @@ use crate::http::respond::{self, Body};
         super::keys::delete,
         super::keys::revoke,
         super::usage::aggregate,
+        super::usage::cluster_minutes,
         super::usage::requests,
         super::usage::request,
         super::usage::debug_list,

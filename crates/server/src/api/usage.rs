@@ -656,3 +656,55 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterQuery {
+    /// How many minutes up to now (1 to 1440; default 60).
+    pub minutes: Option<u32>,
+}
+
+/// The whole cluster's requests per minute.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterMinutes {
+    /// Oldest first; the current minute is last.
+    pub minutes: Vec<crate::cluster::Minute>,
+}
+
+/// Requests, errors, tokens and cost per minute across every instance of the cluster (each
+/// instance's own figures are in `/api/usage/aggregate`), for the overview in cluster mode.
+#[utoipa::path(
+    operation_id = "cluster_minutes",
+    get,
+    path = "/api/usage/cluster",
+    tag = "usage",
+    params(ClusterQuery),
+    responses(
+        (status = 200, description = "One entry per minute, oldest first", body = ClusterMinutes),
+        (status = 400, description = "A bad number of minutes", body = super::openapi::ErrorBody),
+        (status = 404, description = "This instance does not run in cluster mode", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis is unreachable", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn cluster_minutes(query: Option<&str>) -> Answer {
+    let q: ClusterQuery = body::query(query)?;
+    let count = q.minutes.unwrap_or(60);
+    if !(1..=1440).contains(&count) {
+        return Err(body::invalid("`minutes` must be 1 to 1440".into()));
+    }
+    let Some(cluster) = crate::cluster::active() else {
+        return Err(ApiError::not_found(
+            "this instance does not run in cluster mode (cluster.redis_url)",
+        )
+        .with_code("not_clustered"));
+    };
+    match cluster.minutes(count).await {
+        Ok(minutes) => ok(200, &ClusterMinutes { minutes }),
+        Err(e) => Err(ApiError::new(
+            503,
+            ErrorKind::Upstream,
+            format!("the cluster's figures are unavailable: {e}"),
+        )),
+    }
+}

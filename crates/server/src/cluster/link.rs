@@ -141,31 +141,33 @@ pub async fn supervise(cluster: &'static Cluster) {
                 pause = Duration::from_millis(50);
                 link.connected();
                 cluster.resync().await;
+                cluster.catch_up().await;
                 let mut tick = tokio::time::interval(PING_EVERY);
                 tick.tick().await;
                 loop {
                     tokio::select! {
-                        msg = stream.next() => match msg {
-                            Some(m) => cluster.receive(m.get_payload_bytes()),
-                            None => {
-                                link.failed(&ClusterError::Down);
-                                break;
-                            }
-                        },
-                        _ = tick.tick() => match link.ping().await {
-                            Ok(()) if !link.is_up() => {
-                                // A command failed while the subscription stayed: Redis is
-                                // back, and what was dropped meanwhile is published again.
-                                link.connected();
-                                cluster.resync().await;
-                            }
-                            Ok(()) => {}
-                            Err(e) => {
-                                link.failed(&e);
-                                break;
-                            }
-                        },
-                    }
+                            msg = stream.next() => match msg {
+                                Some(m) => cluster.receive(m.get_payload_bytes()),
+                                None => {
+                                    link.failed(&ClusterError::Down);
+                                    break;
+                                }
+                            },
+                            _ = tick.tick() => match link.ping().await {
+                                Ok(()) if !link.is_up() => {
+                                    // A command failed while the subscription stayed: Redis is
+                                    // back, and what was dropped meanwhile is published again.
+                                    link.connected();
+                                    cluster.resync().await;
+                    cluster.catch_up().await;
+                                }
+                                Ok(()) => {}
+                                Err(e) => {
+                                    link.failed(&e);
+                                    break;
+                                }
+                            },
+                        }
                 }
             }
             Err(e) => link.failed(&e),

@@ -370,6 +370,9 @@ impl<'a> Delivery<'a> {
             let ttl = self.live.config.routing.session_ttl;
             self.app
                 .remember_session(s, &provider.name, account.index, ttl);
+            if let Some(cluster) = crate::cluster::active() {
+                cluster.session_used(s, &provider.name, &account.name, ttl);
+            }
         }
         call.answered_by(account.clone());
     }

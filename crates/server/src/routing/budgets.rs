@@ -57,6 +57,10 @@ struct Spend {
     day_usd: f64,
     month: i64,
     month_usd: f64,
+    /// What the other instances spent this `day` and `month`, in cluster mode (see
+    /// `crate::cluster::counters`); zero on a single instance.
+    others_day_usd: f64,
+    others_month_usd: f64,
 }
 
 impl Spend {
@@ -64,10 +68,12 @@ impl Spend {
         if self.day != today {
             self.day = today;
             self.day_usd = 0.0;
+            self.others_day_usd = 0.0;
         }
         if self.month != month {
             self.month = month;
             self.month_usd = 0.0;
+            self.others_month_usd = 0.0;
         }
     }
 }
@@ -97,6 +103,7 @@ impl Budgets {
                 day_usd,
                 month,
                 month_usd,
+                ..Spend::default()
             },
         );
     }
@@ -114,7 +121,8 @@ impl Budgets {
         s.month_usd += usd;
     }
 
-    /// What `name` has spent today and this month, in USD.
+    /// What `name` has spent today and this month, in USD (in cluster mode, across the
+    /// cluster).
     pub fn spent(&self, scope: Scope, name: &str, now: SystemTime, offset_secs: i32) -> (f64, f64) {
         let (today, month) = (day_number(now, offset_secs), month_number(now, offset_secs));
         let spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,10 +130,50 @@ impl Budgets {
             .get(&(scope, name.to_owned()))
             .map_or((0.0, 0.0), |s| {
                 (
-                    if s.day == today { s.day_usd } else { 0.0 },
-                    if s.month == month { s.month_usd } else { 0.0 },
+                    if s.day == today {
+                        s.day_usd + s.others_day_usd
+                    } else {
+                        0.0
+                    },
+                    if s.month == month {
+                        s.month_usd + s.others_month_usd
+                    } else {
+                        0.0
+                    },
                 )
             })
+    }
+
+    /// This instance's own spending today and this month: (scope, name, day, month).
+    pub fn own(&self, today: i64, month: i64) -> Vec<(Scope, String, f64, f64)> {
+        let spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent
+            .iter()
+            .map(|((scope, name), s)| {
+                let day = if s.day == today { s.day_usd } else { 0.0 };
+                let m = if s.month == month { s.month_usd } else { 0.0 };
+                (*scope, name.clone(), day, m)
+            })
+            .filter(|(_, _, d, m)| *d > 0.0 || *m > 0.0)
+            .collect()
+    }
+
+    /// Sets what the other instances of the cluster spent under `name` today and this
+    /// month.
+    pub fn set_others(
+        &self,
+        scope: Scope,
+        name: &str,
+        today: i64,
+        day: f64,
+        month: i64,
+        in_month: f64,
+    ) {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let s = spent.entry((scope, name.to_owned())).or_default();
+        s.roll(today, month);
+        s.others_day_usd = day;
+        s.others_month_usd = in_month;
     }
 
     /// Admits a request under `name`'s `budget`, or says which budget is spent and when it
@@ -148,7 +196,11 @@ impl Budgets {
                 return Ok(());
             };
             s.roll(today, month);
-            *s
+            Spend {
+                day_usd: s.day_usd + s.others_day_usd,
+                month_usd: s.month_usd + s.others_month_usd,
+                ..*s
+            }
         };
         if let Some(max) = budget.usd_per_month
             && spend.month_usd >= max

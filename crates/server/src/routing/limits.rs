@@ -39,6 +39,32 @@ struct KeyUse {
     day_tokens: u64,
     month: i64,
     month_tokens: u64,
+    /// The other instances' tokens for `others_day` and `others_month`, in cluster mode
+    /// (see `crate::cluster::counters`); zero on a single instance.
+    others_day: i64,
+    others_day_tokens: u64,
+    others_month: i64,
+    others_month_tokens: u64,
+}
+
+impl KeyUse {
+    fn day_total(&self, today: i64) -> u64 {
+        let others = if self.others_day == today {
+            self.others_day_tokens
+        } else {
+            0
+        };
+        self.day_tokens + others
+    }
+
+    fn month_total(&self, month: i64) -> u64 {
+        let others = if self.others_month == month {
+            self.others_month_tokens
+        } else {
+            0
+        };
+        self.month_tokens + others
+    }
 }
 
 #[derive(Default)]
@@ -93,7 +119,7 @@ impl ClientLimits {
             e.month_tokens = 0;
         }
         if let Some(max) = limits.tokens_per_month
-            && e.month_tokens >= max
+            && e.month_total(month) >= max
         {
             let wait = month_bounds(now, offset_secs)
                 .1
@@ -105,7 +131,7 @@ impl ClientLimits {
             ));
         }
         if let Some(max) = limits.tokens_per_day
-            && e.day_tokens >= max
+            && e.day_total(today) >= max
         {
             let wait = day_end(now, offset_secs)
                 .duration_since(now)
@@ -138,16 +164,53 @@ impl ClientLimits {
         Ok(())
     }
 
-    /// Tokens `id` used today and this month, as the limits count them.
+    /// Tokens `id` used today and this month, as the limits count them (in cluster mode,
+    /// across the cluster).
     pub fn used(&self, id: &str, now: SystemTime, offset_secs: i32) -> (u64, u64) {
         let (today, month) = (day_number(now, offset_secs), month_number(now, offset_secs));
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         keys.get(id).map_or((0, 0), |e| {
-            (
-                if e.day == today { e.day_tokens } else { 0 },
-                if e.month == month { e.month_tokens } else { 0 },
-            )
+            let own_day = if e.day == today { e.day_tokens } else { 0 };
+            let own_month = if e.month == month { e.month_tokens } else { 0 };
+            let others_day = if e.others_day == today {
+                e.others_day_tokens
+            } else {
+                0
+            };
+            let others_month = if e.others_month == month {
+                e.others_month_tokens
+            } else {
+                0
+            };
+            (own_day + others_day, own_month + others_month)
         })
+    }
+
+    /// This instance's own tokens of every key today and this month: (id, day, month).
+    pub fn own(&self, today: i64, month: i64) -> Vec<(String, u64, u64)> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .map(|(id, e)| {
+                let day = if e.day == today { e.day_tokens } else { 0 };
+                let m = if e.month == month { e.month_tokens } else { 0 };
+                (id.clone(), day, m)
+            })
+            .filter(|(_, d, m)| *d > 0 || *m > 0)
+            .collect()
+    }
+
+    /// Sets what the other instances of the cluster used with key `id` on day `today` and
+    /// in month `month`.
+    pub fn set_others(&self, id: &str, today: i64, day: u64, month: i64, in_month: u64) {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let e = match keys.get_mut(id) {
+            Some(e) => e,
+            None => keys.entry(id.to_owned()).or_default(),
+        };
+        e.others_day = today;
+        e.others_day_tokens = day;
+        e.others_month = month;
+        e.others_month_tokens = in_month;
     }
 
     pub fn add_tokens(&self, key: &str, tokens: u64, now: SystemTime, offset_secs: i32) {
