@@ -13,7 +13,7 @@ mod connect;
 mod keys;
 mod layout;
 mod live;
-mod overview;
+pub mod overview;
 mod providers;
 mod requests;
 mod routing;
