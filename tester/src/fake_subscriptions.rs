@@ -517,6 +517,10 @@ async fn copilot(
         .unwrap_or("")
         .to_owned();
     match path.as_str() {
+        "/models" if parts.method == http::Method::GET => {
+            full(200, "application/json", copilot_models().to_string())
+        }
+        "/models" => gh_error(405, "Method Not Allowed", None),
         "/chat/completions" => {
             if state.responses_only.lock().unwrap().contains(&model) {
                 return gh_error(
@@ -551,6 +555,48 @@ async fn copilot(
         }
         _ => gh_error(404, "Not Found", None),
     }
+}
+
+/// The models the Copilot fake lists: (id, name, vendor, context window, max output).
+pub const COPILOT_MODELS: [(&str, &str, &str, u64, u64); 3] = [
+    (
+        "claude-sonnet-4",
+        "Claude Sonnet 4",
+        "Anthropic",
+        216_000,
+        16_000,
+    ),
+    (
+        "copilot-fake-unpriced",
+        "Fake internal model",
+        "GitHub",
+        64_000,
+        4_096,
+    ),
+    ("gpt-4.1", "GPT-4.1", "Azure OpenAI", 128_000, 16_384),
+];
+
+/// `GET /models` on the Copilot API: `data[]` with each model's `capabilities.limits`
+/// (`max_context_window_tokens`, `max_output_tokens`, `max_prompt_tokens`) and what it
+/// `supports`, as GitHub's answer has them.
+fn copilot_models() -> Value {
+    let data: Vec<Value> = COPILOT_MODELS
+        .iter()
+        .map(|(id, name, vendor, context, output)| {
+            json!({
+                "id": id, "name": name, "object": "model", "vendor": vendor, "version": id,
+                "preview": false, "model_picker_enabled": true,
+                "capabilities": {
+                    "family": id, "object": "model_capabilities", "type": "chat",
+                    "tokenizer": "o200k_base",
+                    "limits": {"max_context_window_tokens": context,
+                        "max_output_tokens": output, "max_prompt_tokens": context - output},
+                    "supports": {"streaming": true, "tool_calls": true, "parallel_tool_calls": true}
+                }
+            })
+        })
+        .collect();
+    json!({"object": "list", "data": data})
 }
 
 // ---------------------------------------------------------------------------------------

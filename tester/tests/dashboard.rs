@@ -230,3 +230,75 @@ async fn every_dashboard_page_works_in_a_real_browser() {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
     }
 }
+
+/// The Providers page (`tester/conformance/dashboard_providers.py`): a provider created in the
+/// page's form against a fake upstream, tested (latency shown), its model list fetched, used
+/// by the openai SDK, edited (its key kept) and deleted; the file's provider read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_page_creates_tests_and_deletes_a_provider() {
+    let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
+        println!("skipped: set SWITCHYARD_PYTHON (cargo xtask ci does)");
+        return;
+    };
+    const MADE: &str = "sk-providers-made-in-page-01";
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url();
+    let proxy = Proxy::start(
+        &format!(
+            r#"
+[server]
+admin_key = "{ADMIN}"
+
+[[client_keys]]
+id = "browser"
+key = "{CLIENT}"
+
+[[providers]]
+name = "p"
+base_url = "{base}"
+models = ["m1"]
+[[providers.accounts]]
+name = "a1"
+api_key = "sk-providers-file-key-01"
+"#
+        ),
+        &[],
+    );
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/providers");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut cmd = Command::new(python);
+    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/dashboard_providers.py"))
+        .arg(format!("http://{}", proxy.addr))
+        .arg(ADMIN)
+        .arg(CLIENT)
+        .arg(&shots)
+        .env("DASHBOARD_FAKE_URL", &base)
+        .env("DASHBOARD_ADDED_KEY", MADE)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let (_, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, Duration::from_secs(180)));
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON report ({e}).\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.is_empty(),
+        "browser checks failed:\n{}\npassed: {}",
+        serde_json::to_string_pretty(failures).unwrap(),
+        report["checks"]
+    );
+    assert!(report["checks"].as_array().unwrap().len() >= 14, "{report}");
+    // The test and both SDK requests went upstream with the page's key (the edit kept it),
+    // and nothing after the delete.
+    let made: Vec<_> = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {MADE}"))
+        })
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(made, ["/v1/chat/completions"; 3], "{made:?}");
+    assert!(shots.join("11-providers.png").exists());
+}

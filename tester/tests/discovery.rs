@@ -1,5 +1,6 @@
 //! Discovery against the fakes: each provider's own model list (OpenAI `GET /v1/models`,
-//! Anthropic `GET /v1/models`, Gemini `models.list`) fetched through the management API and
+//! Anthropic `GET /v1/models`, Gemini `models.list`, Copilot `GET /models` with a login's
+//! token) fetched through the management API and
 //! `switchyard models --refresh`, stored with the time fetched, each model marked priced or
 //! "no price"; an unpriced discovered model still routes.
 
@@ -11,7 +12,9 @@
 use serde_json::{Value, json};
 use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_gemini::FakeGemini;
+use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
+use switchyard_tester::fake_subscriptions::{COPILOT_MODELS, FakeCopilot};
 use switchyard_tester::harness::{Proxy, run};
 use switchyard_tester::http_client::{Reply, post_json, request};
 
@@ -167,6 +170,22 @@ async fn each_providers_list_is_fetched_stored_and_flagged_when_unpriced() {
     .await;
     assert_eq!(res.status, 200, "{}", res.text());
 
+    // A provider stored through the API is the CLI's too (issue 14).
+    let auth = format!("Bearer {ADMIN}");
+    let made = request(
+        "POST",
+        &proxy.url("/api/providers"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        json!({"name": "st", "kind": "openai", "base_url": openai.base_url(),
+            "accounts": [{"name": "k", "api_key": "sk-openai-stored-discovery"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+
     cli_refreshes_and_flags(&proxy);
 }
 
@@ -180,6 +199,9 @@ fn cli_refreshes_and_flags(proxy: &Proxy) {
     );
     assert!(ok, "{out}{err}");
     assert!(out.contains("provider `ge`: 3 models fetched"), "{out}");
+    // The stored provider is refreshed and listed as the file's are.
+    assert!(out.contains("provider `st`: 3 models fetched"), "{out}");
+    assert!(out.contains("provider `st` lists 3 models"), "{out}");
     let line = |id: &str| {
         out.lines()
             .find(|l| l.trim_start().starts_with(id))
@@ -193,4 +215,103 @@ fn cli_refreshes_and_flags(proxy: &Proxy) {
     assert!(line("gemini-fake-unpriced").ends_with("no price"));
     assert!(line("claude-haiku-4-5-20251001").ends_with("priced"));
     assert!(line("ft:gpt-4.1:acme::fake01").ends_with("no price"));
+}
+
+/// Copilot's list, read with the Copilot token a device login got: each model's limits from
+/// its `capabilities.limits`, the one no catalogue entry prices flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copilot_list_is_fetched_with_a_logins_token() {
+    let github = FakeOAuth::start(OAuthConfig::new(
+        "Iv1.test-client",
+        BodyStyle::Form,
+        Flavor::GitHub,
+    ))
+    .await;
+    let copilot = FakeCopilot::start(github.state.clone()).await;
+    let proxy = Proxy::start(
+        &format!(
+            r#"
+[server]
+admin_key = "{ADMIN}"
+
+[[providers]]
+name = "gh"
+kind = "copilot"
+base_url = "{copilot}"
+models = ["gpt-4.1"]
+[providers.options]
+github_url = "{gh}"
+github_api_url = "{copilot}"
+client_id = "Iv1.test-client"
+"#,
+            copilot = copilot.url(),
+            gh = github.url(""),
+        ),
+        &[],
+    );
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    // Before any login there is no token to ask with.
+    let res = admin(&proxy, "POST", "/api/providers/gh/models/refresh").await;
+    assert_eq!(res.status, 503, "{}", res.text());
+
+    let login = request(
+        "POST",
+        &proxy.url("/api/logins"),
+        &headers,
+        r#"{"provider": "gh"}"#,
+    )
+    .await
+    .json();
+    assert!(github.state.approve(login["user_code"].as_str().unwrap()));
+    let id = login["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = admin(&proxy, "GET", &format!("/api/logins/{id}"))
+            .await
+            .json();
+        if now["status"] == "done" {
+            break;
+        }
+        assert!(
+            now["status"] == "waiting" && std::time::Instant::now() < deadline,
+            "{now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let res = admin(&proxy, "POST", "/api/providers/gh/models/refresh").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let list = res.json();
+    let ids: Vec<&str> = COPILOT_MODELS.iter().map(|m| m.0).collect();
+    let got: Vec<(String, bool)> = models(&list);
+    assert_eq!(
+        got.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(),
+        ids,
+        "{list}"
+    );
+    for (i, (id, _, _, context, output)) in COPILOT_MODELS.iter().enumerate() {
+        assert_eq!(list["models"][i]["context"], *context, "{id}: {list}");
+        assert_eq!(list["models"][i]["max_output"], *output, "{id}: {list}");
+    }
+    assert_eq!(got[1], ("copilot-fake-unpriced".to_owned(), false));
+    assert!(
+        got[2].1,
+        "gpt-4.1 is priced (an equivalent API price): {list}"
+    );
+    // It was asked with the Copilot token, not the GitHub one.
+    let seen = copilot.log.all();
+    let sent = seen.iter().find(|s| s.path == "/models").unwrap();
+    let token = copilot.state.last_token().unwrap();
+    assert_eq!(
+        sent.headers["authorization"].to_str().unwrap(),
+        format!("Bearer {token}")
+    );
+    let stored = admin(&proxy, "GET", "/api/providers/gh/models")
+        .await
+        .json();
+    assert_eq!(stored, list);
 }

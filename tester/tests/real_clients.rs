@@ -486,3 +486,70 @@ async fn claude_code_keeps_its_beta_flags_through_an_anthropic_provider() {
     assert_eq!(first.headers["x-api-key"], "sk-upstream-p_anthropic-0001");
     proxy.stop();
 }
+
+/// Claude Code asking for more output than the model can give: its own default `max_tokens`
+/// (forced to 32000 here, as it sends for models it does not know) is above Claude 3.5
+/// Haiku's 8192, which the strict fake refuses as Anthropic does. Switchyard lowers it to
+/// the catalogue's maximum, so the run succeeds and the provider sees 8192.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_succeeds_with_a_model_whose_output_limit_is_below_its_default() {
+    let Some(claude) = std::env::var_os("SWITCHYARD_CLAUDE") else {
+        println!("skipped: set SWITCHYARD_CLAUDE (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeAnthropic::start().await;
+    let model = "claude-3-5-haiku-20241022";
+    // An alias, so Claude Code cannot tell which model it is and sends its default.
+    let mut proxy = Proxy::start(
+        &config("p_small", "claude", &fake.base_url(), model, "team-small"),
+        &[],
+    );
+    let home = scratch_dir("claude-small-output-home");
+    let mut cmd = clean_command(Path::new(&claude), &home);
+    cmd.args(["-p", "say hi", "--model", "team-small"])
+        .env("ANTHROPIC_BASE_URL", format!("http://{}", proxy.addr))
+        .env("ANTHROPIC_API_KEY", CLIENT_KEY)
+        .env("ANTHROPIC_SMALL_FAST_MODEL", "team-small")
+        .env("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "32000")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_ERROR_REPORTING", "1")
+        .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+        .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let (ok, stdout, stderr) =
+        tokio::task::block_in_place(|| run_with_timeout(cmd, CLIENT_TIMEOUT));
+    let why = report(
+        "claude -p (small output limit)",
+        ok,
+        &stdout,
+        &stderr,
+        &proxy,
+    );
+    assert!(ok, "{why}");
+    assert!(
+        stdout.contains(switchyard_tester::fake_anthropic::REPLY),
+        "{why}"
+    );
+    let requests = fake.requests();
+    let chat: Vec<_> = requests
+        .iter()
+        .filter(|r| r.body["model"] == model && r.body.get("messages").is_some())
+        .collect();
+    assert!(!chat.is_empty(), "{why}");
+    for r in &chat {
+        assert!(
+            r.body["max_tokens"].as_u64().unwrap() <= 8192,
+            "{}\n{why}",
+            r.body
+        );
+    }
+    // Claude Code's main request asked for more, and was lowered to exactly the limit.
+    assert!(chat.iter().any(|r| r.body["max_tokens"] == 8192), "{why}");
+    assert!(
+        db_statuses(&proxy).iter().all(|(_, status)| *status == 200),
+        "{:?}\n{why}",
+        db_statuses(&proxy)
+    );
+    proxy.stop();
+}

@@ -170,10 +170,13 @@ async fn route_config(
         (["providers", name], Method::PUT) => {
             providers::update(app, req, actor, accounts::decode(name)).await
         }
+        (["providers", name], Method::PATCH) => {
+            providers::patch(app, req, actor, accounts::decode(name)).await
+        }
         (["providers", name], Method::DELETE) => {
             providers::delete(app, actor, accounts::decode(name)).await
         }
-        (["providers", _], _) => Ok(not_allowed("GET, PUT, DELETE")),
+        (["providers", _], _) => Ok(not_allowed("GET, PUT, PATCH, DELETE")),
         (["providers", name, "test"], Method::POST) => {
             providers::test(app, &accounts::decode(name), req.uri().query()).await
         }

@@ -13,7 +13,8 @@ mod connect;
 mod keys;
 mod layout;
 pub(crate) mod live;
-mod overview;
+pub mod overview;
+mod providers;
 mod requests;
 mod routing;
 pub mod session;
@@ -105,11 +106,8 @@ async fn route(
             let id = p.trim_start_matches("/ui/requests/").to_owned();
             ("Request", "/ui/requests", requests::one(&app, &id).await)
         }
-        "/ui/accounts" => (
-            "Providers & accounts",
-            "/ui/accounts",
-            accounts::page(&app).await,
-        ),
+        "/ui/providers" => ("Providers", "/ui/providers", providers::page(&app).await),
+        "/ui/accounts" => ("Accounts", "/ui/accounts", accounts::page(&app).await),
         "/ui/routing" => ("Routing", "/ui/routing", routing::page(&app, query).await),
         "/ui/keys" => ("Client keys", "/ui/keys", keys::page(&app).await),
         "/ui/settings" => ("Settings", "/ui/settings", settings::page(&app).await),

@@ -219,6 +219,24 @@ fn stored_sources(conn: &rusqlite::Connection) -> Result<StoredSources, Error> {
     ))
 }
 
+/// The sources a server starts from: the file, and the routes, providers (checked as the
+/// file's are), settings and catalogue entries the management API stored. The CLI builds
+/// from it too, so its provider list is the server's.
+pub fn stored_reconfigure(
+    conn: &rusqlite::Connection,
+    config: config::Config,
+) -> Result<Reconfigure, Error> {
+    let (stored_routes, stored_providers, stored_settings, stored_models) = stored_sources(conn)?;
+    let stored_providers = checked_providers(&stored_providers, &config);
+    Ok(Reconfigure {
+        file: config,
+        stored_routes,
+        stored_providers,
+        stored_settings,
+        stored_models,
+    })
+}
+
 /// The providers the management API stored, checked as the file's are; one that no longer
 /// passes (a hand edit, a stricter check in a newer version) is left out with a warning.
 pub fn checked_providers(

@@ -41,6 +41,7 @@ use crate::http::respond::{self, Body};
         super::providers::create,
         super::providers::get,
         super::providers::update,
+        super::providers::patch,
         super::providers::delete,
         super::providers::test,
         super::models::stored,

@@ -95,7 +95,7 @@ fn view(p: &ProviderConfig, source: RouteSource) -> ProviderView {
 }
 
 /// Every provider: the file's, then the stored ones.
-async fn views(app: &Arc<App>) -> Result<Vec<ProviderView>, ApiError> {
+pub async fn views(app: &Arc<App>) -> Result<Vec<ProviderView>, ApiError> {
     let stored = with_db(app, |conn| usage_store::load_providers(conn)).await?;
     let live = app.snapshot();
     let sources = app.reconfigure.lock().await;
@@ -237,6 +237,73 @@ pub async fn update(app: Arc<App>, req: Request<Incoming>, actor: Actor, name: S
         }
     }
     save(app, actor, name, definition, false).await
+}
+
+/// Changes some fields of a stored provider: the body is a JSON merge patch (RFC 7396) over
+/// its stored definition, so a change of base URL or models keeps the accounts and their keys
+/// (which no answer shows, so a client could not send them back whole).
+#[utoipa::path(
+    operation_id = "patch_provider",
+    patch,
+    path = "/api/providers/{name}",
+    tag = "providers",
+    params(("name" = String, Path, description = "The provider")),
+    request_body(content = serde_json::Value, description = "The fields to change (`null` removes one); `name` cannot change"),
+    responses(
+        (status = 200, description = "The provider, in force", body = ProviderView),
+        (status = 400, description = "A definition the config file would refuse", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such stored provider", body = super::openapi::ErrorBody),
+        (status = 409, description = "The provider is defined in the config file", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn patch(app: Arc<App>, req: Request<Incoming>, actor: Actor, name: String) -> Answer {
+    let changes: Value = body::read(&app, req).await?;
+    if !changes.is_object() {
+        return Err(body::invalid("a provider patch is a JSON object".into()));
+    }
+    if let Some(n) = changes.get("name").and_then(Value::as_str)
+        && n != name
+    {
+        return Err(body::invalid(format!(
+            "the body names `{n}`, the path `{name}`; a provider is renamed by creating the new one and deleting the old"
+        )));
+    }
+    let n = name.clone();
+    let stored = with_db(&app, move |conn| usage_store::load_providers(conn))
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == n)
+        .map(|(_, d)| d);
+    let Some(mut definition) = stored else {
+        // The file's get their 409 from `save`; anything else is unknown.
+        let file = app.reconfigure.lock().await.file.clone();
+        if file.providers.iter().any(|p| p.name == name) {
+            return save(app, actor, name, changes, false).await;
+        }
+        return Err(not_found(&name));
+    };
+    merge_patch(&mut definition, changes);
+    save(app, actor, name, definition, false).await
+}
+
+/// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(map) = target {
+        for (k, v) in changes {
+            if v.is_null() {
+                map.remove(&k);
+            } else {
+                merge_patch(map.entry(k).or_insert(Value::Null), v);
+            }
+        }
+    }
 }
 
 /// Checks, stores, puts in force and audits a definition.
@@ -423,4 +490,24 @@ async fn apply(app: &Arc<App>) -> Result<(), ApiError> {
     app.apply_stored(|s| s.stored_providers = checked)
         .await
         .map_err(|e| ApiError::internal(format!("the change is stored but not in force: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_patch_keeps_what_it_does_not_name() {
+        let mut d = json!({"name": "x", "base_url": "http://a", "models": ["m"],
+            "accounts": [{"name": "k", "api_key": "secret"}], "options": {"a": 1, "b": 2}});
+        merge_patch(
+            &mut d,
+            json!({"base_url": "http://b", "models": ["n", "o"], "options": {"a": null, "c": 3}}),
+        );
+        assert_eq!(
+            d,
+            json!({"name": "x", "base_url": "http://b", "models": ["n", "o"],
+                "accounts": [{"name": "k", "api_key": "secret"}], "options": {"b": 2, "c": 3}})
+        );
+    }
 }

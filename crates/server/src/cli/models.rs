@@ -1,6 +1,7 @@
 //! `switchyard models`: the catalogue, then each provider's own model list as last fetched
 //! (a model the catalogue does not price is flagged "no price"); `--refresh` fetches the
-//! lists first, with the configured accounts, as the server's refresh route does.
+//! lists first, with the configured accounts, as the server's refresh route does. The
+//! providers are the server's: the file's and those stored through the management API.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,21 +18,34 @@ pub fn run(config_path: &Path, refresh: bool) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
     print!("{}", super::report::models_table(&config.catalogue));
     let lists = discovery::load(&conn)?;
-    print!("{}", discovered_table(&config, lists));
+    let sources = crate::start::stored_reconfigure(&conn, config)
+        .map_err(|e| Error::Refused(e.to_string()))?;
+    let providers: Vec<(&str, &str)> = sources
+        .file
+        .providers
+        .iter()
+        .chain(&sources.stored_providers)
+        .map(|p| (p.name.as_str(), p.kind.as_str()))
+        .collect();
+    print!(
+        "{}",
+        discovered_table(&sources.file.catalogue, &providers, lists)
+    );
     Ok(())
 }
 
 /// Each provider's stored list, every model with its limits and whether it is priced.
 fn discovered_table(
-    config: &crate::config::Config,
+    catalogue: &crate::catalogue::Catalogue,
+    providers: &[(&str, &str)],
     lists: Vec<(String, i64, Vec<discovery::Discovered>)>,
 ) -> String {
     let mut out = String::new();
     for (provider, fetched_ms, models) in lists {
-        let Some(p) = config.providers.iter().find(|p| p.name == provider) else {
+        let Some((name, kind)) = providers.iter().find(|p| p.0 == provider) else {
             continue;
         };
-        let view = discovery::view(&config.catalogue, &p.name, &p.kind, fetched_ms, models);
+        let view = discovery::view(catalogue, name, kind, fetched_ms, models);
         let _ = writeln!(
             out,
             "\nprovider `{}` lists {} models (fetched {}):",
@@ -58,15 +72,10 @@ fn discovered_table(
 /// reported and the others still refreshed.
 fn refresh_all(config_path: &Path) -> Result<(), Error> {
     let (config, conn) = config_and_database(config_path)?;
+    let sources = crate::start::stored_reconfigure(&conn, config)
+        .map_err(|e| Error::Refused(e.to_string()))?;
     let (usage, writer) =
         usage_store::start(conn, usage_store::WriterOptions::default()).map_err(Error::Runtime)?;
-    let sources = crate::state::snapshot::Reconfigure {
-        file: config,
-        stored_routes: Default::default(),
-        stored_providers: Vec::new(),
-        stored_settings: Default::default(),
-        stored_models: Vec::new(),
-    };
     let app =
         Arc::new(app::build(usage, None, &[], sources).map_err(|e| Error::Refused(e.to_string()))?);
     let runtime = tokio::runtime::Builder::new_current_thread()

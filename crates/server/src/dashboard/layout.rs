@@ -8,10 +8,11 @@ pub const STYLE: &str = include_str!("assets/style.css");
 pub const SCRIPT: &str = include_str!("assets/app.js");
 
 /// The pages, in navigation order: (path, label).
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 8] = [
     ("/ui/", "Overview"),
     ("/ui/requests", "Requests"),
-    ("/ui/accounts", "Providers & accounts"),
+    ("/ui/providers", "Providers"),
+    ("/ui/accounts", "Accounts"),
     ("/ui/routing", "Routing"),
     ("/ui/keys", "Client keys"),
     ("/ui/settings", "Settings"),

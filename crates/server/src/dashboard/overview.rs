@@ -12,6 +12,10 @@ use crate::dashboard::Page;
 use crate::dashboard::chart::{self, Bar};
 use crate::state::app::App;
 
+mod days;
+
+pub use days::DayCache;
+
 /// The ranges offered: (query value, label, span in ms, bucket width in ms).
 const RANGES: [(&str, &str, i64, i64); 4] = [
     ("1h", "1 hour", 3_600_000, 60_000),
@@ -38,9 +42,18 @@ pub async fn page(app: &Arc<App>, query: Option<&str>) -> Page {
     // Buckets end at the next boundary after now, so the newest bucket is the current one.
     let end = (now / width + 1) * width;
     let from = end - span;
-    let figures = with_db(app, move |conn| figures(conn, from, width))
-        .await
-        .map_err(|e| (500, e.message))?;
+    let today = now.div_euclid(days::DAY_MS) * days::DAY_MS;
+    let (held, database) = (app.clone(), app.snapshot().config.database.clone());
+    let figures = with_db(app, move |conn| {
+        figures(
+            conn,
+            from,
+            width,
+            Some((&held.overview_days, &database, today)),
+        )
+    })
+    .await
+    .map_err(|e| (500, e.message))?;
     let bars: Vec<Bar> = (0..span / width)
         .map(|i| {
             let found = figures.buckets.iter().find(|b| b.0 == i);
@@ -126,10 +139,15 @@ fn top_table(rows: &[(String, i64, i64, i64)]) -> Markup {
 /// The range's figures: from the `usage_hourly` rollup when buckets are whole hours (a day
 /// or more: summing a million raw rows takes seconds), from the rows themselves for the last
 /// hour's minute buckets (a few thousand rows at most, found by the `ts_ms` index).
-fn figures(conn: &mut Connection, from: i64, width: i64) -> rusqlite::Result<Figures> {
+fn figures(
+    conn: &mut Connection,
+    from: i64,
+    width: i64,
+    cache: Option<(&DayCache, &std::path::Path, i64)>,
+) -> rusqlite::Result<Figures> {
     let fallbacks = fallbacks(conn, from)?;
     if width % HOUR_MS == 0 && from % HOUR_MS == 0 {
-        from_rollup(conn, from, width, fallbacks)
+        from_rollup(conn, from, width, fallbacks, cache)
     } else {
         from_rows(conn, from, width, fallbacks)
     }
@@ -145,44 +163,25 @@ fn fallbacks(conn: &Connection, from: i64) -> rusqlite::Result<i64> {
         .query_row(params![from], |r| r.get(0))
 }
 
-/// One pass over the range's rollup rows, folded here into the buckets and the three top
-/// lists: three `GROUP BY`s would sort the range three times.
+/// The range's figures from the rollup: past whole days from `cache` when given (see
+/// `days`), the rest folded now.
 fn from_rollup(
-    conn: &Connection,
+    conn: &mut Connection,
     from: i64,
     width: i64,
     fallbacks: i64,
+    cache: Option<(&DayCache, &std::path::Path, i64)>,
 ) -> rusqlite::Result<Figures> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hour_ms, model, provider, client_key, requests, errors,
-                prompt_tokens + completion_tokens
-         FROM usage_hourly WHERE hour_ms >= ?1",
-    )?;
+    let folded = match cache {
+        Some((cache, database, today)) => cache.range(conn, database, from, today)?,
+        None => days::fold(conn, from, i64::MAX)?,
+    };
     let mut buckets: HashMap<i64, (i64, i64, i64, i64)> = HashMap::new();
-    let mut tops: [HashMap<String, (i64, i64, i64)>; 3] = Default::default();
-    let mut rows = stmt.query(params![from])?;
-    while let Some(r) = rows.next()? {
-        let (requests, errors, tokens): (i64, i64, i64) = (r.get(4)?, r.get(5)?, r.get(6)?);
-        let b = buckets
-            .entry((r.get::<_, i64>(0)? - from) / width)
-            .or_default();
+    for (hour, (requests, errors, tokens)) in folded.hours {
+        let b = buckets.entry((hour - from) / width).or_default();
         b.1 += requests;
         b.2 += errors;
         b.3 += tokens;
-        for (i, top) in tops.iter_mut().enumerate() {
-            let name = match r.get_ref(1 + i)?.as_str()? {
-                "" => "-",
-                s => s,
-            };
-            // Look up by &str first: most rows add to a name already seen.
-            let entry = match top.get_mut(name) {
-                Some(e) => e,
-                None => top.entry(name.to_owned()).or_default(),
-            };
-            entry.0 += requests;
-            entry.1 += tokens;
-            entry.2 += errors;
-        }
     }
     let buckets: Vec<(i64, i64, i64, i64)> = buckets
         .into_iter()
@@ -191,7 +190,7 @@ fn from_rollup(
     Ok(Figures {
         totals: totals(&buckets, fallbacks),
         buckets,
-        top: tops.map(|top| {
+        top: folded.tops.map(|top| {
             let mut v: Vec<(String, i64, i64, i64)> = top
                 .into_iter()
                 .map(|(name, (n, tokens, errors))| (name, n, tokens, errors))
@@ -281,6 +280,96 @@ fn overhead_percentiles(metrics: &str) -> Vec<(&'static str, f64)> {
 mod tests {
     use super::*;
 
+    const ROLLUP: &str = "DELETE FROM usage_hourly;
+         INSERT INTO usage_hourly
+             SELECT (ts_ms / 3600000) * 3600000, coalesce(provider, ''), coalesce(account, ''),
+                    requested_model, coalesce(upstream_model, ''), coalesce(client_key, ''),
+                    client_format, status, count(*), sum(status >= 400), sum(prompt_tokens),
+                    sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens),
+                    sum(latency_ms), max(latency_ms)
+             FROM usage GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;";
+
+    fn row(conn: &Connection, i: i64, ts_ms: i64) {
+        conn.execute(
+            "INSERT INTO usage (ts_ms, request_id, client_key, client_format, provider,
+                account, requested_model, stream, status, prompt_tokens,
+                completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
+                latency_ms, attempts)
+             VALUES (?1, ?2, ?3, 'openai', ?4, 'a', ?5, 0, ?6, ?7, 5, 0, 0, 0, 1.0, ?8)",
+            params![
+                ts_ms,
+                format!("r{i}"),
+                ["k1", "k2", "k3"].get(i as usize % 4).copied(),
+                ["p1", "p2"][i as usize % 2],
+                ["m1", "m2", "m3", "m4", "m5", "m6", "m7"][i as usize % 7],
+                [200, 200, 429, 500][i as usize % 4],
+                10 + i,
+                1 + i % 3,
+            ],
+        )
+        .unwrap();
+    }
+
+    fn same(mut a: Figures, mut b: Figures) {
+        a.buckets.sort_unstable();
+        b.buckets.sort_unstable();
+        assert_eq!(a.buckets, b.buckets);
+        assert_eq!(a.totals, b.totals);
+        assert_eq!(a.top, b.top);
+    }
+
+    /// The overview with past days cached equals the one folded afresh, before and after
+    /// a row lands late in a cached day.
+    #[test]
+    fn cached_days_give_the_figures_a_fresh_fold_gives() {
+        let dir = std::env::temp_dir().join(format!("sy-overview-days-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("u.db");
+        let mut conn = crate::state::usage_store::open(&path).unwrap();
+        let start = 1_700_000_000_000 / days::DAY_MS * days::DAY_MS;
+        let today = start + 4 * days::DAY_MS;
+        {
+            let tx = conn.transaction().unwrap();
+            for i in 0..1200_i64 {
+                row(&tx, i, start + i * 337_000);
+            }
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(ROLLUP).unwrap();
+        let cache = DayCache::default();
+        let check = |conn: &mut Connection| -> i64 {
+            let mut requests = 0;
+            for (from, width) in [
+                (start, days::DAY_MS),
+                (start, HOUR_MS),
+                (start + 7 * HOUR_MS, HOUR_MS),
+            ] {
+                // Twice: the second reads the days the first kept.
+                for _ in 0..2 {
+                    let cached =
+                        from_rollup(conn, from, width, 3, Some((&cache, &path, today))).unwrap();
+                    let fresh = from_rollup(conn, from, width, 3, None).unwrap();
+                    if from == start {
+                        requests = fresh.totals.0;
+                    }
+                    same(cached, fresh);
+                }
+            }
+            requests
+        };
+        assert_eq!(check(&mut conn), 1200);
+        // A request that started on the second day is written now (as the writer would,
+        // rollup and all): the cached second day is read again.
+        row(&conn, 5000, start + days::DAY_MS + 5 * HOUR_MS);
+        conn.execute_batch(ROLLUP).unwrap();
+        assert_eq!(check(&mut conn), 1201);
+        // And rows of today leave the past days as they are, and are counted.
+        row(&conn, 5001, today + HOUR_MS);
+        conn.execute_batch(ROLLUP).unwrap();
+        assert_eq!(check(&mut conn), 1202);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// The rollup read gives the figures the rows give, for hourly and daily buckets.
     #[test]
     fn the_rollup_gives_the_figures_the_rows_give() {
@@ -326,7 +415,7 @@ mod tests {
         )
         .unwrap();
         for width in [HOUR_MS, 24 * HOUR_MS] {
-            let mut rollup = from_rollup(&conn, start, width, 7).unwrap();
+            let mut rollup = from_rollup(&mut conn, start, width, 7, None).unwrap();
             let mut rows = from_rows(&conn, start, width, 7).unwrap();
             rollup.buckets.sort_unstable();
             rows.buckets.sort_unstable();
@@ -337,7 +426,10 @@ mod tests {
         }
         // Every third request needed a second attempt or more.
         assert_eq!(fallbacks(&conn, start).unwrap(), 600);
-        assert_eq!(figures(&mut conn, start, HOUR_MS).unwrap().totals.3, 600);
+        assert_eq!(
+            figures(&mut conn, start, HOUR_MS, None).unwrap().totals.3,
+            600
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

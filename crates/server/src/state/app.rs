@@ -50,6 +50,8 @@ pub struct App {
     pub open_connections: Arc<tokio::sync::Semaphore>,
     /// Signed-in dashboard sessions.
     pub ui_sessions: crate::dashboard::session::Sessions,
+    /// The overview's folded past days, which never change once over.
+    pub overview_days: crate::dashboard::overview::DayCache,
     /// When this configuration was put in force (start-up, for now).
     pub started: std::time::SystemTime,
     /// What may change while the server runs: a request loads it once at intake.
@@ -385,6 +387,7 @@ pub fn build(
         credentials: Credentials::new(Some(store)),
         open_connections,
         ui_sessions: Default::default(),
+        overview_days: Default::default(),
         started: switchyard_hub::clock::now(),
         live: ArcSwap::from_pointee(live),
         kinds,

@@ -69,9 +69,18 @@ document.addEventListener("submit", async (event) => {
     let value = raw;
     if (field.dataset.list !== undefined) value = raw.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
     else if (field.dataset.number !== undefined) value = Number(raw);
+    // `accounts[0].name`: a part with an index makes an array of objects.
     const path = field.name.split(".");
     let into = body;
-    for (const part of path.slice(0, -1)) into = into[part] ??= {};
+    for (const part of path.slice(0, -1)) {
+      const indexed = part.match(/^(\w+)\[(\d+)\]$/);
+      if (indexed) {
+        const list = into[indexed[1]] ??= [];
+        into = list[Number(indexed[2])] ??= {};
+      } else {
+        into = into[part] ??= {};
+      }
+    }
     into[path[path.length - 1]] = value;
   }
   try {
@@ -85,6 +94,27 @@ document.addEventListener("submit", async (event) => {
     if (form.dataset.done === "reload") setTimeout(() => window.location.reload(), 400);
   } catch (err) {
     toast(err.message, true);
+  }
+});
+
+// Provider tests: <button data-test="/api/providers/NAME/test" data-out="ID"> shows how the
+// one tiny request went in the output beside it, without leaving the page.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-test]");
+  if (!button) return;
+  const out = document.getElementById(button.dataset.out);
+  button.disabled = true;
+  if (out) { out.textContent = "testing…"; out.className = ""; }
+  try {
+    const t = await api("POST", button.dataset.test);
+    const text = t.ok
+      ? `ok · ${t.status} · ${t.latency_ms} ms`
+      : `failed · ${t.status} · ${t.latency_ms} ms · ${t.error ?? "no answer"}`;
+    if (out) { out.textContent = text; out.className = t.ok ? "status-ok" : "status-bad"; }
+  } catch (err) {
+    if (out) { out.textContent = err.message; out.className = "status-bad"; }
+  } finally {
+    button.disabled = false;
   }
 });
 
