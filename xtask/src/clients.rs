@@ -1,5 +1,6 @@
-//! The real clients the conformance tests drive: the official Python SDKs in a venv, Claude
-//! Code and Codex from npm. They live in a cache outside the checkout
+//! The real clients the conformance tests and the book's examples drive: the official Python
+//! SDKs (and LangChain's OpenAI binding) in a venv, Claude Code, Codex and the official
+//! JavaScript SDKs from npm. They live in a cache outside the checkout
 //! (`${XDG_CACHE_HOME:-$HOME/.cache}/switchyard-clients/`), because CI runs in a fresh clone
 //! and installing them is the slow part of a run; a cache whose pinned versions match is
 //! reused as it is.
@@ -18,7 +19,19 @@ const PYTHON_PACKAGES: &[&str] = &[
     "selenium==4.50.0",
     "openapi-spec-validator==0.9.0",
 ];
+/// Installed on top of those, into the same venv, for the book's examples only: LangChain's
+/// OpenAI binding (`docs/src/clients/langchain.md`). Its own stamp, so adding one does not
+/// rebuild the venv the other checkouts on the machine share.
+const PYTHON_EXTRAS: &[&str] = &["langchain-openai==1.8.1"];
+const EXTRAS_STAMP: &str = "switchyard-pins-extra.txt";
 const NPM_PACKAGES: &[&str] = &["@anthropic-ai/claude-code@2.1.197", "@openai/codex@0.169.0"];
+/// The JavaScript SDKs the book's `js,run` examples import (`docs/src/clients/js-*.md`).
+/// A prefix of their own, so adding one does not reinstall Claude Code and Codex.
+const NPM_SDK_PACKAGES: &[&str] = &[
+    "openai@7.60.0",
+    "@anthropic-ai/sdk@1.17.0",
+    "@google/genai@3.6.1",
+];
 
 /// Written into each install once it is complete; its content is the pin list.
 const STAMP: &str = "switchyard-pins.txt";
@@ -28,6 +41,8 @@ pub struct Clients {
     pub python: PathBuf,
     pub claude: PathBuf,
     pub codex: PathBuf,
+    /// The `node_modules` folder holding the JavaScript SDKs.
+    pub node_modules: PathBuf,
 }
 
 impl Clients {
@@ -58,11 +73,13 @@ pub fn ensure() -> Result<Clients, String> {
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     let python = ensure_python(&root.join("venv"))?;
     let (claude, codex) = ensure_npm(&root.join("node"))?;
+    let node_modules = ensure_js_sdks(&root.join("node-sdks"))?;
     eprintln!("clients ready in {}", root.display());
     Ok(Clients {
         python,
         claude,
         codex,
+        node_modules,
     })
 }
 
@@ -75,7 +92,7 @@ fn ensure_python(venv: &Path) -> Result<PathBuf, String> {
     ];
     if stamped(venv, &pins) && quiet_ok(&python, &import_check) {
         eprintln!("python SDKs: reusing {}", venv.display());
-        return Ok(python);
+        return ensure_python_extras(venv, python);
     }
     eprintln!("\n==> installing python SDKs into {}", venv.display());
     remove_dir(venv)?;
@@ -94,6 +111,37 @@ fn ensure_python(venv: &Path) -> Result<PathBuf, String> {
         return Err(format!("the SDKs do not import with {}", python.display()));
     }
     stamp(venv, &pins)?;
+    ensure_python_extras(venv, python)
+}
+
+/// [`PYTHON_EXTRAS`] added to a ready venv (pip installs only what is missing).
+fn ensure_python_extras(venv: &Path, python: PathBuf) -> Result<PathBuf, String> {
+    let pins = PYTHON_EXTRAS.join("\n");
+    let check = ["-c", "import langchain_openai"];
+    if std::fs::read_to_string(venv.join(EXTRAS_STAMP)).is_ok_and(|s| s == pins)
+        && quiet_ok(&python, &check)
+    {
+        return Ok(python);
+    }
+    eprintln!("\n==> installing {} into {}", pins, venv.display());
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+        ])
+        .args(PYTHON_PACKAGES)
+        .args(PYTHON_EXTRAS))?;
+    if !quiet_ok(&python, &check) {
+        return Err(format!(
+            "langchain_openai does not import with {}",
+            python.display()
+        ));
+    }
+    std::fs::write(venv.join(EXTRAS_STAMP), pins)
+        .map_err(|e| format!("cannot write {}: {e}", venv.join(EXTRAS_STAMP).display()))?;
     Ok(python)
 }
 
@@ -142,6 +190,31 @@ fn ensure_npm(prefix: &Path) -> Result<(PathBuf, PathBuf), String> {
     }
     stamp(prefix, &pins)?;
     Ok((claude, codex))
+}
+
+/// The JavaScript SDKs in their own npm prefix; returns its `node_modules`.
+fn ensure_js_sdks(prefix: &Path) -> Result<PathBuf, String> {
+    let modules = prefix.join("node_modules");
+    let pins = NPM_SDK_PACKAGES.join("\n");
+    let installed = NPM_SDK_PACKAGES.iter().all(|pin| {
+        let name = pin.rsplit_once('@').map_or(*pin, |(name, _)| name);
+        modules.join(name).join("package.json").exists()
+    });
+    if stamped(prefix, &pins) && installed {
+        eprintln!("javascript SDKs: reusing {}", prefix.display());
+        return Ok(modules);
+    }
+    eprintln!("\n==> installing javascript SDKs into {}", prefix.display());
+    std::fs::create_dir_all(prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    run(Command::new("npm")
+        .arg("install")
+        .arg("--prefix")
+        .arg(prefix)
+        .args(["--no-audit", "--no-fund", "--loglevel=error"])
+        .args(NPM_SDK_PACKAGES))?;
+    stamp(prefix, &pins)?;
+    Ok(modules)
 }
 
 fn stamped(dir: &Path, pins: &str) -> bool {

@@ -26,6 +26,7 @@ const KEYS: &[(&str, &str)] = &[
 pub enum Kind {
     Sh,
     Python,
+    Js,
     Config,
 }
 
@@ -35,6 +36,7 @@ impl Kind {
         match info.trim() {
             "sh,run" | "bash,run" => Some(Kind::Sh),
             "python,run" => Some(Kind::Python),
+            "js,run" | "javascript,run" => Some(Kind::Js),
             "toml,config" => Some(Kind::Config),
             _ => None,
         }
@@ -44,6 +46,7 @@ impl Kind {
         match self {
             Kind::Sh => "sh",
             Kind::Python => "python",
+            Kind::Js => "js",
             Kind::Config => "config",
         }
     }
@@ -117,9 +120,46 @@ pub fn book_blocks(root: &Path) -> Result<Vec<Block>, String> {
         let text = std::fs::read_to_string(&page)
             .map_err(|e| format!("cannot read {}: {e}", page.display()))?;
         let shown = page.strip_prefix(root).unwrap_or(&page);
-        blocks.extend(extract(shown, &text));
+        let dir = page.parent().unwrap_or(root);
+        for mut block in extract(shown, &text) {
+            block.code = expand_includes(&block.code, dir)
+                .map_err(|e| format!("{}:{}: {e}", shown.display(), block.line))?;
+            blocks.push(block);
+        }
     }
     Ok(blocks)
+}
+
+/// A block's text with each `{{#include PATH}}` line replaced by the file (relative to the
+/// page), as mdbook shows it: a page can show a real file of the repository and the example
+/// checks that very file. Only whole files; mdbook's line ranges and anchors are refused
+/// rather than run as something else than what the page shows.
+fn expand_includes(code: &str, dir: &Path) -> Result<String, String> {
+    let mut out = String::new();
+    for line in code.lines() {
+        let Some(path) = line
+            .trim()
+            .strip_prefix("{{#include ")
+            .and_then(|rest| rest.strip_suffix("}}"))
+        else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let path = path.trim();
+        if path.contains(':') {
+            return Err(format!(
+                "{{{{#include {path}}}}}: only whole files can be included in a runnable block"
+            ));
+        }
+        let text = std::fs::read_to_string(dir.join(path))
+            .map_err(|e| format!("cannot include {path}: {e}"))?;
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// A server in front of the fakes, and what an example needs to reach it.
@@ -128,6 +168,8 @@ pub struct Stage {
     bin: PathBuf,
     addr: String,
     python: Option<PathBuf>,
+    /// Whether the scratch dir has the JavaScript SDKs as its `node_modules`.
+    node: bool,
     path: std::ffi::OsString,
     fakes: Child,
     server: Child,
@@ -164,12 +206,12 @@ fn read_stdout(
 impl Stage {
     /// Starts the fakes and `switchyard` from `root/target/debug` in a fresh scratch dir
     /// (`target/docs-run/<label>`).
-    pub fn start(
-        root: &Path,
-        label: &str,
-        python: Option<PathBuf>,
-        tools: &[PathBuf],
-    ) -> Result<Stage, String> {
+    pub fn start(root: &Path, label: &str, clients: &Clients) -> Result<Stage, String> {
+        let Clients {
+            python,
+            tools,
+            node_modules,
+        } = clients;
         let bin = root.join("target/debug");
         let dir = root.join("target/docs-run").join(label);
         let _ = std::fs::remove_dir_all(&dir);
@@ -199,6 +241,12 @@ impl Stage {
             config = config.replace(&format!("{{{name}}}"), url);
         }
         std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+        // An ES module finds its imports in the `node_modules` beside it, so the examples,
+        // written into this dir, see the SDKs through a link.
+        if let Some(modules) = node_modules {
+            std::os::unix::fs::symlink(modules, dir.join("node_modules"))
+                .map_err(|e| format!("cannot link {}: {e}", modules.display()))?;
+        }
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let mut server = Command::new(bin.join("switchyard"))
             .current_dir(&dir)
@@ -241,7 +289,8 @@ impl Stage {
             dir,
             bin,
             addr,
-            python,
+            python: python.clone(),
+            node: node_modules.is_some(),
             path,
             fakes,
             server,
@@ -293,6 +342,18 @@ impl Stage {
                 )?;
                 let mut c = Command::new(python);
                 c.args(["-c", &code]);
+                c
+            }
+            Kind::Js => {
+                if !self.node {
+                    return Err(
+                        "no JavaScript SDKs: run `cargo xtask clients` (npm is needed)".to_owned(),
+                    );
+                }
+                let file = self.dir.join(format!("example-{n}.mjs"));
+                std::fs::write(&file, &code).map_err(|e| e.to_string())?;
+                let mut c = Command::new("node");
+                c.arg(&file);
                 c
             }
             Kind::Config => {
@@ -380,18 +441,43 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<(bool, String),
     }
 }
 
-/// Runs every runnable block of the book; `python` is the interpreter with the SDKs and
-/// `tools` the real clients' binaries (their folders go on the examples' PATH).
-pub fn run(root: &Path, python: Option<PathBuf>, tools: &[PathBuf]) -> Result<(), String> {
+/// What the examples run with besides `switchyard`: the interpreter with the Python SDKs,
+/// the real clients' binaries (their folders go on the examples' PATH) and the
+/// `node_modules` holding the JavaScript SDKs. Each is optional: an example that needs a
+/// missing one fails and says how to install it.
+#[derive(Debug, Default)]
+pub struct Clients {
+    pub python: Option<PathBuf>,
+    pub tools: Vec<PathBuf>,
+    pub node_modules: Option<PathBuf>,
+}
+
+/// The value of `--page`: only the pages whose path contains it are run.
+fn page_filter() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--page")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// Runs every runnable block of the book (of the pages `--page` names, when given).
+pub fn run(root: &Path, clients: &Clients) -> Result<(), String> {
     let started = Instant::now();
-    let blocks = book_blocks(root)?;
+    let mut blocks = book_blocks(root)?;
+    if let Some(filter) = page_filter() {
+        blocks.retain(|b| b.page.to_string_lossy().contains(&filter));
+        if blocks.is_empty() {
+            return Err(format!("no runnable example on a page matching {filter:?}"));
+        }
+    }
     if std::env::args().any(|a| a == "--list") {
         for b in &blocks {
             println!("{}:{} {}", b.page.display(), b.line, b.kind.name());
         }
         return Ok(());
     }
-    let stage = Stage::start(root, "book", python, tools)?;
+    let stage = Stage::start(root, "book", clients)?;
     let mut failures = Vec::new();
     for (n, block) in blocks.iter().enumerate() {
         eprintln!(
@@ -406,10 +492,11 @@ pub fn run(root: &Path, python: Option<PathBuf>, tools: &[PathBuf]) -> Result<()
     }
     let count = |k: Kind| blocks.iter().filter(|b| b.kind == k).count();
     eprintln!(
-        "docs: {} examples run ({} sh, {} python, {} config) in {:.1} s, {} failed",
+        "docs: {} examples run ({} sh, {} python, {} js, {} config) in {:.1} s, {} failed",
         blocks.len(),
         count(Kind::Sh),
         count(Kind::Python),
+        count(Kind::Js),
         count(Kind::Config),
         started.elapsed().as_secs_f64(),
         failures.len()
@@ -437,6 +524,21 @@ mod tests {
         );
         assert_eq!(blocks[0].code, "echo one\n");
         assert_eq!(blocks[1].code, "print(\"```\")\n");
+    }
+
+    /// An included file is what the block runs; a part of a file is refused.
+    #[test]
+    fn includes_are_expanded_from_the_page_dir() {
+        let dir = root().join("target/docs-run/include-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("inc.toml"), "[server]\nlisten = \"127.0.0.1:1\"").unwrap();
+        let code = expand_includes("# before\n{{#include inc.toml}}\n# after\n", &dir).unwrap();
+        assert_eq!(
+            code,
+            "# before\n[server]\nlisten = \"127.0.0.1:1\"\n# after\n"
+        );
+        assert!(expand_includes("{{#include inc.toml:2}}\n", &dir).is_err());
+        assert!(expand_includes("{{#include missing.toml}}\n", &dir).is_err());
     }
 
     #[test]
@@ -470,7 +572,7 @@ mod tests {
         }
         let page = "# Broken\n\n```sh,run\ncurl -sS --fail-with-body http://localhost:4100/v1/chat/completions \\\n  -H \"Authorization: Bearer $SWITCHYARD_KEY\" -H 'content-type: application/json' \\\n  -d '{\"model\": \"nowhere/none\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}'\n```\n\n```toml,config\n[server]\nlisten_port = 4100\n```\n\n```sh,run\ncurl -sS --fail-with-body http://localhost:4100/v1/chat/completions \\\n  -H \"Authorization: Bearer $SWITCHYARD_KEY\" -H 'content-type: application/json' \\\n  -d '{\"model\": \"fast\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}'\n```\n";
         let blocks = extract(Path::new("docs/src/broken.md"), page);
-        let stage = Stage::start(&root(), "checker-test", None, &[]).unwrap();
+        let stage = Stage::start(&root(), "checker-test", &Clients::default()).unwrap();
         let request = stage.run(&blocks[0], 0).unwrap_err();
         assert!(
             request.starts_with("docs/src/broken.md:3: the sh example failed"),

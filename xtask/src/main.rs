@@ -15,8 +15,9 @@
 //! - `bench --soak-secs N`: N seconds (600 for the full soak) of passthrough requests on 64
 //!   connections, the proxy's RSS sampled every second, and every request's usage row
 //!   counted in the database after a graceful stop.
-//! - `docs [--list]`: runs every runnable example of the book (`docs/src`) against the built
-//!   binary and the fake providers, naming the page and line of any that fails.
+//! - `docs [--list] [--page TEXT]`: runs every runnable example of the book (`docs/src`), or
+//!   those of the pages whose path contains TEXT, against the built binary and the fake
+//!   providers, naming the page and line of any that fails.
 //! - `book`: builds the book with mdbook (installed once into the cache), checks its links
 //!   and screenshots two pages in headless Chromium.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
@@ -67,7 +68,8 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+                "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them;
+             --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);
@@ -122,24 +124,25 @@ fn ci() -> Result<(), String> {
     let clients = clients::ensure()?;
     cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())?;
     eprintln!("\n==> docs: the book's examples");
-    docs::run(
-        &root(),
-        Some(clients.python.clone()),
-        &[clients.claude.clone(), clients.codex.clone()],
-    )?;
+    docs::run(&root(), &docs_clients(&clients))?;
     book::run(&root())
+}
+
+/// What the book's examples run with, from the installed clients.
+fn docs_clients(clients: &clients::Clients) -> docs::Clients {
+    docs::Clients {
+        python: Some(clients.python.clone()),
+        tools: vec![clients.claude.clone(), clients.codex.clone()],
+        node_modules: Some(clients.node_modules.clone()),
+    }
 }
 
 /// `cargo xtask docs`: the examples need the built binaries and the clients' Python.
 fn docs_task() -> Result<(), String> {
     if std::env::args().any(|a| a == "--list") {
-        return docs::run(&root(), None, &[]);
+        return docs::run(&root(), &docs::Clients::default());
     }
     cargo(&["build", "--workspace", "--all-targets"])?;
     let clients = clients::ensure()?;
-    docs::run(
-        &root(),
-        Some(clients.python.clone()),
-        &[clients.claude.clone(), clients.codex.clone()],
-    )
+    docs::run(&root(), &docs_clients(&clients))
 }

@@ -19,6 +19,7 @@ pub mod models;
 pub mod openapi;
 pub mod preview;
 pub mod providers;
+pub mod reference;
 pub mod reset;
 pub mod routes;
 pub mod settings;

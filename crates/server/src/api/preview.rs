@@ -55,6 +55,9 @@ pub struct OutAccount {
     pub until: Option<String>,
 }
 
+/// Shows where a request for `model` would go now: its targets in order, each with the
+/// accounts in the order they would be tried and those that are out and why. Nothing is sent
+/// and no rotation moves.
 #[utoipa::path(
     get,
     path = "/api/routing/preview",
