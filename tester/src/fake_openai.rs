@@ -92,6 +92,8 @@ pub struct State {
     /// Streams whose reader went away before the fake finished writing.
     pub cancelled: AtomicUsize,
     pub completed_streams: AtomicUsize,
+    /// Jobs of `/v1/videos`.
+    pub videos: crate::fake_videos::Jobs,
 }
 
 #[derive(Clone)]
@@ -163,6 +165,52 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     full(status, "application/json", body.to_string())
 }
 
+/// The Videos API (see [`crate::fake_videos`]), with the keys chat takes.
+async fn videos(state: &State, parts: http::request::Parts, body: Incoming) -> Response<FakeBody> {
+    let key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path = parts.uri.path().to_owned();
+    state.requests.lock().unwrap().push(Recorded {
+        path: path.clone(),
+        headers: parts.headers.clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    });
+    if key.is_empty() || key.starts_with("sk-revoked") {
+        return error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
+    let query = parts.uri.query().unwrap_or("");
+    match (&parts.method, path.strip_prefix("/v1/videos/")) {
+        (&http::Method::POST, None) => {
+            crate::fake_videos::openai_create(&state.videos, &key, &content_type, &bytes)
+        }
+        (&http::Method::GET, Some(rest)) => {
+            crate::fake_videos::openai_get(&state.videos, &key, rest, query)
+        }
+        _ => error(405, "Method not allowed", "invalid_request_error", None),
+    }
+}
+
 /// The models `GET /v1/models` lists.
 pub const LISTED_MODELS: [&str; 3] = ["gpt-4.1", "gpt-4.1-mini", "ft:gpt-4.1:acme::fake01"];
 
@@ -201,6 +249,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
     let path = parts.uri.path().to_owned();
     if path == "/v1/models" {
         return list_models(&parts);
+    }
+    if path == "/v1/videos" || path.starts_with("/v1/videos/") {
+        return videos(&state, parts, body).await;
     }
     if path != "/v1/chat/completions"
         && !endpoints::PATHS.contains(&path.as_str())

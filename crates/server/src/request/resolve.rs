@@ -263,7 +263,7 @@ pub fn served_ops(provider: &Provider, model: &str) -> Vec<Operation> {
 
 /// The operations a model of a well-known family serves, read from its name.
 fn model_family(model: &str) -> Option<&'static [Operation]> {
-    use Operation::{Embeddings, ImageEdits, Images, Speech, Transcriptions, Translations};
+    use Operation::{Embeddings, ImageEdits, Images, Speech, Transcriptions, Translations, Videos};
     let m = model
         .rsplit('/')
         .next()
@@ -281,6 +281,8 @@ fn model_family(model: &str) -> Option<&'static [Operation]> {
         Some(&[Images, ImageEdits])
     } else if m.starts_with("imagen") {
         Some(&[Images])
+    } else if m.starts_with("veo-") || m.starts_with("sora-") {
+        Some(&[Videos])
     } else {
         None
     }
@@ -313,6 +315,7 @@ fn gemini_methods(ops: &[Operation]) -> Vec<&'static str> {
             }
             Operation::Embeddings => methods.extend(["embedContent", "batchEmbedContents"]),
             Operation::Images => methods.push("predict"),
+            Operation::Videos => methods.push("predictLongRunning"),
             _ => {}
         }
     }
