@@ -76,8 +76,11 @@ pub enum Fault {
     Events(Vec<String>),
     /// Accept, then close the connection before any byte of the body.
     ResetBeforeFirstByte,
-    /// Stream two events, then close the connection.
+    /// Stream two events, then close the connection (speech: its first frame of audio,
+    /// then a broken body).
     ResetAfterFirstByte,
+    /// Speech: send the first frame of audio, then nothing until [`FakeOpenAi::release`].
+    HoldAfterFirstFrame,
     /// Wait this long before answering at all.
     Stall(Duration),
     /// Serve this request normally (to interleave faults with successes).
@@ -306,6 +309,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .get_mut(&key)
         .and_then(|q| q.pop_front());
     let mut reset_after_first = false;
+    let mut hold_after_first = false;
     match fault {
         Some(Fault::Status(code, headers)) => {
             let mut res = error(
@@ -356,6 +360,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
                 .unwrap();
         }
         Some(Fault::ResetAfterFirstByte) => reset_after_first = true,
+        Some(Fault::HoldAfterFirstFrame) => hold_after_first = true,
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
         Some(Fault::Pass) | None => {}
     }
@@ -398,7 +403,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         );
     };
     if path == "/v1/audio/speech" {
-        return match media::speech(&body) {
+        let mode = if reset_after_first {
+            media::SpeechMode::BreakAfterFirst
+        } else if hold_after_first {
+            media::SpeechMode::HoldAfterFirst(state.clone())
+        } else {
+            media::SpeechMode::Whole
+        };
+        return match media::speech(&body, mode) {
             Ok(res) => res,
             Err(msg) => error(400, &msg, "invalid_request_error", None),
         };

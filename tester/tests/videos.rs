@@ -230,6 +230,10 @@ async fn official_sdks_make_videos_on_both_provider_formats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one job's life across a restart, read top to bottom"
+)]
 async fn a_job_started_before_a_restart_completes_after_it() {
     let (openai, gemini, _claude, config) = start().await;
     openai

@@ -251,13 +251,16 @@ struct ListEntry<'a> {
 /// What `model` at `provider` serves: what its provider has an endpoint for (or can serve
 /// as chat), narrowed by the model's family when its name tells one (an embedding model
 /// does not chat, a speech model does not embed). A name that tells nothing keeps the
-/// provider's whole list, as the proxy would route it.
+/// provider's whole list, as the proxy would route it, videos aside.
 pub fn served_ops(provider: &Provider, model: &str) -> Vec<Operation> {
     let family = model_family(model);
     Operation::ALL
         .into_iter()
         .filter(|op| op.via_chat() || provider.executor.serves(*op).is_some())
         .filter(|op| family.is_none_or(|f| f.contains(op)))
+        // Only a video model (named so) is listed as making videos: a provider with the
+        // endpoint has chat models too, and those make none.
+        .filter(|op| *op != Operation::Videos || family.is_some())
         .collect()
 }
 

@@ -177,10 +177,6 @@ fn openai_fields(headers: &HeaderMap, raw: &Bytes) -> Result<Map<String, Value>,
     Ok(fields)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the phases of one request, each passed as the other handlers pass them"
-)]
 async fn start(
     app: &Arc<App>,
     live: &Arc<Snapshot>,
