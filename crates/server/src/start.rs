@@ -126,9 +126,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let (reload, watch) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)));
-        // Video jobs a previous run left open are polled on from here.
-        let videos = tokio::spawn(crate::request::video::poll_open_jobs(app.clone()));
+        // Video jobs a previous run left open are polled on from here too.
+        let (reload, watch, videos) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)), tokio::spawn(crate::request::video::poll_open_jobs(app.clone())));
         let cluster = crate::cluster::start(&app);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();

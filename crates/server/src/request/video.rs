@@ -229,7 +229,7 @@ async fn start(
     };
     let started = begin(&delivery, call, &resolved.targets, &ask, client)
         .await
-        .map_err(|f| failure_error(f))?;
+        .map_err(failure_error)?;
     let job = started.into_job(&ask, client, call.client_key());
     jobs::insert(app, job.clone()).await?;
     tracing::info!(job = %job.id, provider = %job.provider, account = %job.account, "video job started");
