@@ -77,6 +77,8 @@ pub struct FakeState {
     pub cancelled: AtomicUsize,
     pub completed_streams: AtomicUsize,
     ids: AtomicUsize,
+    /// Veo jobs, when this state is a Gemini fake's.
+    pub videos: crate::fake_videos::Jobs,
 }
 
 impl FakeState {

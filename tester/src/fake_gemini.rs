@@ -102,6 +102,44 @@ fn status_name(code: u16) -> &'static str {
     }
 }
 
+/// The GETs of a Veo job: its operation, and its video's bytes.
+fn veo_get(
+    state: &FakeState,
+    parts: &http::request::Parts,
+    param: &dyn Fn(&str) -> Option<String>,
+) -> Response<FakeBody> {
+    let key = header(parts, "x-goog-api-key")
+        .map(str::to_owned)
+        .or_else(|| param("key"))
+        .unwrap_or_default();
+    if key.is_empty() {
+        return error(403, "Method doesn't allow unregistered callers.", None);
+    }
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    if let Some(id) = path
+        .strip_prefix("/v1beta/files/")
+        .and_then(|f| f.strip_suffix(":download"))
+    {
+        return crate::fake_videos::veo_download(&state.videos, &key, id, query);
+    }
+    match path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|r| r.split_once("/operations/"))
+    {
+        Some((model, id)) => {
+            let host = header(parts, "host").unwrap_or("127.0.0.1");
+            let base = format!("http://{host}/v1beta");
+            crate::fake_videos::veo_operation(&state.videos, &key, model, id, &base)
+        }
+        None => error(
+            404,
+            &format!("Requested entity was not found. ({path})"),
+            None,
+        ),
+    }
+}
+
 fn error(code: u16, message: &str, details: Option<Value>) -> Response<FakeBody> {
     let mut err = json!({"code": code, "message": message, "status": status_name(code)});
     if let Some(details) = details {
@@ -280,6 +318,11 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
     if path == "/v1beta/models" {
         return list_models(&parts, &param);
     }
+    if parts.method == http::Method::GET
+        && (path.starts_with("/v1beta/files/") || path.contains("/operations/"))
+    {
+        return veo_get(&state, &parts, &param);
+    }
     let Some((model, method)) = path
         .strip_prefix("/v1beta/models/")
         .and_then(|rest| rest.rsplit_once(':'))
@@ -293,7 +336,7 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
-        "countTokens" => false,
+        "countTokens" | "predictLongRunning" => false,
         m if endpoints::METHODS.contains(&m) => false,
         _ => {
             return error(
@@ -343,6 +386,9 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Response<FakeB
             None,
         );
     };
+    if method == "predictLongRunning" {
+        return crate::fake_videos::veo_start(&state.videos, &key, model, &body);
+    }
     if method == "countTokens" {
         return match count_tokens(&body, model) {
             Ok(total) => full(

@@ -76,8 +76,11 @@ pub enum Fault {
     Events(Vec<String>),
     /// Accept, then close the connection before any byte of the body.
     ResetBeforeFirstByte,
-    /// Stream two events, then close the connection.
+    /// Stream two events, then close the connection (speech: its first frame of audio,
+    /// then a broken body).
     ResetAfterFirstByte,
+    /// Speech: send the first frame of audio, then nothing until [`FakeOpenAi::release`].
+    HoldAfterFirstFrame,
     /// Wait this long before answering at all.
     Stall(Duration),
     /// Serve this request normally (to interleave faults with successes).
@@ -92,6 +95,8 @@ pub struct State {
     /// Streams whose reader went away before the fake finished writing.
     pub cancelled: AtomicUsize,
     pub completed_streams: AtomicUsize,
+    /// Jobs of `/v1/videos`.
+    pub videos: crate::fake_videos::Jobs,
 }
 
 #[derive(Clone)]
@@ -163,6 +168,52 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     full(status, "application/json", body.to_string())
 }
 
+/// The Videos API (see [`crate::fake_videos`]), with the keys chat takes.
+async fn videos(state: &State, parts: http::request::Parts, body: Incoming) -> Response<FakeBody> {
+    let key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path = parts.uri.path().to_owned();
+    state.requests.lock().unwrap().push(Recorded {
+        path: path.clone(),
+        headers: parts.headers.clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    });
+    if key.is_empty() || key.starts_with("sk-revoked") {
+        return error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
+    let query = parts.uri.query().unwrap_or("");
+    match (&parts.method, path.strip_prefix("/v1/videos/")) {
+        (&http::Method::POST, None) => {
+            crate::fake_videos::openai_create(&state.videos, &key, &content_type, &bytes)
+        }
+        (&http::Method::GET, Some(rest)) => {
+            crate::fake_videos::openai_get(&state.videos, &key, rest, query)
+        }
+        _ => error(405, "Method not allowed", "invalid_request_error", None),
+    }
+}
+
 /// The models `GET /v1/models` lists.
 pub const LISTED_MODELS: [&str; 3] = ["gpt-4.1", "gpt-4.1-mini", "ft:gpt-4.1:acme::fake01"];
 
@@ -201,6 +252,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
     let path = parts.uri.path().to_owned();
     if path == "/v1/models" {
         return list_models(&parts);
+    }
+    if path == "/v1/videos" || path.starts_with("/v1/videos/") {
+        return videos(&state, parts, body).await;
     }
     if path != "/v1/chat/completions"
         && !endpoints::PATHS.contains(&path.as_str())
@@ -255,6 +309,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         .get_mut(&key)
         .and_then(|q| q.pop_front());
     let mut reset_after_first = false;
+    let mut hold_after_first = false;
     match fault {
         Some(Fault::Status(code, headers)) => {
             let mut res = error(
@@ -305,6 +360,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
                 .unwrap();
         }
         Some(Fault::ResetAfterFirstByte) => reset_after_first = true,
+        Some(Fault::HoldAfterFirstFrame) => hold_after_first = true,
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
         Some(Fault::Pass) | None => {}
     }
@@ -347,7 +403,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
         );
     };
     if path == "/v1/audio/speech" {
-        return match media::speech(&body) {
+        let mode = if reset_after_first {
+            media::SpeechMode::BreakAfterFirst
+        } else if hold_after_first {
+            media::SpeechMode::HoldAfterFirst(state.clone())
+        } else {
+            media::SpeechMode::Whole
+        };
+        return match media::speech(&body, mode) {
             Ok(res) => res,
             Err(msg) => error(400, &msg, "invalid_request_error", None),
         };

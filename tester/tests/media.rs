@@ -2,7 +2,8 @@
 //! real binary and the strict OpenAI fake: what the proxy refuses itself (400 naming the
 //! field, the model and the endpoint), fallback to the next account, the model named anew in
 //! a multipart upload, usage rows and debug logs; and a large upload streamed upstream with
-//! the proxy's memory staying flat.
+//! the proxy's memory staying flat; speech audio reaching the client while the upstream
+//! still holds the rest, and a speech stream the upstream breaks reaching the client broken.
 
 #![expect(
     clippy::unwrap_used,
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_openai::{FakeOpenAi, Fault, media};
 use switchyard_tester::harness::Proxy;
-use switchyard_tester::http_client::{Reply, request};
+use switchyard_tester::http_client::{Reply, request, send};
 
 const KEY: &str = "sk-client-media-0001";
 const BOUNDARY: &str = "switchyard-test-boundary";
@@ -376,4 +377,147 @@ async fn a_large_upload_is_streamed_with_flat_memory() {
         "{seconds}"
     );
     drop(openai);
+}
+
+/// A speech request, its answer's head back as soon as it comes (the body still to read).
+async fn speech_streamed(proxy: &Proxy, body: &Value) -> http::Response<hyper::body::Incoming> {
+    let auth = format!("Bearer {KEY}");
+    send(
+        "POST",
+        &proxy.url("/v1/audio/speech"),
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+        body.to_string(),
+    )
+    .await
+}
+
+/// The next data of `body`: `Ok(None)` at a clean end, `Err` when it broke off.
+async fn next_data(body: &mut hyper::body::Incoming) -> Result<Option<bytes::Bytes>, String> {
+    use http_body_util::BodyExt;
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await {
+            Err(_) => return Err("no frame within 10 s".into()),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// The fake sends the first frame of audio and then holds the rest until the test has
+/// that frame through the proxy: a proxy that buffered the audio would never pass it on,
+/// and the test would time out waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_audio_reaches_the_client_while_the_upstream_holds_the_rest() {
+    let (openai, _gemini, mut proxy) = setup("").await;
+    openai.script("sk-upstream-first-0001", [Fault::HoldAfterFirstFrame]);
+    let input = "streamed, not buffered";
+    let res = speech_streamed(
+        &proxy,
+        &json!({"model": "voice", "input": input, "voice": "alloy", "response_format": "wav"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let whole = media::speech_audio("wav", input);
+    let first_frame = whole.len().div_ceil(8);
+    let mut body = res.into_body();
+    let mut got: Vec<u8> = Vec::new();
+    while got.len() < first_frame {
+        match next_data(&mut body).await {
+            Ok(Some(data)) => got.extend_from_slice(&data),
+            other => panic!(
+                "the first frame did not come through while the upstream held the rest: {other:?} after {} bytes",
+                got.len()
+            ),
+        }
+    }
+    assert_eq!(got, whole[..first_frame], "the first frame, and only it");
+    openai.release();
+    loop {
+        match next_data(&mut body).await {
+            Ok(Some(data)) => got.extend_from_slice(&data),
+            Ok(None) => break,
+            Err(e) => panic!("the audio broke off: {e}"),
+        }
+    }
+    assert_eq!(got, whole);
+    proxy.stop();
+    let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+    let (status, characters): (i64, i64) = conn
+        .query_row(
+            "SELECT status, characters FROM usage WHERE endpoint = 'speech'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status, characters), (200, input.len() as i64));
+}
+
+/// The upstream breaks the speech stream after its first frame: the client must see the
+/// answer fail (the connection reset before the head, or the body broken off), never a
+/// clean end as if the audio were whole; and the usage row records the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speech_stream_the_upstream_breaks_is_broken_for_the_client_too() {
+    let (openai, _gemini, mut proxy) = setup("").await;
+    openai.script("sk-upstream-first-0001", [Fault::ResetAfterFirstByte]);
+    let input = "cut short";
+    let whole = media::speech_audio("mp3", input);
+    let auth = format!("Bearer {KEY}");
+    let req = http::Request::post(proxy.url("/v1/audio/speech"))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            json!({"model": "voice", "input": input, "voice": "alloy"}).to_string(),
+        )))
+        .unwrap();
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        switchyard_tester::http_client::client().request(req),
+    )
+    .await
+    .unwrap();
+    let mut got: Vec<u8> = Vec::new();
+    let ended = match sent {
+        // The proxy may cut the connection before its head went out.
+        Err(e) => Err(e.to_string()),
+        Ok(res) => {
+            assert_eq!(res.status(), 200, "the audio had started");
+            let mut body = res.into_body();
+            loop {
+                match next_data(&mut body).await {
+                    Ok(Some(data)) => got.extend_from_slice(&data),
+                    other => break other,
+                }
+            }
+        }
+    };
+    assert!(
+        matches!(&ended, Err(e) if !e.contains("no frame within")),
+        "the client must see the audio broken, not a clean end: {ended:?} after {} of {} bytes",
+        got.len(),
+        whole.len()
+    );
+    assert!(
+        got.len() < whole.len() && whole.starts_with(&got),
+        "{} bytes",
+        got.len()
+    );
+    proxy.stop();
+    let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+    let (status, class): (i64, String) = conn
+        .query_row(
+            "SELECT status, error_class FROM usage WHERE endpoint = 'speech'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, 502, "recorded as the upstream's failure ({class})");
+    assert!(!class.is_empty());
 }

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format, Operation};
-use switchyard_provider::executor::join_url;
+use switchyard_provider::executor::{fetch_url, join_url};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
 
@@ -95,7 +95,9 @@ impl Executor for GeminiExecutor {
 
     fn serves(&self, op: Operation) -> Option<Format> {
         match op {
-            Operation::Chat | Operation::Embeddings | Operation::Images => Some(Format::Gemini),
+            Operation::Chat | Operation::Embeddings | Operation::Images | Operation::Videos => {
+                Some(Format::Gemini)
+            }
             _ => None,
         }
     }
@@ -122,6 +124,11 @@ impl Executor for GeminiExecutor {
                 obj.remove("model");
                 "generateContent"
             }
+            // Veo: a long-running operation whose name the job polls.
+            Operation::Videos => {
+                object_mut(&mut body)?.remove("model");
+                "predictLongRunning"
+            }
             _ => {
                 return Err(ApiError::invalid_request(format!(
                     "model `{model}` cannot serve {op}"
@@ -133,9 +140,25 @@ impl Executor for GeminiExecutor {
         let path = format!("models/{model}:{method}");
         post_json(join_url(&self.settings.base_url, &path), headers, &body)
     }
+
+    fn build_fetch(
+        &self,
+        target: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        self.fetch(target, credential)
+    }
 }
 
 impl GeminiExecutor {
+    /// A GET on the API (an operation's status, a video's bytes) with the account's key.
+    fn fetch(&self, target: &str, credential: &Credential) -> Result<UpstreamRequest, ApiError> {
+        let mut headers = self.headers(false, credential)?;
+        headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
+        let url = fetch_url(&self.settings.base_url, target)?;
+        Ok(switchyard_provider::request::get(url, headers))
+    }
+
     fn headers(&self, stream: bool, credential: &Credential) -> Result<HeaderMap, ApiError> {
         let mut headers = base_headers(&self.settings, stream);
         match credential {

@@ -25,6 +25,9 @@ pub enum Operation {
     Translations,
     /// Edit images (`/v1/images/edits`), from a multipart upload.
     ImageEdits,
+    /// Generate a video (`/v1/videos`, Veo `predictLongRunning`): a long-running job whose
+    /// answer is fetched later, so it has its own life apart from chat's.
+    Videos,
 }
 
 impl Operation {
@@ -38,11 +41,12 @@ impl Operation {
             Operation::Transcriptions => "transcriptions",
             Operation::Translations => "translations",
             Operation::ImageEdits => "image_edits",
+            Operation::Videos => "videos",
         }
     }
 
     /// Every operation, chat first.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Chat,
         Operation::Completions,
         Operation::Embeddings,
@@ -51,6 +55,7 @@ impl Operation {
         Operation::Transcriptions,
         Operation::Translations,
         Operation::ImageEdits,
+        Operation::Videos,
     ];
 
     /// The OpenAI-style path that serves this operation (what `/v1/models` lists).
@@ -64,6 +69,7 @@ impl Operation {
             Operation::Transcriptions => "/v1/audio/transcriptions",
             Operation::Translations => "/v1/audio/translations",
             Operation::ImageEdits => "/v1/images/edits",
+            Operation::Videos => "/v1/videos",
         }
     }
 

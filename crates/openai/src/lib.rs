@@ -12,7 +12,7 @@ use http::{HeaderValue, Method};
 use serde_json::{Value, json};
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format, Operation};
-use switchyard_provider::executor::join_url;
+use switchyard_provider::executor::{fetch_url, join_url};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
 
@@ -114,7 +114,8 @@ impl Executor for OpenAiExecutor {
             | Operation::Speech
             | Operation::Transcriptions
             | Operation::Translations
-            | Operation::ImageEdits => Format::OpenAi,
+            | Operation::ImageEdits
+            | Operation::Videos => Format::OpenAi,
         })
     }
 
@@ -131,6 +132,7 @@ impl Executor for OpenAiExecutor {
             Operation::Completions => "completions",
             Operation::Embeddings => "embeddings",
             Operation::Images => "images/generations",
+            Operation::Videos => "videos",
             _ => {
                 return Err(ApiError::internal(format!(
                     "{op} goes upstream as bytes, not as JSON"
@@ -176,6 +178,21 @@ impl Executor for OpenAiExecutor {
             }
         };
         self.raw_head(path, content_type, credential)
+    }
+
+    fn build_fetch(
+        &self,
+        target: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let mut headers = base_headers(&self.settings, false);
+        // A video's content is MP4 bytes, its status JSON.
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        if !credential.token().is_empty() {
+            headers.insert(AUTHORIZATION, secret_value("Bearer ", credential.token())?);
+        }
+        let url = fetch_url(&self.settings.base_url, target)?;
+        Ok(switchyard_provider::request::get(url, headers))
     }
 }
 

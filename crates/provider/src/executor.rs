@@ -117,6 +117,23 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         )
     }
 
+    /// Builds a GET on this provider's API with `credential`, for what a long-running job
+    /// needs after it started (a video's status, its bytes): `target` is a path under the
+    /// base URL (`videos/{id}`, a Gemini operation name) or an absolute URL the provider
+    /// gave (a Veo video's download URI), which [`fetch_url`] keeps to the base URL's origin
+    /// so a key never goes to a host the configuration did not name.
+    fn build_fetch(
+        &self,
+        target: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let _ = credential;
+        Err(
+            ApiError::invalid_request(format!("this provider cannot fetch `{target}`"))
+                .with_code("unsupported_endpoint"),
+        )
+    }
+
     /// Whether this provider has its own token-counting endpoint. A count request for a
     /// provider without one is answered with a local estimate, flagged as such.
     fn counts_tokens(&self) -> bool {
@@ -322,6 +339,28 @@ pub fn join_url(base: &str, path: &str) -> String {
     )
 }
 
+/// The URL of `target` on the API at `base`: a path is joined to it; an absolute URL must
+/// share its scheme, host and port (an upstream that named another host gets no key).
+pub fn fetch_url(base: &str, target: &str) -> Result<String, ApiError> {
+    if !target.contains("://") {
+        return Ok(join_url(base, target));
+    }
+    let origin = |u: &str| {
+        u.parse::<http::Uri>().ok().and_then(|u| {
+            Some((
+                u.scheme_str()?.to_owned(),
+                u.authority()?.as_str().to_owned(),
+            ))
+        })
+    };
+    match (origin(base), origin(target)) {
+        (Some(b), Some(t)) if b == t => Ok(target.to_owned()),
+        _ => Err(ApiError::bad_gateway(
+            "the provider named a download address outside its own API",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +369,18 @@ mod tests {
     fn joins_with_one_slash() {
         assert_eq!(join_url("http://x/v1/", "/chat"), "http://x/v1/chat");
         assert_eq!(join_url("http://x/v1", "chat"), "http://x/v1/chat");
+    }
+
+    #[test]
+    fn fetches_stay_on_the_base_urls_origin() {
+        let base = "https://api.example.com/v1beta";
+        assert_eq!(
+            fetch_url(base, "operations/abc").unwrap(),
+            "https://api.example.com/v1beta/operations/abc"
+        );
+        let same = "https://api.example.com/v1beta/files/x:download?alt=media";
+        assert_eq!(fetch_url(base, same).unwrap(), same);
+        assert!(fetch_url(base, "https://evil.example.net/files/x").is_err());
+        assert!(fetch_url(base, "http://api.example.com/v1beta/files/x").is_err());
     }
 }

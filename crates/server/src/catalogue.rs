@@ -56,6 +56,9 @@ pub struct ModelEntry {
     pub cache_write: Option<f64>,
     pub reasoning: Option<f64>,
     pub above: Option<TierEntry>,
+    /// USD per second of video made (video models, which are not billed by the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_second: Option<f64>,
     /// The day the numbers were read (YYYY-MM-DD); config entries default to "config".
     #[serde(default)]
     pub checked: Option<String>,
@@ -156,6 +159,8 @@ pub struct ModelInfo {
     pub prices: Option<Prices>,
     /// Prices for prompts above this many input tokens.
     pub above: Option<(u64, Prices)>,
+    /// USD per second of video made.
+    pub video_second: Option<f64>,
     pub checked: String,
     pub source: String,
     pub origin: Origin,
@@ -343,6 +348,23 @@ impl Catalogue {
 
     /// Prices `usage` of `model` served by a provider of `kind`; `subscription` marks a
     /// login-based account of a kind that is otherwise billed per token (a Claude Code login).
+    /// The cost of `seconds` of video from `model` at `kind`, where the entry prices them.
+    pub fn video_cost(&self, kind: &str, model: &str, seconds: f64) -> Cost {
+        let info = self.find(kind, model);
+        match info.and_then(|i| i.video_second.map(|p| (i, p))) {
+            Some((info, per_second)) => Cost {
+                usd: Some(per_second * seconds),
+                version: Some(info.price_version()),
+                basis: Basis::Api,
+            },
+            None => Cost {
+                usd: None,
+                version: info.map(ModelInfo::price_version),
+                basis: Basis::NoPrice,
+            },
+        }
+    }
+
     pub fn cost(&self, kind: &str, model: &str, subscription: bool, usage: &Usage) -> Cost {
         let Some(info) = self.find(kind, model) else {
             return Cost {
@@ -442,7 +464,11 @@ fn to_info(e: ModelEntry, origin: Origin) -> Result<ModelInfo, String> {
         .chain(above.iter().map(|a| &a.1))
         .flat_map(|p| [p.input, p.output, p.cache_read, p.cache_write, p.reasoning])
         .collect();
-    if all.iter().any(|p| !p.is_finite() || *p < 0.0) {
+    if all
+        .iter()
+        .chain(e.video_second.iter())
+        .any(|p| !p.is_finite() || *p < 0.0)
+    {
         return Err(format!("`{id}`: prices must be zero or more"));
     }
     Ok(ModelInfo {
@@ -455,6 +481,7 @@ fn to_info(e: ModelEntry, origin: Origin) -> Result<ModelInfo, String> {
         tools: e.tools,
         prices,
         above,
+        video_second: e.video_second,
         checked,
         source,
         origin,

@@ -15,6 +15,7 @@ pub mod media;
 pub mod probe;
 pub mod record;
 pub mod resolve;
+pub mod video;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub enum EndpointKind {
     Generate,
     /// Count a request's tokens, answered here.
     CountTokens,
+    /// Ask after a long-running job (Vertex AI's `:fetchPredictOperation`).
+    Poll,
 }
 
 /// Serves one proxied request: [`prepare`] reads and checks it, [`deliver`] gets it
@@ -74,6 +77,9 @@ pub async fn handle(
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Response<Body> {
+    if endpoint.op == Operation::Videos {
+        return video::handle(app, req, peer, endpoint).await;
+    }
     if endpoint.op.raw_body() {
         return media::handle(app, req, peer, endpoint).await;
     }
@@ -135,7 +141,11 @@ fn respond(
     outcome: Result<Outcome, ApiError>,
 ) -> Response<Body> {
     match outcome {
-        Ok(Outcome::Stream(setup)) => respond::sse(StreamBody::new(setup, call).boxed_unsync()),
+        Ok(Outcome::Stream(setup)) => respond::sse(
+            StreamBody::new(setup, call)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        ),
         Ok(Outcome::Json {
             status,
             body,

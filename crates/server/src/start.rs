@@ -126,7 +126,8 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         // The one line tests and scripts read to learn the port.
         println!("switchyard listening on http://{addr}");
 
-        let (reload, watch) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)));
+        // Video jobs a previous run left open are polled on from here too.
+        let (reload, watch, videos) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)), tokio::spawn(crate::request::video::poll_open_jobs(app.clone())));
         let cluster = crate::cluster::start(&app);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
@@ -157,7 +158,7 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         let _ = joined.await;
         // The reload task holds the app (and through it the usage sink): stop it first so
         // the writers can drain and stop.
-        for task in [reload, watch] {
+        for task in [reload, watch, videos] {
             task.abort();
             let _ = task.await;
         }

@@ -45,8 +45,20 @@ pub fn speech_audio(format: &str, input: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// How the speech audio goes out.
+pub enum SpeechMode {
+    /// Every frame, a few milliseconds apart.
+    Whole,
+    /// The first frame, then nothing until the fake is released, then the rest: a proxy
+    /// that buffered would hold the first frame back, and a client waiting for it would
+    /// wait for ever.
+    HoldAfterFirst(std::sync::Arc<crate::fake_openai::State>),
+    /// The first frame, then the body breaks off (the connection is cut mid-answer).
+    BreakAfterFirst,
+}
+
 /// Answers `/v1/audio/speech`; `Err` is a 400 with this message.
-pub fn speech(body: &Value) -> Result<Response<FakeBody>, String> {
+pub fn speech(body: &Value, mode: SpeechMode) -> Result<Response<FakeBody>, String> {
     let obj = body
         .as_object()
         .ok_or("The request body must be a JSON object.")?;
@@ -117,9 +129,21 @@ pub fn speech(body: &Value) -> Result<Response<FakeBody>, String> {
     let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(2);
     tokio::spawn(async move {
         let step = audio.len().div_ceil(SPEECH_FRAMES);
-        for chunk in audio.chunks(step) {
+        for (i, chunk) in audio.chunks(step).enumerate() {
             if tx.send_data(Bytes::copy_from_slice(chunk)).await.is_err() {
                 return;
+            }
+            if i == 0 {
+                match &mode {
+                    SpeechMode::Whole => {}
+                    SpeechMode::HoldAfterFirst(state) => state.release.notified().await,
+                    SpeechMode::BreakAfterFirst => {
+                        tx.abort(std::io::Error::other(
+                            "scripted break after the first frame",
+                        ));
+                        return;
+                    }
+                }
             }
             // Frames apart in time, as a real encoder sends them.
             tokio::time::sleep(Duration::from_millis(5)).await;

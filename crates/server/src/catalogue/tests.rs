@@ -239,6 +239,7 @@ fn bad_entries_are_refused_with_the_key_named() {
         cache_write: None,
         reasoning: None,
         above: None,
+        video_second: None,
         checked: None,
         source: None,
     };

@@ -51,7 +51,11 @@ pub fn stream(app: &Arc<App>) -> Response<Body> {
         };
         Some((Ok::<_, Infallible>(Frame::data(bytes)), (rx, remote, tick)))
     });
-    respond::sse(StreamBody::new(events).boxed_unsync())
+    respond::sse(
+        StreamBody::new(events)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    )
 }
 
 /// One row as the page's script shows it.

@@ -33,6 +33,9 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     {
         return websocket::upgrade(app, req, peer, endpoint);
     }
+    if method == Method::GET && request::video::is_get_route(&path) {
+        return request::video::get(app, req, peer).await;
+    }
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &crate::cluster::health_body()),
         ("/metrics", &Method::GET) => {
@@ -81,12 +84,12 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         // key, no project) it posts to this path, with a Gemini body.
         (p, &Method::POST) if p.starts_with(VERTEX_MODELS) => {
             match gemini_route(p.trim_start_matches(VERTEX_MODELS))
-                .filter(|r| r.op == Operation::Images)
+                .filter(|r| matches!(r.op, Operation::Images | Operation::Videos))
             {
                 Some(route) => request::handle(app, req, peer, route).await,
                 None => respond::error(
                     &ApiError::not_found(format!(
-                        "no Vertex method at {p}; only :predict (Imagen) is served"
+                        "no Vertex method at {p}; only :predict (Imagen), :predictLongRunning and :fetchPredictOperation (Veo) are served"
                     ))
                     .with_code("unknown_route"),
                     Format::Gemini,
@@ -97,7 +100,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
             match gemini_route(p.trim_start_matches("/v1beta/models/")) {
                 Some(route) => request::handle(app, req, peer, route).await,
                 None => respond::error(
-                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent, :countTokens, :embedContent, :batchEmbedContents or :predict"))
+                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent, :countTokens, :embedContent, :batchEmbedContents, :predict or :predictLongRunning"))
                         .with_code("unknown_route"),
                     Format::Gemini,
                 ),
@@ -166,6 +169,7 @@ fn proxied(path: &str) -> Option<Endpoint> {
         "/v1/audio/translations" | "/audio/translations" => {
             (Format::OpenAi, Generate, Operation::Translations)
         }
+        "/v1/videos" | "/videos" => (Format::OpenAi, Generate, Operation::Videos),
         _ => return None,
     };
     Some(Endpoint {
@@ -206,6 +210,8 @@ fn gemini_route(rest: &str) -> Option<Endpoint> {
             (EndpointKind::Generate, Operation::Embeddings, false)
         }
         "predict" => (EndpointKind::Generate, Operation::Images, false),
+        "predictLongRunning" => (EndpointKind::Generate, Operation::Videos, false),
+        "fetchPredictOperation" => (EndpointKind::Poll, Operation::Videos, false),
         _ => return None,
     };
     Some(Endpoint {

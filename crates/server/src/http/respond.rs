@@ -1,7 +1,5 @@
 //! Building responses: JSON bodies, SSE bodies, and errors in the client's own format.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
@@ -10,12 +8,18 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use switchyard_hub::{ApiError, Format};
 
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+/// Why a response body broke off: hyper then aborts the connection (a reset, or a chunked
+/// body left without its last chunk), so a client never takes a cut answer for a whole one.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {

@@ -51,7 +51,7 @@ pub async fn answer(
                     tick: Box::pin(tokio::time::sleep(Duration::ZERO)),
                     every,
                 }
-                .boxed_unsync(),
+                .map_err(|never| match never {}).boxed_unsync(),
             )
         }
     }

@@ -156,6 +156,11 @@ impl Call {
         self.row.audio_seconds = seconds;
     }
 
+    /// Seconds of video a video job made.
+    pub fn video_seconds(&mut self, seconds: f64) {
+        self.row.video_seconds = seconds;
+    }
+
     /// The combo the model string named, if any.
     pub fn resolved(&mut self, combo: Option<String>) {
         self.row.combo = combo;
@@ -268,6 +273,18 @@ impl Call {
         self.record();
     }
 
+    /// Ends a request whose usage row is written later by what it started (a video job's,
+    /// once the job ends): its debug trace is kept, and no row is written for it here.
+    pub fn hand_over(mut self) {
+        self.recorded = true;
+        if let (Some(mut trace), Some(logger)) = (self.trace.take(), &self.app.debug) {
+            if trace.folder.is_empty() {
+                trace.folder = folder_name(self.client.as_str(), "none", "none", &self.id);
+            }
+            logger.submit(trace);
+        }
+    }
+
     fn record(&mut self) {
         if self.recorded {
             return;
@@ -328,11 +345,13 @@ impl Call {
             .account
             .as_ref()
             .is_some_and(|a| p.kind == "claude" && a.credential.id.is_some());
-        let cost = self
-            .live
-            .config
-            .catalogue
-            .cost(&p.kind, model, login, &self.row.usage);
+        let catalogue = &self.live.config.catalogue;
+        // A video is billed by its seconds, not by tokens.
+        let cost = if self.row.operation == switchyard_hub::Operation::Videos {
+            catalogue.video_cost(&p.kind, model, self.row.video_seconds)
+        } else {
+            catalogue.cost(&p.kind, model, login, &self.row.usage)
+        };
         self.row.cost_usd = cost.usd;
         self.row.price_version = cost.version;
         self.row.cost_basis = Some(cost.basis.as_str());

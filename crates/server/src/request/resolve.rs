@@ -251,19 +251,22 @@ struct ListEntry<'a> {
 /// What `model` at `provider` serves: what its provider has an endpoint for (or can serve
 /// as chat), narrowed by the model's family when its name tells one (an embedding model
 /// does not chat, a speech model does not embed). A name that tells nothing keeps the
-/// provider's whole list, as the proxy would route it.
+/// provider's whole list, as the proxy would route it, videos aside.
 pub fn served_ops(provider: &Provider, model: &str) -> Vec<Operation> {
     let family = model_family(model);
     Operation::ALL
         .into_iter()
         .filter(|op| op.via_chat() || provider.executor.serves(*op).is_some())
         .filter(|op| family.is_none_or(|f| f.contains(op)))
+        // Only a video model (named so) is listed as making videos: a provider with the
+        // endpoint has chat models too, and those make none.
+        .filter(|op| *op != Operation::Videos || family.is_some())
         .collect()
 }
 
 /// The operations a model of a well-known family serves, read from its name.
 fn model_family(model: &str) -> Option<&'static [Operation]> {
-    use Operation::{Embeddings, ImageEdits, Images, Speech, Transcriptions, Translations};
+    use Operation::{Embeddings, ImageEdits, Images, Speech, Transcriptions, Translations, Videos};
     let m = model
         .rsplit('/')
         .next()
@@ -281,6 +284,8 @@ fn model_family(model: &str) -> Option<&'static [Operation]> {
         Some(&[Images, ImageEdits])
     } else if m.starts_with("imagen") {
         Some(&[Images])
+    } else if m.starts_with("veo-") || m.starts_with("sora-") {
+        Some(&[Videos])
     } else {
         None
     }
@@ -313,6 +318,7 @@ fn gemini_methods(ops: &[Operation]) -> Vec<&'static str> {
             }
             Operation::Embeddings => methods.extend(["embedContent", "batchEmbedContents"]),
             Operation::Images => methods.push("predict"),
+            Operation::Videos => methods.push("predictLongRunning"),
             _ => {}
         }
     }

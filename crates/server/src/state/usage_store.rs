@@ -85,6 +85,8 @@ pub struct UsageRow {
     /// Seconds of audio heard, for transcriptions and translations (reported by the
     /// provider, or estimated from the upload's WAV header).
     pub audio_seconds: f64,
+    /// Seconds of video a video job made.
+    pub video_seconds: f64,
     /// What the request cost in USD; `None` when its model has no price.
     pub cost_usd: Option<f64>,
     /// The catalogue entry's origin and date checked, when the model was found.
@@ -581,9 +583,9 @@ fn insert(
                 requested_model, upstream_model, stream, status, error_class, prompt_tokens,
                 completion_tokens, cached_tokens, reasoning_tokens, tokens_estimated, latency_ms, ttfb_ms,
                 combo, target_index, attempts, endpoint, images, cost_usd, price_version, cost_basis,
-                characters, audio_seconds)
+                characters, audio_seconds, video_seconds)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+                ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -615,6 +617,7 @@ fn insert(
                 r.cost_basis,
                 r.characters as i64,
                 r.audio_seconds,
+                r.video_seconds,
             ])?;
         }
         if !states.is_empty() {

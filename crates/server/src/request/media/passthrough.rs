@@ -1,9 +1,10 @@
 //! An upstream answer handed to the client frame by frame as it arrives (speech audio),
 //! never collected, with the request's usage row written when it ends: a success once the
 //! upstream's last byte went out, a failure if the upstream broke off or went quiet past
-//! the idle limit, a cancellation if the client left first.
+//! the idle limit, a cancellation if the client left first. A failure ends the body with an
+//! error, so the server aborts the response (no final chunk, or a reset) and the client
+//! sees the audio was cut instead of taking it for whole.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,6 +16,7 @@ use hyper::body::Incoming;
 use switchyard_hub::{ApiError, ErrorKind, Usage};
 use tokio::time::Sleep;
 
+use crate::http::respond::BoxError;
 use crate::request::record::Call;
 use crate::state::app::InFlight;
 
@@ -55,27 +57,29 @@ impl Passthrough {
         }
     }
 
-    fn fail(&mut self, message: String) {
+    /// Records the failure and gives the error that aborts the client's response.
+    fn fail(&mut self, message: String) -> BoxError {
         if let Some(mut call) = self.call.take() {
             call.upstream_done();
             call.fail(
-                &ApiError::new(502, ErrorKind::Upstream, message),
+                &ApiError::new(502, ErrorKind::Upstream, message.clone()),
                 self.usage,
                 Some(self.ttfb_ms),
             );
         }
         self.slot = None;
+        message.into()
     }
 }
 
 impl http_body::Body for Passthrough {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if this.call.is_none() {
             return Poll::Ready(None);
@@ -91,8 +95,8 @@ impl http_body::Body for Passthrough {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    this.fail(format!("upstream answer broke off: {e}"));
-                    return Poll::Ready(None);
+                    let err = this.fail(format!("upstream answer broke off: {e}"));
+                    return Poll::Ready(Some(Err(err)));
                 }
                 Poll::Ready(None) => {
                     if let Some(mut call) = this.call.take() {
@@ -107,12 +111,12 @@ impl http_body::Body for Passthrough {
         }
         if this.idle_timer.as_mut().poll(cx).is_ready() {
             let ms = this.idle.as_millis();
-            this.fail(format!("upstream sent nothing for {ms} ms"));
-            return Poll::Ready(None);
+            let err = this.fail(format!("upstream sent nothing for {ms} ms"));
+            return Poll::Ready(Some(Err(err)));
         }
         if this.total_timer.as_mut().poll(cx).is_ready() {
-            this.fail("upstream answer took longer than the total time limit".into());
-            return Poll::Ready(None);
+            let err = this.fail("upstream answer took longer than the total time limit".into());
+            return Poll::Ready(Some(Err(err)));
         }
         Poll::Pending
     }

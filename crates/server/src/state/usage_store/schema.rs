@@ -219,7 +219,46 @@ pub(super) const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY,
         entry TEXT NOT NULL
      );",
+    // Video generation jobs (`/v1/videos`, Veo `predictLongRunning`): the provider and
+    // account that started each (the only ones that may poll it), the upstream's id for it,
+    // what the client asked in which format, and where it stands, so a restart goes on
+    // polling and a client can ask for its job after one. `recorded`: its usage row went out.
+    "CREATE TABLE IF NOT EXISTS video_jobs (
+         id              TEXT PRIMARY KEY,
+         client_key      TEXT,
+         client_format   TEXT NOT NULL,
+         requested_model TEXT NOT NULL,
+         provider        TEXT NOT NULL,
+         account         TEXT NOT NULL,
+         upstream_model  TEXT NOT NULL,
+         upstream_format TEXT NOT NULL,
+         upstream_id     TEXT NOT NULL,
+         prompt          TEXT NOT NULL,
+         seconds         REAL NOT NULL,
+         size            TEXT NOT NULL,
+         status          TEXT NOT NULL,
+         progress        INTEGER NOT NULL DEFAULT 0,
+         video_uri       TEXT,
+         error           TEXT,
+         created_ms      INTEGER NOT NULL,
+         updated_ms      INTEGER NOT NULL,
+         completed_ms    INTEGER,
+         recorded        INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX IF NOT EXISTS video_jobs_open ON video_jobs(status)
+         WHERE status IN ('queued', 'in_progress');",
+    // Seconds of video a job made: its usage row's unit. One statement, so a replay that
+    // finds the column already there skips it (see `open`).
+    "ALTER TABLE usage ADD COLUMN video_seconds REAL NOT NULL DEFAULT 0;",
 ];
+
+/// Whether `sql` is one `ADD COLUMN` that failed with `err` because the column is there
+/// already: SQLite has no `ADD COLUMN IF NOT EXISTS`, so a migration run twice (a replay
+/// after an older schema was restored) is let through here instead.
+fn column_already_added(sql: &str, err: &rusqlite::Error) -> bool {
+    let one_statement = sql.trim().trim_end_matches(';').matches(';').count() == 0;
+    one_statement && sql.contains("ADD COLUMN") && err.to_string().contains("duplicate column name")
+}
 
 /// Opens (or creates) the database at `path`, on the newest schema.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -235,7 +274,10 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
+        match tx.execute_batch(sql) {
+            Err(e) if !column_already_added(sql, &e) => return Err(e),
+            _ => {}
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
