@@ -279,7 +279,18 @@ async fn turn(
     }
     let mut parser = SseParser::new();
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame;
+        let frame = match frame {
+            Ok(frame) => frame,
+            // The answer broke off after its head: say so on this socket, which stays open.
+            Err(e) => {
+                let error = json!({"type": "server_error", "message": format!("the answer broke off: {e}")});
+                return send(
+                    socket,
+                    json!({"type": "error", "status": 502, "error": error}),
+                )
+                .await;
+            }
+        };
         let Ok(data) = frame.into_data() else {
             continue;
         };
