@@ -57,6 +57,9 @@ struct Turn {
     reasoning: String,
     /// A thinking signature, encrypted reasoning or thought signature came back.
     signed: bool,
+    /// A Responses reasoning item carried the reasoning text itself as `encrypted_content`
+    /// (what a stateless client gets where the provider signs nothing).
+    carried_text: bool,
 }
 
 /// The provider alias the proxy serves a fake under (no slash: Gemini clients put the model
@@ -394,9 +397,12 @@ fn read_response(r: &Value, turn: &mut Turn) -> Result<(), String> {
                         turn.reasoning += part["text"].as_str().unwrap_or_default();
                     }
                 }
-                turn.signed |= item["encrypted_content"]
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty());
+                let opaque = item["encrypted_content"].as_str().unwrap_or_default();
+                if opaque.starts_with("switchyard-text:") {
+                    turn.carried_text = true;
+                } else {
+                    turn.signed |= !opaque.is_empty();
+                }
             }
             _ => {}
         }
@@ -524,6 +530,15 @@ async fn run_case(
             "reasoning {:?} does not hold {:?}",
             turn.reasoning, provider.reasoning
         ));
+    }
+    // A Responses client asking for encrypted reasoning gets the text itself, wrapped, where
+    // the provider signs nothing, so a stateless client can replay it.
+    if cap == Capability::Reasoning
+        && client == Client::Responses
+        && !provider.signs_reasoning
+        && !turn.carried_text
+    {
+        return Err("unsigned reasoning not carried in encrypted_content".into());
     }
     // A signed reasoning must come back signed (the client replays it), in every format.
     if cap == Capability::Reasoning && turn.signed != provider.signs_reasoning {
