@@ -792,9 +792,12 @@ async fn a_provider_a_setting_and_a_model_entry_changed_on_a_are_in_force_on_b_w
         setting(b, "timeouts.total_ms").await == (json!(500), json!("database"))
     })
     .await;
+    // Both accounts stall: with only the first stalled, a failover to the second could
+    // still answer inside the last millisecond of the 500.
     fake.script(K1, [Fault::Stall(Duration::from_millis(1_500))]);
+    fake.script(K2, [Fault::Stall(Duration::from_millis(1_500))]);
     let cut = ask(b, CLIENT, "p/m1").await;
-    assert_eq!(cut.status, 504, "{}", cut.text());
+    assert_eq!(cut.status, 504, "{}\n{}", cut.text(), b.stderr());
 
     // A model catalogue entry set on A is B's too.
     let entry = json!({
