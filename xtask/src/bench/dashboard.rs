@@ -16,7 +16,7 @@ use super::{percentile, spawn_proxy, write_results};
 const PAGE_TARGET_MS: f64 = 100.0;
 
 /// The pages timed: (name, path).
-const PAGES: [(&str, &str); 12] = [
+const PAGES: [(&str, &str); 13] = [
     ("overview 1 hour", "/ui/?range=1h"),
     ("overview 24 hours", "/ui/?range=24h"),
     ("overview 7 days", "/ui/?range=7d"),
@@ -32,6 +32,7 @@ const PAGES: [(&str, &str); 12] = [
         "routing preview",
         "/ui/routing?model=anthropic%2Fclaude-sonnet-4-5",
     ),
+    ("providers", "/ui/providers"),
     ("keys", "/ui/keys"),
     ("settings", "/ui/settings"),
     ("connect", "/ui/connect"),
@@ -51,8 +52,11 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> Result<(), String> {
         let headers = [("cookie", cookie.as_str())];
         let mut out = Vec::new();
         for (name, path) in PAGES {
-            // One unmeasured look warms the page cache, as a dashboard's second look is.
+            // The first look is timed on its own: it fills SQLite's page cache and the
+            // overview's cache of past days, as a dashboard's first look after a start does.
+            let started = Instant::now();
             let (status, body) = conn.get(path, &headers).await?;
+            let first = started.elapsed().as_secs_f64() * 1000.0;
             if status != 200 {
                 return Err(format!(
                     "GET {path}: {status} {}",
@@ -69,18 +73,18 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> Result<(), String> {
                 }
             }
             samples.sort_by(f64::total_cmp);
-            out.push((name, path, samples, body.len()));
+            out.push((name, path, first, samples, body.len()));
         }
         Ok::<_, String>(out)
     })?;
     drop(proxy);
     println!(
-        "\n{:<22} {:>8} {:>8} {:>8} {:>8}",
-        "page", "median", "p90", "target", "KB"
+        "\n{:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "page", "first", "median", "p90", "target", "KB"
     );
     let mut failed = Vec::new();
     let mut report = Vec::new();
-    for (name, path, samples, bytes) in &measured {
+    for (name, path, first, samples, bytes) in &measured {
         let median = percentile(samples, 0.5);
         let p90 = percentile(samples, 0.9);
         let pass = median < PAGE_TARGET_MS;
@@ -90,12 +94,12 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> Result<(), String> {
             ));
         }
         println!(
-            "{name:<22} {median:>6.1}ms {p90:>6.1}ms {PAGE_TARGET_MS:>6.0}ms {:>8.1}  {}",
+            "{name:<22} {first:>6.1}ms {median:>6.1}ms {p90:>6.1}ms {PAGE_TARGET_MS:>6.0}ms {:>8.1}  {}",
             *bytes as f64 / 1024.0,
             if pass { "ok" } else { "SLOW" }
         );
         report.push(json!({
-            "page": name, "path": path, "median_ms": median, "p90_ms": p90,
+            "page": name, "path": path, "first_ms": first, "median_ms": median, "p90_ms": p90,
             "target_ms": PAGE_TARGET_MS, "bytes": bytes, "runs": samples.len(),
         }));
     }
