@@ -410,9 +410,14 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs `cmd` to completion within `limit`: (success, stdout and stderr).
+/// Runs `cmd` to completion within `limit`: (success, stdout and stderr). It runs in a
+/// process group of its own, and whatever of that group is still running when it ends (a
+/// server an example started in the background and failed to stop) is stopped with it, so
+/// no example leaves a process behind.
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<(bool, String), String> {
+    use std::os::unix::process::CommandExt as _;
     let child = cmd
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -422,7 +427,12 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<(bool, String),
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(limit) {
+    let result = rx.recv_timeout(limit);
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+    match result {
         Ok(Ok(out)) => Ok((
             out.status.success(),
             format!(
@@ -432,12 +442,7 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<(bool, String),
             ),
         )),
         Ok(Err(e)) => Err(format!("waiting for {cmd:?}: {e}")),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            Ok((false, format!("timed out after {} s", limit.as_secs())))
-        }
+        Err(_) => Ok((false, format!("timed out after {} s", limit.as_secs()))),
     }
 }
 
