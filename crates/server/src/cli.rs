@@ -403,25 +403,14 @@ pub fn reference_markdown() -> String {
 mod tests {
     use clap::CommandFactory;
 
-    /// The committed command-line page is what clap renders today (`SWITCHYARD_BLESS_DOCS=1`
-    /// writes it).
+    /// The committed command-line page is what clap renders today.
     #[test]
     fn committed_reference_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(super::REFERENCE_PAGE);
-        let generated = super::reference_markdown();
-        if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
-            std::fs::write(&path, &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(d) = crate::config::reference::drift(&committed, &generated) {
-            panic!(
-                "{} has drifted from the command line ({d}); regenerate it with \
-                 SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference",
-                super::REFERENCE_PAGE
-            );
-        }
+        crate::config::reference::assert_page_current(
+            super::REFERENCE_PAGE,
+            &super::reference_markdown(),
+            "the command line",
+        );
     }
 
     /// Every argument of every subcommand says what it is in `--help`.

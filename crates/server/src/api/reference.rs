@@ -384,27 +384,10 @@ fn yes_no(b: bool) -> &'static str {
 mod tests {
     use super::*;
 
-    fn page_path() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(PAGE)
-    }
-
-    /// The committed page is what the OpenAPI document renders to; with
-    /// `SWITCHYARD_BLESS_DOCS=1` the test writes it instead.
+    /// The committed page is what the OpenAPI document renders to.
     #[test]
     fn committed_page_is_current() {
-        let generated = markdown();
-        if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
-            std::fs::write(page_path(), &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(page_path()).unwrap_or_default();
-        if let Some(d) = crate::config::reference::drift(&committed, &generated) {
-            panic!(
-                "{PAGE} has drifted from the OpenAPI document ({d}); regenerate it with \
-                 SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference"
-            );
-        }
+        crate::config::reference::assert_page_current(PAGE, &markdown(), "the OpenAPI document");
     }
 
     /// The check catches a route renamed in the code but not on the page, by its line.

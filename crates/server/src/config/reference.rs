@@ -222,31 +222,34 @@ pub fn drift(committed: &str, generated: &str) -> Option<String> {
     })
 }
 
+/// The check every generated reference page runs in its tests: the committed page at
+/// `page` (relative to the repository root) must be what `generated` is today;
+/// `SWITCHYARD_BLESS_DOCS=1` writes it instead. `source` names what it is generated from.
+#[cfg(test)]
+pub fn assert_page_current(page: &str, generated: &str, source: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(page);
+    if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some(d) = drift(&committed, generated) {
+        panic!(
+            "{page} has drifted from {source} ({d}); regenerate it with \
+             SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn page_path() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(PAGE)
-    }
-
-    /// The committed page is what the code generates; with `SWITCHYARD_BLESS_DOCS=1` the
-    /// test writes it instead.
+    /// The committed page is what the code generates.
     #[test]
     fn committed_page_is_current() {
-        let generated = markdown();
-        if std::env::var_os("SWITCHYARD_BLESS_DOCS").is_some() {
-            std::fs::write(page_path(), &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(page_path()).unwrap_or_default();
-        if let Some(d) = drift(&committed, &generated) {
-            panic!(
-                "{PAGE} has drifted from the config structs ({d}); regenerate it with \
-                 SWITCHYARD_BLESS_DOCS=1 cargo test --workspace --lib reference"
-            );
-        }
+        assert_page_current(PAGE, &markdown(), "the config structs");
     }
 
     /// Every key the loader accepts is on the page, with its override where it has one.
