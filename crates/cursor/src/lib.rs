@@ -30,14 +30,27 @@ mod tests;
 pub use executor::CursorExecutor;
 pub use import::{default_state_db, import};
 
-use switchyard_hub::{Format, Translator};
+use switchyard_hub::error::ErrorShape;
+use switchyard_hub::usage::UsageReading;
+use switchyard_hub::wire::Routes;
+use switchyard_hub::{Format, Translator, WireFormat};
 
+// The `cursor` format in one place: requests go out, answers come back as streams of hub
+// chunks, so errors and usage are read in the hub's own shapes; no client speaks it.
 inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Cursor).request(request::hub_to_cursor)
-}
-
-inventory::submit! {
-    Translator::new(Format::Cursor, Format::OpenAi).stream(stream::cursor_stream_to_hub)
+    WireFormat {
+        format: Format::Cursor,
+        translators: &[
+            Translator::new(Format::OpenAi, Format::Cursor).request(request::hub_to_cursor),
+            Translator::new(Format::Cursor, Format::OpenAi).stream(stream::cursor_stream_to_hub),
+        ],
+        errors: ErrorShape::OPENAI,
+        usage: UsageReading::OPENAI,
+        routes: Routes::NONE,
+        openai_stream: false,
+        // Cursor's request carries no output limit.
+        max_tokens_at: &[],
+    }
 }
 
 /// What can go wrong reading a Cursor login. (Request and stream failures are the hub's

@@ -7,22 +7,40 @@
 
 use serde_json::{Value, json};
 use switchyard_hub::translators::gemini;
+use switchyard_hub::usage::UsageReading;
+use switchyard_hub::wire::Routes;
 use switchyard_hub::{
     ApiError, Format, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
+    WireFormat,
 };
 
+// The `gemini-cli` format in one place: Gemini's error shape, usage inside the
+// `response` envelope, spoken only to Code Assist providers (no routes).
 inventory::submit! {
-    Translator::new(Format::OpenAi, Format::GeminiCli)
-        .request(hub_request_to_cli)
-        .response(hub_response_to_cli)
-        .stream(hub_stream_to_cli)
-}
-
-inventory::submit! {
-    Translator::new(Format::GeminiCli, Format::OpenAi)
-        .request(cli_request_to_hub)
-        .response(cli_response_to_hub)
-        .stream(cli_stream_to_hub)
+    WireFormat {
+        format: Format::GeminiCli,
+        translators: &[
+            Translator::new(Format::OpenAi, Format::GeminiCli)
+                .request(hub_request_to_cli)
+                .response(hub_response_to_cli)
+                .stream(hub_stream_to_cli),
+            Translator::new(Format::GeminiCli, Format::OpenAi)
+                .request(cli_request_to_hub)
+                .response(cli_response_to_hub)
+                .stream(cli_stream_to_hub),
+        ],
+        errors: gemini::wire::ERRORS,
+        usage: UsageReading {
+            from_response: |body| {
+                body.pointer("/response/usageMetadata")
+                    .and_then(gemini::wire::usage_of_metadata)
+            },
+            ..UsageReading::OPENAI
+        },
+        routes: Routes::NONE,
+        openai_stream: false,
+        max_tokens_at: &["/request/generationConfig/maxOutputTokens"],
+    }
 }
 
 fn unwrap(mut v: Value, key: &str) -> Value {
@@ -141,12 +159,20 @@ mod tests {
         assert_eq!(hub["usage"]["prompt_tokens"], 3);
     }
 
-    // A second entry for a hub pair: the plugin registry now refuses to load, as it would
-    // in a binary with a duplicate translator (the server stops at start-up on that). The
+    // A second registration of a format: the plugin registry now refuses to load, as it
+    // would in a binary with a duplicate (the server stops at start-up on that). The
     // envelope calls the Gemini translators directly, so it still works; it used to load a
     // registry of its own and report this as the client's 400.
     inventory::submit! {
-        Translator::new(Format::OpenAi, Format::Claude)
+        WireFormat {
+            format: Format::GeminiCli,
+            translators: &[],
+            errors: gemini::wire::ERRORS,
+            usage: UsageReading::OPENAI,
+            routes: Routes::NONE,
+            openai_stream: false,
+            max_tokens_at: &[],
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format, Operation};
-use switchyard_provider::executor::{fetch_url, join_url};
+use switchyard_provider::executor::{FetchesJobs, fetch_url, join_url};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
 
@@ -141,6 +141,13 @@ impl Executor for GeminiExecutor {
         post_json(join_url(&self.settings.base_url, &path), headers, &body)
     }
 
+    fn job_fetching(&self) -> Option<&dyn FetchesJobs> {
+        Some(self)
+    }
+}
+
+/// Veo's operations and the videos they made.
+impl FetchesJobs for GeminiExecutor {
     fn build_fetch(
         &self,
         target: &str,

@@ -50,38 +50,41 @@ fn parse(text: &str) -> Value {
 
 /// (from, to, body) for each request case.
 fn request_case(name: &str) -> (Format, Format, Value) {
-    use Format::{Claude, Gemini, OpenAi, Responses};
     match name {
         "claude->hub fixture" => (
-            Claude,
-            OpenAi,
+            Format::Claude,
+            Format::OpenAi,
             parse(fixture!("claude/claude_code_request.json")),
         ),
-        "claude->hub large" => (Claude, OpenAi, CLAUDE_CODE_LARGE.clone()),
-        "hub->claude fixture" => (OpenAi, Claude, parse(fixture!("claude/hub_request.json"))),
-        "hub->claude large" => (OpenAi, Claude, HUB_LARGE.clone()),
+        "claude->hub large" => (Format::Claude, Format::OpenAi, CLAUDE_CODE_LARGE.clone()),
+        "hub->claude fixture" => (
+            Format::OpenAi,
+            Format::Claude,
+            parse(fixture!("claude/hub_request.json")),
+        ),
+        "hub->claude large" => (Format::OpenAi, Format::Claude, HUB_LARGE.clone()),
         "responses->hub fixture" => (
-            Responses,
-            OpenAi,
+            Format::Responses,
+            Format::OpenAi,
             parse(fixture!("responses/codex_request.json")),
         ),
         "hub->responses fixture" => (
-            OpenAi,
-            Responses,
+            Format::OpenAi,
+            Format::Responses,
             parse(fixture!("responses/hub_request.json")),
         ),
-        "hub->responses large" => (OpenAi, Responses, HUB_LARGE.clone()),
+        "hub->responses large" => (Format::OpenAi, Format::Responses, HUB_LARGE.clone()),
         "gemini->hub fixture" => (
-            Gemini,
-            OpenAi,
+            Format::Gemini,
+            Format::OpenAi,
             parse(fixture!("gemini/request_genai_sdk.json")),
         ),
         "hub->gemini fixture" => (
-            OpenAi,
-            Gemini,
+            Format::OpenAi,
+            Format::Gemini,
             parse(fixture!("gemini/hub_request_claude_code.json")),
         ),
-        "hub->gemini large" => (OpenAi, Gemini, HUB_LARGE.clone()),
+        "hub->gemini large" => (Format::OpenAi, Format::Gemini, HUB_LARGE.clone()),
         other => panic!("no request case {other}"),
     }
 }
@@ -175,34 +178,53 @@ static RESPONSES_LONG: LazyLock<String> = LazyLock::new(|| long_in(Format::Respo
 static GEMINI_LONG: LazyLock<String> = LazyLock::new(|| long_in(Format::Gemini));
 
 fn stream_case(name: &str) -> (Format, Format, &'static str) {
-    use Format::{Claude, Gemini, OpenAi, Responses};
     match name {
-        "claude->hub tool_use" => (Claude, OpenAi, fixture!("claude/stream_tool_use.sse")),
-        "claude->hub thinking" => (Claude, OpenAi, fixture!("claude/stream_thinking.sse")),
-        "claude->hub long" => (Claude, OpenAi, CLAUDE_LONG.as_str()),
-        "hub->claude tools" => (OpenAi, Claude, fixture!("claude/hub_stream_tools.sse")),
-        "hub->claude long" => (OpenAi, Claude, HUB_LONG.as_str()),
+        "claude->hub tool_use" => (
+            Format::Claude,
+            Format::OpenAi,
+            fixture!("claude/stream_tool_use.sse"),
+        ),
+        "claude->hub thinking" => (
+            Format::Claude,
+            Format::OpenAi,
+            fixture!("claude/stream_thinking.sse"),
+        ),
+        "claude->hub long" => (Format::Claude, Format::OpenAi, CLAUDE_LONG.as_str()),
+        "hub->claude tools" => (
+            Format::OpenAi,
+            Format::Claude,
+            fixture!("claude/hub_stream_tools.sse"),
+        ),
+        "hub->claude long" => (Format::OpenAi, Format::Claude, HUB_LONG.as_str()),
         "responses->hub reasoning" => (
-            Responses,
-            OpenAi,
+            Format::Responses,
+            Format::OpenAi,
             fixture!("responses/upstream_reasoning_text.sse"),
         ),
         "responses->hub tools" => (
-            Responses,
-            OpenAi,
+            Format::Responses,
+            Format::OpenAi,
             fixture!("responses/upstream_parallel_tools.sse"),
         ),
-        "responses->hub long" => (Responses, OpenAi, RESPONSES_LONG.as_str()),
+        "responses->hub long" => (Format::Responses, Format::OpenAi, RESPONSES_LONG.as_str()),
         "hub->responses tools" => (
-            OpenAi,
-            Responses,
+            Format::OpenAi,
+            Format::Responses,
             fixture!("responses/hub_parallel_tools.sse"),
         ),
-        "hub->responses long" => (OpenAi, Responses, HUB_LONG.as_str()),
-        "gemini->hub tools" => (Gemini, OpenAi, fixture!("gemini/stream_tools.sse")),
-        "gemini->hub long" => (Gemini, OpenAi, GEMINI_LONG.as_str()),
-        "hub->gemini tools" => (OpenAi, Gemini, fixture!("gemini/hub_stream_tools.sse")),
-        "hub->gemini long" => (OpenAi, Gemini, HUB_LONG.as_str()),
+        "hub->responses long" => (Format::OpenAi, Format::Responses, HUB_LONG.as_str()),
+        "gemini->hub tools" => (
+            Format::Gemini,
+            Format::OpenAi,
+            fixture!("gemini/stream_tools.sse"),
+        ),
+        "gemini->hub long" => (Format::Gemini, Format::OpenAi, GEMINI_LONG.as_str()),
+        "hub->gemini tools" => (
+            Format::OpenAi,
+            Format::Gemini,
+            fixture!("gemini/hub_stream_tools.sse"),
+        ),
+        "hub->gemini long" => (Format::OpenAi, Format::Gemini, HUB_LONG.as_str()),
         other => panic!("no stream case {other}"),
     }
 }

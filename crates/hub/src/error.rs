@@ -50,7 +50,8 @@ impl ErrorKind {
         }
     }
 
-    fn openai_type(self) -> &'static str {
+    /// The `type` OpenAI's error bodies (and the formats that borrow its shape) give `self`.
+    pub const fn openai_type(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
@@ -62,33 +63,39 @@ impl ErrorKind {
             ErrorKind::Upstream | ErrorKind::Internal => "api_error",
         }
     }
+}
 
-    fn claude_type(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidRequest => "invalid_request_error",
-            ErrorKind::Authentication => "authentication_error",
-            ErrorKind::PermissionDenied => "permission_error",
-            ErrorKind::NotFound => "not_found_error",
-            ErrorKind::PayloadTooLarge => "request_too_large",
-            ErrorKind::RateLimited => "rate_limit_error",
-            ErrorKind::Timeout => "timeout_error",
-            ErrorKind::Overloaded => "overloaded_error",
-            ErrorKind::Upstream | ErrorKind::Internal => "api_error",
-        }
-    }
+/// How a format shapes an error: the body of a failed answer and, for a stream that breaks
+/// after it began, the event that reports it and the event that ends the stream. Each
+/// format declares its own in its [`crate::wire::WireFormat`].
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorShape {
+    pub body: fn(&ApiError) -> Value,
+    /// `None`: the body, sent as a plain data event.
+    pub stream_event: Option<fn(&ApiError) -> crate::stream::StreamEvent>,
+    /// `None`: the stream event. A Responses client (Codex) ignores a bare `error` event
+    /// and waits for `response.*` to end the turn, so its format ends on `response.failed`.
+    pub stream_end: Option<fn(&ApiError) -> crate::stream::StreamEvent>,
+}
 
-    fn gemini_status(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "INVALID_ARGUMENT",
-            ErrorKind::Authentication => "UNAUTHENTICATED",
-            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
-            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
-            ErrorKind::Overloaded => "UNAVAILABLE",
-            ErrorKind::Upstream | ErrorKind::Internal => "INTERNAL",
-        }
-    }
+impl ErrorShape {
+    /// OpenAI's error body, also used by the formats that borrow its shape.
+    pub const OPENAI: ErrorShape = ErrorShape {
+        body: openai_body,
+        stream_event: None,
+        stream_end: None,
+    };
+}
+
+fn openai_body(e: &ApiError) -> Value {
+    json!({
+        "error": {
+            "message": e.message,
+            "type": e.kind.openai_type(),
+            "param": Value::Null,
+            "code": e.code,
+        },
+    })
 }
 
 /// An error on its way to a client: status, kind and a message that is safe to show.
@@ -143,75 +150,26 @@ impl ApiError {
 
     /// The error body in `format`'s own shape.
     pub fn body(&self, format: Format) -> Value {
-        match format {
-            Format::Claude => json!({
-                "type": "error",
-                "error": { "type": self.kind.claude_type(), "message": self.message },
-            }),
-            Format::Gemini | Format::GeminiCli => json!({
-                "error": {
-                    "code": self.status,
-                    "message": self.message,
-                    "status": self.kind.gemini_status(),
-                },
-            }),
-            _ => json!({
-                "error": {
-                    "message": self.message,
-                    "type": self.kind.openai_type(),
-                    "param": Value::Null,
-                    "code": self.code,
-                },
-            }),
-        }
+        (crate::wire::errors(format).body)(self)
     }
 }
 
 impl ApiError {
     /// The error as a stream event in `format`, for a stream that breaks after it began.
     pub fn stream_event(&self, format: Format) -> crate::stream::StreamEvent {
-        use crate::stream::StreamEvent;
-        match format {
-            Format::Claude => StreamEvent::named("error", self.body(format)),
-            Format::Responses => StreamEvent::named(
-                "error",
-                json!({
-                    "type": "error",
-                    "code": self.code.unwrap_or(self.kind.openai_type()),
-                    "message": self.message,
-                    "param": Value::Null,
-                }),
-            ),
-            _ => StreamEvent::hub(self.body(format)),
+        let shape = crate::wire::errors(format);
+        match shape.stream_event {
+            Some(event) => event(self),
+            None => crate::stream::StreamEvent::hub((shape.body)(self)),
         }
     }
 
     /// The error as the last event of a stream in `format`: what a client waiting for its
-    /// format's terminal event takes as the end. A Responses client (Codex) ignores a bare
-    /// `error` event and waits for `response.*` to end the turn, so it gets
-    /// `response.failed`; the other formats end on their error event.
+    /// format's terminal event takes as the end.
     pub fn stream_end(&self, format: Format) -> crate::stream::StreamEvent {
-        use crate::stream::StreamEvent;
-        match format {
-            Format::Responses => StreamEvent::named(
-                "response.failed",
-                json!({
-                    "type": "response.failed",
-                    "response": {
-                        "id": "resp_switchyard_failed",
-                        "object": "response",
-                        "created_at": crate::clock::now_secs(),
-                        "status": "failed",
-                        "error": {
-                            "code": self.code.unwrap_or(self.kind.openai_type()),
-                            "message": self.message,
-                        },
-                        "incomplete_details": Value::Null,
-                        "output": [],
-                    },
-                }),
-            ),
-            _ => self.stream_event(format),
+        match crate::wire::errors(format).stream_end {
+            Some(end) => end(self),
+            None => self.stream_event(format),
         }
     }
 }

@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_provider_without_the_tool_refuses_it_by_name() {
-        for provider in [Format::OpenAi, Format::Kiro, Format::Cursor] {
+        for provider in [Format::OpenAi, Format::named("kiro"), Format::Cursor] {
             let mut hub = hub_with(Format::Responses, json!({"type": "web_search_preview"}));
             let err = take_for(provider, &mut hub).unwrap_err().to_string();
             assert!(err.contains("`web_search_preview`"), "{err}");
@@ -302,7 +302,11 @@ mod tests {
             Format::Responses,
             json!({"type": "web_search", "external_web_access": false}),
         );
-        assert!(take_for(Format::Kiro, &mut hub).unwrap().is_empty());
+        assert!(
+            take_for(Format::named("kiro"), &mut hub)
+                .unwrap()
+                .is_empty()
+        );
         assert!(
             take_for(
                 Format::Claude,

@@ -20,6 +20,7 @@ pub mod sse;
 pub mod stream;
 pub mod translators;
 pub mod usage;
+pub mod wire;
 
 pub use chunk::ChunkHead;
 pub use ctx::{ToolNameMap, TranslateCtx};
@@ -31,3 +32,4 @@ pub use pipeline::Pipeline;
 pub use registry::{Registry, Translator};
 pub use stream::{StreamEvent, StreamStage};
 pub use usage::Usage;
+pub use wire::WireFormat;

@@ -1,5 +1,7 @@
-//! Translators register themselves with `inventory::submit!`; the registry collects them
-//! once at start-up and refuses two entries for the same pair of the same operation.
+//! The translators of every registered format ([`crate::wire::WireFormat`]), collected once
+//! at start-up. The registry refuses two registrations of one format, two entries for the
+//! same pair of the same operation, a pair that skips the hub or that a format registers
+//! for another, a format with no way into or out of the hub, and a path two formats claim.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,7 @@ use crate::error::TranslateError;
 use crate::format::Format;
 use crate::operation::Operation;
 use crate::stream::StreamStage;
+use crate::wire::{RouteKind, WireFormat};
 
 pub type RequestFn = fn(Value, &mut TranslateCtx) -> Result<Value, TranslateError>;
 pub type ResponseFn = fn(Value, &TranslateCtx) -> Result<Value, TranslateError>;
@@ -68,9 +71,11 @@ impl Translator {
     pub const fn to(&self) -> Format {
         self.to
     }
-}
 
-inventory::collect!(Translator);
+    pub const fn op(&self) -> Operation {
+        self.op
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -82,6 +87,86 @@ pub enum RegistryError {
     },
     #[error("translator {from} -> {to} does not touch the hub ({hub})", hub = Format::HUB)]
     NotThroughHub { from: Format, to: Format },
+    #[error("format {0} is registered twice")]
+    DuplicateFormat(Format),
+    #[error("format {format} registers {from} -> {to}, a pair of another format")]
+    ForeignPair {
+        format: Format,
+        from: Format,
+        to: Format,
+    },
+    #[error("format {format} has no translator {direction} the hub")]
+    NoWay {
+        format: Format,
+        direction: &'static str,
+    },
+    #[error("format {format} is served at chat paths but has no chat {kind} translator")]
+    ClientIncomplete { format: Format, kind: &'static str },
+    #[error("path {0} is claimed twice")]
+    DuplicatePath(&'static str),
+}
+
+/// A format's own parts: pairs of its own, a way into and out of the hub, and for a
+/// format served at chat paths, the whole chat pair.
+fn check_format(w: &WireFormat) -> Result<(), RegistryError> {
+    let f = w.format;
+    if let Some(t) = w.translators.iter().find(|t| t.from != f && t.to != f) {
+        return Err(RegistryError::ForeignPair {
+            format: f,
+            from: t.from,
+            to: t.to,
+        });
+    }
+    if f == Format::HUB {
+        return Ok(());
+    }
+    let into = w.translators.iter().any(|t| t.from == f);
+    let out = w.translators.iter().any(|t| t.to == f);
+    for (ok, direction) in [(into, "into"), (out, "out of")] {
+        if !ok {
+            return Err(RegistryError::NoWay {
+                format: f,
+                direction,
+            });
+        }
+    }
+    let serves_chat = w
+        .routes
+        .paths
+        .iter()
+        .map(|r| (r.kind, r.op))
+        .chain(
+            w.routes
+                .model_paths
+                .iter()
+                .flat_map(|m| m.methods.iter().map(|m| (m.kind, m.op))),
+        )
+        .any(|(kind, op)| kind == RouteKind::Generate && op == Operation::Chat);
+    if serves_chat {
+        let chat = |from, to| {
+            w.translators
+                .iter()
+                .find(|t| t.op == Operation::Chat && t.from == from && t.to == to)
+        };
+        let parts = [
+            (
+                "request",
+                chat(f, Format::HUB).is_some_and(|t| t.request.is_some()),
+            ),
+            (
+                "response",
+                chat(Format::HUB, f).is_some_and(|t| t.response.is_some()),
+            ),
+            (
+                "stream",
+                chat(Format::HUB, f).is_some_and(|t| t.stream.is_some()),
+            ),
+        ];
+        if let Some((kind, _)) = parts.iter().find(|(_, ok)| !ok) {
+            return Err(RegistryError::ClientIncomplete { format: f, kind });
+        }
+    }
+    Ok(())
 }
 
 /// The translators linked into this binary, by (operation, from, to).
@@ -91,9 +176,33 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Collects every registered translator.
+    /// Collects the translators of every registered format.
     pub fn load() -> Result<Registry, RegistryError> {
-        Self::from_entries(inventory::iter::<Translator>)
+        Self::from_formats(crate::wire::all().iter().copied())
+    }
+
+    /// The registry of `formats`' translators, once each format is checked whole.
+    pub fn from_formats(
+        formats: impl IntoIterator<Item = &'static WireFormat>,
+    ) -> Result<Registry, RegistryError> {
+        let formats: Vec<_> = formats.into_iter().collect();
+        let mut seen = Vec::new();
+        let mut paths = std::collections::HashSet::new();
+        for w in &formats {
+            if seen.contains(&w.format) {
+                return Err(RegistryError::DuplicateFormat(w.format));
+            }
+            seen.push(w.format);
+            check_format(w)?;
+            let fixed = w.routes.paths.iter().flat_map(|r| r.paths.iter());
+            let prefixes = w.routes.model_paths.iter().map(|m| &m.prefix);
+            for path in fixed.chain(prefixes) {
+                if !paths.insert(*path) {
+                    return Err(RegistryError::DuplicatePath(path));
+                }
+            }
+        }
+        Self::from_entries(formats.iter().flat_map(|w| w.translators.iter()))
     }
 
     pub fn from_entries(

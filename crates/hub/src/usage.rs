@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use crate::format::Format;
-use crate::translators::{claude, gemini, responses};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -45,18 +44,32 @@ impl Usage {
     }
 }
 
+/// Where a format's answers carry usage, declared by each format in its
+/// [`crate::wire::WireFormat`].
+#[derive(Clone, Copy, Debug)]
+pub struct UsageReading {
+    /// The usage a whole response body reports.
+    pub from_response: fn(&Value) -> Option<Usage>,
+    /// Whether a raw stream event (its name, its data) may carry usage, judged without
+    /// parsing it, so passthrough streams parse only the few events that do.
+    pub event_may_carry: fn(Option<&str>, &[u8]) -> bool,
+    /// The usage a parsed stream event reports, given what earlier events reported (the
+    /// last report wins; Anthropic splits input and output over two events).
+    pub from_event: fn(&Value, Option<&Usage>) -> Option<Usage>,
+}
+
+impl UsageReading {
+    /// OpenAI's `usage` object, also used by the formats that borrow its shape.
+    pub const OPENAI: UsageReading = UsageReading {
+        from_response: |body| body.get("usage").and_then(Usage::from_openai),
+        event_may_carry: |_, data| chunk_has_usage(data),
+        from_event: |data, _| data.get("usage").and_then(Usage::from_openai),
+    };
+}
+
 /// The usage a whole response body in `format` reports.
 pub fn from_response(format: Format, body: &Value) -> Option<Usage> {
-    match format {
-        Format::Claude => body.get("usage").map(claude::usage_to_hub),
-        Format::Responses => body.get("usage").and_then(responses::usage_to_hub),
-        Format::Gemini => body.get("usageMetadata").and_then(gemini::usage_to_hub),
-        Format::GeminiCli => body
-            .pointer("/response/usageMetadata")
-            .and_then(gemini::usage_to_hub),
-        _ => body.get("usage").cloned(),
-    }
-    .and_then(|hub| Usage::from_openai(&hub))
+    (crate::wire::usage(format).from_response)(body)
 }
 
 /// The usage a whole response body reports, read from its bytes without building the rest
@@ -86,52 +99,19 @@ pub fn from_response_bytes(
 /// Whether a raw stream event in `format` may carry usage, judged without parsing it, so
 /// passthrough streams parse only the few events that do.
 pub fn event_may_carry_usage(format: Format, event: Option<&str>, data: &[u8]) -> bool {
-    match format {
-        Format::Claude => matches!(event, Some("message_start" | "message_delta")),
-        Format::Responses => matches!(
-            event,
-            Some("response.completed" | "response.incomplete" | "response.failed")
-        ),
-        Format::Gemini => finder(USAGE_METADATA).find(data).is_some(),
-        _ => chunk_has_usage(data),
+    (crate::wire::usage(format).event_may_carry)(event, data)
+}
+
+/// Folds the usage a stream event in `format` reports into `acc`.
+pub fn merge_stream_event(format: Format, data: &Value, acc: &mut Option<Usage>) {
+    if let Some(found) = (crate::wire::usage(format).from_event)(data, acc.as_ref()) {
+        *acc = Some(found);
     }
 }
 
-/// Folds the usage a stream event in `format` reports into `acc`. Anthropic reports input
-/// tokens in `message_start` and output tokens in `message_delta`; the others report all at
-/// once, the last report winning.
-pub fn merge_stream_event(format: Format, data: &Value, acc: &mut Option<Usage>) {
-    let found = match format {
-        Format::Claude => {
-            let usage = data.pointer("/message/usage").or_else(|| data.get("usage"));
-            usage
-                .and_then(|u| Usage::from_openai(&claude::usage_to_hub(u)))
-                .map(|u| {
-                    match acc {
-                        // A `message_delta` repeats only what changed; keep the input side.
-                        Some(prev) if data.get("usage").is_some() && u.prompt_tokens == 0 => {
-                            Usage {
-                                completion_tokens: u.completion_tokens,
-                                ..*prev
-                            }
-                        }
-                        _ => u,
-                    }
-                })
-        }
-        Format::Responses => data
-            .pointer("/response/usage")
-            .and_then(responses::usage_to_hub)
-            .and_then(|h| Usage::from_openai(&h)),
-        Format::Gemini => data
-            .get("usageMetadata")
-            .and_then(gemini::usage_to_hub)
-            .and_then(|h| Usage::from_openai(&h)),
-        _ => data.get("usage").and_then(Usage::from_openai),
-    };
-    if found.is_some() {
-        *acc = found;
-    }
+/// Whether raw JSON names Gemini's `usageMetadata`, found without parsing it.
+pub fn mentions_usage_metadata(data: &[u8]) -> bool {
+    finder(USAGE_METADATA).find(data).is_some()
 }
 
 /// A rough token count for text: about four bytes per token for English and code.

@@ -16,7 +16,7 @@ use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use serde_json::{Value, json};
 use switchyard_hub::{Decoder, Format, Registry, TranslateCtx};
-use switchyard_kiro::EventStreamDecoder;
+use switchyard_kiro::{EventStreamDecoder, KIRO};
 
 #[path = "../../hub/benches/support/workload.rs"]
 mod workload;
@@ -106,8 +106,8 @@ fn decoder(bencher: Bencher, name: &str) {
 #[divan::bench(args = ["recorded", "long"])]
 fn stream(bencher: Bencher, name: &str) {
     let bytes = input(name);
-    let make = REGISTRY.stream(Format::Kiro, Format::OpenAi).unwrap();
-    let ctx = TranslateCtx::new(Format::OpenAi, Format::Kiro, "claude-sonnet-4.5", true);
+    let make = REGISTRY.stream(KIRO, Format::OpenAi).unwrap();
+    let ctx = TranslateCtx::new(Format::OpenAi, KIRO, "claude-sonnet-4.5", true);
     bencher.counter(BytesCount::new(bytes.len())).bench(|| {
         let mut d = EventStreamDecoder::default();
         let mut stage = make(&ctx);
@@ -139,13 +139,13 @@ fn request(bencher: Bencher, name: &str) {
         }
         _ => workload::hub_large(&REGISTRY),
     };
-    let f = REGISTRY.request(Format::OpenAi, Format::Kiro).unwrap();
+    let f = REGISTRY.request(Format::OpenAi, KIRO).unwrap();
     bencher
         .counter(BytesCount::new(body.to_string().len()))
         .with_inputs(|| {
             (
                 body.clone(),
-                TranslateCtx::new(Format::OpenAi, Format::Kiro, "claude-sonnet-4.5", true),
+                TranslateCtx::new(Format::OpenAi, KIRO, "claude-sonnet-4.5", true),
             )
         })
         .bench_values(|(body, mut ctx)| f(body, &mut ctx).unwrap());

@@ -29,6 +29,9 @@ pub mod eventstream;
 pub mod import;
 pub mod request;
 pub mod stream;
+pub mod wire;
+
+pub use wire::KIRO;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,7 +43,7 @@ use serde_json::Value;
 use switchyard_auth::AuthError;
 use switchyard_auth::Credential;
 use switchyard_auth::oauth::LoginUi;
-use switchyard_hub::{ApiError, Decoder, Format, Translator};
+use switchyard_hub::{ApiError, Decoder, Format};
 use switchyard_provider::executor::{LoginFuture, RefreshFuture, join_url};
 use switchyard_provider::request::{post_json, secret_value};
 use switchyard_provider::{
@@ -251,17 +254,9 @@ inventory::submit! {
     ExecutorKind { name: "kiro", create: |s| Arc::new(KiroExecutor::new(s)) }
 }
 
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Kiro).request(request::hub_to_kiro)
-}
-
-inventory::submit! {
-    Translator::new(Format::Kiro, Format::OpenAi).stream(stream::kiro_stream_to_hub)
-}
-
 impl Executor for KiroExecutor {
     fn format(&self) -> Format {
-        Format::Kiro
+        KIRO
     }
 
     fn build(
@@ -350,7 +345,7 @@ mod tests {
             {"role": "user", "content": "a"},
             {"role": "assistant", "content": "b"},
             {"role": "user", "content": "c"}]});
-        let mut ctx = TranslateCtx::new(Format::OpenAi, Format::Kiro, "claude-sonnet-4-5", true);
+        let mut ctx = TranslateCtx::new(Format::OpenAi, KIRO, "claude-sonnet-4-5", true);
         request::hub_to_kiro(hub, &mut ctx).unwrap()
     }
 
@@ -432,8 +427,8 @@ mod tests {
     #[test]
     fn translators_are_registered() {
         let registry = switchyard_hub::Registry::load().unwrap();
-        assert!(registry.request(Format::OpenAi, Format::Kiro).is_ok());
-        assert!(registry.stream(Format::Kiro, Format::OpenAi).is_ok());
+        assert!(registry.request(Format::OpenAi, KIRO).is_ok());
+        assert!(registry.stream(KIRO, Format::OpenAi).is_ok());
         assert!(
             switchyard_provider::executor::kinds()
                 .unwrap()

@@ -801,7 +801,7 @@ mod tests {
     use switchyard_hub::Format;
 
     fn ctx() -> TranslateCtx {
-        TranslateCtx::new(Format::OpenAi, Format::Kiro, "claude-sonnet-4.5", true)
+        TranslateCtx::new(Format::OpenAi, crate::KIRO, "claude-sonnet-4.5", true)
     }
 
     fn translate(hub: Value) -> Result<Value, TranslateError> {

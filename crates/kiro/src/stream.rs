@@ -273,7 +273,7 @@ mod tests {
     use switchyard_hub::stream::run_stage;
 
     fn ctx() -> TranslateCtx {
-        TranslateCtx::new(Format::OpenAi, Format::Kiro, "claude-sonnet-4.5", true)
+        TranslateCtx::new(Format::OpenAi, crate::KIRO, "claude-sonnet-4.5", true)
     }
 
     fn decode(bytes: &[u8]) -> Vec<StreamEvent> {

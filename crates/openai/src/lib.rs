@@ -12,7 +12,7 @@ use http::{HeaderValue, Method};
 use serde_json::{Value, json};
 use switchyard_auth::Credential;
 use switchyard_hub::{ApiError, Format, Operation};
-use switchyard_provider::executor::{fetch_url, join_url};
+use switchyard_provider::executor::{FetchesJobs, StoresResponses, fetch_url, join_url};
 use switchyard_provider::request::{base_headers, object_mut, post_json, secret_value};
 use switchyard_provider::{Executor, ExecutorKind, ProviderSettings, UpstreamRequest};
 
@@ -58,8 +58,12 @@ impl Executor for OpenAiExecutor {
         self.format
     }
 
-    fn stores_responses(&self) -> bool {
-        self.format == Format::Responses
+    fn response_store(&self) -> Option<&dyn StoresResponses> {
+        (self.format == Format::Responses).then_some(self as &dyn StoresResponses)
+    }
+
+    fn job_fetching(&self) -> Option<&dyn FetchesJobs> {
+        Some(self)
     }
 
     fn build(
@@ -179,7 +183,13 @@ impl Executor for OpenAiExecutor {
         };
         self.raw_head(path, content_type, credential)
     }
+}
 
+/// OpenAI's Responses API keeps what it answered (`store` on).
+impl StoresResponses for OpenAiExecutor {}
+
+/// OpenAI's videos: their status and their bytes.
+impl FetchesJobs for OpenAiExecutor {
     fn build_fetch(
         &self,
         target: &str,

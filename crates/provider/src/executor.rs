@@ -117,21 +117,10 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         )
     }
 
-    /// Builds a GET on this provider's API with `credential`, for what a long-running job
-    /// needs after it started (a video's status, its bytes): `target` is a path under the
-    /// base URL (`videos/{id}`, a Gemini operation name) or an absolute URL the provider
-    /// gave (a Veo video's download URI), which [`fetch_url`] keeps to the base URL's origin
-    /// so a key never goes to a host the configuration did not name.
-    fn build_fetch(
-        &self,
-        target: &str,
-        credential: &Credential,
-    ) -> Result<UpstreamRequest, ApiError> {
-        let _ = credential;
-        Err(
-            ApiError::invalid_request(format!("this provider cannot fetch `{target}`"))
-                .with_code("unsupported_endpoint"),
-        )
+    /// The executor's fetching of what a long-running job produced, for a provider that
+    /// runs such jobs (OpenAI's and Gemini's videos); `None` for the rest.
+    fn job_fetching(&self) -> Option<&dyn FetchesJobs> {
+        None
     }
 
     /// Whether this provider has its own token-counting endpoint. A count request for a
@@ -199,11 +188,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         Duration::from_secs(300)
     }
 
-    /// Whether the provider keeps the responses it gives, so that a Responses request may
-    /// name one in `previous_response_id` (OpenAI's Responses API with `store` on). Every
-    /// other provider gets the conversation that id stands for instead.
-    fn stores_responses(&self) -> bool {
-        false
+    /// The executor's response store, for a provider that keeps the responses it gives
+    /// (OpenAI's Responses API with `store` on); `None` for the rest, which get the
+    /// conversation a `previous_response_id` stands for instead.
+    fn response_store(&self) -> Option<&dyn StoresResponses> {
+        None
     }
 
     /// Whether this provider answers only as a stream, so a client's non-streaming request
@@ -270,6 +259,25 @@ pub trait LearnsEndpoint: Send + Sync {
     /// Takes back a format learned for `model` before a restart.
     fn restore(&self, model: &str, format: Format);
 }
+
+/// An optional capability of an executor (see [`Executor::job_fetching`]): GETs on the
+/// provider's API for what a long-running job needs after it started.
+pub trait FetchesJobs: Send + Sync {
+    /// Builds a GET with `credential` for a video's status or its bytes: `target` is a path
+    /// under the base URL (`videos/{id}`, a Gemini operation name) or an absolute URL the
+    /// provider gave (a Veo video's download URI), which [`fetch_url`] keeps to the base
+    /// URL's origin so a key never goes to a host the configuration did not name.
+    fn build_fetch(
+        &self,
+        target: &str,
+        credential: &Credential,
+    ) -> Result<UpstreamRequest, ApiError>;
+}
+
+/// An optional capability of an executor (see [`Executor::response_store`]): the provider
+/// keeps the responses it gives, so a Responses request may name one it gave in
+/// `previous_response_id` and be sent as it came. It has nothing to do but be there.
+pub trait StoresResponses: Send + Sync {}
 
 /// What a login produced: the credential, and a name for the account when the provider
 /// tells one (an e-mail address).

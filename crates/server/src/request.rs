@@ -58,15 +58,8 @@ pub struct Endpoint {
     pub pinned: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndpointKind {
-    /// Generate an answer upstream.
-    Generate,
-    /// Count a request's tokens, answered here.
-    CountTokens,
-    /// Ask after a long-running job (Vertex AI's `:fetchPredictOperation`).
-    Poll,
-}
+/// What an endpoint asks for; each format declares it with its routes.
+pub use switchyard_hub::wire::RouteKind as EndpointKind;
 
 /// Serves one proxied request: [`prepare`] reads and checks it, [`deliver`] gets it
 /// answered, and [`respond`] turns how that ended into the response and the usage row. A

@@ -21,26 +21,11 @@ mod response;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use serde_json::{Map, Value, json};
 
 use crate::clock::now_nanos;
-use crate::format::Format;
-use crate::registry::Translator;
-
-inventory::submit! {
-    Translator::new(Format::Claude, Format::OpenAi)
-        .request(request::claude_request_to_hub)
-        .response(response::claude_response_to_hub)
-        .stream(stream::claude_stream_to_hub)
-}
-
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Claude)
-        .request(request::hub_request_to_claude)
-        .response(response::hub_response_to_claude)
-        .stream(stream::hub_stream_to_claude)
-}
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)

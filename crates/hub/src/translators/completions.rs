@@ -7,18 +7,9 @@ use serde_json::{Map, Value, json};
 use crate::ctx::TranslateCtx;
 use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
-use crate::registry::Translator;
 use crate::stream::{StreamEvent, StreamStage};
 
-inventory::submit! {
-    Translator::new(Format::Completions, Format::OpenAi).request(completions_request_to_hub)
-}
-
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Completions)
-        .response(hub_response_to_completions)
-        .stream(hub_stream_to_completions)
-}
+mod wire;
 
 /// Fields that mean the same in both requests.
 const SHARED: &[&str] = &[

@@ -14,19 +14,16 @@ use crate::operation::Operation;
 use crate::registry::Translator;
 use crate::usage::estimate_tokens;
 
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Gemini)
-        .for_op(Operation::Embeddings)
-        .request(hub_request_to_gemini)
-        .response(hub_response_to_gemini)
-}
+/// Registered by the Gemini format (`gemini/wire.rs`).
+pub(crate) const TO_GEMINI: Translator = Translator::new(Format::OpenAi, Format::Gemini)
+    .for_op(Operation::Embeddings)
+    .request(hub_request_to_gemini)
+    .response(hub_response_to_gemini);
 
-inventory::submit! {
-    Translator::new(Format::Gemini, Format::OpenAi)
-        .for_op(Operation::Embeddings)
-        .request(gemini_request_to_hub)
-        .response(gemini_response_to_hub)
-}
+pub(crate) const FROM_GEMINI: Translator = Translator::new(Format::Gemini, Format::OpenAi)
+    .for_op(Operation::Embeddings)
+    .request(gemini_request_to_hub)
+    .response(gemini_response_to_hub);
 
 fn invalid(message: impl Into<String>) -> TranslateError {
     TranslateError::invalid(message)

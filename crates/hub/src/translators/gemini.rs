@@ -40,6 +40,7 @@ mod schema;
 mod stream;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 pub use request::{gemini_request_to_hub, hub_request_to_gemini};
 pub use response::{gemini_response_to_hub, hub_response_to_gemini};
@@ -53,23 +54,7 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 use serde_json::{Map, Value, json};
 
-use crate::format::Format;
 use crate::provenance;
-use crate::registry::Translator;
-
-inventory::submit! {
-    Translator::new(Format::Gemini, Format::OpenAi)
-        .request(request::gemini_request_to_hub)
-        .response(response::gemini_response_to_hub)
-        .stream(stream::gemini_stream_to_hub)
-}
-
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Gemini)
-        .request(request::hub_request_to_gemini)
-        .response(response::hub_response_to_gemini)
-        .stream(stream::hub_stream_to_gemini)
-}
 
 /// Marks a signature from another provider carried through Gemini's `thoughtSignature`.
 const FOREIGN_SIGNATURE: &[u8] = b"switchyard-sig:";

@@ -12,19 +12,16 @@ use crate::format::Format;
 use crate::operation::Operation;
 use crate::registry::Translator;
 
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Gemini)
-        .for_op(Operation::Images)
-        .request(hub_request_to_gemini)
-        .response(hub_response_to_predict)
-}
+/// Registered by the Gemini format (`gemini/wire.rs`).
+pub(crate) const TO_GEMINI: Translator = Translator::new(Format::OpenAi, Format::Gemini)
+    .for_op(Operation::Images)
+    .request(hub_request_to_gemini)
+    .response(hub_response_to_predict);
 
-inventory::submit! {
-    Translator::new(Format::Gemini, Format::OpenAi)
-        .for_op(Operation::Images)
-        .request(predict_request_to_hub)
-        .response(gemini_response_to_hub)
-}
+pub(crate) const FROM_GEMINI: Translator = Translator::new(Format::Gemini, Format::OpenAi)
+    .for_op(Operation::Images)
+    .request(predict_request_to_hub)
+    .response(gemini_response_to_hub);
 
 fn invalid(message: impl Into<String>) -> TranslateError {
     TranslateError::invalid(message)

@@ -66,28 +66,13 @@ mod response;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
 use crate::ctx::ToolNameMap;
-use crate::format::Format;
-use crate::registry::Translator;
-
-inventory::submit! {
-    Translator::new(Format::Responses, Format::OpenAi)
-        .request(request::responses_to_hub)
-        .response(response::responses_to_hub)
-        .stream(stream::responses_to_hub)
-}
-
-inventory::submit! {
-    Translator::new(Format::OpenAi, Format::Responses)
-        .request(request::hub_to_responses)
-        .response(response::hub_to_responses)
-        .stream(stream::hub_to_responses)
-}
 
 /// Prefix of `encrypted_content` for Anthropic redacted thinking carried through a Responses
 /// client (`redacted_reasoning` in the hub).

@@ -1,12 +1,16 @@
-//! The endpoint table: which path speaks which client format, and the few answered here
-//! (health, metrics, model lists); the management API under `/api/` is [`crate::api`].
+//! The endpoint table: which path speaks which client format (each format declares its
+//! paths in its registration, [`switchyard_hub::wire`]), the URL shapes that wrap them
+//! (a pinned provider, Azure's deployments), and the few answered here (health, metrics,
+//! model lists); the management API under `/api/` is [`crate::api`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
+use switchyard_hub::wire::{self, ModelPath};
 use switchyard_hub::{ApiError, Format, Operation};
 
 use crate::api::{self, not_allowed};
@@ -35,6 +39,22 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     }
     if method == Method::GET && request::video::is_get_route(&path) {
         return request::video::get(app, req, peer).await;
+    }
+    // Paths that name the model (Gemini's `{model}:{method}`, Vertex AI's).
+    if method == Method::POST
+        && let Some((client, paths, rest)) = model_path(&path)
+    {
+        return match model_route(client, paths, rest) {
+            Some(route) => request::handle(app, req, peer, route).await,
+            None => respond::error(
+                &ApiError::not_found(format!(
+                    "no {} method at {path}; {}",
+                    paths.api, paths.served
+                ))
+                .with_code("unknown_route"),
+                client,
+            ),
+        };
     }
     match (path.as_str(), &method) {
         ("/health", &Method::GET) => respond::json(200, &crate::cluster::health_body()),
@@ -80,32 +100,6 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
                 Err(e) => respond::error(&e, Format::Gemini),
             }
         }
-        // google-genai's `generate_images` speaks only Vertex AI; in express mode (an API
-        // key, no project) it posts to this path, with a Gemini body.
-        (p, &Method::POST) if p.starts_with(VERTEX_MODELS) => {
-            match gemini_route(p.trim_start_matches(VERTEX_MODELS))
-                .filter(|r| matches!(r.op, Operation::Images | Operation::Videos))
-            {
-                Some(route) => request::handle(app, req, peer, route).await,
-                None => respond::error(
-                    &ApiError::not_found(format!(
-                        "no Vertex method at {p}; only :predict (Imagen), :predictLongRunning and :fetchPredictOperation (Veo) are served"
-                    ))
-                    .with_code("unknown_route"),
-                    Format::Gemini,
-                ),
-            }
-        }
-        (p, &Method::POST) if p.starts_with("/v1beta/models/") => {
-            match gemini_route(p.trim_start_matches("/v1beta/models/")) {
-                Some(route) => request::handle(app, req, peer, route).await,
-                None => respond::error(
-                    &ApiError::not_found(format!("no Gemini method at {p}; use :generateContent, :streamGenerateContent, :countTokens, :embedContent, :batchEmbedContents, :predict or :predictLongRunning"))
-                        .with_code("unknown_route"),
-                    Format::Gemini,
-                ),
-            }
-        }
         (p, _) if p == "/api" || p.starts_with("/api/") => api::dispatch(app, req, peer).await,
         ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
         // Every proxied endpoint is a POST.
@@ -118,20 +112,18 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     }
 }
 
-/// Where Vertex AI's publisher models live, as google-genai's express mode addresses them.
-const VERTEX_MODELS: &str = "/v1beta1/publishers/google/models/";
-
-/// The proxied endpoints (POST): which path speaks which client format. Gemini's, which
-/// carry the model in the path, are read by `gemini_route`; `/v1/providers/{name}/...`
-/// pins a provider (tools that pick the provider in the URL), and
-/// `/openai/deployments/{name}/chat/completions` is Azure OpenAI's shape (clients that only
-/// offer an Azure base URL), the deployment naming the model.
+/// The proxied endpoints (POST): which path speaks which client format, from the formats'
+/// registrations. `/v1/providers/{name}/...` pins a provider (tools that pick the provider
+/// in the URL), and `/openai/deployments/{name}/chat/completions` is Azure OpenAI's shape
+/// (clients that only offer an Azure base URL), the deployment naming the model. Paths that
+/// name the model are [`model_path`]'s, reached here only under a pinned provider.
 fn proxied(path: &str) -> Option<Endpoint> {
     if let Some(rest) = path.strip_prefix("/v1/providers/") {
         let (provider, rest) = rest.split_once('/')?;
         let rest = rest.strip_prefix("v1/").unwrap_or(rest);
-        let mut endpoint = match rest.strip_prefix("v1beta/models/") {
-            Some(gemini) => gemini_route(gemini)?,
+        let under = format!("/{rest}");
+        let mut endpoint = match model_path(&under).filter(|(_, paths, _)| paths.pinnable) {
+            Some((client, paths, rest)) => model_route(client, paths, rest)?,
             None => proxied(&format!("/v1/{rest}"))?,
         };
         endpoint.pinned = Some(percent_decoded(provider)?);
@@ -148,36 +140,50 @@ fn proxied(path: &str) -> Option<Endpoint> {
             pinned: None,
         });
     }
-    use EndpointKind::{CountTokens, Generate};
-    let (client, kind, op) = match path {
-        "/v1/chat/completions" | "/chat/completions" => (Format::OpenAi, Generate, Operation::Chat),
-        "/v1/responses" | "/responses" => (Format::Responses, Generate, Operation::Chat),
-        "/v1/messages" => (Format::Claude, Generate, Operation::Chat),
-        "/v1/messages/count_tokens" => (Format::Claude, CountTokens, Operation::Chat),
-        "/v1/embeddings" | "/embeddings" => (Format::OpenAi, Generate, Operation::Embeddings),
-        "/v1/completions" | "/completions" => {
-            (Format::Completions, Generate, Operation::Completions)
-        }
-        "/v1/images/generations" | "/images/generations" => {
-            (Format::OpenAi, Generate, Operation::Images)
-        }
-        "/v1/images/edits" | "/images/edits" => (Format::OpenAi, Generate, Operation::ImageEdits),
-        "/v1/audio/speech" | "/audio/speech" => (Format::OpenAi, Generate, Operation::Speech),
-        "/v1/audio/transcriptions" | "/audio/transcriptions" => {
-            (Format::OpenAi, Generate, Operation::Transcriptions)
-        }
-        "/v1/audio/translations" | "/audio/translations" => {
-            (Format::OpenAi, Generate, Operation::Translations)
-        }
-        "/v1/videos" | "/videos" => (Format::OpenAi, Generate, Operation::Videos),
-        _ => return None,
-    };
+    static FIXED: LazyLock<HashMap<&'static str, (Format, EndpointKind, Operation)>> =
+        LazyLock::new(|| {
+            let mut table = HashMap::new();
+            for w in wire::all() {
+                for route in w.routes.paths {
+                    for path in route.paths {
+                        table.insert(*path, (w.format, route.kind, route.op));
+                    }
+                }
+            }
+            table
+        });
+    let &(client, kind, op) = FIXED.get(path)?;
     Some(Endpoint {
         client,
         kind,
         op,
         path_model: None,
         path_stream: None,
+        pinned: None,
+    })
+}
+
+/// A path `{prefix}{model}:{method}` of a registered format: the format, its model paths
+/// and what follows the prefix.
+fn model_path(path: &str) -> Option<(Format, &'static ModelPath, &str)> {
+    wire::all().iter().find_map(|w| {
+        w.routes
+            .model_paths
+            .iter()
+            .find_map(|paths| Some((w.format, paths, path.strip_prefix(paths.prefix)?)))
+    })
+}
+
+/// `{model}:{method}` after one of `paths`' prefix.
+fn model_route(client: Format, paths: &ModelPath, rest: &str) -> Option<Endpoint> {
+    let (model, method) = rest.rsplit_once(':')?;
+    let method = paths.methods.iter().find(|m| m.name == method)?;
+    Some(Endpoint {
+        client,
+        kind: method.kind,
+        op: method.op,
+        path_model: Some(model.to_owned()),
+        path_stream: Some(method.stream),
         pinned: None,
     })
 }
@@ -199,34 +205,14 @@ fn percent_decoded(segment: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// `{model}:{method}` of a Gemini path.
-fn gemini_route(rest: &str) -> Option<Endpoint> {
-    let (model, method) = rest.rsplit_once(':')?;
-    let (kind, op, stream) = match method {
-        "generateContent" => (EndpointKind::Generate, Operation::Chat, false),
-        "streamGenerateContent" => (EndpointKind::Generate, Operation::Chat, true),
-        "countTokens" => (EndpointKind::CountTokens, Operation::Chat, false),
-        "embedContent" | "batchEmbedContents" => {
-            (EndpointKind::Generate, Operation::Embeddings, false)
-        }
-        "predict" => (EndpointKind::Generate, Operation::Images, false),
-        "predictLongRunning" => (EndpointKind::Generate, Operation::Videos, false),
-        "fetchPredictOperation" => (EndpointKind::Poll, Operation::Videos, false),
-        _ => return None,
-    };
-    Some(Endpoint {
-        client: Format::Gemini,
-        kind,
-        op,
-        path_model: Some(model.to_owned()),
-        path_stream: Some(stream),
-        pinned: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{model}:{method}` of a Gemini path.
+    fn gemini_route(rest: &str) -> Option<Endpoint> {
+        model_route(Format::Gemini, model_path("/v1beta/models/")?.1, rest)
+    }
 
     #[test]
     fn gemini_paths_name_model_and_method() {

@@ -698,7 +698,10 @@ mod tests {
             Format::OpenAi,
             &StreamEvent::hub(json!({"choices": [{"finish_reason": "stop"}]}))
         ));
-        assert!(ends_stream(Format::Kiro, &StreamEvent::hub(json!({}))));
+        assert!(ends_stream(
+            switchyard_kiro::KIRO,
+            &StreamEvent::hub(json!({}))
+        ));
     }
 
     #[test]

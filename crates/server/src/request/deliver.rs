@@ -286,7 +286,7 @@ impl<'a> Delivery<'a> {
     ) -> Result<Prepared, Undelivered> {
         if self.client == Format::Responses
             && let Some(id) = body.get("previous_response_id").and_then(Value::as_str)
-            && !(provider.executor.stores_responses()
+            && !(provider.executor.response_store().is_some()
                 && self.app.responses.upstream_has(id, &provider.name))
         {
             crate::state::responses::expand(&self.app.responses, &mut body)?;

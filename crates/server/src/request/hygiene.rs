@@ -5,27 +5,14 @@
 use serde_json::Value;
 use switchyard_hub::Format;
 
-/// Where `format` keeps the request's output limit. Kiro and Cursor take none.
-fn limit_fields(format: Format) -> &'static [&'static str] {
-    match format {
-        Format::OpenAi => &["/max_tokens", "/max_completion_tokens"],
-        // Legacy completions reach a provider as they came only where it serves them.
-        Format::Completions => &["/max_tokens"],
-        Format::Responses => &["/max_output_tokens"],
-        Format::Claude => &["/max_tokens"],
-        Format::Gemini => &["/generationConfig/maxOutputTokens"],
-        Format::GeminiCli => &["/request/generationConfig/maxOutputTokens"],
-        Format::Kiro | Format::Cursor => &[],
-    }
-}
-
 /// Lowers the output limit of `body` (in the provider's `format`) to `max`; returns the
 /// limit asked for when it was lowered. A Claude thinking budget, which must stay below
 /// `max_tokens`, is lowered with it (or thinking is dropped when no budget Anthropic
 /// accepts, at least 1024, fits).
 pub fn clamp_max_tokens(format: Format, body: &mut Value, max: u64) -> Option<u64> {
     let mut asked = None;
-    for pointer in limit_fields(format) {
+    // Where the format keeps the output limit is part of its registration.
+    for pointer in switchyard_hub::wire::max_tokens_at(format) {
         if let Some(v) = body.pointer_mut(pointer)
             && let Some(n) = v.as_u64()
             && n > max

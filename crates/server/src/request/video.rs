@@ -655,7 +655,12 @@ async fn upstream_get(
     let build = |cred: &Credential| {
         provider
             .executor
-            .build_fetch(target, cred)
+            .job_fetching()
+            .ok_or_else(|| {
+                ApiError::invalid_request(format!("this provider cannot fetch `{target}`"))
+                    .with_code("unsupported_endpoint")
+            })
+            .and_then(|f| f.build_fetch(target, cred))
             .map_err(Failure::request)
     };
     let first_byte = live.config.timeouts.first_byte;

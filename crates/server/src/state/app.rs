@@ -569,7 +569,7 @@ mod tests {
             }
         }
         // Provider-only formats: requests go out, answers come back as streams.
-        for f in [Format::Kiro, Format::Cursor] {
+        for f in [switchyard_kiro::KIRO, Format::Cursor] {
             assert!(
                 registry.request(Format::OpenAi, f).is_ok(),
                 "openai->{f} request"
@@ -606,5 +606,50 @@ mod tests {
             .map(|i| i.name)
             .collect();
         assert_eq!(importers, ["claude", "codex", "cursor", "gemini", "kiro"]);
+    }
+
+    // One place per format: every format the binary speaks is registered exactly once,
+    // whole (the registry checks each part when it loads), and every executor speaks a
+    // registered format.
+    #[test]
+    fn every_format_has_one_whole_registration() {
+        let mut names: Vec<_> = switchyard_hub::wire::all()
+            .iter()
+            .map(|w| w.format.as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "claude",
+                "completions",
+                "cursor",
+                "gemini",
+                "gemini-cli",
+                "kiro",
+                "openai",
+                "responses"
+            ]
+        );
+        assert!(switchyard_hub::Registry::load().is_ok());
+        for w in switchyard_hub::wire::all() {
+            let clients = !w.routes.is_empty();
+            let provider_only = ["cursor", "gemini-cli", "kiro"].contains(&w.format.as_str());
+            assert_eq!(clients, !provider_only, "{} routes", w.format);
+        }
+        let settings = switchyard_provider::executor::ProviderSettings {
+            name: "p".into(),
+            base_url: String::new(),
+            user_agent: None,
+            headers: Default::default(),
+            options: Default::default(),
+        };
+        for (name, kind) in switchyard_provider::executor::kinds().unwrap() {
+            let format = (kind.create)(settings.clone()).format();
+            assert!(
+                switchyard_hub::wire::lookup(format).is_some(),
+                "executor {name} speaks {format}, which is not registered"
+            );
+        }
     }
 }

@@ -380,7 +380,7 @@ fn string_input_and_json_object_format() {
         json!({"type": "web_search"})
     );
     let mut hub = hub;
-    let err = crate::hosted::take_for(Format::Kiro, &mut hub).unwrap_err();
+    let err = crate::hosted::take_for(Format::named("kiro"), &mut hub).unwrap_err();
     assert!(err.to_string().contains("`web_search`"), "{err}");
 }
 
