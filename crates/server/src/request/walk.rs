@@ -12,6 +12,7 @@ use std::time::Duration;
 use switchyard_hub::{ApiError, Format};
 use switchyard_provider::Failure;
 
+use crate::cluster::Refused;
 use crate::request::deliver::{self, Budgets, Delivery, Verdict};
 use crate::request::record::Call;
 use crate::request::resolve::Target;
@@ -88,15 +89,28 @@ impl Delivery<'_> {
         }
         let order = self.order(provider, target);
         let mut first: Option<Failure> = None;
+        let mut earliest = order.earliest_free;
         let count = order.accounts.len();
         for (i, account) in order.accounts.into_iter().enumerate() {
             if let Err(spent) = budgets.account(&account.name) {
                 first.get_or_insert(spent);
                 continue;
             }
-            let Some(slot) = account.acquire() else {
+            let Some(mut slot) = account.acquire() else {
                 continue;
             };
+            if let Some(cluster) = crate::cluster::active() {
+                let now = switchyard_hub::clock::now();
+                let offset = self.live.config.routing.day_offset_secs;
+                match cluster.admit_account(&account, now, offset).await {
+                    Ok(shared) => slot.share(shared),
+                    Err(Refused::Busy) => continue,
+                    Err(Refused::DayLimit(until)) => {
+                        earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                        continue;
+                    }
+                }
+            }
             call.attempting(&account.name);
             account.lock_health().day_requests += 1;
             let tried = walk
@@ -123,11 +137,7 @@ impl Delivery<'_> {
         }
         match first {
             Some(f) => Walked::Failed(f),
-            None => Walked::Unavailable(deliver::unavailable(
-                provider,
-                &target.model,
-                order.earliest_free,
-            )),
+            None => Walked::Unavailable(deliver::unavailable(provider, &target.model, earliest)),
         }
     }
 
