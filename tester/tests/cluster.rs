@@ -1241,3 +1241,53 @@ async fn an_account_capped_at_3_in_flight_has_at_most_3_at_the_fake_across_three
         }
     }
 }
+
+/// A's dashboard overview in real Chromium (`tester/conformance/dashboard_cluster.py`) charts
+/// the requests B served among the cluster's per-minute figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_served_by_b_shows_in_a_overview_chart() {
+    let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
+        println!("skipped: set SWITCHYARD_PYTHON (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies = instances(&fake, &redis.url(), 2);
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+    for _ in 0..3 {
+        let res = ask(b, CLIENT, "p/m1").await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/cluster");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("conformance/dashboard_cluster.py"),
+    )
+    .arg(format!("http://{}", a.addr))
+    .arg(ADMIN)
+    .arg(CLIENT)
+    .arg(&shots)
+    .env("DASHBOARD_EXPECT", "3")
+    .env("PYTHONUNBUFFERED", "1")
+    .env("PYTHONDONTWRITEBYTECODE", "1");
+    let (_, stdout, stderr) = tokio::task::block_in_place(|| {
+        switchyard_tester::harness::run_with_timeout(cmd, Duration::from_secs(120))
+    });
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON report ({e}).\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.is_empty(),
+        "browser checks failed:\n{}\npassed: {}",
+        serde_json::to_string_pretty(failures).unwrap(),
+        report["checks"]
+    );
+    assert!(report["checks"].as_array().unwrap().len() >= 6, "{report}");
+    assert!(shots.join("12-overview-cluster.png").exists());
+}
