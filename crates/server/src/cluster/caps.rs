@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::leases::{Slices, Take};
 use super::{Cluster, ClusterError, PREFIX};
 use crate::routing::{day_end, day_number, epoch_ms};
 use crate::state::app::Account;
@@ -80,20 +81,6 @@ fn account_key(account: &Account) -> String {
     format!("{}/{}", account.provider, account.name)
 }
 
-#[derive(Default)]
-struct DayLease {
-    day: i64,
-    /// Granted to this instance today, in all.
-    granted: u64,
-    /// Of what was granted, used.
-    used: u64,
-    /// Served today without a lease (Redis away, or before this instance's restart): the
-    /// others are told when Redis answers again.
-    local: u64,
-    /// The cluster's allowance for today is all handed out.
-    spent: bool,
-}
-
 /// This instance's part of one account's concurrency slots.
 #[derive(Default)]
 struct SlotState {
@@ -127,46 +114,12 @@ pub enum Refused {
 
 #[derive(Default)]
 pub struct Caps {
-    days: Mutex<HashMap<String, DayLease>>,
-    /// One lease request at a time per account, so a burst does not take many slices.
-    day_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each account's lease of its day (the period is the day's number).
+    days: Slices,
     slots: Mutex<HashMap<String, Arc<Mutex<SlotState>>>>,
 }
 
-enum Take {
-    Served,
-    Spent,
-    NeedLease,
-}
-
 impl Caps {
-    fn take_day(&self, key: &str, today: i64) -> Take {
-        let mut days = self.days.lock().unwrap_or_else(|p| p.into_inner());
-        let lease = match days.get_mut(key) {
-            Some(l) => l,
-            None => days.entry(key.to_owned()).or_default(),
-        };
-        if lease.day != today {
-            *lease = DayLease {
-                day: today,
-                ..DayLease::default()
-            };
-        }
-        if lease.used < lease.granted {
-            lease.used += 1;
-            Take::Served
-        } else if lease.spent {
-            Take::Spent
-        } else {
-            Take::NeedLease
-        }
-    }
-
-    fn day_gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut gates = self.day_gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates.entry(key.to_owned()).or_default().clone()
-    }
-
     fn slot_state(&self, key: &str) -> Arc<Mutex<SlotState>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         match slots.get(key) {
@@ -178,9 +131,9 @@ impl Caps {
     /// Whether the cluster has sent `account` its daily cap today (read by routing, which
     /// then offers the account no more today).
     pub fn day_spent(&self, account: &Account, today: i64) -> bool {
-        let days = self.days.lock().unwrap_or_else(|p| p.into_inner());
-        days.get(&account_key(account))
-            .is_some_and(|l| l.day == today && l.spent && l.used >= l.granted)
+        self.days.peek(&account_key(account), |l| {
+            l.is_some_and(|l| l.period == today && l.spent && l.used >= l.granted)
+        })
     }
 }
 
@@ -217,35 +170,17 @@ impl Cluster {
     /// cluster has sent the cap. Redis away: the local count (routing's own check) decides.
     async fn take_day(&self, account: &Account, cap: u64, today: i64) -> bool {
         let key = account_key(account);
+        let days = &self.caps.days;
         if !self.link.is_up() {
-            let mut days = self.caps.days.lock().unwrap_or_else(|p| p.into_inner());
-            let lease = days.entry(key).or_default();
-            if lease.day != today {
-                *lease = DayLease {
-                    day: today,
-                    ..DayLease::default()
-                };
-            }
-            lease.local += 1;
+            days.with(&key, today, |lease| lease.local += 1);
             return true;
         }
-        match self.caps.take_day(&key, today) {
+        let _turn = match days.take(&key, today).await {
             Take::Served => return true,
             Take::Spent => return false,
-            Take::NeedLease => {}
-        }
-        let gate = self.caps.day_gate(&key);
-        let _turn = gate.lock().await;
-        // Another request may have taken a slice while this one waited for its turn.
-        match self.caps.take_day(&key, today) {
-            Take::Served => return true,
-            Take::Spent => return false,
-            Take::NeedLease => {}
-        }
-        let counted = {
-            let days = self.caps.days.lock().unwrap_or_else(|p| p.into_inner());
-            days.get(&key).map_or(0, |l| l.granted + l.local)
+            Take::NeedLease(turn) => turn,
         };
+        let counted = days.with(&key, today, |l| l.granted + l.local);
         // What this instance has taken today: leased, served while Redis was away, or (after
         // a restart) what its database says it served.
         let floor = counted.max(account.lock_health().day_requests);
@@ -266,21 +201,16 @@ impl Cluster {
                 return true;
             }
         };
-        {
-            let mut days = self.caps.days.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(lease) = days.get_mut(&key)
-                && lease.day == today
-            {
-                // Raised to the floor in Redis: what it added was served without a lease.
-                lease.local += floor.saturating_sub(lease.granted + lease.local);
-                if grant == 0 {
-                    lease.spent = true;
-                } else {
-                    lease.granted += grant;
-                }
+        days.update(&key, today, |lease| {
+            // Raised to the floor in Redis: what it added was served without a lease.
+            lease.local += floor.saturating_sub(lease.granted + lease.local);
+            if grant == 0 {
+                lease.spent = true;
+            } else {
+                lease.granted += grant;
             }
-        }
-        matches!(self.caps.take_day(&key, today), Take::Served)
+        });
+        days.take_granted(&key, today)
     }
 
     /// A concurrency slot for `account` (capped at `cap` across the cluster), or `None` when
@@ -397,21 +327,19 @@ mod tests {
         assert_eq!(day_slice(1_000_000), 100);
     }
 
-    #[test]
-    fn a_lease_serves_what_it_granted_then_asks_again_or_is_spent() {
-        let caps = Caps::default();
-        assert!(matches!(caps.take_day("p/a", 7), Take::NeedLease));
-        {
-            let mut days = caps.days.lock().unwrap();
-            days.get_mut("p/a").unwrap().granted = 2;
-        }
-        assert!(matches!(caps.take_day("p/a", 7), Take::Served));
-        assert!(matches!(caps.take_day("p/a", 7), Take::Served));
-        assert!(matches!(caps.take_day("p/a", 7), Take::NeedLease));
-        caps.days.lock().unwrap().get_mut("p/a").unwrap().spent = true;
-        assert!(matches!(caps.take_day("p/a", 7), Take::Spent));
+    #[tokio::test]
+    async fn a_lease_serves_what_it_granted_then_asks_again_or_is_spent() {
+        let days = Slices::default();
+        let granted = |n| days.update("p/a", 7, |l| l.granted += n);
+        assert!(matches!(days.take("p/a", 7).await, Take::NeedLease(_)));
+        granted(2);
+        assert!(matches!(days.take("p/a", 7).await, Take::Served));
+        assert!(matches!(days.take("p/a", 7).await, Take::Served));
+        assert!(matches!(days.take("p/a", 7).await, Take::NeedLease(_)));
+        days.update("p/a", 7, |l| l.spent = true);
+        assert!(matches!(days.take("p/a", 7).await, Take::Spent));
         assert!(
-            matches!(caps.take_day("p/a", 8), Take::NeedLease),
+            matches!(days.take("p/a", 8).await, Take::NeedLease(_)),
             "a new day starts afresh"
         );
     }
