@@ -97,6 +97,27 @@ pub struct State {
     pub completed_streams: AtomicUsize,
     /// Jobs of `/v1/videos`.
     pub videos: crate::fake_videos::Jobs,
+    /// Requests being answered now (from the request's arrival until its answer is
+    /// built), and the most there ever were at once: a concurrency cap is seen here.
+    pub in_flight: AtomicUsize,
+    pub most_in_flight: AtomicUsize,
+}
+
+/// Counts one request in [`State::in_flight`] while it lives.
+struct Answering(Arc<State>);
+
+impl Answering {
+    fn new(state: &Arc<State>) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        Answering(state.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone)]
@@ -270,6 +291,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
     if parts.method != http::Method::POST {
         return error(405, "Method not allowed", "invalid_request_error", None);
     }
+    let _answering = Answering::new(&state);
     let key = parts
         .headers
         .get("authorization")

@@ -1106,3 +1106,188 @@ async fn a_request_served_by_b_appears_in_a_live_tail_and_the_cluster_minutes() 
     let res = admin(&c, "GET", "/api/usage/cluster?minutes=0", &Value::Null).await;
     assert_eq!(res.status, 400, "{}", res.text());
 }
+
+/// One provider whose single account carries a daily request cap and a concurrency cap.
+fn capped_config(fake: &FakeOpenAi, redis_url: &str, daily: u64, concurrency: u32) -> String {
+    let base = fake.base_url();
+    format!(
+        r#"
+[server]
+admin_key = "{ADMIN}"
+
+[cluster]
+redis_url = "{redis_url}"
+
+[[client_keys]]
+id = "tests"
+key = "{CLIENT}"
+
+[[providers]]
+name = "p"
+base_url = "{base}"
+[[providers.accounts]]
+name = "a1"
+api_key = "{K1}"
+daily_requests = {daily}
+max_concurrency = {concurrency}
+"#
+    )
+}
+
+/// Sends `n` requests from `workers` tasks spread over `proxies`; counts answers by status.
+async fn load(
+    proxies: &Arc<Vec<Proxy>>,
+    workers: usize,
+    each: usize,
+) -> std::collections::BTreeMap<u16, usize> {
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let proxies = proxies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for i in 0..each {
+                let p = &proxies[(worker + i) % proxies.len()];
+                let res = ask(p, CLIENT, "p/m1").await;
+                let status = res.status.as_u16();
+                assert!(
+                    matches!(status, 200 | 429 | 503),
+                    "{status}: {}",
+                    res.text()
+                );
+                seen.push(status);
+            }
+            seen
+        }));
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        for s in t.await.unwrap() {
+            *counts.entry(s).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_capped_at_40_requests_a_day_serves_at_most_40_across_three_instances() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies: Arc<Vec<Proxy>> = Arc::new(
+        (0..3)
+            .map(|_| Proxy::start(&capped_config(&fake, &redis.url(), 40, 1000), &[]))
+            .collect(),
+    );
+    for p in proxies.iter() {
+        wait_cluster(p, "connected").await;
+    }
+    let counts = load(&proxies, 9, 20).await;
+    let served = fake.requests().len();
+    let ok = counts.get(&200).copied().unwrap_or(0);
+    assert_eq!(ok, served, "{counts:?}");
+    // A slice is 2 requests (a twentieth of 40): never more than the cap, and at most one
+    // slice per instance left unused.
+    assert!(served <= 40, "{served} sent to the account: {counts:?}");
+    assert!(
+        served >= 40 - 3 * 2,
+        "{served} sent to the account: {counts:?}"
+    );
+    // The rest were told the account is at its daily limit, with when it frees up.
+    let res = ask(&proxies[1], CLIENT, "p/m1").await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert!(res.headers.contains_key("retry-after"), "{:?}", res.headers);
+    assert_eq!(fake.requests().len(), served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_capped_at_3_in_flight_has_at_most_3_at_the_fake_across_three_instances() {
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies: Arc<Vec<Proxy>> = Arc::new(
+        (0..3)
+            .map(|_| Proxy::start(&capped_config(&fake, &redis.url(), 100_000, 3), &[]))
+            .collect(),
+    );
+    for p in proxies.iter() {
+        wait_cluster(p, "connected").await;
+    }
+    // Each answer takes a while, so requests overlap across the instances.
+    fake.script(K1, vec![Fault::Stall(Duration::from_millis(40)); 400]);
+    let counts = load(&proxies, 12, 12).await;
+    let most = fake.state.most_in_flight.load(Ordering::SeqCst);
+    let ok = counts.get(&200).copied().unwrap_or(0);
+    assert!(
+        most <= 3,
+        "{most} in flight at once at the fake: {counts:?}"
+    );
+    // Each instance alone would allow 3: the cap is the cluster's, and it was reached.
+    assert_eq!(most, 3, "{counts:?}");
+    assert!(ok >= 12, "{counts:?}");
+    assert_eq!(ok, fake.requests().len());
+    // Slots are given back: once the load is over, every instance serves again.
+    for p in proxies.iter() {
+        let start = Instant::now();
+        loop {
+            let res = ask(p, CLIENT, "p/m1").await;
+            if res.status == 200 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{}: {}",
+                res.status,
+                res.text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A's dashboard overview in real Chromium (`tester/conformance/dashboard_cluster.py`) charts
+/// the requests B served among the cluster's per-minute figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_served_by_b_shows_in_a_overview_chart() {
+    let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
+        println!("skipped: set SWITCHYARD_PYTHON (cargo xtask ci does)");
+        return;
+    };
+    let fake = FakeOpenAi::start().await;
+    let redis = RedisServer::start();
+    let proxies = instances(&fake, &redis.url(), 2);
+    for p in &proxies {
+        wait_cluster(p, "connected").await;
+    }
+    let (a, b) = (&proxies[0], &proxies[1]);
+    for _ in 0..3 {
+        let res = ask(b, CLIENT, "p/m1").await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/cluster");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("conformance/dashboard_cluster.py"),
+    )
+    .arg(format!("http://{}", a.addr))
+    .arg(ADMIN)
+    .arg(CLIENT)
+    .arg(&shots)
+    .env("DASHBOARD_EXPECT", "3")
+    .env("PYTHONUNBUFFERED", "1")
+    .env("PYTHONDONTWRITEBYTECODE", "1");
+    let (_, stdout, stderr) = tokio::task::block_in_place(|| {
+        switchyard_tester::harness::run_with_timeout(cmd, Duration::from_secs(120))
+    });
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON report ({e}).\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.is_empty(),
+        "browser checks failed:\n{}\npassed: {}",
+        serde_json::to_string_pretty(failures).unwrap(),
+        report["checks"]
+    );
+    assert!(report["checks"].as_array().unwrap().len() >= 6, "{report}");
+    assert!(shots.join("12-overview-cluster.png").exists());
+}

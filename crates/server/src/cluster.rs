@@ -1,6 +1,6 @@
 //! Cluster mode: several instances behind one load balancer share what would otherwise make
-//! them work against each other (account cooldowns, per-key request rates, OAuth refreshes,
-//! management changes) through one Redis server.
+//! them work against each other (account cooldowns, per-key request rates, accounts' daily
+//! and concurrency caps, OAuth refreshes, management changes) through one Redis server.
 //!
 //! The hot path never waits on Redis in the common case: cooldowns arrive by subscription
 //! and are applied to each instance's own accounts, request rates are served from a leased
@@ -12,6 +12,7 @@
 //! one configuration, and the hooks into the request path stay one branch on an `Option`
 //! (nothing is added to the `App`), so single-machine mode pays nothing more.
 
+mod caps;
 mod changes;
 mod cooldowns;
 mod counters;
@@ -32,6 +33,7 @@ use switchyard_hub::ApiError;
 use crate::routing::limits::Limits;
 use crate::state::app::{Account, App};
 
+pub use caps::{Refused, Slot};
 pub use changes::Topic;
 pub use rows::Minute;
 
@@ -107,6 +109,8 @@ pub struct Cluster {
     inbox: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Outgoing>>>,
     health: cooldowns::Seen,
     leases: leases::Leases,
+    /// Accounts' daily and concurrency caps, held across the cluster.
+    caps: caps::Caps,
     sealer: Option<seal::Sealer>,
     /// Events sent and applied, and publications dropped while Redis was away.
     sent: AtomicU64,
@@ -187,6 +191,7 @@ pub fn start(app: &Arc<App>) -> Option<Running> {
         inbox: std::sync::Mutex::new(Some(inbox)),
         health: cooldowns::Seen::default(),
         leases: leases::Leases::default(),
+        caps: caps::Caps::default(),
         sealer,
         sent: AtomicU64::new(0),
         applied: AtomicU64::new(0),

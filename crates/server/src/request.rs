@@ -16,6 +16,7 @@ pub mod probe;
 pub mod record;
 pub mod resolve;
 pub mod video;
+mod walk;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

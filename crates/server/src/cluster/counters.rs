@@ -92,7 +92,11 @@ impl Cluster {
             if !self.link.is_up() {
                 continue;
             }
-            match self.sync_counters().await {
+            let synced = match self.sync_counters().await {
+                Ok(()) => self.sync_slots().await,
+                Err(e) => Err(e),
+            };
+            match synced {
                 Ok(()) => {
                     self.counter_syncs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The overview: requests, errors and tokens over a chosen range, the top models, providers
-//! and keys, fallbacks and cooldowns, and the proxy's own overhead from its metrics.
+//! and keys, fallbacks and cooldowns, and the proxy's own overhead from its metrics; in
+//! cluster mode also the whole cluster's requests per minute.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +89,7 @@ pub async fn page(app: &Arc<App>, query: Option<&str>) -> Page {
         .iter()
         .filter(|a| a.in_use && a.status != crate::api::accounts::AccountStatusView::Ok)
         .count();
+    let cluster = cluster_minutes().await;
     let (requests, errors, tokens, fallbacks) = figures.totals;
     let overhead = overhead_percentiles(&app.metrics.render());
     Ok(html! {
@@ -108,6 +110,9 @@ pub async fn page(app: &Arc<App>, query: Option<&str>) -> Page {
         }
         section { (chart::bars("Requests (errors in red)", "requests", &bars)) }
         section { (chart::bars("Tokens", "tokens", &token_bars)) }
+        @if let Some(cluster) = &cluster {
+            section #cluster-minutes { (cluster) }
+        }
         div.cards {
             @for (title, rows) in [("Top models", &figures.top[0]), ("Top providers", &figures.top[1]), ("Top client keys", &figures.top[2])] {
                 section {
@@ -116,6 +121,36 @@ pub async fn page(app: &Arc<App>, query: Option<&str>) -> Page {
                 }
             }
         }
+    })
+}
+
+/// The whole cluster's requests per minute over the last hour (every instance's, from the
+/// figures `/api/usage/cluster` serves), beside this instance's own charts; `None` in
+/// single-machine mode. Redis away: a note saying so instead of a chart.
+async fn cluster_minutes() -> Option<Markup> {
+    let cluster = crate::cluster::active()?;
+    Some(match cluster.minutes(60).await {
+        Ok(minutes) => {
+            let bars: Vec<Bar> = minutes
+                .iter()
+                .map(|m| Bar {
+                    label: chrono::DateTime::from_timestamp_millis(m.ts_ms)
+                        .unwrap_or_default()
+                        .format("%m-%d %H:%M")
+                        .to_string(),
+                    value: m.requests as f64,
+                    errors: m.errors as f64,
+                })
+                .collect();
+            let total: u64 = minutes.iter().map(|m| m.requests).sum();
+            html! {
+                (chart::bars("Cluster requests per minute, last hour, all instances (errors in red)", "requests", &bars))
+                p.muted { (total) " requests across the cluster in the last hour" }
+            }
+        }
+        Err(e) => html! {
+            p.muted { "The cluster's figures are unavailable: " (e.to_string()) }
+        },
     })
 }
 

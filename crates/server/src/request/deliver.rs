@@ -13,6 +13,7 @@ use crate::request::attempt::{Answer, Attempt};
 use crate::request::hygiene;
 use crate::request::record::Call;
 use crate::request::resolve::Target;
+use crate::request::walk::{Walk, Walked};
 use crate::routing::budgets::{Budget, Scope};
 use crate::routing::day_number;
 use crate::routing::select::{self, Ordered, Want};
@@ -82,6 +83,60 @@ struct Prepared {
     body: Value,
     /// Whether the upstream is asked for a stream (some providers only stream).
     upstream_stream: bool,
+}
+
+/// Chat's part of the shared walk: one [`Attempt`] per account with the translated body,
+/// which the target's last account takes instead of a copy.
+struct ChatWalk<'d, 'a> {
+    delivery: &'d Delivery<'a>,
+    pipeline: &'d Pipeline,
+    op: Operation,
+    stream: bool,
+    forwarded: Option<&'d ClientHeaders>,
+}
+
+impl Walk for ChatWalk<'_, '_> {
+    type Prepared = Option<Value>;
+    type Done = Answer;
+
+    async fn attempt(
+        &mut self,
+        call: &mut Call,
+        provider: &Provider,
+        account: &Arc<Account>,
+        target: &Target,
+        body: &mut Option<Value>,
+        last: bool,
+    ) -> Result<Answer, Failure> {
+        let this = if last { body.take() } else { body.clone() };
+        let Some(this) = this else {
+            return Err(Failure::request(ApiError::internal(
+                "the request body was already sent",
+            )));
+        };
+        let d = self.delivery;
+        let attempt = Attempt {
+            app: d.app,
+            provider,
+            account,
+            model: &target.model,
+            pipeline: self.pipeline,
+            op: self.op,
+            stream: self.stream,
+            session: d.session,
+            forwarded: self.forwarded,
+            deadline: d.deadline,
+            timeouts: d.live.config.timeouts,
+            count: d.count,
+        };
+        let sent = Instant::now();
+        let answer = attempt.run(call, this).await?;
+        // Headers in hand: the time to first byte the `fastest` strategy ranks by.
+        d.app
+            .latencies
+            .observe(&provider.name, &target.model, sent.elapsed());
+        Ok(answer)
+    }
 }
 
 impl<'a> Delivery<'a> {
@@ -202,76 +257,28 @@ impl<'a> Delivery<'a> {
             upstream_stream,
         } = self.prepare(call, provider, target, (op, format), body)?;
         let forwarded = self.client_headers.for_format(pipeline.provider);
-        let budgets = Budgets::of(self.app, self.live, provider);
-        if let Err(spent) = budgets.provider() {
-            return Ok(TargetTried::Failed(Box::new(spent), pipeline));
-        }
-        let order = self.order(provider, target);
-        let mut first: Option<Failure> = None;
+        let mut walk = ChatWalk {
+            delivery: self,
+            pipeline: &pipeline,
+            op,
+            stream: upstream_stream,
+            forwarded,
+        };
         let mut body = Some(body);
-        let count = order.accounts.len();
-        for (i, account) in order.accounts.into_iter().enumerate() {
-            if let Err(spent) = budgets.account(&account.name) {
-                first.get_or_insert(spent);
-                continue;
-            }
-            let Some(slot) = account.acquire() else {
-                continue;
-            };
-            // Each attempt consumes a body; the last takes the original instead of a copy.
-            let this = if i + 1 == count {
-                body.take()
-            } else {
-                body.clone()
-            };
-            let Some(this) = this else { break };
-            call.attempting(&account.name);
-            account.lock_health().day_requests += 1;
-            let attempt = Attempt {
-                app: self.app,
-                provider,
-                account: &account,
-                model: &target.model,
-                pipeline: &pipeline,
-                op,
-                stream: upstream_stream,
-                session: self.session,
-                forwarded,
-                deadline: self.deadline,
-                timeouts: self.live.config.timeouts,
-                count: self.count,
-            };
-            let sent = Instant::now();
-            let failure = match attempt.run(call, this).await {
-                Ok(answer) => {
-                    // Headers in hand: the time to first byte the `fastest` strategy ranks by.
-                    self.app
-                        .latencies
-                        .observe(&provider.name, &target.model, sent.elapsed());
-                    self.succeeded(call, provider, &account, &target.model);
-                    return Ok(TargetTried::Delivered(Box::new(Delivered {
-                        pipeline,
-                        ctx,
-                        provider,
-                        slot,
-                        answer,
-                    })));
-                }
-                Err(failure) => failure,
-            };
-            self.charge(call, provider, &account, &target.model, &failure);
-            match judge(provider, &target.model, format, failure, &mut first) {
-                Verdict::Next => {}
-                Verdict::Failed(f) => return Ok(TargetTried::Failed(Box::new(f), pipeline)),
-                Verdict::Stop(f) => return Ok(TargetTried::Stop(Box::new(f), pipeline)),
-            }
-        }
-        Ok(match first {
-            Some(f) => TargetTried::Failed(Box::new(f), pipeline),
-            None => TargetTried::Unavailable(
-                Box::new(unavailable(provider, &target.model, order.earliest_free)),
+        let walked = self
+            .walk_accounts(call, provider, target, format, &mut walk, &mut body)
+            .await;
+        Ok(match walked {
+            Walked::Done(answer, slot) => TargetTried::Delivered(Box::new(Delivered {
                 pipeline,
-            ),
+                ctx,
+                provider,
+                slot,
+                answer,
+            })),
+            Walked::Failed(f) => TargetTried::Failed(Box::new(f), pipeline),
+            Walked::Unavailable(f) => TargetTried::Unavailable(Box::new(f), pipeline),
+            Walked::Stop(f) => TargetTried::Stop(Box::new(f), pipeline),
         })
     }
 

@@ -11,7 +11,7 @@ pub mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -24,9 +24,10 @@ use switchyard_provider::{ClientHeaders, Failure, UpstreamRequest};
 
 use crate::http::respond::{self, Body};
 use crate::request::attempt::{error_chain, hide_credentials, read_upstream};
-use crate::request::deliver::{self, Budgets, Delivery, Verdict};
+use crate::request::deliver::{self, Delivery};
 use crate::request::record::{CLIENT_CLOSED, Call};
 use crate::request::resolve::{self, Target};
+use crate::request::walk::{Walk, WalkTargets};
 use crate::request::{Endpoint, intake};
 use crate::state::app::{Account, App, InFlight, Provider, Snapshot};
 use crate::state::credentials;
@@ -405,6 +406,54 @@ struct Media<'a> {
     op: Operation,
 }
 
+/// The pass-through endpoints' part of the shared walk: each target gets the upload with
+/// its model named, and an upload that went upstream is not sent to another account.
+struct MediaWalk<'m> {
+    media: &'m Media<'m>,
+    taken: &'m Taken,
+}
+
+impl Walk for MediaWalk<'_> {
+    type Prepared = Upload;
+    type Done = Response<Incoming>;
+
+    async fn attempt(
+        &mut self,
+        call: &mut Call,
+        provider: &Provider,
+        account: &Arc<Account>,
+        target: &Target,
+        upload: &mut Upload,
+        _last: bool,
+    ) -> Result<Response<Incoming>, Failure> {
+        self.media
+            .attempt(call, provider, account, &target.model, upload)
+            .await
+    }
+
+    fn may_go_on(&self, upload: &Upload) -> bool {
+        !upload.spent()
+    }
+}
+
+impl WalkTargets for MediaWalk<'_> {
+    fn serves(&self, provider: &Provider) -> bool {
+        provider.executor.serves(self.media.op).is_some()
+    }
+
+    fn prepare(
+        &mut self,
+        call: &mut Call,
+        _provider: &Provider,
+        target: &Target,
+    ) -> Result<Upload, Failure> {
+        call.trace_folder(Format::OpenAi, &target.model);
+        self.taken
+            .for_model(&target.model)
+            .map_err(Failure::request)
+    }
+}
+
 impl<'a> Media<'a> {
     /// Tries each target and each of its accounts in the strategy's order until one
     /// answers with success.
@@ -414,90 +463,8 @@ impl<'a> Media<'a> {
         targets: &[Target],
         taken: &Taken,
     ) -> Result<(Response<Incoming>, InFlight), Failure> {
-        let app = self.delivery.app;
-        let live = self.delivery.live;
-        let mut first: Option<Failure> = None;
-        for (index, target) in targets.iter().enumerate() {
-            let provider = live.providers.get(target.provider).ok_or_else(|| {
-                Failure::request(ApiError::internal("resolved provider is missing"))
-            })?;
-            if provider.executor.serves(self.op).is_none() {
-                continue;
-            }
-            call.targeting(index, &provider.name, &target.model);
-            call.trace_folder(Format::OpenAi, &target.model);
-            let upload = taken.for_model(&target.model).map_err(Failure::request)?;
-            let budgets = Budgets::of(app, live, provider);
-            if let Err(spent) = budgets.provider() {
-                first.get_or_insert(spent);
-                continue;
-            }
-            let order = self.delivery.order(provider, target);
-            let mut target_first: Option<Failure> = None;
-            let mut tried = false;
-            for account in order.accounts {
-                if let Err(spent) = budgets.account(&account.name) {
-                    target_first.get_or_insert(spent);
-                    continue;
-                }
-                let Some(slot) = account.acquire() else {
-                    continue;
-                };
-                tried = true;
-                call.attempting(&account.name);
-                account.lock_health().day_requests += 1;
-                let failure = match self
-                    .attempt(call, provider, &account, &target.model, &upload)
-                    .await
-                {
-                    Ok(res) => {
-                        self.delivery
-                            .succeeded(call, provider, &account, &target.model);
-                        return Ok((res, slot));
-                    }
-                    Err(f) => f,
-                };
-                self.delivery
-                    .charge(call, provider, &account, &target.model, &failure);
-                match deliver::judge(
-                    provider,
-                    &target.model,
-                    Format::OpenAi,
-                    failure,
-                    &mut target_first,
-                ) {
-                    Verdict::Next => {}
-                    Verdict::Failed(f) => {
-                        target_first = Some(f);
-                        break;
-                    }
-                    Verdict::Stop(f) => return Err(f),
-                }
-                if upload.spent() {
-                    // The streamed upload went to this account and cannot be sent again.
-                    return Err(target_first.or(first).unwrap_or_else(|| {
-                        Failure::connection("the upload was sent upstream and failed")
-                    }));
-                }
-            }
-            let failed = match target_first {
-                Some(f) => f,
-                None if !tried => {
-                    deliver::unavailable(provider, &target.model, order.earliest_free)
-                }
-                None => continue,
-            };
-            first.get_or_insert(failed);
-        }
-        let mut failure =
-            first.ok_or_else(|| Failure::request(ApiError::internal("no target to try")))?;
-        if let Some(until) = deliver::earliest_free(live, targets) {
-            let wait = until
-                .duration_since(switchyard_hub::clock::now())
-                .unwrap_or_default();
-            failure.retry_after = Some(wait.max(Duration::from_secs(1)));
-        }
-        Err(failure)
+        let mut walk = MediaWalk { media: self, taken };
+        self.delivery.walk_targets(call, targets, &mut walk).await
     }
 
     /// One try on one account.

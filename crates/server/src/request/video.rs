@@ -31,10 +31,11 @@ use switchyard_provider::{Failure, UpstreamRequest};
 
 use crate::http::respond::{self, Body};
 use crate::request::attempt::{error_chain, hide_credentials, read_upstream};
-use crate::request::deliver::{self, Budgets, Delivery, Verdict};
+use crate::request::deliver::{self, Delivery};
 use crate::request::media::multipart;
 use crate::request::record::Call;
 use crate::request::resolve::{self, Target};
+use crate::request::walk::{Walk, WalkTargets};
 use crate::request::{Endpoint, EndpointKind, intake};
 use crate::state::app::{Account, App, Provider, Snapshot};
 use crate::state::credentials;
@@ -293,6 +294,87 @@ impl Started {
     }
 }
 
+/// Video jobs' part of the shared walk: each target gets the create body in its upstream's
+/// format, and an account took the job once it answered with the job's id.
+struct VideoWalk<'w> {
+    delivery: &'w Delivery<'w>,
+    ask: &'w Ask,
+    client: Client,
+}
+
+/// The create body for one target, and whether its upstream speaks OpenAI's video API.
+struct VideoBody {
+    body: Value,
+    upstream_openai: bool,
+}
+
+impl Walk for VideoWalk<'_> {
+    type Prepared = VideoBody;
+    type Done = Started;
+
+    async fn attempt(
+        &mut self,
+        call: &mut Call,
+        provider: &Provider,
+        account: &Arc<Account>,
+        target: &Target,
+        prepared: &mut VideoBody,
+        _last: bool,
+    ) -> Result<Started, Failure> {
+        let polled = start_on(
+            self.delivery,
+            call,
+            provider,
+            account,
+            &target.model,
+            &prepared.body,
+        )
+        .await?;
+        if polled.id.is_none() {
+            return Err(Failure::request(ApiError::bad_gateway(
+                "the upstream took the video job but gave no id for it",
+            )));
+        }
+        Ok(Started {
+            provider: provider.name.clone(),
+            account: account.name.clone(),
+            model: target.model.clone(),
+            upstream_openai: prepared.upstream_openai,
+            polled,
+        })
+    }
+}
+
+impl WalkTargets for VideoWalk<'_> {
+    fn serves(&self, provider: &Provider) -> bool {
+        provider.executor.serves(Operation::Videos).is_some()
+    }
+
+    fn prepare(
+        &mut self,
+        call: &mut Call,
+        provider: &Provider,
+        target: &Target,
+    ) -> Result<VideoBody, Failure> {
+        let format = provider
+            .executor
+            .serves(Operation::Videos)
+            .unwrap_or(Format::OpenAi);
+        let upstream_openai = format != Format::Gemini;
+        call.trace_folder(format, &target.model);
+        let body = if upstream_openai {
+            wire::openai_body(self.ask, self.client == Client::OpenAi, &target.model)
+        } else {
+            wire::gemini_body(self.ask, self.client != Client::OpenAi, &target.model)
+        }
+        .map_err(Failure::request)?;
+        Ok(VideoBody {
+            body,
+            upstream_openai,
+        })
+    }
+}
+
 /// Tries each target and each of its accounts in the strategy's order until an upstream
 /// takes the job.
 async fn begin(
@@ -302,90 +384,14 @@ async fn begin(
     ask: &Ask,
     client: Client,
 ) -> Result<Started, Failure> {
-    let app = delivery.app;
-    let live = delivery.live;
-    let mut first: Option<Failure> = None;
-    for (index, target) in targets.iter().enumerate() {
-        let provider = live
-            .providers
-            .get(target.provider)
-            .ok_or_else(|| Failure::request(ApiError::internal("resolved provider is missing")))?;
-        let Some(format) = provider.executor.serves(Operation::Videos) else {
-            continue;
-        };
-        let upstream_openai = format != Format::Gemini;
-        call.targeting(index, &provider.name, &target.model);
-        call.trace_folder(format, &target.model);
-        let body = if upstream_openai {
-            wire::openai_body(ask, client == Client::OpenAi, &target.model)
-        } else {
-            wire::gemini_body(ask, client != Client::OpenAi, &target.model)
-        }
-        .map_err(Failure::request)?;
-        let budgets = Budgets::of(app, live, provider);
-        if let Err(spent) = budgets.provider() {
-            first.get_or_insert(spent);
-            continue;
-        }
-        let order = delivery.order(provider, target);
-        let mut target_first: Option<Failure> = None;
-        let mut tried = false;
-        for account in order.accounts {
-            if let Err(spent) = budgets.account(&account.name) {
-                target_first.get_or_insert(spent);
-                continue;
-            }
-            let Some(_slot) = account.acquire() else {
-                continue;
-            };
-            tried = true;
-            call.attempting(&account.name);
-            account.lock_health().day_requests += 1;
-            let tried_once = start_on(delivery, call, provider, &account, &target.model, &body)
-                .await
-                .and_then(|polled| match polled.id {
-                    Some(_) => Ok(polled),
-                    None => Err(Failure::request(ApiError::bad_gateway(
-                        "the upstream took the video job but gave no id for it",
-                    ))),
-                });
-            let failure = match tried_once {
-                Ok(polled) => {
-                    delivery.succeeded(call, provider, &account, &target.model);
-                    return Ok(Started {
-                        provider: provider.name.clone(),
-                        account: account.name.clone(),
-                        model: target.model.clone(),
-                        upstream_openai,
-                        polled,
-                    });
-                }
-                Err(f) => f,
-            };
-            delivery.charge(call, provider, &account, &target.model, &failure);
-            match deliver::judge(
-                provider,
-                &target.model,
-                delivery.client,
-                failure,
-                &mut target_first,
-            ) {
-                Verdict::Next => {}
-                Verdict::Failed(f) => {
-                    target_first = Some(f);
-                    break;
-                }
-                Verdict::Stop(f) => return Err(f),
-            }
-        }
-        let failed = match target_first {
-            Some(f) => f,
-            None if !tried => deliver::unavailable(provider, &target.model, order.earliest_free),
-            None => continue,
-        };
-        first.get_or_insert(failed);
-    }
-    Err(first.unwrap_or_else(|| Failure::request(ApiError::internal("no target to try"))))
+    let mut walk = VideoWalk {
+        delivery,
+        ask,
+        client,
+    };
+    // The slot is freed at once: the job runs upstream, not on this connection.
+    let (started, _slot) = delivery.walk_targets(call, targets, &mut walk).await?;
+    Ok(started)
 }
 
 /// One start on one account: the create request, its answer read.

@@ -41,6 +41,8 @@ pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
             let mut h = account.lock_health();
             h.roll_day(want.today);
             let day_full = account.daily_requests.is_some_and(|n| h.day_requests >= n)
+                || (account.daily_requests.is_some()
+                    && crate::cluster::active().is_some_and(|c| c.day_spent(account, want.today)))
                 || account.daily_tokens.is_some_and(|n| h.day_tokens >= n);
             h.check(want.model, want.now)
                 .and_then(|()| {

@@ -220,7 +220,7 @@ impl Account {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| InFlight(self.clone()))
+            .map(|_| InFlight(self.clone(), None))
     }
 
     /// The row that keeps this account's state across restarts.
@@ -301,8 +301,16 @@ fn status_key(h: &Health) -> u64 {
     hasher.finish()
 }
 
-/// One request in flight on an account; dropping it frees the slot.
-pub struct InFlight(Arc<Account>);
+/// One request in flight on an account; dropping it frees the slot (and, in cluster mode,
+/// the account's cluster-wide slot with it).
+pub struct InFlight(Arc<Account>, Option<crate::cluster::Slot>);
+
+impl InFlight {
+    /// Holds the account's cluster-wide slot as long as this one.
+    pub fn share(&mut self, slot: Option<crate::cluster::Slot>) {
+        self.1 = slot;
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
