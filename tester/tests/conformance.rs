@@ -104,6 +104,33 @@ fn usage_rows(proxy: &Proxy) -> Vec<Row> {
     .collect()
 }
 
+/// Every answer's usage row records the prompt-cache reads its provider reported (none
+/// where the provider has no cache notion); token counts read nothing from a cache.
+fn check_cached_rows(report: &Value, rows: &[Row]) {
+    for provider in PROVIDERS {
+        let model = alias(&provider);
+        let answered: u64 = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["provider"] == model.as_str() && c["scenario"] != "count")
+            .map(|c| c["requests"].as_u64().unwrap())
+            .sum();
+        let cached: Vec<i64> = rows.iter().filter(|r| r.3 == model).map(|r| r.4).collect();
+        match provider.cache {
+            Cache::Reports { read, .. } => {
+                let hits = cached.iter().filter(|&&c| c == read as i64).count() as u64;
+                assert_eq!(hits, answered, "{model}: cached tokens per row {cached:?}");
+                assert!(
+                    cached.iter().all(|&c| c == read as i64 || c == 0),
+                    "{model}: {cached:?}"
+                );
+            }
+            Cache::NoNotion => assert!(cached.iter().all(|&c| c == 0), "{model}: {cached:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_sdks_work_in_every_client_format_against_every_provider_format() {
     let Some(python) = std::env::var_os("SWITCHYARD_PYTHON") else {
@@ -179,30 +206,7 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
             .all(|(_, status, _, model, _)| *status == 200 && expected_cached(model).is_some()),
         "{rows:?}"
     );
-    // Every answer's row records the prompt-cache reads its provider reported (none where
-    // the provider has no cache notion); token counts read nothing from a cache.
-    for provider in PROVIDERS {
-        let model = alias(&provider);
-        let answered: u64 = report["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["provider"] == model.as_str() && c["scenario"] != "count")
-            .map(|c| c["requests"].as_u64().unwrap())
-            .sum();
-        let cached: Vec<i64> = rows.iter().filter(|r| r.3 == model).map(|r| r.4).collect();
-        match provider.cache {
-            Cache::Reports { read, .. } => {
-                let hits = cached.iter().filter(|&&c| c == read as i64).count() as u64;
-                assert_eq!(hits, answered, "{model}: cached tokens per row {cached:?}");
-                assert!(
-                    cached.iter().all(|&c| c == read as i64 || c == 0),
-                    "{model}: {cached:?}"
-                );
-            }
-            Cache::NoNotion => assert!(cached.iter().all(|&c| c == 0), "{model}: {cached:?}"),
-        }
-    }
+    check_cached_rows(&report, &rows);
     // Token counts are estimated locally, so those rows may name no provider; every other
     // row names the provider that answered.
     let counted: u64 = report["cases"]
