@@ -3,7 +3,11 @@
 
 Every client API is run against every provider alias given, in each scenario:
 
-* text        the fake's text arrives intact (and usage, where the API reports it);
+* text        the fake's text arrives intact (and usage, where the API reports it), with
+              the prompt-cache reads the provider reported in the client's own usage field
+              (chat ``prompt_tokens_details.cached_tokens``, Responses
+              ``input_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``
+              and ``cache_creation_input_tokens``, Gemini ``cached_content_token_count``);
 * tool        a tool named ``Run_Cmd`` (mixed case, so a name that is not round-tripped
               byte-exact shows) is declared and called, its result goes back with the SDK's
               own types, and the final answer carries ``after tool:`` and the output;
@@ -19,8 +23,11 @@ Usage:
     sdk_matrix.py BASE_URL CLIENT_KEY ALIAS [ALIAS...] [--expect JSON] [--only TEXT]
 
 ``--expect`` maps an alias to what its fake says:
-``{"m_openai": {"text": ["Hello from the fake", "tok0 tok1 tok2 "]}}``; without it any
-non-empty text passes. ``--only`` runs the cases whose name contains TEXT.
+``{"m_openai": {"text": ["Hello from the fake", "tok0 tok1 tok2 "], "cache": {"read": 3}}}``;
+without ``text`` any non-empty text passes. ``cache`` is what the provider reports of its
+prompt cache: ``{"read": N, "write": M}`` (``write`` only Anthropic-shaped providers report),
+or ``"none"`` for a provider with no cache notion, whose answers must then report no cache
+reads in any client format; without ``cache`` the cache fields are not checked. ``--only`` runs the cases whose name contains TEXT.
 
 Prints a JSON report ``{"passed", "failed", "requests", "cases": [...]}`` on stdout, where
 ``requests`` counts the HTTP requests sent to the proxy, and exits 1 if any case failed.
@@ -46,6 +53,8 @@ SCHEMA = {
     "required": ["cmd"],
 }
 TIMEOUT = 60.0
+# A usage field the client format does not have (only Anthropic's has cache writes).
+NO_FIELD = object()
 
 
 class CheckFailed(Exception):
@@ -141,7 +150,7 @@ def chat_call(mode, oa, alias, messages, tools, think):
         check(r.choices, f"no choices: {r}")
         return chat_turn_from_message(r.choices[0].message, r.choices[0].finish_reason, r.usage)
     if mode == "helper":
-        with oa.chat.completions.stream(**kw) as s:
+        with oa.chat.completions.stream(**kw, stream_options={"include_usage": True}) as s:
             for _ in s:
                 pass
             final = s.get_final_completion()
@@ -220,8 +229,9 @@ def run_chat(mode):
         else:
             ctx.check_text(alias, turn)
             check(turn.stop == "stop", f"finish_reason {turn.stop!r}, expected 'stop'")
-        if mode != "helper":
-            check(turn.usage is not None, "no usage")
+        check(turn.usage is not None, "no usage")
+        details = turn.usage.prompt_tokens_details
+        ctx.check_cache(alias, details.cached_tokens if details else None)
 
     return run
 
@@ -314,6 +324,8 @@ def run_responses(mode):
             ctx.check_text(alias, turn)
             check(turn.stop == "completed", f"status {turn.stop!r}, expected 'completed'")
         check(turn.usage is not None, "no usage")
+        details = turn.usage.input_tokens_details
+        ctx.check_cache(alias, details.cached_tokens if details else None)
 
     return run
 
@@ -378,7 +390,13 @@ def anthropic_raw_stream(an, kw):
             open_blocks.discard(ev.index)
         elif ev.type == "message_delta":
             stop = ev.delta.stop_reason
-            usage = ev.usage
+            # Cumulative totals: a field the delta carries overwrites message_start's, one
+            # it omits keeps it (what the SDK's own accumulator does).
+            for field in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                value = getattr(ev.usage, field, None)
+                if value is not None:
+                    setattr(usage, field, value)
+            usage.output_tokens = ev.usage.output_tokens
     check(seen[:1] == ["message_start"], f"first event {seen[:1]}, expected message_start")
     check(not open_blocks, f"blocks never stopped: {sorted(open_blocks)}")
     check("message_stop" in seen, "no message_stop")
@@ -437,6 +455,9 @@ def run_anthropic(mode):
             ctx.check_text(alias, turn)
             check(turn.stop == "end_turn", f"stop_reason {turn.stop!r}, expected 'end_turn'")
         check(turn.usage is not None and turn.usage.output_tokens is not None, "no usage")
+        ctx.check_cache(
+            alias, turn.usage.cache_read_input_tokens, turn.usage.cache_creation_input_tokens
+        )
 
     return run
 
@@ -551,6 +572,7 @@ def run_gemini(mode):
             ctx.check_text(alias, turn)
             check(turn.stop == gt.FinishReason.STOP, f"finish_reason {turn.stop!r}, expected STOP")
         check(turn.usage is not None, "no usage_metadata")
+        ctx.check_cache(alias, turn.usage.cached_content_token_count)
 
     return run
 
@@ -601,6 +623,26 @@ class Context:
             ),
         )
         self.notes = {}
+
+    def check_cache(self, alias, read, write=NO_FIELD):
+        """Checks the prompt-cache counts a client read from its own usage field against
+        what the provider reported (``--expect``'s ``cache``); ``write`` is Anthropic's
+        ``cache_creation_input_tokens``, which only that format has a place for."""
+        cache = self.expect.get(alias, {}).get("cache")
+        if cache is None:
+            return
+        if cache == "none":
+            # No cache notion upstream: nothing may claim a cache hit.
+            check(not read, f"cached tokens {read!r} from a provider with no prompt cache")
+            if write is not NO_FIELD:
+                check(not write, f"cache writes {write!r} from a provider with no prompt cache")
+            self.notes["cache"] = "none"
+            return
+        check(read == cache["read"], f"cached tokens {read!r}, expected {cache['read']}")
+        if write is not NO_FIELD:
+            want = cache.get("write", 0)
+            check((write or 0) == want, f"cache writes {write!r}, expected {want}")
+        self.notes["cached_tokens"] = read
 
     def check_text(self, alias, turn):
         wanted = self.expect.get(alias, {}).get("text")

@@ -44,6 +44,8 @@ pub mod media;
 
 pub const PROMPT_TOKENS: u64 = 11;
 pub const COMPLETION_TOKENS: u64 = 7;
+/// Prompt tokens every answer reports as read from the prompt cache.
+pub const CACHED_TOKENS: u64 = 3;
 pub const REPLY: &str = "Hello from the fake";
 /// The reasoning text `#think` sends.
 pub const REASONING: &str = "Thinking it over in the fake";
@@ -483,7 +485,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<FakeBody>
     let usage = json!({
         "prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
         "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
-        "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 0}
+        "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS}, "completion_tokens_details": {"reasoning_tokens": 0}
     });
     let no_usage = directive("nousage").is_some();
     let reasoning = directive("think").map(|_| REASONING.to_owned());

@@ -37,6 +37,19 @@ pub enum Capability {
     Errors,
 }
 
+/// What a provider reports of its prompt cache on every answer, in its own usage shape
+/// (Anthropic `cache_read_input_tokens`/`cache_creation_input_tokens`, OpenAI chat
+/// `prompt_tokens_details.cached_tokens`, Responses `input_tokens_details.cached_tokens`,
+/// Gemini `cachedContentTokenCount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Tokens read from the cache, and (Anthropic only) written to it.
+    Reports { read: u64, write: u64 },
+    /// The provider has no cache notion it reports (Kiro's `metricsEvent` counts input and
+    /// output only; Cursor reports no token counts at all): no client may see a cache hit.
+    NoNotion,
+}
+
 /// A fake provider as the matrix sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Provider {
@@ -57,6 +70,8 @@ pub struct Provider {
     /// The fake signs its reasoning (a thinking signature, encrypted reasoning, a thought
     /// signature), which clients must get back to replay it.
     pub signs_reasoning: bool,
+    /// The prompt-cache counts every answer reports.
+    pub cache: Cache,
 }
 
 use Capability::{Errors, Images, Reasoning, Text, Tools};
@@ -76,6 +91,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: r#"{"cmd":"echo switchyard-tool-ok"}"#,
         reasoning: fake_openai::REASONING,
         signs_reasoning: false,
+        cache: Cache::Reports {
+            read: fake_openai::CACHED_TOKENS,
+            write: 0,
+        },
     },
     Provider {
         kind: "claude",
@@ -86,6 +105,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_anthropic::TOOL_ARGS,
         reasoning: fake_anthropic::THINKING,
         signs_reasoning: true,
+        cache: Cache::Reports {
+            read: fake_anthropic::CACHE_READ_INPUT_TOKENS,
+            write: fake_anthropic::CACHE_CREATION_INPUT_TOKENS,
+        },
     },
     Provider {
         kind: "openai-responses",
@@ -96,6 +119,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_responses::TOOL_ARGS,
         reasoning: fake_anthropic::THINKING,
         signs_reasoning: true,
+        cache: Cache::Reports {
+            read: fake_responses::CACHED_TOKENS,
+            write: 0,
+        },
     },
     Provider {
         kind: "gemini",
@@ -106,6 +133,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_gemini::TOOL_ARGS,
         reasoning: fake_gemini::THINKING,
         signs_reasoning: true,
+        cache: Cache::Reports {
+            read: fake_gemini::CACHED_CONTENT_TOKEN_COUNT,
+            write: 0,
+        },
     },
     Provider {
         kind: "kiro",
@@ -117,6 +148,7 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: r#"{"cmd":"echo switchyard-tool-ok"}"#,
         reasoning: fake_kiro::THINKING,
         signs_reasoning: true,
+        cache: Cache::NoNotion,
     },
     Provider {
         kind: "cursor",
@@ -128,6 +160,7 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_cursor::TOOL_ARGS,
         reasoning: fake_cursor::THINKING,
         signs_reasoning: false,
+        cache: Cache::NoNotion,
     },
     Provider {
         kind: "codex",
@@ -139,6 +172,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_responses::TOOL_ARGS,
         reasoning: fake_anthropic::THINKING,
         signs_reasoning: true,
+        cache: Cache::Reports {
+            read: fake_responses::CACHED_TOKENS,
+            write: 0,
+        },
     },
     Provider {
         kind: "gemini-cli",
@@ -150,6 +187,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: fake_gemini::TOOL_ARGS,
         reasoning: fake_gemini::THINKING,
         signs_reasoning: true,
+        cache: Cache::Reports {
+            read: fake_gemini::CACHED_CONTENT_TOKEN_COUNT,
+            write: 0,
+        },
     },
     Provider {
         kind: "copilot",
@@ -161,6 +202,10 @@ pub const PROVIDERS: [Provider; 9] = [
         tool_args: r#"{"cmd":"echo switchyard-tool-ok"}"#,
         reasoning: fake_openai::REASONING,
         signs_reasoning: false,
+        cache: Cache::Reports {
+            read: fake_openai::CACHED_TOKENS,
+            write: 0,
+        },
     },
 ];
 

@@ -13,79 +13,122 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchyard_tester::fake_anthropic::FakeAnthropic;
-use switchyard_tester::fake_cursor::FakeCursor;
-use switchyard_tester::fake_gemini::FakeGemini;
-use switchyard_tester::fake_kiro::FakeKiro;
-use switchyard_tester::fake_openai::FakeOpenAi;
-use switchyard_tester::fake_responses::FakeResponses;
-use switchyard_tester::harness::{Proxy, run_with_timeout};
+use switchyard_tester::harness::{Proxy, run_with_timeout, scratch_dir};
+use switchyard_tester::matrix::{Cache, PROVIDERS, Provider, RunningFake};
 
 const CLIENT_KEY: &str = "sk-client-conformance-0001";
 /// The whole matrix, a few hundred requests, takes well under a minute on loopback.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The provider aliases the matrix runs against: `(alias, provider, kind, model)`.
-const PROVIDERS: [(&str, &str, &str, &str); 6] = [
-    ("m_openai", "p_openai", "openai", "gpt-test"),
-    ("m_claude", "p_claude", "claude", "claude-test"),
-    (
-        "m_responses",
-        "p_responses",
-        "openai-responses",
-        "gpt-resp-test",
-    ),
-    ("m_gemini", "p_gemini", "gemini", "gemini-2.5-flash"),
-    ("m_kiro", "p_kiro", "kiro", "claude-sonnet-4.5"),
-    ("m_cursor", "p_cursor", "cursor", "cursor-test"),
-];
-
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance/sdk_matrix.py")
 }
 
-fn config(base_urls: &[String; 6]) -> String {
-    let mut c = format!("[[client_keys]]\nid = \"conformance\"\nkey = \"{CLIENT_KEY}\"\n");
-    for ((_, provider, kind, model), url) in PROVIDERS.iter().zip(base_urls) {
-        c.push_str(&format!(
-            "\n[[providers]]\nname = \"{provider}\"\nkind = \"{kind}\"\nbase_url = \"{url}\"\nmodels = [\"{model}\"]\n[[providers.accounts]]\nname = \"main\"\napi_key = \"sk-upstream-{provider}-0001\"\n"
+/// The alias a provider is served under: no slash, as Gemini clients put the model in the
+/// URL path.
+fn alias(provider: &Provider) -> String {
+    format!("m_{}", provider.kind.replace('-', "_"))
+}
+
+/// One fake of every provider format in [`PROVIDERS`] (the subscription backends logged in
+/// as their vendor's tool would be) behind one proxy.
+async fn scenario(env: &[(&str, &str)]) -> (Vec<(Provider, RunningFake)>, Proxy) {
+    let mut fakes = Vec::new();
+    for provider in PROVIDERS {
+        fakes.push((provider, RunningFake::start(provider.kind).await));
+    }
+    let mut config = format!("[[client_keys]]\nid = \"conformance\"\nkey = \"{CLIENT_KEY}\"\n");
+    let mut aliases = String::from("\n[aliases]\n");
+    for (provider, fake) in &fakes {
+        let name = format!("p_{}", alias(provider));
+        config.push_str(&fake.config(&name, provider.kind, provider.model));
+        aliases.push_str(&format!(
+            "{} = \"{name}/{}\"\n",
+            alias(provider),
+            provider.model
         ));
     }
-    // Aliases without a slash: Gemini clients put the model in the URL path.
-    c.push_str("\n[aliases]\n");
-    for (alias, provider, _, model) in PROVIDERS {
-        c.push_str(&format!("{alias} = \"{provider}/{model}\"\n"));
+    config.push_str(&aliases);
+    let dir = scratch_dir("conformance");
+    std::fs::write(dir.join("config.toml"), &config).unwrap();
+    for (provider, fake) in &fakes {
+        fake.log_in(&dir, &format!("p_{}", alias(provider)));
     }
-    c
+    let proxy = Proxy::start_in(dir, &config, env);
+    (fakes, proxy)
 }
 
-/// What each fake says to a plain prompt: fake OpenAI streams `tok0 tok1 tok2 ` and answers
-/// [`switchyard_tester::fake_openai::REPLY`] otherwise; the others always say their REPLY.
+/// What each fake says to a plain prompt, streamed or not, and what it reports of its
+/// prompt cache (or that it has none), for the script to check in every client format.
 fn expectations() -> Value {
-    use switchyard_tester::{
-        fake_anthropic, fake_cursor, fake_gemini, fake_openai, fake_responses,
-    };
-    // The Kiro fake says the Anthropic fake's words.
-    json!({
-        "m_openai": {"text": [fake_openai::REPLY, "tok0 tok1 tok2 "]},
-        "m_claude": {"text": [fake_anthropic::REPLY]},
-        "m_responses": {"text": [fake_responses::REPLY]},
-        "m_gemini": {"text": [fake_gemini::REPLY]},
-        "m_kiro": {"text": [fake_anthropic::REPLY]},
-        "m_cursor": {"text": [fake_cursor::REPLY]},
-    })
+    let mut expect = serde_json::Map::new();
+    for provider in PROVIDERS {
+        let cache = match provider.cache {
+            Cache::Reports { read, write } => json!({"read": read, "write": write}),
+            Cache::NoNotion => json!("none"),
+        };
+        expect.insert(
+            alias(&provider),
+            json!({"text": [provider.reply, provider.stream_reply], "cache": cache}),
+        );
+    }
+    Value::Object(expect)
 }
 
-/// `(client_format, status, provider, requested_model)` of every usage row.
-fn usage_rows(proxy: &Proxy) -> Vec<(String, i64, Option<String>, String)> {
+/// The prompt-cache reads each alias's usage rows must record.
+fn expected_cached(model: &str) -> Option<u64> {
+    PROVIDERS
+        .iter()
+        .find(|p| alias(p) == model)
+        .map(|p| match p.cache {
+            Cache::Reports { read, .. } => read,
+            Cache::NoNotion => 0,
+        })
+}
+
+/// A usage row: `(client_format, status, provider, requested_model, cached_tokens)`.
+type Row = (String, i64, Option<String>, String, i64);
+
+fn usage_rows(proxy: &Proxy) -> Vec<Row> {
     let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT client_format, status, provider, requested_model FROM usage ORDER BY id")
+        .prepare(
+            "SELECT client_format, status, provider, requested_model, cached_tokens FROM usage ORDER BY id",
+        )
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Every answer's usage row records the prompt-cache reads its provider reported (none
+/// where the provider has no cache notion); token counts read nothing from a cache.
+fn check_cached_rows(report: &Value, rows: &[Row]) {
+    for provider in PROVIDERS {
+        let model = alias(&provider);
+        let answered: u64 = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["provider"] == model.as_str() && c["scenario"] != "count")
+            .map(|c| c["requests"].as_u64().unwrap())
+            .sum();
+        let cached: Vec<i64> = rows.iter().filter(|r| r.3 == model).map(|r| r.4).collect();
+        match provider.cache {
+            Cache::Reports { read, .. } => {
+                let hits = cached.iter().filter(|&&c| c == read as i64).count() as u64;
+                assert_eq!(hits, answered, "{model}: cached tokens per row {cached:?}");
+                assert!(
+                    cached.iter().all(|&c| c == read as i64 || c == 0),
+                    "{model}: {cached:?}"
+                );
+            }
+            Cache::NoNotion => assert!(cached.iter().all(|&c| c == 0), "{model}: {cached:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,20 +137,6 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
         println!("skipped: set SWITCHYARD_PYTHON (cargo xtask ci does)");
         return;
     };
-    let openai = FakeOpenAi::start().await;
-    let claude = FakeAnthropic::start().await;
-    let responses = FakeResponses::start().await;
-    let gemini = FakeGemini::start().await;
-    let kiro = FakeKiro::start().await;
-    let cursor = FakeCursor::start().await;
-    let urls = [
-        openai.base_url(),
-        claude.base_url(),
-        responses.base_url(),
-        gemini.base_url(),
-        kiro.base_url(),
-        cursor.base_url(),
-    ];
     // SWITCHYARD_CONFORMANCE_DEBUG=1 keeps the proxy's numbered debug logs, to see what a
     // failing case sent and got at each stage.
     let debug = std::env::var_os("SWITCHYARD_CONFORMANCE_DEBUG").is_some();
@@ -116,7 +145,7 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
     } else {
         &[]
     };
-    let mut proxy = Proxy::start(&config(&urls), env);
+    let (_fakes, mut proxy) = scenario(env).await;
     if debug {
         println!("debug logs: {}", proxy.logs_dir().display());
     }
@@ -125,7 +154,7 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
     cmd.arg(script())
         .arg(format!("http://{}", proxy.addr))
         .arg(CLIENT_KEY)
-        .args(PROVIDERS.iter().map(|p| p.0))
+        .args(PROVIDERS.iter().map(alias))
         .arg("--expect")
         .arg(expectations().to_string())
         .env("PYTHONUNBUFFERED", "1")
@@ -172,12 +201,12 @@ async fn official_sdks_work_in_every_client_format_against_every_provider_format
         requests,
         "one usage row per request the SDKs sent"
     );
-    let aliases: Vec<&str> = PROVIDERS.iter().map(|p| p.0).collect();
     assert!(
         rows.iter()
-            .all(|(_, status, _, model)| *status == 200 && aliases.contains(&model.as_str())),
+            .all(|(_, status, _, model, _)| *status == 200 && expected_cached(model).is_some()),
         "{rows:?}"
     );
+    check_cached_rows(&report, &rows);
     // Token counts are estimated locally, so those rows may name no provider; every other
     // row names the provider that answered.
     let counted: u64 = report["cases"]

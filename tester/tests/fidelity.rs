@@ -1,6 +1,8 @@
 //! Protocol fidelity, round two: what a client sees through Switchyard matches what it sees
 //! from the provider directly. Token counts come from the target's own counting endpoint
-//! (estimated, and flagged, only where the provider has none).
+//! (estimated, and flagged, only where the provider has none). A conversation with thinking
+//! and tools survives a combo that switches provider family on every turn, each family
+//! getting back only its own signatures and encrypted reasoning.
 
 #![expect(
     clippy::unwrap_used,
@@ -97,6 +99,11 @@ models = ["gpt-test"]
 [[providers.accounts]]
 name = "a"
 api_key = "sk-upstream-openai-0001"
+
+[[combos]]
+name = "rotate"
+strategy = "round-robin"
+targets = ["an/claude-test", "gm/gemini-3-pro-preview", "or/gpt-think", "oa/gpt-test", "gc/gemini-2.5-pro"]
 
 [aliases]
 m_claude = "an/claude-test"
@@ -445,4 +452,238 @@ async fn thinking_signatures_go_back_only_to_the_family_that_issued_them() {
             r.body
         );
     }
+}
+
+/// The providers the `rotate` combo takes turns on, in its order: five, so that over ten
+/// turns that alternate between asking for a tool (with thinking) and answering it, every
+/// provider both starts a tool call and answers another family's.
+const ROTATION: [&str; 5] = ["an", "gm", "or", "oa", "gc"];
+/// Turns of each rotating conversation.
+const TURNS: usize = 10;
+
+/// The provider of every usage row, in order (the proxy must be stopped, so every row is
+/// written).
+fn row_providers(proxy: &Proxy) -> Vec<String> {
+    let conn = rusqlite::Connection::open(proxy.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT coalesce(provider, '') FROM usage ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Checks that the rotating conversations went to a different family on every turn, that
+/// every family got its own reasoning back and no other family's, and that every request
+/// (each a 200, checked as it ran) was served.
+fn check_rotation(p: &mut Providers, requests: usize) {
+    use switchyard_tester::fake_gemini::THOUGHT_SIGNATURE;
+    use switchyard_tester::fake_responses::ENCRYPTED_CONTENT;
+    let stderr = p.proxy.stderr();
+    p.proxy.stop();
+    let providers = row_providers(&p.proxy);
+    assert_eq!(providers.len(), requests, "{providers:?}");
+    for (i, provider) in providers.iter().enumerate() {
+        assert_eq!(
+            provider,
+            ROTATION[i % ROTATION.len()],
+            "turn {i}: {providers:?}"
+        );
+    }
+    let claude: Vec<String> = p
+        .claude
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/messages"))
+        .map(|r| r.body.to_string())
+        .collect();
+    let gemini: Vec<String> = p
+        .gemini
+        .state
+        .requests()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    let responses: Vec<String> = p
+        .responses
+        .requests()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    let chat: Vec<String> = p
+        .openai
+        .requests()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    let assist: Vec<String> = p
+        .code_assist
+        .log
+        .all()
+        .into_iter()
+        .filter(|r| r.path.contains("generateContent"))
+        .map(|r| r.body.to_string())
+        .collect();
+    // (provider, its signing family, what it received, the reasoning token it issues)
+    let providers = [
+        ("claude", "anthropic", &claude, fake_anthropic::SIGNATURE),
+        ("gemini", "google", &gemini, THOUGHT_SIGNATURE),
+        ("code assist", "google", &assist, THOUGHT_SIGNATURE),
+        ("responses", "openai", &responses, ENCRYPTED_CONTENT),
+        ("chat", "none", &chat, ""),
+    ];
+    for (name, family, bodies, own) in providers {
+        assert!(!bodies.is_empty(), "{name} never served a turn");
+        for body in bodies.iter() {
+            assert!(
+                !body.contains("switchyard-sig"),
+                "{name} got a wrapped signature: {body}"
+            );
+            assert!(
+                !body.contains("switchyard-text"),
+                "{name} got wrapped text: {body}"
+            );
+            for (other, other_family, _, theirs) in providers {
+                if other_family != family && !theirs.is_empty() {
+                    assert!(
+                        !body.contains(theirs),
+                        "{name} got {other}'s reasoning back: {body}"
+                    );
+                }
+            }
+        }
+        // A signing family sees its earlier reasoning again on a later turn (Gemini and
+        // Code Assist share Google's signatures).
+        if !own.is_empty() {
+            assert!(
+                providers
+                    .iter()
+                    .filter(|p| p.1 == family)
+                    .any(|p| p.2.iter().any(|b| b.contains(own))),
+                "{family} never got its own reasoning back\nproxy log:\n{stderr}"
+            );
+        }
+    }
+}
+
+/// Ten turns of thinking and tools from a Claude Messages client, each request carrying
+/// the whole conversation so far, through a combo that changes provider family every turn
+/// (Claude, Gemini 3, OpenAI Responses, OpenAI chat, Code Assist): every turn is answered (the strict
+/// fakes refuse a signature they did not issue, as the real APIs do), and signatures go
+/// back only to their own family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_messages_conversation_survives_a_combo_switching_provider_every_turn() {
+    let mut p = providers("fidelity-rotate-messages").await;
+    let mut seen = Vec::new();
+    for stream in [false, true] {
+        seen.extend(switching_conversation(&p.proxy, &["rotate"; TURNS], stream).await);
+    }
+    // The client was given each signing family's reasoning to replay.
+    assert!(
+        seen.iter().any(|s| s == fake_anthropic::SIGNATURE),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("switchyard-sig:google:")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("switchyard-sig:openai:")),
+        "{seen:?}"
+    );
+    check_rotation(&mut p, 2 * TURNS);
+}
+
+/// One Responses request of a stateless conversation (`store: false`, encrypted reasoning
+/// asked for): the output items, after checking the request was served.
+async fn responses_turn(proxy: &Proxy, input: &[Value], stream: bool) -> Vec<Value> {
+    let body = json!({
+        "model": "rotate", "store": false, "stream": stream,
+        "include": ["reasoning.encrypted_content"],
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "tools": [{"type": "function", "name": "get_weather", "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": false}],
+        "input": input,
+    });
+    let res = post(proxy, "/v1/responses", &body).await;
+    let at = format!("input of {} items (stream {stream})", input.len());
+    assert_eq!(res.status, 200, "{at}: {}", res.text());
+    let response = if stream {
+        let done = switchyard_tester::http_client::sse_data(&res.text())
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|e| e["type"] == "response.completed")
+            .unwrap_or_else(|| panic!("{at}: no response.completed in {}", res.text()));
+        done["response"].clone()
+    } else {
+        res.json()
+    };
+    assert_eq!(response["status"], "completed", "{at}: {response}");
+    response["output"].as_array().unwrap().clone()
+}
+
+/// The same ten switching turns from a stateless Responses client (Codex's settings): the
+/// reasoning items come back with `encrypted_content` whatever the family, are replayed
+/// whole each turn, and reach only the family that produced them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_responses_conversation_survives_a_combo_switching_provider_every_turn() {
+    let mut p = providers("fidelity-rotate-responses").await;
+    let prompt = || {
+        json!({"type": "message", "role": "user",
+        "content": [{"type": "input_text", "text": "#think #tool=get_weather"}]})
+    };
+    let mut carried = Vec::new();
+    for stream in [false, true] {
+        let mut input = vec![prompt()];
+        for turn in 0..TURNS {
+            let output = responses_turn(&p.proxy, &input, stream).await;
+            for item in output.iter().filter(|i| i["type"] == "reasoning") {
+                let opaque = item["encrypted_content"].as_str().unwrap_or("");
+                assert!(
+                    !opaque.is_empty(),
+                    "turn {turn}: reasoning without encrypted_content: {item}"
+                );
+                carried.push(opaque.to_owned());
+            }
+            let calls: Vec<String> = output
+                .iter()
+                .filter(|i| i["type"] == "function_call")
+                .map(|i| i["call_id"].as_str().unwrap().to_owned())
+                .collect();
+            input.extend(output);
+            if calls.is_empty() {
+                input.push(prompt());
+            }
+            for call in calls {
+                input.push(json!({"type": "function_call_output", "call_id": call,
+                    "output": format!("sunny {turn}")}));
+            }
+        }
+    }
+    // Every family's reasoning reached the client in a form it can replay.
+    assert!(
+        carried
+            .iter()
+            .any(|c| c.starts_with("switchyard-sig:anthropic:")
+                || c.contains(fake_anthropic::SIGNATURE)),
+        "{carried:?}"
+    );
+    assert!(
+        carried
+            .iter()
+            .any(|c| c.starts_with("switchyard-sig:google:")),
+        "{carried:?}"
+    );
+    assert!(
+        carried
+            .iter()
+            .any(|c| c == switchyard_tester::fake_responses::ENCRYPTED_CONTENT),
+        "{carried:?}"
+    );
+    assert!(
+        carried.iter().any(|c| c.starts_with("switchyard-text:")),
+        "{carried:?}"
+    );
+    check_rotation(&mut p, 2 * TURNS);
 }

@@ -159,11 +159,14 @@ fn strip_claude(body: &mut Value) {
     for m in messages.iter_mut().filter(|m| m["role"] == "assistant") {
         if let Some(blocks) = m.get_mut("content").and_then(Value::as_array_mut) {
             let before = blocks.len();
+            // Also unsigned thinking: reasoning a provider without signatures gave (chat
+            // completions, Kiro, Cursor) reaches a Claude client with an empty signature,
+            // which Anthropic refuses as invalid.
             blocks.retain(|b| {
                 !(b["type"] == "thinking"
                     && b.get("signature")
                         .and_then(Value::as_str)
-                        .is_some_and(is_tagged))
+                        .is_none_or(|s| s.is_empty() || is_tagged(s)))
             });
             dropped |= blocks.len() != before;
         }
@@ -328,5 +331,19 @@ mod tests {
         strip_foreign(Format::Claude, &mut own);
         assert_eq!(own["messages"][0]["content"][0]["signature"], "S");
         assert!(own.get("thinking").is_some());
+    }
+
+    #[test]
+    fn passthrough_drops_unsigned_thinking_from_a_provider_that_signs_nothing() {
+        let mut body = json!({"messages": [
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "from chat completions", "signature": ""},
+                {"type": "thinking", "thinking": "no signature at all"},
+                {"type": "text", "text": "answer"}]}]});
+        strip_foreign(Format::Claude, &mut body);
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([{"type": "text", "text": "answer"}])
+        );
     }
 }

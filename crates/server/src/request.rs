@@ -245,6 +245,13 @@ async fn prepare(
         Some(provider) => resolve::resolve_pinned(live, provider, &intake.model)?,
         None => resolve::resolve(live, &intake.model)?,
     };
+    // A round-robin combo turns before the call takes its name.
+    if resolved.strategy == crate::config::TargetStrategy::RoundRobin {
+        // A wildcard has no combo name; the model string stands for it.
+        let name = resolved.combo.as_deref().unwrap_or(&intake.model);
+        let start = app.rotations.take(name, resolved.targets.len());
+        resolved.targets.rotate_left(start);
+    }
     call.resolved(resolved.combo);
     let count = endpoint.kind == EndpointKind::CountTokens;
     if count {

@@ -5,6 +5,7 @@ pub mod budgets;
 pub mod health;
 pub mod latency;
 pub mod limits;
+pub mod rotation;
 pub mod select;
 pub mod targets;
 

@@ -63,7 +63,8 @@ pub(super) struct ComboFile {
     pub(super) name: String,
     /// `provider/model`, or `provider/model@account` to pin an account.
     pub(super) targets: Vec<String>,
-    /// The order its targets are tried in: `order` (as written), `cheapest` or `fastest`.
+    /// The order its targets are tried in: `order` (as written), `cheapest`, `fastest` or
+    /// `round-robin`.
     #[serde(default)]
     pub(super) strategy: TargetStrategy,
 }
@@ -140,6 +141,9 @@ pub enum TargetStrategy {
     /// Among the healthy targets that fit the request, the shortest measured time to the
     /// first byte first; targets not yet measured come first, in order.
     Fastest,
+    /// Each request starts at the next target in turn, the others following in written
+    /// order as its fallbacks (targets whose accounts are all down go last).
+    RoundRobin,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]

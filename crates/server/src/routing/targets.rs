@@ -1,7 +1,8 @@
 //! The order a combo's or a wildcard's targets are tried in when it is not the written one:
-//! `cheapest` (the catalogue's prices times the tokens the request is expected to use) and
-//! `fastest` (each target's measured time to first byte). Both first leave out the targets
-//! that cannot take the request (its prompt is longer than the model's context window, or
+//! `cheapest` (the catalogue's prices times the tokens the request is expected to use),
+//! `fastest` (each target's measured time to first byte) and `round-robin` (rotated one
+//! step per request by the caller). All first leave out the targets that cannot take the
+//! request (its prompt is longer than the model's context window, or
 //! it carries tools or images the model does not take), then put the targets with an
 //! account free to serve it before those whose accounts are all cooling down or set aside.
 //! Combos tried as written never come here, so their requests pay nothing for this.
@@ -119,6 +120,8 @@ pub fn order(
                 .is_some_and(|p| available(p, &t, now));
             let key = match strategy {
                 TargetStrategy::Cheapest => expected_cost(catalogue, kind(&t), &t.model, need),
+                // The rotation already chose the order; only the down targets move back.
+                TargetStrategy::RoundRobin => None,
                 // Untried first: `None` sorts before any measurement.
                 _ => providers
                     .get(t.provider)

@@ -40,6 +40,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Each target's time to first byte, for the `fastest` target strategy.
     pub latencies: crate::routing::latency::Latencies,
+    /// Where each `round-robin` combo's next request starts.
+    pub rotations: crate::routing::rotation::Rotations,
     /// Responses answered in the Responses format, for `previous_response_id` (in memory).
     pub responses: crate::state::responses::ResponseStore,
     /// (session id, provider) -> (account, last use), so a conversation stays on one account.
@@ -390,6 +392,7 @@ pub fn build(
         client_keys,
         metrics,
         latencies: Default::default(),
+        rotations: Default::default(),
         responses: Default::default(),
         sessions: Mutex::new(HashMap::new()),
         credentials: Credentials::new(Some(store)),

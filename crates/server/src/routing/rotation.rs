@@ -1,0 +1,46 @@
+//! The turn counter of each `round-robin` combo: which of its targets the next request
+//! starts at. Kept in memory per server (a restart starts every combo at its first target
+//! again, which only shifts the rotation), keyed by combo name so a combo edited while the
+//! server runs keeps its place.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct Rotations {
+    next: Mutex<HashMap<String, usize>>,
+}
+
+impl Rotations {
+    /// The target the next request of `combo` starts at, among `len`, and moves the combo
+    /// on by one.
+    pub fn take(&self, combo: &str, len: usize) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        let mut map = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = match map.get_mut(combo) {
+            Some(slot) => slot,
+            None => map.entry(combo.to_owned()).or_insert(0),
+        };
+        let start = *slot % len;
+        *slot = (start + 1) % len;
+        start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_combo_turns_on_its_own() {
+        let r = Rotations::default();
+        let a: Vec<usize> = (0..5).map(|_| r.take("a", 3)).collect();
+        assert_eq!(a, [0, 1, 2, 0, 1]);
+        assert_eq!(r.take("b", 3), 0);
+        // A combo that lost a target keeps turning within its new length.
+        assert_eq!(r.take("a", 2), 0);
+        assert_eq!(r.take("a", 0), 0);
+    }
+}
