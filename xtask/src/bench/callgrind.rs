@@ -274,7 +274,10 @@ fn top_functions(profile: &str, n: usize) -> Vec<String> {
                 .split(" [")
                 .next()
                 .unwrap_or("");
-            format!("{count:>22}  {}", function.chars().take(140).collect::<String>())
+            format!(
+                "{count:>22}  {}",
+                function.chars().take(140).collect::<String>()
+            )
         })
         .collect()
 }
