@@ -7,9 +7,11 @@
 //! Memory is read from /proc, the proxy's CPU time per request from /proc/<pid>/stat.
 //! Results print as a table and go to `target/bench/results.json`.
 
+mod callgrind;
 mod cluster;
 mod dashboard;
 mod load;
+mod oha;
 mod usage;
 mod wrk;
 
@@ -475,6 +477,11 @@ fn own_case(root: &Path, quick: bool, only: Option<&str>) -> Option<Result<(), S
     }))
 }
 
+/// `--callgrind`: instructions per request under valgrind (see [`callgrind`]).
+pub fn callgrind(root: &Path, requests: usize, only: Option<&str>) -> Result<(), String> {
+    callgrind::run(root, requests, only)
+}
+
 pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
     if let Some(done) = own_case(root, quick, only) {
         return done;
@@ -539,14 +546,19 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         print_row(s.name, &row);
         report.push(row);
     }
-    let wrk_rows = wrk_compare(
-        &dir,
-        &scenarios,
-        &report,
-        upstream.child.id(),
-        (rounds, load_time),
-        pinned.then_some(all.as_str()),
-    )?;
+    let others = |g| {
+        compare(
+            g,
+            &dir,
+            &scenarios,
+            &report,
+            upstream.child.id(),
+            (rounds, load_time),
+            pinned.then_some(all.as_str()),
+        )
+    };
+    let wrk_rows = others(Generator::Wrk)?;
+    let oha_rows = others(Generator::Oha)?;
     let peak_rss = rss_kb(pid, "VmHWM:");
 
     drop(upstream);
@@ -562,6 +574,7 @@ pub fn run(root: &Path, quick: bool, only: Option<&str>) -> Result<(), String> {
         "rss_mb_with_open_streams": open_rss.0 as f64 / 1024.0,
         "scenarios": report,
         "wrk": wrk_rows,
+        "oha": oha_rows,
     });
     println!(
         "\nstart-up {:.1} ms · idle RSS {:.1} MB · peak RSS under load {:.1} MB · {} open streams: {:.1} MB ({} completed)",
@@ -606,22 +619,69 @@ fn streams_run(
     Ok(open)
 }
 
-/// wrk's figures for the [`WRK_SCENARIOS`] among `scenarios` beside `report`'s (ours), or
-/// null where wrk is not installed. With `all_cores` (a 2-core machine), wrk's one-connection
-/// runs are pinned as ours are: the client on core 0, the fake upstream on core 1.
-fn wrk_compare(
+/// The two load generators no one here wrote, measured as each other.
+#[derive(Clone, Copy)]
+enum Generator {
+    Wrk,
+    Oha,
+}
+
+impl Generator {
+    fn name(self) -> &'static str {
+        match self {
+            Generator::Wrk => "wrk",
+            Generator::Oha => "oha",
+        }
+    }
+
+    fn available(self) -> bool {
+        match self {
+            Generator::Wrk => wrk::available(),
+            Generator::Oha => oha::available(),
+        }
+    }
+
+    fn missing(self) -> &'static str {
+        match self {
+            Generator::Wrk => "wrk is not installed (`apt-get install wrk`)",
+            Generator::Oha => {
+                "oha is not found (`cargo install --locked oha`, then put it on PATH or name it in SWITCHYARD_OHA)"
+            }
+        }
+    }
+
+    fn measure(
+        self,
+        dir: &Path,
+        case: &wrk::Case<'_>,
+        (rounds, load_time): (usize, Duration),
+        client_cpu: Option<&str>,
+    ) -> Result<Value, String> {
+        match self {
+            Generator::Wrk => wrk::measure(dir, case, rounds, load_time, load_time, client_cpu),
+            Generator::Oha => oha::measure(dir, case, rounds, load_time, load_time, client_cpu),
+        }
+    }
+}
+
+/// `generator`'s figures for the [`WRK_SCENARIOS`] among `scenarios` beside `report`'s
+/// (ours), or null where it is not installed. With `all_cores` (a 2-core machine), its
+/// one-connection runs are pinned as ours are: the client on core 0, the fake upstream on
+/// core 1.
+fn compare(
+    generator: Generator,
     dir: &Path,
     scenarios: &[Scenario],
     report: &[Value],
     upstream_pid: u32,
-    (rounds, load_time): (usize, Duration),
+    times: (usize, Duration),
     all_cores: Option<&str>,
 ) -> Result<Value, String> {
-    if !wrk::available() {
-        println!("\nwrk is not installed (`apt-get install wrk`): its figures are skipped");
+    if !generator.available() {
+        println!("\n{}: its figures are skipped", generator.missing());
         return Ok(Value::Null);
     }
-    wrk::print_header();
+    wrk::print_header(generator.name());
     let mut rows = Vec::new();
     for (s, ours) in scenarios.iter().zip(report) {
         if !WRK_SCENARIOS.contains(&s.name) {
@@ -633,17 +693,11 @@ fn wrk_compare(
             through: &s.through,
         };
         let pinned = all_cores.is_some() && pin(upstream_pid, "1", false);
-        let row = wrk::measure(
-            dir,
-            &case,
-            rounds,
-            load_time,
-            load_time,
-            pinned.then_some("0"),
-        )?;
+        let row = generator.measure(dir, &case, times, pinned.then_some("0"));
         if let Some(all) = all_cores.filter(|_| pinned) {
             pin(upstream_pid, all, false);
         }
+        let row = row?;
         wrk::print_row(ours, &row);
         rows.push(row);
     }

@@ -15,6 +15,10 @@
 //! - `bench --soak-secs N`: N seconds (600 for the full soak) of passthrough requests on 64
 //!   connections, the proxy's RSS sampled every second, and every request's usage row
 //!   counted in the database after a graceful stop.
+//! - `bench --callgrind [--requests N] [--only NAME]`: the proxy's instructions per request
+//!   (valgrind's callgrind; N requests a scenario, 500 by default) for passthrough,
+//!   streaming and translated requests, with each one's per-function profile: a CPU figure
+//!   that other load on the machine does not move.
 //! - `docs [--list] [--page TEXT]`: runs every runnable example of the book (`docs/src`), or
 //!   those of the pages whose path contains TEXT, against the built binary and the fake
 //!   providers, naming the page and line of any that fails.
@@ -60,8 +64,18 @@ fn main() -> ExitCode {
                     .position(|a| a == "--soak-secs")
                     .and_then(|i| args.get(i + 1))
                     .and_then(|v| v.parse::<u64>().ok());
+                let requests = args
+                    .iter()
+                    .position(|a| a == "--requests")
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(500)
+                    .max(1);
                 match soak {
                     Some(secs) => bench::soak(&root(), secs),
+                    None if args.iter().any(|a| a == "--callgrind") => {
+                        bench::callgrind(&root(), requests, only.as_deref())
+                    }
                     None => bench::run(&root(), quick, only.as_deref()),
                 }
             }
@@ -70,7 +84,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them;
              --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
-             --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
+             --soak-secs N for the soak: N s at c=64, RSS each second, rows counted;
+             --callgrind [--requests N] for instructions per request under callgrind)"
             );
             return ExitCode::from(2);
         }

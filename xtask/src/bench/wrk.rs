@@ -169,36 +169,37 @@ pub fn measure(
     }))
 }
 
-/// The comparison table's title line.
-pub fn print_header() {
-    println!("\nwrk beside our generator (overhead at c=1, µs; through requests/s at c=64):");
+/// The comparison table's title line, for `tool` (wrk or oha).
+pub fn print_header(tool: &str) {
+    println!("\n{tool} beside our generator (overhead at c=1, µs; through requests/s at c=64):");
     println!(
         "{:<25} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
         "scenario",
         "ours p50",
-        "wrk p50",
+        format!("{tool} p50"),
         "ours p99",
-        "wrk p99",
+        format!("{tool} p99"),
         "ours rps",
-        "wrk rps",
+        format!("{tool} rps"),
         "ours ×",
-        "wrk ×"
+        format!("{tool} ×")
     );
 }
 
-/// One line of the comparison: `ours` is the scenario's row from our own generator.
-pub fn print_row(ours: &Value, wrk: &Value) {
+/// One line of the comparison: `ours` is the scenario's row from our own generator,
+/// `theirs` the other generator's.
+pub fn print_row(ours: &Value, theirs: &Value) {
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
     println!(
         "{:<25} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>7.2}",
-        wrk["scenario"].as_str().unwrap_or(""),
+        theirs["scenario"].as_str().unwrap_or(""),
         f(ours, "overhead_p50_us"),
-        f(wrk, "overhead_p50_us"),
+        f(theirs, "overhead_p50_us"),
         f(ours, "overhead_p99_us"),
-        f(wrk, "overhead_p99_us"),
+        f(theirs, "overhead_p99_us"),
         f(ours, "rps_through_c64"),
-        f(wrk, "rps_through_c64"),
+        f(theirs, "rps_through_c64"),
         f(ours, "throughput_ratio"),
-        f(wrk, "throughput_ratio"),
+        f(theirs, "throughput_ratio"),
     );
 }
