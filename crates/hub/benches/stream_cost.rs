@@ -38,8 +38,11 @@ fn hub_long() -> String {
         json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     };
-    StreamEvent::hub(chunk(json!({"role": "assistant", "content": ""}), Value::Null))
-        .encode(&mut out);
+    StreamEvent::hub(chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ))
+    .encode(&mut out);
     for i in 0..1000 {
         StreamEvent::hub(chunk(
             json!({"content": format!("token {i} of the answer ")}),
@@ -85,7 +88,10 @@ enum Case {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let case = match args.as_slice() {
         [t, p, c] if t == "translate" => Case::Translate(format(p), format(c)),
         [t, c] if t == "pass" => Case::Pass(format(c)),

@@ -1534,7 +1534,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 fn arb_event() -> impl Strategy<Value = StreamEvent> {
     (proptest::option::of(arb_word()), arb_json()).prop_map(|(name, data)| StreamEvent {
         event: name.map(std::borrow::Cow::Owned),
-        data,
+        data: data.into(),
     })
 }
 
