@@ -125,6 +125,7 @@ fn run_once(registry: &Registry, provider: Format, client: Format, input: &[u8])
     let mut to_client =
         (client != Format::OpenAi).then(|| registry.stream(Format::OpenAi, client).unwrap()(&c));
     let mut decoder = SseDecoder::default();
+    decoder.keep_text(to_hub.as_ref().is_some_and(|s| s.reads_text()));
     let mut wire = Vec::with_capacity(input.len() * 2);
     let mut hub = Vec::new();
     let mut out = Vec::new();

@@ -133,20 +133,41 @@ pub trait StreamStage: Send {
     /// The input broke mid-way: end the output with a well-formed error in this stage's
     /// output format.
     fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>);
+
+    /// Whether this stage reads its input events' JSON text itself (typed), so the decoder
+    /// should not parse them into `Value`s first ([`crate::Decoder::keep_text`]).
+    fn reads_text(&self) -> bool {
+        false
+    }
 }
 
 impl StreamEvent {
     /// Reads one SSE event. `[DONE]` and empty payloads carry nothing and give `None`.
     pub fn from_sse(ev: crate::sse::SseEvent) -> Result<Option<StreamEvent>, TranslateError> {
+        Self::read_sse(ev, false)
+    }
+
+    /// [`Self::from_sse`]; with `keep_text` the JSON is only checked and kept as text, for a
+    /// stage that reads it into its own structs.
+    pub fn read_sse(
+        ev: crate::sse::SseEvent,
+        keep_text: bool,
+    ) -> Result<Option<StreamEvent>, TranslateError> {
         if ev.is_done() || ev.data.trim().is_empty() {
             return Ok(None);
         }
-        // Checked here, read later by the stage in whatever shape it wants.
-        serde_json::from_str::<IgnoredAny>(&ev.data)
-            .map_err(|e| TranslateError::BadUpstream(format!("stream event is not JSON: {e}")))?;
+        let not_json = |e: serde_json::Error| {
+            TranslateError::BadUpstream(format!("stream event is not JSON: {e}"))
+        };
+        let data = if keep_text {
+            serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
+            Payload::from_json_text(ev.data)
+        } else {
+            Payload::from(serde_json::from_str::<Value>(&ev.data).map_err(not_json)?)
+        };
         Ok(Some(StreamEvent {
             event: ev.event.map(Cow::Owned),
-            data: Payload::from_json_text(ev.data),
+            data,
         }))
     }
 

@@ -103,9 +103,13 @@ impl StreamBody {
         let mode = if setup.pipeline.is_passthrough() {
             Mode::Passthrough(SseParser::new())
         } else {
+            let to_hub = setup.pipeline.stream_to_hub(&setup.ctx);
+            let mut decoder = setup.decoder;
+            // A typed stage reads the provider's JSON text itself: no `Value` on the way.
+            decoder.keep_text(to_hub.as_ref().is_some_and(|s| s.reads_text()));
             Mode::Translate {
-                decoder: setup.decoder,
-                to_hub: setup.pipeline.stream_to_hub(&setup.ctx),
+                decoder,
+                to_hub,
                 to_client: setup.pipeline.stream_to_client(&setup.ctx),
             }
         };

@@ -377,6 +377,10 @@ impl StreamStage for ClaudeToHub {
         Ok(())
     }
 
+    fn reads_text(&self) -> bool {
+        true
+    }
+
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
         if self.started {
             self.emit_finish(out);
