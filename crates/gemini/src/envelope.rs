@@ -89,7 +89,7 @@ impl StreamStage for Enveloped {
         } else {
             let event = StreamEvent {
                 event: event.event,
-                data: unwrap(event.data, "response"),
+                data: unwrap(event.data.into_value(), "response").into(),
             };
             self.inner.push(event, out)
         }
@@ -121,7 +121,7 @@ impl StreamStage for Enveloped {
 fn wrap_event(ev: StreamEvent) -> StreamEvent {
     StreamEvent {
         event: ev.event,
-        data: json!({ "response": ev.data }),
+        data: json!({ "response": ev.data }).into(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::chat::{ChatChunk, ChatUsage, ChunkChoice, Delta};
 use crate::clock::now_secs;
 use crate::stream::StreamEvent;
 
@@ -41,6 +42,34 @@ impl ChunkHead {
             finish.map_or(Value::Null, Value::from),
         );
         self.choices(Value::Array(vec![Value::Object(choice)]))
+    }
+
+    /// [`Self::delta`] written as a typed chunk: the same bytes, no `Value` built.
+    pub fn typed(&self, delta: Delta, finish: Option<&str>) -> StreamEvent {
+        let choice = ChunkChoice {
+            delta: Some(Some(delta)),
+            finish_reason: Some(finish.map(str::to_owned)),
+            index: Some(0),
+            ..ChunkChoice::default()
+        };
+        StreamEvent::chunk(self.typed_envelope(vec![choice], None))
+    }
+
+    /// [`Self::usage`] written as a typed chunk.
+    pub fn typed_usage(&self, usage: ChatUsage) -> StreamEvent {
+        StreamEvent::chunk(self.typed_envelope(Vec::new(), Some(usage)))
+    }
+
+    fn typed_envelope(&self, choices: Vec<ChunkChoice>, usage: Option<ChatUsage>) -> ChatChunk {
+        ChatChunk {
+            choices,
+            created: Some(self.created),
+            id: Some(self.id.clone()),
+            model: Some(self.model.clone()),
+            object: Some("chat.completion.chunk".to_owned()),
+            usage: usage.map(Some),
+            ..ChatChunk::default()
+        }
     }
 
     /// A chunk with the given `choices` array (several candidates, or none).
@@ -105,6 +134,27 @@ mod tests {
                 "choices": [], "usage": {"total_tokens": 3},
             })
         );
+    }
+
+    #[test]
+    fn typed_chunks_write_the_same_bytes() {
+        let bytes = |ev: StreamEvent| {
+            let mut out = Vec::new();
+            ev.encode(&mut out);
+            out
+        };
+        assert_eq!(
+            bytes(head().typed(Delta::text("hi"), Some("stop"))),
+            bytes(head().delta(json!({"content": "hi"}), Some("stop")))
+        );
+        assert_eq!(
+            bytes(head().typed(Delta::default(), None)),
+            bytes(head().delta(json!({}), None))
+        );
+        let usage = json!({"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 0}});
+        let typed: ChatUsage = serde_json::from_value(usage.clone()).unwrap();
+        assert_eq!(bytes(head().typed_usage(typed)), bytes(head().usage(usage)));
     }
 
     #[test]

@@ -16,17 +16,27 @@ pub trait Decoder: Send {
     /// The body ended: the last event if one was unterminated, or an error if the body
     /// ended inside a frame.
     fn finish(&mut self) -> Result<Option<StreamEvent>, TranslateError>;
+
+    /// Hand events on as checked JSON text instead of parsed `Value`s, for a stage that
+    /// reads text into its own structs ([`crate::StreamStage::reads_text`]). Decoders that
+    /// do not frame JSON text ignore it.
+    fn keep_text(&mut self, _keep: bool) {}
 }
 
 /// SSE events whose data is JSON; `[DONE]` and comments carry nothing.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     parser: SseParser,
+    keep_text: bool,
 }
 
 impl Decoder for SseDecoder {
     fn push(&mut self, chunk: &[u8]) {
         self.parser.push(chunk);
+    }
+
+    fn keep_text(&mut self, keep: bool) {
+        self.keep_text = keep;
     }
 
     fn next_event(&mut self) -> Option<Result<StreamEvent, TranslateError>> {
@@ -35,7 +45,7 @@ impl Decoder for SseDecoder {
                 Ok(ev) => ev,
                 Err(e) => return Some(Err(TranslateError::BadUpstream(e.to_string()))),
             };
-            match StreamEvent::from_sse(ev) {
+            match StreamEvent::read_sse(ev, self.keep_text) {
                 Ok(Some(ev)) => return Some(Ok(ev)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
@@ -47,7 +57,7 @@ impl Decoder for SseDecoder {
         match self.parser.finish() {
             None => Ok(None),
             Some(Err(e)) => Err(TranslateError::BadUpstream(e.to_string())),
-            Some(Ok(ev)) => StreamEvent::from_sse(ev),
+            Some(Ok(ev)) => StreamEvent::read_sse(ev, self.keep_text),
         }
     }
 }
@@ -69,11 +79,14 @@ mod tests {
 
     #[test]
     fn non_json_data_is_an_upstream_error() {
-        let mut d = SseDecoder::default();
-        d.push(b"data: {nope\n\n");
-        assert!(matches!(
-            d.next_event(),
-            Some(Err(TranslateError::BadUpstream(_)))
-        ));
+        for keep_text in [false, true] {
+            let mut d = SseDecoder::default();
+            d.keep_text(keep_text);
+            d.push(b"data: {nope\n\n");
+            assert!(matches!(
+                d.next_event(),
+                Some(Err(TranslateError::BadUpstream(_)))
+            ));
+        }
     }
 }

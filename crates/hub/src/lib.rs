@@ -4,6 +4,7 @@
 //! the SSE codec, usage extraction and error bodies in each client's own shape. It knows
 //! nothing about HTTP, providers or accounts.
 
+pub mod chat;
 pub mod chunk;
 pub mod clock;
 pub mod collect;

@@ -224,6 +224,10 @@ impl StreamStage for TagChatSignatures {
     fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>) {
         self.inner.fail(error, out);
     }
+
+    fn reads_text(&self) -> bool {
+        self.inner.reads_text()
+    }
 }
 
 fn apply(

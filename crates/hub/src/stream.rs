@@ -1,30 +1,117 @@
+//! Events between stream stages and the stage contract.
+
+mod payload;
+
 use std::borrow::Cow;
 
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use crate::chat::ChatChunk;
 use crate::error::{ApiError, TranslateError};
+
+pub use payload::Payload;
 
 /// One event between stream stages: an optional SSE event name and its JSON payload.
 /// Hub events are OpenAI chat completion chunks and carry no name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamEvent {
     pub event: Option<Cow<'static, str>>,
-    pub data: Value,
+    pub data: Payload,
 }
 
 impl StreamEvent {
     pub fn hub(chunk: Value) -> Self {
         Self {
             event: None,
-            data: chunk,
+            data: chunk.into(),
+        }
+    }
+
+    /// A hub event written as a typed chunk: no `Value` is built for it unless a reader
+    /// asks for one.
+    pub fn chunk(chunk: ChatChunk) -> Self {
+        Self {
+            event: None,
+            data: Payload::from_chunk(chunk),
         }
     }
 
     pub fn named(event: &'static str, data: Value) -> Self {
         Self {
             event: Some(Cow::Borrowed(event)),
-            data,
+            data: data.into(),
         }
+    }
+
+    /// A named event whose JSON a stage wrote itself (known to parse).
+    pub fn named_text(event: &'static str, json: String) -> Self {
+        Self {
+            event: Some(Cow::Borrowed(event)),
+            data: Payload::from_json_text(json),
+        }
+    }
+
+    /// The usage a hub chunk reports (`null` and non-objects are none).
+    pub fn hub_usage(&self) -> Option<crate::usage::Usage> {
+        match self.data.chunk() {
+            Some(c) => {
+                let u = serde_json::to_value(c.usage()?).ok()?;
+                crate::usage::Usage::from_openai(&u)
+            }
+            None => self
+                .data
+                .get("usage")
+                .and_then(crate::usage::Usage::from_openai),
+        }
+    }
+
+    /// A hub chunk with no choices and a usage object: the one a client that did not ask
+    /// for usage is not sent.
+    pub fn is_hub_usage_only(&self) -> bool {
+        match self.data.chunk() {
+            Some(c) => c.is_usage_only(),
+            None => {
+                self.data
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty)
+                    && self.data.get("usage").is_some_and(|u| !u.is_null())
+            }
+        }
+    }
+
+    /// Bytes of generated text in a hub chunk's first choice (content, reasoning, tool
+    /// arguments), for an output estimate when the provider reports no usage.
+    pub fn hub_text_bytes(&self) -> usize {
+        if let Some(c) = self.data.chunk() {
+            let Some(d) = c.first().and_then(|c| c.delta()) else {
+                return 0;
+            };
+            let set = |f: &crate::chat::Nullable<String>| {
+                f.as_ref().and_then(Option::as_ref).map_or(0, String::len)
+            };
+            let tools: usize = d
+                .tool_calls()
+                .iter()
+                .map(|t| t.arguments().map_or(0, str::len))
+                .sum();
+            return set(&d.content) + set(&d.reasoning_content) + tools;
+        }
+        let Some(delta) = self.data.pointer("/choices/0/delta") else {
+            return 0;
+        };
+        let len = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+        let tools = delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .map_or(0, |calls| {
+                calls
+                    .iter()
+                    .map(|c| len(c.pointer("/function/arguments")))
+                    .sum()
+            });
+        len(delta.get("content")) + len(delta.get("reasoning_content")) + tools
     }
 }
 
@@ -46,16 +133,38 @@ pub trait StreamStage: Send {
     /// The input broke mid-way: end the output with a well-formed error in this stage's
     /// output format.
     fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>);
+
+    /// Whether this stage reads its input events' JSON text itself (typed), so the decoder
+    /// should not parse them into `Value`s first ([`crate::Decoder::keep_text`]).
+    fn reads_text(&self) -> bool {
+        false
+    }
 }
 
 impl StreamEvent {
     /// Reads one SSE event. `[DONE]` and empty payloads carry nothing and give `None`.
     pub fn from_sse(ev: crate::sse::SseEvent) -> Result<Option<StreamEvent>, TranslateError> {
+        Self::read_sse(ev, false)
+    }
+
+    /// [`Self::from_sse`]; with `keep_text` the JSON is only checked and kept as text, for a
+    /// stage that reads it into its own structs.
+    pub fn read_sse(
+        ev: crate::sse::SseEvent,
+        keep_text: bool,
+    ) -> Result<Option<StreamEvent>, TranslateError> {
         if ev.is_done() || ev.data.trim().is_empty() {
             return Ok(None);
         }
-        let data = serde_json::from_str(&ev.data)
-            .map_err(|e| TranslateError::BadUpstream(format!("stream event is not JSON: {e}")))?;
+        let not_json = |e: serde_json::Error| {
+            TranslateError::BadUpstream(format!("stream event is not JSON: {e}"))
+        };
+        let data = if keep_text {
+            serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
+            Payload::from_json_text(ev.data)
+        } else {
+            Payload::from(serde_json::from_str::<Value>(&ev.data).map_err(not_json)?)
+        };
         Ok(Some(StreamEvent {
             event: ev.event.map(Cow::Owned),
             data,
@@ -71,11 +180,7 @@ impl StreamEvent {
             out.push(b'\n');
         }
         out.extend_from_slice(b"data: ");
-        if serde_json::to_writer(&mut *out, &self.data).is_err() {
-            // Serialising a `Value` into memory cannot fail; an empty object keeps the
-            // event well-formed if it ever did.
-            out.extend_from_slice(b"{}");
-        }
+        self.data.write(out);
         out.extend_from_slice(b"\n\n");
     }
 }
@@ -137,5 +242,34 @@ mod tests {
         assert_eq!(second.event, None);
         assert_eq!(second.data, r#"{"choices":[]}"#);
         assert!(parser.next_event().is_none());
+    }
+
+    /// Typed or not, a chunk counts the same text and reports the same usage.
+    #[test]
+    fn hub_text_and_usage_read_alike_from_every_form() {
+        let chunk = json!({"choices": [{"index": 0, "delta": {
+            "content": "hello", "reasoning_content": "hmm",
+            "tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}},
+                           {"index": 1, "function": {"name": "x"}}]}}],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}});
+        let typed: crate::chat::ChatChunk = serde_json::from_value(chunk.clone()).unwrap();
+        for ev in [
+            StreamEvent::hub(chunk.clone()),
+            StreamEvent::chunk(typed),
+            StreamEvent {
+                event: None,
+                data: Payload::from_json_text(chunk.to_string()),
+            },
+        ] {
+            assert_eq!(ev.hub_text_bytes(), 5 + 3 + 7);
+            assert_eq!(ev.hub_usage().map(|u| u.completion_tokens), Some(3));
+            assert!(!ev.is_hub_usage_only());
+        }
+        let usage_only = json!({"choices": [], "usage": {"total_tokens": 1}});
+        assert!(StreamEvent::hub(usage_only.clone()).is_hub_usage_only());
+        let typed: crate::chat::ChatChunk = serde_json::from_value(usage_only).unwrap();
+        assert!(StreamEvent::chunk(typed).is_hub_usage_only());
+        assert_eq!(StreamEvent::hub(json!({"choices": []})).hub_text_bytes(), 0);
+        assert_eq!(StreamEvent::hub(json!("not a chunk")).hub_text_bytes(), 0);
     }
 }

@@ -167,7 +167,7 @@ pub fn message_to_event(msg: &Message) -> Result<StreamEvent, TranslateError> {
             }
             Ok(StreamEvent {
                 event: Some(Cow::Owned(kind)),
-                data,
+                data: data.into(),
             })
         }
         Some("exception") => {
@@ -292,11 +292,17 @@ mod tests {
             d.push(c);
             while let Some(ev) = d.next_event() {
                 let ev = ev?;
-                out.push((ev.event.unwrap_or_default().into_owned(), ev.data));
+                out.push((
+                    ev.event.unwrap_or_default().into_owned(),
+                    ev.data.into_value(),
+                ));
             }
         }
         if let Some(ev) = d.finish()? {
-            out.push((ev.event.unwrap_or_default().into_owned(), ev.data));
+            out.push((
+                ev.event.unwrap_or_default().into_owned(),
+                ev.data.into_value(),
+            ));
         }
         Ok(out)
     }

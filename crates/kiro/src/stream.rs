@@ -362,7 +362,7 @@ mod tests {
     fn parallel_tools_keep_first_seen_order_and_whole_inputs_are_not_repeated() {
         let ev = |data: Value| StreamEvent {
             event: Some("toolUseEvent".into()),
-            data,
+            data: data.into(),
         };
         let events = vec![
             ev(json!({"toolUseId": "b", "name": "Second", "input": "{\"x\""})),
@@ -399,7 +399,7 @@ mod tests {
             .push(
                 StreamEvent {
                     event: Some("messageStopEvent".into()),
-                    data: json!({}),
+                    data: json!({}).into(),
                 },
                 &mut out,
             )
@@ -433,7 +433,7 @@ mod tests {
             .push(
                 StreamEvent {
                     event: Some("toolUseEvent".into()),
-                    data: json!({"name": "x"}),
+                    data: json!({"name": "x"}).into(),
                 },
                 &mut Vec::new(),
             )
@@ -465,7 +465,7 @@ mod tests {
             let mut stage = KiroToHub::new(&ctx());
             let mut out = Vec::new();
             for (name, data) in events {
-                let _ = stage.push(StreamEvent { event: Some(name.into()), data }, &mut out);
+                let _ = stage.push(StreamEvent { event: Some(name.into()), data: data.into() }, &mut out);
             }
             stage.finish(&mut out).unwrap();
             let finishes = out.iter().filter(|c| c.data.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null())).count();

@@ -221,8 +221,9 @@ impl Report {
         };
         let want = parse_sse_text(&String::from_utf8_lossy(&bytes))
             .map_err(|e| refused(format!("{name} is not an SSE stream: {e}")))?;
-        let as_json =
-            |events: &[StreamEvent]| Value::Array(events.iter().map(|e| e.data.clone()).collect());
+        let as_json = |events: &[StreamEvent]| {
+            Value::Array(events.iter().map(|e| (*e.data).clone()).collect())
+        };
         self.stage(name, &as_json(&want), &as_json(got), false);
         Ok(())
     }

@@ -103,9 +103,13 @@ impl StreamBody {
         let mode = if setup.pipeline.is_passthrough() {
             Mode::Passthrough(SseParser::new())
         } else {
+            let to_hub = setup.pipeline.stream_to_hub(&setup.ctx);
+            let mut decoder = setup.decoder;
+            // A typed stage reads the provider's JSON text itself: no `Value` on the way.
+            decoder.keep_text(to_hub.as_ref().is_some_and(|s| s.reads_text()));
             Mode::Translate {
-                decoder: setup.decoder,
-                to_hub: setup.pipeline.stream_to_hub(&setup.ctx),
+                decoder,
+                to_hub,
                 to_client: setup.pipeline.stream_to_client(&setup.ctx),
             }
         };
@@ -251,23 +255,18 @@ impl StreamBody {
         }
         let mut client = Vec::new();
         for chunk in hub {
-            if let Some(u) = chunk.data.get("usage").and_then(Usage::from_openai) {
+            // Read through the event so a typed chunk is not turned into a `Value`.
+            if let Some(u) = chunk.hub_usage() {
                 self.usage = Some(u);
             }
-            self.text_bytes += hub_text_bytes(&chunk.data);
+            self.text_bytes += chunk.hub_text_bytes();
             if let Some(d) = &mut self.debug {
                 chunk.encode(&mut d.hub);
             }
             match to_client.as_mut() {
                 Some(stage) => stage.push(chunk, &mut client)?,
                 None => {
-                    let usage_only = chunk
-                        .data
-                        .get("choices")
-                        .and_then(|c| c.as_array())
-                        .is_some_and(Vec::is_empty)
-                        && chunk.data.get("usage").is_some_and(|u| !u.is_null());
-                    if !usage_only || self.ctx.client_wants_usage {
+                    if !chunk.is_hub_usage_only() || self.ctx.client_wants_usage {
                         client.push(chunk);
                     }
                 }
@@ -277,8 +276,9 @@ impl StreamBody {
             stage.finish(&mut client)?;
         }
         for ev in &client {
+            // By the event's name: its data may be text a stage wrote, not yet a `Value`.
             if self.client == Format::Responses
-                && ev.data.get("type").and_then(|t| t.as_str()) == Some("response.completed")
+                && ev.event.as_deref() == Some("response.completed")
                 && let (Some(call), Some(response)) = (self.call.as_mut(), ev.data.get("response"))
             {
                 call.responded(response);
@@ -537,25 +537,6 @@ impl Drop for StreamBody {
     }
 }
 
-/// The text a hub chunk carries (content, reasoning, tool arguments), in bytes: what the
-/// completion is estimated from when the provider reports no usage.
-fn hub_text_bytes(chunk: &serde_json::Value) -> usize {
-    let Some(delta) = chunk.pointer("/choices/0/delta") else {
-        return 0;
-    };
-    let len = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map_or(0, str::len);
-    let tools = delta
-        .get("tool_calls")
-        .and_then(|t| t.as_array())
-        .map_or(0, |calls| {
-            calls
-                .iter()
-                .map(|c| len(c.pointer("/function/arguments")))
-                .sum()
-        });
-    len(delta.get("content")) + len(delta.get("reasoning_content")) + tools
-}
-
 /// Whether streams of `provider` format end with an event that says so (Kiro's and
 /// Cursor's binary streams simply end).
 fn has_terminal(provider: Format) -> bool {
@@ -702,16 +683,5 @@ mod tests {
             switchyard_kiro::KIRO,
             &StreamEvent::hub(json!({}))
         ));
-    }
-
-    #[test]
-    fn hub_text_counts_content_reasoning_and_tool_arguments() {
-        let chunk = json!({"choices": [{"index": 0, "delta": {
-            "content": "hello", "reasoning_content": "hmm",
-            "tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}},
-                           {"index": 1, "function": {"name": "x"}}]}}]});
-        assert_eq!(hub_text_bytes(&chunk), 5 + 3 + 7);
-        assert_eq!(hub_text_bytes(&json!({"choices": []})), 0);
-        assert_eq!(hub_text_bytes(&json!("not a chunk")), 0);
     }
 }

@@ -1,12 +1,15 @@
 //! Streams: Anthropic Messages SSE events <-> hub `chat.completion.chunk`s.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
     ClaudeUsage, claude_message_id, finish_to_stop_reason, stop_reason_to_finish, str_of, u64_of,
 };
+use crate::chat::{ChatUsage, Delta, FunctionCall, ToolCall};
 use crate::chunk::ChunkHead;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
@@ -17,6 +20,78 @@ use crate::usage::estimate_tokens;
 // ------------------------------------------------------------------------------------------
 // Claude -> hub
 // ------------------------------------------------------------------------------------------
+
+/// One Anthropic stream event, read straight from its JSON text: the text deltas that make up
+/// almost all of a stream borrow their strings from it. Rare parts (blocks, message, usage,
+/// error) stay `Value`s.
+#[derive(Default, Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    delta: Option<EventDelta<'a>>,
+    #[serde(default)]
+    content_block: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A `content_block_delta`'s or `message_delta`'s `delta`.
+#[derive(Default, Deserialize)]
+struct EventDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> Event<'a> {
+    /// Reads the event from its text, or (a field of an unexpected type, or a payload that
+    /// is already a `Value`) field by field from the `Value`, skipping what does not fit, as
+    /// the stage always has.
+    fn read(data: &'a crate::stream::Payload) -> Event<'a> {
+        if let Some(ev) = data.text().and_then(|t| serde_json::from_str(t).ok()) {
+            return ev;
+        }
+        let v: &'a Value = data;
+        let s = |v: &'a Value, key: &str| str_of(v, key).map(Cow::Borrowed);
+        Event {
+            kind: s(v, "type"),
+            index: u64_of(v, "index"),
+            delta: v.get("delta").map(|d| EventDelta {
+                kind: s(d, "type"),
+                text: s(d, "text"),
+                thinking: s(d, "thinking"),
+                signature: s(d, "signature"),
+                partial_json: s(d, "partial_json"),
+                stop_reason: s(d, "stop_reason"),
+            }),
+            content_block: v.get("content_block").cloned(),
+            message: v.get("message").cloned(),
+            usage: v.get("usage").cloned(),
+            error: v.get("error").cloned(),
+        }
+    }
+}
+
+/// A string field that is set and not empty.
+fn filled<'b>(field: &'b Option<Cow<'_, str>>) -> Option<&'b str> {
+    field.as_deref().filter(|s| !s.is_empty())
+}
 
 pub(super) fn claude_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(ClaudeToHub {
@@ -66,16 +141,38 @@ impl ClaudeToHub {
     fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(
-                self.head
-                    .delta(json!({"role": "assistant", "content": ""}), None),
-            );
+            let delta = Delta {
+                role: Some(Some("assistant".to_owned())),
+                ..Delta::text("")
+            };
+            out.push(self.head.typed(delta, None));
         }
     }
 
-    fn emit(&mut self, delta: Value, out: &mut Vec<StreamEvent>) {
+    fn emit(&mut self, delta: Delta, out: &mut Vec<StreamEvent>) {
         self.ensure_started(out);
-        out.push(self.head.delta(delta, None));
+        out.push(self.head.typed(delta, None));
+    }
+
+    fn emit_tool(&mut self, call: ToolCall, out: &mut Vec<StreamEvent>) {
+        let delta = Delta {
+            tool_calls: Some(Some(vec![call])),
+            ..Delta::default()
+        };
+        self.emit(delta, out);
+    }
+
+    /// A tool call fragment with more `arguments` for the call at `index`.
+    fn emit_arguments(&mut self, index: u64, arguments: String, out: &mut Vec<StreamEvent>) {
+        let call = ToolCall {
+            function: Some(FunctionCall {
+                arguments: Some(arguments),
+                ..FunctionCall::default()
+            }),
+            index: Some(index),
+            ..ToolCall::default()
+        };
+        self.emit_tool(call, out);
     }
 
     fn emit_finish(&mut self, out: &mut Vec<StreamEvent>) {
@@ -89,7 +186,7 @@ impl ClaudeToHub {
             None if self.saw_tool => "tool_calls",
             None => "stop",
         };
-        out.push(self.head.delta(json!({}), Some(finish)));
+        out.push(self.head.typed(Delta::default(), Some(finish)));
     }
 
     fn emit_usage(&mut self, out: &mut Vec<StreamEvent>) {
@@ -97,31 +194,36 @@ impl ClaudeToHub {
             return;
         }
         self.usage_sent = true;
-        out.push(self.head.usage(self.usage.to_hub()));
+        let usage = serde_json::from_value::<ChatUsage>(self.usage.to_hub()).unwrap_or_default();
+        out.push(self.head.typed_usage(usage));
     }
 
-    fn block_start(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
-        let index = u64_of(data, "index").unwrap_or(self.blocks.len() as u64);
-        let cb = data.get("content_block").unwrap_or(&Value::Null);
+    fn block_start(&mut self, ev: &Event<'_>, out: &mut Vec<StreamEvent>) {
+        let index = ev.index.unwrap_or(self.blocks.len() as u64);
+        let cb = ev.content_block.as_ref().unwrap_or(&Value::Null);
         let block = match str_of(cb, "type") {
             Some("text") => {
                 if let Some(t) = str_of(cb, "text").filter(|t| !t.is_empty()) {
-                    self.emit(json!({"content": t}), out);
+                    self.emit(Delta::text(t), out);
                 }
                 Block::Text
             }
             Some("thinking") => {
                 if let Some(t) = str_of(cb, "thinking").filter(|t| !t.is_empty()) {
-                    self.emit(json!({"reasoning_content": t}), out);
+                    self.emit(reasoning(t), out);
                 }
                 if let Some(s) = str_of(cb, "signature").filter(|s| !s.is_empty()) {
-                    self.emit(json!({"reasoning_signature": s}), out);
+                    self.emit(signature(s), out);
                 }
                 Block::Thinking
             }
             Some("redacted_thinking") => {
                 if let Some(d) = str_of(cb, "data") {
-                    self.emit(json!({"redacted_reasoning": d}), out);
+                    let delta = Delta {
+                        redacted_reasoning: Some(Some(d.to_owned())),
+                        ..Delta::default()
+                    };
+                    self.emit(delta, out);
                 }
                 Block::Other
             }
@@ -133,13 +235,18 @@ impl ClaudeToHub {
                     .tool_names
                     .client_name(str_of(cb, "name").unwrap_or(""))
                     .to_owned();
-                let call = json!({
-                    "index": hub_index,
-                    "id": str_of(cb, "id").unwrap_or(""),
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                });
-                self.emit(json!({"tool_calls": [call]}), out);
+                let call = ToolCall {
+                    function: Some(FunctionCall {
+                        arguments: Some(String::new()),
+                        name: Some(name),
+                        ..FunctionCall::default()
+                    }),
+                    id: Some(str_of(cb, "id").unwrap_or("").to_owned()),
+                    index: Some(hub_index),
+                    kind: Some("function".to_owned()),
+                    ..ToolCall::default()
+                };
+                self.emit_tool(call, out);
                 Block::Tool {
                     hub_index,
                     args_sent: false,
@@ -151,27 +258,29 @@ impl ClaudeToHub {
         self.blocks.insert(index, block);
     }
 
-    fn block_delta(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
-        let index = u64_of(data, "index");
-        let delta = data.get("delta").unwrap_or(&Value::Null);
-        match str_of(delta, "type") {
+    fn block_delta(&mut self, ev: &Event<'_>, out: &mut Vec<StreamEvent>) {
+        let index = ev.index;
+        let Some(delta) = &ev.delta else {
+            return;
+        };
+        match delta.kind.as_deref() {
             Some("text_delta") => {
-                if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
-                    self.emit(json!({"content": t}), out);
+                if let Some(t) = filled(&delta.text) {
+                    self.emit(Delta::text(t), out);
                 }
             }
             Some("thinking_delta") => {
-                if let Some(t) = str_of(delta, "thinking").filter(|t| !t.is_empty()) {
-                    self.emit(json!({"reasoning_content": t}), out);
+                if let Some(t) = filled(&delta.thinking) {
+                    self.emit(reasoning(t), out);
                 }
             }
             Some("signature_delta") => {
-                if let Some(s) = str_of(delta, "signature").filter(|s| !s.is_empty()) {
-                    self.emit(json!({"reasoning_signature": s}), out);
+                if let Some(s) = filled(&delta.signature) {
+                    self.emit(signature(s), out);
                 }
             }
             Some("input_json_delta") => {
-                let Some(fragment) = str_of(delta, "partial_json").filter(|f| !f.is_empty()) else {
+                let Some(fragment) = filled(&delta.partial_json) else {
                     return;
                 };
                 let Some(Block::Tool {
@@ -183,16 +292,16 @@ impl ClaudeToHub {
                     return;
                 };
                 *args_sent = true;
-                let call = json!({"index": *hub_index, "function": {"arguments": fragment}});
-                self.emit(json!({"tool_calls": [call]}), out);
+                let hub_index = *hub_index;
+                self.emit_arguments(hub_index, fragment.to_owned(), out);
             }
             // citations_delta and anything newer.
             _ => {}
         }
     }
 
-    fn block_stop(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
-        let Some(index) = u64_of(data, "index") else {
+    fn block_stop(&mut self, ev: &Event<'_>, out: &mut Vec<StreamEvent>) {
+        let Some(index) = ev.index else {
             return;
         };
         let Some(Block::Tool {
@@ -208,11 +317,11 @@ impl ClaudeToHub {
             Value::Object(_) => initial_input.to_string(),
             _ => "{}".to_owned(),
         };
-        let call = json!({"index": *hub_index, "function": {"arguments": args}});
+        let hub_index = *hub_index;
         if let Some(Block::Tool { args_sent, .. }) = self.blocks.get_mut(&index) {
             *args_sent = true;
         }
-        self.emit(json!({"tool_calls": [call]}), out);
+        self.emit_arguments(hub_index, args, out);
     }
 }
 
@@ -222,11 +331,11 @@ impl StreamStage for ClaudeToHub {
         event: StreamEvent,
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), TranslateError> {
-        let data = &event.data;
-        let kind = str_of(data, "type").or(event.event.as_deref());
+        let ev = Event::read(&event.data);
+        let kind = ev.kind.as_deref().or(event.event.as_deref());
         match kind {
             Some("message_start") => {
-                let msg = data.get("message").unwrap_or(&Value::Null);
+                let msg = ev.message.as_ref().unwrap_or(&Value::Null);
                 if let Some(id) = str_of(msg, "id") {
                     id.clone_into(&mut self.head.id);
                 }
@@ -239,14 +348,14 @@ impl StreamStage for ClaudeToHub {
                 }
                 self.ensure_started(out);
             }
-            Some("content_block_start") => self.block_start(data, out),
-            Some("content_block_delta") => self.block_delta(data, out),
-            Some("content_block_stop") => self.block_stop(data, out),
+            Some("content_block_start") => self.block_start(&ev, out),
+            Some("content_block_delta") => self.block_delta(&ev, out),
+            Some("content_block_stop") => self.block_stop(&ev, out),
             Some("message_delta") => {
-                if let Some(r) = data.get("delta").and_then(|d| str_of(d, "stop_reason")) {
+                if let Some(r) = ev.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
                     self.stop_reason = Some(r.to_owned());
                 }
-                if let Some(u) = data.get("usage").filter(|u| u.is_object()) {
+                if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
                     self.usage.merge_claude(u);
                     self.usage_seen = true;
                 }
@@ -257,7 +366,7 @@ impl StreamStage for ClaudeToHub {
                 self.emit_usage(out);
             }
             Some("error") => {
-                let err = data.get("error").unwrap_or(&Value::Null);
+                let err = ev.error.as_ref().unwrap_or(&Value::Null);
                 let kind = str_of(err, "type").unwrap_or("error");
                 let msg = str_of(err, "message").unwrap_or("");
                 return Err(TranslateError::bad_upstream(format!("{kind}: {msg}")));
@@ -266,6 +375,10 @@ impl StreamStage for ClaudeToHub {
             _ => {}
         }
         Ok(())
+    }
+
+    fn reads_text(&self) -> bool {
+        true
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
@@ -280,6 +393,20 @@ impl StreamStage for ClaudeToHub {
         self.finish_sent = true;
         self.usage_sent = true;
         out.push(StreamEvent::hub(error.body(Format::OpenAi)));
+    }
+}
+
+fn reasoning(text: &str) -> Delta {
+    Delta {
+        reasoning_content: Some(Some(text.to_owned())),
+        ..Delta::default()
+    }
+}
+
+fn signature(sig: &str) -> Delta {
+    Delta {
+        reasoning_signature: Some(Some(sig.to_owned())),
+        ..Delta::default()
     }
 }
 

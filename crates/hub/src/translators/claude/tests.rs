@@ -1534,7 +1534,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 fn arb_event() -> impl Strategy<Value = StreamEvent> {
     (proptest::option::of(arb_word()), arb_json()).prop_map(|(name, data)| StreamEvent {
         event: name.map(std::borrow::Cow::Owned),
-        data,
+        data: data.into(),
     })
 }
 
@@ -1613,5 +1613,49 @@ proptest! {
         }
         let _ = claude_request_to_hub(body.clone(), &mut client_ctx());
         let _ = hub_request_to_claude(body, &mut provider_ctx(&model));
+    }
+}
+
+/// The typed Claude -> hub stage gives the same bytes whether the decoder hands it the
+/// events' JSON text (read into borrowed structs) or parsed `Value`s (read field by field),
+/// ill-typed fields included.
+#[test]
+fn claude_stream_reads_text_and_values_alike() {
+    use crate::framing::{Decoder, SseDecoder};
+    let odd = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":\"0\",\"delta\":{\"type\":\"text_delta\",\"text\":7}}\n\n";
+    for sse in [
+        include_str!("../../../tests/fixtures/claude/stream_tool_use.sse"),
+        include_str!("../../../tests/fixtures/claude/stream_thinking.sse"),
+        include_str!("../../../tests/fixtures/claude/stream_text.sse"),
+        odd,
+    ] {
+        let run = |keep_text: bool| {
+            let ctx = TranslateCtx::new(Format::OpenAi, Format::Claude, "claude", true);
+            let mut stage = claude_stream_to_hub(&ctx);
+            assert!(stage.reads_text());
+            let mut d = SseDecoder::default();
+            d.keep_text(keep_text);
+            d.push(sse.as_bytes());
+            let mut events = Vec::new();
+            while let Some(ev) = d.next_event() {
+                let ev = ev.unwrap();
+                assert_eq!(ev.data.text().is_some(), keep_text);
+                stage.push(ev, &mut events).unwrap();
+            }
+            stage.finish(&mut events).unwrap();
+            let mut wire = Vec::new();
+            for ev in &events {
+                // Stamped at creation: compare everything else.
+                let mut v: Value = (*ev.data).clone();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("created");
+                }
+                wire.push(v);
+            }
+            wire
+        };
+        let text = run(true);
+        assert!(!text.is_empty() || sse == odd);
+        assert_eq!(text, run(false));
     }
 }

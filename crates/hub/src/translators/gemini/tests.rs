@@ -38,7 +38,7 @@ fn gemini_to_hub(ctx: &TranslateCtx, sse: &str) -> Vec<Value> {
     let events = parse_sse_text(sse).unwrap();
     let out = run_stage(stage.as_mut(), events).unwrap();
     assert!(out.iter().all(|e| e.event.is_none()));
-    out.into_iter().map(|e| e.data).collect()
+    out.into_iter().map(|e| e.data.into_value()).collect()
 }
 
 fn hub_to_gemini(ctx: &TranslateCtx, sse: &str) -> Vec<Value> {
@@ -46,7 +46,7 @@ fn hub_to_gemini(ctx: &TranslateCtx, sse: &str) -> Vec<Value> {
     let events = parse_sse_text(sse).unwrap();
     let out = run_stage(stage.as_mut(), events).unwrap();
     assert!(out.iter().all(|e| e.event.is_none()));
-    out.into_iter().map(|e| e.data).collect()
+    out.into_iter().map(|e| e.data.into_value()).collect()
 }
 
 fn deltas(chunks: &[Value]) -> Vec<&Value> {

@@ -71,7 +71,7 @@ fn of_type<'a>(events: &'a [StreamEvent], ty: &str) -> Vec<&'a Value> {
     events
         .iter()
         .filter(|e| e.data["type"] == ty)
-        .map(|e| &e.data)
+        .map(|e| &*e.data)
         .collect()
 }
 
@@ -95,7 +95,7 @@ fn sum_hub(events: &[StreamEvent]) -> HubSum {
     let mut s = HubSum::default();
     for e in events {
         assert!(e.event.is_none(), "hub chunks carry no event name");
-        let d = &e.data;
+        let d: &Value = &e.data;
         if d.get("error").is_some() {
             s.errors.push(d.clone());
             continue;
@@ -1497,7 +1497,7 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
     (prop::option::of(prop::sample::select(WORDS)), arb_json()).prop_map(|(name, data)| {
         StreamEvent {
             event: name.map(std::borrow::Cow::Borrowed),
-            data,
+            data: data.into(),
         }
     })
 }

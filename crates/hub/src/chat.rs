@@ -1,0 +1,48 @@
+//! The hub format (OpenAI chat completions) as Rust types: request, message, tool, tool
+//! call, response and stream chunk.
+//!
+//! Translators used to build and read `serde_json::Value` trees; a stream stage built one
+//! per event twice (parse, then the chunk it wrote). These types let a stage read a chunk
+//! and write one without an intermediate tree. Every struct keeps the fields it does not
+//! name in `extra` (`#[serde(flatten)]`), so what a client or provider sent that the hub
+//! does not model (new fields, `logprobs`, vendor extensions) survives a round trip.
+//!
+//! Field order follows the alphabet on purpose: `serde_json`'s `Map` (no `preserve_order`)
+//! writes keys sorted, so a typed value with no extras serialises to the very bytes the
+//! `Value` it replaces did. Fields a provider may send as `null` are [`Nullable`], so an
+//! explicit `null` comes back as `null` rather than disappearing.
+
+mod chunk;
+mod request;
+#[cfg(test)]
+mod tests;
+
+pub use chunk::{ChatChunk, ChatUsage, ChunkChoice, Delta};
+pub use request::{
+    ChatRequest, ChatResponse, Content, FunctionCall, FunctionDef, Message, Part, ResponseChoice,
+    Tool, ToolCall,
+};
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// Unknown fields, kept as they came.
+pub type Extra = Map<String, Value>;
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or set.
+pub type Nullable<T> = Option<Option<T>>;
+
+/// Reads a present field into `Some(..)`, `null` included, so absent and `null` stay apart
+/// (with `#[serde(default)]` an absent field stays `None`).
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Nullable<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The set value of a [`Nullable`] field.
+pub(crate) fn set<T>(field: &Nullable<T>) -> Option<&T> {
+    field.as_ref().and_then(Option::as_ref)
+}
