@@ -20,6 +20,9 @@
 //!   providers, naming the page and line of any that fails.
 //! - `book`: builds the book with mdbook (installed once into the cache), checks its links
 //!   and screenshots two pages in headless Chromium.
+//! - `image`: builds the release binary and assembles the container image `switchyard:local`
+//!   from scratch with buildah (no base image is pulled), for machines without a registry;
+//!   the `Dockerfile` is the recipe where base images can be pulled.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
 //!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
 //!   which only builds them (clippy `--all-targets`).
@@ -28,6 +31,7 @@ mod bench;
 mod book;
 mod clients;
 mod docs;
+mod image;
 mod micro;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         }),
         Some("docs") => docs_task(),
         Some("book") => book::run(&root()),
+        Some("image") => image::run(&root()),
         Some("bench") => {
             let quick = std::env::args().any(|a| a == "--quick");
             if std::env::args().any(|a| a == "--micro") {
@@ -69,7 +74,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them;
-             --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+             --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  image      release build, then the container image switchyard:local from scratch (buildah)\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted)"
             );
             return ExitCode::from(2);
