@@ -140,7 +140,8 @@ impl Drop for Volume {
     }
 }
 
-/// A container started detached, removed (stopped hard if still running) on drop.
+/// A container started detached, removed (stopped hard if still running) on drop, with the
+/// anonymous volumes podman made for the image's `VOLUME`s that the test did not mount.
 pub struct Container {
     pub name: String,
 }
@@ -215,6 +216,6 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = podman(&["rm", "--force", "--time", "0", &self.name]);
+        let _ = podman(&["rm", "--force", "--volumes", "--time", "0", &self.name]);
     }
 }
