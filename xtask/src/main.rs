@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: project chores in Rust, so they run the same everywhere.
 //!
-//! - `ci`: format check, clippy with warnings denied, build, the conformance clients, every
-//!   test (with the clients, so the conformance and real-client tests run).
+//! - `ci`: format check, clippy with warnings denied, build, the container image (where
+//!   buildah is installed), the conformance clients, every test (with the clients, so the
+//!   conformance and real-client tests run).
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
 //! - `bench [--quick] [--only NAME]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
@@ -125,6 +126,12 @@ fn ci() -> Result<(), String> {
     ])?;
     // End-to-end tests run the real `switchyard` binary, so it must be built first.
     cargo(&["build", "--workspace", "--all-targets"])?;
+    // The container tests run `switchyard:local`; rebuilt here so they never run a stale one.
+    if image::buildah_present() {
+        image::run(&root())?;
+    } else {
+        eprintln!("\n==> image: skipped, buildah is not installed (the container tests skip too)");
+    }
     // The conformance and real-client tests skip themselves without these variables.
     let clients = clients::ensure()?;
     cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())?;
