@@ -51,7 +51,7 @@ api_key_env = "FAKE_KEY"
 
 /// The usage rows of the SQLite file at `db`: (status, provider, prompt tokens), polled for
 /// up to ten seconds until there is one (the usage writer batches in the background).
-fn usage_rows(db: &Path) -> Vec<(i64, String, i64)> {
+async fn usage_rows(db: &Path) -> Vec<(i64, String, i64)> {
     let start = Instant::now();
     loop {
         let rows = rusqlite::Connection::open(db).ok().and_then(|conn| {
@@ -65,13 +65,15 @@ fn usage_rows(db: &Path) -> Vec<(i64, String, i64)> {
                 .ok()?;
             Some(rows)
         });
-        match rows {
-            Some(rows) if !rows.is_empty() => return rows,
-            _ if start.elapsed() > Duration::from_secs(10) => {
-                panic!("no usage row in {} after 10 s", db.display())
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
+        if let Some(rows) = rows.filter(|r| !r.is_empty()) {
+            return rows;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no usage row in {} after 10 s",
+            db.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -164,7 +166,7 @@ async fn the_image_serves_records_and_is_healthy() {
     assert_eq!(res.json()["choices"][0]["message"]["content"], REPLY);
     assert_eq!(fake.keys_seen(), [UPSTREAM_KEY]);
 
-    let rows = usage_rows(&data.mountpoint().join("switchyard.db"));
+    let rows = usage_rows(&data.mountpoint().join("switchyard.db")).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, 200);
     assert_eq!(rows[0].1, "fake");
