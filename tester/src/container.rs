@@ -1,8 +1,8 @@
 //! Running the container image (`cargo xtask image`, tag `switchyard:local`) with podman for
-//! the container tests: the image built on demand, the run flags this kind of machine needs,
+//! the container tests: the image's name, the run flags this kind of machine needs,
 //! and containers and volumes that are removed when the test ends, passed or failed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -36,27 +36,15 @@ pub fn podman_ok(args: &[&str]) -> String {
     out
 }
 
-/// Makes sure [`image`] exists, building `switchyard:local` with `cargo xtask image` (a
-/// release build, minutes the first time) when it does not.
+/// Fails, saying how to build it, when [`image`] does not exist. The tests do not build it
+/// themselves: a nested `cargo` run from a test inherits the test's cargo environment and
+/// can rebuild the release profile from nothing, and `cargo xtask ci` builds it first.
 pub fn ensure_image() {
     let image = image();
-    if podman(&["image", "exists", &image]).0 {
-        return;
-    }
-    assert_eq!(
-        image, "switchyard:local",
-        "SWITCHYARD_IMAGE={image} does not exist"
+    assert!(
+        podman(&["image", "exists", &image]).0,
+        "{image} does not exist: build it with `cargo xtask image` (`cargo xtask ci` does)"
     );
-    eprintln!("{image} is missing: building it with `cargo xtask image`");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["xtask", "image"]);
-    let (ok, out, err) = run_with_timeout(cmd, Duration::from_secs(3600));
-    assert!(ok, "cargo xtask image failed:\n{out}\n{err}");
 }
 
 /// The flags every `podman run` of the tests takes, for machines like CI's sandbox:

@@ -2,8 +2,8 @@
 //! as the Dockerfile's runtime stage says (entrypoint, port 4100 on all interfaces, the
 //! non-root user, `data/` a volume), serves one OpenAI chat request to a fake provider on the
 //! host, records its usage row in the volume's SQLite file, and passes its own health check.
-//! Skipped, with the reason printed, only where podman is not installed; the image is built
-//! when it is missing.
+//! Skipped, with the reason printed, only where podman is not installed; fails when the image
+//! was not built (`cargo xtask image`, which `cargo xtask ci` runs first).
 
 #![expect(
     clippy::unwrap_used,
