@@ -37,7 +37,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::server::{FakeBody, full, serve};
+use crate::server::{FakeBody, full, serve_on};
 
 pub mod endpoints;
 pub mod media;
@@ -130,9 +130,14 @@ pub struct FakeOpenAi {
 
 impl FakeOpenAi {
     pub async fn start() -> FakeOpenAi {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts the fake on `bind` (e.g. `0.0.0.0:0`, for a client inside a container).
+    pub async fn start_on(bind: &str) -> FakeOpenAi {
         let state = Arc::new(State::default());
         let s = state.clone();
-        let addr = serve(move |req| handle(s.clone(), req)).await;
+        let addr = serve_on(bind, move |req| handle(s.clone(), req)).await;
         FakeOpenAi { addr, state }
     }
 

@@ -13,6 +13,7 @@
     reason = "test code, outside the production 100-line limit: each fake validates a provider's whole request in one pass that reads top to bottom against the provider's docs"
 )]
 
+pub mod container;
 pub mod fake_anthropic;
 pub mod fake_cursor;
 pub mod fake_gemini;

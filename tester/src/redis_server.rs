@@ -12,6 +12,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// The address it listens on: loopback, or every interface for clients in containers.
+    bind: &'static str,
 }
 
 /// A port nothing listens on now (the OS picks it; the listener is closed at once).
@@ -28,11 +30,22 @@ impl RedisServer {
     }
 
     pub fn start_on(port: u16) -> RedisServer {
+        Self::start_bound(port, "127.0.0.1")
+    }
+
+    /// Starts it on every interface: containers on a bridge network reach the host through
+    /// its bridge address, not loopback.
+    pub fn start_for_containers() -> RedisServer {
+        Self::start_bound(free_port(), "0.0.0.0")
+    }
+
+    fn start_bound(port: u16, bind: &'static str) -> RedisServer {
         let dir = crate::harness::scratch_dir("redis");
         let mut server = RedisServer {
             child: None,
             port,
             dir,
+            bind,
         };
         server.restart();
         server
@@ -53,7 +66,7 @@ impl RedisServer {
                 "--port",
                 &self.port.to_string(),
                 "--bind",
-                "127.0.0.1",
+                self.bind,
                 "--save",
                 "",
                 "--appendonly",

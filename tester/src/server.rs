@@ -1,4 +1,5 @@
-//! A minimal hyper server that fakes share: bind 127.0.0.1:0, route every request to a handler.
+//! A minimal hyper server that fakes share: bind 127.0.0.1:0 (or another address), route every
+//! request to a handler.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,7 +35,18 @@ where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<FakeBody>> + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1:0", handler).await
+}
+
+/// Serves `handler` on `bind` (a fresh port when it ends in `:0`) until the runtime stops.
+/// Containers on a bridge network reach the host through its bridge address, not loopback,
+/// so the container tests bind `0.0.0.0:0`.
+pub async fn serve_on<H, F>(bind: &str, handler: H) -> SocketAddr
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<FakeBody>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handler = Arc::new(handler);
     tokio::spawn(async move {

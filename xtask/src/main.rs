@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: project chores in Rust, so they run the same everywhere.
 //!
-//! - `ci`: format check, clippy with warnings denied, build, the conformance clients, every
-//!   test (with the clients, so the conformance and real-client tests run).
+//! - `ci`: format check, clippy with warnings denied, build, the container image (where
+//!   buildah is installed), the conformance clients, every test (with the clients, so the
+//!   conformance and real-client tests run).
 //! - `clients`: install (or find in the cache) the real clients and print where they are.
 //! - `bench [--quick] [--only NAME]`: overhead, throughput and memory, straight to a fake upstream and
 //!   through Switchyard.
@@ -24,6 +25,9 @@
 //!   providers, naming the page and line of any that fails.
 //! - `book`: builds the book with mdbook (installed once into the cache), checks its links
 //!   and screenshots two pages in headless Chromium.
+//! - `image`: builds the release binary and assembles the container image `switchyard:local`
+//!   from scratch with buildah (no base image is pulled), for machines without a registry;
+//!   the `Dockerfile` is the recipe where base images can be pulled.
 //! - `bench --micro [--quick]`: the divan micro-benchmarks of every translator and decoder
 //!   (`benches/` of the hub, kiro and cursor crates), as one MB/s table. Not part of `ci`,
 //!   which only builds them (clippy `--all-targets`).
@@ -32,6 +36,7 @@ mod bench;
 mod book;
 mod clients;
 mod docs;
+mod image;
 mod micro;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         }),
         Some("docs") => docs_task(),
         Some("book") => book::run(&root()),
+        Some("image") => image::run(&root()),
         Some("bench") => {
             let quick = std::env::args().any(|a| a == "--quick");
             if std::env::args().any(|a| a == "--micro") {
@@ -83,7 +89,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\ntasks:\n  ci         fmt check, clippy -D warnings, build, clients, all tests\n  clients    install the conformance clients into the cache and print their paths\n  docs       run every runnable example of the book (--list: only list them;
-             --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
+             --page TEXT: only the pages whose path contains TEXT)\n  book       build the book with mdbook, check its links, screenshot two pages\n  image      release build, then the container image switchyard:local from scratch (buildah)\n  bench      overhead, throughput and memory (--quick for a short run; --only NAME\n             for the scenarios whose name contains NAME;\n             --only usage for the usage API over 1,000,000 rows;\n             --only dashboard for each dashboard page over 1,000,000 rows;\n             --only cluster for cluster mode's cost (two instances, one redis);\n             --micro for the translator and decoder micro-benchmarks in MB/s;
              --soak-secs N for the soak: N s at c=64, RSS each second, rows counted;
              --callgrind [--requests N] for instructions per request under callgrind)"
             );
@@ -135,6 +141,12 @@ fn ci() -> Result<(), String> {
     ])?;
     // End-to-end tests run the real `switchyard` binary, so it must be built first.
     cargo(&["build", "--workspace", "--all-targets"])?;
+    // The container tests run `switchyard:local`; rebuilt here so they never run a stale one.
+    if image::buildah_present() {
+        image::run(&root())?;
+    } else {
+        eprintln!("\n==> image: skipped, buildah is not installed (the container tests skip too)");
+    }
     // The conformance and real-client tests skip themselves without these variables.
     let clients = clients::ensure()?;
     cargo_with_env(&["test", "--workspace", "--no-fail-fast"], &clients.env())?;
