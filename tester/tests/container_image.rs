@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use switchyard_tester::container::{
-    Container, Volume, ensure_image, image, podman, podman_missing, podman_ok,
+    Container, Volume, image, image_missing, podman, podman_missing, podman_ok,
 };
 use switchyard_tester::fake_openai::{FakeOpenAi, REPLY};
 use switchyard_tester::harness::scratch_dir;
@@ -86,11 +86,10 @@ fn uids(pid: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_serves_records_and_is_healthy() {
-    if let Some(reason) = podman_missing() {
+    if let Some(reason) = podman_missing().or_else(image_missing) {
         println!("skipped: {reason}");
         return;
     }
-    ensure_image();
 
     // What the image declares is what the Dockerfile's runtime stage declares.
     let declared = podman_ok(&[
@@ -251,11 +250,10 @@ async fn ask(base: &str, model: &str) -> switchyard_tester::http_client::Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_containers_share_a_combo_through_redis() {
-    if let Some(reason) = podman_missing() {
+    if let Some(reason) = podman_missing().or_else(image_missing) {
         println!("skipped: {reason}");
         return;
     }
-    ensure_image();
     let fake = FakeOpenAi::start_on("0.0.0.0:0").await;
     let redis = switchyard_tester::redis_server::RedisServer::start_for_containers();
     let dir = scratch_dir("container-cluster");
