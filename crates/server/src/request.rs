@@ -136,7 +136,7 @@ fn respond(
 ) -> Response<Body> {
     match outcome {
         Ok(Outcome::Stream(setup)) => respond::sse(
-            StreamBody::new(setup, call)
+            StreamBody::new(*setup, call)
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         ),

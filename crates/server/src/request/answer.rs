@@ -23,7 +23,9 @@ use crate::state::app::{InFlight, Provider};
 
 /// How the request ends; `request::handle` turns it into a response and a usage row.
 pub enum Outcome {
-    Stream(StreamSetup),
+    /// Boxed: the setup is several hundred bytes, and every future that holds an `Outcome`
+    /// would otherwise carry (and copy) that much for the whole-body case too.
+    Stream(Box<StreamSetup>),
     Json {
         status: u16,
         body: Bytes,
@@ -145,7 +147,7 @@ struct Answering<'a> {
 impl Answering<'_> {
     /// The stream goes to the client as it comes (see `StreamBody`).
     fn stream(self, res: Response<Incoming>, first: Bytes, slot: InFlight) -> Outcome {
-        Outcome::Stream(StreamSetup {
+        Outcome::Stream(Box::new(StreamSetup {
             upstream: res.into_body(),
             first: Some(first),
             decoder: self.provider.executor.decoder(),
@@ -155,7 +157,7 @@ impl Answering<'_> {
             idle: self.reply.idle,
             deadline: self.reply.deadline,
             slot,
-        })
+        }))
     }
 
     /// The provider only streams; the client asked for one answer.

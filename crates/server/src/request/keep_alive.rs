@@ -76,7 +76,7 @@ impl KeepAliveBody {
     fn settle(&self, outcome: Result<Outcome, ApiError>, call: Call) -> State {
         let err = match outcome {
             Ok(Outcome::Stream(setup)) => {
-                return State::Streaming(Box::new(StreamBody::new(setup, call)));
+                return State::Streaming(Box::new(StreamBody::new(*setup, call)));
             }
             Ok(Outcome::Failed(err, _)) | Err(err) => err,
             // A streaming request always gets a stream from its upstream.
