@@ -8,19 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::load::Target;
-use super::percentile;
-use super::wrk::Case;
-
-/// One oha run's figures.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    p50_us: f64,
-    p99_us: f64,
-    rps: f64,
-}
+use super::wrk::{Case, Run, interleaved};
 
 /// The oha binary: `SWITCHYARD_OHA` when set, else `oha` from PATH.
 fn binary() -> PathBuf {
@@ -136,38 +127,12 @@ pub fn measure(
 ) -> Result<Value, String> {
     let direct = body_file(dir, &format!("{}-direct", case.name), case.direct)?;
     let through = body_file(dir, &format!("{}-through", case.name), case.through)?;
-    run_once(&direct, case.direct, 1, Duration::from_secs(1), None)?;
-    run_once(&through, case.through, 1, Duration::from_secs(1), None)?;
-    let (mut d50, mut d99, mut t50, mut t99) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..rounds.max(1) {
-        let d = run_once(&direct, case.direct, 1, time, client_cpu)?;
-        let t = run_once(&through, case.through, 1, time, client_cpu)?;
-        d50.push(d.p50_us);
-        d99.push(d.p99_us);
-        t50.push(t.p50_us);
-        t99.push(t.p99_us);
-    }
-    for v in [&mut d50, &mut d99, &mut t50, &mut t99] {
-        v.sort_by(f64::total_cmp);
-    }
-    let rps_direct = run_once(&direct, case.direct, 64, load_time, None)?.rps;
-    let rps_through = run_once(&through, case.through, 64, load_time, None)?.rps;
-    let (d50, d99, t50, t99) = (
-        percentile(&d50, 0.5),
-        percentile(&d99, 0.5),
-        percentile(&t50, 0.5),
-        percentile(&t99, 0.5),
-    );
-    Ok(json!({
-        "scenario": case.name,
-        "direct_p50_us": d50,
-        "direct_p99_us": d99,
-        "through_p50_us": t50,
-        "through_p99_us": t99,
-        "overhead_p50_us": t50 - d50,
-        "overhead_p99_us": t99 - d99,
-        "rps_direct_c64": rps_direct,
-        "rps_through_c64": rps_through,
-        "throughput_ratio": rps_through / rps_direct.max(1.0),
-    }))
+    interleaved(
+        run_once,
+        [&direct, &through],
+        case,
+        rounds,
+        [time, load_time],
+        client_cpu,
+    )
 }

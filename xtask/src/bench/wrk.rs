@@ -13,13 +13,17 @@ use serde_json::{Value, json};
 use super::load::Target;
 use super::percentile;
 
-/// One wrk run's figures.
+/// One run's figures, from wrk or oha.
 #[derive(Debug, Clone, Copy)]
-struct Run {
-    p50_us: f64,
-    p99_us: f64,
-    rps: f64,
+pub struct Run {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub rps: f64,
 }
+
+/// One run of an external generator: its input file (script or body), the target, the
+/// connections, how long, and the CPUs to pin it to.
+pub type RunOnce = fn(&Path, &Target, usize, Duration, Option<&str>) -> Result<Run, String>;
 
 /// True when `wrk` is on PATH and runs.
 pub fn available() -> bool {
@@ -132,13 +136,37 @@ pub fn measure(
 ) -> Result<Value, String> {
     let direct = script(dir, &format!("{}-direct", case.name), case.direct)?;
     let through = script(dir, &format!("{}-through", case.name), case.through)?;
+    interleaved(
+        run_once,
+        [&direct, &through],
+        case,
+        rounds,
+        [time, load_time],
+        client_cpu,
+    )
+}
+
+/// The measurement wrk and oha share: both paths warmed, then `rounds` of one-connection
+/// runs each way, interleaved (the median of each round's p50 and p99), on `client_cpu` when
+/// given, then 64 connections each way for requests/s. `inputs` are the direct and through
+/// inputs of `run`; `times` the one-connection and the 64-connection durations.
+pub fn interleaved(
+    run: RunOnce,
+    inputs: [&Path; 2],
+    case: &Case<'_>,
+    rounds: usize,
+    times: [Duration; 2],
+    client_cpu: Option<&str>,
+) -> Result<Value, String> {
+    let [direct, through] = inputs;
+    let [time, load_time] = times;
     // Warm both paths (connections, caches) before anything is measured.
-    run_once(&direct, case.direct, 1, Duration::from_secs(1), None)?;
-    run_once(&through, case.through, 1, Duration::from_secs(1), None)?;
+    run(direct, case.direct, 1, Duration::from_secs(1), None)?;
+    run(through, case.through, 1, Duration::from_secs(1), None)?;
     let (mut d50, mut d99, mut t50, mut t99) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds.max(1) {
-        let d = run_once(&direct, case.direct, 1, time, client_cpu)?;
-        let t = run_once(&through, case.through, 1, time, client_cpu)?;
+        let d = run(direct, case.direct, 1, time, client_cpu)?;
+        let t = run(through, case.through, 1, time, client_cpu)?;
         d50.push(d.p50_us);
         d99.push(d.p99_us);
         t50.push(t.p50_us);
@@ -147,8 +175,8 @@ pub fn measure(
     for v in [&mut d50, &mut d99, &mut t50, &mut t99] {
         v.sort_by(f64::total_cmp);
     }
-    let rps_direct = run_once(&direct, case.direct, 64, load_time, None)?.rps;
-    let rps_through = run_once(&through, case.through, 64, load_time, None)?.rps;
+    let rps_direct = run(direct, case.direct, 64, load_time, None)?.rps;
+    let rps_through = run(through, case.through, 64, load_time, None)?.rps;
     let (d50, d99, t50, t99) = (
         percentile(&d50, 0.5),
         percentile(&d99, 0.5),
