@@ -14,12 +14,14 @@ use std::sync::LazyLock;
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::sse::SseParser;
-use switchyard_hub::stream::{StreamEvent, parse_sse_text};
+use switchyard_hub::stream::parse_sse_text;
 use switchyard_hub::{Decoder, Format, Registry, TranslateCtx};
 
+#[path = "support/hub_stream.rs"]
+mod hub_stream;
 #[path = "support/workload.rs"]
 mod workload;
 
@@ -136,31 +138,7 @@ fn request_path(bencher: Bencher, name: &str) {
 }
 
 /// A long answer in the hub format: role, 1,000 text deltas, finish, usage.
-static HUB_LONG: LazyLock<String> = LazyLock::new(|| {
-    let mut out = Vec::new();
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
-    StreamEvent::hub(chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    ))
-    .encode(&mut out);
-    for i in 0..1000 {
-        StreamEvent::hub(chunk(
-            json!({"content": format!("token {i} of the answer ")}),
-            Value::Null,
-        ))
-        .encode(&mut out);
-    }
-    StreamEvent::hub(chunk(json!({}), json!("stop"))).encode(&mut out);
-    StreamEvent::hub(json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 3000, "total_tokens": 4000}}))
-    .encode(&mut out);
-    out.extend_from_slice(b"data: [DONE]\n\n");
-    String::from_utf8(out).unwrap()
-});
+static HUB_LONG: LazyLock<String> = LazyLock::new(hub_stream::hub_long);
 
 /// The long hub stream turned into `format` by our own stage, as a provider would send it.
 fn long_in(format: Format) -> String {

@@ -16,12 +16,15 @@
 )]
 
 use serde::de::IgnoredAny;
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::sse::SseParser;
 use switchyard_hub::stream::{StreamEvent, parse_sse_text, run_stage};
 use switchyard_hub::usage::{chunk_text_bytes, event_may_carry_usage, merge_stream_event};
 use switchyard_hub::{Decoder, Format, Registry, TranslateCtx};
+
+#[path = "support/hub_stream.rs"]
+mod hub_stream;
 
 const RUNS: usize = 20;
 
@@ -31,36 +34,9 @@ fn ctx(client: Format, provider: Format) -> TranslateCtx {
     c
 }
 
-/// A long answer in the hub format: role, 1,000 text deltas, finish, usage.
-fn hub_long() -> String {
-    let mut out = Vec::new();
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
-    StreamEvent::hub(chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    ))
-    .encode(&mut out);
-    for i in 0..1000 {
-        StreamEvent::hub(chunk(
-            json!({"content": format!("token {i} of the answer ")}),
-            Value::Null,
-        ))
-        .encode(&mut out);
-    }
-    StreamEvent::hub(chunk(json!({}), json!("stop"))).encode(&mut out);
-    StreamEvent::hub(json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 3000, "total_tokens": 4000}}))
-    .encode(&mut out);
-    out.extend_from_slice(b"data: [DONE]\n\n");
-    String::from_utf8(out).unwrap()
-}
-
 /// The long answer in `format`, as a provider of that format sends it.
 fn long_in(registry: &Registry, format: Format) -> String {
-    let hub = hub_long();
+    let hub = hub_stream::hub_long();
     if format == Format::OpenAi {
         return hub;
     }
