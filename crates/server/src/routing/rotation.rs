@@ -6,6 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The most counters kept. A wildcard's counter is keyed by the model string the client
+/// sent, so without a bound distinct strings would grow the map for ever; past it the
+/// counters start over, which only shifts where each rotation stands.
+const MAX_COUNTERS: usize = 1024;
+
 #[derive(Debug, Default)]
 pub struct Rotations {
     next: Mutex<HashMap<String, usize>>,
@@ -21,7 +26,12 @@ impl Rotations {
         let mut map = self.next.lock().unwrap_or_else(|p| p.into_inner());
         let slot = match map.get_mut(combo) {
             Some(slot) => slot,
-            None => map.entry(combo.to_owned()).or_insert(0),
+            None => {
+                if map.len() >= MAX_COUNTERS {
+                    map.clear();
+                }
+                map.entry(combo.to_owned()).or_insert(0)
+            }
         };
         let start = *slot % len;
         *slot = (start + 1) % len;
@@ -42,5 +52,15 @@ mod tests {
         // A combo that lost a target keeps turning within its new length.
         assert_eq!(r.take("a", 2), 0);
         assert_eq!(r.take("a", 0), 0);
+    }
+
+    #[test]
+    fn client_chosen_names_cannot_grow_the_counters_past_the_bound() {
+        let r = Rotations::default();
+        for i in 0..10 * MAX_COUNTERS {
+            r.take(&format!("*/model-{i}*"), 2);
+        }
+        let held = r.next.lock().unwrap().len();
+        assert!(held <= MAX_COUNTERS, "{held} counters");
     }
 }
