@@ -50,6 +50,12 @@ inventory::submit! {
         openai_stream: false,
         // Cursor's request carries no output limit.
         max_tokens_at: &[],
+        // Its binary stream simply ends.
+        stream_end: switchyard_hub::wire::StreamEnd::NONE,
+        family: switchyard_hub::provenance::Family::unsigned("cursor"),
+        hosted: None,
+        strip_foreign: None,
+        client_headers: &[],
     }
 }
 

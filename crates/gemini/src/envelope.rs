@@ -6,9 +6,11 @@
 //! load and no "translator missing" failure to misreport.
 
 use serde_json::{Value, json};
+use switchyard_hub::hosted::HostedTools;
+use switchyard_hub::provenance::Family;
 use switchyard_hub::translators::gemini;
 use switchyard_hub::usage::UsageReading;
-use switchyard_hub::wire::Routes;
+use switchyard_hub::wire::{Routes, StreamEnd};
 use switchyard_hub::{
     ApiError, Format, StreamEvent, StreamStage, TranslateCtx, TranslateError, Translator,
     WireFormat,
@@ -16,32 +18,45 @@ use switchyard_hub::{
 
 // The `gemini-cli` format in one place: Gemini's error shape, usage inside the
 // `response` envelope, spoken only to Code Assist providers (no routes).
-inventory::submit! {
-    WireFormat {
-        format: Format::GeminiCli,
-        translators: &[
-            Translator::new(Format::OpenAi, Format::GeminiCli)
-                .request(hub_request_to_cli)
-                .response(hub_response_to_cli)
-                .stream(hub_stream_to_cli),
-            Translator::new(Format::GeminiCli, Format::OpenAi)
-                .request(cli_request_to_hub)
-                .response(cli_response_to_hub)
-                .stream(cli_stream_to_hub),
-        ],
-        errors: gemini::wire::ERRORS,
-        usage: UsageReading {
-            from_response: |body| {
-                body.pointer("/response/usageMetadata")
-                    .and_then(gemini::wire::usage_of_metadata)
-            },
-            ..UsageReading::OPENAI
+const REGISTRATION: WireFormat = WireFormat {
+    format: Format::GeminiCli,
+    translators: &[
+        Translator::new(Format::OpenAi, Format::GeminiCli)
+            .request(hub_request_to_cli)
+            .response(hub_response_to_cli)
+            .stream(hub_stream_to_cli),
+        Translator::new(Format::GeminiCli, Format::OpenAi)
+            .request(cli_request_to_hub)
+            .response(cli_response_to_hub)
+            .stream(cli_stream_to_hub),
+    ],
+    errors: gemini::wire::ERRORS,
+    usage: UsageReading {
+        from_response: |body| {
+            body.pointer("/response/usageMetadata")
+                .and_then(gemini::wire::usage_of_metadata)
         },
-        routes: Routes::NONE,
-        openai_stream: false,
-        max_tokens_at: &["/request/generationConfig/maxOutputTokens"],
-    }
-}
+        ..UsageReading::OPENAI
+    },
+    routes: Routes::NONE,
+    openai_stream: false,
+    max_tokens_at: &["/request/generationConfig/maxOutputTokens"],
+    // Gemini's ends, read inside the envelope; never passed through (no client speaks it).
+    stream_end: StreamEnd {
+        last: |_| false,
+        ..gemini::wire::STREAM_END
+    },
+    family: Family::GOOGLE,
+    hosted: Some(HostedTools {
+        tools_in: "/request",
+        ..gemini::wire::HOSTED
+    }),
+    // Its bodies are only ever translated, never passed through.
+    strip_foreign: None,
+    client_headers: &[],
+};
+
+inventory::submit! { REGISTRATION }
 
 fn unwrap(mut v: Value, key: &str) -> Value {
     match v.get_mut(key) {
@@ -163,16 +178,53 @@ mod tests {
     // would in a binary with a duplicate (the server stops at start-up on that). The
     // envelope calls the Gemini translators directly, so it still works; it used to load a
     // registry of its own and report this as the client's 400.
+    // Its other parts are the real one's, so a lookup finds the same whichever comes first.
     inventory::submit! {
         WireFormat {
-            format: Format::GeminiCli,
             translators: &[],
-            errors: gemini::wire::ERRORS,
             usage: UsageReading::OPENAI,
-            routes: Routes::NONE,
-            openai_stream: false,
             max_tokens_at: &[],
+            ..REGISTRATION
         }
+    }
+
+    // What the hub reads of `gemini-cli` outside its translators: Gemini's family and
+    // hosted tools, with the tools inside the `request` envelope, and Gemini's stream end
+    // read inside `response`.
+    #[test]
+    fn the_envelope_is_gemini_s_family_with_tools_inside_request() {
+        use switchyard_hub::{hosted, provenance};
+        let claude_search = json!({"type": "web_search_20250305", "name": "web_search"});
+        let mut hub = json!({"tools": [hosted::to_hub(Format::Claude, &claude_search).unwrap()]});
+        let tools = hosted::take_for(Format::GeminiCli, &mut hub).unwrap();
+        assert_eq!(tools, [json!({"googleSearch": {}})]);
+        let mut cli = json!({"request": {"contents": []}});
+        hosted::insert(Format::GeminiCli, &mut cli, tools);
+        assert_eq!(cli["request"]["tools"], json!([{"googleSearch": {}}]));
+        // A Gemini client's own tool goes to Code Assist as it is: one family.
+        let code = json!({"codeExecution": {}});
+        let mut hub = json!({"tools": [hosted::to_hub(Format::Gemini, &code).unwrap()]});
+        assert_eq!(
+            hosted::take_for(Format::GeminiCli, &mut hub).unwrap(),
+            [code]
+        );
+        assert_eq!(
+            provenance::for_provider("G", Format::Gemini, Format::GeminiCli).as_deref(),
+            Some("G")
+        );
+        let text = provenance::wrap_text("t", Format::Gemini);
+        assert_eq!(
+            provenance::carried(&text, Format::GeminiCli),
+            provenance::Carried::OwnText("t".into())
+        );
+        let ends = switchyard_hub::wire::stream_end(Format::GeminiCli)
+            .ends
+            .unwrap();
+        let last = json!({"response": {"candidates": [{"finishReason": "STOP"}]}});
+        assert!(ends(&StreamEvent::hub(last)));
+        assert!(!ends(&StreamEvent::hub(
+            json!({"response": {"candidates": [{}]}})
+        )));
     }
 
     #[test]

@@ -10,8 +10,7 @@ use std::fmt;
 pub struct Format(&'static str);
 
 /// The formats the hub crate itself translates (or, for `GeminiCli` and `Cursor`, that a
-/// provider crate registers and the hub still names in its hosted-tool and provenance
-/// rules). The names are those of the enum variants they replaced, so matches read the same.
+/// provider crate registers; their names stay here for the crates and tests that name them). The names are those of the enum variants they replaced, so matches read the same.
 #[expect(
     non_upper_case_globals,
     reason = "the formats keep the names they had as enum variants, so every match on them reads as before"

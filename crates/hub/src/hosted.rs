@@ -8,7 +8,7 @@
 //! all have one, and refuses it (400, naming the tool) for a provider without it, instead of
 //! letting the model answer as if it had searched.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::TranslateError;
 use crate::format::Format;
@@ -18,7 +18,7 @@ pub const HUB_TYPE: &str = "hosted";
 
 /// What a hosted tool does, as far as translation cares: web search has an equivalent in
 /// each family, anything else only in its own.
-const WEB_SEARCH: &str = "web_search";
+pub const WEB_SEARCH: &str = "web_search";
 
 /// The hub form of `tool` if, in the `client` format, it is a hosted tool; `None` for any
 /// other tool (a function, or one the client translator handles itself).
@@ -29,65 +29,35 @@ pub fn to_hub(client: Format, tool: &Value) -> Option<Value> {
     }}))
 }
 
-/// The hosted kind of a tool in `client` format.
-fn kind_of(client: Format, tool: &Value) -> Option<&'static str> {
-    match client {
-        Format::Responses => {
-            let ty = tool.get("type").and_then(Value::as_str)?;
-            if ty.starts_with("web_search") {
-                Some(WEB_SEARCH)
-            } else {
-                ["file_search", "code_interpreter", "image_generation"]
-                    .into_iter()
-                    .find(|k| *k == ty)
-            }
-        }
-        Format::Claude => {
-            let ty = tool.get("type").and_then(Value::as_str)?;
-            [
-                ("web_search_", WEB_SEARCH),
-                ("web_fetch_", "web_fetch"),
-                ("code_execution_", "code_execution"),
-            ]
-            .into_iter()
-            .find(|(prefix, _)| ty.starts_with(prefix))
-            .map(|(_, kind)| kind)
-        }
-        Format::Gemini | Format::GeminiCli => {
-            let obj = tool.as_object()?;
-            GEMINI_TOOLS
-                .iter()
-                .find(|(camel, snake, _)| obj.contains_key(*camel) || obj.contains_key(*snake))
-                .map(|(_, _, kind)| *kind)
-        }
-        _ => None,
-    }
+/// What a format knows of hosted tools, declared in its registration
+/// ([`crate::wire::WireFormat::hosted`]). Formats of one family
+/// ([`crate::wire::WireFormat::family`]) take each other's hosted tools as they are.
+#[derive(Clone, Copy, Debug)]
+pub struct HostedTools {
+    /// The hosted kind of a tool in this format (`"web_search"`, ...); `None` for a
+    /// function or a tool the client translator handles itself.
+    pub kind_of: fn(&Value) -> Option<&'static str>,
+    /// This format's web search tool with the options other families gave.
+    pub web_search: fn(&WebSearch) -> Value,
+    /// The JSON pointer to the object that holds the provider body's `tools` (`""` for the
+    /// top; Gemini CLI's envelope puts them under `/request`).
+    pub tools_in: &'static str,
 }
 
-/// Gemini's built-in tools (camelCase and snake_case keys) and their kinds.
-const GEMINI_TOOLS: &[(&str, &str, &str)] = &[
-    ("googleSearch", "google_search", WEB_SEARCH),
-    (
-        "googleSearchRetrieval",
-        "google_search_retrieval",
-        WEB_SEARCH,
-    ),
-    ("codeExecution", "code_execution", "code_execution"),
-    ("urlContext", "url_context", "url_context"),
-    ("fileSearch", "file_search", "file_search"),
-    ("googleMaps", "google_maps", "google_maps"),
-    ("computerUse", "computer_use", "computer_use"),
-];
+/// The hosted kind of a tool in `client` format.
+fn kind_of(client: Format, tool: &Value) -> Option<&'static str> {
+    (hosted_tools(client)?.kind_of)(tool)
+}
 
-/// The families that run hosted tools; formats of one family take each other's tools as
-/// they are.
-fn family(format: Format) -> Option<u8> {
-    match format {
-        Format::Responses => Some(0),
-        Format::Claude => Some(1),
-        Format::Gemini | Format::GeminiCli => Some(2),
-        _ => None,
-    }
+fn hosted_tools(format: Format) -> Option<HostedTools> {
+    crate::wire::lookup(format)?.hosted
+}
+
+/// Whether `a` and `b` are formats of one family that runs hosted tools.
+fn same_family(a: Format, b: Format) -> bool {
+    hosted_tools(a).is_some()
+        && hosted_tools(b).is_some()
+        && crate::wire::family(a) == crate::wire::family(b)
 }
 
 /// The name a user knows the tool by: its own `type` (or Gemini key).
@@ -141,7 +111,7 @@ fn is_hosted(tool: &Value) -> bool {
 fn resolve(hosted: &Value, provider: Format) -> Result<Option<Value>, TranslateError> {
     let from = hosted["from"].as_str().and_then(Format::parse);
     let tool = &hosted["tool"];
-    if from.is_some_and(|f| family(f).is_some() && family(f) == family(provider)) {
+    if from.is_some_and(|f| same_family(f, provider)) {
         return Ok(Some(tool.clone()));
     }
     if hosted["kind"] == WEB_SEARCH {
@@ -151,12 +121,8 @@ fn resolve(hosted: &Value, provider: Format) -> Result<Option<Value>, TranslateE
         if tool.get("external_web_access") == Some(&Value::Bool(false)) {
             return Ok(None);
         }
-        let search = web_search(tool);
-        match provider {
-            Format::Responses => return Ok(Some(search.to_responses())),
-            Format::Claude => return Ok(Some(search.to_claude())),
-            Format::Gemini | Format::GeminiCli => return Ok(Some(json!({"googleSearch": {}}))),
-            _ => {}
+        if let Some(hosted) = hosted_tools(provider) {
+            return Ok(Some((hosted.web_search)(&web_search(tool))));
         }
     }
     Err(TranslateError::invalid(format!(
@@ -168,11 +134,11 @@ fn resolve(hosted: &Value, provider: Format) -> Result<Option<Value>, TranslateE
 }
 
 /// The options web search has in more than one family.
-#[derive(Default)]
-struct WebSearch {
-    allowed_domains: Option<Value>,
-    blocked_domains: Option<Value>,
-    user_location: Option<Value>,
+#[derive(Debug, Default)]
+pub struct WebSearch {
+    pub allowed_domains: Option<Value>,
+    pub blocked_domains: Option<Value>,
+    pub user_location: Option<Value>,
 }
 
 fn web_search(tool: &Value) -> WebSearch {
@@ -193,45 +159,13 @@ fn web_search(tool: &Value) -> WebSearch {
     }
 }
 
-impl WebSearch {
-    fn to_responses(&self) -> Value {
-        let mut t = Map::new();
-        t.insert("type".into(), "web_search".into());
-        if let Some(d) = &self.allowed_domains {
-            t.insert("filters".into(), json!({"allowed_domains": d}));
-        }
-        if let Some(l) = &self.user_location {
-            t.insert("user_location".into(), l.clone());
-        }
-        Value::Object(t)
-    }
-
-    fn to_claude(&self) -> Value {
-        let mut t = Map::new();
-        t.insert("type".into(), "web_search_20250305".into());
-        t.insert("name".into(), "web_search".into());
-        // Anthropic takes one of the two lists, never both.
-        if let Some(d) = &self.allowed_domains {
-            t.insert("allowed_domains".into(), d.clone());
-        } else if let Some(d) = &self.blocked_domains {
-            t.insert("blocked_domains".into(), d.clone());
-        }
-        if let Some(l) = &self.user_location {
-            t.insert("user_location".into(), l.clone());
-        }
-        Value::Object(t)
-    }
-}
-
 /// Puts the resolved hosted tools into a provider body built by its translator.
 pub fn insert(provider: Format, body: &mut Value, tools: Vec<Value>) {
     if tools.is_empty() {
         return;
     }
-    let target = match provider {
-        Format::GeminiCli => body.get_mut("request"),
-        _ => Some(body),
-    };
+    let at = hosted_tools(provider).map_or("", |h| h.tools_in);
+    let target = body.pointer_mut(at);
     let Some(obj) = target.and_then(Value::as_object_mut) else {
         return;
     };
@@ -269,7 +203,7 @@ mod tests {
         );
         let mut hub = hub_with(Format::Claude, claude);
         assert_eq!(
-            take_for(Format::GeminiCli, &mut hub).unwrap(),
+            take_for(Format::Gemini, &mut hub).unwrap(),
             [json!({"googleSearch": {}})]
         );
         let mut hub = hub_with(Format::Gemini, json!({"google_search": {}}));
@@ -322,13 +256,8 @@ mod tests {
 
     #[test]
     fn resolved_tools_go_where_each_provider_keeps_them() {
-        let mut cli = json!({"request": {"contents": []}});
-        insert(
-            Format::GeminiCli,
-            &mut cli,
-            vec![json!({"googleSearch": {}})],
-        );
-        assert_eq!(cli["request"]["tools"], json!([{"googleSearch": {}}]));
+        // Gemini CLI's envelope (`request.tools`) is checked beside its registration, in
+        // `switchyard-gemini`.
         let mut claude = json!({"tools": [{"name": "f"}]});
         insert(
             Format::Claude,

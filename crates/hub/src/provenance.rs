@@ -21,42 +21,58 @@ pub const TAG_BASE64: &str = "c3dpdGNoeWFyZC1zaWc6";
 
 /// Starts reasoning text carried in a Responses `encrypted_content` for a stateless client
 /// (`include: ["reasoning.encrypted_content"]`) when the provider signed nothing:
-/// `switchyard-text:<origin>:<base64 text>`, where the origin is the provider's family, or
-/// its format for providers without one (chat completions, Kiro, Cursor).
+/// `switchyard-text:<origin>:<base64 text>`, where the origin is the provider's family
+/// (for providers that sign nothing, a family of their format's own: `openai-chat`, `kiro`).
 pub const TEXT_TAG: &str = "switchyard-text:";
 
-/// A family of providers that share one signing key.
+/// A provider family, as each format's registration names it ([`crate::wire::WireFormat`]):
+/// the label its providers' reasoning carries, and whether the family signs that reasoning
+/// with one key (formats of a signing family take each other's signatures). A family that
+/// signs nothing belongs to one format alone (the registry refuses a second), so reasoning
+/// text labelled with it is never handed to another format's provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Anthropic,
-    Google,
-    OpenAi,
+pub struct Family {
+    name: &'static str,
+    signs: bool,
 }
 
 impl Family {
-    const fn as_str(self) -> &'static str {
-        match self {
-            Family::Anthropic => "anthropic",
-            Family::Google => "google",
-            Family::OpenAi => "openai",
-        }
+    pub const ANTHROPIC: Family = Family::signing("anthropic");
+    pub const GOOGLE: Family = Family::signing("google");
+    /// The Responses API's (`encrypted_content`). Chat completions signs nothing and has a
+    /// family of its own: reasoning a Responses provider gave never reaches a chat provider.
+    pub const OPENAI: Family = Family::signing("openai");
+
+    /// A family whose providers sign reasoning with one key.
+    pub const fn signing(name: &'static str) -> Family {
+        Family { name, signs: true }
     }
 
+    /// One format's own label, for a format whose providers sign nothing.
+    pub const fn unsigned(name: &'static str) -> Family {
+        Family { name, signs: false }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.name
+    }
+
+    pub const fn signs(self) -> bool {
+        self.signs
+    }
+
+    /// The registered signing family named `s`.
     fn parse(s: &str) -> Option<Family> {
-        [Family::Anthropic, Family::Google, Family::OpenAi]
-            .into_iter()
-            .find(|f| f.as_str() == s)
+        crate::wire::all()
+            .iter()
+            .map(|w| w.family)
+            .find(|f| f.signs && f.name == s)
     }
 
     /// The family whose signatures a format carries; `None` for formats without signed
     /// reasoning of their own (chat completions, Kiro, Cursor).
     pub fn of(format: Format) -> Option<Family> {
-        match format {
-            Format::Claude => Some(Family::Anthropic),
-            Format::Gemini | Format::GeminiCli => Some(Family::Google),
-            Format::Responses => Some(Family::OpenAi),
-            _ => None,
-        }
+        Some(crate::wire::family(format)).filter(|f| f.signs)
     }
 }
 
@@ -83,9 +99,9 @@ pub fn for_provider(sig: &str, client: Format, provider: Format) -> Option<Strin
     }
 }
 
-/// Where reasoning text came from: the provider's family, else its format.
+/// Where reasoning text came from: the provider's family, signing or not.
 fn origin(provider: Format) -> &'static str {
-    Family::of(provider).map_or(provider.as_str(), Family::as_str)
+    crate::wire::family(provider).as_str()
 }
 
 /// Reasoning text that no provider signed, wrapped with its origin so that a stateless
@@ -143,15 +159,13 @@ fn tagged(sig: &str) -> Option<(Family, &str)> {
 /// client): they are dropped here, with the thinking they signed. Only the fields that hold
 /// signatures are visited.
 pub fn strip_foreign(format: Format, body: &mut Value) {
-    match format {
-        Format::Claude => strip_claude(body),
-        Format::Gemini => strip_gemini(body),
-        Format::Responses => strip_responses(body),
-        _ => {}
+    if let Some(strip) = crate::wire::lookup(format).and_then(|w| w.strip_foreign) {
+        strip(body);
     }
 }
 
-fn strip_claude(body: &mut Value) {
+/// [`strip_foreign`] for a Claude body.
+pub fn strip_claude(body: &mut Value) {
     let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
         return;
     };
@@ -214,7 +228,8 @@ pub fn thinking_off_without_signed_turn(body: &mut Value) {
     }
 }
 
-fn strip_gemini(body: &mut Value) {
+/// [`strip_foreign`] for a Gemini body.
+pub fn strip_gemini(body: &mut Value) {
     let Some(contents) = body.get_mut("contents").and_then(Value::as_array_mut) else {
         return;
     };
@@ -245,7 +260,8 @@ fn strip_gemini(body: &mut Value) {
     }
 }
 
-fn strip_responses(body: &mut Value) {
+/// [`strip_foreign`] for a Responses body.
+pub fn strip_responses(body: &mut Value) {
     let Some(input) = body.get_mut("input").and_then(Value::as_array_mut) else {
         return;
     };
@@ -280,7 +296,7 @@ mod tests {
             Some("CSIG")
         );
         assert_eq!(
-            for_provider("G", Format::Gemini, Format::GeminiCli).as_deref(),
+            for_provider("G", Format::Gemini, Format::Gemini).as_deref(),
             Some("G")
         );
     }
@@ -288,7 +304,7 @@ mod tests {
     #[test]
     fn wrapped_text_goes_back_only_to_its_origin() {
         let w = wrap_text("let me think: a:b", Format::OpenAi);
-        assert!(w.starts_with("switchyard-text:openai:"));
+        assert!(w.starts_with("switchyard-text:openai-chat:"));
         assert_eq!(
             carried(&w, Format::OpenAi),
             Carried::OwnText("let me think: a:b".into())
@@ -296,13 +312,13 @@ mod tests {
         assert_eq!(carried(&w, Format::named("kiro")), Carried::Foreign);
         assert_eq!(carried(&w, Format::Claude), Carried::Foreign);
         let g = wrap_text("t", Format::Gemini);
-        assert_eq!(carried(&g, Format::GeminiCli), Carried::OwnText("t".into()));
+        assert_eq!(carried(&g, Format::Gemini), Carried::OwnText("t".into()));
         assert_eq!(
             carried("switchyard-sig:google:X", Format::Gemini),
             Carried::Signature
         );
         assert_eq!(
-            carried("switchyard-text:openai:%%", Format::OpenAi),
+            carried("switchyard-text:openai-chat:%%", Format::OpenAi),
             Carried::Foreign
         );
         // Passed through to a Responses provider, wrapped text is dropped like a foreign
@@ -312,6 +328,34 @@ mod tests {
             {"type": "reasoning", "summary": [], "encrypted_content": "OWN"}]});
         strip_foreign(Format::Responses, &mut body);
         assert_eq!(body["input"].as_array().map(Vec::len), Some(1));
+    }
+
+    // Chat completions and the Responses API are both OpenAI's, but only the Responses API
+    // signs reasoning: each registers a family of its own, so reasoning text one of them
+    // gave is never replayed to the other.
+    #[test]
+    fn chat_and_responses_reasoning_keep_to_their_own_family() {
+        assert_ne!(
+            crate::wire::family(Format::OpenAi).as_str(),
+            crate::wire::family(Format::Responses).as_str()
+        );
+        let from_responses = wrap_text("thought", Format::Responses);
+        assert_eq!(carried(&from_responses, Format::OpenAi), Carried::Foreign);
+        assert_eq!(
+            carried(&from_responses, Format::Responses),
+            Carried::OwnText("thought".into())
+        );
+        let from_chat = wrap_text("thought", Format::OpenAi);
+        assert_eq!(carried(&from_chat, Format::Responses), Carried::Foreign);
+        // A Responses signature reaching a chat client is tagged, and goes back to the
+        // Responses API only.
+        let sig = to_client("ENC", Format::Responses, Format::OpenAi);
+        assert_eq!(sig, "switchyard-sig:openai:ENC");
+        assert_eq!(for_provider(&sig, Format::OpenAi, Format::OpenAi), None);
+        assert_eq!(
+            for_provider(&sig, Format::OpenAi, Format::Responses).as_deref(),
+            Some("ENC")
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The translators of every registered format ([`crate::wire::WireFormat`]), collected once
 //! at start-up. The registry refuses two registrations of one format, two entries for the
 //! same pair of the same operation, a pair that skips the hub or that a format registers
-//! for another, a format with no way into or out of the hub, and a path two formats claim.
+//! for another, a format with no way into or out of the hub, a path two formats claim, a
+//! family that signs nothing shared by two formats, a credential or hop-by-hop header on a
+//! format's client-header allow-list, and a WebSocket on a route that generates nothing.
 
 use std::collections::HashMap;
 
@@ -104,12 +106,58 @@ pub enum RegistryError {
     ClientIncomplete { format: Format, kind: &'static str },
     #[error("path {0} is claimed twice")]
     DuplicatePath(&'static str),
+    #[error(
+        "formats {a} and {b} share the family {family}, which signs nothing: reasoning one \
+         format's providers gave would be handed to the other's"
+    )]
+    SharedUnsignedFamily {
+        family: &'static str,
+        a: Format,
+        b: Format,
+    },
+    #[error("format {format} forwards the client header {header}, which is never forwarded")]
+    ForwardsForbiddenHeader {
+        format: Format,
+        header: &'static str,
+    },
+    #[error("format {format} forwards the client header {header}, which is not lower-case")]
+    HeaderNotLowerCase {
+        format: Format,
+        header: &'static str,
+    },
+    #[error("format {format} offers a WebSocket at {path}, a route that generates nothing")]
+    WebSocketNotGenerate { format: Format, path: &'static str },
 }
 
 /// A format's own parts: pairs of its own, a way into and out of the hub, and for a
 /// format served at chat paths, the whole chat pair.
 fn check_format(w: &WireFormat) -> Result<(), RegistryError> {
     let f = w.format;
+    for h in w.client_headers {
+        if crate::wire::NEVER_FORWARDED.contains(&h.name) {
+            return Err(RegistryError::ForwardsForbiddenHeader {
+                format: f,
+                header: h.name,
+            });
+        }
+        if h.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(RegistryError::HeaderNotLowerCase {
+                format: f,
+                header: h.name,
+            });
+        }
+    }
+    if let Some(r) = w
+        .routes
+        .paths
+        .iter()
+        .find(|r| r.websocket && r.kind != RouteKind::Generate)
+    {
+        return Err(RegistryError::WebSocketNotGenerate {
+            format: f,
+            path: r.paths.first().copied().unwrap_or_default(),
+        });
+    }
     if let Some(t) = w.translators.iter().find(|t| t.from != f && t.to != f) {
         return Err(RegistryError::ForeignPair {
             format: f,
@@ -188,17 +236,38 @@ impl Registry {
         let formats: Vec<_> = formats.into_iter().collect();
         let mut seen = Vec::new();
         let mut paths = std::collections::HashSet::new();
-        for w in &formats {
+        let mut lists = std::collections::HashSet::new();
+        for (i, w) in formats.iter().enumerate() {
             if seen.contains(&w.format) {
                 return Err(RegistryError::DuplicateFormat(w.format));
+            }
+            if let Some(other) = formats[..i]
+                .iter()
+                .find(|o| o.family.as_str() == w.family.as_str())
+                && !(w.family.signs() && other.family.signs())
+            {
+                return Err(RegistryError::SharedUnsignedFamily {
+                    family: w.family.as_str(),
+                    a: other.format,
+                    b: w.format,
+                });
             }
             seen.push(w.format);
             check_format(w)?;
             let fixed = w.routes.paths.iter().flat_map(|r| r.paths.iter());
             let prefixes = w.routes.model_paths.iter().map(|m| &m.prefix);
-            for path in fixed.chain(prefixes) {
+            let deployments = w.routes.deployment_paths.iter().map(|d| &d.prefix);
+            for path in fixed.chain(prefixes).chain(deployments) {
                 if !paths.insert(*path) {
                     return Err(RegistryError::DuplicatePath(path));
+                }
+            }
+            // One format per model-list path and header (or lack of one).
+            if let Some(list) = &w.routes.model_list {
+                for path in list.paths {
+                    if !lists.insert((*path, list.header)) {
+                        return Err(RegistryError::DuplicatePath(path));
+                    }
                 }
             }
         }

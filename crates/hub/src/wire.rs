@@ -1,16 +1,23 @@
 //! One place per wire format. Each format declares what it is in its own module with one
 //! `inventory::submit!` of a [`WireFormat`]: its translators to and from the hub, the shape
 //! of its error bodies, where its answers carry usage, the request fields that hold its
-//! output limit and, for a client format, the paths it is served at. The central code
-//! (error bodies, usage reading, the registry, the server's endpoint table) looks the format
-//! up here instead of matching on it, so adding a format is adding its crate or module.
+//! output limit, how its streams end, its provider family (reasoning signatures and hosted
+//! tools), the client headers it forwards and, for a client format, the paths it is served
+//! at (with its model list and WebSocket transport). The central code (error bodies, usage
+//! reading, stream ends, provenance, hosted tools, the registry, the server's endpoint
+//! table, the client-header allow-list) looks the format up here instead of matching on
+//! it, so adding a format is adding its crate or module.
 
 use std::sync::LazyLock;
 
 use crate::error::ErrorShape;
 use crate::format::Format;
+use crate::hosted::HostedTools;
 use crate::operation::Operation;
+use crate::provenance::Family;
 use crate::registry::Translator;
+use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
 use crate::usage::UsageReading;
 
 /// Everything the proxy knows about one wire format. Every part is required: a format
@@ -32,9 +39,85 @@ pub struct WireFormat {
     /// JSON pointers to a request's output limit (lowered to a model's maximum); empty when
     /// the format takes none.
     pub max_tokens_at: &'static [&'static str],
+    /// How a stream of this format ends, read by the server to tell a whole answer from one
+    /// cut short.
+    pub stream_end: StreamEnd,
+    /// The provider family whose reasoning this format carries (signatures and labelled
+    /// reasoning text, [`crate::provenance`]); formats of one signing family also take each
+    /// other's hosted tools as they are.
+    pub family: Family,
+    /// The provider-run tools this format can name ([`crate::hosted`]); `None` when it
+    /// names none.
+    pub hosted: Option<HostedTools>,
+    /// Drops, from a body passed through untranslated, the signatures other families issued
+    /// ([`crate::provenance::strip_foreign`]); `None` for a format whose bodies hold none.
+    pub strip_foreign: Option<fn(&mut serde_json::Value)>,
+    /// The client's own headers passed on when a body goes out in this format untranslated
+    /// (the allow-list of `switchyard_provider::forward`). Never a credential or hop-by-hop
+    /// header: [`crate::Registry::load`] refuses those ([`NEVER_FORWARDED`]).
+    pub client_headers: &'static [ClientHeader],
 }
 
 inventory::collect!(WireFormat);
+
+/// How a stream of one format ends.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamEnd {
+    /// Whether a decoded provider event ends the stream: after it, the end of the body is
+    /// the normal end. `None` for streams that simply end (Kiro's and Cursor's binary ones).
+    pub ends: Option<fn(&StreamEvent) -> bool>,
+    /// The ending event, as the error for a stream cut short names it.
+    pub name: &'static str,
+    /// In passthrough, whether an SSE event is the format's last one.
+    pub last: fn(&SseEvent) -> bool,
+    /// In passthrough, whether an event's bytes make the answer whole though the last event
+    /// may still be missing (chat completions' finish reason before `[DONE]`).
+    pub whole: Option<fn(&[u8]) -> bool>,
+}
+
+impl StreamEnd {
+    /// Streams that simply end, with no event saying so.
+    pub const NONE: StreamEnd = StreamEnd {
+        ends: None,
+        name: "",
+        last: |_| false,
+        whole: None,
+    };
+}
+
+/// One client header a format forwards.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientHeader {
+    /// Lower-case, as `http` names headers.
+    pub name: &'static str,
+    /// Comma-separated flags (`anthropic-beta`), merged with the executor's own instead of
+    /// giving way to them.
+    pub flags: bool,
+}
+
+/// Headers that must never be copied from a client to an upstream: credentials (the
+/// upstream gets the account's) and hop-by-hop or framing headers (they describe the
+/// client's connection, not the upstream's). Registrations are checked against it.
+pub const NEVER_FORWARDED: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+    "set-cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "accept-encoding",
+];
 
 /// What a route asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,18 +130,27 @@ pub enum RouteKind {
     Poll,
 }
 
-/// The POST paths a client format is served at.
+/// The paths a client format is served at.
 #[derive(Clone, Copy, Debug)]
 pub struct Routes {
+    /// Fixed POST paths.
     pub paths: &'static [Route],
     /// Paths that name the model: `{prefix}{model}:{method}` (Gemini's).
     pub model_paths: &'static [ModelPath],
+    /// Paths that name the model as a deployment: `{prefix}{deployment}{suffix}` (Azure
+    /// OpenAI's URL shape, for clients that only offer an Azure base URL). A client URL
+    /// shape of the format, not a provider: no Azure upstream is involved.
+    pub deployment_paths: &'static [DeploymentPath],
+    /// Where this format's clients list models (GET), answered here in its shape.
+    pub model_list: Option<ModelList>,
 }
 
 impl Routes {
     pub const NONE: Routes = Routes {
         paths: &[],
         model_paths: &[],
+        deployment_paths: &[],
+        model_list: None,
     };
 
     pub const fn is_empty(&self) -> bool {
@@ -72,6 +164,28 @@ pub struct Route {
     pub paths: &'static [&'static str],
     pub kind: RouteKind,
     pub op: Operation,
+    /// Whether a GET upgrade to a WebSocket at these paths carries the same requests
+    /// (Codex's Responses API transport, served by the server's `http/websocket.rs`).
+    pub websocket: bool,
+}
+
+/// `{prefix}{deployment}{suffix}`: one operation, the deployment naming the model.
+#[derive(Clone, Copy, Debug)]
+pub struct DeploymentPath {
+    pub prefix: &'static str,
+    pub suffix: &'static str,
+    pub kind: RouteKind,
+    pub op: Operation,
+}
+
+/// The GET paths a format's clients list models at.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelList {
+    pub paths: &'static [&'static str],
+    /// A header that picks this format where another format lists at the same paths (the
+    /// Anthropic SDKs send `anthropic-version` to OpenAI's `/v1/models`); `None` for the
+    /// format a path answers in otherwise.
+    pub header: Option<&'static str>,
 }
 
 /// Paths `{prefix}{model}:{method}`, one method per operation.
@@ -124,6 +238,38 @@ pub fn max_tokens_at(format: Format) -> &'static [&'static str] {
     lookup(format).map_or(&[], |w| w.max_tokens_at)
 }
 
+/// How streams of `format` end; a format nobody registered has streams that simply end.
+pub fn stream_end(format: Format) -> &'static StreamEnd {
+    lookup(format).map_or(&StreamEnd::NONE, |w| &w.stream_end)
+}
+
+/// The provider family of `format`; a format nobody registered signs nothing and labels
+/// its reasoning with its own name.
+pub fn family(format: Format) -> Family {
+    lookup(format).map_or(Family::unsigned(format.as_str()), |w| w.family)
+}
+
+/// The client headers a body in `format` carries on; none for a format nobody registered.
+pub fn client_headers(format: Format) -> &'static [ClientHeader] {
+    lookup(format).map_or(&[], |w| w.client_headers)
+}
+
+/// The format whose clients list models at `path`: the one whose `header` was sent, else
+/// the one that asks for none.
+pub fn model_list(path: &str, has_header: impl Fn(&str) -> bool) -> Option<Format> {
+    let at = |w: &&&WireFormat| {
+        w.routes
+            .model_list
+            .filter(|l| l.paths.contains(&path))
+            .map(|l| l.header)
+    };
+    let listing = || all().iter().filter(|w| at(w).is_some());
+    listing()
+        .find(|w| at(w).flatten().is_some_and(&has_header))
+        .or_else(|| listing().find(|w| at(w) == Some(None)))
+        .map(|w| w.format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +307,11 @@ mod tests {
             routes,
             openai_stream: false,
             max_tokens_at: &[],
+            stream_end: StreamEnd::NONE,
+            family: Family::unsigned("mine"),
+            hosted: None,
+            strip_foreign: None,
+            client_headers: &[],
         }
     }
 
@@ -187,6 +338,7 @@ mod tests {
         paths: &["/v1/mine"],
         kind: RouteKind::Generate,
         op: Operation::Chat,
+        websocket: false,
     }];
     static CLIENT_WITHOUT_STREAM: WireFormat = format(
         &[
@@ -195,7 +347,7 @@ mod tests {
         ],
         Routes {
             paths: CHAT,
-            model_paths: &[],
+            ..Routes::NONE
         },
     );
 
@@ -234,14 +386,118 @@ mod tests {
                     paths: &["/v1/chat/completions"],
                     kind: RouteKind::Generate,
                     op: Operation::Chat,
+                    websocket: false,
                 }],
-                model_paths: &[],
+                ..Routes::NONE
             },
         );
         assert!(matches!(
             Registry::from_formats([openai, &TAKEN]),
             Err(RegistryError::DuplicatePath("/v1/chat/completions"))
         ));
+    }
+
+    const PAIR: &[Translator] = &[
+        Translator::new(MINE, Format::OpenAi).request(ident),
+        Translator::new(Format::OpenAi, MINE).request(ident),
+    ];
+
+    #[test]
+    fn a_registration_is_refused_for_what_it_shares_or_forwards() {
+        let openai = lookup(Format::OpenAi).unwrap();
+        let responses = lookup(Format::Responses).unwrap();
+        let err = |formats: &[&'static WireFormat]| {
+            Registry::from_formats(formats.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        // A family that signs nothing is one format's own; a signing one is shared.
+        static CHAT_FAMILY: WireFormat = WireFormat {
+            family: Family::unsigned("openai-chat"),
+            ..format(PAIR, Routes::NONE)
+        };
+        assert_eq!(
+            err(&[openai, &CHAT_FAMILY]),
+            "formats openai and mine share the family openai-chat, which signs nothing: \
+             reasoning one format's providers gave would be handed to the other's"
+        );
+        static SIGNS_AS_CHAT: WireFormat = WireFormat {
+            family: Family::signing("openai-chat"),
+            ..format(PAIR, Routes::NONE)
+        };
+        assert!(Registry::from_formats([openai, &SIGNS_AS_CHAT]).is_err());
+        static SIGNS_AS_RESPONSES: WireFormat = WireFormat {
+            family: Family::OPENAI,
+            ..format(PAIR, Routes::NONE)
+        };
+        assert!(Registry::from_formats([responses, &SIGNS_AS_RESPONSES]).is_ok());
+
+        static CREDENTIAL: WireFormat = WireFormat {
+            client_headers: &[ClientHeader {
+                name: "x-api-key",
+                flags: false,
+            }],
+            ..format(PAIR, Routes::NONE)
+        };
+        assert_eq!(
+            err(&[&CREDENTIAL]),
+            "format mine forwards the client header x-api-key, which is never forwarded"
+        );
+        static UPPER: WireFormat = WireFormat {
+            client_headers: &[ClientHeader {
+                name: "Mine-Beta",
+                flags: true,
+            }],
+            ..format(PAIR, Routes::NONE)
+        };
+        assert_eq!(
+            err(&[&UPPER]),
+            "format mine forwards the client header Mine-Beta, which is not lower-case"
+        );
+
+        static COUNT_SOCKET: WireFormat = format(
+            PAIR,
+            Routes {
+                paths: &[Route {
+                    paths: &["/v1/mine/count"],
+                    kind: RouteKind::CountTokens,
+                    op: Operation::Chat,
+                    websocket: true,
+                }],
+                ..Routes::NONE
+            },
+        );
+        assert_eq!(
+            err(&[&COUNT_SOCKET]),
+            "format mine offers a WebSocket at /v1/mine/count, a route that generates nothing"
+        );
+
+        // OpenAI lists models at /v1/models for clients that send no header.
+        static LISTS: WireFormat = format(
+            PAIR,
+            Routes {
+                model_list: Some(ModelList {
+                    paths: &["/v1/models"],
+                    header: None,
+                }),
+                ..Routes::NONE
+            },
+        );
+        assert!(matches!(
+            Registry::from_formats([openai, &LISTS]),
+            Err(RegistryError::DuplicatePath("/v1/models"))
+        ));
+        static LISTS_WITH_HEADER: WireFormat = format(
+            PAIR,
+            Routes {
+                model_list: Some(ModelList {
+                    paths: &["/v1/models"],
+                    header: Some("mine-version"),
+                }),
+                ..Routes::NONE
+            },
+        );
+        assert!(Registry::from_formats([openai, &LISTS_WITH_HEADER]).is_ok());
     }
 
     fn quiet_stage() -> Box<dyn crate::StreamStage> {

@@ -3,8 +3,9 @@
 //! speaks it. The hub does not know this format; this registration is all there is.
 
 use switchyard_hub::error::ErrorShape;
+use switchyard_hub::provenance::Family;
 use switchyard_hub::usage::UsageReading;
-use switchyard_hub::wire::Routes;
+use switchyard_hub::wire::{Routes, StreamEnd};
 use switchyard_hub::{Format, Translator, WireFormat};
 
 use crate::{request, stream};
@@ -25,5 +26,11 @@ inventory::submit! {
         openai_stream: false,
         // Kiro's request carries no output limit.
         max_tokens_at: &[],
+        // Its binary event stream simply ends.
+        stream_end: StreamEnd::NONE,
+        family: Family::unsigned("kiro"),
+        hosted: None,
+        strip_foreign: None,
+        client_headers: &[],
     }
 }

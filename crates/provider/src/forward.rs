@@ -10,6 +10,7 @@
 
 use http::{HeaderMap, HeaderValue};
 use switchyard_hub::Format;
+use switchyard_hub::wire::{self, ClientHeader};
 
 /// `anthropic-beta`: comma-separated feature flags.
 pub const ANTHROPIC_BETA: &str = "anthropic-beta";
@@ -18,43 +19,17 @@ pub const ANTHROPIC_VERSION: &str = "anthropic-version";
 /// `openai-beta`: opt-ins of OpenAI's APIs (`responses=experimental`, `assistants=v2`).
 pub const OPENAI_BETA: &str = "openai-beta";
 
-/// What a client of each format may pass on. OpenAI's `OpenAI-Organization` and
-/// `OpenAI-Project` are left out on purpose: they name the client's own billing account,
-/// which the provider account's key does not belong to (the API refuses the mismatch).
-/// Gemini's request headers are either credentials or client telemetry.
-fn allowed(format: Format) -> &'static [&'static str] {
-    const CLAUDE: &[&str] = &[ANTHROPIC_BETA, ANTHROPIC_VERSION];
-    const OPENAI: &[&str] = &[OPENAI_BETA];
-    match format {
-        Format::Claude => CLAUDE,
-        Format::OpenAi | Format::Responses => OPENAI,
-        _ => &[],
-    }
+/// What a client of `format` may pass on: its registration's allow-list
+/// ([`switchyard_hub::wire::WireFormat::client_headers`]). OpenAI's `OpenAI-Organization`
+/// and `OpenAI-Project` are left out there on purpose, and Gemini's request headers are
+/// either credentials or client telemetry.
+fn allowed(format: Format) -> &'static [ClientHeader] {
+    wire::client_headers(format)
 }
 
-/// Headers that must never be copied from a client to an upstream: credentials (the
-/// upstream gets the account's) and hop-by-hop or framing headers (they describe the
-/// client's connection, not the upstream's). The allow-lists above are checked against it.
-pub const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "cookie",
-    "set-cookie",
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "accept-encoding",
-];
+/// Headers that must never be copied from a client to an upstream; the registry refuses a
+/// format that lists one.
+pub use switchyard_hub::wire::NEVER_FORWARDED;
 
 /// The allow-listed headers one client request carried. Empty (and allocation-free) when the
 /// client sent none of them.
@@ -68,9 +43,9 @@ impl ClientHeaders {
     /// Picks the headers a client of `format` may pass on from what it sent.
     pub fn from_request(format: Format, headers: &HeaderMap) -> Self {
         let mut entries = Vec::new();
-        for name in allowed(format) {
-            for value in headers.get_all(*name) {
-                entries.push((*name, value.clone()));
+        for h in allowed(format) {
+            for value in headers.get_all(h.name) {
+                entries.push((h.name, value.clone()));
             }
         }
         ClientHeaders { format, entries }
@@ -114,13 +89,13 @@ impl ClientHeaders {
     /// Sets each header the executor has not set itself; comma-separated flag headers are
     /// merged instead, so the provider's own flags stay.
     pub fn insert_missing(&self, headers: &mut HeaderMap) {
-        for name in allowed(self.format) {
-            if *name == ANTHROPIC_BETA || *name == OPENAI_BETA {
-                merge_flags(headers, name, self.flags(name));
-            } else if !headers.contains_key(*name)
-                && let Some(v) = self.get_all(name).next()
+        for h in allowed(self.format) {
+            if h.flags {
+                merge_flags(headers, h.name, self.flags(h.name));
+            } else if !headers.contains_key(h.name)
+                && let Some(v) = self.get_all(h.name).next()
             {
-                headers.insert(*name, v.clone());
+                headers.insert(h.name, v.clone());
             }
         }
     }
@@ -174,16 +149,17 @@ mod tests {
 
     #[test]
     fn allow_lists_hold_no_credential_or_hop_by_hop_header() {
-        for f in [
-            Format::Claude,
-            Format::OpenAi,
-            Format::Responses,
-            Format::Gemini,
-        ] {
-            for name in allowed(f) {
-                assert!(!NEVER_FORWARDED.contains(name), "{name}");
+        for w in wire::all() {
+            for h in w.client_headers {
+                assert!(!NEVER_FORWARDED.contains(&h.name), "{}", h.name);
             }
         }
+        // The registrations name the headers this crate's executors read.
+        let names = |f| allowed(f).iter().map(|h| h.name).collect::<Vec<_>>();
+        assert_eq!(names(Format::Claude), [ANTHROPIC_BETA, ANTHROPIC_VERSION]);
+        assert_eq!(names(Format::OpenAi), [OPENAI_BETA]);
+        assert_eq!(names(Format::Responses), [OPENAI_BETA]);
+        assert!(names(Format::Gemini).is_empty());
     }
 
     #[test]

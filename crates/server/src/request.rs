@@ -57,6 +57,9 @@ pub struct Endpoint {
     /// The provider named in the path (`/v1/providers/{name}/...`): the model string is
     /// looked up within it only.
     pub pinned: Option<String>,
+    /// Whether the format's registration serves this route over a WebSocket too (Codex's
+    /// Responses transport).
+    pub websocket: bool,
 }
 
 /// What an endpoint asks for; each format declares it with its routes.

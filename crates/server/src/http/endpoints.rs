@@ -10,15 +10,15 @@ use std::sync::{Arc, LazyLock};
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
-use switchyard_hub::wire::{self, ModelPath};
-use switchyard_hub::{ApiError, Format, Operation};
+use switchyard_hub::wire::{self, DeploymentPath, ModelPath, Route};
+use switchyard_hub::{ApiError, Format};
 
 use crate::api::{self, not_allowed};
 use crate::dashboard;
 use crate::http::respond::{self, Body};
 use crate::http::{client_auth, websocket};
 use crate::request::resolve;
-use crate::request::{self, Endpoint, EndpointKind};
+use crate::request::{self, Endpoint};
 use crate::state::app::App;
 
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -29,11 +29,11 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     {
         return request::handle(app, req, peer, endpoint).await;
     }
-    // Codex's Responses API over a WebSocket: the same path, upgraded.
+    // Codex's Responses API over a WebSocket: the same path, upgraded, where the format's
+    // registration offers it.
     if method == Method::GET
         && websocket::wants_upgrade(req.headers())
-        && let Some(endpoint) = proxied(&path)
-            .filter(|e| e.client == Format::Responses && e.kind == EndpointKind::Generate)
+        && let Some(endpoint) = proxied(&path).filter(|e| e.websocket)
     {
         return websocket::upgrade(app, req, peer, endpoint);
     }
@@ -81,27 +81,17 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
         }
         ("/", &Method::HEAD | &Method::GET) => respond::json(200, &json!({"name": "switchyard"})),
         (p, _) if p == "/ui" || p.starts_with("/ui/") => dashboard::dispatch(app, req, peer).await,
-        ("/v1/models" | "/models", &Method::GET) => {
-            // The Anthropic SDKs list models at the same path, in their own shape.
-            let claude = req.headers().contains_key("anthropic-version");
-            let format = if claude {
-                Format::Claude
-            } else {
-                Format::OpenAi
-            };
+        // Model lists, in the shape of the format whose registration lists at the path (the
+        // Anthropic SDKs list at OpenAI's, and say so with a header).
+        (p, &Method::GET) if let Some(format) = model_list(p, req.headers()) => {
             match app.client_keys.authenticate(req.headers(), peer) {
                 Ok(_) => respond::json(200, &resolve::list(&app.snapshot(), format)),
                 Err(e) => respond::error(&e, format),
             }
         }
-        ("/v1beta/models", &Method::GET) => {
-            match app.client_keys.authenticate(req.headers(), peer) {
-                Ok(_) => respond::json(200, &resolve::list(&app.snapshot(), Format::Gemini)),
-                Err(e) => respond::error(&e, Format::Gemini),
-            }
-        }
         (p, _) if p == "/api" || p.starts_with("/api/") => api::dispatch(app, req, peer).await,
-        ("/health" | "/v1/models" | "/models" | "/v1beta/models", _) => not_allowed("GET"),
+        ("/health", _) => not_allowed("GET"),
+        (p, _) if model_list(p, req.headers()).is_some() => not_allowed("GET"),
         // Every proxied endpoint is a POST.
         (p, _) if proxied(p).is_some() => not_allowed("POST"),
         _ => respond::error(
@@ -112,11 +102,17 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -
     }
 }
 
+/// The format whose clients list models at `path` (GET), from the formats' registrations.
+fn model_list(path: &str, headers: &http::HeaderMap) -> Option<Format> {
+    wire::model_list(path, |h| headers.contains_key(h))
+}
+
 /// The proxied endpoints (POST): which path speaks which client format, from the formats'
 /// registrations. `/v1/providers/{name}/...` pins a provider (tools that pick the provider
-/// in the URL), and `/openai/deployments/{name}/chat/completions` is Azure OpenAI's shape
-/// (clients that only offer an Azure base URL), the deployment naming the model. Paths that
-/// name the model are [`model_path`]'s, reached here only under a pinned provider.
+/// in the URL), and a format's deployment paths name the model as a deployment (Azure
+/// OpenAI's `/openai/deployments/{name}/chat/completions`, for clients that only offer an
+/// Azure base URL). Paths that name the model are [`model_path`]'s, reached here only
+/// under a pinned provider.
 fn proxied(path: &str) -> Option<Endpoint> {
     if let Some(rest) = path.strip_prefix("/v1/providers/") {
         let (provider, rest) = rest.split_once('/')?;
@@ -129,37 +125,49 @@ fn proxied(path: &str) -> Option<Endpoint> {
         endpoint.pinned = Some(percent_decoded(provider)?);
         return Some(endpoint);
     }
-    if let Some(rest) = path.strip_prefix("/openai/deployments/") {
-        let deployment = rest.strip_suffix("/chat/completions")?;
+    if let Some((client, paths, rest)) = deployment_path(path) {
+        let deployment = rest.strip_suffix(paths.suffix)?;
         return Some(Endpoint {
-            client: Format::OpenAi,
-            kind: EndpointKind::Generate,
-            op: Operation::Chat,
+            client,
+            kind: paths.kind,
+            op: paths.op,
             path_model: Some(percent_decoded(deployment)?).filter(|d| !d.is_empty()),
             path_stream: None,
             pinned: None,
+            websocket: false,
         });
     }
-    static FIXED: LazyLock<HashMap<&'static str, (Format, EndpointKind, Operation)>> =
-        LazyLock::new(|| {
-            let mut table = HashMap::new();
-            for w in wire::all() {
-                for route in w.routes.paths {
-                    for path in route.paths {
-                        table.insert(*path, (w.format, route.kind, route.op));
-                    }
+    static FIXED: LazyLock<HashMap<&'static str, (Format, &'static Route)>> = LazyLock::new(|| {
+        let mut table = HashMap::new();
+        for w in wire::all() {
+            for route in w.routes.paths {
+                for path in route.paths {
+                    table.insert(*path, (w.format, route));
                 }
             }
-            table
-        });
-    let &(client, kind, op) = FIXED.get(path)?;
+        }
+        table
+    });
+    let &(client, route) = FIXED.get(path)?;
     Some(Endpoint {
         client,
-        kind,
-        op,
+        kind: route.kind,
+        op: route.op,
         path_model: None,
         path_stream: None,
         pinned: None,
+        websocket: route.websocket,
+    })
+}
+
+/// A path `{prefix}{deployment}{suffix}` of a registered format: the format, its
+/// deployment paths and what follows the prefix.
+fn deployment_path(path: &str) -> Option<(Format, &'static DeploymentPath, &str)> {
+    wire::all().iter().find_map(|w| {
+        w.routes
+            .deployment_paths
+            .iter()
+            .find_map(|paths| Some((w.format, paths, path.strip_prefix(paths.prefix)?)))
     })
 }
 
@@ -185,6 +193,7 @@ fn model_route(client: Format, paths: &ModelPath, rest: &str) -> Option<Endpoint
         path_model: Some(model.to_owned()),
         path_stream: Some(method.stream),
         pinned: None,
+        websocket: false,
     })
 }
 
@@ -208,6 +217,8 @@ fn percent_decoded(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::EndpointKind;
+    use switchyard_hub::Operation;
 
     /// `{model}:{method}` of a Gemini path.
     fn gemini_route(rest: &str) -> Option<Endpoint> {
@@ -280,5 +291,23 @@ mod tests {
                 .is_none()
         );
         assert!(proxied("/openai/deployments/x/embeddings").is_none());
+    }
+
+    #[test]
+    fn websockets_and_model_lists_come_from_the_registrations() {
+        assert!(proxied("/v1/responses").unwrap().websocket);
+        assert!(proxied("/v1/providers/re/responses").unwrap().websocket);
+        assert!(!proxied("/v1/chat/completions").unwrap().websocket);
+        assert!(!proxied("/v1/messages").unwrap().websocket);
+        let mut h = http::HeaderMap::new();
+        assert_eq!(model_list("/v1/models", &h), Some(Format::OpenAi));
+        assert_eq!(model_list("/v1beta/models", &h), Some(Format::Gemini));
+        assert_eq!(model_list("/v1/embeddings", &h), None);
+        h.insert(
+            "anthropic-version",
+            http::HeaderValue::from_static("2023-06-01"),
+        );
+        assert_eq!(model_list("/models", &h), Some(Format::Claude));
+        assert_eq!(model_list("/v1beta/models", &h), Some(Format::Gemini));
     }
 }

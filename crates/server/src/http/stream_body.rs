@@ -17,6 +17,7 @@ use switchyard_hub::sse::{SseEvent, SseParser};
 use switchyard_hub::usage::{
     chunk_text_bytes, estimate_tokens, event_may_carry_usage, merge_stream_event,
 };
+use switchyard_hub::wire::{self, StreamEnd};
 use switchyard_hub::{
     ApiError, ErrorKind, Format, Pipeline, StreamEvent, StreamStage, TranslateCtx, Usage,
 };
@@ -60,12 +61,14 @@ pub struct StreamBody {
     mode: Mode,
     ctx: TranslateCtx,
     client: Format,
-    provider: Format,
+    /// How the provider's streams end (its format's registration); in passthrough the
+    /// client's, which is the same format.
+    end: &'static StreamEnd,
     /// The provider sent its format's last event (or its format has none to wait for): a
     /// stream that ends without it was cut short, whatever the stages would close it with.
     provider_ended: bool,
-    /// A passthrough OpenAI stream gave its finish reason (some compatible servers end
-    /// there, without `[DONE]`).
+    /// A passthrough stream made its answer whole without its last event (an OpenAI
+    /// finish reason: some compatible servers end there, without `[DONE]`).
     finish_seen: bool,
     /// Client bytes ready to go, gathered while the upstream has more at hand.
     out: Vec<u8>,
@@ -120,8 +123,8 @@ impl StreamBody {
             upstream: setup.upstream,
             mode,
             client: setup.pipeline.client,
-            provider: setup.pipeline.provider,
-            provider_ended: !has_terminal(setup.pipeline.provider),
+            end: wire::stream_end(setup.pipeline.provider),
+            provider_ended: wire::stream_end(setup.pipeline.provider).ends.is_none(),
             finish_seen: false,
             ctx: setup.ctx,
             out: Vec::new(),
@@ -222,10 +225,10 @@ impl StreamBody {
         {
             call.responded(response);
         }
-        if is_terminal(format, &ev) {
+        if (self.end.last)(&ev) {
             self.delivered = true;
         }
-        if format == Format::OpenAi && has_finish_reason(data) {
+        if self.end.whole.is_some_and(|whole| whole(data)) {
             self.finish_seen = true;
         }
         buf.extend_from_slice(&ev.raw);
@@ -244,7 +247,7 @@ impl StreamBody {
         if let Some(ev) = &event
             && !self.provider_ended
         {
-            self.provider_ended = ends_stream(self.provider, ev);
+            self.provider_ended = self.end.ends.is_none_or(|ends| ends(ev));
         }
         let mut hub = Vec::new();
         match (to_hub.as_mut(), event) {
@@ -343,7 +346,7 @@ impl StreamBody {
         let rest = rest.and_then(|()| match cut {
             true => Err(ApiError::bad_gateway(format!(
                 "the upstream ended its stream without {}; the answer may be incomplete",
-                terminal_name(self.provider)
+                self.end.name
             ))),
             false => self.translate(None, &mut buf),
         });
@@ -537,94 +540,21 @@ impl Drop for StreamBody {
     }
 }
 
-/// Whether streams of `provider` format end with an event that says so (Kiro's and
-/// Cursor's binary streams simply end).
-fn has_terminal(provider: Format) -> bool {
-    matches!(
-        provider,
-        Format::OpenAi | Format::Claude | Format::Responses | Format::Gemini | Format::GeminiCli
-    )
-}
-
-/// The event that ends a stream of `provider` format, for the error that says it is missing.
-fn terminal_name(provider: Format) -> &'static str {
-    match provider {
-        Format::OpenAi => "a finish_reason",
-        Format::Claude => "message_stop",
-        Format::Responses => "response.completed",
-        _ => "a finishReason",
-    }
-}
-
-/// Whether a decoded provider event ends its stream: after it, the end of the body is the
-/// normal end. A Claude `message_delta` with its stop reason counts: the answer is whole.
-fn ends_stream(provider: Format, ev: &StreamEvent) -> bool {
-    let data = &ev.data;
-    let kind = data
-        .get("type")
-        .and_then(|t| t.as_str())
-        .or(ev.event.as_deref());
-    let finish_in = |candidates: Option<&serde_json::Value>| {
-        candidates.and_then(|c| c.as_array()).is_some_and(|c| {
-            c.iter()
-                .any(|c| c.get("finishReason").is_some_and(|f| f.is_string()))
-        })
-    };
-    match provider {
-        Format::OpenAi => data
-            .get("choices")
-            .and_then(|c| c.as_array())
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.get("finish_reason").is_some_and(|f| f.is_string()))
-            }),
-        Format::Claude => {
-            kind == Some("message_stop")
-                || data
-                    .pointer("/delta/stop_reason")
-                    .is_some_and(|r| r.is_string())
-        }
-        Format::Responses => matches!(
-            kind,
-            Some("response.completed" | "response.incomplete" | "response.failed")
-        ),
-        Format::Gemini | Format::GeminiCli => {
-            finish_in(data.get("candidates")) || finish_in(data.pointer("/response/candidates"))
-        }
-        _ => true,
-    }
-}
-
-/// Whether an OpenAI chunk's bytes give a finish reason (a string, not `null`), read
-/// without parsing the chunk.
-fn has_finish_reason(data: &[u8]) -> bool {
-    const KEY: &[u8] = b"\"finish_reason\"";
-    memchr::memmem::find_iter(data, KEY).any(|at| {
-        data[at + KEY.len()..]
-            .iter()
-            .find(|b| !matches!(b, b' ' | b'\t' | b':'))
-            == Some(&b'"')
-    })
-}
-
-/// Whether a passthrough event is its format's last one.
-fn is_terminal(format: Format, ev: &SseEvent) -> bool {
-    match format {
-        Format::OpenAi | Format::Completions => ev.is_done(),
-        Format::Claude => ev.event.as_deref() == Some("message_stop"),
-        Format::Responses => matches!(
-            ev.event.as_deref(),
-            Some("response.completed" | "response.incomplete" | "response.failed")
-        ),
-        Format::Gemini => ev.data.contains("\"finishReason\""),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    // The stream ends each format registers, as this body reads them.
+    fn has_finish_reason(data: &[u8]) -> bool {
+        wire::stream_end(Format::OpenAi)
+            .whole
+            .is_some_and(|whole| whole(data))
+    }
+
+    fn ends_stream(provider: Format, ev: &StreamEvent) -> bool {
+        wire::stream_end(provider).ends.is_none_or(|ends| ends(ev))
+    }
 
     #[test]
     fn finish_reason_is_read_from_bytes() {

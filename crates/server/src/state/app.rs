@@ -643,11 +643,52 @@ mod tests {
             ]
         );
         assert!(switchyard_hub::Registry::load().is_ok());
-        for w in switchyard_hub::wire::all() {
+        use switchyard_hub::{WireFormat, wire};
+        for w in wire::all() {
             let clients = !w.routes.is_empty();
             let provider_only = ["cursor", "gemini-cli", "kiro"].contains(&w.format.as_str());
             assert_eq!(clients, !provider_only, "{} routes", w.format);
+            // Hosted tools pass as they are within a family: one that signs names it.
+            assert!(
+                w.hosted.is_none() || w.family.signs(),
+                "{} family",
+                w.format
+            );
         }
+        let names = |keep: &dyn Fn(&WireFormat) -> bool| {
+            let mut v: Vec<_> = wire::all()
+                .iter()
+                .filter(|w| keep(w))
+                .map(|w| w.format.as_str())
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        // Only binary streams (and legacy completions, only passed through) simply end.
+        assert_eq!(
+            names(&|w| w.stream_end.ends.is_none()),
+            ["completions", "cursor", "kiro"]
+        );
+        assert_eq!(
+            names(&|w| w.hosted.is_some()),
+            ["claude", "gemini", "gemini-cli", "responses"]
+        );
+        assert_eq!(
+            names(&|w| w.routes.paths.iter().any(|r| r.websocket)),
+            ["responses"]
+        );
+        assert_eq!(
+            wire::model_list("/v1/models", |_| false),
+            Some(Format::OpenAi)
+        );
+        assert_eq!(
+            wire::model_list("/models", |h| h == "anthropic-version"),
+            Some(Format::Claude)
+        );
+        assert_eq!(
+            wire::model_list("/v1beta/models", |_| false),
+            Some(Format::Gemini)
+        );
         let settings = switchyard_provider::executor::ProviderSettings {
             name: "p".into(),
             base_url: String::new(),

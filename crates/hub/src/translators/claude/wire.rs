@@ -1,16 +1,19 @@
 //! The `claude` format (Anthropic Messages) declared in one place: its translators, its
-//! error body, where its answers carry usage, its output limit and its routes.
+//! error body, where its answers carry usage, its output limit, its routes, how its streams
+//! end, its family (signatures, hosted tools) and the client headers it forwards.
 
 use serde_json::{Value, json};
 
 use super::{request, response, stream, usage_to_hub};
 use crate::error::{ApiError, ErrorKind, ErrorShape};
 use crate::format::Format;
+use crate::hosted::{HostedTools, WEB_SEARCH, WebSearch};
 use crate::operation::Operation;
+use crate::provenance::{self, Family};
 use crate::registry::Translator;
 use crate::stream::StreamEvent;
 use crate::usage::{Usage, UsageReading};
-use crate::wire::{Route, RouteKind, Routes, WireFormat};
+use crate::wire::{ClientHeader, ModelList, Route, RouteKind, Routes, StreamEnd, WireFormat};
 
 inventory::submit! {
     WireFormat {
@@ -37,18 +40,77 @@ inventory::submit! {
         },
         routes: Routes {
             paths: &[
-                Route { paths: &["/v1/messages"], kind: RouteKind::Generate, op: Operation::Chat },
+                Route {
+                    paths: &["/v1/messages"],
+                    kind: RouteKind::Generate,
+                    op: Operation::Chat,
+                    websocket: false,
+                },
                 Route {
                     paths: &["/v1/messages/count_tokens"],
                     kind: RouteKind::CountTokens,
                     op: Operation::Chat,
+                    websocket: false,
                 },
             ],
-            model_paths: &[],
+            // The Anthropic SDKs list models at OpenAI's paths, saying who they are.
+            model_list: Some(ModelList {
+                paths: &["/v1/models", "/models"],
+                header: Some("anthropic-version"),
+            }),
+            ..Routes::NONE
         },
         openai_stream: false,
         max_tokens_at: &["/max_tokens"],
+        stream_end: StreamEnd {
+            // A `message_delta` with its stop reason counts: the answer is whole.
+            ends: Some(|ev| {
+                let kind = ev.data.get("type").and_then(Value::as_str).or(ev.event.as_deref());
+                kind == Some("message_stop")
+                    || ev.data.pointer("/delta/stop_reason").is_some_and(Value::is_string)
+            }),
+            name: "message_stop",
+            last: |ev| ev.event.as_deref() == Some("message_stop"),
+            whole: None,
+        },
+        family: Family::ANTHROPIC,
+        hosted: Some(HostedTools { kind_of: hosted_kind, web_search, tools_in: "" }),
+        strip_foreign: Some(provenance::strip_claude),
+        // Claude Code's `context_management` is refused without its beta flag.
+        client_headers: &[
+            ClientHeader { name: "anthropic-beta", flags: true },
+            ClientHeader { name: "anthropic-version", flags: false },
+        ],
     }
+}
+
+/// Anthropic's server tools, by their versioned `type`.
+fn hosted_kind(tool: &Value) -> Option<&'static str> {
+    let ty = tool.get("type").and_then(Value::as_str)?;
+    [
+        ("web_search_", WEB_SEARCH),
+        ("web_fetch_", "web_fetch"),
+        ("code_execution_", "code_execution"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| ty.starts_with(prefix))
+    .map(|(_, kind)| kind)
+}
+
+fn web_search(search: &WebSearch) -> Value {
+    let mut t = serde_json::Map::new();
+    t.insert("type".into(), "web_search_20250305".into());
+    t.insert("name".into(), "web_search".into());
+    // Anthropic takes one of the two lists, never both.
+    if let Some(d) = &search.allowed_domains {
+        t.insert("allowed_domains".into(), d.clone());
+    } else if let Some(d) = &search.blocked_domains {
+        t.insert("blocked_domains".into(), d.clone());
+    }
+    if let Some(l) = &search.user_location {
+        t.insert("user_location".into(), l.clone());
+    }
+    Value::Object(t)
 }
 
 fn error_body(e: &ApiError) -> Value {

@@ -5,9 +5,10 @@ use super::{completions_request_to_hub, hub_response_to_completions, hub_stream_
 use crate::error::ErrorShape;
 use crate::format::Format;
 use crate::operation::Operation;
+use crate::provenance::Family;
 use crate::registry::Translator;
 use crate::usage::UsageReading;
-use crate::wire::{Route, RouteKind, Routes, WireFormat};
+use crate::wire::{Route, RouteKind, Routes, StreamEnd, WireFormat};
 
 inventory::submit! {
     WireFormat {
@@ -25,11 +26,18 @@ inventory::submit! {
                 paths: &["/v1/completions", "/completions"],
                 kind: RouteKind::Generate,
                 op: Operation::Completions,
+                websocket: false,
             }],
-            model_paths: &[],
+            ..Routes::NONE
         },
         openai_stream: true,
         // Legacy completions reach a provider as they came only where it serves them.
         max_tokens_at: &["/max_tokens"],
+        // Only ever passed through: `[DONE]` is its last event.
+        stream_end: StreamEnd { last: |ev| ev.is_done(), ..StreamEnd::NONE },
+        family: Family::unsigned("completions"),
+        hosted: None,
+        strip_foreign: None,
+        client_headers: &[],
     }
 }

@@ -1,18 +1,22 @@
 //! The `gemini` format (Google `generateContent`, v1beta) declared in one place: its
 //! translators (chat, embeddings and Imagen's `:predict`), its error body, where its answers
-//! carry usage, its output limit and its routes (the model is part of the path). The
-//! `gemini-cli` envelope in the gemini provider crate borrows its error shape and usage.
+//! carry usage, its output limit, its routes (the model is part of the path), how its
+//! streams end and its family (signatures, hosted tools). The `gemini-cli` envelope in the
+//! gemini provider crate borrows its error shape, usage, stream end and hosted tools.
 
 use serde_json::{Value, json};
 
 use super::{request, response, stream, usage_to_hub};
 use crate::error::{ApiError, ErrorKind, ErrorShape};
 use crate::format::Format;
+use crate::hosted::{HostedTools, WEB_SEARCH};
 use crate::operation::Operation;
+use crate::provenance::{self, Family};
 use crate::registry::Translator;
+use crate::stream::StreamEvent;
 use crate::translators::{embeddings, images};
 use crate::usage::{Usage, UsageReading, mentions_usage_metadata};
-use crate::wire::{ModelMethod, ModelPath, RouteKind, Routes, WireFormat};
+use crate::wire::{ModelList, ModelMethod, ModelPath, RouteKind, Routes, StreamEnd, WireFormat};
 
 inventory::submit! {
     WireFormat {
@@ -66,10 +70,67 @@ inventory::submit! {
                     methods: &[PREDICT, PREDICT_LONG_RUNNING, FETCH_PREDICT_OPERATION],
                 },
             ],
+            model_list: Some(ModelList { paths: &["/v1beta/models"], header: None }),
+            ..Routes::NONE
         },
         openai_stream: false,
         max_tokens_at: &["/generationConfig/maxOutputTokens"],
+        stream_end: STREAM_END,
+        family: Family::GOOGLE,
+        hosted: Some(HOSTED),
+        strip_foreign: Some(provenance::strip_gemini),
+        // Gemini's request headers are either credentials or client telemetry.
+        client_headers: &[],
     }
+}
+
+/// How Gemini streams end: a candidate with its finish reason (inside `response` in the
+/// `gemini-cli` envelope, which borrows this).
+pub const STREAM_END: StreamEnd = StreamEnd {
+    ends: Some(ends_stream),
+    name: "a finishReason",
+    last: |ev| ev.data.contains("\"finishReason\""),
+    whole: None,
+};
+
+fn ends_stream(ev: &StreamEvent) -> bool {
+    let finish_in = |candidates: Option<&Value>| {
+        candidates.and_then(Value::as_array).is_some_and(|c| {
+            c.iter()
+                .any(|c| c.get("finishReason").is_some_and(Value::is_string))
+        })
+    };
+    finish_in(ev.data.get("candidates")) || finish_in(ev.data.pointer("/response/candidates"))
+}
+
+/// Gemini's built-in tools, also the `gemini-cli` envelope's (which moves `tools_in`).
+pub const HOSTED: HostedTools = HostedTools {
+    kind_of: hosted_kind,
+    web_search: |_| json!({"googleSearch": {}}),
+    tools_in: "",
+};
+
+/// Gemini's built-in tools (camelCase and snake_case keys) and their kinds.
+const GEMINI_TOOLS: &[(&str, &str, &str)] = &[
+    ("googleSearch", "google_search", WEB_SEARCH),
+    (
+        "googleSearchRetrieval",
+        "google_search_retrieval",
+        WEB_SEARCH,
+    ),
+    ("codeExecution", "code_execution", "code_execution"),
+    ("urlContext", "url_context", "url_context"),
+    ("fileSearch", "file_search", "file_search"),
+    ("googleMaps", "google_maps", "google_maps"),
+    ("computerUse", "computer_use", "computer_use"),
+];
+
+fn hosted_kind(tool: &Value) -> Option<&'static str> {
+    let obj = tool.as_object()?;
+    GEMINI_TOOLS
+        .iter()
+        .find(|(camel, snake, _)| obj.contains_key(*camel) || obj.contains_key(*snake))
+        .map(|(_, _, kind)| *kind)
 }
 
 const PREDICT: ModelMethod = method("predict", RouteKind::Generate, Operation::Images, false);

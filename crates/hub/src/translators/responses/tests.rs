@@ -1762,7 +1762,7 @@ fn unsigned_reasoning_is_carried_for_a_stateless_client_and_replayed_to_its_orig
     let item = &out["output"][0];
     assert_eq!(item["type"], "reasoning");
     let enc = item["encrypted_content"].as_str().unwrap().to_owned();
-    assert!(enc.starts_with("switchyard-text:openai:"), "{enc}");
+    assert!(enc.starts_with("switchyard-text:openai-chat:"), "{enc}");
 
     // Streamed, the reasoning item is closed with the same wrapping.
     let mut stage = super::stream::hub_to_responses(&ctx);

@@ -1,17 +1,20 @@
 //! The `responses` format (OpenAI Responses API, Codex) declared in one place: its
-//! translators, its error events, where its answers carry usage, its output limit and its
-//! routes.
+//! translators, its error events, where its answers carry usage, its output limit, its
+//! routes (with Codex's WebSocket), how its streams end, its family (signatures, hosted
+//! tools) and the client headers it forwards.
 
 use serde_json::{Value, json};
 
 use super::{request, response, stream, usage_to_hub};
 use crate::error::{ApiError, ErrorShape};
 use crate::format::Format;
+use crate::hosted::{HostedTools, WEB_SEARCH, WebSearch};
 use crate::operation::Operation;
+use crate::provenance::{self, Family};
 use crate::registry::Translator;
 use crate::stream::StreamEvent;
 use crate::usage::{Usage, UsageReading};
-use crate::wire::{Route, RouteKind, Routes, WireFormat};
+use crate::wire::{ClientHeader, Route, RouteKind, Routes, StreamEnd, WireFormat};
 
 inventory::submit! {
     WireFormat {
@@ -49,11 +52,26 @@ inventory::submit! {
                 paths: &["/v1/responses", "/responses"],
                 kind: RouteKind::Generate,
                 op: Operation::Chat,
+                // Codex's transport: the same requests over a WebSocket.
+                websocket: true,
             }],
-            model_paths: &[],
+            ..Routes::NONE
         },
         openai_stream: false,
         max_tokens_at: &["/max_output_tokens"],
+        stream_end: StreamEnd {
+            ends: Some(|ev| {
+                let kind = ev.data.get("type").and_then(Value::as_str).or(ev.event.as_deref());
+                is_last_event(kind)
+            }),
+            name: "response.completed",
+            last: |ev| is_last_event(ev.event.as_deref()),
+            whole: None,
+        },
+        family: Family::OPENAI,
+        hosted: Some(HostedTools { kind_of: hosted_kind, web_search, tools_in: "" }),
+        strip_foreign: Some(provenance::strip_responses),
+        client_headers: &[ClientHeader { name: "openai-beta", flags: true }],
     }
 }
 
@@ -102,4 +120,28 @@ fn failed_event(e: &ApiError) -> StreamEvent {
             },
         }),
     )
+}
+
+/// OpenAI's hosted tools, by `type` (web search in its dated variants too).
+fn hosted_kind(tool: &Value) -> Option<&'static str> {
+    let ty = tool.get("type").and_then(Value::as_str)?;
+    if ty.starts_with("web_search") {
+        Some(WEB_SEARCH)
+    } else {
+        ["file_search", "code_interpreter", "image_generation"]
+            .into_iter()
+            .find(|k| *k == ty)
+    }
+}
+
+fn web_search(search: &WebSearch) -> Value {
+    let mut t = serde_json::Map::new();
+    t.insert("type".into(), "web_search".into());
+    if let Some(d) = &search.allowed_domains {
+        t.insert("filters".into(), json!({"allowed_domains": d}));
+    }
+    if let Some(l) = &search.user_location {
+        t.insert("user_location".into(), l.clone());
+    }
+    Value::Object(t)
 }
