@@ -73,107 +73,219 @@ pub fn serve(config_path: &Path, listen: Option<String>) -> Result<(), Error> {
         .build()
         .map_err(Error::Runtime)?;
     runtime.block_on(async move {
-        let mut conn = usage_store::open(&config.database)
-            .map_err(|source| Error::Database { path: config.database.clone(), source })?;
-        let (stored_routes, stored_providers, stored_settings, stored_models) = stored_sources(&conn)?;
+        let mut conn = usage_store::open(&config.database).map_err(|source| Error::Database {
+            path: config.database.clone(),
+            source,
+        })?;
+        let (stored_routes, stored_providers, stored_settings, stored_models) =
+            stored_sources(&conn)?;
         let saved = saved_states(&mut conn)?;
-        let learned = usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
-        let now = switchyard_hub::clock::now();
-        let offset = config.routing.day_offset_secs;
-        let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
-        let used_today = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(day_start))
-            .map_err(Error::read("today's usage"))?;
-        let month_start = routing::month_bounds(now, offset).0;
-        let used_this_month = usage_store::tokens_by_key_since(&conn, routing::epoch_ms(month_start))
-            .map_err(Error::read("this month's usage"))?;
-        let spent = (usage_store::cost_since(&conn, routing::epoch_ms(day_start)), usage_store::cost_since(&conn, routing::epoch_ms(month_start)));
-        let (spent_today, spent_this_month) = (spent.0.map_err(Error::read("spending"))?, spent.1.map_err(Error::read("spending"))?);
+        let learned =
+            usage_store::load_learned_formats(&conn).map_err(Error::read("learned formats"))?;
+        let used = used_so_far(&conn, config.routing.day_offset_secs)?;
         let stored_keys = usage_store::load_keys(&conn).map_err(Error::read("client keys"))?;
-        let (usage, usage_writer) = usage_store::start(conn, writer_options())
-            .map_err(Error::UsageWriter)?;
-        let (debug, debug_writer) = if config.debug_logs {
-            let (logger, writer) = debug_log::DebugLogger::start(config.logs_dir.clone(), app::App::secrets(&config))
-                .map_err(|source| Error::DebugLogs { dir: config.logs_dir.clone(), source })?;
-            (Some(logger), Some(writer))
-        } else {
-            (None, None)
-        };
+        let (usage, usage_writer) =
+            usage_store::start(conn, writer_options()).map_err(Error::UsageWriter)?;
+        let (debug, debug_writer) = debug_logs(&config)?;
         let listen = config.listen;
-        let listen_error = |source| Error::Listen { addr: listen, source };
+        let listen_error = |source| Error::Listen {
+            addr: listen,
+            source,
+        };
         let mut others = serve::listeners(listen, config.threads.max(1)).map_err(listen_error)?;
         let first = others.remove(0);
         let addr = first.local_addr().map_err(Error::LocalAddr)?;
         let listener = tokio::net::TcpListener::from_std(first).map_err(listen_error)?;
         let stored_providers = checked_providers(&stored_providers, &config);
-        let sources = Reconfigure { file: config, stored_routes: stored_routes.clone(), stored_providers, stored_settings, stored_models };
+        let sources = Reconfigure {
+            file: config,
+            stored_routes: stored_routes.clone(),
+            stored_providers,
+            stored_settings,
+            stored_models,
+        };
         let app = Arc::new(app::build(usage, debug, &saved, sources)?);
         restore_learned(&app.snapshot(), &learned);
         app.client_keys.set_stored(stored_keys);
-        app.limits.seed(
-            routing::day_number(now, offset),
-            used_today,
-            routing::month_number(now, offset),
-            used_this_month,
-        );
-
-        seed_budgets(&app, &spent_today, &spent_this_month, now);
-
-        if !app.client_keys.any() {
-            tracing::warn!("no client keys configured: only loopback clients are served");
-        }
-        let pairs: Vec<String> = app.registry.pairs().iter().map(|(a, b)| format!("{a}->{b}")).collect();
-        tracing::info!(providers = app.snapshot().providers.len(), translators = %pairs.join(" "), debug_logs = app.debug.is_some(), "ready");
-        // The one line tests and scripts read to learn the port.
-        println!("switchyard listening on http://{addr}");
+        seed_used(&app, used);
+        announce(&app, addr);
 
         // Video jobs a previous run left open are polled on from here too.
-        let (reload, watch, videos) = (tokio::spawn(watch_database(app.clone(), stored_routes)), tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)), tokio::spawn(crate::request::video::poll_open_jobs(app.clone())));
+        let (reload, watch, videos) = (
+            tokio::spawn(watch_database(app.clone(), stored_routes)),
+            tokio::spawn(reload::watch_config(app.clone(), watched.0, watched.1)),
+            tokio::spawn(crate::request::video::poll_open_jobs(app.clone())),
+        );
         let cluster = crate::cluster::start(&app);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut workers = Vec::new();
-        for (i, listener) in others.into_iter().enumerate() {
-            let (app, mut stopped) = (app.clone(), stopped.clone());
-            let worker = std::thread::Builder::new()
-                .name(format!("serve-{}", i + 1))
-                .spawn(move || serve_thread(i + 1, app, listener, async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                }))
-                .map_err(Error::Thread)?;
-            workers.push(worker);
-        }
-        drop(stopped);
+        let workers = spawn_workers(&app, others, stopped)?;
         serve::run(app.clone(), listener, async move {
             serve::shutdown_signal().await;
             let _ = stop.send(true);
         })
         .await;
-        // The other threads finish their open requests too.
-        let joined = tokio::task::spawn_blocking(move || {
-            for w in workers {
-                if let Ok(Err(e)) = w.join() {
-                    tracing::error!("serving thread: {e}");
-                }
-            }
-        });
-        let _ = joined.await;
-        // The reload task holds the app (and through it the usage sink): stop it first so
-        // the writers can drain and stop.
-        for task in [reload, watch, videos] {
-            task.abort();
-            let _ = task.await;
-        }
-        crate::cluster::stop(cluster).await;
-        drop(app);
-        // Every request has ended; the writers drain their queues and stop.
-        tokio::task::spawn_blocking(move || {
-            usage_writer.close();
-            if let Some(w) = debug_writer {
-                w.close();
-            }
-        })
-        .await
-        .map_err(Error::from)
+        let running = Running {
+            workers,
+            tasks: [reload, watch, videos],
+            cluster,
+            app,
+        };
+        shut_down(running, usage_writer, debug_writer).await
     })
+}
+
+/// Tokens and spending counted so far today and this month, to seed limits and budgets.
+struct Used {
+    now: std::time::SystemTime,
+    offset: i32,
+    tokens_today: Vec<(String, u64)>,
+    tokens_this_month: Vec<(String, u64)>,
+    spent_today: Vec<(&'static str, String, f64)>,
+    spent_this_month: Vec<(&'static str, String, f64)>,
+}
+
+fn used_so_far(conn: &rusqlite::Connection, offset: i32) -> Result<Used, Error> {
+    let now = switchyard_hub::clock::now();
+    let day_start = routing::day_end(now, offset) - std::time::Duration::from_secs(86_400);
+    let day_start = routing::epoch_ms(day_start);
+    let month_start = routing::epoch_ms(routing::month_bounds(now, offset).0);
+    Ok(Used {
+        now,
+        offset,
+        tokens_today: usage_store::tokens_by_key_since(conn, day_start)
+            .map_err(Error::read("today's usage"))?,
+        tokens_this_month: usage_store::tokens_by_key_since(conn, month_start)
+            .map_err(Error::read("this month's usage"))?,
+        spent_today: usage_store::cost_since(conn, day_start).map_err(Error::read("spending"))?,
+        spent_this_month: usage_store::cost_since(conn, month_start)
+            .map_err(Error::read("spending"))?,
+    })
+}
+
+fn seed_used(app: &App, used: Used) {
+    app.limits.seed(
+        routing::day_number(used.now, used.offset),
+        used.tokens_today,
+        routing::month_number(used.now, used.offset),
+        used.tokens_this_month,
+    );
+    seed_budgets(app, &used.spent_today, &used.spent_this_month, used.now);
+}
+
+/// The debug logger and its writer, when debug logs are on.
+fn debug_logs(
+    config: &config::Config,
+) -> Result<
+    (
+        Option<debug_log::DebugLogger>,
+        Option<debug_log::DebugWriter>,
+    ),
+    Error,
+> {
+    if !config.debug_logs {
+        return Ok((None, None));
+    }
+    let (logger, writer) =
+        debug_log::DebugLogger::start(config.logs_dir.clone(), App::secrets(config)).map_err(
+            |source| Error::DebugLogs {
+                dir: config.logs_dir.clone(),
+                source,
+            },
+        )?;
+    Ok((Some(logger), Some(writer)))
+}
+
+/// One serving thread per listener after the first, each stopping when `stopped` turns true.
+fn spawn_workers(
+    app: &Arc<App>,
+    listeners: Vec<std::net::TcpListener>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<std::thread::JoinHandle<Result<(), Error>>>, Error> {
+    let mut workers = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (app, mut stopped) = (app.clone(), stopped.clone());
+        let worker = std::thread::Builder::new()
+            .name(format!("serve-{}", i + 1))
+            .spawn(move || {
+                serve_thread(i + 1, app, listener, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+            })
+            .map_err(Error::Thread)?;
+        workers.push(worker);
+    }
+    Ok(workers)
+}
+
+/// Logs what was loaded and prints the listening line.
+fn announce(app: &App, addr: SocketAddr) {
+    if !app.client_keys.any() {
+        tracing::warn!("no client keys configured: only loopback clients are served");
+    }
+    let pairs: Vec<String> = app
+        .registry
+        .pairs()
+        .iter()
+        .map(|(a, b)| format!("{a}->{b}"))
+        .collect();
+    tracing::info!(
+        providers = app.snapshot().providers.len(),
+        translators = %pairs.join(" "),
+        debug_logs = app.debug.is_some(),
+        "ready"
+    );
+    // The one line tests and scripts read to learn the port.
+    println!("switchyard listening on http://{addr}");
+}
+
+/// What runs once the first listener has stopped serving, to be stopped in order.
+struct Running {
+    workers: Vec<std::thread::JoinHandle<Result<(), Error>>>,
+    /// The config and database watchers and the video poller.
+    tasks: [tokio::task::JoinHandle<()>; 3],
+    cluster: Option<crate::cluster::Running>,
+    app: Arc<App>,
+}
+
+/// Waits for the other serving threads, stops the background tasks, then lets the writers
+/// drain.
+async fn shut_down(
+    running: Running,
+    usage_writer: usage_store::UsageWriter,
+    debug_writer: Option<debug_log::DebugWriter>,
+) -> Result<(), Error> {
+    let Running {
+        workers,
+        tasks,
+        cluster,
+        app,
+    } = running;
+    // The other threads finish their open requests too.
+    let joined = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            if let Ok(Err(e)) = w.join() {
+                tracing::error!("serving thread: {e}");
+            }
+        }
+    });
+    let _ = joined.await;
+    // The reload task holds the app (and through it the usage sink): stop it first so
+    // the writers can drain and stop.
+    for task in tasks {
+        task.abort();
+        let _ = task.await;
+    }
+    crate::cluster::stop(cluster).await;
+    drop(app);
+    // Every request has ended; the writers drain their queues and stop.
+    tokio::task::spawn_blocking(move || {
+        usage_writer.close();
+        if let Some(w) = debug_writer {
+            w.close();
+        }
+    })
+    .await
+    .map_err(Error::from)
 }
 
 /// Loads the config (writing the commented default on first start) and says what a new

@@ -10,7 +10,9 @@ use std::time::Duration;
 use switchyard_auth::Secret;
 
 use super::Strategy;
-use super::file::{ClientKeyFile, File, ProviderFile, RoutingFile, TimeoutsFile};
+use super::file::{
+    ClientKeyFile, ComboFile, File, ProviderFile, RoutingFile, ServerFile, TimeoutsFile,
+};
 use super::{
     AccountConfig, ClientKey, ComboTarget, Config, Invalid, ProviderConfig, Routing, Timeouts,
     UnsetKey,
@@ -77,21 +79,7 @@ pub(super) fn validate(
     text: &str,
 ) -> Result<Config, Invalid> {
     let mut warnings = Vec::new();
-    let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
-        Invalid(format!(
-            "server.listen = {:?} is not an address like 127.0.0.1:4100",
-            file.server.listen
-        ))
-    })?;
-    if file.server.threads == 0 {
-        return Err(Invalid("server.threads must be at least 1".into()));
-    }
-    if file.server.body_limit == 0 {
-        return Err(Invalid("server.body_limit must be greater than 0".into()));
-    }
-    if file.server.max_connections == 0 {
-        return Err(Invalid("server.max_connections must be at least 1".into()));
-    }
+    let listen = server(&file.server)?;
 
     let client_keys = client_keys(file.client_keys, env)?;
 
@@ -107,21 +95,7 @@ pub(super) fn validate(
     for (alias, target) in &file.aliases {
         check_alias(alias, target, &providers)?;
     }
-    let mut combos = BTreeMap::new();
-    let mut combo_strategies = BTreeMap::new();
-    for c in file.combos {
-        if file.aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
-            return Err(Invalid(format!(
-                "combo `{}` is declared twice or clashes with an alias",
-                c.name
-            )));
-        }
-        let targets = combo_targets(&c.name, &c.targets, &providers)?;
-        if c.strategy != super::TargetStrategy::Order {
-            combo_strategies.insert(c.name.clone(), c.strategy);
-        }
-        combos.insert(c.name, targets);
-    }
+    let (combos, combo_strategies) = combos(file.combos, &file.aliases, &providers)?;
 
     let default_strategy = file.routing.strategy;
     let routing = routing(file.routing)?;
@@ -172,6 +146,56 @@ pub(super) fn validate(
         warnings,
         file: PathBuf::new(),
     })
+}
+
+/// The `[server]` section's checks; its listening address.
+fn server(server: &ServerFile) -> Result<SocketAddr, Invalid> {
+    let listen: SocketAddr = server.listen.parse().map_err(|_| {
+        Invalid(format!(
+            "server.listen = {:?} is not an address like 127.0.0.1:4100",
+            server.listen
+        ))
+    })?;
+    if server.threads == 0 {
+        return Err(Invalid("server.threads must be at least 1".into()));
+    }
+    if server.body_limit == 0 {
+        return Err(Invalid("server.body_limit must be greater than 0".into()));
+    }
+    if server.max_connections == 0 {
+        return Err(Invalid("server.max_connections must be at least 1".into()));
+    }
+    Ok(listen)
+}
+
+/// The combos' targets, and the strategies of those not tried in order.
+type Combos = (
+    BTreeMap<String, Vec<ComboTarget>>,
+    BTreeMap<String, super::TargetStrategy>,
+);
+
+/// Each combo checked against the aliases and providers.
+fn combos(
+    files: Vec<ComboFile>,
+    aliases: &BTreeMap<String, String>,
+    providers: &[ProviderConfig],
+) -> Result<Combos, Invalid> {
+    let mut combos = BTreeMap::new();
+    let mut combo_strategies = BTreeMap::new();
+    for c in files {
+        if aliases.contains_key(&c.name) || combos.contains_key(&c.name) {
+            return Err(Invalid(format!(
+                "combo `{}` is declared twice or clashes with an alias",
+                c.name
+            )));
+        }
+        let targets = combo_targets(&c.name, &c.targets, providers)?;
+        if c.strategy != super::TargetStrategy::Order {
+            combo_strategies.insert(c.name.clone(), c.strategy);
+        }
+        combos.insert(c.name, targets);
+    }
+    Ok((combos, combo_strategies))
 }
 
 /// The client keys, each with its key from the file or the environment.
