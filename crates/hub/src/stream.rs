@@ -1,6 +1,7 @@
 //! Events between stream stages and the stage contract.
 
 mod payload;
+mod view;
 
 use std::borrow::Cow;
 
@@ -11,6 +12,8 @@ use crate::chat::ChatChunk;
 use crate::error::{ApiError, TranslateError};
 
 pub use payload::Payload;
+pub(crate) use view::cow;
+pub use view::{ChoiceView, ChunkView, DeltaView, ToolCallView};
 
 /// One event between stream stages: an optional SSE event name and its JSON payload.
 /// Hub events are OpenAI chat completion chunks and carry no name.
