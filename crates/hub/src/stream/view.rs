@@ -330,6 +330,77 @@ mod tests {
         }
     }
 
+    /// The hub -> client stages write the same bytes whether the decoder hands them `Value`s,
+    /// checked text or typed hub chunks; every event they write as text is exactly what a
+    /// `Value` of it would write.
+    #[test]
+    fn client_stages_write_the_same_bytes_from_every_payload_form() {
+        use crate::framing::{Decoder, SseDecoder};
+        use crate::stream::{ReadAs, configure_decoder};
+        use crate::{Format, Registry, TranslateCtx};
+        let odd = concat!(
+            "data: {\"id\":\"chatcmpl-odd\",\"created\":\"x\",\"choices\":[{\"index\":0,",
+            "\"delta\":{\"content\":\"a\\n\\\"b\\u00e9\",\"reasoning\":\"hm\",",
+            "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",",
+            "\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":7,\"refusal\":\"no\"},",
+            "\"finish_reason\":\"length\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
+            "data: {\"error\":{\"message\":\"boom\"}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let registry = Registry::load().unwrap();
+        for sse in [
+            include_str!("../../tests/fixtures/claude/hub_stream_reasoning.sse"),
+            include_str!("../../tests/fixtures/claude/hub_stream_tools.sse"),
+            include_str!("../../tests/fixtures/responses/hub_custom_tool.sse"),
+            include_str!("../../tests/fixtures/responses/hub_length.sse"),
+            include_str!("../../tests/fixtures/responses/hub_parallel_tools.sse"),
+            include_str!("../../tests/fixtures/responses/hub_reasoning_text.sse"),
+            odd,
+        ] {
+            for client in [Format::Claude, Format::Responses] {
+                let run = |as_: ReadAs| {
+                    let mut ctx = TranslateCtx::new(client, Format::OpenAi, "m", true);
+                    ctx.client_wants_usage = true;
+                    let mut stage = registry.stream(Format::OpenAi, client).unwrap()(&ctx);
+                    let mut d = SseDecoder::default();
+                    configure_decoder(&mut d, None, Some(stage.as_ref()));
+                    if as_ != ReadAs::HubChunk {
+                        d.keep_text(as_ == ReadAs::Text);
+                    }
+                    d.push(sse.as_bytes());
+                    let mut events = Vec::new();
+                    while let Some(ev) = d.next_event() {
+                        stage.push(ev.unwrap(), &mut events).unwrap();
+                    }
+                    stage.finish(&mut events).unwrap();
+                    let mut wire = Vec::new();
+                    for ev in &events {
+                        if let Some(text) = ev.data.text() {
+                            let value: Value = serde_json::from_str(text).unwrap();
+                            assert_eq!(text, value.to_string());
+                        }
+                        ev.encode(&mut wire);
+                    }
+                    String::from_utf8(wire).unwrap()
+                };
+                let by_value = run(ReadAs::Value);
+                // A stream with no `created` is stamped with the clock: compare only those
+                // that name it.
+                if sse.contains("\"created\":1") || sse.contains("\"created\": 1") {
+                    assert_eq!(run(ReadAs::Text), by_value, "{client:?} {sse}");
+                    assert_eq!(run(ReadAs::HubChunk), by_value, "{client:?} {sse}");
+                } else {
+                    let lines = |w: &str| w.lines().count();
+                    assert_eq!(lines(&run(ReadAs::Text)), lines(&by_value));
+                    assert_eq!(lines(&run(ReadAs::HubChunk)), lines(&by_value));
+                }
+                assert!(by_value.contains("data: "));
+            }
+        }
+    }
+
     #[test]
     fn text_without_escapes_is_borrowed() {
         let p = Payload::from_json_text(r#"{"choices":[{"delta":{"content":"hi"}}]}"#);

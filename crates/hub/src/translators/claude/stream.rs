@@ -14,7 +14,7 @@ use crate::chunk::ChunkHead;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
-use crate::stream::{ChunkView, StreamEvent, StreamStage, ToolCallView, cow};
+use crate::stream::{ChunkView, JsonObject, StreamEvent, StreamStage, ToolCallView, cow};
 use crate::usage::estimate_tokens;
 
 // ------------------------------------------------------------------------------------------
@@ -433,33 +433,6 @@ pub(super) fn hub_stream_to_claude(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     })
 }
 
-/// A `content_block_delta` event. Fields in alphabetical order, as a `Value` writes them.
-#[derive(serde::Serialize)]
-struct BlockDelta<'a> {
-    delta: DeltaBody<'a>,
-    index: u64,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-/// `{key: value, "type": kind}`: every delta key (`text`, `thinking`, `signature`,
-/// `partial_json`) sorts before `type`.
-struct DeltaBody<'a> {
-    key: &'static str,
-    value: &'a str,
-    kind: &'static str,
-}
-
-impl serde::Serialize for DeltaBody<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry(self.key, self.value)?;
-        map.serialize_entry("type", self.kind)?;
-        map.end()
-    }
-}
-
 /// The open text or thinking block, by its Claude index.
 #[derive(Clone, Copy)]
 enum Open {
@@ -566,7 +539,8 @@ impl HubToClaude {
     }
 
     /// A `content_block_delta` whose delta is `{key: value, "type": kind}`, written straight
-    /// to JSON text: the same keys, in the same sorted order, a `Value` would write.
+    /// to JSON text in the sorted key order a `Value` writes (every delta key sorts before
+    /// `type`).
     fn delta(
         index: u64,
         kind: &'static str,
@@ -574,19 +548,15 @@ impl HubToClaude {
         value: &str,
         out: &mut Vec<StreamEvent>,
     ) {
-        let event = BlockDelta {
-            delta: DeltaBody { key, value, kind },
-            index,
-            kind: "content_block_delta",
-        };
-        match serde_json::to_string(&event) {
-            Ok(json) => out.push(StreamEvent::named_text("content_block_delta", json)),
-            // Serialising into memory cannot fail; should it, the event goes out as a `Value`.
-            Err(_) => out.push(StreamEvent::named(
-                "content_block_delta",
-                serde_json::to_value(&event).unwrap_or_default(),
-            )),
-        }
+        let json = JsonObject::with_capacity(80 + value.len())
+            .open("delta")
+            .str(key, value)
+            .str("type", kind)
+            .close()
+            .uint("index", index)
+            .str("type", "content_block_delta")
+            .finish();
+        out.push(StreamEvent::named_text("content_block_delta", json));
     }
 
     fn open_thinking(&mut self, out: &mut Vec<StreamEvent>) -> u64 {
@@ -819,6 +789,10 @@ impl StreamStage for HubToClaude {
             }
         }
         Ok(())
+    }
+
+    fn reads_text(&self) -> bool {
+        true
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {

@@ -15,7 +15,7 @@ use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, ErrorKind, TranslateError};
 use crate::format::Format;
-use crate::stream::{ChunkView, DeltaView, StreamEvent, StreamStage, ToolCallView};
+use crate::stream::{ChunkView, DeltaView, JsonObject, StreamEvent, StreamStage, ToolCallView};
 
 pub(super) fn hub_to_responses(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(ToResponses::new(ctx))
@@ -52,25 +52,22 @@ impl Seq {
         at: At<'_>,
         delta: &str,
     ) {
-        let event = DeltaEvent {
-            content_index: at.content_index,
-            delta,
-            item_id: at.item_id,
-            logprobs: (ty == "response.output_text.delta").then_some([]),
-            output_index: at.output_index,
-            sequence_number: self.0,
-            summary_index: at.summary_index,
-            kind: ty,
-        };
-        self.0 += 1;
-        match serde_json::to_string(&event) {
-            Ok(json) => out.push(StreamEvent::named_text(ty, json)),
-            // Serialising into memory cannot fail; should it, the event goes out as a `Value`.
-            Err(_) => out.push(StreamEvent::named(
-                ty,
-                serde_json::to_value(&event).unwrap_or_default(),
-            )),
+        let mut json = JsonObject::with_capacity(160 + delta.len());
+        if let Some(i) = at.content_index {
+            json.uint("content_index", i as u64);
         }
+        json.str("delta", delta).str("item_id", at.item_id);
+        if ty == "response.output_text.delta" {
+            json.raw("logprobs", "[]");
+        }
+        json.uint("output_index", at.output_index as u64)
+            .uint("sequence_number", self.0);
+        if let Some(i) = at.summary_index {
+            json.uint("summary_index", i);
+        }
+        json.str("type", ty);
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json.finish()));
     }
 }
 
@@ -82,26 +79,6 @@ struct At<'a> {
     output_index: usize,
     content_index: Option<usize>,
     summary_index: Option<u64>,
-}
-
-/// `response.output_text.delta`, `response.refusal.delta`,
-/// `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta` and
-/// `response.custom_tool_call_input.delta`. Fields in alphabetical order, as a `Value`
-/// writes them.
-#[derive(serde::Serialize)]
-struct DeltaEvent<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_index: Option<usize>,
-    delta: &'a str,
-    item_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logprobs: Option<[u8; 0]>,
-    output_index: usize,
-    sequence_number: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summary_index: Option<u64>,
-    #[serde(rename = "type")]
-    kind: &'static str,
 }
 
 #[derive(Debug)]
@@ -965,6 +942,10 @@ impl StreamStage for ToResponses {
             self.terminate(out);
         }
         Ok(())
+    }
+
+    fn reads_text(&self) -> bool {
+        true
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
