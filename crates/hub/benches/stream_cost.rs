@@ -2,7 +2,9 @@
 //!
 //! Timings on a machine shared with other builds wander; instruction counts do not. This
 //! runs one case (`cargo bench -p switchyard-hub --bench stream_cost -- <case>`, or the
-//! built binary under callgrind with `--toggle-collect='*stream_cost::run_once*'`) a fixed
+//! built binary under callgrind with `--toggle-collect=stream_cost::run_once`, or
+//! `stream_cost::pass_once` for `pass`: a wildcard also matches the closures inside it and
+//! toggles collection off there) a fixed
 //! number of times, so counts per answer are `Ir / RUNS`. A case is what the proxy does per
 //! answer: `translate P C` decodes a provider stream of format P, runs it through the
 //! provider -> hub and hub -> client stages and encodes the client's events; `pass C` is
@@ -19,7 +21,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::sse::SseParser;
-use switchyard_hub::stream::{StreamEvent, parse_sse_text, run_stage};
+use switchyard_hub::stream::{StreamEvent, configure_decoder, parse_sse_text, run_stage};
 use switchyard_hub::usage::{chunk_text_bytes, event_may_carry_usage, merge_stream_event};
 use switchyard_hub::{Decoder, Format, Registry, TranslateCtx};
 
@@ -101,7 +103,7 @@ fn run_once(registry: &Registry, provider: Format, client: Format, input: &[u8])
     let mut to_client =
         (client != Format::OpenAi).then(|| registry.stream(Format::OpenAi, client).unwrap()(&c));
     let mut decoder = SseDecoder::default();
-    decoder.keep_text(to_hub.as_ref().is_some_and(|s| s.reads_text()));
+    configure_decoder(&mut decoder, to_hub.as_deref(), to_client.as_deref());
     let mut wire = Vec::with_capacity(input.len() * 2);
     let mut hub = Vec::new();
     let mut out = Vec::new();

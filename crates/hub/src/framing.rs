@@ -4,7 +4,7 @@
 
 use crate::error::TranslateError;
 use crate::sse::SseParser;
-use crate::stream::StreamEvent;
+use crate::stream::{ReadAs, StreamEvent};
 
 /// Turns a byte stream, cut at arbitrary points, into events. Never panics on any input.
 pub trait Decoder: Send {
@@ -21,13 +21,18 @@ pub trait Decoder: Send {
     /// reads text into its own structs ([`crate::StreamStage::reads_text`]). Decoders that
     /// do not frame JSON text ignore it.
     fn keep_text(&mut self, _keep: bool) {}
+
+    /// Hand events on as typed hub chunks ([`crate::stream::ReadAs::HubChunk`]), for a
+    /// provider that speaks the hub format and a client stage that reads chunks typed.
+    /// Decoders that do not frame JSON text ignore it.
+    fn hub_chunks(&mut self, _on: bool) {}
 }
 
 /// SSE events whose data is JSON; `[DONE]` and comments carry nothing.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     parser: SseParser,
-    keep_text: bool,
+    read_as: ReadAs,
 }
 
 impl Decoder for SseDecoder {
@@ -36,7 +41,11 @@ impl Decoder for SseDecoder {
     }
 
     fn keep_text(&mut self, keep: bool) {
-        self.keep_text = keep;
+        self.read_as = if keep { ReadAs::Text } else { ReadAs::Value };
+    }
+
+    fn hub_chunks(&mut self, on: bool) {
+        self.read_as = if on { ReadAs::HubChunk } else { ReadAs::Value };
     }
 
     fn next_event(&mut self) -> Option<Result<StreamEvent, TranslateError>> {
@@ -45,7 +54,7 @@ impl Decoder for SseDecoder {
                 Ok(ev) => ev,
                 Err(e) => return Some(Err(TranslateError::BadUpstream(e.to_string()))),
             };
-            match StreamEvent::read_sse(ev, self.keep_text) {
+            match StreamEvent::read_sse(ev, self.read_as) {
                 Ok(Some(ev)) => return Some(Ok(ev)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
@@ -57,7 +66,7 @@ impl Decoder for SseDecoder {
         match self.parser.finish() {
             None => Ok(None),
             Some(Err(e)) => Err(TranslateError::BadUpstream(e.to_string())),
-            Some(Ok(ev)) => StreamEvent::read_sse(ev, self.keep_text),
+            Some(Ok(ev)) => StreamEvent::read_sse(ev, self.read_as),
         }
     }
 }
@@ -79,9 +88,11 @@ mod tests {
 
     #[test]
     fn non_json_data_is_an_upstream_error() {
-        for keep_text in [false, true] {
-            let mut d = SseDecoder::default();
-            d.keep_text(keep_text);
+        for read_as in [ReadAs::Value, ReadAs::Text, ReadAs::HubChunk] {
+            let mut d = SseDecoder {
+                read_as,
+                ..SseDecoder::default()
+            };
             d.push(b"data: {nope\n\n");
             assert!(matches!(
                 d.next_event(),

@@ -1,6 +1,8 @@
 //! Events between stream stages and the stage contract.
 
+mod json;
 mod payload;
+mod view;
 
 use std::borrow::Cow;
 
@@ -10,7 +12,10 @@ use serde_json::Value;
 use crate::chat::ChatChunk;
 use crate::error::{ApiError, TranslateError};
 
+pub(crate) use json::JsonObject;
 pub use payload::Payload;
+pub(crate) use view::cow;
+pub use view::{ChoiceView, ChunkView, DeltaView, ToolCallView};
 
 /// One event between stream stages: an optional SSE event name and its JSON payload.
 /// Hub events are OpenAI chat completion chunks and carry no name.
@@ -44,11 +49,11 @@ impl StreamEvent {
         }
     }
 
-    /// A named event whose JSON a stage wrote itself (known to parse).
+    /// A named event whose JSON a stage wrote itself: compact (one line), known to parse.
     pub fn named_text(event: &'static str, json: String) -> Self {
         Self {
             event: Some(Cow::Borrowed(event)),
-            data: Payload::from_json_text(json),
+            data: Payload::from_json_line(json),
         }
     }
 
@@ -134,8 +139,9 @@ pub trait StreamStage: Send {
     /// output format.
     fn fail(&mut self, error: &ApiError, out: &mut Vec<StreamEvent>);
 
-    /// Whether this stage reads its input events' JSON text itself (typed), so the decoder
-    /// should not parse them into `Value`s first ([`crate::Decoder::keep_text`]).
+    /// Whether this stage reads its input events typed (their JSON text, or a typed hub
+    /// chunk), so the decoder should not parse them into `Value`s first
+    /// ([`configure_decoder`]).
     fn reads_text(&self) -> bool {
         false
     }
@@ -144,14 +150,13 @@ pub trait StreamStage: Send {
 impl StreamEvent {
     /// Reads one SSE event. `[DONE]` and empty payloads carry nothing and give `None`.
     pub fn from_sse(ev: crate::sse::SseEvent) -> Result<Option<StreamEvent>, TranslateError> {
-        Self::read_sse(ev, false)
+        Self::read_sse(ev, ReadAs::Value)
     }
 
-    /// [`Self::from_sse`]; with `keep_text` the JSON is only checked and kept as text, for a
-    /// stage that reads it into its own structs.
+    /// [`Self::from_sse`], with the payload read `as_`.
     pub fn read_sse(
         ev: crate::sse::SseEvent,
-        keep_text: bool,
+        as_: ReadAs,
     ) -> Result<Option<StreamEvent>, TranslateError> {
         if ev.is_done() || ev.data.trim().is_empty() {
             return Ok(None);
@@ -159,11 +164,19 @@ impl StreamEvent {
         let not_json = |e: serde_json::Error| {
             TranslateError::BadUpstream(format!("stream event is not JSON: {e}"))
         };
-        let data = if keep_text {
-            serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
-            Payload::from_json_text(ev.data)
-        } else {
-            Payload::from(serde_json::from_str::<Value>(&ev.data).map_err(not_json)?)
+        let value = |text: &str| serde_json::from_str::<Value>(text).map_err(not_json);
+        let data = match as_ {
+            ReadAs::Value => Payload::from(value(&ev.data)?),
+            ReadAs::Text => {
+                serde_json::from_str::<IgnoredAny>(&ev.data).map_err(not_json)?;
+                Payload::from_json_text(ev.data)
+            }
+            // A chunk of an unexpected shape (or not JSON) takes the `Value` road, which
+            // reports bad JSON as before.
+            ReadAs::HubChunk => match serde_json::from_str::<ChatChunk>(&ev.data) {
+                Ok(chunk) => Payload::from_chunk(chunk),
+                Err(_) => Payload::from(value(&ev.data)?),
+            },
         };
         Ok(Some(StreamEvent {
             event: ev.event.map(Cow::Owned),
@@ -182,6 +195,35 @@ impl StreamEvent {
         out.extend_from_slice(b"data: ");
         self.data.write(out);
         out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// How a decoder hands on an event's JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadAs {
+    /// Parsed into a `Value`, for stages that read `Value`s.
+    #[default]
+    Value,
+    /// Checked and kept as text, for a provider stage that reads it into its own structs
+    /// ([`StreamStage::reads_text`]).
+    Text,
+    /// Read into a typed hub chunk: the provider speaks the hub format, so its events go
+    /// straight to a client stage that reads chunks typed, and to the server's usage and
+    /// text counting, without a `Value` on the way.
+    HubChunk,
+}
+
+/// Sets how `decoder` hands events on, by what reads them first: the provider stage if
+/// there is one, else the client stage, which then gets hub chunks as they came.
+pub fn configure_decoder(
+    decoder: &mut dyn crate::Decoder,
+    to_hub: Option<&dyn StreamStage>,
+    to_client: Option<&dyn StreamStage>,
+) {
+    match (to_hub, to_client) {
+        (Some(stage), _) => decoder.keep_text(stage.reads_text()),
+        (None, Some(stage)) => decoder.hub_chunks(stage.reads_text()),
+        (None, None) => {}
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Payload {
 enum Source {
     /// JSON text already checked to parse.
     Text(Box<str>),
+    /// Compact JSON a stage wrote itself: one line, written out as it is.
+    Line(Box<str>),
     Chunk(Box<ChatChunk>),
 }
 
@@ -50,10 +52,19 @@ impl Payload {
         }
     }
 
+    /// Compact JSON (no raw line breaks) that a stage wrote itself.
+    pub fn from_json_line(text: String) -> Payload {
+        Payload {
+            source: Some(Source::Line(text.into())),
+            value: Value::Null,
+            cache: OnceLock::new(),
+        }
+    }
+
     /// The JSON text this payload was read from, if it is still that.
     pub fn text(&self) -> Option<&str> {
         match &self.source {
-            Some(Source::Text(t)) => Some(t),
+            Some(Source::Text(t) | Source::Line(t)) => Some(t),
             _ => None,
         }
     }
@@ -71,7 +82,7 @@ impl Payload {
     pub fn to_chunk(self) -> Option<ChatChunk> {
         match self.source {
             Some(Source::Chunk(c)) => Some(*c),
-            Some(Source::Text(t)) => serde_json::from_str(&t).ok(),
+            Some(Source::Text(t) | Source::Line(t)) => serde_json::from_str(&t).ok(),
             None => ChatChunk::deserialize_from(&self.value),
         }
     }
@@ -85,8 +96,12 @@ impl Payload {
     pub fn write(&self, out: &mut Vec<u8>) {
         let written = match &self.source {
             Some(Source::Chunk(c)) => serde_json::to_writer(&mut *out, c),
+            Some(Source::Line(t)) => {
+                out.extend_from_slice(t.as_bytes());
+                Ok(())
+            }
             // Text as it came, unless a line break between its tokens would cut the line.
-            Some(Source::Text(t)) if !t.contains(['\n', '\r']) => {
+            Some(Source::Text(t)) if memchr::memchr2(b'\n', b'\r', t.as_bytes()).is_none() => {
                 out.extend_from_slice(t.as_bytes());
                 Ok(())
             }
@@ -101,7 +116,9 @@ impl Payload {
 
     fn build(&self) -> Value {
         match &self.source {
-            Some(Source::Text(t)) => serde_json::from_str(t).unwrap_or(Value::Null),
+            Some(Source::Text(t) | Source::Line(t)) => {
+                serde_json::from_str(t).unwrap_or(Value::Null)
+            }
             Some(Source::Chunk(c)) => serde_json::to_value(c).unwrap_or(Value::Null),
             None => Value::Null,
         }
@@ -167,6 +184,7 @@ impl Clone for Payload {
         Payload {
             source: match &self.source {
                 Some(Source::Text(t)) => Some(Source::Text(t.clone())),
+                Some(Source::Line(t)) => Some(Source::Line(t.clone())),
                 Some(Source::Chunk(c)) => Some(Source::Chunk(c.clone())),
                 None => None,
             },

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use serde::de::IgnoredAny;
 use switchyard_hub::Decoder;
 use switchyard_hub::sse::{SseEvent, SseParser};
+use switchyard_hub::stream::configure_decoder;
 use switchyard_hub::usage::{
     chunk_text_bytes, estimate_tokens, event_may_carry_usage, merge_stream_event,
 };
@@ -107,13 +108,14 @@ impl StreamBody {
             Mode::Passthrough(SseParser::new())
         } else {
             let to_hub = setup.pipeline.stream_to_hub(&setup.ctx);
+            let to_client = setup.pipeline.stream_to_client(&setup.ctx);
             let mut decoder = setup.decoder;
-            // A typed stage reads the provider's JSON text itself: no `Value` on the way.
-            decoder.keep_text(to_hub.as_ref().is_some_and(|s| s.reads_text()));
+            // Typed stages read the provider's events without a `Value` on the way.
+            configure_decoder(decoder.as_mut(), to_hub.as_deref(), to_client.as_deref());
             Mode::Translate {
                 decoder,
                 to_hub,
-                to_client: setup.pipeline.stream_to_client(&setup.ctx),
+                to_client,
             }
         };
         let debug = call.is_traced().then(DebugStreams::default);

@@ -14,7 +14,7 @@ use crate::chunk::ChunkHead;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, TranslateError};
 use crate::format::Format;
-use crate::stream::{StreamEvent, StreamStage};
+use crate::stream::{ChunkView, JsonObject, StreamEvent, StreamStage, ToolCallView, cow};
 use crate::usage::estimate_tokens;
 
 // ------------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ use crate::usage::estimate_tokens;
 /// error) stay `Value`s.
 #[derive(Default, Deserialize)]
 struct Event<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "cow")]
     kind: Option<Cow<'a, str>>,
     #[serde(default)]
     index: Option<u64>,
@@ -45,17 +45,17 @@ struct Event<'a> {
 /// A `content_block_delta`'s or `message_delta`'s `delta`.
 #[derive(Default, Deserialize)]
 struct EventDelta<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "cow")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "cow")]
     text: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "cow")]
     thinking: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "cow")]
     signature: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "cow")]
     partial_json: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "cow")]
     stop_reason: Option<Cow<'a, str>>,
 }
 
@@ -471,13 +471,13 @@ impl HubToClaude {
         self.id.clone().unwrap_or_default()
     }
 
-    fn start(&mut self, chunk: &Value, out: &mut Vec<StreamEvent>) {
+    fn start(&mut self, chunk: Option<&ChunkView<'_>>, out: &mut Vec<StreamEvent>) {
         if self.started {
             return;
         }
         self.started = true;
-        let id = claude_message_id(str_of(chunk, "id"));
-        if let Some(model) = str_of(chunk, "model").filter(|m| !m.is_empty()) {
+        let id = claude_message_id(chunk.and_then(|c| c.id.as_deref()));
+        if let Some(model) = chunk.and_then(|c| filled(&c.model)) {
             model.clone_into(&mut self.model);
         }
         out.push(StreamEvent::named(
@@ -521,11 +521,7 @@ impl HubToClaude {
             // reasoning from a provider without signatures gets an empty one, which the
             // request side drops again instead of replaying a signature Anthropic would refuse.
             if let Open::Thinking { signed: false, .. } = open {
-                Self::delta(
-                    index,
-                    json!({"type": "signature_delta", "signature": ""}),
-                    out,
-                );
+                Self::delta(index, "signature_delta", "signature", "", out);
             }
             Self::stop_block(index, out);
         }
@@ -542,11 +538,25 @@ impl HubToClaude {
         self.close_tools(out);
     }
 
-    fn delta(index: u64, delta: Value, out: &mut Vec<StreamEvent>) {
-        out.push(StreamEvent::named(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        ));
+    /// A `content_block_delta` whose delta is `{key: value, "type": kind}`, written straight
+    /// to JSON text in the sorted key order a `Value` writes (every delta key sorts before
+    /// `type`).
+    fn delta(
+        index: u64,
+        kind: &'static str,
+        key: &'static str,
+        value: &str,
+        out: &mut Vec<StreamEvent>,
+    ) {
+        let json = JsonObject::with_capacity(80 + value.len())
+            .open("delta")
+            .str(key, value)
+            .str("type", kind)
+            .close()
+            .uint("index", index)
+            .str("type", "content_block_delta")
+            .finish();
+        out.push(StreamEvent::named_text("content_block_delta", json));
     }
 
     fn open_thinking(&mut self, out: &mut Vec<StreamEvent>) -> u64 {
@@ -576,11 +586,7 @@ impl HubToClaude {
             _ => self.open_thinking(out),
         };
         self.output_bytes += text.len();
-        Self::delta(
-            index,
-            json!({"type": "thinking_delta", "thinking": text}),
-            out,
-        );
+        Self::delta(index, "thinking_delta", "thinking", text, out);
     }
 
     fn signature(&mut self, sig: &str, out: &mut Vec<StreamEvent>) {
@@ -591,11 +597,7 @@ impl HubToClaude {
             }) => index,
             _ => self.open_thinking(out),
         };
-        Self::delta(
-            index,
-            json!({"type": "signature_delta", "signature": sig}),
-            out,
-        );
+        Self::delta(index, "signature_delta", "signature", sig, out);
         self.open = Some(Open::Thinking {
             index,
             signed: true,
@@ -634,12 +636,12 @@ impl HubToClaude {
             index
         };
         self.output_bytes += text.len();
-        Self::delta(index, json!({"type": "text_delta", "text": text}), out);
+        Self::delta(index, "text_delta", "text", text, out);
     }
 
-    fn tool_call(&mut self, call: &Value, out: &mut Vec<StreamEvent>) {
-        let id = str_of(call, "id").filter(|s| !s.is_empty());
-        let hub_index = u64_of(call, "index").unwrap_or_else(|| {
+    fn tool_call(&mut self, call: &ToolCallView<'_>, out: &mut Vec<StreamEvent>) {
+        let id = filled(&call.id);
+        let hub_index = call.index.unwrap_or_else(|| {
             // No index: a new id is a new call, otherwise it continues the latest one.
             let latest = self.tools.keys().max().copied();
             match (id, latest) {
@@ -649,7 +651,6 @@ impl HubToClaude {
                 (_, None) => 0,
             }
         });
-        let f = call.get("function").unwrap_or(&Value::Null);
         // Some providers reuse index 0 for every call; a different id means a new call.
         let is_new = match self.tools.get(&hub_index) {
             None => true,
@@ -676,7 +677,7 @@ impl HubToClaude {
                     "content_block": {
                         "type": "tool_use",
                         "id": tool_id,
-                        "name": str_of(f, "name").unwrap_or(""),
+                        "name": call.name().unwrap_or(""),
                         "input": {},
                     },
                 }),
@@ -685,7 +686,7 @@ impl HubToClaude {
             self.tools
                 .insert(hub_index, ToolBlock { index, id: tool_id });
         }
-        let Some(args) = str_of(f, "arguments").filter(|a| !a.is_empty()) else {
+        let Some(args) = call.arguments().filter(|a| !a.is_empty()) else {
             return;
         };
         let Some(block) = self.tools.get(&hub_index) else {
@@ -696,11 +697,7 @@ impl HubToClaude {
             return;
         }
         self.output_bytes += args.len();
-        Self::delta(
-            block.index,
-            json!({"type": "input_json_delta", "partial_json": args}),
-            out,
-        );
+        Self::delta(block.index, "input_json_delta", "partial_json", args, out);
     }
 
     /// Closes every block and ends the message, exactly once.
@@ -743,46 +740,48 @@ impl StreamStage for HubToClaude {
         if self.done {
             return Ok(());
         }
-        let chunk = &event.data;
-        if let Some(err) = chunk.get("error").filter(|e| e.is_object()) {
+        let chunk = ChunkView::read(&event.data);
+        if let Some(err) = chunk.error.as_ref().filter(|e| e.is_object()) {
             // An error carried inside the stream: end with an Anthropic error event.
             let message = str_of(err, "message").unwrap_or("upstream error");
             let api = ApiError::bad_gateway(message.to_owned());
             self.fail(&api, out);
             return Ok(());
         }
-        self.start(chunk, out);
-        if let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) {
-            let delta = choice.get("delta").unwrap_or(&Value::Null);
-            if let Some(r) = str_of(delta, "reasoning_content")
-                .or_else(|| str_of(delta, "reasoning"))
-                .filter(|r| !r.is_empty())
-            {
-                self.thinking(r, out);
-            }
-            if let Some(s) = str_of(delta, "reasoning_signature").filter(|s| !s.is_empty()) {
-                let s = crate::provenance::to_client(s, self.provider, self.client);
-                self.signature(&s, out);
-            }
-            if let Some(d) = str_of(delta, "redacted_reasoning").filter(|d| !d.is_empty()) {
-                self.redacted(d, out);
-            }
-            if let Some(t) = str_of(delta, "content").filter(|t| !t.is_empty()) {
-                self.text(t, out);
-            }
-            if let Some(t) = str_of(delta, "refusal").filter(|t| !t.is_empty()) {
-                self.text(t, out);
-            }
-            if let Some(Value::Array(calls)) = delta.get("tool_calls") {
-                for call in calls {
+        self.start(Some(&chunk), out);
+        if let Some(choice) = chunk.first() {
+            if let Some(delta) = &choice.delta {
+                // `reasoning` only stands in when `reasoning_content` is absent, not empty.
+                if let Some(r) = delta
+                    .reasoning_content
+                    .as_deref()
+                    .or(delta.reasoning.as_deref())
+                    .filter(|r| !r.is_empty())
+                {
+                    self.thinking(r, out);
+                }
+                if let Some(s) = filled(&delta.reasoning_signature) {
+                    let s = crate::provenance::to_client(s, self.provider, self.client);
+                    self.signature(&s, out);
+                }
+                if let Some(d) = filled(&delta.redacted_reasoning) {
+                    self.redacted(d, out);
+                }
+                if let Some(t) = filled(&delta.content) {
+                    self.text(t, out);
+                }
+                if let Some(t) = filled(&delta.refusal) {
+                    self.text(t, out);
+                }
+                for call in delta.tool_calls.iter().flatten() {
                     self.tool_call(call, out);
                 }
             }
-            if let Some(f) = str_of(choice, "finish_reason") {
+            if let Some(f) = choice.finish_reason.as_deref() {
                 self.finish = Some(f.to_owned());
             }
         }
-        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+        if let Some(u) = chunk.usage.as_ref().filter(|u| u.is_object()) {
             self.usage = Some(ClaudeUsage::from_hub(u));
             // Usage is the last thing a hub stream sends after its finish_reason.
             if self.finish.is_some() {
@@ -792,11 +791,15 @@ impl StreamStage for HubToClaude {
         Ok(())
     }
 
+    fn reads_text(&self) -> bool {
+        true
+    }
+
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
         if self.done {
             return Ok(());
         }
-        self.start(&Value::Null, out);
+        self.start(None, out);
         self.close_message(out);
         Ok(())
     }

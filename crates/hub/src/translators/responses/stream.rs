@@ -15,7 +15,7 @@ use crate::clock::now_secs;
 use crate::ctx::{ToolNameMap, TranslateCtx};
 use crate::error::{ApiError, ErrorKind, TranslateError};
 use crate::format::Format;
-use crate::stream::{StreamEvent, StreamStage};
+use crate::stream::{ChunkView, DeltaView, JsonObject, StreamEvent, StreamStage, ToolCallView};
 
 pub(super) fn hub_to_responses(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(ToResponses::new(ctx))
@@ -42,6 +42,43 @@ impl Seq {
         self.0 += 1;
         out.push(StreamEvent::named(ty, data));
     }
+
+    /// Emits one of the delta events a stream is mostly made of, written straight to JSON
+    /// text (no `Value`): the same keys, in the same sorted order, a `Value` would write.
+    fn emit_delta(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        ty: &'static str,
+        at: At<'_>,
+        delta: &str,
+    ) {
+        let mut json = JsonObject::with_capacity(160 + delta.len());
+        if let Some(i) = at.content_index {
+            json.uint("content_index", i as u64);
+        }
+        json.str("delta", delta).str("item_id", at.item_id);
+        if ty == "response.output_text.delta" {
+            json.raw("logprobs", "[]");
+        }
+        json.uint("output_index", at.output_index as u64)
+            .uint("sequence_number", self.0);
+        if let Some(i) = at.summary_index {
+            json.uint("summary_index", i);
+        }
+        json.str("type", ty);
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json.finish()));
+    }
+}
+
+/// Where a delta event lands: its item, output index and, for parts, content or summary
+/// index.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: Option<usize>,
+    summary_index: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -354,20 +391,15 @@ impl ToResponses {
         })
     }
 
-    fn start(&mut self, chunk: Option<&Value>, out: &mut Vec<StreamEvent>) {
+    fn start(&mut self, chunk: Option<&ChunkView<'_>>, out: &mut Vec<StreamEvent>) {
         if self.ids.is_some() {
             return;
         }
-        self.ids = Some(Ids::new(
-            chunk.and_then(|c| c.get("id")).and_then(Value::as_str),
-        ));
-        if let Some(model) = chunk.and_then(|c| non_empty_str(c, "model")) {
+        self.ids = Some(Ids::new(chunk.and_then(|c| c.id.as_deref())));
+        if let Some(model) = chunk.and_then(|c| filled(&c.model)) {
             self.model = model.to_owned();
         }
-        self.created = chunk
-            .and_then(|c| c.get("created"))
-            .and_then(Value::as_u64)
-            .unwrap_or_else(now_secs);
+        self.created = chunk.and_then(|c| c.created).unwrap_or_else(now_secs);
         let snapshot = self.response("in_progress", Value::Null, Value::Null);
         self.seq
             .emit(out, "response.created", json!({ "response": snapshot }));
@@ -545,7 +577,6 @@ impl ToResponses {
         let Some(item) = self.items.get_mut(index) else {
             return;
         };
-        let base = json!({ "item_id": item.id, "output_index": index, "summary_index": 0 });
         if let Kind::Reasoning {
             text: buf,
             part_open,
@@ -554,6 +585,7 @@ impl ToResponses {
         {
             if !*part_open {
                 *part_open = true;
+                let base = json!({ "item_id": item.id, "output_index": index, "summary_index": 0 });
                 seq.emit(
                     out,
                     "response.reasoning_summary_part.added",
@@ -561,11 +593,13 @@ impl ToResponses {
                 );
             }
             buf.push_str(text);
-            seq.emit(
-                out,
-                "response.reasoning_summary_text.delta",
-                with(&base, "delta", json!(text)),
-            );
+            let at = At {
+                item_id: &item.id,
+                output_index: index,
+                content_index: None,
+                summary_index: Some(0),
+            };
+            seq.emit_delta(out, "response.reasoning_summary_text.delta", at, text);
         }
     }
 
@@ -640,14 +674,14 @@ impl ToResponses {
         let Some(item) = self.items.get_mut(index) else {
             return;
         };
-        let item_id = item.id.clone();
+        let item_id = item.id.as_str();
         let Kind::Message { parts, open } = &mut item.kind else {
             return;
         };
         let same_kind = parts.last().is_some_and(|p| p.refusal == refusal);
         if !(*open && same_kind) {
             if *open && let Some(part) = parts.last() {
-                close_part(seq, &item_id, index, parts.len() - 1, part, out);
+                close_part(seq, item_id, index, parts.len() - 1, part, out);
             }
             let part = Part {
                 refusal,
@@ -670,49 +704,42 @@ impl ToResponses {
         if let Some(part) = parts.last_mut() {
             part.text.push_str(text);
         }
-        if refusal {
-            seq.emit(
-                out,
-                "response.refusal.delta",
-                json!({
-                    "item_id": item_id, "output_index": index,
-                    "content_index": content_index, "delta": text,
-                }),
-            );
+        let at = At {
+            item_id,
+            output_index: index,
+            content_index: Some(content_index),
+            summary_index: None,
+        };
+        let ty = if refusal {
+            "response.refusal.delta"
         } else {
-            seq.emit(
-                out,
-                "response.output_text.delta",
-                json!({
-                    "item_id": item_id, "output_index": index,
-                    "content_index": content_index, "delta": text, "logprobs": [],
-                }),
-            );
-        }
+            "response.output_text.delta"
+        };
+        seq.emit_delta(out, ty, at, text);
     }
 
-    fn tool_call(&mut self, tc: &Value, out: &mut Vec<StreamEvent>) {
-        let key = match tc.get("index").and_then(Value::as_u64) {
+    fn tool_call(&mut self, tc: &ToolCallView<'_>, out: &mut Vec<StreamEvent>) {
+        let id = filled(&tc.id);
+        let key = match tc.index {
             Some(k) => k,
             // No index: a new id is a new call, otherwise it continues the last one.
             None => {
                 let last = self.tools.keys().max().copied();
-                match (last, non_empty_str(tc, "id")) {
+                match (last, id) {
                     (None, _) => 0,
                     (Some(l), Some(id)) if !self.call_has_id(l, id) => l + 1,
                     (Some(l), _) => l,
                 }
             }
         };
-        let f = tc.get("function");
-        let name = f.and_then(|f| non_empty_str(f, "name"));
+        let name = tc.name().filter(|n| !n.is_empty());
         let index = match self.tools.get(&key) {
             Some(&i) => i,
             None => {
                 self.close_reasoning(out);
                 self.close_message(out);
                 let name = name.unwrap_or_default().to_owned();
-                let call_id = match non_empty_str(tc, "id") {
+                let call_id = match id {
                     Some(id) => id.to_owned(),
                     None => {
                         let n = self.items.len();
@@ -735,10 +762,7 @@ impl ToResponses {
                 i
             }
         };
-        let fragment = f
-            .and_then(|f| f.get("arguments"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let fragment = tc.arguments().unwrap_or_default();
         let seq = &mut self.seq;
         let Some(item) = self.items.get_mut(index) else {
             return;
@@ -747,7 +771,6 @@ impl ToResponses {
         if item.done {
             return;
         }
-        let item_id = item.id.clone();
         let Kind::Call(call) = &mut item.kind else {
             return;
         };
@@ -760,23 +783,20 @@ impl ToResponses {
             return;
         }
         call.args.push_str(fragment);
-        let base = json!({ "item_id": item_id, "output_index": index });
+        let at = At {
+            item_id: &item.id,
+            output_index: index,
+            content_index: None,
+            summary_index: None,
+        };
         match &mut call.custom {
             Some(decoder) => {
                 let piece = decoder.feed(&call.args);
                 if !piece.is_empty() {
-                    seq.emit(
-                        out,
-                        "response.custom_tool_call_input.delta",
-                        with(&base, "delta", json!(piece)),
-                    );
+                    seq.emit_delta(out, "response.custom_tool_call_input.delta", at, &piece);
                 }
             }
-            None => seq.emit(
-                out,
-                "response.function_call_arguments.delta",
-                with(&base, "delta", json!(fragment)),
-            ),
+            None => seq.emit_delta(out, "response.function_call_arguments.delta", at, fragment),
         }
     }
 
@@ -787,29 +807,26 @@ impl ToResponses {
             .is_some_and(|item| matches!(&item.kind, Kind::Call(c) if c.call_id == id))
     }
 
-    fn delta(&mut self, delta: &Value, out: &mut Vec<StreamEvent>) {
-        let reasoning =
-            non_empty_str(delta, "reasoning_content").or_else(|| non_empty_str(delta, "reasoning"));
+    fn delta(&mut self, delta: &DeltaView<'_>, out: &mut Vec<StreamEvent>) {
+        let reasoning = filled(&delta.reasoning_content).or_else(|| filled(&delta.reasoning));
         if let Some(text) = reasoning {
             self.reasoning_text(text, out);
         }
-        if let Some(sig) = non_empty_str(delta, "reasoning_signature") {
+        if let Some(sig) = filled(&delta.reasoning_signature) {
             let sig = crate::provenance::to_client(sig, self.provider, self.client);
             self.signature(&sig, out);
         }
-        if let Some(data) = non_empty_str(delta, "redacted_reasoning") {
+        if let Some(data) = filled(&delta.redacted_reasoning) {
             self.redacted(data, out);
         }
-        if let Some(text) = non_empty_str(delta, "content") {
+        if let Some(text) = filled(&delta.content) {
             self.text(text, false, out);
         }
-        if let Some(text) = non_empty_str(delta, "refusal") {
+        if let Some(text) = filled(&delta.refusal) {
             self.text(text, true, out);
         }
-        if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-            for tc in calls {
-                self.tool_call(tc, out);
-            }
+        for tc in delta.tool_calls.iter().flatten() {
+            self.tool_call(tc, out);
         }
     }
 
@@ -865,6 +882,11 @@ fn close_part(
     );
 }
 
+/// A string field that is set and not empty.
+fn filled<'b>(field: &'b Option<std::borrow::Cow<'_, str>>) -> Option<&'b str> {
+    field.as_deref().filter(|s| !s.is_empty())
+}
+
 /// `base` with one more field.
 fn with(base: &Value, key: &str, value: Value) -> Value {
     let mut v = base.clone();
@@ -899,25 +921,18 @@ impl StreamStage for ToResponses {
         if self.terminated {
             return Ok(());
         }
-        let chunk = event.data;
+        let chunk = ChunkView::read(&event.data);
         self.start(Some(&chunk), out);
         let mut usage_here = false;
-        if let Some(usage) = chunk.get("usage").and_then(usage_from_hub) {
+        if let Some(usage) = chunk.usage.as_ref().and_then(usage_from_hub) {
             self.usage = Some(usage);
             usage_here = true;
         }
-        let choice = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .and_then(|c| {
-                c.iter()
-                    .find(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0)
-            });
-        if let Some(choice) = choice {
-            if let Some(delta) = choice.get("delta").filter(|d| d.is_object()) {
+        if let Some(choice) = chunk.choice_zero() {
+            if let Some(delta) = &choice.delta {
                 self.delta(delta, out);
             }
-            if let Some(finish) = non_empty_str(choice, "finish_reason") {
+            if let Some(finish) = filled(&choice.finish_reason) {
                 self.finish = Some(finish.to_owned());
                 self.close_all(out);
             }
@@ -927,6 +942,10 @@ impl StreamStage for ToResponses {
             self.terminate(out);
         }
         Ok(())
+    }
+
+    fn reads_text(&self) -> bool {
+        true
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
