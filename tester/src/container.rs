@@ -129,6 +129,36 @@ impl Volume {
             &self.name,
         ]))
     }
+
+    /// A directory with the volume's files as they are now, readable by this user. Rootful,
+    /// the volume itself. Rootless, its files belong to the image's user as mapped into this
+    /// user's subordinate range, which this user cannot open, so they are copied out inside
+    /// the user namespace (`podman unshare`, where this user is root), without SQLite's
+    /// shared-memory index (rebuilt from the copied WAL).
+    pub fn readable(&self) -> PathBuf {
+        let mountpoint = self.mountpoint();
+        if !rootless() {
+            return mountpoint;
+        }
+        let copy = crate::harness::scratch_dir(&format!("{}-copy", self.name));
+        let from = format!("{}/.", mountpoint.display());
+        podman_ok(&["unshare", "cp", "-r", &from, &copy.display().to_string()]);
+        if let Ok(entries) = std::fs::read_dir(&copy) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with("-shm") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        copy
+    }
+}
+
+/// Whether podman runs rootless here (a user other than root, in its own user namespace).
+pub fn rootless() -> bool {
+    static ROOTLESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOTLESS
+        .get_or_init(|| podman_ok(&["info", "--format", "{{.Host.Security.Rootless}}"]) == "true")
 }
 
 impl Drop for Volume {

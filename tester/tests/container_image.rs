@@ -10,7 +10,6 @@
     reason = "test helpers outside #[test] fns fail the test by panicking"
 )]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -49,12 +48,13 @@ api_key_env = "FAKE_KEY"
     )
 }
 
-/// The usage rows of the SQLite file at `db`: (status, provider, prompt tokens), polled for
-/// up to ten seconds until there is one (the usage writer batches in the background).
-async fn usage_rows(db: &Path) -> Vec<(i64, String, i64)> {
+/// The usage rows of the SQLite file in `volume`: (status, provider, prompt tokens), polled
+/// for up to ten seconds until there is one (the usage writer batches in the background).
+async fn usage_rows(volume: &Volume) -> Vec<(i64, String, i64)> {
     let start = Instant::now();
     loop {
-        let rows = rusqlite::Connection::open(db).ok().and_then(|conn| {
+        let db = volume.readable().join("switchyard.db");
+        let rows = rusqlite::Connection::open(&db).ok().and_then(|conn| {
             let mut stmt = conn
                 .prepare("SELECT status, provider, prompt_tokens FROM usage")
                 .ok()?;
@@ -71,17 +71,35 @@ async fn usage_rows(db: &Path) -> Vec<(i64, String, i64)> {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "no usage row in {} after 10 s",
-            db.display()
+            volume.mountpoint().display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Every uid (real, effective, saved, filesystem) of host process `pid`.
+/// Every uid (real, effective, saved, filesystem) of host process `pid`, as its own user
+/// namespace numbers them: the host's number rootful (the map is the identity), the image's
+/// user rather than its subordinate uid on the host rootless.
 fn uids(pid: &str) -> Vec<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().skip(1).map(str::to_owned).collect()
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let inside = |host: u64| {
+        map.lines().find_map(|l| {
+            let n: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let (first, outside, count) = (*n.first()?, *n.get(1)?, *n.get(2)?);
+            (outside..outside.saturating_add(count))
+                .contains(&host)
+                .then(|| first + (host - outside))
+        })
+    };
+    line.split_whitespace()
+        .skip(1)
+        .map(|host| inside(host.parse().unwrap()).unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +183,7 @@ async fn the_image_serves_records_and_is_healthy() {
     assert_eq!(res.json()["choices"][0]["message"]["content"], REPLY);
     assert_eq!(fake.keys_seen(), [UPSTREAM_KEY]);
 
-    let rows = usage_rows(&data.mountpoint().join("switchyard.db")).await;
+    let rows = usage_rows(&data).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, 200);
     assert_eq!(rows[0].1, "fake");
@@ -324,7 +342,7 @@ async fn two_containers_share_a_combo_through_redis() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // B keeps it in its own database, in its own volume.
-    let db = volumes[1].mountpoint().join("switchyard.db");
+    let db = volumes[1].readable().join("switchyard.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let n: i64 = conn
         .query_row(

@@ -135,6 +135,13 @@ pub struct Cluster {
     others_known: std::sync::Mutex<(Vec<String>, Vec<(crate::routing::budgets::Scope, String)>)>,
     sessions: sessions::Sent,
     rows: rows::Remote,
+    /// What the others served through each account today (requests, tokens) as of the last
+    /// exchange, for `GET /api/accounts`; the day it is for first.
+    #[expect(
+        clippy::type_complexity,
+        reason = "one day's counts by account, read and written together"
+    )]
+    accounts_today: std::sync::Mutex<(i64, std::collections::HashMap<String, (u64, u64)>)>,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -205,6 +212,7 @@ pub fn start(app: &Arc<App>) -> Option<Running> {
         others_known: std::sync::Mutex::default(),
         sessions: sessions::Sent::default(),
         rows: rows::Remote::default(),
+        accounts_today: std::sync::Mutex::default(),
     };
     if CLUSTER.set(cluster).is_err() {
         tracing::error!("cluster mode was started twice; the first one stays");

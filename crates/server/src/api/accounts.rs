@@ -107,7 +107,10 @@ pub struct AccountView {
     pub backoff_level: u32,
     pub consecutive_failures: u32,
     pub last_error: Option<LastError>,
+    /// Requests sent through the account today; in cluster mode the whole cluster's (the
+    /// other instances' as of their last exchange, at most a fraction of a second old).
     pub requests_today: u64,
+    /// Tokens the account served today; in cluster mode the whole cluster's, as above.
     pub tokens_today: u64,
     pub daily_requests_limit: Option<u64>,
     pub daily_tokens_limit: Option<u64>,
@@ -131,6 +134,8 @@ fn view(app: &App, p: &Provider, a: &Account) -> AccountView {
     let today = day_number(now, app.snapshot().config.routing.day_offset_secs);
     let credential = a.credential.get();
     let file_account = a.credential.id.is_none();
+    let (others_requests, others_tokens) =
+        crate::cluster::active().map_or((0, 0), |c| c.others_today(a, today));
     let mut h = a.lock_health();
     h.roll_day(today);
     let status = if a.credential.needs_login() {
@@ -185,8 +190,8 @@ fn view(app: &App, p: &Provider, a: &Account) -> AccountView {
             at: iso(*t),
             message: m.clone(),
         }),
-        requests_today: h.day_requests,
-        tokens_today: h.day_tokens,
+        requests_today: h.day_requests + others_requests,
+        tokens_today: h.day_tokens + others_tokens,
         daily_requests_limit: a.daily_requests,
         daily_tokens_limit: a.daily_tokens,
         in_flight: a.in_flight.load(std::sync::atomic::Ordering::Relaxed),

@@ -1,5 +1,5 @@
-//! An account's daily request cap and its concurrency cap, held across the cluster. Both
-//! are leased so the request path rarely waits on Redis, and only accounts that carry such
+//! An account's daily request and token caps and its concurrency cap, held across the
+//! cluster. All are leased so the request path rarely waits on Redis, and only accounts that carry such
 //! a cap pay anything at all:
 //!
 //! - Day: an instance takes a slice of the account's daily allowance at a time (a Lua
@@ -9,6 +9,14 @@
 //!   running total, not increments, and every lease raises it to at least what this
 //!   instance has granted and served today: after Redis restarts empty, the totals come
 //!   back with the first lease each instance takes.
+//! - Day's tokens: the same per-day hash and script, in tokens. A request's tokens are known
+//!   only once its answer is in, so an instance admits a request while its own count today
+//!   (the account's `day_tokens`) is below what Redis counts for it, and takes another
+//!   slice when it is not; its next lease first raises its field to what it really served.
+//!   The cluster hands out no more than the cap, but each instance can go over its last
+//!   slice by what the requests it had in flight when it ran out use: at most the cap plus,
+//!   per instance, one batch of in-flight answers (one answer each for a client that waits
+//!   for its answers), the same slack a single instance has against its own cap.
 //! - Concurrency: an instance holds some of the account's slots (its field in a hash whose
 //!   fields sum to at most the cap) and takes a free held slot in memory; only when all it
 //!   holds are in use does it ask Redis for one more. Every [`super::counters::EVERY`] it
@@ -77,7 +85,12 @@ fn day_slice(cap: u64) -> u64 {
     (cap / 20).clamp(1, 100)
 }
 
-fn account_key(account: &Account) -> String {
+/// The slice of an account's daily tokens one lease takes: a twentieth, as for requests.
+fn token_slice(cap: u64) -> u64 {
+    (cap / 20).max(1)
+}
+
+pub(super) fn account_key(account: &Account) -> String {
     format!("{}/{}", account.provider, account.name)
 }
 
@@ -116,6 +129,10 @@ pub enum Refused {
 pub struct Caps {
     /// Each account's lease of its day (the period is the day's number).
     days: Slices,
+    /// Each account's lease of its day's tokens: `granted` is what Redis counts for this
+    /// instance (its grants, raised to what it served); what it served is the account's
+    /// own `day_tokens`.
+    tokens: Slices,
     slots: Mutex<HashMap<String, Arc<Mutex<SlotState>>>>,
 }
 
@@ -135,6 +152,14 @@ impl Caps {
             l.is_some_and(|l| l.period == today && l.spent && l.used >= l.granted)
         })
     }
+
+    /// Whether the cluster has handed out `account`'s daily tokens and this instance has
+    /// served its part (`used`, the account's own count today).
+    pub fn tokens_spent(&self, account: &Account, today: i64, used: u64) -> bool {
+        self.tokens.peek(&account_key(account), |l| {
+            l.is_some_and(|l| l.period == today && l.spent && used >= l.granted)
+        })
+    }
 }
 
 impl Cluster {
@@ -144,9 +169,15 @@ impl Cluster {
         self.caps.day_spent(account, today)
     }
 
+    /// Whether routing should offer `account` no more today: its daily tokens are spent
+    /// across the cluster (`used` is its own count today, read under the caller's lock).
+    pub fn tokens_spent(&self, account: &Account, today: i64, used: u64) -> bool {
+        self.caps.tokens_spent(account, today, used)
+    }
+
     /// Admits one request to `account` under its cluster-wide caps (only those it has): a
-    /// concurrency slot held until the returned [`Slot`] drops, and one of the day's
-    /// requests.
+    /// concurrency slot held until the returned [`Slot`] drops, room in the day's tokens,
+    /// and one of the day's requests.
     pub async fn admit_account(
         &self,
         account: &Account,
@@ -157,8 +188,16 @@ impl Cluster {
             Some(cap) => Some(self.take_slot(account, cap).await.ok_or(Refused::Busy)?),
             None => None,
         };
+        if account.daily_tokens.is_none() && account.daily_requests.is_none() {
+            return Ok(slot);
+        }
+        let today = day_number(now, day_offset_secs);
+        if let Some(cap) = account.daily_tokens
+            && !self.take_tokens(account, cap, today).await
+        {
+            return Err(Refused::DayLimit(day_end(now, day_offset_secs)));
+        }
         if let Some(cap) = account.daily_requests {
-            let today = day_number(now, day_offset_secs);
             if !self.take_day(account, cap, today).await {
                 return Err(Refused::DayLimit(day_end(now, day_offset_secs)));
             }
@@ -211,6 +250,71 @@ impl Cluster {
             }
         });
         days.take_granted(&key, today)
+    }
+
+    /// Whether this instance's share of `account`'s daily tokens has room for one more
+    /// request (checked before the day's requests, since it consumes nothing). Redis away:
+    /// the local count (routing's own check) decides, and the next lease raises this
+    /// instance's field to what it served meanwhile.
+    async fn take_tokens(&self, account: &Account, cap: u64, today: i64) -> bool {
+        if !self.link.is_up() {
+            return true;
+        }
+        let key = account_key(account);
+        let leases = &self.caps.tokens;
+        let used = || {
+            let mut h = account.lock_health();
+            h.roll_day(today);
+            h.day_tokens
+        };
+        let room = |used: u64| {
+            leases.with(&key, today, |l| {
+                if used < l.granted {
+                    Some(true)
+                } else if l.spent {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+        };
+        if let Some(answer) = room(used()) {
+            return answer;
+        }
+        let _turn = leases.turn(&key).await;
+        // Another request may have taken a slice while this one waited for its turn.
+        let used = used();
+        if let Some(answer) = room(used) {
+            return answer;
+        }
+        let floor = leases.with(&key, today, |l| l.granted).max(used);
+        let mut script = redis::cmd("EVAL");
+        script
+            .arg(DAY_LEASE)
+            .arg(1)
+            .arg(format!("{PREFIX}account-day-tokens:{today}:{key}"))
+            .arg(&self.counter_id)
+            .arg(floor)
+            .arg(token_slice(cap))
+            .arg(cap)
+            .arg(DAY_TTL_SECS);
+        let grant: u64 = match self.link.run(script).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.link.failed(&e);
+                return true;
+            }
+        };
+        // A lease that comes back after midnight counts for nothing; the local cap decides.
+        let mut admitted = true;
+        leases.update(&key, today, |l| {
+            l.granted = l.granted.max(floor) + grant;
+            if grant == 0 {
+                l.spent = true;
+            }
+            admitted = used < l.granted;
+        });
+        admitted
     }
 
     /// A concurrency slot for `account` (capped at `cap` across the cluster), or `None` when
@@ -325,6 +429,13 @@ mod tests {
         assert_eq!(day_slice(100), 5);
         assert_eq!(day_slice(3), 1);
         assert_eq!(day_slice(1_000_000), 100);
+    }
+
+    #[test]
+    fn token_slices_are_a_twentieth_of_the_cap_and_never_empty() {
+        assert_eq!(token_slice(360), 18);
+        assert_eq!(token_slice(10), 1);
+        assert_eq!(token_slice(2_000_000), 100_000);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Per-key tokens per day and month, and dollar budgets (per key, account and provider),
-//! counted across the cluster. Each instance keeps counting its own use in memory as on a
+//! counted across the cluster; and each account's requests and tokens today, which
+//! `GET /api/accounts` shows for the whole cluster. Each instance keeps counting its own use in memory as on a
 //! single machine; a background task writes its own totals for today and this month to
 //! two Redis hashes (one field per instance and counter) and reads the others' back, every
 //! [`EVERY`], in one round trip. The checks add the others' totals to the instance's own,
@@ -14,9 +15,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::caps::account_key;
 use super::{Cluster, ClusterError, PREFIX};
 use crate::routing::budgets::Scope;
 use crate::routing::{day_number, month_number};
+use crate::state::app::{Account, App};
 
 /// How often the totals are exchanged.
 pub(super) const EVERY: Duration = Duration::from_millis(200);
@@ -59,11 +62,35 @@ fn scope_of(tag: &str) -> Option<Scope> {
     }
 }
 
-/// What one counter field names: `instance \t tok \t key` or `instance \t usd \t scope \t
-/// name` (the name last, so a tab in it changes nothing).
+/// What one counter field names: `instance \t tok \t key`, `instance \t usd \t scope \t
+/// name`, or an account's requests or tokens today, `instance \t req|atok \t
+/// provider/account` (the name last, so a tab in it changes nothing).
 enum Counter {
     Tokens(String),
     Usd(Scope, String),
+    AccountRequests(String),
+    AccountTokens(String),
+}
+
+/// Each account's own requests and tokens today, for those that served any.
+fn accounts_today(app: &App, today: i64) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    for p in &app.snapshot().providers {
+        for a in p.accounts().iter() {
+            let (requests, tokens) = {
+                let h = a.lock_health();
+                if h.day == today {
+                    (h.day_requests, h.day_tokens)
+                } else {
+                    (0, 0)
+                }
+            };
+            if requests > 0 || tokens > 0 {
+                out.push((account_key(a), requests, tokens));
+            }
+        }
+    }
+    out
 }
 
 fn parse(field: &str) -> Option<(&str, Counter)> {
@@ -73,6 +100,8 @@ fn parse(field: &str) -> Option<(&str, Counter)> {
     let rest = parts.next()?;
     let counter = match kind {
         "tok" => Counter::Tokens(rest.to_owned()),
+        "req" => Counter::AccountRequests(rest.to_owned()),
+        "atok" => Counter::AccountTokens(rest.to_owned()),
         "usd" => {
             let (tag, name) = rest.split_once('\t')?;
             Counter::Usd(scope_of(tag)?, name.to_owned())
@@ -129,6 +158,10 @@ impl Cluster {
             day_fields.push((field.clone(), day.to_string()));
             month_fields.push((field, in_month.to_string()));
         }
+        for (account, requests, tokens) in accounts_today(&app, today) {
+            day_fields.push((format!("{me}\treq\t{account}"), requests.to_string()));
+            day_fields.push((format!("{me}\tatok\t{account}"), tokens.to_string()));
+        }
         for (key, fields, ttl) in [
             (&day_key, &day_fields, DAY_TTL_SECS),
             (&month_key, &month_fields, MONTH_TTL_SECS),
@@ -149,6 +182,7 @@ impl Cluster {
 
         let mut tokens: HashMap<String, (u64, u64)> = HashMap::new();
         let mut usd: HashMap<(Scope, String), (f64, f64)> = HashMap::new();
+        let mut accounts: HashMap<String, (u64, u64)> = HashMap::new();
         for (in_day, hash) in [(true, &days), (false, &months)] {
             for (field, value) in hash {
                 let Some((instance, counter)) = parse(field) else {
@@ -169,6 +203,13 @@ impl Cluster {
                         let u = usd.entry((scope, name)).or_default();
                         if in_day { u.0 += n } else { u.1 += n }
                     }
+                    Counter::AccountRequests(account) if in_day => {
+                        accounts.entry(account).or_default().0 += value.parse().unwrap_or(0);
+                    }
+                    Counter::AccountTokens(account) if in_day => {
+                        accounts.entry(account).or_default().1 += value.parse().unwrap_or(0);
+                    }
+                    Counter::AccountRequests(_) | Counter::AccountTokens(_) => {}
                 }
             }
         }
@@ -192,7 +233,28 @@ impl Cluster {
         }
         known.0 = tokens.into_keys().collect();
         known.1 = usd.into_keys().collect();
+        *self
+            .accounts_today
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = (today, accounts);
         Ok(())
+    }
+
+    /// What the other instances sent through `account` on day `today` (requests, tokens),
+    /// as of the last exchange (every [`EVERY`]; the last known while Redis is away).
+    pub fn others_today(&self, account: &Account, today: i64) -> (u64, u64) {
+        let known = self
+            .accounts_today
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if known.0 != today {
+            return (0, 0);
+        }
+        known
+            .1
+            .get(&account_key(account))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -208,6 +270,10 @@ mod tests {
         }
         match parse("abc\ttok\tlaptop") {
             Some(("abc", Counter::Tokens(id))) => assert_eq!(id, "laptop"),
+            _ => panic!("not parsed"),
+        }
+        match parse("abc\tatok\tp/a\tb") {
+            Some(("abc", Counter::AccountTokens(name))) => assert_eq!(name, "p/a\tb"),
             _ => panic!("not parsed"),
         }
         assert!(parse("abc\tusd\tnowhere\tx").is_none());

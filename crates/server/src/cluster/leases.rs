@@ -117,17 +117,23 @@ impl Slices {
             Local::Spent => return Take::Spent,
             Local::NeedLease => {}
         }
-        let gate = {
-            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-            gates.entry(id.to_owned()).or_default().clone()
-        };
-        let turn = gate.lock_owned().await;
+        let turn = self.turn(id).await;
         // Another request may have taken a slice while this one waited for its turn.
         match self.take_local(id, period) {
             Local::Served => Take::Served,
             Local::Spent => Take::Spent,
             Local::NeedLease => Take::NeedLease(turn),
         }
+    }
+
+    /// `id`'s turn to ask Redis for a lease, held until dropped (one request at a time per
+    /// key, so a burst does not take many slices at once).
+    pub(super) async fn turn(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            gates.entry(id.to_owned()).or_default().clone()
+        };
+        gate.lock_owned().await
     }
 
     /// After a lease: one request from the slice just granted, if any.

@@ -43,7 +43,11 @@ pub fn order(provider: &Provider, want: &Want<'_>) -> Ordered {
             let day_full = account.daily_requests.is_some_and(|n| h.day_requests >= n)
                 || (account.daily_requests.is_some()
                     && crate::cluster::active().is_some_and(|c| c.day_spent(account, want.today)))
-                || account.daily_tokens.is_some_and(|n| h.day_tokens >= n);
+                || account.daily_tokens.is_some_and(|n| {
+                    h.day_tokens >= n
+                        || crate::cluster::active()
+                            .is_some_and(|c| c.tokens_spent(account, want.today, h.day_tokens))
+                });
             h.check(want.model, want.now)
                 .and_then(|()| {
                     if day_full {
