@@ -6,7 +6,7 @@
 
 pub mod discovery;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use serde::Deserialize;
 use switchyard_hub::Usage;
@@ -223,7 +223,7 @@ pub struct Cost {
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     models: Vec<ModelInfo>,
-    /// (kind, loose id) -> index in `models`.
+    /// (kind, loose id) -> index in `models`; foldhash, as every priced request looks here.
     index: HashMap<(String, String), usize>,
     subscription_kinds: Vec<String>,
 }

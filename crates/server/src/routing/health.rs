@@ -110,9 +110,15 @@ impl Health {
         self.consecutive_failures = 0;
         self.disabled_until = None;
         self.cooldown_until = None;
-        self.model_cooldowns.remove(model);
-        self.cooldown_reasons.remove(model);
-        self.cooldown_reasons.remove("");
+        // Checked first: hashing the model to remove it from an empty map is most of what a
+        // success costs here.
+        if !self.model_cooldowns.is_empty() {
+            self.model_cooldowns.remove(model);
+        }
+        if !self.cooldown_reasons.is_empty() {
+            self.cooldown_reasons.remove(model);
+            self.cooldown_reasons.remove("");
+        }
     }
 
     /// Forgets every routing penalty (cooldowns, backoff, failures in a row, the set-aside),

@@ -285,7 +285,11 @@ impl AccountState for Account {
 /// What routing decides by: cooldowns and failure status, not the day's counters. A hash is
 /// enough to tell that it changed.
 fn status_key(h: &Health) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
+    use std::hash::BuildHasher;
+    // Fixed-seeded foldhash: compared only with this process's earlier keys, and SipHash
+    // (`DefaultHasher`) cost ~500 instructions a request here.
+    let state = foldhash::fast::FixedState::default();
+    let mut hasher = state.build_hasher();
     (
         h.cooldown_until,
         h.disabled_until,
@@ -295,7 +299,7 @@ fn status_key(h: &Health) -> u64 {
         .hash(&mut hasher);
     // The map's order is arbitrary: combine its entries' hashes in an order-free way.
     let models = h.model_cooldowns.iter().fold(0u64, |acc, entry| {
-        let mut e = std::hash::DefaultHasher::new();
+        let mut e = state.build_hasher();
         entry.hash(&mut e);
         acc.wrapping_add(e.finish())
     });

@@ -2,6 +2,7 @@
 //! (its usage row) plus the stream and cooldown events.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -58,7 +59,37 @@ pub struct Metrics {
     cooldowns: Family<AccountLabels, Counter>,
     pub active_streams: Gauge,
     overhead: Histogram,
+    /// Each provider and model's metrics, found once and kept (see [`Handles`]).
+    handles: RwLock<foldhash::HashMap<String, foldhash::HashMap<String, Arc<Handles>>>>,
 }
+
+/// One provider and model's series, resolved once: finding a series in a family hashes its
+/// whole label set (SipHash, four strings) and clones the strings into a key, which cost
+/// ~5,000 instructions a request for the four or five series every request touches. The
+/// series are the families' own (a handle is a clone of the counter or histogram), so
+/// `/metrics` shows the same numbers whichever way they were counted.
+#[derive(Default)]
+struct Handles {
+    /// By client format and status.
+    outcomes: Mutex<Vec<Outcome>>,
+    /// By kind (prompt, completion, cached, reasoning), created on first use so that a kind
+    /// never counted has no series, as before.
+    tokens: [OnceLock<Counter>; 4],
+}
+
+struct Outcome {
+    client_format: &'static str,
+    status: u16,
+    requests: Counter,
+    failures: Option<Counter>,
+    latency: Histogram,
+}
+
+/// Providers and models whose handles are kept; beyond it (a client sending endless model
+/// names that fail) a request's series are found in the families each time, as before.
+const MAX_HANDLES: usize = 4096;
+
+const TOKEN_KINDS: [&str; 4] = ["prompt", "completion", "cached", "reasoning"];
 
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~260 s
@@ -128,6 +159,7 @@ impl Default for Metrics {
             cooldowns,
             active_streams,
             overhead,
+            handles: RwLock::default(),
         }
     }
 }
@@ -135,50 +167,49 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts a finished request from its usage row.
     pub fn record(&self, row: &UsageRow, overhead_secs: Option<f64>) {
-        let provider = row.provider.clone().unwrap_or_default();
+        let provider = row.provider.as_deref().unwrap_or_default();
         let model = row
             .upstream_model
-            .clone()
-            .unwrap_or_else(|| row.requested_model.clone());
-        let status = StatusLabels {
-            provider: provider.clone(),
-            model: model.clone(),
-            client_format: row.client_format.to_owned(),
-            status: row.status.to_string(),
-        };
-        self.requests.get_or_create(&status).inc();
-        if row.status >= 400 {
-            self.failures.get_or_create(&status).inc();
-        }
-        let route = RouteLabels {
-            provider: provider.clone(),
-            model: model.clone(),
-            client_format: row.client_format.to_owned(),
-        };
-        self.latency
-            .get_or_create(&route)
-            .observe(row.latency_ms / 1000.0);
-        for (kind, n) in [
-            ("prompt", row.usage.prompt_tokens),
-            ("completion", row.usage.completion_tokens),
-            ("cached", row.usage.cached_tokens),
-            ("reasoning", row.usage.reasoning_tokens),
-        ] {
-            if n > 0 {
-                self.tokens
-                    .get_or_create(&TokenLabels {
-                        provider: provider.clone(),
-                        model: model.clone(),
-                        kind,
-                    })
-                    .inc_by(n);
+            .as_deref()
+            .unwrap_or(&row.requested_model);
+        let latency = row.latency_ms / 1000.0;
+        let usage = &row.usage;
+        let tokens = [
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens,
+            usage.reasoning_tokens,
+        ];
+        match self.handles(provider, model) {
+            Some(h) => {
+                self.count_outcome(&h, provider, model, row.client_format, row.status, latency);
+                for ((slot, kind), n) in h.tokens.iter().zip(TOKEN_KINDS).zip(tokens) {
+                    if n > 0 {
+                        slot.get_or_init(|| self.tokens_series(provider, model, kind))
+                            .inc_by(n);
+                    }
+                }
+            }
+            None => {
+                let status = self.status_labels(provider, model, row.client_format, row.status);
+                self.requests.get_or_create(&status).inc();
+                if row.status >= 400 {
+                    self.failures.get_or_create(&status).inc();
+                }
+                self.latency_series(provider, model, row.client_format)
+                    .observe(latency);
+                for (kind, n) in TOKEN_KINDS.into_iter().zip(tokens) {
+                    if n > 0 {
+                        self.tokens_series(provider, model, kind).inc_by(n);
+                    }
+                }
             }
         }
         if let Some(usd) = row.cost_usd.filter(|c| *c > 0.0) {
             self.cost
                 .get_or_create(&CostLabels {
-                    provider: provider.clone(),
-                    model: model.clone(),
+                    provider: provider.to_owned(),
+                    model: model.to_owned(),
                     key: row.client_key.clone().unwrap_or_default(),
                 })
                 .inc_by(usd);
@@ -189,6 +220,102 @@ impl Metrics {
         if let Some(o) = overhead_secs {
             self.overhead.observe(o);
         }
+    }
+
+    /// The provider and model's handles, made on first use; `None` past [`MAX_HANDLES`].
+    fn handles(&self, provider: &str, model: &str) -> Option<Arc<Handles>> {
+        let found = |map: &foldhash::HashMap<String, foldhash::HashMap<String, Arc<Handles>>>| {
+            map.get(provider).and_then(|m| m.get(model)).cloned()
+        };
+        if let Ok(map) = self.handles.read()
+            && let Some(h) = found(&map)
+        {
+            return Some(h);
+        }
+        let mut map = self.handles.write().ok()?;
+        if let Some(h) = found(&map) {
+            return Some(h);
+        }
+        if map.values().map(|m| m.len()).sum::<usize>() >= MAX_HANDLES {
+            return None;
+        }
+        let h = Arc::new(Handles::default());
+        map.entry(provider.to_owned())
+            .or_default()
+            .insert(model.to_owned(), h.clone());
+        Some(h)
+    }
+
+    fn count_outcome(
+        &self,
+        h: &Handles,
+        provider: &str,
+        model: &str,
+        client_format: &'static str,
+        status: u16,
+        latency: f64,
+    ) {
+        let Ok(mut outcomes) = h.outcomes.lock() else {
+            return;
+        };
+        let at = outcomes
+            .iter()
+            .position(|o| o.status == status && o.client_format == client_format);
+        let o = match at {
+            Some(at) => &outcomes[at],
+            None => {
+                let labels = self.status_labels(provider, model, client_format, status);
+                outcomes.push(Outcome {
+                    client_format,
+                    status,
+                    requests: self.requests.get_or_create(&labels).clone(),
+                    failures: (status >= 400).then(|| self.failures.get_or_create(&labels).clone()),
+                    latency: self.latency_series(provider, model, client_format),
+                });
+                let last = outcomes.len() - 1;
+                &outcomes[last]
+            }
+        };
+        o.requests.inc();
+        if let Some(f) = &o.failures {
+            f.inc();
+        }
+        o.latency.observe(latency);
+    }
+
+    fn status_labels(
+        &self,
+        provider: &str,
+        model: &str,
+        client_format: &str,
+        status: u16,
+    ) -> StatusLabels {
+        StatusLabels {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            client_format: client_format.to_owned(),
+            status: status.to_string(),
+        }
+    }
+
+    fn latency_series(&self, provider: &str, model: &str, client_format: &str) -> Histogram {
+        self.latency
+            .get_or_create(&RouteLabels {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                client_format: client_format.to_owned(),
+            })
+            .clone()
+    }
+
+    fn tokens_series(&self, provider: &str, model: &str, kind: &'static str) -> Counter {
+        self.tokens
+            .get_or_create(&TokenLabels {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                kind,
+            })
+            .clone()
     }
 
     /// The usage writer's figures: how far behind it runs and how often requests waited.
@@ -274,5 +401,59 @@ mod tests {
         );
         assert!(text.contains(r#"switchyard_cooldowns_total{provider="groq",account="a1"} 1"#));
         assert!(text.contains("switchyard_active_streams 0"));
+    }
+
+    /// The kept handles count into the families' own series: repeated requests add up, a
+    /// new status gets its series, a token kind never counted has none, and past the cap
+    /// requests are still counted.
+    #[test]
+    fn kept_handles_count_into_the_same_series() {
+        let m = Metrics::default();
+        let row = |model: &str, status: u16, prompt: u64| UsageRow {
+            client_format: "openai",
+            provider: Some("p".into()),
+            upstream_model: Some(model.into()),
+            status,
+            usage: switchyard_hub::Usage {
+                prompt_tokens: prompt,
+                ..Default::default()
+            },
+            ..UsageRow::default()
+        };
+        for _ in 0..3 {
+            m.record(&row("a", 200, 2), None);
+        }
+        m.record(&row("a", 500, 0), None);
+        for i in 0..MAX_HANDLES + 2 {
+            m.record(&row(&format!("m{i}"), 200, 0), None);
+        }
+        m.record(&row("m0", 200, 0), None);
+        m.record(&row(&format!("m{}", MAX_HANDLES + 1), 200, 0), None);
+        let text = m.render();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(has(
+            r#"switchyard_requests_total{provider="p",model="a",client_format="openai",status="200"} 3"#
+        ));
+        assert!(has(
+            r#"switchyard_requests_total{provider="p",model="a",client_format="openai",status="500"} 1"#
+        ));
+        assert!(has(
+            r#"switchyard_failures_total{provider="p",model="a",client_format="openai",status="500"} 1"#
+        ));
+        assert!(!text.contains(r#"switchyard_failures_total{provider="p",model="a",client_format="openai",status="200"}"#));
+        assert!(has(
+            r#"switchyard_tokens_total{provider="p",model="a",kind="prompt"} 6"#
+        ));
+        assert!(!text.contains(r#"kind="completion""#));
+        assert!(has(
+            r#"switchyard_request_duration_seconds_count{provider="p",model="a",client_format="openai"} 4"#
+        ));
+        assert!(has(
+            r#"switchyard_requests_total{provider="p",model="m0",client_format="openai",status="200"} 2"#
+        ));
+        let past = MAX_HANDLES + 1;
+        assert!(has(&format!(
+            r#"switchyard_requests_total{{provider="p",model="m{past}",client_format="openai",status="200"}} 2"#
+        )));
     }
 }
