@@ -162,7 +162,7 @@ fn request(bencher: Bencher, name: &str) {
     bencher
         .counter(BytesCount::new(body.to_string().len()))
         .with_inputs(|| (body.clone(), ctx()))
-        .bench_values(|(body, mut ctx)| f(body, &mut ctx).unwrap());
+        .bench_values(|(body, mut ctx)| f.apply_json(body, &mut ctx).unwrap());
 }
 
 /// hub -> Cursor as the executor sends it: translated, protobuf-encoded and framed.
@@ -174,7 +174,7 @@ fn request_encoded(bencher: Bencher, name: &str) {
         .counter(BytesCount::new(body.to_string().len()))
         .with_inputs(|| (body.clone(), ctx()))
         .bench_values(|(body, mut ctx)| {
-            let value = f(body, &mut ctx).unwrap();
+            let value = f.apply_json(body, &mut ctx).unwrap();
             let msg: StreamUnifiedChatRequestWithTools = serde_json::from_value(value).unwrap();
             let payload = switchyard_cursor::executor::finish_request(
                 msg,

@@ -18,7 +18,7 @@ use serde_json::Value;
 use switchyard_hub::framing::SseDecoder;
 use switchyard_hub::sse::SseParser;
 use switchyard_hub::stream::parse_sse_text;
-use switchyard_hub::{Decoder, Format, Registry, TranslateCtx};
+use switchyard_hub::{Decoder, Format, HubRequest, Registry, TranslateCtx};
 
 #[path = "support/hub_stream.rs"]
 mod hub_stream;
@@ -113,7 +113,7 @@ fn request(bencher: Bencher, name: &str) {
     bencher
         .counter(BytesCount::new(bytes))
         .with_inputs(|| (body.clone(), ctx(from, to)))
-        .bench_values(|(body, mut c)| f(body, &mut c).unwrap());
+        .bench_values(|(body, mut c)| f.apply(HubRequest::Json(body), &mut c).unwrap());
 }
 
 /// What the server does with a translated request body: parse, client -> hub -> provider,
@@ -131,8 +131,8 @@ fn request_path(bencher: Bencher, name: &str) {
     bencher.counter(BytesCount::new(text.len())).bench(|| {
         let mut c = ctx(Format::Claude, to);
         let body: Value = serde_json::from_slice(black_box(text.as_bytes())).unwrap();
-        let hub = to_hub(body, &mut c).unwrap();
-        let out = to_provider(hub, &mut c).unwrap();
+        let hub = to_hub.apply(HubRequest::Json(body), &mut c).unwrap();
+        let out = to_provider.apply(hub, &mut c).unwrap();
         serde_json::to_vec(&out).unwrap()
     });
 }

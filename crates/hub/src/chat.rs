@@ -19,8 +19,8 @@ mod tests;
 
 pub use chunk::{ChatChunk, ChatUsage, ChunkChoice, Delta};
 pub use request::{
-    ChatRequest, ChatResponse, Content, FunctionCall, FunctionDef, Message, Part, ResponseChoice,
-    Tool, ToolCall,
+    ChatRequest, ChatResponse, Content, FunctionCall, FunctionDef, Message, NamedToolChoice, Part,
+    ResponseChoice, Stop, Tool, ToolCall, ToolChoice,
 };
 
 use serde::{Deserialize, Deserializer};

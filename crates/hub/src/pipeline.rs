@@ -7,7 +7,8 @@ use crate::error::ApiError;
 use crate::error::TranslateError;
 use crate::format::Format;
 use crate::operation::Operation;
-use crate::registry::{Registry, RequestFn, ResponseFn, StreamFn};
+use crate::registry::{Registry, RequestStep, ResponseFn, StreamFn};
+use crate::step::HubRequest;
 use crate::stream::{StreamEvent, StreamStage};
 
 /// The translators one (client, provider) pair needs, resolved before anything is sent so a
@@ -17,8 +18,8 @@ pub struct Pipeline {
     pub client: Format,
     pub provider: Format,
     passthrough: bool,
-    request_to_hub: Option<RequestFn>,
-    request_to_provider: Option<RequestFn>,
+    request_to_hub: Option<RequestStep>,
+    request_to_provider: Option<RequestStep>,
     response_to_hub: Option<ResponseFn>,
     response_to_client: Option<ResponseFn>,
     stream_to_hub: Option<StreamFn>,
@@ -93,11 +94,14 @@ impl Pipeline {
         self.passthrough
     }
 
+    /// The client's body in the hub format: typed if the client's translator builds the
+    /// typed hub, else JSON (parsed at most once, by a provider translator that reads it
+    /// typed).
     pub fn request_to_hub(
         &self,
         mut body: Value,
         ctx: &mut TranslateCtx,
-    ) -> Result<Value, TranslateError> {
+    ) -> Result<HubRequest, TranslateError> {
         if self.passthrough {
             // Untranslated, the body may still hold other families' signatures from turns
             // another provider answered; only those fields are visited.
@@ -106,21 +110,21 @@ impl Pipeline {
                 crate::translators::responses::compaction::own_items_to_messages(&mut body);
             }
         }
-        apply(self.request_to_hub, body, ctx)
+        apply(self.request_to_hub, HubRequest::Json(body), ctx)
     }
 
     pub fn request_to_provider(
         &self,
-        mut hub: Value,
+        mut hub: HubRequest,
         ctx: &mut TranslateCtx,
     ) -> Result<Value, TranslateError> {
         if self.passthrough {
-            return apply(self.request_to_provider, hub, ctx);
+            return apply(self.request_to_provider, hub, ctx)?.into_value();
         }
         // Hosted tools go around the provider's translator: resolved (or refused) for this
         // provider, then put back in its own form.
-        let hosted = crate::hosted::take_for(self.provider, &mut hub)?;
-        let mut out = apply(self.request_to_provider, hub, ctx)?;
+        let hosted = hub.take_hosted(self.provider)?;
+        let mut out = apply(self.request_to_provider, hub, ctx)?.into_value()?;
         crate::hosted::insert(self.provider, &mut out, hosted);
         Ok(out)
     }
@@ -231,12 +235,12 @@ impl StreamStage for TagChatSignatures {
 }
 
 fn apply(
-    f: Option<RequestFn>,
-    body: Value,
+    step: Option<RequestStep>,
+    body: HubRequest,
     ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
-    match f {
-        Some(f) => f(body, ctx),
+) -> Result<HubRequest, TranslateError> {
+    match step {
+        Some(step) => step.apply(body, ctx),
         None => Ok(body),
     }
 }

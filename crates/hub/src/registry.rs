@@ -16,7 +16,7 @@ use crate::operation::Operation;
 use crate::stream::StreamStage;
 use crate::wire::{RouteKind, WireFormat};
 
-pub type RequestFn = fn(Value, &mut TranslateCtx) -> Result<Value, TranslateError>;
+pub use crate::step::{IntoHubFn, OutOfHubFn, RequestFn, RequestStep};
 pub type ResponseFn = fn(Value, &TranslateCtx) -> Result<Value, TranslateError>;
 pub type StreamFn = fn(&TranslateCtx) -> Box<dyn StreamStage>;
 
@@ -28,7 +28,7 @@ pub struct Translator {
     op: Operation,
     from: Format,
     to: Format,
-    request: Option<RequestFn>,
+    request: Option<RequestStep>,
     response: Option<ResponseFn>,
     stream: Option<StreamFn>,
 }
@@ -52,7 +52,19 @@ impl Translator {
     }
 
     pub const fn request(mut self, f: RequestFn) -> Self {
-        self.request = Some(f);
+        self.request = Some(RequestStep::Json(f));
+        self
+    }
+
+    /// A request translator into the hub that builds the typed [`crate::chat::ChatRequest`].
+    pub const fn request_into_hub(mut self, f: IntoHubFn) -> Self {
+        self.request = Some(RequestStep::IntoHub(f));
+        self
+    }
+
+    /// A request translator out of the hub that reads the typed [`crate::chat::ChatRequest`].
+    pub const fn request_out_of_hub(mut self, f: OutOfHubFn) -> Self {
+        self.request = Some(RequestStep::OutOfHub(f));
         self
     }
 
@@ -106,6 +118,7 @@ pub enum RegistryError {
     ClientIncomplete { format: Format, kind: &'static str },
     #[error("path {0} is claimed twice")]
     DuplicatePath(&'static str),
+<<<<<<< HEAD
     #[error(
         "formats {a} and {b} share the family {family}, which signs nothing: reasoning one \
          format's providers gave would be handed to the other's"
@@ -127,6 +140,10 @@ pub enum RegistryError {
     },
     #[error("format {format} offers a WebSocket at {path}, a route that generates nothing")]
     WebSocketNotGenerate { format: Format, path: &'static str },
+=======
+    #[error("translator {from} -> {to} has a typed hub request step facing the wrong way")]
+    WrongWay { from: Format, to: Format },
+>>>>>>> typedreq
 }
 
 /// A format's own parts: pairs of its own, a way into and out of the hub, and for a
@@ -285,6 +302,17 @@ impl Registry {
                     to: t.to,
                 });
             }
+            let wrong_way = match t.request {
+                Some(RequestStep::IntoHub(_)) => t.to != Format::HUB,
+                Some(RequestStep::OutOfHub(_)) => t.from != Format::HUB,
+                _ => false,
+            };
+            if wrong_way {
+                return Err(RegistryError::WrongWay {
+                    from: t.from,
+                    to: t.to,
+                });
+            }
             if pairs.insert((t.op, t.from, t.to), t).is_some() {
                 return Err(RegistryError::Duplicate {
                     op: t.op,
@@ -313,7 +341,7 @@ impl Registry {
     }
 
     /// The chat request translator from `from` to `to`.
-    pub fn request(&self, from: Format, to: Format) -> Result<RequestFn, TranslateError> {
+    pub fn request(&self, from: Format, to: Format) -> Result<RequestStep, TranslateError> {
         self.request_for(Operation::Chat, from, to)
     }
 
@@ -330,7 +358,7 @@ impl Registry {
         op: Operation,
         from: Format,
         to: Format,
-    ) -> Result<RequestFn, TranslateError> {
+    ) -> Result<RequestStep, TranslateError> {
         self.get(op, from, to)
             .and_then(|t| t.request)
             .ok_or(TranslateError::Missing {
@@ -404,6 +432,25 @@ mod tests {
                 .is_err()
         );
         assert_eq!(r.pairs(), vec![(Format::Claude, Format::OpenAi)]);
+    }
+
+    fn typed_out(
+        _: crate::chat::ChatRequest,
+        _: &mut TranslateCtx,
+    ) -> Result<Value, TranslateError> {
+        Ok(Value::Null)
+    }
+
+    static E: Translator =
+        Translator::new(Format::Claude, Format::OpenAi).request_out_of_hub(typed_out);
+
+    /// A step that reads the typed hub must start at the hub.
+    #[test]
+    fn typed_steps_must_face_the_hub() {
+        assert!(matches!(
+            Registry::from_entries([&E]),
+            Err(RegistryError::WrongWay { .. })
+        ));
     }
 
     #[test]

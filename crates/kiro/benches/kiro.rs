@@ -148,5 +148,5 @@ fn request(bencher: Bencher, name: &str) {
                 TranslateCtx::new(Format::OpenAi, KIRO, "claude-sonnet-4.5", true),
             )
         })
-        .bench_values(|(body, mut ctx)| f(body, &mut ctx).unwrap());
+        .bench_values(|(body, mut ctx)| f.apply_json(body, &mut ctx).unwrap());
 }

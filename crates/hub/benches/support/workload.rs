@@ -57,5 +57,5 @@ pub fn claude_code_large() -> Value {
 pub fn hub_large(registry: &Registry) -> Value {
     let f = registry.request(Format::Claude, Format::OpenAi).unwrap();
     let mut ctx = TranslateCtx::new(Format::Claude, Format::OpenAi, "bench-model", true);
-    f(claude_code_large(), &mut ctx).unwrap()
+    f.apply_json(claude_code_large(), &mut ctx).unwrap()
 }

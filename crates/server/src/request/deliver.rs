@@ -316,7 +316,9 @@ impl<'a> Delivery<'a> {
         );
         let hub = pipeline.request_to_hub(body, &mut ctx)?;
         call.trace_folder(pipeline.provider, &target.model);
-        call.trace_json("2_req_hub.json", &hub);
+        call.trace_json_with("2_req_hub.json", || {
+            serde_json::to_value(&hub).unwrap_or_default()
+        });
         let mut body = pipeline.request_to_provider(hub, &mut ctx)?;
         if let Some(info) = self
             .live

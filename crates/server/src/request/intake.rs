@@ -127,9 +127,10 @@ fn responses_to_chat(app: &App, body: Value) -> Result<Value, ApiError> {
         .unwrap_or_default()
         .to_owned();
     let mut ctx = TranslateCtx::new(Format::Responses, Format::OpenAi, model, false);
-    Ok(app.registry.request(Format::Responses, Format::OpenAi)?(
-        body, &mut ctx,
-    )?)
+    Ok(app
+        .registry
+        .request(Format::Responses, Format::OpenAi)?
+        .apply_json(body, &mut ctx)?)
 }
 
 /// The client's conversation id, from the configured header or the ones clients send on

@@ -37,11 +37,21 @@ fn provider_ctx(model: &str) -> TranslateCtx {
 }
 
 fn to_hub(body: Value) -> Result<Value, TranslateError> {
-    claude_request_to_hub(body, &mut client_ctx())
+    claude_request_to_hub(body, &mut client_ctx()).map(hub_json)
 }
 
 fn to_claude(body: Value, model: &str) -> Result<Value, TranslateError> {
-    hub_request_to_claude(body, &mut provider_ctx(model))
+    json_to_claude(body, &mut provider_ctx(model))
+}
+
+/// The typed hub request as the JSON it stands for.
+fn hub_json(hub: crate::chat::ChatRequest) -> Value {
+    serde_json::to_value(hub).unwrap()
+}
+
+/// A JSON hub request into Claude, parsed as the pipeline parses it.
+fn json_to_claude(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
+    hub_request_to_claude(crate::step::parse_chat(body)?, ctx)
 }
 
 fn invalid_msg(r: Result<Value, TranslateError>) -> String {
@@ -547,7 +557,7 @@ fn claude_request_errors_name_the_field() {
 #[test]
 fn hub_request_matches_golden_claude_request() {
     let mut ctx = provider_ctx("claude-sonnet-4-5-20250929");
-    let out = hub_request_to_claude(json_fixture(fixture!("hub_request.json")), &mut ctx).unwrap();
+    let out = json_to_claude(json_fixture(fixture!("hub_request.json")), &mut ctx).unwrap();
     assert_eq!(out, json_fixture(fixture!("hub_request.claude.json")));
     // Spelled out: roles alternate, tool results open the next user turn, names are legal.
     let turns = out["messages"].as_array().unwrap();
@@ -1596,7 +1606,7 @@ proptest! {
     #[test]
     fn translators_never_panic_on_arbitrary_json(body in arb_json(), model in arb_word()) {
         let _ = claude_request_to_hub(body.clone(), &mut client_ctx());
-        let _ = hub_request_to_claude(body.clone(), &mut provider_ctx(&model));
+        let _ = json_to_claude(body.clone(), &mut provider_ctx(&model));
         let _ = claude_response_to_hub(body.clone(), &client_ctx());
         let _ = hub_response_to_claude(body, &client_ctx());
     }
@@ -1612,7 +1622,7 @@ proptest! {
             body[k] = v;
         }
         let _ = claude_request_to_hub(body.clone(), &mut client_ctx());
-        let _ = hub_request_to_claude(body, &mut provider_ctx(&model));
+        let _ = json_to_claude(body, &mut provider_ctx(&model));
     }
 }
 

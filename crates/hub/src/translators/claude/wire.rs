@@ -20,11 +20,11 @@ inventory::submit! {
         format: Format::Claude,
         translators: &[
             Translator::new(Format::Claude, Format::OpenAi)
-                .request(request::claude_request_to_hub)
+                .request_into_hub(request::claude_request_to_hub)
                 .response(response::claude_response_to_hub)
                 .stream(stream::claude_stream_to_hub),
             Translator::new(Format::OpenAi, Format::Claude)
-                .request(request::hub_request_to_claude)
+                .request_out_of_hub(request::hub_request_to_claude)
                 .response(response::hub_response_to_claude)
                 .stream(stream::hub_stream_to_claude),
         ],
