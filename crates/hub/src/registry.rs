@@ -118,7 +118,6 @@ pub enum RegistryError {
     ClientIncomplete { format: Format, kind: &'static str },
     #[error("path {0} is claimed twice")]
     DuplicatePath(&'static str),
-<<<<<<< HEAD
     #[error(
         "formats {a} and {b} share the family {family}, which signs nothing: reasoning one \
          format's providers gave would be handed to the other's"
@@ -140,10 +139,8 @@ pub enum RegistryError {
     },
     #[error("format {format} offers a WebSocket at {path}, a route that generates nothing")]
     WebSocketNotGenerate { format: Format, path: &'static str },
-=======
     #[error("translator {from} -> {to} has a typed hub request step facing the wrong way")]
     WrongWay { from: Format, to: Format },
->>>>>>> typedreq
 }
 
 /// A format's own parts: pairs of its own, a way into and out of the hub, and for a
