@@ -28,10 +28,65 @@ const LIMITED: &str = "sk-client-key-limited";
 const ROOMY: &str = "sk-client-key-roomy";
 const ADMIN: &str = "sk-admin-key-cluster";
 
-fn config(fake: &FakeOpenAi, redis_url: &str) -> String {
-    let base = fake.base_url();
-    format!(
-        r#"
+/// The config the instances of a test read: the admin key, the Redis URL, the `tests`
+/// client key and provider `p` at the fake, with the keys, routing, accounts and models the
+/// test adds (each as the TOML lines of its table).
+struct Config {
+    base: String,
+    redis_url: String,
+    keys: String,
+    routing: String,
+    accounts: String,
+    models: String,
+}
+
+impl Config {
+    fn new(fake: &FakeOpenAi, redis_url: &str) -> Config {
+        Config {
+            base: fake.base_url(),
+            redis_url: redis_url.to_owned(),
+            keys: String::new(),
+            routing: String::new(),
+            accounts: String::new(),
+            models: String::new(),
+        }
+    }
+
+    fn key(mut self, fields: &str) -> Config {
+        self.keys
+            .push_str(&format!("\n[[client_keys]]\n{fields}\n"));
+        self
+    }
+
+    fn routing(mut self, fields: &str) -> Config {
+        self.routing = format!("\n[routing]\n{fields}\n");
+        self
+    }
+
+    /// An account of provider `p` with its API key and any more fields.
+    fn account(mut self, name: &str, key: &str, fields: &str) -> Config {
+        self.accounts.push_str(&format!(
+            "[[providers.accounts]]\nname = \"{name}\"\napi_key = \"{key}\"\n{fields}\n"
+        ));
+        self
+    }
+
+    fn models(mut self, toml: &str) -> Config {
+        self.models = format!("\n{toml}\n");
+        self
+    }
+
+    fn build(&self) -> String {
+        let Config {
+            base,
+            redis_url,
+            keys,
+            routing,
+            accounts,
+            models,
+        } = self;
+        format!(
+            r#"
 [server]
 admin_key = "{ADMIN}"
 
@@ -41,33 +96,28 @@ redis_url = "{redis_url}"
 [[client_keys]]
 id = "tests"
 key = "{CLIENT}"
-
-[[client_keys]]
-id = "limited"
-key = "{LIMITED}"
-requests_per_minute = 100
-
-[[client_keys]]
-id = "roomy"
-key = "{ROOMY}"
-requests_per_minute = 100000
-
-[routing]
-backoff_base_ms = 1000
-backoff_max_ms = 5000
-
+{keys}{routing}
 [[providers]]
 name = "p"
 base_url = "{base}"
-[[providers.accounts]]
-name = "a1"
-api_key = "{K1}"
-[[providers.accounts]]
-name = "a2"
-api_key = "{K2}"
-priority = 1
-"#
-    )
+{accounts}{models}"#
+        )
+    }
+}
+
+/// Two accounts (a1 first), a key limited to 100 requests a minute and one that is not.
+fn config(fake: &FakeOpenAi, redis_url: &str) -> String {
+    Config::new(fake, redis_url)
+        .key(&format!(
+            "id = \"limited\"\nkey = \"{LIMITED}\"\nrequests_per_minute = 100"
+        ))
+        .key(&format!(
+            "id = \"roomy\"\nkey = \"{ROOMY}\"\nrequests_per_minute = 100000"
+        ))
+        .routing("backoff_base_ms = 1000\nbackoff_max_ms = 5000")
+        .account("a1", K1, "")
+        .account("a2", K2, "priority = 1")
+        .build()
 }
 
 fn chat(model: &str) -> Value {
@@ -895,53 +945,27 @@ const DOLLARS: &str = "sk-client-key-dollars";
 /// $0.0000235 at the fake's usage: one instance serves `tokens` 4 requests (72 >= 60 after
 /// the fourth) and `dollars` 3 ($0.0000705 >= $0.00005 after the third).
 fn counted_config(fake: &FakeOpenAi, redis_url: &str) -> String {
-    let base = fake.base_url();
-    format!(
-        r#"
-[server]
-admin_key = "{ADMIN}"
-
-[cluster]
-redis_url = "{redis_url}"
-
-[[client_keys]]
-id = "tests"
-key = "{CLIENT}"
-
-[[client_keys]]
-id = "tokens"
-key = "{TOKENS}"
-tokens_per_day = 60
-
-[[client_keys]]
-id = "dollars"
-key = "{DOLLARS}"
-usd_per_day = 0.00005
-
-[routing]
-strategy = "round-robin"
-sticky_limit = 1
-
-[[providers]]
-name = "p"
-base_url = "{base}"
-[[providers.accounts]]
-name = "a1"
-api_key = "{K1}"
-[[providers.accounts]]
-name = "a2"
-api_key = "{K2}"
-
-[[models]]
+    Config::new(fake, redis_url)
+        .key(&format!(
+            "id = \"tokens\"\nkey = \"{TOKENS}\"\ntokens_per_day = 60"
+        ))
+        .key(&format!(
+            "id = \"dollars\"\nkey = \"{DOLLARS}\"\nusd_per_day = 0.00005"
+        ))
+        .routing("strategy = \"round-robin\"\nsticky_limit = 1")
+        .account("a1", K1, "")
+        .account("a2", K2, "")
+        .models(
+            r#"[[models]]
 id = "m1"
 kinds = ["openai"]
 context = 1000
 max_output = 500
 input = 1.0
 output = 2.0
-cache_read = 0.5
-"#
-    )
+cache_read = 0.5"#,
+        )
+        .build()
 }
 
 /// The value of counter `name` in `proxy`'s metrics.
@@ -1138,31 +1162,9 @@ async fn requests_served_by_b_count_in_a_accounts_today() {
     assert_eq!(account(a, "a2").await["requests_today"], 0);
 }
 
-/// One provider whose single account carries a daily request cap and a concurrency cap.
-fn capped_config(fake: &FakeOpenAi, redis_url: &str, daily: u64, concurrency: u32) -> String {
-    let base = fake.base_url();
-    format!(
-        r#"
-[server]
-admin_key = "{ADMIN}"
-
-[cluster]
-redis_url = "{redis_url}"
-
-[[client_keys]]
-id = "tests"
-key = "{CLIENT}"
-
-[[providers]]
-name = "p"
-base_url = "{base}"
-[[providers.accounts]]
-name = "a1"
-api_key = "{K1}"
-daily_requests = {daily}
-max_concurrency = {concurrency}
-"#
-    )
+/// One provider whose single account carries `caps` (its TOML lines).
+fn capped_config(fake: &FakeOpenAi, redis_url: &str, caps: &str) -> String {
+    Config::new(fake, redis_url).account("a1", K1, caps).build()
 }
 
 /// Sends `n` requests from `workers` tasks spread over `proxies`; counts answers by status.
@@ -1205,7 +1207,12 @@ async fn an_account_capped_at_40_requests_a_day_serves_at_most_40_across_three_i
     let redis = RedisServer::start();
     let proxies: Arc<Vec<Proxy>> = Arc::new(
         (0..3)
-            .map(|_| Proxy::start(&capped_config(&fake, &redis.url(), 40, 1000), &[]))
+            .map(|_| {
+                Proxy::start(
+                    &capped_config(&fake, &redis.url(), "daily_requests = 40"),
+                    &[],
+                )
+            })
             .collect(),
     );
     for p in proxies.iter() {
@@ -1234,8 +1241,7 @@ async fn an_account_capped_at_360_tokens_a_day_serves_at_most_360_and_the_slack_
  {
     let fake = FakeOpenAi::start().await;
     let redis = RedisServer::start();
-    let config = capped_config(&fake, &redis.url(), 100_000, 1000)
-        .replace("daily_requests = 100000", "daily_tokens = 360");
+    let config = capped_config(&fake, &redis.url(), "daily_tokens = 360");
     let proxies: Vec<Proxy> = (0..3).map(|_| Proxy::start(&config, &[])).collect();
     for p in &proxies {
         wait_cluster(p, "connected").await;
@@ -1286,7 +1292,12 @@ async fn an_account_capped_at_3_in_flight_has_at_most_3_at_the_fake_across_three
     let redis = RedisServer::start();
     let proxies: Arc<Vec<Proxy>> = Arc::new(
         (0..3)
-            .map(|_| Proxy::start(&capped_config(&fake, &redis.url(), 100_000, 3), &[]))
+            .map(|_| {
+                Proxy::start(
+                    &capped_config(&fake, &redis.url(), "max_concurrency = 3"),
+                    &[],
+                )
+            })
             .collect(),
     );
     for p in proxies.iter() {

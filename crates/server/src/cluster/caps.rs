@@ -197,10 +197,10 @@ impl Cluster {
         {
             return Err(Refused::DayLimit(day_end(now, day_offset_secs)));
         }
-        if let Some(cap) = account.daily_requests {
-            if !self.take_day(account, cap, today).await {
-                return Err(Refused::DayLimit(day_end(now, day_offset_secs)));
-            }
+        if let Some(cap) = account.daily_requests
+            && !self.take_day(account, cap, today).await
+        {
+            return Err(Refused::DayLimit(day_end(now, day_offset_secs)));
         }
         Ok(slot)
     }

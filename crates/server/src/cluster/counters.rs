@@ -135,17 +135,15 @@ impl Cluster {
         }
     }
 
-    async fn sync_counters(&self) -> Result<(), ClusterError> {
-        let Some(app) = self.app() else {
-            return Ok(());
-        };
-        let offset = app.snapshot().config.routing.day_offset_secs;
-        let now = switchyard_hub::clock::now();
-        let (today, month) = (day_number(now, offset), month_number(now, offset));
-        let day_key = format!("{PREFIX}usage:day:{today}");
-        let month_key = format!("{PREFIX}usage:month:{month}");
+    /// This instance's own totals as the hashes' fields: today's, then this month's.
+    #[expect(clippy::type_complexity, reason = "two lists of (field, value)")]
+    fn own_fields(
+        &self,
+        app: &App,
+        today: i64,
+        month: i64,
+    ) -> (Vec<(String, String)>, Vec<(String, String)>) {
         let me = &self.counter_id;
-        let mut pipe = redis::pipe();
         let mut day_fields = Vec::new();
         let mut month_fields = Vec::new();
         for (id, day, in_month) in app.limits.own(today, month) {
@@ -158,10 +156,25 @@ impl Cluster {
             day_fields.push((field.clone(), day.to_string()));
             month_fields.push((field, in_month.to_string()));
         }
-        for (account, requests, tokens) in accounts_today(&app, today) {
+        for (account, requests, tokens) in accounts_today(app, today) {
             day_fields.push((format!("{me}\treq\t{account}"), requests.to_string()));
             day_fields.push((format!("{me}\tatok\t{account}"), tokens.to_string()));
         }
+        (day_fields, month_fields)
+    }
+
+    async fn sync_counters(&self) -> Result<(), ClusterError> {
+        let Some(app) = self.app() else {
+            return Ok(());
+        };
+        let offset = app.snapshot().config.routing.day_offset_secs;
+        let now = switchyard_hub::clock::now();
+        let (today, month) = (day_number(now, offset), month_number(now, offset));
+        let day_key = format!("{PREFIX}usage:day:{today}");
+        let month_key = format!("{PREFIX}usage:month:{month}");
+        let me = &self.counter_id;
+        let mut pipe = redis::pipe();
+        let (day_fields, month_fields) = self.own_fields(&app, today, month);
         for (key, fields, ttl) in [
             (&day_key, &day_fields, DAY_TTL_SECS),
             (&month_key, &month_fields, MONTH_TTL_SECS),
