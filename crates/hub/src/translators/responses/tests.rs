@@ -35,6 +35,11 @@ fn client_ctx() -> TranslateCtx {
 
 /// Some non-Responses client in front of a Responses provider: a chat client, whose
 /// untagged signatures (the fixtures' Responses `id|encrypted` pairs) have no presumed origin.
+/// A JSON hub request into Responses, parsed as the pipeline parses it.
+fn hub_json_to_responses(body: Value, ctx: &mut TranslateCtx) -> Result<Value, TranslateError> {
+    super::request::hub_to_responses(crate::step::parse_chat(body)?, ctx)
+}
+
 fn provider_ctx() -> TranslateCtx {
     TranslateCtx::new(Format::OpenAi, Format::Responses, "gpt-5.5", true)
 }
@@ -471,13 +476,13 @@ fn service_tier_crosses_the_hub_both_ways() {
     .unwrap();
     assert_eq!(hub["service_tier"], "priority");
     let mut ctx = provider_ctx();
-    let req = super::request::hub_to_responses(
+    let req = hub_json_to_responses(
         json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "service_tier": "flex"}),
         &mut ctx,
     )
     .unwrap();
     assert_eq!(req["service_tier"], "flex");
-    let req = super::request::hub_to_responses(
+    let req = hub_json_to_responses(
         json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "service_tier": 3}),
         &mut ctx,
     )
@@ -488,9 +493,7 @@ fn service_tier_crosses_the_hub_both_ways() {
 #[test]
 fn hub_request_becomes_responses_request() {
     let mut ctx = provider_ctx();
-    let req =
-        super::request::hub_to_responses(json_fixture(fixture!("hub_request.json")), &mut ctx)
-            .unwrap();
+    let req = hub_json_to_responses(json_fixture(fixture!("hub_request.json")), &mut ctx).unwrap();
     assert_eq!(req["model"], "gpt-5.5");
     assert_eq!(req["instructions"], "You are Claude Code.\n\nBe concise.");
     assert_eq!(req["store"], false);
@@ -618,7 +621,7 @@ fn hub_request_errors_are_invalid_requests() {
         json!({"messages": [{"role": "tool", "content": "x"}]}),
         json!({"messages": [{"role": "user", "content": [{"type": "video"}]}]}),
     ] {
-        let err = super::request::hub_to_responses(body.clone(), &mut provider_ctx()).unwrap_err();
+        let err = hub_json_to_responses(body.clone(), &mut provider_ctx()).unwrap_err();
         assert!(matches!(err, TranslateError::InvalidRequest(_)), "{body}");
     }
 }
@@ -1274,7 +1277,7 @@ fn provider_signature_round_trips_into_the_next_request() {
          "reasoning_signature": s.signatures.join(" ")},
         {"role": "user", "content": "again"}
     ]});
-    let req = super::request::hub_to_responses(hub, &mut provider_ctx()).unwrap();
+    let req = hub_json_to_responses(hub, &mut provider_ctx()).unwrap();
     assert_eq!(
         req["input"][1],
         json!({"type": "reasoning", "id": "rs_68a1f0c3a1b2c3d4",
@@ -1605,7 +1608,7 @@ proptest! {
     #[test]
     fn translators_never_panic(body in arb_json()) {
         let _ = super::request::responses_to_hub(body.clone(), &mut marked_ctx());
-        let _ = super::request::hub_to_responses(body.clone(), &mut marked_ctx());
+        let _ = hub_json_to_responses(body.clone(), &mut marked_ctx());
         let _ = super::response::responses_to_hub(body.clone(), &marked_ctx());
         let _ = super::response::hub_to_responses(body, &marked_ctx());
     }
@@ -1615,7 +1618,7 @@ proptest! {
         let body = json!({"model": "m", "input": items.clone(), "tools": tools.clone(), "instructions": "x"});
         let _ = super::request::responses_to_hub(body, &mut marked_ctx());
         let hub = json!({"model": "m", "messages": items.clone(), "tools": tools, "tool_choice": "auto"});
-        let _ = super::request::hub_to_responses(hub, &mut marked_ctx());
+        let _ = hub_json_to_responses(hub, &mut marked_ctx());
         let resp = json!({"id": "r", "status": "completed", "output": items.clone()});
         let _ = super::response::responses_to_hub(resp, &marked_ctx());
         let hub_resp = json!({"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": items}, "finish_reason": "stop"}]});

@@ -25,7 +25,7 @@ inventory::submit! {
                 .response(response::responses_to_hub)
                 .stream(stream::responses_to_hub),
             Translator::new(Format::OpenAi, Format::Responses)
-                .request(request::hub_to_responses)
+                .request_out_of_hub(request::hub_to_responses)
                 .response(response::hub_to_responses)
                 .stream(stream::hub_to_responses),
         ],

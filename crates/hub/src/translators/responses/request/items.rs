@@ -1,0 +1,320 @@
+//! Responses input items -> hub messages: consecutive assistant items merge into one hub
+//! assistant message; tool outputs, reasoning and compaction items find their hub form.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::ctx::TranslateCtx;
+use crate::error::TranslateError;
+use crate::format::Format;
+
+/// One hub assistant message being assembled from consecutive Responses items.
+#[derive(Default)]
+pub(super) struct AssistantTurn {
+    text: Vec<String>,
+    refusal: Vec<String>,
+    reasoning: Option<String>,
+    signature: Option<String>,
+    redacted: Option<String>,
+    tool_calls: Vec<Value>,
+}
+
+impl AssistantTurn {
+    pub(super) fn is_empty(&self) -> bool {
+        self.text.is_empty()
+            && self.refusal.is_empty()
+            && self.tool_calls.is_empty()
+            && self.reasoning.is_none()
+            && self.signature.is_none()
+            && self.redacted.is_none()
+    }
+
+    pub(super) fn into_message(self) -> Value {
+        let mut m = Map::new();
+        m.insert("role".into(), "assistant".into());
+        let content = if self.text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(self.text.join("\n\n"))
+        };
+        m.insert("content".into(), content);
+        if !self.refusal.is_empty() {
+            m.insert("refusal".into(), self.refusal.join("\n\n").into());
+        }
+        if let Some(r) = self.reasoning {
+            m.insert("reasoning_content".into(), r.into());
+        }
+        if let Some(s) = self.signature {
+            m.insert("reasoning_signature".into(), s.into());
+        }
+        if let Some(r) = self.redacted {
+            m.insert("redacted_reasoning".into(), r.into());
+        }
+        if !self.tool_calls.is_empty() {
+            m.insert("tool_calls".into(), Value::Array(self.tool_calls));
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Conversation {
+    messages: Vec<Value>,
+    turn: Option<AssistantTurn>,
+}
+
+impl Conversation {
+    pub(super) fn flush(&mut self) {
+        if let Some(turn) = self.turn.take()
+            && !turn.is_empty()
+        {
+            self.messages.push(turn.into_message());
+        }
+    }
+
+    pub(super) fn push(&mut self, message: Value) {
+        self.flush();
+        self.messages.push(message);
+    }
+
+    pub(super) fn turn(&mut self) -> &mut AssistantTurn {
+        self.turn.get_or_insert_with(AssistantTurn::default)
+    }
+
+    /// A reasoning item opens a new assistant message unless the current one is still empty.
+    pub(super) fn reasoning_turn(&mut self) -> &mut AssistantTurn {
+        if self.turn.as_ref().is_some_and(|t| !t.is_empty()) {
+            self.flush();
+        }
+        self.turn()
+    }
+
+    pub(super) fn finish(mut self) -> Vec<Value> {
+        self.flush();
+        self.messages
+    }
+
+    pub(super) fn items(
+        &mut self,
+        items: &[Value],
+        field: &str,
+        tools: &mut Tools,
+        ctx: &mut TranslateCtx,
+    ) -> Result<(), TranslateError> {
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{field}[{i}]");
+            if !item.is_object() {
+                return Err(TranslateError::invalid(format!("{at} must be an object")));
+            }
+            self.item(item, &at, tools, ctx)?;
+        }
+        Ok(())
+    }
+
+    fn item(
+        &mut self,
+        item: &Value,
+        at: &str,
+        tools: &mut Tools,
+        ctx: &mut TranslateCtx,
+    ) -> Result<(), TranslateError> {
+        match item.get("type").and_then(Value::as_str) {
+            Some("message") | None => self.message(item, at)?,
+            Some(kind @ ("function_call" | "custom_tool_call" | "local_shell_call")) => {
+                let call = call_to_hub(kind, item, at)?;
+                self.turn().tool_calls.push(call);
+            }
+            Some(
+                "function_call_output" | "custom_tool_call_output" | "local_shell_call_output",
+            ) => {
+                let call_id = call_id(item, at)?;
+                let content = tool_output_to_hub(item.get("output"), at)?;
+                self.push(json!({
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": content,
+                }));
+            }
+            Some("reasoning") => self.reasoning(item, ctx.provider),
+            Some("additional_tools") => {
+                if let Some(list) = item.get("tools").and_then(Value::as_array) {
+                    tools.add_all(list, &format!("{at}.tools"), ctx)?;
+                }
+            }
+            Some(kind) => self.other_item(kind, item, at, ctx)?,
+        }
+        Ok(())
+    }
+
+    /// Compaction items, items that cannot be replayed, and hosted tools' history.
+    fn other_item(
+        &mut self,
+        kind: &str,
+        item: &Value,
+        at: &str,
+        ctx: &mut TranslateCtx,
+    ) -> Result<(), TranslateError> {
+        use crate::translators::responses::compaction;
+        match kind {
+            "compaction_trigger" => {
+                ctx.compaction = true;
+                self.push(json!({"role": "user", "content": compaction::PROMPT}));
+            }
+            // A summary the proxy wrote is a system turn; OpenAI's own is encrypted and
+            // no other provider can read it.
+            t if compaction::ITEMS.contains(&t) => {
+                if let Some(summary) = compaction::summary(item) {
+                    self.push(json!({"role": "system",
+                        "content": compaction::system_text(&summary)}));
+                }
+            }
+            "item_reference" => {
+                return Err(TranslateError::invalid(format!(
+                    "{at}: `item_reference` is not supported: this proxy stores no \
+                     responses; send the referenced item itself"
+                )));
+            }
+            t if DROPPED_ITEMS.contains(&t) => {}
+            other => {
+                return Err(TranslateError::invalid(format!(
+                    "{at}: unsupported item type `{other}`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn message(&mut self, item: &Value, at: &str) -> Result<(), TranslateError> {
+        let role = item
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TranslateError::invalid(format!("{at}: a message needs a `role`")))?;
+        let content = item.get("content").unwrap_or(&Value::Null);
+        match role {
+            "user" => {
+                let content = user_content_to_hub(content, at)?;
+                self.push(json!({ "role": "user", "content": content }));
+            }
+            "system" | "developer" => {
+                let content = user_content_to_hub(content, at)?;
+                self.push(json!({ "role": "system", "content": content }));
+            }
+            "assistant" => {
+                let (text, refusal) = assistant_content_to_hub(content, at)?;
+                let turn = self.turn();
+                if !text.is_empty() {
+                    turn.text.push(text);
+                }
+                if !refusal.is_empty() {
+                    turn.refusal.push(refusal);
+                }
+            }
+            other => {
+                return Err(TranslateError::invalid(format!(
+                    "{at}: unsupported message role `{other}` (expected user, assistant, system \
+                     or developer)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn reasoning(&mut self, item: &Value, provider: Format) {
+        let texts = |key: &str| -> String {
+            item.get(key)
+                .and_then(Value::as_array)
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join("\n\n")
+                })
+                .unwrap_or_default()
+        };
+        let summary = texts("summary");
+        let text = if summary.is_empty() {
+            texts("content")
+        } else {
+            summary
+        };
+        let encrypted = item
+            .get("encrypted_content")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        if let Some(data) = encrypted.and_then(|e| e.strip_prefix(REDACTED_PREFIX)) {
+            self.reasoning_turn().redacted = Some(data.to_owned());
+            return;
+        }
+        // Reasoning text the proxy wrapped (no provider signed it) goes back only to a
+        // provider of the origin that wrote it, never to another.
+        let (text, encrypted) = match encrypted.map(|e| crate::provenance::carried(e, provider)) {
+            Some(crate::provenance::Carried::Foreign) => return,
+            Some(crate::provenance::Carried::OwnText(own)) if text.is_empty() => (own, None),
+            Some(crate::provenance::Carried::OwnText(_)) => (text, None),
+            _ => (text, encrypted),
+        };
+        if text.is_empty() && encrypted.is_none() {
+            return;
+        }
+        let turn = self.reasoning_turn();
+        turn.reasoning = Some(text);
+        turn.signature = encrypted.map(str::to_owned);
+    }
+}
+
+/// A `function_call`, `custom_tool_call` or `local_shell_call` item -> a hub tool call.
+fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<Value, TranslateError> {
+    let call_id = call_id(item, at)?;
+    let name = || {
+        item.get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TranslateError::invalid(format!("{at}: a {kind} needs a `name`")))
+    };
+    Ok(match kind {
+        "function_call" => {
+            let name = match item.get("namespace").and_then(Value::as_str) {
+                Some(ns) if !ns.is_empty() => flat_name(ns, name()?),
+                _ => name()?.to_owned(),
+            };
+            let arguments = match item.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => "{}".to_owned(),
+                Some(other) => other.to_string(),
+            };
+            tool_call(call_id, &name, arguments)
+        }
+        "custom_tool_call" => {
+            let input = item
+                .get("input")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            tool_call(call_id, name()?, custom_args(input))
+        }
+        _ => {
+            let action = item.get("action").cloned().unwrap_or_else(|| json!({}));
+            tool_call(call_id, "local_shell", action.to_string())
+        }
+    })
+}
+
+pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> {
+    item.get("call_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            item.get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| TranslateError::invalid(format!("{at}: a `call_id` is required")))
+}
+
+pub(super) fn tool_call(id: String, name: &str, arguments: String) -> Value {
+    json!({
+        "id": id,
+        "type": "function",
+        "function": { "name": name, "arguments": arguments },
+    })
+}
