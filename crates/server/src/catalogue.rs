@@ -6,7 +6,7 @@
 
 pub mod discovery;
 
-use foldhash::HashMap;
+use crate::state::FastMap as HashMap;
 
 use serde::Deserialize;
 use switchyard_hub::Usage;

@@ -3,7 +3,7 @@
 //! the `fastest` target strategy. A restart forgets it, which only means every target is
 //! measured afresh.
 
-use foldhash::HashMap;
+use crate::state::FastMap as HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 

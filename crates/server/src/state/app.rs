@@ -298,11 +298,10 @@ fn status_key(h: &Health) -> u64 {
     )
         .hash(&mut hasher);
     // The map's order is arbitrary: combine its entries' hashes in an order-free way.
-    let models = h.model_cooldowns.iter().fold(0u64, |acc, entry| {
-        let mut e = state.build_hasher();
-        entry.hash(&mut e);
-        acc.wrapping_add(e.finish())
-    });
+    let models = h
+        .model_cooldowns
+        .iter()
+        .fold(0u64, |acc, entry| acc.wrapping_add(state.hash_one(entry)));
     models.hash(&mut hasher);
     hasher.finish()
 }

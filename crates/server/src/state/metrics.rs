@@ -60,7 +60,7 @@ pub struct Metrics {
     pub active_streams: Gauge,
     overhead: Histogram,
     /// Each provider and model's metrics, found once and kept (see [`Handles`]).
-    handles: RwLock<foldhash::HashMap<String, foldhash::HashMap<String, Arc<Handles>>>>,
+    handles: RwLock<crate::state::FastMap<String, crate::state::FastMap<String, Arc<Handles>>>>,
 }
 
 /// One provider and model's series, resolved once: finding a series in a family hashes its
@@ -224,9 +224,10 @@ impl Metrics {
 
     /// The provider and model's handles, made on first use; `None` past [`MAX_HANDLES`].
     fn handles(&self, provider: &str, model: &str) -> Option<Arc<Handles>> {
-        let found = |map: &foldhash::HashMap<String, foldhash::HashMap<String, Arc<Handles>>>| {
-            map.get(provider).and_then(|m| m.get(model)).cloned()
-        };
+        let found = |map: &crate::state::FastMap<
+            String,
+            crate::state::FastMap<String, Arc<Handles>>,
+        >| { map.get(provider).and_then(|m| m.get(model)).cloned() };
         if let Ok(map) = self.handles.read()
             && let Some(h) = found(&map)
         {

@@ -489,10 +489,10 @@ struct HourSums {
 /// The batch summed by hour and every dimension the rollup keeps, so the writer adds to
 /// each rollup row once per batch instead of once per request (a per-row trigger cost more
 /// than the insert itself).
-fn hourly_sums(rows: &[UsageRow]) -> foldhash::HashMap<HourKey<'_>, HourSums> {
+fn hourly_sums(rows: &[UsageRow]) -> crate::state::FastMap<HourKey<'_>, HourSums> {
     const HOUR_MS: i64 = 3_600_000;
     // foldhash, not SipHash: hashing this eight-part key cost ~1,000 instructions a row.
-    let mut sums: foldhash::HashMap<HourKey<'_>, HourSums> = foldhash::HashMap::default();
+    let mut sums: crate::state::FastMap<HourKey<'_>, HourSums> = crate::state::FastMap::default();
     for r in rows {
         let key = (
             (r.ts_ms / HOUR_MS) * HOUR_MS,
