@@ -23,6 +23,7 @@ pub mod fake_openai;
 pub mod fake_responses;
 pub mod fake_subscriptions;
 pub mod fake_videos;
+pub mod families;
 pub mod harness;
 pub mod http_client;
 pub mod matrix;

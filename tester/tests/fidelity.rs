@@ -21,6 +21,7 @@ use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_responses::FakeResponses;
 use switchyard_tester::fake_subscriptions::FakeCodeAssist;
+use switchyard_tester::families::Families;
 use switchyard_tester::harness::{Proxy, import_login, run_with_timeout, scratch_dir};
 use switchyard_tester::http_client::{Reply, request};
 
@@ -40,10 +41,7 @@ struct Providers {
 }
 
 async fn providers(label: &str) -> Providers {
-    let claude = FakeAnthropic::start().await;
-    let gemini = FakeGemini::start().await;
-    let openai = FakeOpenAi::start().await;
-    let responses = FakeResponses::start().await;
+    let f = Families::start().await;
     let mut cfg = OAuthConfig::new("google-test-client", BodyStyle::Form, Flavor::Rfc);
     cfg.client_secret = Some("google-test-secret".into());
     let google = FakeOAuth::start(cfg).await;
@@ -54,24 +52,7 @@ async fn providers(label: &str) -> Providers {
 id = "fidelity"
 key = "{KEY}"
 
-[[providers]]
-name = "an"
-kind = "claude"
-base_url = "{claude}"
-models = ["claude-test"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-claude-0001"
-
-[[providers]]
-name = "gm"
-kind = "gemini"
-base_url = "{gemini}"
-models = ["gemini-2.5-flash", "gemini-3-pro-preview"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-gemini-0001"
-
+{providers}
 [[providers]]
 name = "gc"
 kind = "gemini-cli"
@@ -81,24 +62,6 @@ models = ["gemini-2.5-pro"]
 token_url = "{token}"
 client_id = "google-test-client"
 client_secret = "google-test-secret"
-
-[[providers]]
-name = "or"
-kind = "openai-responses"
-base_url = "{responses}"
-models = ["gpt-think"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-responses-0001"
-
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{openai}"
-models = ["gpt-test"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-openai-0001"
 
 [[combos]]
 name = "rotate"
@@ -113,12 +76,9 @@ m_openai = "oa/gpt-test"
 m_gemini3 = "gm/gemini-3-pro-preview"
 m_responses = "or/gpt-think"
 "#,
-        responses = responses.base_url(),
-        claude = claude.base_url(),
-        gemini = gemini.base_url(),
+        providers = f.providers_toml(),
         ca = code_assist.url(),
         token = google.url("/token"),
-        openai = openai.base_url(),
     );
     let dir = scratch_dir(label);
     std::fs::write(dir.join("config.toml"), &config).unwrap();
@@ -128,11 +88,11 @@ m_responses = "or/gpt-think"
     import_login(&dir, "gemini", "oauth_creds.json", &creds, "me");
     let proxy = Proxy::start_in(dir, &config, &[]);
     Providers {
-        claude,
-        gemini,
+        claude: f.claude,
+        gemini: f.gemini,
         code_assist,
-        openai,
-        responses,
+        openai: f.openai,
+        responses: f.responses,
         _google: google,
         proxy,
     }

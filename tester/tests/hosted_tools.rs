@@ -10,6 +10,7 @@ use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_gemini::FakeGemini;
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_responses::FakeResponses;
+use switchyard_tester::families::Families;
 use switchyard_tester::harness::{Proxy, scratch_dir};
 use switchyard_tester::http_client::{Reply, request};
 
@@ -24,70 +25,28 @@ struct Providers {
 }
 
 async fn providers(label: &str) -> Providers {
-    let claude = FakeAnthropic::start().await;
-    let gemini = FakeGemini::start().await;
-    let openai = FakeOpenAi::start().await;
-    let responses = FakeResponses::start().await;
+    let f = Families::start().await;
     let config = format!(
         r#"
 [[client_keys]]
 id = "hosted"
 key = "{KEY}"
-
-[[providers]]
-name = "an"
-kind = "claude"
-base_url = "{claude}"
-models = ["claude-test"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-claude-0001"
-
-[[providers]]
-name = "gm"
-kind = "gemini"
-base_url = "{gemini}"
-models = ["gemini-2.5-flash"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-gemini-0001"
-
-[[providers]]
-name = "or"
-kind = "openai-responses"
-base_url = "{responses}"
-models = ["gpt-think"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-responses-0001"
-
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{openai}"
-models = ["gpt-test"]
-[[providers.accounts]]
-name = "a"
-api_key = "sk-upstream-openai-0001"
-
+{providers}
 [aliases]
 m_claude = "an/claude-test"
 m_google = "gm/gemini-2.5-flash"
 m_openai = "oa/gpt-test"
 m_responses = "or/gpt-think"
 "#,
-        responses = responses.base_url(),
-        claude = claude.base_url(),
-        gemini = gemini.base_url(),
-        openai = openai.base_url(),
+        providers = f.providers_toml(),
     );
     let dir = scratch_dir(label);
     let proxy = Proxy::start_in(dir, &config, &[]);
     Providers {
-        claude,
-        gemini,
-        openai,
-        responses,
+        claude: f.claude,
+        gemini: f.gemini,
+        openai: f.openai,
+        responses: f.responses,
         proxy,
     }
 }

@@ -19,6 +19,7 @@ use switchyard_tester::fake_oauth::{BodyStyle, FakeOAuth, Flavor, OAuthConfig};
 use switchyard_tester::fake_openai::FakeOpenAi;
 use switchyard_tester::fake_subscriptions::FakeCodex;
 use switchyard_tester::harness::{Proxy, codex_login, import_login, run_with_timeout, scratch_dir};
+use switchyard_tester::http_client::{Reply, post_json, sse_data};
 
 const KEY: &str = "sk-client-previous-resp-01";
 
@@ -187,5 +188,96 @@ client_id = "app_test"
     );
     // Codex's fast mode: the backend serves `priority`, so it is no longer taken out.
     assert_eq!(codex_bodies[3]["service_tier"], "priority");
+    proxy.stop();
+}
+
+/// A chat upstream that answers every request with the same id (`chatcmpl-fake1`, as some
+/// compatible servers do) must not let two conversations share a Responses id: the second
+/// turn of each, naming its own first answer, reaches the provider with its own history only.
+/// One conversation streams, the other does not, so both translators are held to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_conversations_through_a_chat_provider_never_share_an_id_or_a_history() {
+    let chat = FakeOpenAi::start().await;
+    let config = format!(
+        r#"
+[[client_keys]]
+id = "tests"
+key = "{KEY}"
+
+[[providers]]
+name = "chat"
+base_url = "{chat}"
+models = ["m"]
+[[providers.accounts]]
+name = "a"
+api_key = "sk-upstream-prev-0002"
+"#,
+        chat = chat.base_url(),
+    );
+    let mut proxy = Proxy::start(&config, &[]);
+    let url = proxy.url("/v1/responses");
+    let turn = |input: &str, previous: Option<&str>, stream: bool| {
+        let mut body = json!({"model": "chat/m", "input": input, "stream": stream});
+        if let Some(id) = previous {
+            body["previous_response_id"] = json!(id);
+        }
+        body
+    };
+    // The id of a whole answer, or of a streamed one's `response.completed`.
+    let id_of = |reply: &Reply, stream: bool| -> String {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let response = if stream {
+            let completed = sse_data(&reply.text())
+                .into_iter()
+                .map(|d| serde_json::from_str::<Value>(&d).unwrap())
+                .find(|e| e["type"] == "response.completed")
+                .unwrap_or_else(|| panic!("no response.completed: {}", reply.text()));
+            completed["response"].clone()
+        } else {
+            reply.json()
+        };
+        response["id"].as_str().unwrap().to_owned()
+    };
+
+    let a1 = id_of(
+        &post_json(&url, KEY, &turn("apple one", None, false)).await,
+        false,
+    );
+    let b1 = id_of(
+        &post_json(&url, KEY, &turn("banana one", None, true)).await,
+        true,
+    );
+    assert_ne!(a1, b1, "two answers, one id");
+    let a2 = id_of(
+        &post_json(&url, KEY, &turn("apple two", Some(&a1), true)).await,
+        true,
+    );
+    let b2 = id_of(
+        &post_json(&url, KEY, &turn("banana two", Some(&b1), false)).await,
+        false,
+    );
+    let ids = [&a1, &b1, &a2, &b2];
+    for (i, id) in ids.iter().enumerate() {
+        assert!(!ids[i + 1..].contains(id), "{id} answered twice: {ids:?}");
+    }
+
+    let bodies: Vec<String> = chat
+        .requests()
+        .into_iter()
+        .map(|r| r.body["messages"].to_string())
+        .collect();
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[2].contains("apple one") && bodies[2].contains("apple two"));
+    assert!(
+        !bodies[2].contains("banana"),
+        "A's turn got B's history: {}",
+        bodies[2]
+    );
+    assert!(bodies[3].contains("banana one") && bodies[3].contains("banana two"));
+    assert!(
+        !bodies[3].contains("apple"),
+        "B's turn got A's history: {}",
+        bodies[3]
+    );
     proxy.stop();
 }

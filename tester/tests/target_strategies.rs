@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchyard_tester::fake_anthropic::FakeAnthropic;
 use switchyard_tester::fake_openai::{FakeOpenAi, Fault};
 use switchyard_tester::harness::Proxy;
 use switchyard_tester::http_client::post_json;
@@ -167,4 +168,84 @@ targets = ["slow/m1", "fast/m1"]
         ask(&proxy, "quick", prompt).await;
     }
     assert_eq!((slow.keys_seen().len(), fast.keys_seen().len()), (1, 4));
+}
+
+/// A token count is not a turn: through a `round-robin` combo it goes where the next turn
+/// will go and leaves the combo where it stands, and on a provider whose accounts take turns
+/// it leaves the accounts where they stand too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_count_is_not_a_turn_of_a_round_robin_combo_or_provider() {
+    const A1: &str = "sk-ant-rotate-account-1";
+    const A2: &str = "sk-ant-rotate-account-2";
+    let claude = FakeAnthropic::start().await;
+    let chat_fake = FakeOpenAi::start().await;
+    let config = format!(
+        r#"
+[[client_keys]]
+id = "tests"
+key = "{CLIENT}"
+
+[routing]
+strategy = "round-robin"
+sticky_limit = 1
+
+[[providers]]
+name = "an"
+kind = "claude"
+base_url = "{claude}"
+models = ["claude-test"]
+[[providers.accounts]]
+name = "a1"
+api_key = "{A1}"
+[[providers.accounts]]
+name = "a2"
+api_key = "{A2}"
+{oa}
+[[combos]]
+name = "rr"
+strategy = "round-robin"
+targets = ["an/claude-test", "oa/m-chat"]
+"#,
+        claude = claude.base_url(),
+        oa = provider("oa", &chat_fake.base_url(), CHEAP, "\"m-chat\""),
+    );
+    let mut proxy = Proxy::start(&config, &[]);
+    let messages =
+        json!({"model": "rr", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]});
+    let count = json!({"model": "rr", "messages": [{"role": "user", "content": "hi"}]});
+    for (path, body) in [
+        ("/v1/messages", &messages),
+        ("/v1/messages/count_tokens", &count),
+        ("/v1/messages", &messages),
+        ("/v1/messages", &messages),
+    ] {
+        let res = post_json(&proxy.url(path), CLIENT, body).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+    }
+    proxy.stop();
+
+    let key_of = |r: &switchyard_tester::fake_anthropic::Recorded| {
+        r.headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let seen = claude.requests();
+    let turns: Vec<String> = seen
+        .iter()
+        .filter(|r| r.path.ends_with("/messages"))
+        .map(key_of)
+        .collect();
+    let counts: Vec<String> = seen
+        .iter()
+        .filter(|r| r.path.ends_with("/count_tokens"))
+        .map(key_of)
+        .collect();
+    // Turn one on Claude's first account, turn two on the chat provider, turn three back on
+    // Claude with its second account; the count, between turns one and two, was asked of
+    // the one target of the two that counts, on the account that comes next.
+    assert_eq!(chat_fake.requests().len(), 1, "the combo skipped a turn");
+    assert_eq!(turns, [A1, A2], "the accounts skipped a turn");
+    assert_eq!(counts, [A2]);
 }

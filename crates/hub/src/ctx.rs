@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::format::Format;
 
@@ -32,6 +33,12 @@ pub struct TranslateCtx {
     /// A Responses client asked for a compaction (`compaction_trigger`) that the provider
     /// answers with a summary: the answer goes back as one `compaction` item.
     pub compaction: bool,
+    /// Minted once per request: the ids a translator gives the answer (a translated
+    /// Responses id and its items) are built from it, not from the upstream's id, because
+    /// an upstream may give every answer the same id and Switchyard keys kept responses
+    /// (`previous_response_id`) by the id the client was sent. The streamed and the whole
+    /// answer of one request agree.
+    pub answer_id: String,
 }
 
 impl TranslateCtx {
@@ -48,8 +55,18 @@ impl TranslateCtx {
             base64_embeddings: false,
             carry_reasoning: false,
             compaction: false,
+            answer_id: unique_suffix(),
         }
     }
+}
+
+/// A short string no other call in this process (nor an earlier one: it starts with the
+/// time) returns.
+pub(crate) fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = crate::clock::now_nanos();
+    format!("{t:x}{n:x}")
 }
 
 /// A reversible map between the tool names a client uses and the names a provider accepts.

@@ -259,15 +259,20 @@ async fn prepare(
         Some(provider) => resolve::resolve_pinned(live, provider, &intake.model)?,
         None => resolve::resolve(live, &intake.model)?,
     };
-    // A round-robin combo turns before the call takes its name.
+    let count = endpoint.kind == EndpointKind::CountTokens;
+    // A round-robin combo turns before the call takes its name; a token count is not a
+    // turn, so it goes where the next turn will and leaves the combo where it stands.
     if resolved.strategy == crate::config::TargetStrategy::RoundRobin {
         // A wildcard has no combo name; the model string stands for it.
         let name = resolved.combo.as_deref().unwrap_or(&intake.model);
-        let start = app.rotations.take(name, resolved.targets.len());
+        let start = if count {
+            app.rotations.peek(name, resolved.targets.len())
+        } else {
+            app.rotations.take(name, resolved.targets.len())
+        };
         resolved.targets.rotate_left(start);
     }
     call.resolved(resolved.combo);
-    let count = endpoint.kind == EndpointKind::CountTokens;
     if count {
         // Counted by the first targets that have a counting endpoint; estimated here only
         // when none has.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::load::Target;
-use super::wrk::{Case, Run, interleaved};
+use super::wrk::{Case, Run, interleaved, pinned};
 
 /// The oha binary: `SWITCHYARD_OHA` when set, else `oha` from PATH.
 fn binary() -> PathBuf {
@@ -46,15 +46,7 @@ fn run_once(
     time: Duration,
     cpus: Option<&str>,
 ) -> Result<Run, String> {
-    let mut cmd = match cpus {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", cpus]).arg(binary());
-            c
-        }
-        None => Command::new(binary()),
-    };
-    let out = cmd
+    let out = pinned(binary().as_os_str(), cpus)
         .env("TOKIO_WORKER_THREADS", connections.clamp(1, 2).to_string())
         .args(["--no-tui", "--output-format", "json", "-m", "POST"])
         .args(["-H", "content-type: application/json"])

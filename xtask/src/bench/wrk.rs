@@ -4,6 +4,7 @@
 //! and streaming. A figure that holds only with our own client would say more about the
 //! client than about the proxy. Where wrk is not installed the bench says so and goes on.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -24,6 +25,19 @@ pub struct Run {
 /// One run of an external generator: its input file (script or body), the target, the
 /// connections, how long, and the CPUs to pin it to.
 pub type RunOnce = fn(&Path, &Target, usize, Duration, Option<&str>) -> Result<Run, String>;
+
+/// `program` as a generator runs it: pinned to `cpus` with `taskset` when given, so the
+/// generator's threads do not share a core with the proxy's.
+pub fn pinned(program: &OsStr, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
 
 /// True when `wrk` is on PATH and runs.
 pub fn available() -> bool {
@@ -73,15 +87,7 @@ fn run_once(
     cpus: Option<&str>,
 ) -> Result<Run, String> {
     let threads = connections.clamp(1, 2).to_string();
-    let mut cmd = match cpus {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", cpus, "wrk"]);
-            c
-        }
-        None => Command::new("wrk"),
-    };
-    let out = cmd
+    let out = pinned(OsStr::new("wrk"), cpus)
         .args(["-t", &threads, "-c", &connections.to_string()])
         .arg("-d")
         // wrk takes whole seconds (its units are s, m and h).

@@ -68,11 +68,9 @@ mod stream;
 mod tests;
 mod wire;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use serde_json::{Value, json};
 
-use crate::ctx::ToolNameMap;
+use crate::ctx::{ToolNameMap, unique_suffix};
 
 /// Prefix of `encrypted_content` for Anthropic redacted thinking carried through a Responses
 /// client (`redacted_reasoning` in the hub).
@@ -265,13 +263,6 @@ impl Ids {
     fn call(&self, index: usize) -> String {
         format!("call_{}{index:02}", self.base)
     }
-}
-
-fn unique_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = crate::clock::now_nanos();
-    format!("{t:x}{n:x}")
 }
 
 fn non_empty_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

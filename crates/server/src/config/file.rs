@@ -75,7 +75,8 @@ pub(super) struct RoutingFile {
     /// How a provider orders its accounts (a provider's `strategy` overrides it).
     pub(super) strategy: Strategy,
     /// The order the targets of a wildcard (`*/claude-*`) are tried in: `order` (providers
-    /// in config order), `cheapest` or `fastest`.
+    /// in config order), `cheapest`, `fastest` or `round-robin` (each request starts at the
+    /// next matching provider; the turns are counted per model string the client sends).
     pub(super) wildcard_strategy: TargetStrategy,
     /// `round-robin`: requests an account serves in a row before the next takes over.
     pub(super) sticky_limit: u32,

@@ -282,6 +282,27 @@ mod tests {
         );
     }
 
+    /// A key whose description names its choices names all of them: a choice added to an
+    /// enum and left out of a description it is listed in would read as not accepted there.
+    #[test]
+    fn a_description_that_lists_choices_lists_every_one() {
+        let page = markdown();
+        for row in page.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let (Some(kind), Some(about)) = (cells.get(1), cells.last()) else {
+                continue;
+            };
+            let Some(choices) = kind.strip_prefix("one of ") else {
+                continue;
+            };
+            let choices: Vec<&str> = choices.split(", ").collect();
+            let named: Vec<&&str> = choices.iter().filter(|c| about.contains(*c)).collect();
+            if named.len() >= 2 {
+                assert_eq!(named.len(), choices.len(), "{row}");
+            }
+        }
+    }
+
     /// The checker catches a key renamed on the page (or in the code).
     #[test]
     fn a_drifted_key_is_reported_with_its_line() {

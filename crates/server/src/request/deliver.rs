@@ -360,7 +360,8 @@ impl<'a> Delivery<'a> {
                 today: day_number(now, routing.day_offset_secs),
                 day_offset_secs: routing.day_offset_secs,
                 sticky_limit: routing.sticky_limit,
-                peek: false,
+                // A token count is not a turn of a round-robin provider.
+                peek: self.count,
             },
         )
     }

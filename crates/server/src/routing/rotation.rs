@@ -37,6 +37,16 @@ impl Rotations {
         *slot = (start + 1) % len;
         start
     }
+
+    /// The target the next request of `combo` would start at, among `len`, without moving
+    /// the combo on: for a request that is not a turn (a token count).
+    pub fn peek(&self, combo: &str, len: usize) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        let map = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(combo).map_or(0, |slot| *slot % len)
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +62,17 @@ mod tests {
         // A combo that lost a target keeps turning within its new length.
         assert_eq!(r.take("a", 2), 0);
         assert_eq!(r.take("a", 0), 0);
+    }
+
+    #[test]
+    fn a_peek_does_not_turn_the_combo() {
+        let r = Rotations::default();
+        assert_eq!(r.peek("a", 3), 0);
+        assert_eq!(r.take("a", 3), 0);
+        assert_eq!(r.peek("a", 3), 1);
+        assert_eq!(r.peek("a", 3), 1);
+        assert_eq!(r.take("a", 3), 1);
+        assert_eq!(r.peek("a", 0), 0);
     }
 
     #[test]

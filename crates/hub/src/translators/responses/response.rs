@@ -238,7 +238,7 @@ pub(super) fn hub_to_responses(hub: Value, ctx: &TranslateCtx) -> Result<Value, 
     let obj = hub
         .as_object()
         .ok_or_else(|| bad("a hub response must be a JSON object"))?;
-    let ids = Ids::new(obj.get("id").and_then(Value::as_str));
+    let ids = Ids::new(Some(&ctx.answer_id));
     let choice = obj
         .get("choices")
         .and_then(Value::as_array)

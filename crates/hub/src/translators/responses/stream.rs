@@ -329,6 +329,7 @@ pub(super) struct ToResponses {
     names: ToolNameMap,
     model: String,
     seq: Seq,
+    answer_id: String,
     ids: Option<Ids>,
     created: u64,
     items: Vec<Item>,
@@ -353,6 +354,7 @@ impl ToResponses {
             names: ctx.tool_names.clone(),
             model: ctx.model.clone(),
             seq: Seq::default(),
+            answer_id: ctx.answer_id.clone(),
             ids: None,
             created: 0,
             items: Vec::new(),
@@ -368,7 +370,8 @@ impl ToResponses {
     }
 
     fn ids(&mut self) -> &Ids {
-        self.ids.get_or_insert_with(|| Ids::new(None))
+        self.ids
+            .get_or_insert_with(|| Ids::new(Some(&self.answer_id)))
     }
 
     fn response(&mut self, status: &str, incomplete: Value, error: Value) -> Value {
@@ -395,7 +398,7 @@ impl ToResponses {
         if self.ids.is_some() {
             return;
         }
-        self.ids = Some(Ids::new(chunk.and_then(|c| c.id.as_deref())));
+        self.ids = Some(Ids::new(Some(&self.answer_id)));
         if let Some(model) = chunk.and_then(|c| filled(&c.model)) {
             self.model = model.to_owned();
         }
