@@ -363,6 +363,8 @@ mod tests {
                 let run = |as_: ReadAs| {
                     let mut ctx = TranslateCtx::new(client, Format::OpenAi, "m", true);
                     ctx.client_wants_usage = true;
+                    // Each answer mints its own id; the three runs must be one answer.
+                    ctx.answer_id = "fixed".into();
                     let mut stage = registry.stream(Format::OpenAi, client).unwrap()(&ctx);
                     let mut d = SseDecoder::default();
                     configure_decoder(&mut d, None, Some(stage.as_ref()));
