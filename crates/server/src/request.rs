@@ -260,18 +260,7 @@ async fn prepare(
         None => resolve::resolve(live, &intake.model)?,
     };
     let count = endpoint.kind == EndpointKind::CountTokens;
-    // A round-robin combo turns before the call takes its name; a token count is not a
-    // turn, so it goes where the next turn will and leaves the combo where it stands.
-    if resolved.strategy == crate::config::TargetStrategy::RoundRobin {
-        // A wildcard has no combo name; the model string stands for it.
-        let name = resolved.combo.as_deref().unwrap_or(&intake.model);
-        let start = if count {
-            app.rotations.peek(name, resolved.targets.len())
-        } else {
-            app.rotations.take(name, resolved.targets.len())
-        };
-        resolved.targets.rotate_left(start);
-    }
+    turn_round_robin(app, &mut resolved, &intake.model, count);
     call.resolved(resolved.combo);
     if count {
         // Counted by the first targets that have a counting endpoint; estimated here only
@@ -335,6 +324,22 @@ async fn prepare(
         client_headers: ClientHeaders::from_request(endpoint.client, &parts.headers),
         count,
     }))
+}
+
+/// A round-robin combo turns before the call takes its name; a token count is not a turn,
+/// so it goes where the next turn will and leaves the combo where it stands.
+fn turn_round_robin(app: &App, resolved: &mut resolve::Resolved, model: &str, count: bool) {
+    if resolved.strategy != crate::config::TargetStrategy::RoundRobin {
+        return;
+    }
+    // A wildcard has no combo name; the model string stands for it.
+    let name = resolved.combo.as_deref().unwrap_or(model);
+    let start = if count {
+        app.rotations.peek(name, resolved.targets.len())
+    } else {
+        app.rotations.take(name, resolved.targets.len())
+    };
+    resolved.targets.rotate_left(start);
 }
 
 /// Delivers the request upstream and answers it; the call comes back with the outcome, so

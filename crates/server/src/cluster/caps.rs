@@ -223,22 +223,11 @@ impl Cluster {
         // What this instance has taken today: leased, served while Redis was away, or (after
         // a restart) what its database says it served.
         let floor = counted.max(account.lock_health().day_requests);
-        let mut script = redis::cmd("EVAL");
-        script
-            .arg(DAY_LEASE)
-            .arg(1)
-            .arg(format!("{PREFIX}account-day:{today}:{key}"))
-            .arg(&self.counter_id)
-            .arg(floor)
-            .arg(day_slice(cap))
-            .arg(cap)
-            .arg(DAY_TTL_SECS);
-        let grant: u64 = match self.link.run(script).await {
-            Ok(g) => g,
-            Err(e) => {
-                self.link.failed(&e);
-                return true;
-            }
+        let Some(grant) = self
+            .lease_day("account-day", &key, today, floor, day_slice(cap), cap)
+            .await
+        else {
+            return true;
         };
         days.update(&key, today, |lease| {
             // Raised to the floor in Redis: what it added was served without a lease.
@@ -288,22 +277,18 @@ impl Cluster {
             return answer;
         }
         let floor = leases.with(&key, today, |l| l.granted).max(used);
-        let mut script = redis::cmd("EVAL");
-        script
-            .arg(DAY_LEASE)
-            .arg(1)
-            .arg(format!("{PREFIX}account-day-tokens:{today}:{key}"))
-            .arg(&self.counter_id)
-            .arg(floor)
-            .arg(token_slice(cap))
-            .arg(cap)
-            .arg(DAY_TTL_SECS);
-        let grant: u64 = match self.link.run(script).await {
-            Ok(g) => g,
-            Err(e) => {
-                self.link.failed(&e);
-                return true;
-            }
+        let Some(grant) = self
+            .lease_day(
+                "account-day-tokens",
+                &key,
+                today,
+                floor,
+                token_slice(cap),
+                cap,
+            )
+            .await
+        else {
+            return true;
         };
         // A lease that comes back after midnight counts for nothing; the local cap decides.
         let mut admitted = true;
@@ -315,6 +300,37 @@ impl Cluster {
             admitted = used < l.granted;
         });
         admitted
+    }
+
+    /// A slice of the day's `cap` from the per-day hash `counter:today:key`, this
+    /// instance's field first raised to `floor` (what it really served); `None` when Redis
+    /// failed (logged; the local count decides until it is back).
+    async fn lease_day(
+        &self,
+        counter: &str,
+        key: &str,
+        today: i64,
+        floor: u64,
+        slice: u64,
+        cap: u64,
+    ) -> Option<u64> {
+        let mut script = redis::cmd("EVAL");
+        script
+            .arg(DAY_LEASE)
+            .arg(1)
+            .arg(format!("{PREFIX}{counter}:{today}:{key}"))
+            .arg(&self.counter_id)
+            .arg(floor)
+            .arg(slice)
+            .arg(cap)
+            .arg(DAY_TTL_SECS);
+        match self.link.run(script).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                self.link.failed(&e);
+                None
+            }
+        }
     }
 
     /// A concurrency slot for `account` (capped at `cap` across the cluster), or `None` when
