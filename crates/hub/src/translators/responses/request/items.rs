@@ -220,24 +220,7 @@ impl Conversation {
     }
 
     pub(super) fn reasoning(&mut self, item: &Value, provider: Format) {
-        let texts = |key: &str| -> String {
-            item.get(key)
-                .and_then(Value::as_array)
-                .map(|parts| {
-                    parts
-                        .iter()
-                        .filter_map(|p| p.get("text").and_then(Value::as_str))
-                        .collect::<Vec<_>>()
-                        .join("\n\n")
-                })
-                .unwrap_or_default()
-        };
-        let summary = texts("summary");
-        let text = if summary.is_empty() {
-            texts("content")
-        } else {
-            summary
-        };
+        let text = super::super::response::reasoning_text(item);
         let encrypted = item
             .get("encrypted_content")
             .and_then(Value::as_str)
