@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::chat::{Content, FunctionCall, Message, ToolCall};
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
@@ -16,7 +17,7 @@ pub(super) struct AssistantTurn {
     reasoning: Option<String>,
     signature: Option<String>,
     redacted: Option<String>,
-    tool_calls: Vec<Value>,
+    tool_calls: Vec<ToolCall>,
 }
 
 impl AssistantTurn {
@@ -29,37 +30,43 @@ impl AssistantTurn {
             && self.redacted.is_none()
     }
 
-    pub(super) fn into_message(self) -> Value {
-        let mut m = Map::new();
-        m.insert("role".into(), "assistant".into());
-        let content = if self.text.is_empty() {
-            Value::Null
-        } else {
-            Value::String(self.text.join("\n\n"))
-        };
-        m.insert("content".into(), content);
+    /// The hub message: `content` is `null` without text; refusal, signature and redacted
+    /// reasoning are fields the hub does not name.
+    pub(super) fn into_message(self) -> Message {
+        let mut extra = Map::new();
         if !self.refusal.is_empty() {
-            m.insert("refusal".into(), self.refusal.join("\n\n").into());
-        }
-        if let Some(r) = self.reasoning {
-            m.insert("reasoning_content".into(), r.into());
+            extra.insert("refusal".into(), self.refusal.join("\n\n").into());
         }
         if let Some(s) = self.signature {
-            m.insert("reasoning_signature".into(), s.into());
+            extra.insert("reasoning_signature".into(), s.into());
         }
         if let Some(r) = self.redacted {
-            m.insert("redacted_reasoning".into(), r.into());
+            extra.insert("redacted_reasoning".into(), r.into());
         }
-        if !self.tool_calls.is_empty() {
-            m.insert("tool_calls".into(), Value::Array(self.tool_calls));
+        let text = (!self.text.is_empty()).then(|| Content::Text(self.text.join("\n\n")));
+        Message {
+            content: Some(text),
+            reasoning_content: self.reasoning.map(Some),
+            role: "assistant".to_owned(),
+            tool_calls: (!self.tool_calls.is_empty()).then_some(Some(self.tool_calls)),
+            extra,
+            ..Message::default()
         }
-        Value::Object(m)
+    }
+}
+
+/// A hub message of `role` with `content`.
+pub(super) fn message(role: &str, content: Content) -> Message {
+    Message {
+        content: Some(Some(content)),
+        role: role.to_owned(),
+        ..Message::default()
     }
 }
 
 #[derive(Default)]
 pub(super) struct Conversation {
-    messages: Vec<Value>,
+    messages: Vec<Message>,
     turn: Option<AssistantTurn>,
 }
 
@@ -72,7 +79,7 @@ impl Conversation {
         }
     }
 
-    pub(super) fn push(&mut self, message: Value) {
+    pub(super) fn push(&mut self, message: Message) {
         self.flush();
         self.messages.push(message);
     }
@@ -89,7 +96,7 @@ impl Conversation {
         self.turn()
     }
 
-    pub(super) fn finish(mut self) -> Vec<Value> {
+    pub(super) fn finish(mut self) -> Vec<Message> {
         self.flush();
         self.messages
     }
@@ -127,13 +134,9 @@ impl Conversation {
             Some(
                 "function_call_output" | "custom_tool_call_output" | "local_shell_call_output",
             ) => {
-                let call_id = call_id(item, at)?;
-                let content = tool_output_to_hub(item.get("output"), at)?;
-                self.push(json!({
-                    "role": "tool",
-                    "tool_call_id": call_id,
-                    "content": content,
-                }));
+                let mut tool = message("tool", tool_output_to_hub(item.get("output"), at)?);
+                tool.tool_call_id = Some(call_id(item, at)?);
+                self.push(tool);
             }
             Some("reasoning") => self.reasoning(item, ctx.provider),
             Some("additional_tools") => {
@@ -158,14 +161,17 @@ impl Conversation {
         match kind {
             "compaction_trigger" => {
                 ctx.compaction = true;
-                self.push(json!({"role": "user", "content": compaction::PROMPT}));
+                self.push(message(
+                    "user",
+                    Content::Text(compaction::PROMPT.to_owned()),
+                ));
             }
             // A summary the proxy wrote is a system turn; OpenAI's own is encrypted and
             // no other provider can read it.
             t if compaction::ITEMS.contains(&t) => {
                 if let Some(summary) = compaction::summary(item) {
-                    self.push(json!({"role": "system",
-                        "content": compaction::system_text(&summary)}));
+                    let text = compaction::system_text(&summary);
+                    self.push(message("system", Content::Text(text)));
                 }
             }
             "item_reference" => {
@@ -191,13 +197,9 @@ impl Conversation {
             .ok_or_else(|| TranslateError::invalid(format!("{at}: a message needs a `role`")))?;
         let content = item.get("content").unwrap_or(&Value::Null);
         match role {
-            "user" => {
-                let content = user_content_to_hub(content, at)?;
-                self.push(json!({ "role": "user", "content": content }));
-            }
+            "user" => self.push(message("user", user_content_to_hub(content, at)?)),
             "system" | "developer" => {
-                let content = user_content_to_hub(content, at)?;
-                self.push(json!({ "role": "system", "content": content }));
+                self.push(message("system", user_content_to_hub(content, at)?));
             }
             "assistant" => {
                 let (text, refusal) = assistant_content_to_hub(content, at)?;
@@ -247,7 +249,7 @@ impl Conversation {
 }
 
 /// A `function_call`, `custom_tool_call` or `local_shell_call` item -> a hub tool call.
-fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<Value, TranslateError> {
+fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
     let call_id = call_id(item, at)?;
     let name = || {
         item.get("name")
@@ -265,18 +267,18 @@ fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<Value, TranslateErr
                 None | Some(Value::Null) => "{}".to_owned(),
                 Some(other) => other.to_string(),
             };
-            tool_call(call_id, &name, arguments)
+            tool_call(call_id, name, arguments)
         }
         "custom_tool_call" => {
             let input = item
                 .get("input")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            tool_call(call_id, name()?, custom_args(input))
+            tool_call(call_id, name()?.to_owned(), custom_args(input))
         }
         _ => {
             let action = item.get("action").cloned().unwrap_or_else(|| json!({}));
-            tool_call(call_id, "local_shell", action.to_string())
+            tool_call(call_id, "local_shell".to_owned(), action.to_string())
         }
     })
 }
@@ -294,10 +296,16 @@ pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> 
         .ok_or_else(|| TranslateError::invalid(format!("{at}: a `call_id` is required")))
 }
 
-pub(super) fn tool_call(id: String, name: &str, arguments: String) -> Value {
-    json!({
-        "id": id,
-        "type": "function",
-        "function": { "name": name, "arguments": arguments },
-    })
+pub(super) fn tool_call(id: String, name: String, arguments: String) -> ToolCall {
+    ToolCall {
+        function: Some(FunctionCall {
+            arguments: Some(arguments),
+            name: Some(name),
+            extra: Map::new(),
+        }),
+        id: Some(id),
+        index: None,
+        kind: Some("function".to_owned()),
+        extra: Map::new(),
+    }
 }
