@@ -1,4 +1,5 @@
-//! Responses content parts -> hub content.
+//! Responses content parts -> hub content. Texts and payloads are taken out of the client's
+//! body, not copied: it is dropped once translated.
 
 use serde_json::{Map, Value, json};
 
@@ -6,18 +7,17 @@ use crate::chat::{Content, Part};
 use crate::error::TranslateError;
 
 /// A content part in hub form. `assistant` allows output parts only as text.
-pub(super) fn part_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError> {
+pub(super) fn part_to_hub(part: &mut Value, at: &str) -> Result<Part, TranslateError> {
     let ty = part.get("type").and_then(Value::as_str).unwrap_or_default();
     Ok(match ty {
-        "input_text" | "output_text" | "text" => text_part(str_field(part, "text")),
-        "refusal" => text_part(str_field(part, "refusal")),
+        "input_text" | "output_text" | "text" => text_part(take_str(part, "text")),
+        "refusal" => text_part(take_str(part, "refusal")),
         "input_image" => image_to_hub(part, at)?,
         "input_file" => file_to_hub(part, at)?,
         "input_audio" => payload_part(
             "input_audio",
-            part.get("input_audio")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
+            part.get_mut("input_audio")
+                .map_or_else(|| json!({}), Value::take),
         ),
         other => {
             return Err(TranslateError::invalid(format!(
@@ -27,13 +27,26 @@ pub(super) fn part_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError
     })
 }
 
+/// The string at `key`, taken out of `v` (empty when it is not a string).
+pub(super) fn take_str(v: &mut Value, key: &str) -> String {
+    v.get_mut(key).and_then(take_string).unwrap_or_default()
+}
+
+/// `v`'s string, taken out of it.
+pub(super) fn take_string(v: &mut Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(std::mem::take(s)),
+        _ => None,
+    }
+}
+
 fn str_field<'v>(part: &'v Value, key: &str) -> &'v str {
     part.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(super) fn text_part(text: &str) -> Part {
+pub(super) fn text_part(text: String) -> Part {
     Part {
-        text: Some(text.to_owned()),
+        text: Some(text),
         kind: "text".to_owned(),
         extra: Map::new(),
     }
@@ -50,11 +63,11 @@ fn payload_part(kind: &str, payload: Value) -> Part {
     }
 }
 
-fn image_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError> {
-    let url = match part.get("image_url") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(o @ Value::Object(_)) => o.get("url").and_then(Value::as_str),
-        _ => None,
+fn image_to_hub(part: &mut Value, at: &str) -> Result<Part, TranslateError> {
+    let url = match part.get_mut("image_url") {
+        Some(o @ Value::Object(_)) => o.get_mut("url").and_then(take_string),
+        Some(s) => take_string(s),
+        None => None,
     };
     match (url, part.get("file_id").and_then(Value::as_str)) {
         (Some(url), _) => {
@@ -73,11 +86,11 @@ fn image_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError> {
     }
 }
 
-fn file_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError> {
+fn file_to_hub(part: &mut Value, at: &str) -> Result<Part, TranslateError> {
     let mut file = Map::new();
     for key in ["file_data", "file_id", "filename", "file_url"] {
-        if let Some(v) = part.get(key).filter(|v| v.is_string()) {
-            file.insert(key.into(), v.clone());
+        if let Some(v) = part.get_mut(key).filter(|v| v.is_string()) {
+            file.insert(key.into(), v.take());
         }
     }
     if !["file_data", "file_id", "file_url"]
@@ -91,9 +104,9 @@ fn file_to_hub(part: &Value, at: &str) -> Result<Part, TranslateError> {
     Ok(payload_part("file", Value::Object(file)))
 }
 
-pub(super) fn parts_to_hub(parts: &[Value], at: &str) -> Result<Vec<Part>, TranslateError> {
+pub(super) fn parts_to_hub(parts: &mut [Value], at: &str) -> Result<Vec<Part>, TranslateError> {
     parts
-        .iter()
+        .iter_mut()
         .enumerate()
         .map(|(i, p)| part_to_hub(p, &format!("{at}.content[{i}]")))
         .collect()
@@ -101,9 +114,12 @@ pub(super) fn parts_to_hub(parts: &[Value], at: &str) -> Result<Vec<Part>, Trans
 
 /// User, system or developer content: a string stays a string, one text part becomes a
 /// string, anything else a list of hub parts.
-pub(super) fn user_content_to_hub(content: &Value, at: &str) -> Result<Content, TranslateError> {
+pub(super) fn user_content_to_hub(
+    content: &mut Value,
+    at: &str,
+) -> Result<Content, TranslateError> {
     match content {
-        Value::String(s) => Ok(Content::Text(s.clone())),
+        Value::String(s) => Ok(Content::Text(std::mem::take(s))),
         Value::Null => Ok(Content::Text(String::new())),
         Value::Array(parts) => Ok(collapse(parts_to_hub(parts, at)?)),
         _ => Err(TranslateError::invalid(format!(
@@ -125,11 +141,11 @@ pub(super) fn collapse(mut parts: Vec<Part>) -> Content {
 
 /// Assistant content: (text, refusal).
 pub(super) fn assistant_content_to_hub(
-    content: &Value,
+    content: &mut Value,
     at: &str,
 ) -> Result<(String, String), TranslateError> {
     match content {
-        Value::String(s) => Ok((s.clone(), String::new())),
+        Value::String(s) => Ok((std::mem::take(s), String::new())),
         Value::Null => Ok((String::new(), String::new())),
         Value::Array(parts) => {
             let mut text = String::new();
@@ -158,12 +174,12 @@ pub(super) fn assistant_content_to_hub(
 
 /// A function call output for the hub tool message.
 pub(super) fn tool_output_to_hub(
-    output: Option<&Value>,
+    output: Option<&mut Value>,
     at: &str,
 ) -> Result<Content, TranslateError> {
     Ok(match output {
         None | Some(Value::Null) => Content::Text(String::new()),
-        Some(Value::String(s)) => Content::Text(s.clone()),
+        Some(Value::String(s)) => Content::Text(std::mem::take(s)),
         Some(Value::Array(parts)) => collapse(parts_to_hub(parts, &format!("{at}.output"))?),
         // Old Codex failure form `{"content": "...", "success": false}`.
         Some(o @ Value::Object(_)) => match o.get("content").and_then(Value::as_str) {

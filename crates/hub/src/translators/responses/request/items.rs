@@ -1,7 +1,7 @@
 //! Responses input items -> hub messages: consecutive assistant items merge into one hub
 //! assistant message; tool outputs, reasoning and compaction items find their hub form.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::*;
 use crate::chat::{Content, FunctionCall, Message, ToolCall};
@@ -103,12 +103,12 @@ impl Conversation {
 
     pub(super) fn items(
         &mut self,
-        items: &[Value],
+        items: &mut [Value],
         field: &str,
         tools: &mut Tools,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter_mut().enumerate() {
             let at = format!("{field}[{i}]");
             if !item.is_object() {
                 return Err(TranslateError::invalid(format!("{at} must be an object")));
@@ -120,33 +120,37 @@ impl Conversation {
 
     fn item(
         &mut self,
-        item: &Value,
+        item: &mut Value,
         at: &str,
         tools: &mut Tools,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
         match item.get("type").and_then(Value::as_str) {
             Some("message") | None => self.message(item, at)?,
-            Some(kind @ ("function_call" | "custom_tool_call" | "local_shell_call")) => {
-                let call = call_to_hub(kind, item, at)?;
-                self.turn().tool_calls.push(call);
-            }
+            Some("function_call") => self.call(call_to_hub(item, at)?),
+            Some("custom_tool_call") => self.call(custom_call_to_hub(item, at)?),
+            Some("local_shell_call") => self.call(shell_call_to_hub(item, at)?),
             Some(
                 "function_call_output" | "custom_tool_call_output" | "local_shell_call_output",
             ) => {
-                let mut tool = message("tool", tool_output_to_hub(item.get("output"), at)?);
-                tool.tool_call_id = Some(call_id(item, at)?);
+                let id = call_id(item, at)?;
+                let mut tool = message("tool", tool_output_to_hub(item.get_mut("output"), at)?);
+                tool.tool_call_id = Some(id);
                 self.push(tool);
             }
             Some("reasoning") => self.reasoning(item, ctx.provider),
             Some("additional_tools") => {
-                if let Some(list) = item.get("tools").and_then(Value::as_array) {
+                if let Some(list) = item.get_mut("tools").and_then(Value::as_array_mut) {
                     tools.add_all(list, &format!("{at}.tools"), ctx)?;
                 }
             }
             Some(kind) => self.other_item(kind, item, at, ctx)?,
         }
         Ok(())
+    }
+
+    fn call(&mut self, call: ToolCall) {
+        self.turn().tool_calls.push(call);
     }
 
     /// Compaction items, items that cannot be replayed, and hosted tools' history.
@@ -190,19 +194,19 @@ impl Conversation {
         Ok(())
     }
 
-    pub(super) fn message(&mut self, item: &Value, at: &str) -> Result<(), TranslateError> {
+    pub(super) fn message(&mut self, item: &mut Value, at: &str) -> Result<(), TranslateError> {
+        let mut content = item.get_mut("content").map(Value::take).unwrap_or_default();
         let role = item
             .get("role")
             .and_then(Value::as_str)
             .ok_or_else(|| TranslateError::invalid(format!("{at}: a message needs a `role`")))?;
-        let content = item.get("content").unwrap_or(&Value::Null);
         match role {
-            "user" => self.push(message("user", user_content_to_hub(content, at)?)),
+            "user" => self.push(message("user", user_content_to_hub(&mut content, at)?)),
             "system" | "developer" => {
-                self.push(message("system", user_content_to_hub(content, at)?));
+                self.push(message("system", user_content_to_hub(&mut content, at)?));
             }
             "assistant" => {
-                let (text, refusal) = assistant_content_to_hub(content, at)?;
+                let (text, refusal) = assistant_content_to_hub(&mut content, at)?;
                 let turn = self.turn();
                 if !text.is_empty() {
                     turn.text.push(text);
@@ -248,39 +252,45 @@ impl Conversation {
     }
 }
 
-/// A `function_call`, `custom_tool_call` or `local_shell_call` item -> a hub tool call.
-fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
+fn call_name<'v>(item: &'v Value, kind: &str, at: &str) -> Result<&'v str, TranslateError> {
+    item.get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::invalid(format!("{at}: a {kind} needs a `name`")))
+}
+
+/// A `function_call` item -> a hub tool call, a namespaced name flattened.
+fn call_to_hub(item: &mut Value, at: &str) -> Result<ToolCall, TranslateError> {
     let call_id = call_id(item, at)?;
-    let name = || {
-        item.get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| TranslateError::invalid(format!("{at}: a {kind} needs a `name`")))
+    let name = match item.get("namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => flat_name(ns, call_name(item, "function_call", at)?),
+        _ => call_name(item, "function_call", at)?.to_owned(),
     };
-    Ok(match kind {
-        "function_call" => {
-            let name = match item.get("namespace").and_then(Value::as_str) {
-                Some(ns) if !ns.is_empty() => flat_name(ns, name()?),
-                _ => name()?.to_owned(),
-            };
-            let arguments = match item.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => "{}".to_owned(),
-                Some(other) => other.to_string(),
-            };
-            tool_call(call_id, name, arguments)
-        }
-        "custom_tool_call" => {
-            let input = item
-                .get("input")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            tool_call(call_id, name()?.to_owned(), custom_args(input))
-        }
-        _ => {
-            let action = item.get("action").cloned().unwrap_or_else(|| json!({}));
-            tool_call(call_id, "local_shell".to_owned(), action.to_string())
-        }
-    })
+    let arguments = match item.get_mut("arguments") {
+        Some(Value::String(s)) => std::mem::take(s),
+        None | Some(Value::Null) => "{}".to_owned(),
+        Some(other) => other.to_string(),
+    };
+    Ok(tool_call(call_id, name, arguments))
+}
+
+/// A `custom_tool_call` item -> a hub tool call whose arguments wrap the raw input.
+fn custom_call_to_hub(item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
+    let call_id = call_id(item, at)?;
+    let input = item
+        .get("input")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = call_name(item, "custom_tool_call", at)?.to_owned();
+    Ok(tool_call(call_id, name, custom_args(input)))
+}
+
+/// A `local_shell_call` item -> a call of the hub function `local_shell` with its action.
+fn shell_call_to_hub(item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
+    let call_id = call_id(item, at)?;
+    let action = item
+        .get("action")
+        .map_or_else(|| "{}".to_owned(), Value::to_string);
+    Ok(tool_call(call_id, "local_shell".to_owned(), action))
 }
 
 pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> {

@@ -12,24 +12,24 @@ pub(in crate::translators::responses) fn responses_into_hub(
     body: Value,
     ctx: &mut TranslateCtx,
 ) -> Result<ChatRequest, TranslateError> {
-    let Value::Object(req) = body else {
+    let Value::Object(mut req) = body else {
         return Err(TranslateError::invalid(
             "the request body must be a JSON object",
         ));
     };
     refuse_stored_state(&req)?;
     let mut tools = Tools::default();
-    if let Some(list) = req.get("tools").filter(|t| !t.is_null()) {
+    if let Some(list) = req.get_mut("tools").filter(|t| !t.is_null()) {
         let list = list
-            .as_array()
+            .as_array_mut()
             .ok_or_else(|| TranslateError::invalid("`tools` must be an array"))?;
         tools.add_all(list, "tools", ctx)?;
     }
     let mut out = ChatRequest {
-        model: req.get("model").and_then(Value::as_str).map(str::to_owned),
+        model: req.get_mut("model").and_then(take_string),
         // Items may add tools (`additional_tools`) and start a compaction, so the
         // conversation comes before the tools are settled.
-        messages: messages_to_hub(&req, &mut tools, ctx)?,
+        messages: messages_to_hub(&mut req, &mut tools, ctx)?,
         ..ChatRequest::default()
     };
     tools_to_hub(&mut out, tools, &req, ctx)?;
@@ -80,24 +80,24 @@ fn tools_to_hub(
 /// `instructions` (a string, or input items) and `input` -> the hub messages, which must not
 /// be empty.
 fn messages_to_hub(
-    req: &Map<String, Value>,
+    req: &mut Map<String, Value>,
     tools: &mut Tools,
     ctx: &mut TranslateCtx,
 ) -> Result<Vec<crate::chat::Message>, TranslateError> {
     let mut conv = Conversation::default();
-    match req.get("instructions") {
+    match req.get_mut("instructions") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
             if !s.is_empty() {
-                conv.push(message("system", Content::Text(s.clone())));
+                conv.push(message("system", Content::Text(std::mem::take(s))));
             }
         }
         Some(Value::Array(items)) => conv.items(items, "instructions", tools, ctx)?,
         Some(_) => return Err(TranslateError::invalid("`instructions` must be a string")),
     }
-    match req.get("input") {
+    match req.get_mut("input") {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) => conv.push(message("user", Content::Text(s.clone()))),
+        Some(Value::String(s)) => conv.push(message("user", Content::Text(std::mem::take(s)))),
         Some(Value::Array(items)) => conv.items(items, "input", tools, ctx)?,
         Some(_) => {
             return Err(TranslateError::invalid(

@@ -19,11 +19,11 @@ pub(super) struct Tools {
 impl Tools {
     pub(super) fn add_all(
         &mut self,
-        list: &[Value],
+        list: &mut [Value],
         at: &str,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
-        for (i, tool) in list.iter().enumerate() {
+        for (i, tool) in list.iter_mut().enumerate() {
             let at = format!("{at}[{i}]");
             let Some(ty) = tool.get("type").and_then(Value::as_str) else {
                 return Err(TranslateError::invalid(format!(
@@ -50,22 +50,22 @@ impl Tools {
     /// A namespace's function and custom tools, the functions named `<ns>__<name>`.
     fn namespace(
         &mut self,
-        tool: &Value,
+        tool: &mut Value,
         at: &str,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
-        let ns = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+        let ns = tool.get_mut("name").and_then(take_string).ok_or_else(|| {
             TranslateError::invalid(format!("{at}: a namespace tool needs a `name`"))
         })?;
         let inner = tool
-            .get("tools")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
+            .get_mut("tools")
+            .and_then(Value::as_array_mut)
+            .map(Vec::as_mut_slice)
             .unwrap_or_default();
-        for (j, t) in inner.iter().enumerate() {
+        for (j, t) in inner.iter_mut().enumerate() {
             let at = format!("{at}.tools[{j}]");
             match t.get("type").and_then(Value::as_str) {
-                Some("function") => self.function(t, Some(ns), &at, ctx)?,
+                Some("function") => self.function(t, Some(&ns), &at, ctx)?,
                 Some("custom") => self.custom(t, &at, ctx)?,
                 _ => {}
             }
@@ -87,16 +87,17 @@ impl Tools {
 
     fn function(
         &mut self,
-        tool: &Value,
+        tool: &mut Value,
         ns: Option<&str>,
         at: &str,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
         // Chat-style `{"type":"function","function":{...}}` is accepted too.
-        let def = tool
-            .get("function")
-            .filter(|f| f.is_object())
-            .unwrap_or(tool);
+        let def = if tool.get("function").is_some_and(Value::is_object) {
+            &mut tool["function"]
+        } else {
+            tool
+        };
         let name = def
             .get("name")
             .and_then(Value::as_str)
@@ -112,11 +113,10 @@ impl Tools {
             }
             None => name.to_owned(),
         };
-        let parameters = def
-            .get("parameters")
-            .filter(|p| p.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
+        let parameters = match def.get_mut("parameters") {
+            Some(p) if p.is_object() => p.take(),
+            _ => json!({ "type": "object", "properties": {} }),
+        };
         self.push(FunctionDef {
             description: description(def),
             name,
@@ -131,7 +131,7 @@ impl Tools {
     /// (if any) in that parameter's description.
     fn custom(
         &mut self,
-        tool: &Value,
+        tool: &mut Value,
         at: &str,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
@@ -142,7 +142,8 @@ impl Tools {
             .ok_or_else(|| {
                 TranslateError::invalid(format!("{at}: a custom tool needs a `name`"))
             })?;
-        mark_custom(&mut ctx.tool_names, name);
+        let name = name.to_owned();
+        mark_custom(&mut ctx.tool_names, &name);
         let parameters = json!({
             "type": "object",
             "properties": {
@@ -153,7 +154,7 @@ impl Tools {
         });
         self.push(FunctionDef {
             description: description(tool),
-            name: name.to_owned(),
+            name,
             parameters: Some(Some(parameters)),
             strict: None,
             extra: Map::new(),
@@ -162,10 +163,8 @@ impl Tools {
     }
 }
 
-fn description(def: &Value) -> Option<String> {
-    def.get("description")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+fn description(def: &mut Value) -> Option<String> {
+    def.get_mut("description").and_then(take_string)
 }
 
 /// What a custom tool's `input` parameter says: free-form text, or text in its grammar.
