@@ -44,7 +44,7 @@ fn str_field<'v>(part: &'v Value, key: &str) -> &'v str {
     part.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(super) fn text_part(text: String) -> Part {
+fn text_part(text: String) -> Part {
     Part {
         text: Some(text),
         kind: "text".to_owned(),

@@ -127,7 +127,7 @@ impl Conversation {
     ) -> Result<(), TranslateError> {
         match item.get("type").and_then(Value::as_str) {
             Some("message") | None => self.message(item, at)?,
-            Some("function_call") => self.call(call_to_hub(item, at)?),
+            Some("function_call") => self.call(function_call_to_hub(item, at)?),
             Some("custom_tool_call") => self.call(custom_call_to_hub(item, at)?),
             Some("local_shell_call") => self.call(shell_call_to_hub(item, at)?),
             Some(
@@ -259,7 +259,7 @@ fn call_name<'v>(item: &'v Value, kind: &str, at: &str) -> Result<&'v str, Trans
 }
 
 /// A `function_call` item -> a hub tool call, a namespaced name flattened.
-fn call_to_hub(item: &mut Value, at: &str) -> Result<ToolCall, TranslateError> {
+fn function_call_to_hub(item: &mut Value, at: &str) -> Result<ToolCall, TranslateError> {
     let call_id = call_id(item, at)?;
     let name = match item.get("namespace").and_then(Value::as_str) {
         Some(ns) if !ns.is_empty() => flat_name(ns, call_name(item, "function_call", at)?),
@@ -306,7 +306,7 @@ pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> 
         .ok_or_else(|| TranslateError::invalid(format!("{at}: a `call_id` is required")))
 }
 
-pub(super) fn tool_call(id: String, name: String, arguments: String) -> ToolCall {
+fn tool_call(id: String, name: String, arguments: String) -> ToolCall {
     ToolCall {
         function: Some(FunctionCall {
             arguments: Some(arguments),
