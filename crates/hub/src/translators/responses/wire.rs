@@ -21,7 +21,7 @@ inventory::submit! {
         format: Format::Responses,
         translators: &[
             Translator::new(Format::Responses, Format::OpenAi)
-                .request(request::responses_to_hub)
+                .request_into_hub(request::responses_into_hub)
                 .response(response::responses_to_hub)
                 .stream(stream::responses_to_hub),
             Translator::new(Format::OpenAi, Format::Responses)

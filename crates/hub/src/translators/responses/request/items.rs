@@ -1,9 +1,10 @@
 //! Responses input items -> hub messages: consecutive assistant items merge into one hub
 //! assistant message; tool outputs, reasoning and compaction items find their hub form.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::*;
+use crate::chat::{Content, FunctionCall, Message, ToolCall};
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
@@ -16,7 +17,7 @@ pub(super) struct AssistantTurn {
     reasoning: Option<String>,
     signature: Option<String>,
     redacted: Option<String>,
-    tool_calls: Vec<Value>,
+    tool_calls: Vec<ToolCall>,
 }
 
 impl AssistantTurn {
@@ -29,37 +30,43 @@ impl AssistantTurn {
             && self.redacted.is_none()
     }
 
-    pub(super) fn into_message(self) -> Value {
-        let mut m = Map::new();
-        m.insert("role".into(), "assistant".into());
-        let content = if self.text.is_empty() {
-            Value::Null
-        } else {
-            Value::String(self.text.join("\n\n"))
-        };
-        m.insert("content".into(), content);
+    /// The hub message: `content` is `null` without text; refusal, signature and redacted
+    /// reasoning are fields the hub does not name.
+    pub(super) fn into_message(self) -> Message {
+        let mut extra = Map::new();
         if !self.refusal.is_empty() {
-            m.insert("refusal".into(), self.refusal.join("\n\n").into());
-        }
-        if let Some(r) = self.reasoning {
-            m.insert("reasoning_content".into(), r.into());
+            extra.insert("refusal".into(), self.refusal.join("\n\n").into());
         }
         if let Some(s) = self.signature {
-            m.insert("reasoning_signature".into(), s.into());
+            extra.insert("reasoning_signature".into(), s.into());
         }
         if let Some(r) = self.redacted {
-            m.insert("redacted_reasoning".into(), r.into());
+            extra.insert("redacted_reasoning".into(), r.into());
         }
-        if !self.tool_calls.is_empty() {
-            m.insert("tool_calls".into(), Value::Array(self.tool_calls));
+        let text = (!self.text.is_empty()).then(|| Content::Text(self.text.join("\n\n")));
+        Message {
+            content: Some(text),
+            reasoning_content: self.reasoning.map(Some),
+            role: "assistant".to_owned(),
+            tool_calls: (!self.tool_calls.is_empty()).then_some(Some(self.tool_calls)),
+            extra,
+            ..Message::default()
         }
-        Value::Object(m)
+    }
+}
+
+/// A hub message of `role` with `content`.
+pub(super) fn message(role: &str, content: Content) -> Message {
+    Message {
+        content: Some(Some(content)),
+        role: role.to_owned(),
+        ..Message::default()
     }
 }
 
 #[derive(Default)]
 pub(super) struct Conversation {
-    messages: Vec<Value>,
+    messages: Vec<Message>,
     turn: Option<AssistantTurn>,
 }
 
@@ -72,7 +79,7 @@ impl Conversation {
         }
     }
 
-    pub(super) fn push(&mut self, message: Value) {
+    pub(super) fn push(&mut self, message: Message) {
         self.flush();
         self.messages.push(message);
     }
@@ -89,19 +96,19 @@ impl Conversation {
         self.turn()
     }
 
-    pub(super) fn finish(mut self) -> Vec<Value> {
+    pub(super) fn finish(mut self) -> Vec<Message> {
         self.flush();
         self.messages
     }
 
     pub(super) fn items(
         &mut self,
-        items: &[Value],
+        items: &mut [Value],
         field: &str,
         tools: &mut Tools,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter_mut().enumerate() {
             let at = format!("{field}[{i}]");
             if !item.is_object() {
                 return Err(TranslateError::invalid(format!("{at} must be an object")));
@@ -113,37 +120,37 @@ impl Conversation {
 
     fn item(
         &mut self,
-        item: &Value,
+        item: &mut Value,
         at: &str,
         tools: &mut Tools,
         ctx: &mut TranslateCtx,
     ) -> Result<(), TranslateError> {
         match item.get("type").and_then(Value::as_str) {
             Some("message") | None => self.message(item, at)?,
-            Some(kind @ ("function_call" | "custom_tool_call" | "local_shell_call")) => {
-                let call = call_to_hub(kind, item, at)?;
-                self.turn().tool_calls.push(call);
-            }
+            Some("function_call") => self.call(function_call_to_hub(item, at)?),
+            Some("custom_tool_call") => self.call(custom_call_to_hub(item, at)?),
+            Some("local_shell_call") => self.call(shell_call_to_hub(item, at)?),
             Some(
                 "function_call_output" | "custom_tool_call_output" | "local_shell_call_output",
             ) => {
-                let call_id = call_id(item, at)?;
-                let content = tool_output_to_hub(item.get("output"), at)?;
-                self.push(json!({
-                    "role": "tool",
-                    "tool_call_id": call_id,
-                    "content": content,
-                }));
+                let id = call_id(item, at)?;
+                let mut tool = message("tool", tool_output_to_hub(item.get_mut("output"), at)?);
+                tool.tool_call_id = Some(id);
+                self.push(tool);
             }
             Some("reasoning") => self.reasoning(item, ctx.provider),
             Some("additional_tools") => {
-                if let Some(list) = item.get("tools").and_then(Value::as_array) {
+                if let Some(list) = item.get_mut("tools").and_then(Value::as_array_mut) {
                     tools.add_all(list, &format!("{at}.tools"), ctx)?;
                 }
             }
             Some(kind) => self.other_item(kind, item, at, ctx)?,
         }
         Ok(())
+    }
+
+    fn call(&mut self, call: ToolCall) {
+        self.turn().tool_calls.push(call);
     }
 
     /// Compaction items, items that cannot be replayed, and hosted tools' history.
@@ -158,14 +165,17 @@ impl Conversation {
         match kind {
             "compaction_trigger" => {
                 ctx.compaction = true;
-                self.push(json!({"role": "user", "content": compaction::PROMPT}));
+                self.push(message(
+                    "user",
+                    Content::Text(compaction::PROMPT.to_owned()),
+                ));
             }
             // A summary the proxy wrote is a system turn; OpenAI's own is encrypted and
             // no other provider can read it.
             t if compaction::ITEMS.contains(&t) => {
                 if let Some(summary) = compaction::summary(item) {
-                    self.push(json!({"role": "system",
-                        "content": compaction::system_text(&summary)}));
+                    let text = compaction::system_text(&summary);
+                    self.push(message("system", Content::Text(text)));
                 }
             }
             "item_reference" => {
@@ -184,23 +194,19 @@ impl Conversation {
         Ok(())
     }
 
-    pub(super) fn message(&mut self, item: &Value, at: &str) -> Result<(), TranslateError> {
+    pub(super) fn message(&mut self, item: &mut Value, at: &str) -> Result<(), TranslateError> {
+        let mut content = item.get_mut("content").map(Value::take).unwrap_or_default();
         let role = item
             .get("role")
             .and_then(Value::as_str)
             .ok_or_else(|| TranslateError::invalid(format!("{at}: a message needs a `role`")))?;
-        let content = item.get("content").unwrap_or(&Value::Null);
         match role {
-            "user" => {
-                let content = user_content_to_hub(content, at)?;
-                self.push(json!({ "role": "user", "content": content }));
-            }
+            "user" => self.push(message("user", user_content_to_hub(&mut content, at)?)),
             "system" | "developer" => {
-                let content = user_content_to_hub(content, at)?;
-                self.push(json!({ "role": "system", "content": content }));
+                self.push(message("system", user_content_to_hub(&mut content, at)?));
             }
             "assistant" => {
-                let (text, refusal) = assistant_content_to_hub(content, at)?;
+                let (text, refusal) = assistant_content_to_hub(&mut content, at)?;
                 let turn = self.turn();
                 if !text.is_empty() {
                     turn.text.push(text);
@@ -246,39 +252,45 @@ impl Conversation {
     }
 }
 
-/// A `function_call`, `custom_tool_call` or `local_shell_call` item -> a hub tool call.
-fn call_to_hub(kind: &str, item: &Value, at: &str) -> Result<Value, TranslateError> {
+fn call_name<'v>(item: &'v Value, kind: &str, at: &str) -> Result<&'v str, TranslateError> {
+    item.get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::invalid(format!("{at}: a {kind} needs a `name`")))
+}
+
+/// A `function_call` item -> a hub tool call, a namespaced name flattened.
+fn function_call_to_hub(item: &mut Value, at: &str) -> Result<ToolCall, TranslateError> {
     let call_id = call_id(item, at)?;
-    let name = || {
-        item.get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| TranslateError::invalid(format!("{at}: a {kind} needs a `name`")))
+    let name = match item.get("namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => flat_name(ns, call_name(item, "function_call", at)?),
+        _ => call_name(item, "function_call", at)?.to_owned(),
     };
-    Ok(match kind {
-        "function_call" => {
-            let name = match item.get("namespace").and_then(Value::as_str) {
-                Some(ns) if !ns.is_empty() => flat_name(ns, name()?),
-                _ => name()?.to_owned(),
-            };
-            let arguments = match item.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => "{}".to_owned(),
-                Some(other) => other.to_string(),
-            };
-            tool_call(call_id, &name, arguments)
-        }
-        "custom_tool_call" => {
-            let input = item
-                .get("input")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            tool_call(call_id, name()?, custom_args(input))
-        }
-        _ => {
-            let action = item.get("action").cloned().unwrap_or_else(|| json!({}));
-            tool_call(call_id, "local_shell", action.to_string())
-        }
-    })
+    let arguments = match item.get_mut("arguments") {
+        Some(Value::String(s)) => std::mem::take(s),
+        None | Some(Value::Null) => "{}".to_owned(),
+        Some(other) => other.to_string(),
+    };
+    Ok(tool_call(call_id, name, arguments))
+}
+
+/// A `custom_tool_call` item -> a hub tool call whose arguments wrap the raw input.
+fn custom_call_to_hub(item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
+    let call_id = call_id(item, at)?;
+    let input = item
+        .get("input")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = call_name(item, "custom_tool_call", at)?.to_owned();
+    Ok(tool_call(call_id, name, custom_args(input)))
+}
+
+/// A `local_shell_call` item -> a call of the hub function `local_shell` with its action.
+fn shell_call_to_hub(item: &Value, at: &str) -> Result<ToolCall, TranslateError> {
+    let call_id = call_id(item, at)?;
+    let action = item
+        .get("action")
+        .map_or_else(|| "{}".to_owned(), Value::to_string);
+    Ok(tool_call(call_id, "local_shell".to_owned(), action))
 }
 
 pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> {
@@ -294,10 +306,16 @@ pub(super) fn call_id(item: &Value, at: &str) -> Result<String, TranslateError> 
         .ok_or_else(|| TranslateError::invalid(format!("{at}: a `call_id` is required")))
 }
 
-pub(super) fn tool_call(id: String, name: &str, arguments: String) -> Value {
-    json!({
-        "id": id,
-        "type": "function",
-        "function": { "name": name, "arguments": arguments },
-    })
+fn tool_call(id: String, name: String, arguments: String) -> ToolCall {
+    ToolCall {
+        function: Some(FunctionCall {
+            arguments: Some(arguments),
+            name: Some(name),
+            extra: Map::new(),
+        }),
+        id: Some(id),
+        index: None,
+        kind: Some("function".to_owned()),
+        extra: Map::new(),
+    }
 }

@@ -1,21 +1,44 @@
-//! Responses request -> hub: the request's own fields, tools and tool choice, text format.
+//! Responses request -> the typed hub request: the request's own fields, the conversation,
+//! and the options the hub keeps (tools in `tools.rs`, items in `items.rs`).
 
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::chat::{ChatRequest, Content};
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
-use crate::format::Format;
 
-pub(in crate::translators::responses) fn responses_to_hub(
+pub(in crate::translators::responses) fn responses_into_hub(
     body: Value,
     ctx: &mut TranslateCtx,
-) -> Result<Value, TranslateError> {
-    let Value::Object(req) = body else {
+) -> Result<ChatRequest, TranslateError> {
+    let Value::Object(mut req) = body else {
         return Err(TranslateError::invalid(
             "the request body must be a JSON object",
         ));
     };
+    refuse_stored_state(&req)?;
+    let mut tools = Tools::default();
+    if let Some(list) = req.get_mut("tools").filter(|t| !t.is_null()) {
+        let list = list
+            .as_array_mut()
+            .ok_or_else(|| TranslateError::invalid("`tools` must be an array"))?;
+        tools.add_all(list, "tools", ctx)?;
+    }
+    let mut out = ChatRequest {
+        model: req.get_mut("model").and_then(take_string),
+        // Items may add tools (`additional_tools`) and start a compaction, so the
+        // conversation comes before the tools are settled.
+        messages: messages_to_hub(&mut req, &mut tools, ctx)?,
+        ..ChatRequest::default()
+    };
+    tools_to_hub(&mut out, tools, &req, ctx)?;
+    options_to_hub(&mut out, &req, ctx)?;
+    Ok(out)
+}
+
+/// Fields that need responses the proxy does not keep.
+fn refuse_stored_state(req: &Map<String, Value>) -> Result<(), TranslateError> {
     for key in ["previous_response_id", "conversation"] {
         if req.get(key).is_some_and(|v| !v.is_null()) {
             return Err(TranslateError::invalid(format!(
@@ -29,65 +52,52 @@ pub(in crate::translators::responses) fn responses_to_hub(
             "`background` responses are not supported by this proxy",
         ));
     }
+    Ok(())
+}
 
-    let mut out = Map::new();
-    if let Some(model) = req.get("model").filter(|m| m.is_string()) {
-        out.insert("model".into(), model.clone());
+/// The tools, with their choice and parallel switch; without tools neither is sent.
+fn tools_to_hub(
+    out: &mut ChatRequest,
+    tools: Tools,
+    req: &Map<String, Value>,
+    ctx: &TranslateCtx,
+) -> Result<(), TranslateError> {
+    if tools.list.is_empty() {
+        return Ok(());
     }
-
-    let mut tools = Tools::default();
-    if let Some(list) = req.get("tools").filter(|t| !t.is_null()) {
-        let list = list
-            .as_array()
-            .ok_or_else(|| TranslateError::invalid("`tools` must be an array"))?;
-        tools.add_all(list, "tools", ctx)?;
+    out.tools = Some(tools.list);
+    if ctx.compaction {
+        // The summary is the answer: the tools stay (the prompt keeps its cache) but
+        // none is called.
+        out.tool_choice = Some(crate::chat::ToolChoice::Mode("none".to_owned()));
+    } else if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
+        out.tool_choice = Some(tool_choice_to_hub(choice)?);
     }
-
-    let messages = messages_to_hub(&req, &mut tools, ctx)?;
-    out.insert("messages".into(), Value::Array(messages));
-
-    let has_tools = !tools.list.is_empty();
-    if has_tools {
-        out.insert("tools".into(), Value::Array(tools.list));
-        if ctx.compaction {
-            // The summary is the answer: the tools stay (the prompt keeps its cache) but
-            // none is called.
-            out.insert("tool_choice".into(), "none".into());
-        } else if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null())
-            && let Some(choice) = tool_choice_to_hub(choice)?
-        {
-            out.insert("tool_choice".into(), choice);
-        }
-        if let Some(p) = req.get("parallel_tool_calls").filter(|p| p.is_boolean()) {
-            out.insert("parallel_tool_calls".into(), p.clone());
-        }
-    }
-
-    insert_options_to_hub(&mut out, &req, ctx)?;
-    Ok(Value::Object(out))
+    out.parallel_tool_calls = req.get("parallel_tool_calls").and_then(Value::as_bool);
+    Ok(())
 }
 
 /// `instructions` (a string, or input items) and `input` -> the hub messages, which must not
 /// be empty.
-pub(super) fn messages_to_hub(
-    req: &Map<String, Value>,
+fn messages_to_hub(
+    req: &mut Map<String, Value>,
     tools: &mut Tools,
     ctx: &mut TranslateCtx,
-) -> Result<Vec<Value>, TranslateError> {
+) -> Result<Vec<crate::chat::Message>, TranslateError> {
     let mut conv = Conversation::default();
-    match req.get("instructions") {
+    match req.get_mut("instructions") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
             if !s.is_empty() {
-                conv.push(json!({ "role": "system", "content": s }));
+                conv.push(message("system", Content::Text(std::mem::take(s))));
             }
         }
         Some(Value::Array(items)) => conv.items(items, "instructions", tools, ctx)?,
         Some(_) => return Err(TranslateError::invalid("`instructions` must be a string")),
     }
-    match req.get("input") {
+    match req.get_mut("input") {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) => conv.push(json!({ "role": "user", "content": s })),
+        Some(Value::String(s)) => conv.push(message("user", Content::Text(std::mem::take(s)))),
         Some(Value::Array(items)) => conv.items(items, "input", tools, ctx)?,
         Some(_) => {
             return Err(TranslateError::invalid(
@@ -104,41 +114,42 @@ pub(super) fn messages_to_hub(
     Ok(messages)
 }
 
-/// Reasoning effort, token limit, sampling, text format, cache key and streaming (a stream
-/// always asks for usage: a Responses client gets it in `response.completed`).
-pub(super) fn insert_options_to_hub(
-    out: &mut Map<String, Value>,
+/// Reasoning effort, token limit, sampling, text format, cache key, service tier and
+/// streaming.
+fn options_to_hub(
+    out: &mut ChatRequest,
     req: &Map<String, Value>,
     ctx: &mut TranslateCtx,
 ) -> Result<(), TranslateError> {
-    if let Some(effort) = req
+    out.reasoning_effort = req
         .get("reasoning")
         .and_then(|r| r.get("effort"))
         .and_then(Value::as_str)
-    {
-        out.insert("reasoning_effort".into(), effort.into());
+        .map(str::to_owned);
+    out.max_tokens = req.get("max_output_tokens").and_then(Value::as_u64);
+    let number = |key: &str| match req.get(key) {
+        Some(Value::Number(n)) => Some(n.clone()),
+        _ => None,
+    };
+    out.temperature = number("temperature");
+    out.top_p = number("top_p");
+    if let Some(format) = req.get("text").and_then(|t| t.get("format")) {
+        out.response_format = text_format_to_hub(format)?;
     }
-    if let Some(max) = req.get("max_output_tokens").and_then(Value::as_u64) {
-        out.insert("max_tokens".into(), max.into());
-    }
-    for key in ["temperature", "top_p"] {
-        if let Some(v) = req.get(key).filter(|v| v.is_number()) {
-            out.insert(key.into(), v.clone());
+    // The hub names neither; they travel as the client sent them. Chat completions and the
+    // Responses API take the same tiers (`auto`, `default`, `flex`, `priority`); executors
+    // whose backend refuses the field remove it.
+    for key in ["prompt_cache_key", "service_tier"] {
+        if let Some(v) = req.get(key).filter(|v| v.is_string()) {
+            out.extra.insert(key.into(), v.clone());
         }
     }
-    if let Some(format) = req.get("text").and_then(|t| t.get("format"))
-        && let Some(rf) = text_format_to_hub(format)?
-    {
-        out.insert("response_format".into(), rf);
-    }
-    if let Some(key) = req.get("prompt_cache_key").filter(|k| k.is_string()) {
-        out.insert("prompt_cache_key".into(), key.clone());
-    }
-    // Chat completions and the Responses API take the same tiers (`auto`, `default`,
-    // `flex`, `priority`); executors whose backend refuses the field remove it.
-    if let Some(tier) = req.get("service_tier").filter(|t| t.is_string()) {
-        out.insert("service_tier".into(), tier.clone());
-    }
+    stream_to_hub(out, req, ctx);
+    Ok(())
+}
+
+/// `stream` (always sent), and the reasoning and usage the client will want back.
+fn stream_to_hub(out: &mut ChatRequest, req: &Map<String, Value>, ctx: &mut TranslateCtx) {
     // The proxy stores nothing, so `store` does not matter: asking for encrypted reasoning
     // is what a client that replays its own history does.
     ctx.carry_reasoning = req
@@ -146,216 +157,15 @@ pub(super) fn insert_options_to_hub(
         .and_then(Value::as_array)
         .is_some_and(|inc| inc.iter().any(|i| i == "reasoning.encrypted_content"));
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    out.insert("stream".into(), stream.into());
+    out.stream = Some(stream);
     if stream {
         // A Responses client always gets usage in `response.completed`.
-        out.insert("stream_options".into(), json!({ "include_usage": true }));
+        out.stream_options = Some(json!({ "include_usage": true }));
         ctx.client_wants_usage = true;
     }
-    Ok(())
 }
 
-/// Function tools for the hub, from Responses `tools` (and `additional_tools` items).
-#[derive(Default)]
-pub(super) struct Tools {
-    list: Vec<Value>,
-    seen: Vec<String>,
-}
-
-impl Tools {
-    pub(super) fn add_all(
-        &mut self,
-        list: &[Value],
-        at: &str,
-        ctx: &mut TranslateCtx,
-    ) -> Result<(), TranslateError> {
-        for (i, tool) in list.iter().enumerate() {
-            let at = format!("{at}[{i}]");
-            let Some(ty) = tool.get("type").and_then(Value::as_str) else {
-                return Err(TranslateError::invalid(format!(
-                    "{at}: a tool needs a `type`"
-                )));
-            };
-            match ty {
-                "function" => self.function(tool, None, &at, ctx)?,
-                "custom" => self.custom(tool, &at, ctx)?,
-                "namespace" => {
-                    let ns = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
-                        TranslateError::invalid(format!("{at}: a namespace tool needs a `name`"))
-                    })?;
-                    let inner = tool
-                        .get("tools")
-                        .and_then(Value::as_array)
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    for (j, t) in inner.iter().enumerate() {
-                        let at = format!("{at}.tools[{j}]");
-                        match t.get("type").and_then(Value::as_str) {
-                            Some("function") => self.function(t, Some(ns), &at, ctx)?,
-                            Some("custom") => self.custom(t, &at, ctx)?,
-                            _ => {}
-                        }
-                    }
-                }
-                // Hosted tools the proxy can route (web search, file search, code
-                // interpreter, image generation) travel as hub `hosted` tools; the rest
-                // (tool_search, mcp, ...) have no hub form.
-                _ => {
-                    if let Some(hosted) = crate::hosted::to_hub(Format::Responses, tool) {
-                        self.list.push(hosted);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn push(&mut self, name: String, tool: Value) {
-        if !self.seen.contains(&name) {
-            self.seen.push(name);
-            self.list.push(tool);
-        }
-    }
-
-    pub(super) fn function(
-        &mut self,
-        tool: &Value,
-        ns: Option<&str>,
-        at: &str,
-        ctx: &mut TranslateCtx,
-    ) -> Result<(), TranslateError> {
-        // Chat-style `{"type":"function","function":{...}}` is accepted too.
-        let def = tool
-            .get("function")
-            .filter(|f| f.is_object())
-            .unwrap_or(tool);
-        let name = def
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                TranslateError::invalid(format!("{at}: a function tool needs a `name`"))
-            })?;
-        let name = match ns {
-            Some(ns) => {
-                let flat = flat_name(ns, name);
-                mark_namespace(&mut ctx.tool_names, &flat, ns, name);
-                flat
-            }
-            None => name.to_owned(),
-        };
-        let mut f = Map::new();
-        f.insert("name".into(), name.clone().into());
-        if let Some(d) = def.get("description").filter(|d| d.is_string()) {
-            f.insert("description".into(), d.clone());
-        }
-        let params = def
-            .get("parameters")
-            .filter(|p| p.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
-        f.insert("parameters".into(), params);
-        if let Some(s) = def.get("strict").filter(|s| s.is_boolean()) {
-            f.insert("strict".into(), s.clone());
-        }
-        self.push(name, json!({ "type": "function", "function": f }));
-        Ok(())
-    }
-
-    pub(super) fn custom(
-        &mut self,
-        tool: &Value,
-        at: &str,
-        ctx: &mut TranslateCtx,
-    ) -> Result<(), TranslateError> {
-        let name = tool
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                TranslateError::invalid(format!("{at}: a custom tool needs a `name`"))
-            })?;
-        mark_custom(&mut ctx.tool_names, name);
-        let format = tool.get("format");
-        let input_description = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-            Some("grammar") => {
-                let syntax = format
-                    .and_then(|f| f.get("syntax"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("lark");
-                let definition = format
-                    .and_then(|f| f.get("definition"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                format!(
-                    "The raw input of the tool, passed on verbatim. It must follow this \
-                     {syntax} grammar:\n{definition}"
-                )
-            }
-            _ => "The raw input of the tool, passed on verbatim as free-form text.".to_owned(),
-        };
-        let mut f = Map::new();
-        f.insert("name".into(), name.into());
-        if let Some(d) = tool.get("description").filter(|d| d.is_string()) {
-            f.insert("description".into(), d.clone());
-        }
-        f.insert(
-            "parameters".into(),
-            json!({
-                "type": "object",
-                "properties": {
-                    "input": { "type": "string", "description": input_description },
-                },
-                "required": ["input"],
-                "additionalProperties": false,
-            }),
-        );
-        self.push(
-            name.to_owned(),
-            json!({ "type": "function", "function": f }),
-        );
-        Ok(())
-    }
-}
-
-pub(super) fn tool_choice_to_hub(choice: &Value) -> Result<Option<Value>, TranslateError> {
-    Ok(match choice {
-        Value::String(s) => match s.as_str() {
-            "auto" | "none" | "required" => Some(choice.clone()),
-            other => {
-                return Err(TranslateError::invalid(format!(
-                    "`tool_choice` `{other}` is not one of auto, none, required"
-                )));
-            }
-        },
-        Value::Object(o) => match o.get("type").and_then(Value::as_str) {
-            Some("function") | Some("custom") => {
-                let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    TranslateError::invalid("`tool_choice` of type function needs a `name`")
-                })?;
-                let name = match o.get("namespace").and_then(Value::as_str) {
-                    Some(ns) => flat_name(ns, name),
-                    None => name.to_owned(),
-                };
-                Some(json!({ "type": "function", "function": { "name": name } }))
-            }
-            // The hub has no allowed-tools subset; keep its mode.
-            Some("allowed_tools") => match o.get("mode").and_then(Value::as_str) {
-                Some("required") => Some(json!("required")),
-                _ => Some(json!("auto")),
-            },
-            // A hosted tool that was dropped.
-            _ => Some(json!("auto")),
-        },
-        _ => {
-            return Err(TranslateError::invalid(
-                "`tool_choice` must be a string or an object",
-            ));
-        }
-    })
-}
-
-pub(super) fn text_format_to_hub(format: &Value) -> Result<Option<Value>, TranslateError> {
+fn text_format_to_hub(format: &Value) -> Result<Option<Value>, TranslateError> {
     Ok(match format.get("type").and_then(Value::as_str) {
         Some("json_schema") => {
             let schema = format
