@@ -13,6 +13,7 @@
 //! explicit `null` comes back as `null` rather than disappearing.
 
 mod chunk;
+mod de;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -23,7 +24,6 @@ pub use request::{
     ResponseChoice, Stop, Tool, ToolCall, ToolChoice,
 };
 
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 /// Unknown fields, kept as they came.
@@ -31,16 +31,6 @@ pub type Extra = Map<String, Value>;
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or set.
 pub type Nullable<T> = Option<Option<T>>;
-
-/// Reads a present field into `Some(..)`, `null` included, so absent and `null` stay apart
-/// (with `#[serde(default)]` an absent field stays `None`).
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Nullable<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
 
 /// The set value of a [`Nullable`] field.
 pub(crate) fn set<T>(field: &Nullable<T>) -> Option<&T> {

@@ -6,7 +6,7 @@
 //! client half produced, turned into the other only when the provider half needs it, so a
 //! request is parsed into the typed hub at most once, and never when both halves are typed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, Tool};
@@ -85,16 +85,29 @@ impl HubRequest {
 }
 
 /// Parses a JSON hub request; the error names where it failed (`messages[2].role: ...`).
+///
+/// The body is read through a reference, which copies its strings where reading the owned
+/// `Value` would move them, so that a refused body is still there to read again with
+/// `serde_path_to_error`: tracking the path costs a `String` per key passed, paid only when
+/// the body is refused.
 pub fn parse_chat(v: Value) -> Result<ChatRequest, TranslateError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            TranslateError::invalid(format!("request body: {inner}"))
-        } else {
-            TranslateError::invalid(format!("{path}: {inner}"))
-        }
-    })
+    ChatRequest::deserialize(&v).map_err(|e| refusal(&v, e))
+}
+
+/// Why `v` is not a chat request (`e`), naming the field.
+#[cold]
+fn refusal(v: &Value, e: serde_json::Error) -> TranslateError {
+    let Err(e) = serde_path_to_error::deserialize::<_, ChatRequest>(v) else {
+        // Both reads run the same impls, so this is not reached; `e` is still the answer.
+        return TranslateError::invalid(format!("request body: {e}"));
+    };
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." {
+        TranslateError::invalid(format!("request body: {inner}"))
+    } else {
+        TranslateError::invalid(format!("{path}: {inner}"))
+    }
 }
 
 fn take_hosted(provider: Format, chat: &mut ChatRequest) -> Result<Vec<Value>, TranslateError> {
