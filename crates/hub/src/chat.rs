@@ -16,7 +16,7 @@ mod chunk;
 mod de;
 mod request;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use chunk::{ChatChunk, ChatUsage, ChunkChoice, Delta};
 pub use request::{

@@ -6,10 +6,13 @@
 //! client half produced, turned into the other only when the provider half needs it, so a
 //! request is parsed into the typed hub at most once, and never when both halves are typed.
 
+mod taking;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, Tool};
+use taking::Taking;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
@@ -86,27 +89,27 @@ impl HubRequest {
 
 /// Parses a JSON hub request; the error names where it failed (`messages[2].role: ...`).
 ///
-/// The body is read through a reference, which copies its strings where reading the owned
-/// `Value` would move them, so that a refused body is still there to read again with
-/// `serde_path_to_error`: tracking the path costs a `String` per key passed, paid only when
-/// the body is refused.
-pub fn parse_chat(v: Value) -> Result<ChatRequest, TranslateError> {
-    ChatRequest::deserialize(&v).map_err(|e| refusal(&v, e))
+/// The body's strings move into the request ([`Taking`]) and its skeleton stays, so a
+/// refused body can be read again with `serde_path_to_error` for the path: tracking it costs
+/// a `String` per key passed (most of a parse, measured), paid only when the body is refused.
+pub fn parse_chat(mut v: Value) -> Result<ChatRequest, TranslateError> {
+    ChatRequest::deserialize(Taking(&mut v)).map_err(|e| refusal(&v, e))
 }
 
-/// Why `v` is not a chat request (`e`), naming the field.
+/// Why the body `v` was refused with `e`, naming the field. `v` has lost the strings read
+/// before the failure, so the message is `e`'s (it quotes what was there); only the path
+/// comes from reading `v` again.
 #[cold]
 fn refusal(v: &Value, e: serde_json::Error) -> TranslateError {
-    let Err(e) = serde_path_to_error::deserialize::<_, ChatRequest>(v) else {
-        // Both reads run the same impls, so this is not reached; `e` is still the answer.
-        return TranslateError::invalid(format!("request body: {e}"));
+    let path = match serde_path_to_error::deserialize::<_, ChatRequest>(v) {
+        Err(again) => again.path().to_string(),
+        // Not reached (a failure never depends on a string's text); `e` is still the answer.
+        Ok(_) => ".".to_owned(),
     };
-    let path = e.path().to_string();
-    let inner = e.into_inner();
     if path == "." {
-        TranslateError::invalid(format!("request body: {inner}"))
+        TranslateError::invalid(format!("request body: {e}"))
     } else {
-        TranslateError::invalid(format!("{path}: {inner}"))
+        TranslateError::invalid(format!("{path}: {e}"))
     }
 }
 
@@ -150,6 +153,33 @@ mod tests {
         assert!(err.to_string().contains("messages[1].role"), "{err}");
         let err = parse_chat(json!([1])).unwrap_err();
         assert!(err.to_string().contains("request body"), "{err}");
+    }
+
+    /// The message quotes the value refused, though the body's strings were taken while
+    /// reading it: `model` (read before `n`) and the refused string itself.
+    #[test]
+    fn parse_errors_quote_what_was_refused() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "n": "ten"});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(err.contains("n: invalid type: string \"ten\""), "{err}");
+        let body = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(err.contains("messages[0].content[0].text: invalid type: integer `1`"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// `parse_chat` (strings taken from the body) reads what reading an owned `Value`
+        /// reads, and refuses what it refuses.
+        #[test]
+        fn parse_chat_reads_as_from_value(
+            mut v in crate::chat::tests::request(),
+            e in crate::chat::tests::edits(),
+        ) {
+            crate::chat::tests::mangle(&mut v, &e);
+            let owned = serde_json::from_value::<ChatRequest>(v.clone()).map_err(drop);
+            proptest::prop_assert_eq!(parse_chat(v).map_err(drop), owned);
+        }
     }
 
     /// Hosted tools leave a typed request as they leave a JSON one, with the choice among

@@ -222,7 +222,7 @@ fn flag() -> impl Strategy<Value = Value> {
     any::<bool>().prop_map(Value::from)
 }
 
-fn request() -> impl Strategy<Value = Value> {
+pub(crate) fn request() -> impl Strategy<Value = Value> {
     object(vec![
         opt("max_completion_tokens", count()),
         opt("max_tokens", count()),
@@ -292,7 +292,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<(), TestCase
 /// `v` with some of its nodes (counted depth first, the root being 0) replaced by other
 /// JSON, or taken out of the object holding them (`None`): wrong types, missing required
 /// fields, `null`s where the generators put none.
-fn mangle(v: &mut Value, edits: &[(usize, Option<Value>)]) {
+pub(crate) fn mangle(v: &mut Value, edits: &[(usize, Option<Value>)]) {
     fn walk(v: &mut Value, counter: &mut usize, edits: &[(usize, Option<Value>)]) {
         match v {
             Value::Object(m) => {
@@ -325,7 +325,7 @@ fn mangle(v: &mut Value, edits: &[(usize, Option<Value>)]) {
     walk(v, &mut 0, edits);
 }
 
-fn edits() -> impl Strategy<Value = Vec<(usize, Option<Value>)>> {
+pub(crate) fn edits() -> impl Strategy<Value = Vec<(usize, Option<Value>)>> {
     prop::collection::vec((1usize..40, prop::option::weighted(0.8, any_json())), 0..4)
 }
 
