@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, Tool};
-use taking::Taking;
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
+use taking::Taking;
 
 pub type RequestFn = fn(Value, &mut TranslateCtx) -> Result<Value, TranslateError>;
 /// A client format's request into the typed hub.
@@ -163,9 +163,13 @@ mod tests {
             "n": "ten"});
         let err = parse_chat(body).unwrap_err().to_string();
         assert!(err.contains("n: invalid type: string \"ten\""), "{err}");
-        let body = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]});
+        let body =
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]});
         let err = parse_chat(body).unwrap_err().to_string();
-        assert!(err.contains("messages[0].content[0].text: invalid type: integer `1`"), "{err}");
+        assert!(
+            err.contains("messages[0].content[0].text: invalid type: integer `1`"),
+            "{err}"
+        );
     }
 
     proptest::proptest! {

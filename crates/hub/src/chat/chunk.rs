@@ -25,7 +25,11 @@ pub struct ChatChunk {
 }
 
 deserialize_hub_struct!(ChatChunk {
-    choices: default, created: default, id: default, model: default, object: default,
+    choices: default,
+    created: default,
+    id: default,
+    model: default,
+    object: default,
     usage: nullable,
 });
 
@@ -65,7 +69,9 @@ pub struct ChunkChoice {
 }
 
 deserialize_hub_struct!(ChunkChoice {
-    delta: nullable, finish_reason: nullable, index: default,
+    delta: nullable,
+    finish_reason: nullable,
+    index: default,
 });
 
 impl ChunkChoice {
@@ -101,8 +107,13 @@ pub struct Delta {
 }
 
 deserialize_hub_struct!(Delta {
-    content: nullable, reasoning_content: nullable, reasoning_signature: nullable,
-    redacted_reasoning: nullable, refusal: nullable, role: nullable, tool_calls: nullable,
+    content: nullable,
+    reasoning_content: nullable,
+    reasoning_signature: nullable,
+    redacted_reasoning: nullable,
+    refusal: nullable,
+    role: nullable,
+    tool_calls: nullable,
 });
 
 impl Delta {
@@ -162,8 +173,11 @@ pub struct ChatUsage {
 }
 
 deserialize_hub_struct!(ChatUsage {
-    completion_tokens: default, completion_tokens_details: nullable,
-    prompt_tokens: default, prompt_tokens_details: nullable, total_tokens: default,
+    completion_tokens: default,
+    completion_tokens_details: nullable,
+    prompt_tokens: default,
+    prompt_tokens_details: nullable,
+    total_tokens: default,
 });
 
 impl ChatUsage {

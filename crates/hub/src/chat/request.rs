@@ -48,10 +48,22 @@ pub struct ChatRequest {
 }
 
 deserialize_hub_struct!(ChatRequest {
-    max_completion_tokens: default, max_tokens: default, messages: required, model: default,
-    n: default, parallel_tool_calls: default, reasoning_effort: default,
-    response_format: default, stop: default, stream: default, stream_options: default,
-    temperature: default, tool_choice: default, tools: default, top_p: default, user: default,
+    max_completion_tokens: default,
+    max_tokens: default,
+    messages: required,
+    model: default,
+    n: default,
+    parallel_tool_calls: default,
+    reasoning_effort: default,
+    response_format: default,
+    stop: default,
+    stream: default,
+    stream_options: default,
+    temperature: default,
+    tool_choice: default,
+    tools: default,
+    top_p: default,
+    user: default,
 });
 
 /// `stop`: one sequence or several.
@@ -113,8 +125,12 @@ pub struct Message {
 }
 
 deserialize_hub_struct!(Message {
-    content: nullable, name: default, reasoning_content: nullable, role: required,
-    tool_call_id: default, tool_calls: nullable,
+    content: nullable,
+    name: default,
+    reasoning_content: nullable,
+    role: required,
+    tool_call_id: default,
+    tool_calls: nullable,
 });
 
 impl Message {
@@ -205,7 +221,8 @@ pub struct FunctionCall {
 }
 
 deserialize_hub_struct!(FunctionCall {
-    arguments: default, name: default,
+    arguments: default,
+    name: default,
 });
 
 /// A tool the model may call. Hosted tools (`web_search`...) carry no `function`. A tool
@@ -243,7 +260,10 @@ pub struct FunctionDef {
 }
 
 deserialize_hub_struct!(FunctionDef {
-    description: default, name: required, parameters: nullable, strict: default,
+    description: default,
+    name: required,
+    parameters: nullable,
+    strict: default,
 });
 
 /// A whole (non-streamed) `chat.completion`.
@@ -265,7 +285,11 @@ pub struct ChatResponse {
 }
 
 deserialize_hub_struct!(ChatResponse {
-    choices: default, created: default, id: default, model: default, object: default,
+    choices: default,
+    created: default,
+    id: default,
+    model: default,
+    object: default,
     usage: nullable,
 });
 
@@ -283,5 +307,7 @@ pub struct ResponseChoice {
 }
 
 deserialize_hub_struct!(ResponseChoice {
-    finish_reason: nullable, index: default, message: default,
+    finish_reason: nullable,
+    index: default,
+    message: default,
 });

@@ -429,3 +429,24 @@ fn reasoning_reads_either_name() {
         serde_json::from_value(json!({"reasoning_content": "a", "reasoning": "b"})).unwrap();
     assert_eq!(d.reasoning(), Some("a"));
 }
+
+/// A key given twice in the text: a named field is refused as the derive refused it, an
+/// unknown one keeps its last value as `serde_json`'s map does.
+#[test]
+fn duplicate_keys_read_as_derived() {
+    let named = r#"{"messages": [], "model": "a", "model": "b"}"#;
+    let err = serde_json::from_str::<ChatRequest>(named).unwrap_err();
+    assert!(err.to_string().contains("duplicate field `model`"), "{err}");
+    assert!(serde_json::from_str::<derived::ChatRequest>(named).is_err());
+    let nested = r#"{"messages": [{"role": "user", "role": "tool"}]}"#;
+    assert!(serde_json::from_str::<ChatRequest>(nested).is_err());
+    assert!(serde_json::from_str::<derived::ChatRequest>(nested).is_err());
+    let unknown = r#"{"messages": [], "x_seed": 1, "x_seed": 2}"#;
+    let typed: ChatRequest = serde_json::from_str(unknown).unwrap();
+    let reference: derived::ChatRequest = serde_json::from_str(unknown).unwrap();
+    assert_eq!(typed.extra["x_seed"], json!(2));
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        serde_json::to_value(&reference).unwrap()
+    );
+}
