@@ -5,7 +5,8 @@
 //! per event twice (parse, then the chunk it wrote). These types let a stage read a chunk
 //! and write one without an intermediate tree. Every struct keeps the fields it does not
 //! name in `extra` (`#[serde(flatten)]`), so what a client or provider sent that the hub
-//! does not model (new fields, `logprobs`, vendor extensions) survives a round trip.
+//! does not model (new fields, `logprobs`, vendor extensions) survives a round trip. They
+//! are read in one pass by hand-written impls (`chat/de.rs`), written by serde's derive.
 //!
 //! Field order follows the alphabet on purpose: `serde_json`'s `Map` (no `preserve_order`)
 //! writes keys sorted, so a typed value with no extras serialises to the very bytes the
