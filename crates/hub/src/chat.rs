@@ -25,6 +25,7 @@ pub use request::{
     ResponseChoice, Stop, Tool, ToolCall, ToolChoice,
 };
 
+pub(crate) use de::WHOLE_VALUE;
 use serde_json::{Map, Value};
 
 /// Unknown fields, kept as they came.

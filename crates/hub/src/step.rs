@@ -170,6 +170,11 @@ mod tests {
             err.contains("messages[0].content[0].text: invalid type: integer `1`"),
             "{err}"
         );
+        // `response_format` and the unknown `logprobs` moved out whole before `stop` failed.
+        let body = json!({"messages": [], "logprobs": {"top": [1]},
+            "response_format": {"type": "json_object"}, "stop": 5});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(err.starts_with("stop: invalid type: integer `5`"), "{err}");
     }
 
     proptest::proptest! {

@@ -174,9 +174,9 @@ pub struct ChatUsage {
 
 deserialize_hub_struct!(ChatUsage {
     completion_tokens: default,
-    completion_tokens_details: nullable,
+    completion_tokens_details: nullable_value,
     prompt_tokens: default,
-    prompt_tokens_details: nullable,
+    prompt_tokens_details: nullable_value,
     total_tokens: default,
 });
 

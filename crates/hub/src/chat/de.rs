@@ -17,7 +17,8 @@
 use std::fmt;
 
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use super::{Content, Stop, ToolChoice};
 
@@ -73,6 +74,36 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
+/// The name under which a reader may hand a whole `Value` over at once (the reader of
+/// `parse_chat`, `step/taking.rs`, moves it out of the body); other readers take it for an
+/// ordinary newtype and give the value inside.
+pub(crate) const WHOLE_VALUE: &str = "$switchyard::whole_value";
+
+/// Reads a `Value` kept as it came (an unknown field's, a schema), asking for it whole.
+pub(crate) struct WholeValue;
+
+impl<'de> DeserializeSeed<'de> for WholeValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_newtype_struct(WHOLE_VALUE, WholeValueVisitor)
+    }
+}
+
+struct WholeValueVisitor;
+
+impl<'de> Visitor<'de> for WholeValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+}
+
 /// `Deserialize` for a hub struct from its field list; every field of the struct must be
 /// listed (the struct literal it builds does not compile otherwise), `extra` excepted.
 ///
@@ -81,7 +112,9 @@ impl<'de> Visitor<'de> for KeyVisitor {
 ///   the type reads it (`None` for an `Option`);
 /// - `nullable`: a [`Nullable`](super::Nullable): absent `None`, `null` `Some(None)`;
 /// - `required`: absent is an error (`missing field`);
-/// - `or(f)`: absent is `f()`.
+/// - `or(f)`: absent is `f()`;
+/// - `value` / `nullable_value`: `default` / `nullable` for a `Value` kept as it came, read
+///   through [`WholeValue`] (as unknown fields are).
 macro_rules! deserialize_hub_struct {
     ($ty:ident { $($field:ident $(as $key:literal)?: $mode:ident $(($default:path))?),* $(,)? }) => {
         impl<'de> serde::Deserialize<'de> for $ty {
@@ -110,11 +143,12 @@ macro_rules! deserialize_hub_struct {
                                             deserialize_hub_struct!(@key $field $($key)?),
                                         ));
                                     }
-                                    $field = Some(map.next_value()?);
+                                    $field = Some(deserialize_hub_struct!(@read map, $mode));
                                     continue;
                                 }
                             )*
-                            extra.insert(key.into_string(), map.next_value()?);
+                            let value = map.next_value_seed($crate::chat::de::WholeValue)?;
+                            extra.insert(key.into_string(), value);
                         }
                         Ok($ty {
                             $($field: deserialize_hub_struct!(
@@ -130,9 +164,16 @@ macro_rules! deserialize_hub_struct {
             }
         }
     };
+    // A `Value` field's `null` is `None` (absent for `value`, `Some(None)` for
+    // `nullable_value`), as reading an `Option<Value>` gives.
+    (@read $map:ident, value) => { $crate::chat::de::non_null($map.next_value_seed($crate::chat::de::WholeValue)?) };
+    (@read $map:ident, nullable_value) => { deserialize_hub_struct!(@read $map, value) };
+    (@read $map:ident, $mode:ident) => { $map.next_value()? };
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
     (@finish $v:ident, $key:expr, default) => { $v.unwrap_or_default() };
+    (@finish $v:ident, $key:expr, value) => { $v.unwrap_or_default() };
+    (@finish $v:ident, $key:expr, nullable_value) => { $v };
     // The value read is the `Option` inside: `null` is `Some(None)`.
     (@finish $v:ident, $key:expr, nullable) => { $v };
     (@finish $v:ident, $key:expr, required) => {
@@ -142,6 +183,11 @@ macro_rules! deserialize_hub_struct {
 }
 
 pub(crate) use deserialize_hub_struct;
+
+/// `None` for `null`, as `Option<Value>` reads it.
+pub(crate) fn non_null(v: Value) -> Option<Value> {
+    (!v.is_null()).then_some(v)
+}
 
 /// `Content`: a string is `Text`, an array is `Parts`.
 impl<'de> Deserialize<'de> for Content {

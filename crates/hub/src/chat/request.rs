@@ -55,10 +55,10 @@ deserialize_hub_struct!(ChatRequest {
     n: default,
     parallel_tool_calls: default,
     reasoning_effort: default,
-    response_format: default,
+    response_format: value,
     stop: default,
     stream: default,
-    stream_options: default,
+    stream_options: value,
     temperature: default,
     tool_choice: default,
     tools: default,
@@ -262,7 +262,7 @@ pub struct FunctionDef {
 deserialize_hub_struct!(FunctionDef {
     description: default,
     name: required,
-    parameters: nullable,
+    parameters: nullable_value,
     strict: default,
 });
 

@@ -12,6 +12,8 @@ use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Error, Value};
 
+use crate::chat::WHOLE_VALUE;
+
 /// Reads the value it points at, taking its strings (they are left empty).
 pub(super) struct Taking<'de>(pub(super) &'de mut Value);
 
@@ -48,10 +50,23 @@ impl<'de> Deserializer<'de> for Taking<'de> {
         }
     }
 
+    /// A `Value` asked for whole ([`WHOLE_VALUE`]) moves out, keys and all (`null` is left):
+    /// reading it never fails, so the second read of a refused body needs nothing of it.
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        if name == WHOLE_VALUE {
+            visitor.visit_newtype_struct(std::mem::take(self.0))
+        } else {
+            visitor.visit_newtype_struct(self)
+        }
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
-        ignored_any
+        unit unit_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 
