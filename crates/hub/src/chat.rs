@@ -5,7 +5,8 @@
 //! per event twice (parse, then the chunk it wrote). These types let a stage read a chunk
 //! and write one without an intermediate tree. Every struct keeps the fields it does not
 //! name in `extra` (`#[serde(flatten)]`), so what a client or provider sent that the hub
-//! does not model (new fields, `logprobs`, vendor extensions) survives a round trip.
+//! does not model (new fields, `logprobs`, vendor extensions) survives a round trip. They
+//! are read in one pass by hand-written impls (`chat/de.rs`), written by serde's derive.
 //!
 //! Field order follows the alphabet on purpose: `serde_json`'s `Map` (no `preserve_order`)
 //! writes keys sorted, so a typed value with no extras serialises to the very bytes the
@@ -13,9 +14,10 @@
 //! explicit `null` comes back as `null` rather than disappearing.
 
 mod chunk;
+mod de;
 mod request;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use chunk::{ChatChunk, ChatUsage, ChunkChoice, Delta};
 pub use request::{
@@ -23,7 +25,7 @@ pub use request::{
     ResponseChoice, Stop, Tool, ToolCall, ToolChoice,
 };
 
-use serde::{Deserialize, Deserializer};
+pub(crate) use de::WHOLE_VALUE;
 use serde_json::{Map, Value};
 
 /// Unknown fields, kept as they came.
@@ -31,16 +33,6 @@ pub type Extra = Map<String, Value>;
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or set.
 pub type Nullable<T> = Option<Option<T>>;
-
-/// Reads a present field into `Some(..)`, `null` included, so absent and `null` stay apart
-/// (with `#[serde(default)]` an absent field stays `None`).
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Nullable<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
 
 /// The set value of a [`Nullable`] field.
 pub(crate) fn set<T>(field: &Nullable<T>) -> Option<&T> {

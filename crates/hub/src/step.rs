@@ -6,13 +6,16 @@
 //! client half produced, turned into the other only when the provider half needs it, so a
 //! request is parsed into the typed hub at most once, and never when both halves are typed.
 
-use serde::Serialize;
+mod taking;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, Tool};
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
+use taking::Taking;
 
 pub type RequestFn = fn(Value, &mut TranslateCtx) -> Result<Value, TranslateError>;
 /// A client format's request into the typed hub.
@@ -85,16 +88,29 @@ impl HubRequest {
 }
 
 /// Parses a JSON hub request; the error names where it failed (`messages[2].role: ...`).
-pub fn parse_chat(v: Value) -> Result<ChatRequest, TranslateError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            TranslateError::invalid(format!("request body: {inner}"))
-        } else {
-            TranslateError::invalid(format!("{path}: {inner}"))
-        }
-    })
+///
+/// The body's strings move into the request ([`Taking`]) and its skeleton stays, so a
+/// refused body can be read again with `serde_path_to_error` for the path: tracking it costs
+/// a `String` per key passed (most of a parse, measured), paid only when the body is refused.
+pub fn parse_chat(mut v: Value) -> Result<ChatRequest, TranslateError> {
+    ChatRequest::deserialize(Taking(&mut v)).map_err(|e| refusal(&v, e))
+}
+
+/// Why the body `v` was refused with `e`, naming the field. `v` has lost the strings read
+/// before the failure, so the message is `e`'s (it quotes what was there); only the path
+/// comes from reading `v` again.
+#[cold]
+fn refusal(v: &Value, e: serde_json::Error) -> TranslateError {
+    let path = match serde_path_to_error::deserialize::<_, ChatRequest>(v) {
+        Err(again) => again.path().to_string(),
+        // Not reached (a failure never depends on a string's text); `e` is still the answer.
+        Ok(_) => ".".to_owned(),
+    };
+    if path == "." {
+        TranslateError::invalid(format!("request body: {e}"))
+    } else {
+        TranslateError::invalid(format!("{path}: {e}"))
+    }
 }
 
 fn take_hosted(provider: Format, chat: &mut ChatRequest) -> Result<Vec<Value>, TranslateError> {
@@ -137,6 +153,42 @@ mod tests {
         assert!(err.to_string().contains("messages[1].role"), "{err}");
         let err = parse_chat(json!([1])).unwrap_err();
         assert!(err.to_string().contains("request body"), "{err}");
+    }
+
+    /// The message quotes the value refused, though the body's strings were taken while
+    /// reading it: `model` (read before `n`) and the refused string itself.
+    #[test]
+    fn parse_errors_quote_what_was_refused() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "n": "ten"});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(err.contains("n: invalid type: string \"ten\""), "{err}");
+        let body =
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(
+            err.contains("messages[0].content[0].text: invalid type: integer `1`"),
+            "{err}"
+        );
+        // `response_format` and the unknown `logprobs` moved out whole before `stop` failed.
+        let body = json!({"messages": [], "logprobs": {"top": [1]},
+            "response_format": {"type": "json_object"}, "stop": 5});
+        let err = parse_chat(body).unwrap_err().to_string();
+        assert!(err.starts_with("stop: invalid type: integer `5`"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// `parse_chat` (strings taken from the body) reads what reading an owned `Value`
+        /// reads, and refuses what it refuses.
+        #[test]
+        fn parse_chat_reads_as_from_value(
+            mut v in crate::chat::tests::request(),
+            e in crate::chat::tests::edits(),
+        ) {
+            crate::chat::tests::mangle(&mut v, &e);
+            let owned = serde_json::from_value::<ChatRequest>(v.clone()).map_err(drop);
+            proptest::prop_assert_eq!(parse_chat(v).map_err(drop), owned);
+        }
     }
 
     /// Hosted tools leave a typed request as they leave a JSON one, with the choice among

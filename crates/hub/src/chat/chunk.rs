@@ -1,32 +1,37 @@
 //! The hub stream chunk (`chat.completion.chunk`), its choices, delta and usage.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::{Extra, Nullable, ToolCall, nullable, set};
+use super::de::deserialize_hub_struct;
+use super::{Extra, Nullable, ToolCall, set};
 
 /// One `chat.completion.chunk`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ChatChunk {
-    #[serde(default)]
     pub choices: Vec<ChunkChoice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Nullable<ChatUsage>,
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+deserialize_hub_struct!(ChatChunk {
+    choices: default,
+    created: default,
+    id: default,
+    model: default,
+    object: default,
+    usage: nullable,
+});
 
 impl ChatChunk {
     /// The first choice, which is the only one a single-candidate stream has.
@@ -51,25 +56,23 @@ impl ChatChunk {
 }
 
 /// One choice of a chunk.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ChunkChoice {
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Nullable<Delta>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Nullable<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+deserialize_hub_struct!(ChunkChoice {
+    delta: nullable,
+    finish_reason: nullable,
+    index: default,
+});
 
 impl ChunkChoice {
     pub fn delta(&self) -> Option<&Delta> {
@@ -83,53 +86,35 @@ impl ChunkChoice {
 
 /// What a chunk adds to the message. `reasoning_content`, `reasoning_signature` and
 /// `redacted_reasoning` are the hub's extensions for thinking (see `translators/claude.rs`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Delta {
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_signature: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redacted_reasoning: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Nullable<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Nullable<Vec<ToolCall>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+deserialize_hub_struct!(Delta {
+    content: nullable,
+    reasoning_content: nullable,
+    reasoning_signature: nullable,
+    redacted_reasoning: nullable,
+    refusal: nullable,
+    role: nullable,
+    tool_calls: nullable,
+});
 
 impl Delta {
     pub fn content(&self) -> Option<&str> {
@@ -171,29 +156,29 @@ impl Delta {
 
 /// Token counts in OpenAI's terms; the details objects stay as they came (their keys vary
 /// by provider).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ChatUsage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_tokens: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Nullable<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Nullable<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+deserialize_hub_struct!(ChatUsage {
+    completion_tokens: default,
+    completion_tokens_details: nullable_value,
+    prompt_tokens: default,
+    prompt_tokens_details: nullable_value,
+    total_tokens: default,
+});
 
 impl ChatUsage {
     /// A count inside `prompt_tokens_details`.

@@ -1,9 +1,12 @@
 //! The typed hub round-trips OpenAI chat JSON: `Value -> typed -> Value` gives back what
-//! came in, unknown fields at every level included.
+//! came in, unknown fields at every level included; and it reads any JSON as serde's derive
+//! read it (`derived.rs`), well-formed or not.
+
+mod derived;
 
 use proptest::prelude::*;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 use serde_json::{Map, Value, json};
 
 use super::*;
@@ -25,6 +28,12 @@ fn any_json() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// A JSON object (the kind of value a field kept as `Value` but never `null` holds).
+fn any_object() -> impl Strategy<Value = Value> {
+    prop::collection::btree_map("[a-z_]{1,8}", any_json(), 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
 /// Fields no version of the hub knows (`x_` keeps them clear of the named ones).
@@ -187,18 +196,56 @@ fn tool() -> impl Strategy<Value = Value> {
     ])
 }
 
-fn request() -> impl Strategy<Value = Value> {
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        count(),
+        any::<i64>().prop_map(Value::from),
+        (-2.0f64..2.0).prop_map(Value::from),
+    ]
+}
+
+fn stop() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        text(),
+        prop::collection::vec(text(), 0..3).prop_map(Value::Array),
+    ]
+}
+
+fn tool_choice() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop_oneof![Just(json!("auto")), Just(json!("required")), text()],
+        object(vec![opt("function", function_call()), opt("type", text())]),
+    ]
+}
+
+fn flag() -> impl Strategy<Value = Value> {
+    any::<bool>().prop_map(Value::from)
+}
+
+pub(crate) fn request() -> impl Strategy<Value = Value> {
     object(vec![
+        opt("max_completion_tokens", count()),
+        opt("max_tokens", count()),
         req(
             "messages",
             prop::collection::vec(message(), 0..4).prop_map(Value::Array),
         ),
         opt("model", text()),
-        opt("stream", any::<bool>().prop_map(Value::from)),
+        opt("n", count()),
+        opt("parallel_tool_calls", flag()),
+        opt("reasoning_effort", text()),
+        opt("response_format", any_object()),
+        opt("stop", stop()),
+        opt("stream", flag()),
+        opt("stream_options", any_object()),
+        opt("temperature", number()),
+        opt("tool_choice", tool_choice()),
         opt(
             "tools",
             prop::collection::vec(tool(), 0..3).prop_map(Value::Array),
         ),
+        opt("top_p", number()),
+        opt("user", text()),
     ])
 }
 
@@ -242,6 +289,71 @@ fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<(), TestCase
     Ok(())
 }
 
+/// `v` with some of its nodes (counted depth first, the root being 0) replaced by other
+/// JSON, or taken out of the object holding them (`None`): wrong types, missing required
+/// fields, `null`s where the generators put none.
+pub(crate) fn mangle(v: &mut Value, edits: &[(usize, Option<Value>)]) {
+    fn walk(v: &mut Value, counter: &mut usize, edits: &[(usize, Option<Value>)]) {
+        match v {
+            Value::Object(m) => {
+                let keys: Vec<String> = m.keys().cloned().collect();
+                for k in keys {
+                    *counter += 1;
+                    match edits.iter().find(|(at, _)| *at == *counter) {
+                        Some((_, None)) => {
+                            m.remove(&k);
+                        }
+                        Some((_, Some(other))) => {
+                            m.insert(k, other.clone());
+                        }
+                        None => walk(&mut m[&k], counter, edits),
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for item in a.iter_mut() {
+                    *counter += 1;
+                    match edits.iter().find(|(at, _)| *at == *counter) {
+                        Some((_, Some(other))) => *item = other.clone(),
+                        _ => walk(item, counter, edits),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, &mut 0, edits);
+}
+
+pub(crate) fn edits() -> impl Strategy<Value = Vec<(usize, Option<Value>)>> {
+    prop::collection::vec((1usize..40, prop::option::weighted(0.8, any_json())), 0..4)
+}
+
+/// What reading `v` as `T` gives, as JSON (`Err` when it is refused).
+fn read<'de, T: Deserialize<'de> + Serialize>(
+    from: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<Value, ()> {
+    T::deserialize(from)
+        .map(|t| serde_json::to_value(t).unwrap_or_default())
+        .map_err(drop)
+}
+
+/// `T` (hand-written `Deserialize`) and `D` (derived) accept and refuse the same JSON, and
+/// what they accept writes back the same, read from an owned `Value`, a `&Value` and text.
+fn same_as_derived<T, D>(v: &Value) -> Result<(), TestCaseError>
+where
+    T: DeserializeOwned + Serialize,
+    D: DeserializeOwned + Serialize,
+{
+    prop_assert_eq!(read::<T>(v.clone()), read::<D>(v.clone()), "owned {}", v);
+    prop_assert_eq!(read::<T>(v), read::<D>(v), "borrowed {}", v);
+    let text = v.to_string();
+    let mut a = serde_json::Deserializer::from_str(&text);
+    let mut b = serde_json::Deserializer::from_str(&text);
+    prop_assert_eq!(read::<T>(&mut a), read::<D>(&mut b), "text {}", text);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -258,6 +370,24 @@ proptest! {
     #[test]
     fn responses_round_trip(v in response()) {
         round_trip::<ChatResponse>(&v)?;
+    }
+
+    #[test]
+    fn chunks_read_as_derived(mut v in chunk(), e in edits()) {
+        mangle(&mut v, &e);
+        same_as_derived::<ChatChunk, derived::ChatChunk>(&v)?;
+    }
+
+    #[test]
+    fn requests_read_as_derived(mut v in request(), e in edits()) {
+        mangle(&mut v, &e);
+        same_as_derived::<ChatRequest, derived::ChatRequest>(&v)?;
+    }
+
+    #[test]
+    fn responses_read_as_derived(mut v in response(), e in edits()) {
+        mangle(&mut v, &e);
+        same_as_derived::<ChatResponse, derived::ChatResponse>(&v)?;
     }
 }
 
@@ -298,4 +428,25 @@ fn reasoning_reads_either_name() {
     let d: Delta =
         serde_json::from_value(json!({"reasoning_content": "a", "reasoning": "b"})).unwrap();
     assert_eq!(d.reasoning(), Some("a"));
+}
+
+/// A key given twice in the text: a named field is refused as the derive refused it, an
+/// unknown one keeps its last value as `serde_json`'s map does.
+#[test]
+fn duplicate_keys_read_as_derived() {
+    let named = r#"{"messages": [], "model": "a", "model": "b"}"#;
+    let err = serde_json::from_str::<ChatRequest>(named).unwrap_err();
+    assert!(err.to_string().contains("duplicate field `model`"), "{err}");
+    assert!(serde_json::from_str::<derived::ChatRequest>(named).is_err());
+    let nested = r#"{"messages": [{"role": "user", "role": "tool"}]}"#;
+    assert!(serde_json::from_str::<ChatRequest>(nested).is_err());
+    assert!(serde_json::from_str::<derived::ChatRequest>(nested).is_err());
+    let unknown = r#"{"messages": [], "x_seed": 1, "x_seed": 2}"#;
+    let typed: ChatRequest = serde_json::from_str(unknown).unwrap();
+    let reference: derived::ChatRequest = serde_json::from_str(unknown).unwrap();
+    assert_eq!(typed.extra["x_seed"], json!(2));
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        serde_json::to_value(&reference).unwrap()
+    );
 }
