@@ -95,11 +95,8 @@ impl Payload {
     /// field skip the parse on the events that cannot hold it. `word` must be letters,
     /// digits or `_`. `false` (not known) for a typed chunk or a `Value`.
     pub fn lacks(&self, word: &str) -> bool {
-        self.text().is_some_and(|t| {
-            let t = t.as_bytes();
-            memchr::memmem::find(t, word.as_bytes()).is_none()
-                && memchr::memmem::find(t, b"\\u").is_none()
-        })
+        self.text()
+            .is_some_and(|t| !holds(t.as_bytes(), word.as_bytes()) && !holds(t.as_bytes(), b"\\u"))
     }
 
     /// Whether the `Value` view has been built: tests check a reader did not need one.
@@ -154,6 +151,17 @@ impl Payload {
             None => Value::Null,
         }
     }
+}
+
+/// Whether `text` holds `word`. A stream event is a few hundred bytes: finding the word's
+/// first byte and comparing the rest costs less than building a substring searcher (what
+/// `memmem::find` does on every call).
+fn holds(text: &[u8], word: &[u8]) -> bool {
+    let Some((&first, rest)) = word.split_first() else {
+        return true;
+    };
+    memchr::memchr_iter(first, text)
+        .any(|at| text.get(at + 1..).is_some_and(|t| t.starts_with(rest)))
 }
 
 impl ChatChunk {
