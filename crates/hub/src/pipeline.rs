@@ -199,9 +199,28 @@ struct TagChatSignatures {
 }
 
 impl TagChatSignatures {
+    /// Reads each chunk in its own form: a typed chunk is tagged in place, text without a
+    /// signature is left alone, and only what is left becomes a `Value` to tag.
     fn tag(&self, out: &mut [StreamEvent]) {
         for ev in out {
-            tag_chat_signatures(&mut ev.data, "delta", self.provider);
+            if let Some(chunk) = ev.data.chunk_mut() {
+                tag_chunk_signatures(chunk, self.provider);
+            } else if !ev.data.lacks("reasoning_signature") {
+                tag_chat_signatures(&mut ev.data, "delta", self.provider);
+            }
+        }
+    }
+}
+
+/// [`tag_chat_signatures`] on a typed chunk's deltas.
+fn tag_chunk_signatures(chunk: &mut crate::chat::ChatChunk, provider: Format) {
+    let deltas = chunk
+        .choices
+        .iter_mut()
+        .filter_map(|c| c.delta.as_mut()?.as_mut());
+    for delta in deltas {
+        if let Some(Some(sig)) = &mut delta.reasoning_signature {
+            *sig = crate::provenance::to_client(sig, provider, Format::HUB);
         }
     }
 }
@@ -283,5 +302,58 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             .filter_map(|e| e.data["choices"][0]["delta"]["reasoning_signature"].as_str())
             .collect();
         assert_eq!(sigs, ["switchyard-sig:anthropic:CSIG"]);
+    }
+
+    /// Chunks are tagged alike in every form; a typed chunk stays typed and text without a
+    /// signature stays text, so neither becomes a `Value` for nothing.
+    #[test]
+    fn chunk_signatures_are_tagged_alike_in_every_form() {
+        use crate::stream::Payload;
+        let tagger = |provider| TagChatSignatures {
+            inner: Box::new(Nothing),
+            provider,
+        };
+        let signed = json!({"choices": [{"index": 0, "delta": {"reasoning_signature": "CSIG"}},
+                                        {"index": 1, "delta": {"content": "reasoning_signature"}}]});
+        let plain = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]});
+        for chunk in [signed, plain] {
+            let typed: crate::chat::ChatChunk = serde_json::from_value(chunk.clone()).unwrap();
+            let mut forms = [
+                StreamEvent::hub(chunk.clone()),
+                StreamEvent::chunk(typed),
+                StreamEvent {
+                    event: None,
+                    data: Payload::from_json_text(chunk.to_string()),
+                },
+            ];
+            tagger(Format::Claude).tag(&mut forms);
+            let [value, typed, text] = &forms;
+            assert_eq!(typed.data, value.data);
+            assert_eq!(text.data, value.data);
+            assert!(typed.data.chunk().is_some());
+            if value.data["choices"][0]["delta"]["reasoning_signature"].is_null() {
+                assert!(text.data.text().is_some());
+            } else {
+                assert_eq!(
+                    value.data["choices"][0]["delta"]["reasoning_signature"],
+                    "switchyard-sig:anthropic:CSIG"
+                );
+            }
+        }
+    }
+
+    /// A stage that sends nothing, to test the tagging around it.
+    struct Nothing;
+
+    impl StreamStage for Nothing {
+        fn push(&mut self, _: StreamEvent, _: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+            Ok(())
+        }
+
+        fn finish(&mut self, _: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
+            Ok(())
+        }
+
+        fn fail(&mut self, _: &ApiError, _: &mut Vec<StreamEvent>) {}
     }
 }

@@ -60,15 +60,30 @@ impl StreamEvent {
     /// The usage a hub chunk reports (`null` and non-objects are none).
     pub fn hub_usage(&self) -> Option<crate::usage::Usage> {
         match self.data.chunk() {
-            Some(c) => {
-                let u = serde_json::to_value(c.usage()?).ok()?;
-                crate::usage::Usage::from_openai(&u)
-            }
+            Some(c) => c.usage().map(crate::usage::Usage::from_chat),
             None => self
                 .data
                 .get("usage")
                 .and_then(crate::usage::Usage::from_openai),
         }
+    }
+
+    /// Whether a hub chunk gives a finish reason (a string, not `null`) in any choice: how
+    /// a chat-completions stream says its answer is whole.
+    pub fn has_hub_finish_reason(&self) -> bool {
+        if let Some(c) = self.data.chunk() {
+            return c.choices.iter().any(|c| c.finish_reason().is_some());
+        }
+        if self.data.lacks("finish_reason") {
+            return false;
+        }
+        self.data
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.get("finish_reason").is_some_and(Value::is_string))
+            })
     }
 
     /// A hub chunk with no choices and a usage object: the one a client that did not ask
@@ -312,6 +327,62 @@ mod tests {
         let typed: crate::chat::ChatChunk = serde_json::from_value(usage_only).unwrap();
         assert!(StreamEvent::chunk(typed).is_hub_usage_only());
         assert_eq!(StreamEvent::hub(json!({"choices": []})).hub_text_bytes(), 0);
+        // Usage read from the typed chunk gives what the `Value` reading gives.
+        let usage = json!({"prompt_tokens": 10, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 4, "cache_creation_tokens": 3},
+            "completion_tokens_details": {"reasoning_tokens": 2}, "estimated": true});
+        let chunk = json!({"choices": [], "usage": usage});
+        let typed: crate::chat::ChatChunk = serde_json::from_value(chunk.clone()).unwrap();
+        let from_value = StreamEvent::hub(chunk).hub_usage();
+        assert_eq!(StreamEvent::chunk(typed).hub_usage(), from_value);
+        assert_eq!(
+            from_value.map(|u| (u.cache_write_tokens, u.estimated)),
+            Some((3, true))
+        );
+    }
+
+    /// A finish reason is found alike in every form of a chunk, and in text without one no
+    /// `Value` is built to look.
+    #[test]
+    fn a_finish_reason_reads_alike_from_every_form() {
+        let chunks = [
+            (
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                true,
+            ),
+            (
+                json!({"choices": [{"delta": {"content": "x"}, "finish_reason": null}]}),
+                false,
+            ),
+            (
+                json!({"choices": [{"delta": {"content": "finish_reason"}}]}),
+                false,
+            ),
+            (
+                json!({"choices": [{"delta": {}}, {"finish_reason": "length"}]}),
+                true,
+            ),
+            (json!({"choices": [], "usage": {"total_tokens": 1}}), false),
+        ];
+        for (chunk, finished) in chunks {
+            let typed: crate::chat::ChatChunk = serde_json::from_value(chunk.clone()).unwrap();
+            let text = StreamEvent {
+                event: None,
+                data: Payload::from_json_text(chunk.to_string()),
+            };
+            let typed = StreamEvent::chunk(typed);
+            for ev in [&StreamEvent::hub(chunk.clone()), &text, &typed] {
+                assert_eq!(ev.has_hub_finish_reason(), finished, "{chunk}");
+            }
+            assert!(!typed.data.value_built());
+        }
+        let text = Payload::from_json_text(r#"{"choices":[{"delta":{"content":"hi"}}]}"#);
+        let ev = StreamEvent {
+            event: None,
+            data: text,
+        };
+        assert!(!ev.has_hub_finish_reason());
+        assert!(!ev.data.value_built());
         assert_eq!(StreamEvent::hub(json!("not a chunk")).hub_text_bytes(), 0);
     }
 }

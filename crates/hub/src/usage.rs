@@ -39,6 +39,27 @@ impl Usage {
         })
     }
 
+    /// [`Usage::from_openai`] of a typed hub usage, read as it is.
+    pub fn from_chat(usage: &crate::chat::ChatUsage) -> Usage {
+        let completion_detail = |key| {
+            crate::chat::set(&usage.completion_tokens_details)
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_u64)
+        };
+        Usage {
+            prompt_tokens: usage.prompt_tokens.unwrap_or(0),
+            completion_tokens: usage.completion_tokens.unwrap_or(0),
+            cached_tokens: usage.prompt_detail("cached_tokens").unwrap_or(0),
+            cache_write_tokens: usage.prompt_detail("cache_creation_tokens").unwrap_or(0),
+            reasoning_tokens: completion_detail("reasoning_tokens").unwrap_or(0),
+            estimated: usage
+                .extra
+                .get("estimated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }

@@ -27,12 +27,16 @@ use serde_json::{Value, json};
 use super::load::Conn;
 use super::{Proc, Scenario, bench_config, release_build, scenarios, spawn, write_results};
 
-/// The scenarios counted: passthrough, streamed passthrough, and a translated pair each way.
-const CASES: [&str; 4] = [
+/// The scenarios counted: passthrough, streamed passthrough of both stream families, and
+/// translated pairs each way, so both translated/passthrough stream ratios of issue 13
+/// (claude->openai over openai->openai, responses->claude over claude->claude) are counted.
+const CASES: [&str; 6] = [
     "openai->openai",
     "openai->openai stream",
     "claude->openai",
     "claude->openai stream",
+    "claude->claude stream",
+    "responses->claude stream",
 ];
 const WARM_UP: usize = 50;
 /// Functions of each profile printed (all of them are in its file).

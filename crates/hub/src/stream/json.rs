@@ -66,8 +66,9 @@ impl JsonObject {
         self
     }
 
-    /// A value written as given: a constant such as `[]`.
-    pub(crate) fn raw(&mut self, key: &'static str, json: &'static str) -> &mut Self {
+    /// A value written as given: a constant such as `[]`, or compact JSON serialised once
+    /// for several events.
+    pub(crate) fn raw(&mut self, key: &'static str, json: &str) -> &mut Self {
         self.key(key);
         self.buf.extend_from_slice(json.as_bytes());
         self

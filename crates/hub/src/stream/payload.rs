@@ -77,6 +77,34 @@ impl Payload {
         }
     }
 
+    /// The typed hub chunk, to change in place; the `Value` view built before (if any) is
+    /// dropped so it cannot disagree.
+    pub fn chunk_mut(&mut self) -> Option<&mut ChatChunk> {
+        match &mut self.source {
+            Some(Source::Chunk(c)) => {
+                self.cache.take();
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the payload is JSON text in which `word` certainly appears in no key and no
+    /// string: the text holds neither `word` nor a `\u` escape (the only way JSON can spell
+    /// a letter or `_` other than as itself). A byte scan, so readers that want one rare
+    /// field skip the parse on the events that cannot hold it. `word` must be letters,
+    /// digits or `_`. `false` (not known) for a typed chunk or a `Value`.
+    pub fn lacks(&self, word: &str) -> bool {
+        self.text()
+            .is_some_and(|t| !holds(t.as_bytes(), word.as_bytes()) && !holds(t.as_bytes(), b"\\u"))
+    }
+
+    /// Whether the `Value` view has been built: tests check a reader did not need one.
+    #[cfg(test)]
+    pub(crate) fn value_built(&self) -> bool {
+        self.source.is_none() || self.cache.get().is_some()
+    }
+
     /// This payload as a hub chunk, without a `Value` on the way when it is text or a chunk.
     /// `None` when it does not have a chunk's shape (a field of an unexpected type).
     pub fn to_chunk(self) -> Option<ChatChunk> {
@@ -123,6 +151,17 @@ impl Payload {
             None => Value::Null,
         }
     }
+}
+
+/// Whether `text` holds `word`. A stream event is a few hundred bytes: finding the word's
+/// first byte and comparing the rest costs less than building a substring searcher (what
+/// `memmem::find` does on every call).
+fn holds(text: &[u8], word: &[u8]) -> bool {
+    let Some((&first, rest)) = word.split_first() else {
+        return true;
+    };
+    memchr::memchr_iter(first, text)
+        .any(|at| text.get(at + 1..).is_some_and(|t| t.starts_with(rest)))
 }
 
 impl ChatChunk {
@@ -272,6 +311,36 @@ mod tests {
         let mut out = Vec::new();
         p.write(&mut out);
         assert_eq!(out, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn lacks_is_sure_only_of_text_without_the_word_or_an_escape() {
+        let text = |t: &str| Payload::from_json_text(t);
+        assert!(text(r#"{"type":"content_block_delta","delta":{"text":"hi"}}"#).lacks("stop"));
+        assert!(!text(r#"{"delta":{"stop_reason":"end_turn"}}"#).lacks("stop_reason"));
+        assert!(!text(r#"{"type":"message_stop"}"#).lacks("message_stop"));
+        // `\u005f` is `_`: the text names `message_stop` without its bytes.
+        let escaped = text(r#"{"type":"message\u005fstop"}"#);
+        assert_eq!(escaped["type"], "message_stop");
+        assert!(!escaped.lacks("message_stop"));
+        assert!(!Payload::from_json_line(r#"{"a":"stop"}"#.into()).lacks("stop"));
+        // Not text: not known.
+        assert!(!Payload::from_chunk(chunk()).lacks("stop"));
+        assert!(!Payload::from(json!({})).lacks("stop"));
+    }
+
+    #[test]
+    fn a_chunk_changed_in_place_is_what_gets_read_and_written() {
+        let mut p = Payload::from_chunk(chunk());
+        assert_eq!(p["id"], "c");
+        if let Some(c) = p.chunk_mut() {
+            c.id = Some("changed".into());
+        }
+        assert_eq!(p["id"], "changed");
+        let mut out = Vec::new();
+        p.write(&mut out);
+        assert!(String::from_utf8(out).unwrap().contains("changed"));
+        assert!(Payload::from_json_text("{}").chunk_mut().is_none());
     }
 
     #[test]

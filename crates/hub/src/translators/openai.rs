@@ -66,13 +66,7 @@ pub const STREAM_END: StreamEnd = StreamEnd {
 };
 
 fn has_finish_reason(ev: &StreamEvent) -> bool {
-    ev.data
-        .get("choices")
-        .and_then(|c| c.as_array())
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c.get("finish_reason").is_some_and(|f| f.is_string()))
-        })
+    ev.has_hub_finish_reason()
 }
 
 /// Whether a chunk's bytes give a finish reason (a string, not `null`), read without

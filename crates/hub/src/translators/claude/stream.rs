@@ -93,6 +93,28 @@ fn filled<'b>(field: &'b Option<Cow<'_, str>>) -> Option<&'b str> {
     field.as_deref().filter(|s| !s.is_empty())
 }
 
+/// Whether a provider event ends a Claude stream: `message_stop`, or a `message_delta` with
+/// its stop reason (the answer is whole). Almost every event (the deltas) names neither, and
+/// its text is scanned for them instead of parsed twice (the stage reads it once).
+pub(super) fn ends_stream(ev: &StreamEvent) -> bool {
+    if ev.event.as_deref() != Some("message_stop")
+        && ev.data.lacks("message_stop")
+        && ev.data.lacks("stop_reason")
+    {
+        return false;
+    }
+    let kind = ev
+        .data
+        .get("type")
+        .and_then(Value::as_str)
+        .or(ev.event.as_deref());
+    kind == Some("message_stop")
+        || ev
+            .data
+            .pointer("/delta/stop_reason")
+            .is_some_and(Value::is_string)
+}
+
 pub(super) fn claude_stream_to_hub(ctx: &TranslateCtx) -> Box<dyn StreamStage> {
     Box::new(ClaudeToHub {
         head: ChunkHead::new(String::new(), ctx.model.clone()),

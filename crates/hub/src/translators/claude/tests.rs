@@ -1669,3 +1669,54 @@ fn claude_stream_reads_text_and_values_alike() {
         assert_eq!(text, run(false));
     }
 }
+
+/// The end of a Claude stream is found alike whether the event is its wire text or a
+/// `Value`; the deltas that make up a stream are scanned, not parsed into a `Value`.
+#[test]
+fn stream_end_reads_alike_from_text_and_value() {
+    use super::stream::ends_stream;
+    let cases: [(&'static str, &str, bool); 8] = [
+        ("message_stop", r#"{"type":"message_stop"}"#, true),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+            true,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":null}}"#,
+            false,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+            false,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"message_stop"}}"#,
+            false,
+        ),
+        // The name counts when the data has no type; an escape spells the type.
+        ("message_stop", "{}", true),
+        ("ping", r#"{"type":"message\u005fstop"}"#, true),
+        ("ping", r#"{"type":"ping"}"#, false),
+    ];
+    for (name, data, ends) in cases {
+        let value: Value = serde_json::from_str(data).unwrap();
+        let text = StreamEvent::named_text(name, data.to_owned());
+        assert_eq!(ends_stream(&text), ends, "{name} {data}");
+        assert_eq!(
+            ends_stream(&StreamEvent::named(name, value)),
+            ends,
+            "{name} {data}"
+        );
+    }
+    let delta = StreamEvent::named_text(
+        "content_block_delta",
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#
+            .to_owned(),
+    );
+    assert!(!ends_stream(&delta));
+    assert!(!delta.data.value_built());
+}

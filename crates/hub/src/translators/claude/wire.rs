@@ -63,12 +63,7 @@ inventory::submit! {
         openai_stream: false,
         max_tokens_at: &["/max_tokens"],
         stream_end: StreamEnd {
-            // A `message_delta` with its stop reason counts: the answer is whole.
-            ends: Some(|ev| {
-                let kind = ev.data.get("type").and_then(Value::as_str).or(ev.event.as_deref());
-                kind == Some("message_stop")
-                    || ev.data.pointer("/delta/stop_reason").is_some_and(Value::is_string)
-            }),
+            ends: Some(stream::ends_stream),
             name: "message_stop",
             last: |ev| ev.event.as_deref() == Some("message_stop"),
             whole: None,

@@ -43,6 +43,18 @@ impl Seq {
         out.push(StreamEvent::named(ty, data));
     }
 
+    /// Emits an event that is `{"response": ...}` and its type, the response already
+    /// written as compact JSON; the keys in the sorted order a `Value` writes.
+    fn emit_response(&mut self, out: &mut Vec<StreamEvent>, ty: &'static str, response: &str) {
+        let json = JsonObject::with_capacity(response.len() + 80)
+            .raw("response", response)
+            .uint("sequence_number", self.0)
+            .str("type", ty)
+            .finish();
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json));
+    }
+
     /// Emits one of the delta events a stream is mostly made of, written straight to JSON
     /// text (no `Value`): the same keys, in the same sorted order, a `Value` would write.
     fn emit_delta(
@@ -403,12 +415,12 @@ impl ToResponses {
             self.model = model.to_owned();
         }
         self.created = chunk.and_then(|c| c.created).unwrap_or_else(now_secs);
+        // Both opening events carry the same snapshot: built and written once.
         let snapshot = self.response("in_progress", Value::Null, Value::Null);
+        let snapshot = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".to_owned());
+        self.seq.emit_response(out, "response.created", &snapshot);
         self.seq
-            .emit(out, "response.created", json!({ "response": snapshot }));
-        let snapshot = self.response("in_progress", Value::Null, Value::Null);
-        self.seq
-            .emit(out, "response.in_progress", json!({ "response": snapshot }));
+            .emit_response(out, "response.in_progress", &snapshot);
     }
 
     fn open_item(&mut self, prefix: &str, kind: Kind, out: &mut Vec<StreamEvent>) -> usize {

@@ -1892,3 +1892,30 @@ fn compaction_trigger_is_summarised_for_other_providers() {
     assert_eq!(passthrough["input"][1]["role"], "developer");
     assert_eq!(passthrough["input"][2]["type"], "context_compaction");
 }
+
+/// Events the stage writes as text are the bytes their `Value` writes, and both opening
+/// events carry the one snapshot, numbered in turn.
+#[test]
+fn written_events_are_what_their_value_writes() {
+    let mut stage = super::stream::hub_to_responses(&client_ctx());
+    let ev = run(stage.as_mut(), fixture!("hub_reasoning_text.sse"));
+    let mut texts = 0;
+    for e in &ev {
+        if let Some(text) = e.data.text() {
+            texts += 1;
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(text, value.to_string());
+        }
+    }
+    assert!(
+        texts >= 4,
+        "the opening events and the deltas are written as text"
+    );
+    let (created, in_progress) = (&ev[0], &ev[1]);
+    assert!(created.data.text().is_some() && in_progress.data.text().is_some());
+    assert_eq!(created.data["response"], in_progress.data["response"]);
+    assert_eq!(created.data["response"]["status"], "in_progress");
+    assert_eq!(created.data["sequence_number"], 0);
+    assert_eq!(in_progress.data["sequence_number"], 1);
+    assert_eq!(in_progress.data["type"], "response.in_progress");
+}
