@@ -241,7 +241,11 @@ pub fn loose_id(id: &str) -> String {
 /// looks a model up; building the loose id cost several allocations a lookup.
 fn loose_key(id: &str) -> std::borrow::Cow<'_, str> {
     let plain = id.bytes().all(|b| {
-        b.is_ascii() && !b.is_ascii_uppercase() && !b.is_ascii_whitespace() && b != b'.' && b != b'_'
+        b.is_ascii()
+            && !b.is_ascii_uppercase()
+            && !b.is_ascii_whitespace()
+            && b != b'.'
+            && b != b'_'
     });
     if plain {
         return std::borrow::Cow::Borrowed(without_loose_suffix(id));
@@ -265,10 +269,13 @@ fn without_loose_suffix(id: &str) -> &str {
         let b = id.as_bytes();
         b.len() > shape.len()
             && b[b.len() - shape.len() - 1] == b'-'
-            && b[b.len() - shape.len()..]
-                .iter()
-                .zip(shape)
-                .all(|(c, s)| if *s == b'd' { c.is_ascii_digit() } else { c == s })
+            && b[b.len() - shape.len()..].iter().zip(shape).all(|(c, s)| {
+                if *s == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    c == s
+                }
+            })
     };
     for shape in [&b"dddd-dd-dd"[..], &b"dddddddd"[..]] {
         if dated(shape) {
@@ -358,8 +365,11 @@ impl Catalogue {
 
     /// Every entry in force (a replaced shipped entry is left out), in file order.
     pub fn models(&self) -> Vec<&ModelInfo> {
-        let live: std::collections::BTreeSet<usize> =
-            self.index.values().flat_map(|m| m.values().copied()).collect();
+        let live: std::collections::BTreeSet<usize> = self
+            .index
+            .values()
+            .flat_map(|m| m.values().copied())
+            .collect();
         live.into_iter()
             .filter_map(|i| self.models.get(i))
             .collect()

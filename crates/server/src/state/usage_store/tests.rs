@@ -76,6 +76,10 @@ fn a_slow_writer_holds_the_producer_back_and_loses_nothing() {
 /// company instead of committing alone, and is in the database within the bound the module
 /// promises (GATHER plus a nap, plus the write).
 #[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a plain test thread paces the rows as requests a few milliseconds apart would"
+)]
 fn rows_at_a_low_rate_share_a_commit_within_the_bound() {
     let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
     let (sink, writer) = start(open(&dir.join("u.db")).unwrap(), WriterOptions::default()).unwrap();
@@ -92,8 +96,15 @@ fn rows_at_a_low_rate_share_a_commit_within_the_bound() {
     let took = first.elapsed();
     // Only when this thread was not held up past the gathering time itself.
     if second < GATHER {
-        assert_eq!(sink.stats().batch_rows.get(), 2, "the two rows committed apart");
-        assert!(took >= GATHER, "committed after {took:?}, before gathering {GATHER:?}");
+        assert_eq!(
+            sink.stats().batch_rows.get(),
+            2,
+            "the two rows committed apart"
+        );
+        assert!(
+            took >= GATHER,
+            "committed after {took:?}, before gathering {GATHER:?}"
+        );
     }
     assert!(
         took < GATHER + NAP + Duration::from_secs(1),
