@@ -8,9 +8,9 @@
 //! In memory only, so a restart forgets every id (the client then gets
 //! `previous_response_not_found`, as from an expired id at OpenAI). Bounded by count, by
 //! bytes and by age; the oldest go first. Items are kept as their JSON text, parsed again only
-//! when a request continues them: as `Value`s the same items took ten times their text's
+//! when a request continues them: as `Value`s the same items took several times their text's
 //! bytes (a map node per object), so the byte bound did not bound memory, and 4,096 short
-//! answers held ~13 MB (the bench's peak RSS rose by that once every answer got its own id).
+//! answers held ~12 MB (the bench's peak RSS rose by that once every answer got its own id).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
