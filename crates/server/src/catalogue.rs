@@ -223,8 +223,9 @@ pub struct Cost {
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     models: Vec<ModelInfo>,
-    /// (kind, loose id) -> index in `models`; foldhash, as every priced request looks here.
-    index: HashMap<(String, String), usize>,
+    /// kind -> loose id -> index in `models`; foldhash, as every priced request looks here,
+    /// and nested so that a lookup borrows both strings.
+    index: HashMap<String, HashMap<String, usize>>,
     subscription_kinds: Vec<String>,
 }
 
@@ -232,27 +233,56 @@ pub struct Catalogue {
 /// dots for dashes (Kiro's `claude-sonnet-4.5`), a trailing date (`-20250929`, `-2025-08-07`)
 /// and `-latest`.
 pub fn loose_id(id: &str) -> String {
-    let mut s: String = id
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c == '.' || c == '_' { '-' } else { c })
-        .collect();
-    if let Some(rest) = s.strip_suffix("-latest") {
-        s = rest.to_owned();
+    loose_key(id).into_owned()
+}
+
+/// [`loose_id`] without allocating for an id already in lower case with dashes (what clients
+/// and upstreams send nearly always): its loose form is a prefix of it. Every priced request
+/// looks a model up; building the loose id cost several allocations a lookup.
+fn loose_key(id: &str) -> std::borrow::Cow<'_, str> {
+    let plain = id.bytes().all(|b| {
+        b.is_ascii()
+            && !b.is_ascii_uppercase()
+            && !b.is_ascii_whitespace()
+            && b != b'.'
+            && b != b'_'
+    });
+    if plain {
+        return std::borrow::Cow::Borrowed(without_loose_suffix(id));
     }
-    let is_digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = s.split('-').collect();
-    let keep = match parts.as_slice() {
-        [head @ .., y, m, d]
-            if !head.is_empty() && is_digits(y, 4) && is_digits(m, 2) && is_digits(d, 2) =>
-        {
-            head.len()
-        }
-        [head @ .., date] if !head.is_empty() && is_digits(date, 8) => head.len(),
-        _ => parts.len(),
+    let spelled: String = id
+        .trim()
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            '.' | '_' => '-',
+            c => c,
+        })
+        .collect();
+    std::borrow::Cow::Owned(without_loose_suffix(&spelled).to_owned())
+}
+
+/// `id` without a trailing `-latest`, then without a trailing date (`-YYYY-MM-DD` or
+/// `-YYYYMMDD`) that follows something (`20250929` alone stays).
+fn without_loose_suffix(id: &str) -> &str {
+    let id = id.strip_suffix("-latest").unwrap_or(id);
+    let dated = |shape: &[u8]| {
+        let b = id.as_bytes();
+        b.len() > shape.len()
+            && b[b.len() - shape.len() - 1] == b'-'
+            && b[b.len() - shape.len()..].iter().zip(shape).all(|(c, s)| {
+                if *s == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    c == s
+                }
+            })
     };
-    parts[..keep].join("-")
+    for shape in [&b"dddd-dd-dd"[..], &b"dddddddd"[..]] {
+        if dated(shape) {
+            return &id[..id.len() - shape.len() - 1];
+        }
+    }
+    id
 }
 
 impl Catalogue {
@@ -309,10 +339,10 @@ impl Catalogue {
             .map(|n| loose_id(n))
             .collect();
         for kind in &info.kinds {
+            let by_name = self.index.entry(kind.clone()).or_default();
             for name in &names {
-                let key = (kind.clone(), name.clone());
                 if !replace
-                    && let Some(&other) = self.index.get(&key)
+                    && let Some(&other) = by_name.get(name)
                     && other != at
                 {
                     return Err(CatalogueError::Invalid(format!(
@@ -320,7 +350,7 @@ impl Catalogue {
                         self.models[other].id, info.id
                     )));
                 }
-                self.index.insert(key, at);
+                by_name.insert(name.clone(), at);
             }
         }
         self.models.push(info);
@@ -329,13 +359,17 @@ impl Catalogue {
 
     /// The entry for `model` served by a provider of `kind`.
     pub fn find(&self, kind: &str, model: &str) -> Option<&ModelInfo> {
-        let i = self.index.get(&(kind.to_owned(), loose_id(model)))?;
+        let i = self.index.get(kind)?.get(loose_key(model).as_ref())?;
         self.models.get(*i)
     }
 
     /// Every entry in force (a replaced shipped entry is left out), in file order.
     pub fn models(&self) -> Vec<&ModelInfo> {
-        let live: std::collections::BTreeSet<usize> = self.index.values().copied().collect();
+        let live: std::collections::BTreeSet<usize> = self
+            .index
+            .values()
+            .flat_map(|m| m.values().copied())
+            .collect();
         live.into_iter()
             .filter_map(|i| self.models.get(i))
             .collect()

@@ -306,9 +306,11 @@ async fn prepare(
     let reply = Reply {
         op: endpoint.op,
         stream: intake.stream,
+        // Two lookups, not `pointer`: it copies each path segment to unescape it.
         client_wants_usage: intake
             .body
-            .pointer("/stream_options/include_usage")
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
         prompt_estimate,

@@ -68,6 +68,29 @@ fn ids_match_across_spellings() {
     assert_eq!(loose_id("claude-3-5-haiku-latest"), "claude-3-5-haiku");
     assert_eq!(loose_id("gpt-5"), "gpt-5");
     assert_eq!(loose_id("20250929"), "20250929");
+    assert_eq!(loose_id(" GPT_4o.Mini-20240718 "), "gpt-4o-mini");
+    assert_eq!(loose_id("x-2025-01-01-latest"), "x");
+    assert_eq!(loose_id("-2025-01-01"), "");
+    assert_eq!(loose_id("x-12025-01-01"), "x-12025-01-01");
+    assert_eq!(loose_id("x-120250101"), "x-120250101");
+    assert_eq!(loose_id("2025-01-01"), "2025-01-01");
+    assert_eq!(loose_id("modèle-v1"), "modèle-v1");
+}
+
+/// An id already spelled loosely (lower case, dashes) is looked up without a new string:
+/// only its suffix is cut off.
+#[test]
+fn a_plain_id_is_looked_up_borrowed() {
+    for (id, loose) in [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("gpt-5", "gpt-5"),
+    ] {
+        let key = loose_key(id);
+        assert!(matches!(key, std::borrow::Cow::Borrowed(_)), "{id}");
+        assert_eq!(key, loose);
+    }
+    assert!(matches!(loose_key("GPT-5"), std::borrow::Cow::Owned(_)));
 }
 
 #[test]

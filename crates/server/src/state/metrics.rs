@@ -54,7 +54,7 @@ pub struct Metrics {
     failures: Family<StatusLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     tokens: Family<TokenLabels, Counter>,
-    cost: Family<CostLabels, Counter<f64, AtomicU64>>,
+    cost: Family<CostLabels, CostCounter>,
     fallbacks: Counter,
     cooldowns: Family<AccountLabels, Counter>,
     pub active_streams: Gauge,
@@ -75,7 +75,11 @@ struct Handles {
     /// By kind (prompt, completion, cached, reasoning), created on first use so that a kind
     /// never counted has no series, as before.
     tokens: [OnceLock<Counter>; 4],
+    /// Cost by client key ("" for none), so a priced request copies no label strings.
+    costs: Mutex<crate::state::FastMap<String, CostCounter>>,
 }
+
+type CostCounter = Counter<f64, AtomicU64>;
 
 struct Outcome {
     client_format: &'static str,
@@ -105,7 +109,7 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let tokens = Family::<TokenLabels, Counter>::default();
-        let cost = Family::<CostLabels, Counter<f64, AtomicU64>>::default();
+        let cost = Family::<CostLabels, CostCounter>::default();
         let fallbacks = Counter::default();
         let cooldowns = Family::<AccountLabels, Counter>::default();
         let active_streams = Gauge::default();
@@ -180,6 +184,8 @@ impl Metrics {
             usage.cached_tokens,
             usage.reasoning_tokens,
         ];
+        let key = row.client_key.as_deref().unwrap_or_default();
+        let usd = row.cost_usd.filter(|c| *c > 0.0);
         match self.handles(provider, model) {
             Some(h) => {
                 self.count_outcome(&h, provider, model, row.client_format, row.status, latency);
@@ -188,6 +194,9 @@ impl Metrics {
                         slot.get_or_init(|| self.tokens_series(provider, model, kind))
                             .inc_by(n);
                     }
+                }
+                if let Some(usd) = usd {
+                    self.count_cost(&h, provider, model, key, usd);
                 }
             }
             None => {
@@ -203,16 +212,10 @@ impl Metrics {
                         self.tokens_series(provider, model, kind).inc_by(n);
                     }
                 }
+                if let Some(usd) = usd {
+                    self.cost_series(provider, model, key).inc_by(usd);
+                }
             }
-        }
-        if let Some(usd) = row.cost_usd.filter(|c| *c > 0.0) {
-            self.cost
-                .get_or_create(&CostLabels {
-                    provider: provider.to_owned(),
-                    model: model.to_owned(),
-                    key: row.client_key.clone().unwrap_or_default(),
-                })
-                .inc_by(usd);
         }
         if row.attempts > 1 {
             self.fallbacks.inc_by(u64::from(row.attempts - 1));
@@ -282,6 +285,30 @@ impl Metrics {
             f.inc();
         }
         o.latency.observe(latency);
+    }
+
+    /// Adds `usd` to the provider and model's cost series for client key `key`.
+    fn count_cost(&self, h: &Handles, provider: &str, model: &str, key: &str, usd: f64) {
+        let Ok(mut costs) = h.costs.lock() else {
+            return;
+        };
+        if let Some(c) = costs.get(key) {
+            c.inc_by(usd);
+            return;
+        }
+        let c = self.cost_series(provider, model, key);
+        c.inc_by(usd);
+        costs.insert(key.to_owned(), c);
+    }
+
+    fn cost_series(&self, provider: &str, model: &str, key: &str) -> CostCounter {
+        self.cost
+            .get_or_create(&CostLabels {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                key: key.to_owned(),
+            })
+            .clone()
     }
 
     fn status_labels(
@@ -424,6 +451,16 @@ mod tests {
         for _ in 0..3 {
             m.record(&row("a", 200, 2), None);
         }
+        for key in [Some("k1"), Some("k1"), None] {
+            m.record(
+                &UsageRow {
+                    client_key: key.map(Into::into),
+                    cost_usd: Some(0.25),
+                    ..row("a", 200, 0)
+                },
+                None,
+            );
+        }
         m.record(&row("a", 500, 0), None);
         for i in 0..MAX_HANDLES + 2 {
             m.record(&row(&format!("m{i}"), 200, 0), None);
@@ -433,7 +470,13 @@ mod tests {
         let text = m.render();
         let has = |line: &str| text.lines().any(|l| l == line);
         assert!(has(
-            r#"switchyard_requests_total{provider="p",model="a",client_format="openai",status="200"} 3"#
+            r#"switchyard_requests_total{provider="p",model="a",client_format="openai",status="200"} 6"#
+        ));
+        assert!(has(
+            r#"switchyard_cost_usd_total{provider="p",model="a",key="k1"} 0.5"#
+        ));
+        assert!(has(
+            r#"switchyard_cost_usd_total{provider="p",model="a",key=""} 0.25"#
         ));
         assert!(has(
             r#"switchyard_requests_total{provider="p",model="a",client_format="openai",status="500"} 1"#
@@ -447,7 +490,7 @@ mod tests {
         ));
         assert!(!text.contains(r#"kind="completion""#));
         assert!(has(
-            r#"switchyard_request_duration_seconds_count{provider="p",model="a",client_format="openai"} 4"#
+            r#"switchyard_request_duration_seconds_count{provider="p",model="a",client_format="openai"} 7"#
         ));
         assert!(has(
             r#"switchyard_requests_total{provider="p",model="m0",client_format="openai",status="200"} 2"#

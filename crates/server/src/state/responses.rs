@@ -7,10 +7,13 @@
 //!
 //! In memory only, so a restart forgets every id (the client then gets
 //! `previous_response_not_found`, as from an expired id at OpenAI). Bounded by count, by
-//! bytes and by age; the oldest go first.
+//! bytes and by age; the oldest go first. Items are kept as their JSON text, parsed again only
+//! when a request continues them: as `Value`s the same items took several times their text's
+//! bytes (a map node per object), so the byte bound did not bound memory, and 4,096 short
+//! answers held ~12 MB (the bench's peak RSS rose by that once every answer got its own id).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -33,10 +36,11 @@ const MAX_CHAIN: usize = 10_000;
 struct Entry {
     /// The response it continued, if any.
     previous: Option<String>,
-    /// The request's own `input` items (without the ones `previous` stands for).
-    input: Vec<Value>,
-    /// The output items the client was sent.
-    output: Vec<Value>,
+    /// The request's own `input` items (without the ones `previous` stands for), as a JSON
+    /// array; shared so a conversation is read out of the lock.
+    input: Arc<str>,
+    /// The output items the client was sent, as a JSON array.
+    output: Arc<str>,
     /// The provider that answered (empty for a response answered here, a warm-up).
     provider: String,
     /// Whether the request let the provider store the response (`store` not false).
@@ -126,20 +130,21 @@ impl ResponseStore {
         if pending.previous.as_deref() == Some(id) {
             pending.previous = None;
             if let Some(old) = inner.entries.get(id) {
-                let mut input = old.input.clone();
-                input.extend(old.output.iter().cloned());
+                let mut input = items(&old.input);
+                input.extend(items(&old.output));
                 input.append(&mut pending.input);
                 pending.input = input;
                 pending.previous = old.previous.clone();
             }
         }
-        let bytes = size_of(&pending.input) + size_of(&output) + id.len();
+        let (input, output) = (text(&pending.input), text(&output));
+        let bytes = input.len() + output.len() + id.len();
         if bytes > MAX_BYTES {
             return;
         }
         let entry = Entry {
             previous: pending.previous,
-            input: pending.input,
+            input,
             output,
             provider: provider.to_owned(),
             upstream_kept: pending.upstream_kept,
@@ -178,31 +183,37 @@ impl ResponseStore {
     /// item of the chain, oldest first. `None` when `id` or any response it continued is
     /// gone (or never was).
     pub fn conversation(&self, id: &str) -> Option<Vec<Value>> {
-        let inner = self.lock();
         let mut chain = Vec::new();
-        let mut next = Some(id);
-        while let Some(id) = next {
-            let entry = inner.entries.get(id).filter(|e| e.at.elapsed() < MAX_AGE)?;
-            if chain.len() >= MAX_CHAIN {
-                return None;
+        {
+            let inner = self.lock();
+            let mut next = Some(id);
+            while let Some(id) = next {
+                let entry = inner.entries.get(id).filter(|e| e.at.elapsed() < MAX_AGE)?;
+                if chain.len() >= MAX_CHAIN {
+                    return None;
+                }
+                chain.push((entry.input.clone(), entry.output.clone()));
+                next = entry.previous.as_deref();
             }
-            chain.push(entry);
-            next = entry.previous.as_deref();
         }
-        let mut items = Vec::new();
-        for entry in chain.iter().rev() {
-            items.extend(entry.input.iter().cloned());
-            items.extend(entry.output.iter().cloned());
+        let mut all = Vec::new();
+        for (input, output) in chain.iter().rev() {
+            all.extend(items(input));
+            all.extend(items(output));
         }
-        Some(items)
+        Some(all)
     }
 }
 
-fn size_of(items: &[Value]) -> usize {
-    items
-        .iter()
-        .map(|v| serde_json::to_vec(v).map_or(0, |b| b.len()))
-        .sum()
+/// Items as the JSON array text the store keeps.
+fn text(items: &[Value]) -> Arc<str> {
+    // Serialising a Value cannot fail (its map keys are strings).
+    serde_json::to_string(items).unwrap_or_default().into()
+}
+
+/// Items back from [`text`]'s output, which always parses.
+fn items(text: &str) -> Vec<Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// Replaces `previous_response_id` in a Responses body with the conversation it stands for:
@@ -285,6 +296,23 @@ mod tests {
         assert_eq!(items.len(), 4);
         assert_eq!(items[0], user("one"));
         assert_eq!(items[3]["id"], "a2");
+    }
+
+    /// What is kept is the items' JSON text, counted against the byte bound as such.
+    #[test]
+    fn items_are_kept_as_their_text() {
+        let store = ResponseStore::default();
+        let item = json!({"type": "message", "id": "a1", "content": [{"type": "output_text", "text": "hi"}]});
+        let pending = Pending::of(&json!({"input": "one"})).unwrap();
+        store.remember("r1", "p", pending.clone(), vec![item.clone()]);
+        let inner = store.lock();
+        let entry = &inner.entries["r1"];
+        assert_eq!(&*entry.output, serde_json::to_string(&[&item]).unwrap());
+        assert_eq!(
+            &*entry.input,
+            serde_json::to_string(&pending.input).unwrap()
+        );
+        assert_eq!(inner.bytes, entry.input.len() + entry.output.len() + 2);
     }
 
     #[test]

@@ -72,6 +72,49 @@ fn a_slow_writer_holds_the_producer_back_and_loses_nothing() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// At a low rate rows share a commit (group commit): a row waits up to [`GATHER`] for
+/// company instead of committing alone, and is in the database within the bound the module
+/// promises (GATHER plus a nap, plus the write).
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a plain test thread paces the rows as requests a few milliseconds apart would"
+)]
+fn rows_at_a_low_rate_share_a_commit_within_the_bound() {
+    let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
+    let (sink, writer) = start(open(&dir.join("u.db")).unwrap(), WriterOptions::default()).unwrap();
+    let first = Instant::now();
+    sink.record(row(0));
+    // Four naps: a writer that commits each row as it finds it has written this one by now.
+    std::thread::sleep(4 * NAP);
+    sink.record(row(1));
+    let second = first.elapsed();
+    while sink.stats().written.get() < 2 {
+        assert!(first.elapsed() < Duration::from_secs(5), "rows not written");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = first.elapsed();
+    // Only when this thread was not held up past the gathering time itself.
+    if second < GATHER {
+        assert_eq!(
+            sink.stats().batch_rows.get(),
+            2,
+            "the two rows committed apart"
+        );
+        assert!(
+            took >= GATHER,
+            "committed after {took:?}, before gathering {GATHER:?}"
+        );
+    }
+    assert!(
+        took < GATHER + NAP + Duration::from_secs(1),
+        "a row took {took:?} to reach the database"
+    );
+    drop(sink);
+    writer.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn rows_are_written_and_summarised() {
     let dir = std::env::temp_dir().join(format!("sy-usage-{}", uuid::Uuid::new_v4()));
