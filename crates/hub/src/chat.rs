@@ -6,7 +6,8 @@
 //! and write one without an intermediate tree. Every struct keeps the fields it does not
 //! name in `extra` (`#[serde(flatten)]`), so what a client or provider sent that the hub
 //! does not model (new fields, `logprobs`, vendor extensions) survives a round trip. They
-//! are read in one pass by hand-written impls (`chat/de.rs`), written by serde's derive.
+//! are read in one pass by hand-written impls (`chat/de.rs`), written by serde's derive, and
+//! turned into a `Value` by moving their parts (`chat/into_value.rs`).
 //!
 //! Field order follows the alphabet on purpose: `serde_json`'s `Map` (no `preserve_order`)
 //! writes keys sorted, so a typed value with no extras serialises to the very bytes the
@@ -15,6 +16,7 @@
 
 mod chunk;
 mod de;
+mod into_value;
 mod request;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -26,6 +28,7 @@ pub use request::{
 };
 
 pub(crate) use de::WHOLE_VALUE;
+pub use into_value::IntoValue;
 use serde_json::{Map, Value};
 
 /// Unknown fields, kept as they came.

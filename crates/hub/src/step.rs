@@ -11,7 +11,7 @@ mod taking;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::chat::{ChatRequest, Tool};
+use crate::chat::{ChatRequest, IntoValue, Tool};
 use crate::ctx::TranslateCtx;
 use crate::error::TranslateError;
 use crate::format::Format;
@@ -60,13 +60,13 @@ pub enum HubRequest {
 
 impl HubRequest {
     /// The request as JSON: the very `Value` a JSON translator built from the same fields
-    /// (`serde_json`'s map sorts keys, so field order does not show).
+    /// (`serde_json`'s map sorts keys, so field order does not show). A typed request's
+    /// strings move into it ([`IntoValue`]) rather than being copied.
     pub fn into_value(self) -> Result<Value, TranslateError> {
-        match self {
-            HubRequest::Json(v) => Ok(v),
-            HubRequest::Chat(c) => serde_json::to_value(*c)
-                .map_err(|e| TranslateError::invalid(format!("hub request: {e}"))),
-        }
+        Ok(match self {
+            HubRequest::Json(v) => v,
+            HubRequest::Chat(c) => (*c).into_value(),
+        })
     }
 
     /// The request typed; a body that is not a chat request is refused naming the field.
@@ -129,9 +129,11 @@ fn take_hosted(provider: Format, chat: &mut ChatRequest) -> Result<Vec<Value>, T
         chat.tool_choice = None;
         chat.parallel_tool_calls = None;
     }
-    let hosted =
-        serde_json::to_value(hosted).map_err(|e| TranslateError::invalid(format!("tools: {e}")))?;
-    let mut only_hosted = serde_json::json!({ "tools": hosted });
+    let mut only_hosted = Value::Object(
+        [("tools".to_owned(), hosted.into_value())]
+            .into_iter()
+            .collect(),
+    );
     crate::hosted::take_for(provider, &mut only_hosted)
 }
 
