@@ -67,6 +67,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod wire;
+mod written;
 
 use serde_json::{Value, json};
 

@@ -281,10 +281,12 @@ impl StreamBody {
             stage.finish(&mut client)?;
         }
         for ev in &client {
-            // By the event's name: its data may be text a stage wrote, not yet a `Value`.
+            // By the event's name: its data may be text a stage wrote, not yet a `Value`;
+            // read into one only when the answer is kept.
             if self.client == Format::Responses
                 && ev.event.as_deref() == Some("response.completed")
-                && let (Some(call), Some(response)) = (self.call.as_mut(), ev.data.get("response"))
+                && let Some(call) = self.call.as_mut().filter(|c| c.keeps_answer())
+                && let Some(response) = ev.data.get("response")
             {
                 call.responded(response);
             }

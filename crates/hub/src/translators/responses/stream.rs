@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::response::{ResponseParts, call_item, output_text, reasoning_item, response_object};
+use super::response::{call_item, reasoning_item};
+use super::written::{self, ResponseText};
 use super::{
     Ids, REDACTED_PREFIX, custom_input, finish_of, is_custom, json_escape, non_empty_str,
     provider_signature, status_of, usage_from_hub, usage_to_hub,
@@ -81,6 +82,59 @@ impl Seq {
         self.0 += 1;
         out.push(StreamEvent::named_text(ty, json.finish()));
     }
+
+    /// Emits `response.output_item.added` / `.done`, the item already written as JSON.
+    fn emit_item(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        ty: &'static str,
+        output_index: usize,
+        item: &str,
+    ) {
+        let json = JsonObject::with_capacity(item.len() + 100)
+            .raw("item", item)
+            .uint("output_index", output_index as u64)
+            .uint("sequence_number", self.0)
+            .str("type", ty)
+            .finish();
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json));
+    }
+
+    /// Emits `response.content_part.added` / `.done`, the part already written as JSON.
+    fn emit_part(&mut self, out: &mut Vec<StreamEvent>, ty: &'static str, at: At<'_>, part: &str) {
+        let mut json = JsonObject::with_capacity(part.len() + 160);
+        json.uint("content_index", at.content_index.unwrap_or_default() as u64)
+            .str("item_id", at.item_id)
+            .uint("output_index", at.output_index as u64)
+            .raw("part", part)
+            .uint("sequence_number", self.0)
+            .str("type", ty);
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json.finish()));
+    }
+
+    /// Emits `response.output_text.done` or, for a refusal, `response.refusal.done`.
+    fn emit_part_text_done(&mut self, out: &mut Vec<StreamEvent>, at: At<'_>, part: &Part) {
+        let mut json = JsonObject::with_capacity(part.text.len() + 160);
+        json.uint("content_index", at.content_index.unwrap_or_default() as u64)
+            .str("item_id", at.item_id);
+        let ty = if part.refusal {
+            json.uint("output_index", at.output_index as u64)
+                .str("refusal", &part.text)
+                .uint("sequence_number", self.0);
+            "response.refusal.done"
+        } else {
+            json.raw("logprobs", "[]")
+                .uint("output_index", at.output_index as u64)
+                .uint("sequence_number", self.0)
+                .str("text", &part.text);
+            "response.output_text.done"
+        };
+        json.str("type", ty);
+        self.0 += 1;
+        out.push(StreamEvent::named_text(ty, json.finish()));
+    }
 }
 
 /// Where a delta event lands: its item, output index and, for parts, content or summary
@@ -100,12 +154,8 @@ struct Part {
 }
 
 impl Part {
-    fn json(&self) -> Value {
-        if self.refusal {
-            json!({ "type": "refusal", "refusal": self.text })
-        } else {
-            output_text(&self.text)
-        }
+    fn json(&self) -> String {
+        written::part(self.refusal, &self.text)
     }
 }
 
@@ -307,20 +357,22 @@ enum Kind {
 #[derive(Debug)]
 struct Item {
     id: String,
-    done: bool,
+    /// The completed item as JSON, written when the item closed (it does not change after):
+    /// the `output` of the terminal response is these, joined.
+    done: Option<String>,
     kind: Kind,
 }
 
 impl Item {
-    fn json(&self, names: &ToolNameMap, status: &str) -> Value {
-        match &self.kind {
-            Kind::Message { parts, .. } => json!({
-                "id": self.id,
-                "type": "message",
-                "status": status,
-                "role": "assistant",
-                "content": parts.iter().map(Part::json).collect::<Vec<_>>(),
-            }),
+    /// The item as JSON text: a message written straight out, the rarer kinds through their
+    /// `Value`.
+    fn text(&self, names: &ToolNameMap, status: &str) -> String {
+        let value = match &self.kind {
+            Kind::Message { parts, .. } => {
+                let parts: Vec<String> = parts.iter().map(Part::json).collect();
+                let content = written::array(parts.iter().map(String::as_str));
+                return written::message(&self.id, status, &content);
+            }
             Kind::Reasoning {
                 text, encrypted, ..
             } => reasoning_item(self.id.clone(), text, encrypted.clone()),
@@ -328,7 +380,8 @@ impl Item {
                 call_item(names, self.id.clone(), &c.call_id, &c.name, &c.args, status)
             }
             Kind::Compaction(summary) => super::compaction::item(self.id.clone(), summary),
-        }
+        };
+        serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 
@@ -386,23 +439,24 @@ impl ToResponses {
             .get_or_insert_with(|| Ids::new(Some(&self.answer_id)))
     }
 
-    fn response(&mut self, status: &str, incomplete: Value, error: Value) -> Value {
+    /// The response object as JSON text: its output the items closed so far, as they were
+    /// written when they closed. `incomplete` and `error` are compact JSON.
+    fn response(&mut self, status: &str, incomplete: &str, error: &str) -> String {
         let id = self.ids().response();
-        let output = self
-            .items
-            .iter()
-            .filter(|i| i.done)
-            .map(|i| i.json(&self.names, "completed"))
-            .collect();
-        response_object(ResponseParts {
+        let output = written::array(self.items.iter().filter_map(|i| i.done.as_deref()));
+        let usage = match &self.usage {
+            Some(usage) => serde_json::to_string(usage).unwrap_or_else(|_| "null".to_owned()),
+            None => "null".to_owned(),
+        };
+        written::response(&ResponseText {
             id: &id,
             created: self.created,
             model: &self.model,
             status,
             incomplete,
             error,
-            output,
-            usage: self.usage.clone().unwrap_or(Value::Null),
+            output: &output,
+            usage: &usage,
         })
     }
 
@@ -416,8 +470,7 @@ impl ToResponses {
         }
         self.created = chunk.and_then(|c| c.created).unwrap_or_else(now_secs);
         // Both opening events carry the same snapshot: built and written once.
-        let snapshot = self.response("in_progress", Value::Null, Value::Null);
-        let snapshot = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".to_owned());
+        let snapshot = self.response("in_progress", "null", "null");
         self.seq.emit_response(out, "response.created", &snapshot);
         self.seq
             .emit_response(out, "response.in_progress", &snapshot);
@@ -428,16 +481,13 @@ impl ToResponses {
         let id = self.ids().item(prefix, index);
         let item = Item {
             id,
-            done: false,
+            done: None,
             kind,
         };
-        let json = item.json(&self.names, "in_progress");
+        let json = item.text(&self.names, "in_progress");
         self.items.push(item);
-        self.seq.emit(
-            out,
-            "response.output_item.added",
-            json!({ "output_index": index, "item": json }),
-        );
+        self.seq
+            .emit_item(out, "response.output_item.added", index, &json);
         index
     }
 
@@ -452,7 +502,7 @@ impl ToResponses {
         let Some(item) = self.items.get_mut(index) else {
             return;
         };
-        if item.done {
+        if item.done.is_some() {
             return;
         }
         let item_id = item.id.clone();
@@ -529,13 +579,10 @@ impl ToResponses {
                 }
             }
         }
-        item.done = true;
-        let json = item.json(&self.names, "completed");
-        self.seq.emit(
-            out,
-            "response.output_item.done",
-            json!({ "output_index": index, "item": json }),
-        );
+        let json = item.text(&self.names, "completed");
+        self.seq
+            .emit_item(out, "response.output_item.done", index, &json);
+        item.done = Some(json);
     }
 
     fn close_message(&mut self, out: &mut Vec<StreamEvent>) {
@@ -702,16 +749,13 @@ impl ToResponses {
                 refusal,
                 text: String::new(),
             };
-            seq.emit(
-                out,
-                "response.content_part.added",
-                json!({
-                    "item_id": item_id,
-                    "output_index": index,
-                    "content_index": parts.len(),
-                    "part": part.json(),
-                }),
-            );
+            let at = At {
+                item_id,
+                output_index: index,
+                content_index: Some(parts.len()),
+                summary_index: None,
+            };
+            seq.emit_part(out, "response.content_part.added", at, &part.json());
             parts.push(part);
             *open = true;
         }
@@ -783,7 +827,7 @@ impl ToResponses {
             return;
         };
         // A fragment after the call was closed cannot be sent any more.
-        if item.done {
+        if item.done.is_some() {
             return;
         }
         let Kind::Call(call) = &mut item.kind else {
@@ -855,13 +899,14 @@ impl ToResponses {
             self.close_item(i, out);
         }
         let (status, incomplete) = status_of(self.finish.as_deref());
-        let response = self.response(status, incomplete, Value::Null);
+        let incomplete = incomplete.to_string();
+        let response = self.response(status, &incomplete, "null");
         let ty = if status == "incomplete" {
             "response.incomplete"
         } else {
             "response.completed"
         };
-        self.seq.emit(out, ty, json!({ "response": response }));
+        self.seq.emit_response(out, ty, &response);
         self.terminated = true;
     }
 }
@@ -874,27 +919,14 @@ fn close_part(
     part: &Part,
     out: &mut Vec<StreamEvent>,
 ) {
-    let base = json!({
-        "item_id": item_id, "output_index": output_index, "content_index": content_index,
-    });
-    if part.refusal {
-        seq.emit(
-            out,
-            "response.refusal.done",
-            with(&base, "refusal", json!(part.text)),
-        );
-    } else {
-        let mut done = with(&base, "text", json!(part.text));
-        if let Some(o) = done.as_object_mut() {
-            o.insert("logprobs".into(), json!([]));
-        }
-        seq.emit(out, "response.output_text.done", done);
-    }
-    seq.emit(
-        out,
-        "response.content_part.done",
-        with(&base, "part", part.json()),
-    );
+    let at = At {
+        item_id,
+        output_index,
+        content_index: Some(content_index),
+        summary_index: None,
+    };
+    seq.emit_part_text_done(out, at, part);
+    seq.emit_part(out, "response.content_part.done", at, &part.json());
 }
 
 /// A string field that is set and not empty.
@@ -977,10 +1009,9 @@ impl StreamStage for ToResponses {
             return;
         }
         self.start(None, out);
-        let err = json!({ "code": error_code(error), "message": error.message });
-        let response = self.response("failed", Value::Null, err);
-        self.seq
-            .emit(out, "response.failed", json!({ "response": response }));
+        let err = json!({ "code": error_code(error), "message": error.message }).to_string();
+        let response = self.response("failed", "null", &err);
+        self.seq.emit_response(out, "response.failed", &response);
         self.terminated = true;
     }
 }

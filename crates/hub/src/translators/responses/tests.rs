@@ -1919,3 +1919,51 @@ fn written_events_are_what_their_value_writes() {
     assert_eq!(in_progress.data["sequence_number"], 1);
     assert_eq!(in_progress.data["type"], "response.in_progress");
 }
+
+/// The events a text stream is made of are all written as text, each the bytes its `Value`
+/// writes, and the terminal response's output is the very items the stream closed.
+#[test]
+fn a_streams_events_are_written_as_their_value_writes() {
+    let fixtures = [
+        fixture!("hub_reasoning_text.sse"),
+        fixture!("hub_length.sse"),
+        fixture!("hub_parallel_tools.sse"),
+        fixture!("hub_custom_tool.sse"),
+    ];
+    for fixture in fixtures {
+        let mut stage = super::stream::hub_to_responses(&client_ctx());
+        let ev = run(stage.as_mut(), fixture);
+        for e in &ev {
+            let name = e.event.as_deref().unwrap_or_default();
+            let written = matches!(
+                name,
+                "response.output_item.added"
+                    | "response.output_item.done"
+                    | "response.content_part.added"
+                    | "response.content_part.done"
+                    | "response.output_text.delta"
+                    | "response.output_text.done"
+                    | "response.completed"
+                    | "response.incomplete"
+            );
+            let Some(text) = e.data.text() else {
+                assert!(!written, "{name} is written as text");
+                continue;
+            };
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(text, value.to_string(), "{name}");
+            assert_eq!(value["type"], name);
+        }
+        let done: Vec<Value> = of_type(&ev, "response.output_item.done")
+            .iter()
+            .map(|d| d["item"].clone())
+            .collect();
+        let last = ev.last().unwrap();
+        assert!(!done.is_empty());
+        assert_eq!(last.data["response"]["output"], Value::Array(done));
+        assert_eq!(
+            last.data["sequence_number"].as_u64(),
+            Some(ev.len() as u64 - 1)
+        );
+    }
+}
